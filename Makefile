@@ -1,0 +1,62 @@
+# retention_lab front door. `make report` and `make test` each set up what they need on a fresh
+# machine (Python 3.11 + pip): a .venv, the package with its extras, and the Jupyter kernel
+# `retention-lab` that the notebooks name.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KERNEL := retention-lab
+REPORT ?= notebooks/04_loyalty_impact.ipynb
+JOBS ?= 2
+
+.PHONY: setup report report-all test test-unit test-notebooks test-slow test-spark test-browser benchmarks lab clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev,spark]"
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (retention-lab)" >/dev/null
+	$(PY) -m pip freeze --exclude-editable > $(VENV)/pip-freeze.txt
+	touch $(STAMP)
+
+## The default report (the loyalty-programme impact report on simulated data).
+report: setup
+	$(VENV)/bin/retention-lab run $(REPORT)
+
+## Every notebook with its default parameters, through the scheduler.
+report-all: setup
+	$(VENV)/bin/retention-lab run --schedule reports/schedule.example.yaml --jobs $(JOBS)
+
+## Every default test: unit + statistical tests, then every notebook under nbval.
+test: test-unit test-notebooks
+
+test-unit: setup
+	$(PY) -m pytest -q -n $(JOBS) -m "not slow and not spark and not browser" tests
+
+test-notebooks: setup
+	$(PY) -m pytest -q -p no:cacheprovider tests/notebooks
+
+## Long coverage studies (hundreds of seeds).
+test-slow: setup
+	$(PY) -m pytest -q -n $(JOBS) -m slow tests
+
+## The same aggregation tests on a local Spark session (needs Java 17).
+test-spark: setup
+	$(PY) -m pytest -q -m spark tests
+
+## Renders a report's HTML in headless Chromium (installs Debian's chromium if missing).
+test-browser: setup
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	$(PY) -m pytest -q -m browser tests
+
+benchmarks: setup
+	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,35 @@
+"""retention_lab: customer-retention analytics.
+
+Did the loyalty programme work? Survival-analysis churn models (lifelines), BTYD customer
+lifetime value fitted by maximum likelihood, business metrics with intervals, and the
+experiment analysis of a loyalty programme — run as parameterized notebooks by Papermill.
+
+Subpackages are imported on first use (``rl.clv``, ``rl.survival``, …), so ``import
+retention_lab`` stays cheap and a notebook pays only for what it touches.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .errors import DataError, DataQuality
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "schema", "io", "datasets", "engines", "features", "metrics", "survival", "clv",
+    "impact", "plots", "reporting", "runner", "cli",
+)
+
+__all__ = ["DataError", "DataQuality", "__version__", *_SUBMODULES]
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'retention_lab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

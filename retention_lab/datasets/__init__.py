@@ -1,0 +1,5 @@
+"""Bundled real data (CDNOW) and the loyalty-experiment simulator with known truth."""
+from .cdnow import load_cdnow
+from .simulate import simulate_loyalty_experiment
+
+__all__ = ["load_cdnow", "simulate_loyalty_experiment"]

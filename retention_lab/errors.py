@@ -1,0 +1,99 @@
+"""The error raised for input that breaks the data contract, and the data-quality ledger.
+
+Two ways a rule can be enforced (DESIGN.md, "Data contract"):
+
+* **error** — the input cannot be analysed as it is: :class:`DataError`, whose message names the
+  table, the column, the rule and how many rows broke it, with a few example rows;
+* **exclusion** — a documented policy removes or changes rows (returns netted or excluded,
+  transactions after the observation end, …): the rows are counted in a :class:`DataQuality`
+  ledger that the caller gets back and every report shows. No row disappears uncounted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+class DataError(ValueError):
+    """Input data breaks a rule of the data contract.
+
+    Attributes
+    ----------
+    table, column, rule : str
+        Where and which rule.
+    n_rows : int
+        How many rows break it.
+    examples : pandas.DataFrame or None
+        A few offending rows (at most five).
+    """
+
+    def __init__(self, message: str, *, table: str | None = None, column: str | None = None,
+                 rule: str | None = None, n_rows: int | None = None,
+                 examples: pd.DataFrame | None = None):
+        self.table, self.column, self.rule = table, column, rule
+        self.n_rows, self.examples = n_rows, examples
+        full = message
+        if examples is not None and len(examples):
+            full += "\nExamples:\n" + examples.head(5).to_string()
+        super().__init__(full)
+
+    @classmethod
+    def for_rule(cls, table: str, column: str, rule: str, bad: pd.Series | int,
+                 frame: pd.DataFrame | None = None, total: int | None = None) -> "DataError":
+        """Build the standard message: ``table.column: N of M rows break the rule '…'``."""
+        if isinstance(bad, pd.Series):
+            n = int(bad.sum())
+            examples = frame.loc[bad.to_numpy()].head(5) if frame is not None else None
+            total = len(bad) if total is None else total
+        else:
+            n, examples = int(bad), None
+        of = f" of {total:,}" if total is not None else ""
+        msg = f"{table}.{column}: {n:,}{of} rows break the rule '{rule}'"
+        return cls(msg, table=table, column=column, rule=rule, n_rows=n, examples=examples)
+
+
+@dataclass
+class DataQuality:
+    """A ledger of every row a documented policy excluded or changed.
+
+    ``table`` gives one row per (table, rule) with the column, the count, the action and a
+    note — the data-quality table that reports show.
+    """
+
+    entries: list[dict] = field(default_factory=list)
+
+    def record(self, table: str, column: str, rule: str, n_rows: int, action: str = "excluded",
+               note: str = "") -> None:
+        if n_rows:
+            self.entries.append(dict(table=table, column=column, rule=rule, n_rows=int(n_rows),
+                                     action=action, note=note))
+
+    def extend(self, other: "DataQuality") -> "DataQuality":
+        self.entries.extend(other.entries)
+        return self
+
+    @property
+    def table(self) -> pd.DataFrame:
+        cols = ["table", "column", "rule", "n_rows", "action", "note"]
+        return pd.DataFrame(self.entries, columns=cols)
+
+    def n_excluded(self, table: str | None = None) -> int:
+        return int(sum(e["n_rows"] for e in self.entries
+                       if e["action"] == "excluded" and (table is None or e["table"] == table)))
+
+    def __bool__(self) -> bool:  # an empty ledger is still a ledger
+        return True
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _repr_html_(self) -> str:
+        if not self.entries:
+            return "<p>Data quality: every row passed every rule; nothing was excluded.</p>"
+        return self.table.to_html(index=False)
+
+    def __repr__(self) -> str:
+        if not self.entries:
+            return "DataQuality(no exclusions)"
+        return "DataQuality\n" + self.table.to_string(index=False)

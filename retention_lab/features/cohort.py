@@ -1,0 +1,48 @@
+"""Acquisition-cohort retention: the share of each cohort that purchases k periods after joining."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..schema import validate_transactions
+from .periods import customer_periods, in_window, period_index
+
+
+def _period_labels(periods: np.ndarray, freq: str) -> pd.PeriodIndex:
+    if freq == "M":
+        return pd.PeriodIndex(pd.to_datetime(periods.astype("datetime64[M]")), freq="M")
+    days = periods * 7 - 3 if freq == "W" else periods
+    return pd.PeriodIndex(pd.to_datetime(days, unit="D"), freq="W" if freq == "W" else "D")
+
+
+def cohort_retention(tx: pd.DataFrame, freq: str = "M", observation_end=None, *,
+                     counts: bool = False, validate: bool = True) -> pd.DataFrame:
+    """The cohort matrix: rows are acquisition cohorts (period of first purchase), columns are
+    periods since acquisition ``k = 0, 1, …``, cells the share of the cohort's customers with at
+    least one purchase in period ``k`` (``counts=True``: the number of such customers).
+
+    Column 0 is 1 by construction. Cells not yet observed (after ``observation_end``) are NaN,
+    not 0; the last observed period may be partial. The cohort sizes are in
+    ``attrs['cohort_size']``.
+    """
+    freq = freq.upper()
+    if validate:
+        tx, _ = validate_transactions(tx)
+    end = tx["date"].max() if observation_end is None else pd.Timestamp(observation_end)
+    tx = tx.loc[in_window(tx["date"], end)]
+    cp = customer_periods(tx, freq)
+    first = cp.groupby("customer_id")["period"].transform("min")
+    cp = cp.assign(cohort=first.to_numpy(), k=(cp["period"] - first).to_numpy())
+    active = cp.groupby(["cohort", "k"]).size().unstack("k", fill_value=0)
+    size = active[0]
+    end_period = int(period_index([end], freq)[0])
+    ks = np.arange(int(end_period - active.index.min()) + 1)
+    active = active.reindex(columns=ks, fill_value=0)
+    observed = (active.index.to_numpy()[:, None] + ks[None, :]) <= end_period
+    values = active.astype(float) if counts else active.div(size, axis=0)
+    values = values.where(observed)
+    values.index = _period_labels(values.index.to_numpy(), freq)
+    values.index.name = "cohort"
+    values.columns.name = "periods_since_acquisition"
+    values.attrs["cohort_size"] = pd.Series(size.to_numpy(), index=values.index, name="customers")
+    return values
