@@ -1,0 +1,2 @@
+"""clv figures."""
+__all__: list[str] = []

@@ -1,0 +1,2 @@
+"""impact figures."""
+__all__: list[str] = []

@@ -1,0 +1,2 @@
+"""metrics figures."""
+__all__: list[str] = []

@@ -1,0 +1,2 @@
+"""survival figures."""
+__all__: list[str] = []
