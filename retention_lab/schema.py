@@ -68,11 +68,23 @@ def _not_null(df: pd.DataFrame, table: str, column: str) -> None:
 def parse_dates(df: pd.DataFrame, table: str, column: str, *, allow_null: bool = False) -> pd.Series:
     """Parse ``column`` to ``datetime64[ns]``; unparseable (or, unless allowed, null) values raise.
 
+    Strings are parsed in any format pandas recognises (ISO 8601 recommended); integers are read
+    as ``YYYYMMDD``.
+
     Time zones are converted to UTC and dropped, so that every date compares with every other.
     """
     raw = df[column]
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
+    elif pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        # Numbers are read as YYYYMMDD (CDNOW's raw format), never as epoch nanoseconds, which
+        # would turn 19970101 into a timestamp in 1970 without a word.
+        whole = raw.notna() & (raw == np.floor(raw))
+        as_text = raw.where(whole).astype("Int64").astype(str).where(whole)
+        parsed = pd.to_datetime(as_text, errors="coerce", format="%Y%m%d")
+        unparseable = parsed.isna() & raw.notna()
+        if unparseable.any():
+            raise DataError.for_rule(table, column, f"{column} is a parseable date", unparseable, df)
     else:
         parsed = pd.to_datetime(raw, errors="coerce", format="mixed") if raw.dtype == object or \
             pd.api.types.is_string_dtype(raw) else pd.to_datetime(raw, errors="coerce")
@@ -99,6 +111,15 @@ def _observation_end(observation_end) -> pd.Timestamp | None:
     return None if observation_end is None else pd.Timestamp(observation_end)
 
 
+def after_end(dates: pd.Series, end: pd.Timestamp) -> pd.Series:
+    """Mask of dates after the observation end. An end given as a date (midnight) includes its
+    whole day, the convention of :func:`retention_lab.features.periods.window_end`, so that a
+    purchase at 14:00 on the last day is inside the window for validation and features alike."""
+    if end == end.normalize():
+        return dates >= end + pd.Timedelta(days=1)
+    return dates > end
+
+
 def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Returns = "net",
                           zero_amounts: Literal["keep", "exclude"] = "keep",
                           quality: DataQuality | None = None) -> tuple[pd.DataFrame, DataQuality]:
@@ -122,6 +143,10 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
     Returns the clean frame (``date`` as ``datetime64[ns]``, ``amount`` as float) and the ledger.
     """
     table = "transactions"
+    if returns not in ("net", "exclude", "error"):
+        raise ValueError(f"returns must be 'net', 'exclude' or 'error', not {returns!r}")
+    if zero_amounts not in ("keep", "exclude"):
+        raise ValueError(f"zero_amounts must be 'keep' or 'exclude', not {zero_amounts!r}")
     q = DataQuality() if quality is None else quality
     _require_frame(tx, table)
     _require_columns(tx, table, TRANSACTION_COLUMNS)
@@ -133,7 +158,7 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
 
     end = _observation_end(observation_end)
     if end is not None:
-        late = df["date"] > end
+        late = after_end(df["date"], end)
         q.record(table, "date", f"date <= observation_end ({end.date()})", late.sum(),
                  note="transactions after the observation end are outside the window")
         df = df.loc[~late]
@@ -177,7 +202,7 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
 def _net_returns(df: pd.DataFrame, negative: pd.Series, q: DataQuality) -> pd.DataFrame:
     table = "transactions"
     purchases, refunds = df.loc[~negative], df.loc[negative]
-    known = refunds["order_id"].isin(purchases["order_id"])
+    known = refunds["order_id"].isin(purchases["order_id"].dropna()) & refunds["order_id"].notna()
     q.record(table, "amount", "amount >= 0", (~known).sum(),
              note="return whose order_id matches no purchase: excluded")
     refund_by_order = refunds.loc[known].groupby("order_id")["amount"].sum()
@@ -221,7 +246,7 @@ def validate_customers(customers: pd.DataFrame, *, observation_end=None,
         df["enrolled_at"] = parse_dates(df, table, "enrolled_at", allow_null=True)
         end = _observation_end(observation_end)
         if end is not None:
-            late = df["enrolled_at"] > end
+            late = after_end(df["enrolled_at"], end)
             q.record(table, "enrolled_at", f"enrolled_at <= observation_end ({end.date()})",
                      late.sum(), action="set to null", note="enrolment not observed in the window")
             df.loc[late, "enrolled_at"] = pd.NaT
@@ -264,7 +289,7 @@ def validate_surveys(surveys: pd.DataFrame, *, observation_end=None,
         df[col] = values.astype("Int64")
     end = _observation_end(observation_end)
     if end is not None:
-        late = df["date"] > end
+        late = after_end(df["date"], end)
         q.record(table, "date", f"date <= observation_end ({end.date()})", late.sum(),
                  note="responses after the observation end are outside the window")
         df = df.loc[~late]
