@@ -303,7 +303,8 @@ def check_customers_known(tx: pd.DataFrame, customers: pd.DataFrame) -> None:
         n_customers = tx.loc[unknown, "customer_id"].nunique()
         err = DataError.for_rule("transactions", "customer_id",
                                  "customer_id is in the customers table", unknown, tx)
-        err.args = (err.args[0].replace(" rows break", f" rows ({n_customers:,} customers) break", 1),)
+        who = f"{n_customers:,} customer{'' if n_customers == 1 else 's'}"
+        err.args = (err.args[0].replace(" rows break", f" rows ({who}) break", 1),)
         raise err
 
 

@@ -1,0 +1,192 @@
+"""Reading CSV / Parquet / DataFrames into validated tables and the ExperimentData bundle."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import retention_lab as rl
+from retention_lab import DataError, io
+from retention_lab.experiment_data import ExperimentData
+
+
+def message(excinfo) -> str:
+    return str(excinfo.value).splitlines()[0]
+
+
+@pytest.fixture
+def tables():
+    tx = pd.DataFrame({
+        "customer_id": ["c1", "c1", "c2", "c3", "c3", "c2"],
+        "date": pd.to_datetime(["2025-01-03 10:15", "2025-02-11", "2025-01-20", "2025-03-02",
+                                "2025-03-09", "2025-07-01"], format="ISO8601"),
+        "amount": [12.5, 30.0, 8.0, 15.0, -15.0, 9.0],
+        "order_id": ["o1", "o2", "o3", "o4", "o4", "o5"],
+    })
+    customers = pd.DataFrame({
+        "customer_id": ["c1", "c2", "c3", "c4"],
+        "signup_date": pd.to_datetime(["2025-01-01", "2025-01-15", "2025-02-28", "2025-03-01"]),
+        "arm": ["treatment", "control", "treatment", "control"],
+        "enrolled_at": pd.to_datetime(["2025-01-10", None, "2025-07-15", None]),
+        "region": ["north", "south", "south", "north"],
+    })
+    surveys = pd.DataFrame({
+        "customer_id": ["c1", "c2", "c3"],
+        "date": pd.to_datetime(["2025-02-01", "2025-02-02", "2025-08-01"]),
+        "nps": [9, 6, 10],
+        "csat": [5, 3, 4],
+    })
+    return tx, customers, surveys
+
+
+def write(frame: pd.DataFrame, path) -> str:
+    if str(path).endswith(".csv"):
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_read_transactions_round_trip(tables, tmp_path, suffix):
+    tx = tables[0]
+    path = write(tx, tmp_path / f"tx{suffix}")
+    from_file, q_file = io.read_transactions(path, observation_end="2025-06-30")
+    from_frame, q_frame = io.read_transactions(tx, observation_end="2025-06-30")
+    pd.testing.assert_frame_equal(from_file, from_frame)
+    assert from_file["date"].iloc[0] == pd.Timestamp("2025-01-03 10:15")
+    # o4 fully returned (1 purchase excluded + 1 return netted), 1 row after the end
+    assert len(from_file) == 3
+    assert q_file.table.to_dict("records") == q_frame.table.to_dict("records")
+    assert q_file.table[["rule", "n_rows", "action"]].to_dict("records") == [
+        dict(rule="date <= observation_end (2025-06-30)", n_rows=1, action="excluded"),
+        dict(rule="amount >= 0", n_rows=1, action="netted"),
+        dict(rule="net order amount > 0", n_rows=1, action="excluded"),
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_read_customers_and_surveys_round_trip(tables, tmp_path, suffix):
+    _, customers, surveys = tables
+    cust, q = io.read_customers(write(customers, tmp_path / f"c{suffix}"),
+                                observation_end="2025-06-30")
+    assert cust["signup_date"].dtype == "datetime64[ns]"
+    assert cust["enrolled_at"].notna().tolist() == [True, False, False, False]  # c3 set to null
+    assert q.table[["column", "n_rows", "action"]].to_dict("records") == [
+        dict(column="enrolled_at", n_rows=1, action="set to null")]
+    assert cust["region"].tolist() == ["north", "south", "south", "north"]
+    sv, q = io.read_surveys(write(surveys, tmp_path / f"s{suffix}"), observation_end="2025-06-30")
+    assert sv["nps"].tolist() == [9, 6] and q.n_excluded("surveys") == 1
+
+
+def test_read_experiment_from_files(tables, tmp_path):
+    tx, customers, surveys = tables
+    data = io.read_experiment(transactions=write(tx, tmp_path / "tx.parquet"),
+                              customers=write(customers, tmp_path / "customers.csv"),
+                              surveys=write(surveys, tmp_path / "surveys.csv"),
+                              observation_end="2025-06-30", launch_date="2025-01-01",
+                              design="randomized")
+    assert isinstance(data, ExperimentData)
+    assert data.observation_end == pd.Timestamp("2025-06-30")
+    assert data.launch_date == pd.Timestamp("2025-01-01")
+    assert data.design == "randomized"
+    assert (len(data.transactions), len(data.customers), len(data.surveys)) == (3, 4, 2)
+    # every table's ledger in one place: tx after end, netted, fully returned; enrolment nulled;
+    # a survey after the end
+    assert data.quality.table[["table", "n_rows", "action"]].to_dict("records") == [
+        dict(table="transactions", n_rows=1, action="excluded"),
+        dict(table="transactions", n_rows=1, action="netted"),
+        dict(table="transactions", n_rows=1, action="excluded"),
+        dict(table="customers", n_rows=1, action="set to null"),
+        dict(table="surveys", n_rows=1, action="excluded"),
+    ]
+    assert data.quality.n_excluded() == 3
+    assert data.params["customers"].endswith("customers.csv")
+
+
+def test_read_experiment_unifies_numeric_and_text_ids(tables, tmp_path):
+    tx, customers, _ = tables
+    tx = tx.assign(customer_id=tx["customer_id"].str[1:].astype(int))
+    customers = customers.assign(customer_id=customers["customer_id"].str[1:])
+    data = io.read_experiment(tx, customers, observation_end="2025-06-30")
+    assert set(data.transactions["customer_id"]) == {"1", "2"}  # c3's only order was returned
+    assert data.customers["customer_id"].tolist() == ["1", "2", "3", "4"]
+
+
+def test_customers_in_transactions_but_not_in_customers(tables):
+    tx, customers, _ = tables
+    with pytest.raises(DataError) as e:
+        io.read_experiment(tx, customers[customers["customer_id"] != "c2"])
+    assert message(e) == ("transactions.customer_id: 2 of 4 rows (1 customer) break the rule "
+                          "'customer_id is in the customers table'")
+
+
+def test_randomized_design_needs_both_arms(tables):
+    tx, customers, _ = tables
+    with pytest.raises(DataError) as e:
+        io.read_experiment(tx, customers.assign(arm="control"), design="randomized")
+    assert message(e) == ("customers.arm: 0 customers in arm 'treatment'; rule 'each arm has at "
+                          "least one customer'")
+    # a self-selected study is not held to it
+    io.read_experiment(tx, customers.assign(arm="control"), design="self_selected")
+
+
+def test_customers_derived_from_transactions(tables):
+    tx = tables[0]
+    data = io.read_experiment(tx)
+    # default observation end: the day of the last transaction (2025-07-01)
+    assert data.observation_end == pd.Timestamp("2025-07-01")
+    assert data.customers.to_dict("records") == [
+        {"customer_id": "c1", "signup_date": pd.Timestamp("2025-01-03")},
+        {"customer_id": "c2", "signup_date": pd.Timestamp("2025-01-20")},
+    ]  # c3 is not a customer: their only order was fully returned
+    assert data.params["customers"] == "derived from transactions"
+
+
+def test_unknown_file_format(tmp_path):
+    path = tmp_path / "tx.xlsx"
+    path.write_text("x")
+    with pytest.raises(ValueError, match="transactions: cannot tell the format of 'tx.xlsx'"):
+        io.read_transactions(path)
+    with pytest.raises(FileNotFoundError, match="transactions: no such file"):
+        io.read_transactions(tmp_path / "missing.csv")
+
+
+def test_load_data_cdnow():
+    data = io.load_data("cdnow")
+    assert data.observation_end == pd.Timestamp("1998-06-30")
+    assert (data.customers["customer_id"].nunique(), len(data.transactions)) == (2357, 6919)
+    assert data.design is None and data.quality.n_excluded() == 0
+    # CDNOW's cohort was acquired in the first quarter of 1997
+    assert data.customers["signup_date"].min() == pd.Timestamp("1997-01-01")
+    assert data.customers["signup_date"].max() == pd.Timestamp("1997-03-25")
+    assert io.load_data("cdnow_sample").transactions.equals(data.transactions)
+
+
+def test_load_data_cdnow_with_earlier_observation_end():
+    data = io.load_data("cdnow", observation_end="1997-09-30")
+    assert data.transactions["date"].max() <= pd.Timestamp("1997-09-30")
+    assert len(data.transactions) + data.quality.n_excluded() == 6919
+
+
+def test_load_data_path(tables, tmp_path):
+    tx, customers, _ = tables
+    data = io.load_data(write(tx, tmp_path / "tx.csv"),
+                        customers=write(customers, tmp_path / "c.parquet"),
+                        observation_end="2025-06-30")
+    assert data.design == "randomized" and len(data.customers) == 4
+    # without a customers table there are no arms: no design
+    assert io.load_data(tx).design is None
+    with pytest.raises(TypeError, match="only the simulator takes them"):
+        io.load_data(tx, weeks=3)
+
+
+def test_load_data_simulated_calls_the_simulator(monkeypatch):
+    calls = {}
+
+    def fake(**kwargs):
+        calls.update(kwargs)
+        return "bundle"
+
+    monkeypatch.setattr(rl.datasets, "simulate_loyalty_experiment", fake)
+    assert io.load_data(n_customers=500, seed=7, design="self_selected", effect=0.2) == "bundle"
+    assert calls == dict(n_customers=500, design="self_selected", seed=7, effect=0.2)
