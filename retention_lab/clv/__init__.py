@@ -1,0 +1,20 @@
+"""BTYD customer-lifetime-value models fitted by maximum likelihood with standard errors.
+
+``BetaGeoFitter`` (BG/NBD), ``ParetoNBDFitter``, ``GammaGammaFitter`` (spend) and
+``ShiftedBetaGeoFitter`` (sBG, contractual retention) follow lifetimes' names and conventions
+(``fit()`` returns ``self``; ``params_``, ``summary``, ``log_likelihood_``, ``print_summary()``,
+``conditional_expected_number_of_purchases_up_to_time``, ``conditional_probability_alive``, …)
+with standard errors and intervals; :func:`customer_lifetime_value` adds intervals to CLV.
+:mod:`retention_lab.clv.simulate` draws data from each model (tests, benchmarks).
+"""
+from .base import ConvergenceError, ConvergenceWarning
+from .beta_geo import BetaGeoFitter
+from .pareto_nbd import ParetoNBDFitter
+from .gamma_gamma import GammaGammaFitter
+from .shifted_beta_geo import ShiftedBetaGeoFitter
+from .value import CLVResult, customer_lifetime_value
+from . import simulate
+
+__all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "ShiftedBetaGeoFitter",
+           "customer_lifetime_value", "CLVResult", "ConvergenceError", "ConvergenceWarning",
+           "simulate"]

@@ -1,0 +1,349 @@
+"""Shared maximum-likelihood machinery for the BTYD fitters.
+
+Every fitter maximises a weighted log-likelihood over the *logarithms* of its (positive)
+parameters with :func:`scipy.optimize.minimize` (BFGS, analytic gradients where the model has
+them, central differences otherwise). Standard errors come from the observed information: the
+Hessian of the total negative log-likelihood at the optimum, by central differences of the
+gradient on the log scale, mapped to the natural scale by the delta method
+(``Var θ = diag(θ) Var(log θ) diag(θ)``). The 95 % intervals are Wald intervals on the log scale,
+``exp(log θ ± 1.96 se(log θ))`` — always positive and better calibrated for the small shape
+parameters of these models than ``θ ± 1.96 se(θ)``.
+
+Weights: a row with ``weight = w`` counts as ``w`` identical customers, so fitting the table
+collapsed by :func:`retention_lab.features.collapse_summary` gives the same estimates as the
+full table at the cost of its distinct rows.
+
+Penalizer (as in ``lifetimes``): ``penalizer_coef * Σ θ²`` is added to the *mean* negative
+log-likelihood; the reported ``log_likelihood_`` is always the unpenalised one.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from ..errors import DataError
+
+Z95 = float(stats.norm.ppf(0.975))
+
+
+class ConvergenceError(RuntimeError):
+    """The optimiser did not reach a finite maximum of the likelihood."""
+
+
+class ConvergenceWarning(RuntimeWarning):
+    """The fit finished but is doubtful (boundary estimate, singular information matrix, …)."""
+
+
+# ---------------------------------------------------------------------------- input handling
+def _as_float_array(values, name: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=float).ravel()
+    return arr
+
+
+def check_columns(frame: pd.DataFrame, columns, table: str = "summary") -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{table}: missing column(s) {missing}; got {list(frame.columns)}",
+                        table=table, column=missing[0], rule="required column",
+                        n_rows=len(frame))
+
+
+def check_rule(table: str, column: str, rule: str, bad: np.ndarray, frame=None) -> None:
+    bad = np.asarray(bad, dtype=bool)
+    if bad.any():
+        mask = pd.Series(bad)
+        fr = frame.reset_index(drop=True) if isinstance(frame, pd.DataFrame) else None
+        raise DataError.for_rule(table, column, rule, mask, fr)
+
+
+def btyd_arrays(data, recency=None, T=None, weights=None, *, table: str = "summary"):
+    """``(frequency, recency, T, weights)`` as float arrays from a summary frame or arrays.
+
+    Validates the BTYD rules: finite, ``frequency >= 0``, ``0 <= recency <= T``, ``T > 0``,
+    ``recency == 0`` when ``frequency == 0``, ``weight >= 0``.
+    """
+    if isinstance(data, pd.DataFrame):
+        check_columns(data, ["frequency", "recency", "T"], table)
+        frame = data
+        x = data["frequency"].to_numpy(dtype=float)
+        tx = data["recency"].to_numpy(dtype=float)
+        T_ = data["T"].to_numpy(dtype=float)
+        if weights is None and "weight" in data.columns:
+            weights = data["weight"].to_numpy(dtype=float)
+    else:
+        if recency is None or T is None:
+            raise TypeError("give a summary DataFrame or the arrays frequency, recency, T")
+        x, tx, T_ = (_as_float_array(v, n) for v, n in ((data, "frequency"),
+                                                          (recency, "recency"), (T, "T")))
+        if not (len(x) == len(tx) == len(T_)):
+            raise ValueError("frequency, recency and T must have the same length")
+        frame = pd.DataFrame({"frequency": x, "recency": tx, "T": T_})
+    w = np.ones_like(x) if weights is None else _as_float_array(weights, "weight")
+    if len(w) != len(x):
+        raise ValueError("weights must have one entry per row")
+    if len(x) == 0 or w.sum() <= 0:
+        raise DataError(f"{table}: no customers to fit (empty table or zero total weight)",
+                        table=table, column="frequency", rule="non-empty", n_rows=0)
+    for col, arr in (("frequency", x), ("recency", tx), ("T", T_), ("weight", w)):
+        check_rule(table, col, "finite", ~np.isfinite(arr), frame)
+    check_rule(table, "frequency", "frequency >= 0", x < 0, frame)
+    check_rule(table, "frequency", "frequency is a whole number", x != np.round(x), frame)
+    check_rule(table, "T", "T > 0", T_ <= 0, frame)
+    check_rule(table, "recency", "0 <= recency <= T", (tx < 0) | (tx > T_ * (1 + 1e-12)), frame)
+    check_rule(table, "recency", "recency == 0 when frequency == 0", (x == 0) & (tx != 0), frame)
+    check_rule(table, "weight", "weight >= 0", w < 0, frame)
+    return x, np.minimum(tx, T_), T_, w
+
+
+def time_unit_of(summary) -> float | None:
+    """Days per time unit of a summary made by :func:`retention_lab.features.rfm_summary`
+    (``attrs['freq']`` × ``attrs['freq_multiplier']``), or ``None`` when unknown."""
+    attrs = getattr(summary, "attrs", None) or {}
+    if "freq" not in attrs:
+        return None
+    from ..features.periods import DAYS_PER
+    return DAYS_PER[str(attrs["freq"]).upper()] * float(attrs.get("freq_multiplier", 1))
+
+
+# ---------------------------------------------------------------------------- numerics
+def hessian_from_gradient(grad, theta: np.ndarray, step: float = 1e-5) -> np.ndarray:
+    """Symmetrised central-difference Jacobian of an analytic gradient."""
+    k = len(theta)
+    H = np.empty((k, k))
+    for i in range(k):
+        h = step * max(1.0, abs(theta[i]))
+        e = np.zeros(k)
+        e[i] = h
+        H[:, i] = (grad(theta + e) - grad(theta - e)) / (2 * h)
+    return (H + H.T) / 2
+
+
+def hessian_from_function(fun, theta: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    """Central second differences of a scalar function."""
+    k = len(theta)
+    H = np.empty((k, k))
+    f0 = fun(theta)
+    hs = step * np.maximum(1.0, np.abs(theta))
+    for i in range(k):
+        ei = np.zeros(k)
+        ei[i] = hs[i]
+        H[i, i] = (fun(theta + ei) - 2 * f0 + fun(theta - ei)) / hs[i] ** 2
+        for j in range(i):
+            ej = np.zeros(k)
+            ej[j] = hs[j]
+            H[i, j] = H[j, i] = (fun(theta + ei + ej) - fun(theta + ei - ej)
+                                 - fun(theta - ei + ej) + fun(theta - ei - ej)) / (4 * hs[i] * hs[j])
+    return H
+
+
+def numerical_gradient(fun, theta: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    g = np.empty_like(theta)
+    for i in range(len(theta)):
+        h = step * max(1.0, abs(theta[i]))
+        e = np.zeros_like(theta)
+        e[i] = h
+        g[i] = (fun(theta + e) - fun(theta - e)) / (2 * h)
+    return g
+
+
+# ---------------------------------------------------------------------------- the base class
+class BaseFitter:
+    """Maximum likelihood on log-parameters with Hessian standard errors.
+
+    Subclasses define ``_param_names``, ``_prepare(*args, **kw) -> (data, weights, n_obs)``,
+    ``_loglik(params, data) -> per-row log-likelihood`` and optionally
+    ``_loglik_grad(params, data) -> (per-row ll, per-row d ll / d params)`` (natural scale),
+    and ``_initial(data, weights)``.
+    """
+
+    _param_names: tuple[str, ...] = ()
+    _model_name = "model"
+    _reference = ""
+
+    def __init__(self, penalizer_coef: float = 0.0):
+        if penalizer_coef < 0:
+            raise ValueError("penalizer_coef must be >= 0")
+        self.penalizer_coef = float(penalizer_coef)
+
+    # -- to implement -------------------------------------------------------------------
+    def _loglik(self, params: np.ndarray, data) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    _loglik_grad = None
+
+    def _initial(self, data, weights) -> np.ndarray:
+        return np.ones(len(self._param_names))
+
+    # -- objective ----------------------------------------------------------------------
+    def _objective(self, log_params, data, weights, wsum):
+        p = np.exp(log_params)
+        ll = self._loglik(p, data)
+        val = -np.dot(weights, ll) / wsum + self.penalizer_coef * np.sum(p ** 2)
+        return val if np.isfinite(val) else np.inf
+
+    def _objective_grad(self, log_params, data, weights, wsum):
+        p = np.exp(log_params)
+        ll, g = self._loglik_grad(p, data)
+        val = -np.dot(weights, ll) / wsum + self.penalizer_coef * np.sum(p ** 2)
+        grad = (-(weights @ g) / wsum + 2 * self.penalizer_coef * p) * p
+        if not np.isfinite(val) or not np.all(np.isfinite(grad)):
+            return np.inf, np.zeros_like(p)
+        return val, grad
+
+    def _total_nll_grad(self, log_params, data, weights):
+        """Gradient of the total (weighted-sum, penalised) negative log-likelihood."""
+        wsum = weights.sum()
+        if self._loglik_grad is not None:
+            return self._objective_grad(log_params, data, weights, wsum)[1] * wsum
+        return numerical_gradient(lambda t: self._objective(t, data, weights, wsum),
+                                  log_params) * wsum
+
+    # -- fitting ------------------------------------------------------------------------
+    def _fit(self, data, weights, n_obs: int, initial_params=None, tol: float = 1e-10,
+             maxiter: int = 500):
+        wsum = float(weights.sum())
+        x0 = np.log(np.asarray(initial_params if initial_params is not None
+                               else self._initial(data, weights), dtype=float))
+        if self._loglik_grad is not None:
+            fun = lambda t: self._objective_grad(t, data, weights, wsum)  # noqa: E731
+            jac = True
+        else:
+            obj = lambda t: self._objective(t, data, weights, wsum)  # noqa: E731
+            fun = obj
+            jac = lambda t: numerical_gradient(obj, t)  # noqa: E731
+        starts = [x0, x0 + 1.0, x0 - 1.0]
+        best = None
+        for start in starts:
+            if not np.isfinite(fun(start)[0] if jac is True else fun(start)):
+                continue
+            with np.errstate(all="ignore"):
+                res = optimize.minimize(fun, start, jac=jac, method="BFGS",
+                                        options={"gtol": 1e-9, "maxiter": maxiter})
+                if not res.success:  # BFGS can stop on precision loss near the optimum
+                    res2 = optimize.minimize(fun, res.x, jac=jac, method="L-BFGS-B",
+                                             options={"ftol": 1e-15, "gtol": 1e-10,
+                                                      "maxiter": maxiter})
+                    if res2.fun <= res.fun:
+                        res = res2
+            gnorm = np.max(np.abs(res.jac)) if getattr(res, "jac", None) is not None else np.inf
+            if np.isfinite(res.fun) and (best is None or res.fun < best.fun - 1e-12):
+                best = res
+            if np.isfinite(res.fun) and gnorm < 1e-5:
+                break
+        if best is None or not np.isfinite(best.fun) or not np.all(np.isfinite(best.x)):
+            raise ConvergenceError(
+                f"{type(self).__name__}: the optimiser found no finite maximum of the likelihood "
+                f"(data degenerate for this model?)")
+        gnorm = float(np.max(np.abs(best.jac)))
+        if gnorm > 1e-4:
+            warnings.warn(f"{type(self).__name__}: the optimiser stopped with gradient norm "
+                          f"{gnorm:.2g} ({best.message}); estimates may be inaccurate",
+                          ConvergenceWarning, stacklevel=3)
+        log_params = best.x
+        if np.any(np.abs(log_params) > 12):
+            bad = [n for n, v in zip(self._param_names, log_params) if abs(v) > 12]
+            warnings.warn(f"{type(self).__name__}: parameter(s) {bad} ran to the boundary "
+                          f"(estimate {np.exp(log_params).round(6).tolist()}); the data do not "
+                          f"identify the model — consider a penalizer_coef", ConvergenceWarning,
+                          stacklevel=3)
+        self._store(log_params, data, weights, n_obs)
+        return self
+
+    def _store(self, log_params, data, weights, n_obs):
+        names = list(self._param_names)
+        params = np.exp(log_params)
+        self.params_ = pd.Series(params, index=names, name="coef")
+        self._log_params = log_params
+        self.log_likelihood_ = float(np.dot(weights, self._loglik(params, data)))
+        self.n_customers_ = float(weights.sum())
+        self.n_rows_ = int(n_obs)
+        k = len(names)
+        self.AIC_ = 2 * k - 2 * self.log_likelihood_
+        self.BIC_ = k * np.log(self.n_customers_) - 2 * self.log_likelihood_
+        if self._loglik_grad is not None:
+            H = hessian_from_gradient(lambda t: self._total_nll_grad(t, data, weights),
+                                      log_params)
+        else:
+            wsum = weights.sum()
+            H = hessian_from_function(lambda t: self._objective(t, data, weights, wsum) * wsum,
+                                      log_params)
+        self.hessian_ = H
+        try:
+            evals = np.linalg.eigvalsh(H)
+            if evals.min() <= 1e-10 * max(1.0, evals.max()):
+                raise np.linalg.LinAlgError("not positive definite")
+            cov_log = np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            warnings.warn(f"{type(self).__name__}: the information matrix is singular or not "
+                          f"positive definite at the estimate; standard errors are undefined "
+                          f"(reported as NaN) — the model is not identified by these data",
+                          ConvergenceWarning, stacklevel=4)
+            cov_log = np.full((k, k), np.nan)
+        self.variance_matrix_log_ = pd.DataFrame(cov_log, index=names, columns=names)
+        J = np.diag(params)
+        self.variance_matrix_ = pd.DataFrame(J @ cov_log @ J, index=names, columns=names)
+        se_log = np.sqrt(np.diag(cov_log))
+        self.standard_errors_ = pd.Series(params * se_log, index=names, name="se")
+        self.summary = pd.DataFrame({
+            "coef": params,
+            "se": params * se_log,
+            "lower 95%": np.exp(log_params - Z95 * se_log),
+            "upper 95%": np.exp(log_params + Z95 * se_log),
+        }, index=pd.Index(names, name="param"))
+        self.summary.attrs["method"] = ("maximum likelihood; se from the observed information "
+                                        "(delta method); 95% Wald interval on log scale")
+        return self
+
+    # -- results ------------------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "params_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")
+
+    def _unload(self, *names):
+        self._check_fitted()
+        return [float(self.params_[n]) for n in (names or self._param_names)]
+
+    def confidence_intervals_(self):  # pragma: no cover - lifetimes name
+        return self.summary[["lower 95%", "upper 95%"]]
+
+    def sample_params(self, n_draws: int = 1000, seed=0) -> np.ndarray:
+        """Parameter draws (``n_draws × k``, natural scale) from the asymptotic normal of the
+        log-parameters — the parametric bootstrap behind CLV intervals."""
+        self._check_fitted()
+        cov = self.variance_matrix_log_.to_numpy()
+        if not np.all(np.isfinite(cov)):
+            raise ConvergenceError(f"{type(self).__name__}: no finite covariance to sample from")
+        rng = np.random.default_rng(seed)
+        return np.exp(rng.multivariate_normal(self._log_params, cov, size=n_draws,
+                                              method="cholesky"))
+
+    def _with_params(self, params):
+        """A shallow copy of this fitter with other parameter values (for bootstrap draws)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.params_ = pd.Series(np.asarray(params, float), index=list(self._param_names))
+        return clone
+
+    def print_summary(self, decimals: int = 3, file=None) -> None:
+        self._check_fitted()
+        lines = [f"<retention_lab.clv.{type(self).__name__}: {self._model_name}>",
+                 f"  reference        {self._reference}",
+                 f"  customers        {self.n_customers_:,.0f} ({self.n_rows_:,} distinct rows)",
+                 f"  log-likelihood   {self.log_likelihood_:.{decimals}f}",
+                 f"  AIC              {self.AIC_:.{decimals}f}",
+                 f"  penalizer_coef   {self.penalizer_coef:g}",
+                 "",
+                 self.summary.round(decimals).to_string(),
+                 "",
+                 f"  {self.summary.attrs['method']}"]
+        print("\n".join(lines), file=file)
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "params_"):
+            return f"<retention_lab.clv.{type(self).__name__}: not fitted>"
+        ps = ", ".join(f"{k}: {v:.3f}" for k, v in self.params_.items())
+        return (f"<retention_lab.clv.{type(self).__name__}: fitted with "
+                f"{self.n_customers_:,.0f} customers, {ps}>")
