@@ -315,3 +315,40 @@ def test_metric_result_prints_and_serialises():
         r.value = 0.5  # frozen
     rec = rl.reporting.record_result("retention_rate", r)
     assert rec["value"] == 0.8 and rec["ci_low"] == r.ci[0] and rec["n"] == 1000
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def test_cohort_heatmap(cdnow_sample):
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    cohorts = rl.features.cohort_retention(cdnow_sample, freq="M", observation_end="1998-06-30")
+    fig = rl.plots.cohort_heatmap(cohorts)
+    assert isinstance(fig, Figure) and plt.get_fignums() == []  # returned, not left open
+    ax = fig.axes[0]
+    image = ax.images[0].get_array()
+    assert image.shape == (3, 18)
+    assert int(image.mask.sum()) == 3  # Feb misses 1, Mar misses 2 unobserved months
+    labels = [t.get_text() for t in ax.texts]
+    assert len(labels) == 3 * 18 - 3 and labels[0] == "100%"
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "1997-01 (n=781)", "1997-02 (n=857)", "1997-03 (n=719)"]
+
+
+def test_segment_bar(cdnow_sample):
+    scores = rl.features.rfm_scores(cdnow_sample, observation_end="1998-06-30")
+    fig = rl.plots.segment_bar(scores)
+    bars = fig.axes[0].patches
+    counts = scores["segment"].value_counts()
+    assert len(bars) == scores["segment"].nunique()
+    assert sorted(b.get_width() for b in bars) == sorted(counts.tolist())
+    assert sum(b.get_width() for b in bars) == 2357
+
+
+def test_nps_bar():
+    result = m.nps([10] * 45 + [8] * 30 + [3] * 25)
+    fig = rl.plots.nps_bar(result)
+    widths = [p.get_width() for p in fig.axes[0].patches]
+    assert widths == pytest.approx([0.25, 0.30, 0.45])
+    assert fig.axes[0].get_title() == "NPS 20 (95% CI 4 to 36), n = 100"

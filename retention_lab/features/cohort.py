@@ -23,7 +23,7 @@ def cohort_retention(tx: pd.DataFrame, freq: str = "M", observation_end=None, *,
 
     Column 0 is 1 by construction. Cells not yet observed (after ``observation_end``) are NaN,
     not 0; the last observed period may be partial. The cohort sizes are in
-    ``attrs['cohort_size']``.
+    ``attrs['cohort_size']`` (a dict keyed by the cohort label), a dict cohort → customers (``pd.Series(attrs['cohort_size'])``).
     """
     freq = freq.upper()
     if validate:
@@ -44,5 +44,7 @@ def cohort_retention(tx: pd.DataFrame, freq: str = "M", observation_end=None, *,
     values.index = _period_labels(values.index.to_numpy(), freq)
     values.index.name = "cohort"
     values.columns.name = "periods_since_acquisition"
-    values.attrs["cohort_size"] = pd.Series(size.to_numpy(), index=values.index, name="customers")
+    # A dict, not a Series: pandas compares attrs with == when it concatenates (e.g. to print
+    # a wide matrix), and a Series there raises "truth value of a Series is ambiguous".
+    values.attrs["cohort_size"] = dict(zip(values.index, size.to_numpy().tolist()))
     return values
