@@ -4,6 +4,12 @@ A notebook calls :func:`record` (or :func:`record_result`) for each headline num
 report runner executes the notebook it sets ``RETENTION_LAB_METRICS`` to the path of the run's
 ``metrics.json``; every call rewrites that file, so a run that fails half-way still leaves what
 it had recorded. Outside the runner the values are only kept in memory (:func:`recorded`).
+
+Files that belong beside the report but not inside it (an at-risk list with customer ids, a
+scored table) go to :func:`output_path`: the runner sets ``RETENTION_LAB_RUN_DIR`` to the run's
+folder, so ``df.to_csv(rl.reporting.output_path("at_risk.csv"))`` lands in
+``reports/<name>/<run-id>/at_risk.csv``. Privacy rule: HTML reports never show raw customer
+identifiers; print counts and aggregates, and write id-level lists through :func:`output_path`.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import os
 from pathlib import Path
 
 ENV_VAR = "RETENTION_LAB_METRICS"
+RUN_DIR_ENV = "RETENTION_LAB_RUN_DIR"
 _RECORDED: dict[str, dict] = {}
 
 
@@ -54,3 +61,23 @@ def recorded() -> dict:
 
 def clear() -> None:
     _RECORDED.clear()
+
+
+def run_dir() -> Path:
+    """The folder of the current report run (``RETENTION_LAB_RUN_DIR``), else the working
+    directory (a notebook opened interactively writes beside itself)."""
+    return Path(os.environ.get(RUN_DIR_ENV) or ".")
+
+
+def output_path(filename: str) -> Path:
+    """Where a notebook writes an extra output file of its run, e.g. ``"at_risk.csv"``.
+
+    ``filename`` is a relative path inside the run folder (no ``..``, not absolute); missing
+    sub-folders are created.
+    """
+    rel = Path(filename)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+        raise ValueError(f"output_path needs a relative file name inside the run folder, got {filename!r}")
+    path = run_dir() / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,123 @@
+"""``retention-lab``: run report notebooks and schedules.
+
+    retention-lab run NOTEBOOK [-p NAME VALUE]... [-f params.yaml] [--name NAME] [--output-dir reports]
+    retention-lab run --schedule schedule.yaml [--jobs N] [--output-dir DIR]
+    retention-lab params NOTEBOOK          # the parameters a notebook declares
+    retention-lab index [--output-dir reports]
+
+Exit status: 0 every run succeeded; 1 at least one run failed (its notebook is kept in
+``reports/<name>/failed-<run-id>/``); 2 bad usage or parameters (nothing was run).
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="retention-lab", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a notebook (or a schedule) into reports/<name>/<run-id>/")
+    run.add_argument("notebook", nargs="?", help="the notebook to run")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                     metavar=("NAME", "VALUE"), help="a parameter (value parsed as YAML: 3, 0.5, true, text)")
+    run.add_argument("-f", "--parameters-file", help="YAML file of parameters (-p values override it)")
+    run.add_argument("--name", help="report name (folder under the output dir); default: notebook stem")
+    run.add_argument("--output-dir", default=None, help="where reports go (default: reports)")
+    run.add_argument("--schedule", help="YAML schedule of many runs (see reports/schedule.example.yaml)")
+    run.add_argument("--jobs", type=int, default=1, help="runs of a schedule executed in parallel")
+    run.add_argument("--kernel", default=None, help="Jupyter kernel (default: the notebook's own)")
+    run.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    params = sub.add_parser("params", help="list the parameters a notebook declares")
+    params.add_argument("notebook")
+
+    index = sub.add_parser("index", help="rebuild reports/index.html")
+    index.add_argument("--output-dir", default="reports")
+    return p
+
+
+def _print_result(res) -> None:
+    if res.ok:
+        print(f"ok      {res.name}  {res.run_id}  {res.duration:.1f}s  {res.path}/report.html")
+    else:
+        print(f"FAILED  {res.name}  {res.run_id}  {res.error}\n        kept: {res.path}", file=sys.stderr)
+
+
+def _cmd_run(args, parser) -> int:
+    from .runner import ParameterError, load_schedule, run_notebook, run_schedule
+    from .runner.params import load_parameter_file, parse_cli_value
+
+    if bool(args.schedule) == bool(args.notebook):
+        parser.error("give either a NOTEBOOK or --schedule FILE")
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
+    try:
+        if args.schedule:
+            if args.parameter or args.parameters_file or args.name:
+                parser.error("-p/-f/--name apply to a single notebook, not to --schedule")
+            runs, sched_out = load_schedule(args.schedule)
+            results = run_schedule(runs, output_dir=args.output_dir or sched_out or "reports",
+                                   jobs=args.jobs, kernel_name=args.kernel,
+                                   progress=not args.no_progress)
+        else:
+            params = load_parameter_file(args.parameters_file) if args.parameters_file else {}
+            params.update({k: parse_cli_value(v) for k, v in args.parameter})
+            results = [run_notebook(args.notebook, params, name=args.name,
+                                    output_dir=args.output_dir or "reports",
+                                    kernel_name=args.kernel, execution_timeout=args.timeout)]
+    except (ParameterError, ValueError) as exc:
+        print(f"retention-lab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for res in results:
+        _print_result(res)
+    failed = [r for r in results if not r.ok]
+    if len(results) > 1:
+        print(f"{len(results) - len(failed)} of {len(results)} runs succeeded", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _cmd_params(args) -> int:
+    from .runner import ParameterError, notebook_parameters
+    try:
+        declared = notebook_parameters(args.notebook)
+    except ParameterError as exc:
+        print(f"retention-lab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for name, info in declared.items():
+        help_ = f"  # {info['help']}" if info["help"] else ""
+        print(f"{name}: {info['type'] or 'any'} = {info['default']}{help_}")
+    return EXIT_OK
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        # cron and Airflow stop a job with SIGTERM: turn it into KeyboardInterrupt so the
+        # unfinished run is moved aside as failed-<run-id> (SIGKILL leaves a hidden .tmp-<run-id>).
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            return _cmd_run(args, parser)
+        except KeyboardInterrupt:
+            print("retention-lab: interrupted; the unfinished run was kept as failed-<run-id>",
+                  file=sys.stderr)
+            return 130
+    if args.command == "params":
+        return _cmd_params(args)
+    from .runner import build_index
+    print(build_index(args.output_dir))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""One report run: a notebook and a parameter set → ``reports/<name>/<run-id>/``.
+
+The run folder holds ``report.ipynb`` (executed by Papermill), ``report.html`` (see
+:mod:`retention_lab.runner.html`), ``metrics.json`` (what the notebook recorded with
+:func:`retention_lab.reporting.record`), ``run.json`` (notebook, parameters, times, status,
+versions) and every file the notebook wrote through :func:`retention_lab.reporting.output_path`
+(e.g. ``at_risk.csv``). The kernel learns where to write from the environment it inherits:
+``RETENTION_LAB_METRICS``, ``RETENTION_LAB_RUN_DIR``, ``RETENTION_LAB_RUN_ID``.
+Atomicity and the ``latest`` pointer: :mod:`retention_lab.runner.folders`.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .. import reporting
+from . import folders
+from .params import check_parameters
+
+NOTEBOOK_FILE = "report.ipynb"
+HTML_FILE = "report.html"
+METRICS_FILE = "metrics.json"
+RUN_FILE = "run.json"
+RUN_DIR_ENV = reporting.RUN_DIR_ENV
+RUN_ID_ENV = "RETENTION_LAB_RUN_ID"
+
+
+@dataclass
+class RunResult:
+    name: str
+    run_id: str
+    status: str                      # "ok" or "failed"
+    path: str                        # the run folder (final or failed-…)
+    notebook: str
+    parameters: dict = field(default_factory=dict)
+    duration: float = 0.0            # seconds
+    error: str | None = None
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@contextlib.contextmanager
+def _environ(**values):
+    """Set environment variables for the kernel (it inherits ours) and restore them after."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _git_commit(where: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=where, timeout=5,
+                             capture_output=True, text=True)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def _read_metrics(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _error_text(exc: BaseException) -> str:
+    # PapermillExecutionError carries the cell's exception name and message.
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if ename:
+        cell = getattr(exc, "exec_count", None)
+        return f"{ename}: {evalue} (cell In[{cell}])" if cell else f"{ename}: {evalue}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_notebook(notebook, parameters: dict | None = None, *, name: str | None = None,
+                 output_dir="reports", kernel_name: str | None = None, cwd=None,
+                 execution_timeout: int | None = None, update_index: bool = True,
+                 run_id: str | None = None, _before_promote=None) -> RunResult:
+    """Execute ``notebook`` with ``parameters`` into a new run folder; never raises for a
+    failing notebook (the result says ``status="failed"``), but raises
+    :class:`~retention_lab.runner.params.ParameterError` before starting any kernel if the
+    parameters do not match the notebook's ``parameters`` cell.
+
+    ``cwd`` (default: the notebook's folder, as in JupyterLab) is the kernel's working directory.
+    ``_before_promote`` is a test hook called with the temporary folder just before the move.
+    """
+    import papermill
+
+    notebook = Path(notebook).resolve()
+    parameters = check_parameters(notebook, parameters or {})
+    name = folders.check_name(name or notebook.stem)
+    report_dir = Path(output_dir).resolve() / name
+    run_id = run_id or folders.new_run_id()
+    tmp = folders.make_tmp_dir(report_dir, run_id)
+    run = {"name": name, "run_id": run_id, "notebook": str(notebook), "parameters": parameters,
+           "status": "running", "started": _now(), "finished": None, "pid": os.getpid(),
+           "host": platform.node(), "python": platform.python_version(),
+           "git_commit": _git_commit(notebook.parent)}
+    _write_json(tmp / RUN_FILE, run)
+    metrics_path = tmp / METRICS_FILE
+    _write_json(metrics_path, {})
+    t0 = time.perf_counter()
+    try:
+        with _environ(**{reporting.ENV_VAR: metrics_path, RUN_DIR_ENV: tmp, RUN_ID_ENV: run_id}):
+            papermill.execute_notebook(
+                str(notebook), str(tmp / NOTEBOOK_FILE), parameters=parameters,
+                kernel_name=kernel_name, cwd=str(cwd or notebook.parent), progress_bar=False,
+                log_output=False, execution_timeout=execution_timeout)
+        metrics = _read_metrics(metrics_path)
+        run.update(status="ok", finished=_now(), duration=round(time.perf_counter() - t0, 2))
+        from .html import export_html
+        export_html(tmp / NOTEBOOK_FILE, tmp / HTML_FILE, title=name, run=run, metrics=metrics)
+        _write_json(tmp / RUN_FILE, run)
+        if _before_promote is not None:
+            _before_promote(tmp)
+        final = folders.promote(tmp, report_dir, run_id)
+        result = RunResult(name, run_id, "ok", str(final), str(notebook), parameters,
+                           run["duration"], None, metrics)
+    except BaseException as exc:  # noqa: BLE001 — a KeyboardInterrupt must not leave a .tmp run
+        run.update(status="failed", finished=_now(), duration=round(time.perf_counter() - t0, 2),
+                   error=_error_text(exc))
+        with contextlib.suppress(OSError):
+            (tmp / "error.txt").write_text("".join(traceback.format_exception(exc)))
+            _write_json(tmp / RUN_FILE, run)
+        failed = folders.mark_failed(tmp, report_dir, run_id)
+        result = RunResult(name, run_id, "failed", str(failed), str(notebook), parameters,
+                           run["duration"], run["error"], _read_metrics(failed / METRICS_FILE))
+        if not isinstance(exc, Exception):
+            if update_index:
+                _safe_index(output_dir)
+            raise
+    if update_index:
+        _safe_index(output_dir)
+    return result
+
+
+def _safe_index(output_dir) -> None:
+    from .index import build_index
+    with contextlib.suppress(OSError):
+        build_index(output_dir)

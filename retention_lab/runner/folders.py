@@ -1,0 +1,105 @@
+"""Report folders: ``reports/<name>/<run-id>/``, written atomically, and the ``latest`` pointer.
+
+Life of a run (all folders are siblings under ``reports/<name>/``, so every move is a rename on
+one filesystem, which POSIX makes atomic):
+
+1. the runner writes everything into ``.tmp-<run-id>/`` (hidden, never listed as a report);
+2. on success it renames ``.tmp-<run-id>`` → ``<run-id>`` and then repoints ``latest``;
+3. on failure it renames ``.tmp-<run-id>`` → ``failed-<run-id>`` and leaves ``latest`` alone.
+
+A runner killed in the middle (SIGKILL, power loss) leaves only a ``.tmp-*`` folder behind;
+``latest`` still names the previous good run. ``latest`` is a relative symlink (so
+``reports/<name>/latest/report.html`` opens in a browser), replaced atomically by renaming a new
+symlink over it. Where symlinks are unavailable it is a one-line text file holding the run id.
+:func:`latest_run` reads either form.
+
+Run ids are UTC timestamps plus a random suffix, ``20260101T120000Z-3f9a``: they sort in time
+order and never collide between parallel runs.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path
+
+LATEST = "latest"
+TMP_PREFIX = ".tmp-"
+FAILED_PREFIX = "failed-"
+RUN_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def new_run_id(now: _dt.datetime | None = None) -> str:
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+def check_name(name: str) -> str:
+    """A report name becomes a folder name: letters, digits, ``_ . -``; no path separators."""
+    if not NAME_RE.match(name or "") or name in (LATEST,):
+        raise ValueError(f"invalid report name {name!r}: use letters, digits, '_', '.', '-'")
+    return name
+
+
+def make_tmp_dir(report_dir: Path, run_id: str) -> Path:
+    tmp = Path(report_dir) / f"{TMP_PREFIX}{run_id}"
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def promote(tmp: Path, report_dir: Path, run_id: str) -> Path:
+    """Move a finished run into place and repoint ``latest`` at it."""
+    final = Path(report_dir) / run_id
+    os.rename(tmp, final)
+    set_latest(report_dir, run_id)
+    return final
+
+
+def mark_failed(tmp: Path, report_dir: Path, run_id: str) -> Path:
+    failed = Path(report_dir) / f"{FAILED_PREFIX}{run_id}"
+    if tmp.exists():
+        os.rename(tmp, failed)
+    else:
+        failed.mkdir(parents=True, exist_ok=True)
+    return failed
+
+
+def set_latest(report_dir: Path, run_id: str) -> None:
+    report_dir = Path(report_dir)
+    link = report_dir / LATEST
+    staging = report_dir / f"{TMP_PREFIX}{LATEST}-{secrets.token_hex(4)}"
+    try:
+        os.symlink(run_id, staging, target_is_directory=True)
+    except (OSError, NotImplementedError):
+        staging.write_text(run_id + "\n")
+    if link.is_dir() and not link.is_symlink():
+        shutil.rmtree(link)  # never created by us; os.replace cannot overwrite a directory
+    os.replace(staging, link)
+
+
+def latest_run(report_dir) -> Path | None:
+    """The folder ``latest`` names, or None if the report has never run successfully."""
+    link = Path(report_dir) / LATEST
+    if link.is_symlink():
+        target = Path(report_dir) / os.readlink(link)
+    elif link.is_file():
+        target = Path(report_dir) / link.read_text().strip()
+    else:
+        return None
+    return target if target.is_dir() else None
+
+
+def list_runs(report_dir) -> list[tuple[str, str, Path]]:
+    """``(run_id, status, path)`` for finished runs, newest first; status is "ok" or "failed"."""
+    runs = []
+    for child in Path(report_dir).iterdir():
+        if not child.is_dir() or child.is_symlink():
+            continue
+        if RUN_ID_RE.match(child.name):
+            runs.append((child.name, "ok", child))
+        elif child.name.startswith(FAILED_PREFIX) and RUN_ID_RE.match(child.name[len(FAILED_PREFIX):]):
+            runs.append((child.name[len(FAILED_PREFIX):], "failed", child))
+    return sorted(runs, key=lambda r: r[0], reverse=True)

@@ -1,0 +1,109 @@
+"""The clean HTML of a report: outputs only, figures embedded, no external scripts.
+
+nbconvert's ``HTMLExporter`` with ``exclude_input=True`` and the ``lab`` look, through the
+package template ``templates/report.html.j2`` which drops every external script (the file must
+open offline and without console errors) and adds an escaped header with the run's parameters
+and headline metrics. Figures are PNG outputs, embedded as ``data:`` URIs by nbconvert.
+
+Safety: every ``text/html`` output is passed through bleach with a table-friendly allow-list
+(:func:`sanitize_output_html`), so HTML produced by a notebook (e.g. a data-derived segment name
+inside ``display(HTML(...))``) cannot inject scripts or markup: disallowed tags are shown as
+text. Plain-text outputs are escaped by nbconvert, DataFrames by pandas. Cells tagged ``remove-cell`` are dropped,
+cells tagged ``remove-output`` keep nothing.
+"""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+_TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "div",
+         "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "li", "ol", "p", "pre",
+         "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
+         "tr", "u", "ul"}
+_ATTRS = ["class", "title", "colspan", "rowspan", "border", "align", "valign"]
+
+
+def sanitize_output_html(text: str) -> str:
+    """Allow tables and text markup; escape everything else (scripts, styles, iframes, events)."""
+    import bleach
+    return bleach.clean(text, tags=_TAGS, attributes={"*": _ATTRS, "a": _ATTRS + ["href"]},
+                        protocols={"http", "https", "mailto"}, strip=False, strip_comments=True)
+
+
+def _sanitize_outputs(nb) -> None:
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data") or {}
+            if "text/html" in data:
+                raw = data["text/html"]
+                data["text/html"] = sanitize_output_html("".join(raw) if isinstance(raw, list) else raw)
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def format_metric(entry) -> str:
+    """``0.123 [0.1, 0.15]`` (plain text, not escaped)."""
+    if not isinstance(entry, dict):
+        return _fmt(entry)
+    text = _fmt(entry.get("value"))
+    if entry.get("ci_low") is not None or entry.get("ci_high") is not None:
+        text += f" [{_fmt(entry.get('ci_low'))}, {_fmt(entry.get('ci_high'))}]"
+    if entry.get("unit"):
+        text += f" {entry['unit']}"
+    return text
+
+
+def header_html(title: str, run: dict, metrics: dict) -> str:
+    e = html.escape
+    rows = "".join(f"<tr><th>{e(str(k))}</th><td>{e(repr(v))}</td></tr>"
+                   for k, v in (run.get("parameters") or {}).items())
+    mrows = "".join(
+        f"<tr><th>{e(str(k))}</th><td>{e(format_metric(v))}</td>"
+        f"<td class='rl-meta'>{e(str(v.get('method', '')) if isinstance(v, dict) else '')}</td></tr>"
+        for k, v in (metrics or {}).items())
+    parts = [f"<header class='rl-header'><h1>{e(title)}</h1>",
+             f"<div class='rl-meta'>run {e(str(run.get('run_id', '')))} · notebook "
+             f"{e(Path(str(run.get('notebook', ''))).name)} · {e(str(run.get('finished', '')))}</div>"]
+    if mrows:
+        parts.append(f"<h3>Headline metrics (95% intervals)</h3><table>{mrows}</table>")
+    if rows:
+        parts.append(f"<details><summary>Parameters</summary><table>{rows}</table></details>")
+    parts.append("</header>")
+    return "".join(parts)
+
+
+def export_html(notebook_path, html_path, *, title: str | None = None, run: dict | None = None,
+                metrics: dict | None = None) -> Path:
+    """Write the report HTML of an executed notebook; return its path."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+    from traitlets.config import Config
+
+    nb = nbformat.read(str(notebook_path), as_version=4)
+    c = Config()
+    c.TagRemovePreprocessor.remove_cell_tags = {"remove-cell", "remove_cell"}
+    c.TagRemovePreprocessor.remove_all_outputs_tags = {"remove-output", "remove_output"}
+    c.TagRemovePreprocessor.enabled = True
+    exporter = HTMLExporter(config=c, template_name="lab", template_file="report.html.j2",
+                            extra_template_paths=[str(TEMPLATES)],
+                            exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, sanitize_html=False, embed_images=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(config=c), enabled=True)
+    _sanitize_outputs(nb)
+    title = title or Path(notebook_path).stem
+    nb.metadata["title"] = title
+    resources = {"rl_header": header_html(title, run or {}, metrics or {}),
+                 "metadata": {"name": title}}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    html_path = Path(html_path)
+    html_path.write_text(body, encoding="utf-8")
+    return html_path

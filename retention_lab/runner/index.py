@@ -1,0 +1,73 @@
+"""``reports/index.html``: every report, its runs (newest first) and their headline metrics.
+
+Rebuilt from what is on disk after every run (so it is never out of step with the folders) and
+written atomically. All text that comes from notebooks or data (names, metric names, errors) is
+HTML-escaped.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import secrets
+from pathlib import Path
+
+from . import folders
+from .html import format_metric
+
+MAX_RUNS = 20  # runs listed per report
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}
+table{border-collapse:collapse;margin-bottom:2em}td,th{border-bottom:1px solid #ddd;
+padding:4px 10px;text-align:left;vertical-align:top}.failed{color:#b00}.latest{font-weight:bold}
+.m{font-size:90%}"""
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def build_index(output_dir="reports") -> Path:
+    """Write ``<output_dir>/index.html`` and return its path."""
+    e = html.escape
+    root = Path(output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    sections = []
+    for report_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        runs = folders.list_runs(report_dir)
+        if not runs:
+            continue
+        latest = folders.latest_run(report_dir)
+        rows = []
+        for run_id, status, path in runs[:MAX_RUNS]:
+            info = _load(path / "run.json")
+            metrics = _load(path / "metrics.json")
+            rel = path.relative_to(root).as_posix()
+            if status == "ok":
+                link = f"<a href='{e(rel)}/report.html'>report</a> · <a href='{e(rel)}/report.ipynb'>ipynb</a>"
+            else:
+                link = f"<a href='{e(rel)}/report.ipynb'>failed notebook</a>"
+            mtext = "<br>".join(f"{e(str(k))}: {e(format_metric(v))}" for k, v in metrics.items())
+            if status == "failed" and info.get("error"):
+                mtext = f"<span class='failed'>{e(str(info['error']))}</span>" + (
+                    "<br>" + mtext if mtext else "")
+            cls = " class='latest'" if latest is not None and latest.name == path.name else ""
+            rows.append(f"<tr><td{cls}>{e(run_id)}{' (latest)' if cls else ''}</td>"
+                        f"<td class='{'failed' if status == 'failed' else 'ok'}'>{e(status)}</td>"
+                        f"<td>{e(str(info.get('duration', '')))}</td><td>{link}</td>"
+                        f"<td class='m'>{mtext}</td></tr>")
+        more = f"<p>{len(runs) - MAX_RUNS} older runs not listed.</p>" if len(runs) > MAX_RUNS else ""
+        sections.append(f"<h2 id='{e(report_dir.name)}'>{e(report_dir.name)}</h2><table>"
+                        "<tr><th>run</th><th>status</th><th>seconds</th><th>files</th>"
+                        f"<th>headline metrics [95% interval]</th></tr>{''.join(rows)}</table>{more}")
+    body = "".join(sections) or "<p>No report has run yet.</p>"
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>retention_lab reports"
+            f"</title><style>{_CSS}</style></head><body><h1>retention_lab reports</h1>{body}</body></html>")
+    out = root / "index.html"
+    tmp = root / f".index-{secrets.token_hex(4)}.html"
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    return out

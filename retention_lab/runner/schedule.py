@@ -1,0 +1,123 @@
+"""Schedules: many report runs from one YAML file, in parallel processes, with a progress bar.
+
+Format (see ``reports/schedule.example.yaml``)::
+
+    output_dir: .                   # optional; relative to this file; CLI --output-dir wins
+    runs:
+      - name: loyalty_impact        # optional; default: the notebook's file stem
+        notebook: ../notebooks/04_loyalty_impact.ipynb   # relative to this file
+        parameters: {seed: 1}       # optional
+        parameters_file: p.yaml     # optional; `parameters` override its values
+
+Every run's parameters are checked against its notebook before any kernel starts; one bad
+parameter refuses the whole schedule. Once running, a failing run does not stop the others.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from . import folders
+from .execute import RunResult, run_notebook
+from .params import ParameterError, check_parameters, load_parameter_file
+
+
+@dataclass
+class RunSpec:
+    notebook: str
+    name: str
+    parameters: dict = field(default_factory=dict)
+
+
+def load_schedule(path) -> tuple[list[RunSpec], str | None]:
+    """Parse a schedule file → (runs, output_dir or None). Paths resolve against the file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParameterError(f"cannot read schedule {path}: {exc}") from exc
+    if isinstance(data, list):
+        data = {"runs": data}
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list) or not data["runs"]:
+        raise ParameterError(f"{path}: a schedule needs a non-empty list `runs:`")
+    base = path.resolve().parent
+    output_dir = str(base / data["output_dir"]) if data.get("output_dir") else None
+    runs, names = [], set()
+    for i, item in enumerate(data["runs"], 1):
+        if not isinstance(item, dict) or "notebook" not in item:
+            raise ParameterError(f"{path}: run {i} needs a `notebook:`")
+        unknown = set(item) - {"notebook", "name", "parameters", "parameters_file"}
+        if unknown:
+            raise ParameterError(f"{path}: run {i} has unknown keys {sorted(unknown)}")
+        nb = base / item["notebook"]
+        params = load_parameter_file(base / item["parameters_file"]) if item.get("parameters_file") else {}
+        params.update(item.get("parameters") or {})
+        name = str(item.get("name") or nb.stem)
+        try:
+            folders.check_name(name)
+        except ValueError as exc:
+            raise ParameterError(f"{path}: run {i}: {exc}") from exc
+        if name in names:
+            raise ParameterError(f"{path}: report name {name!r} appears twice; give each run a `name:`")
+        names.add(name)
+        runs.append(RunSpec(str(nb), name, params))
+    return runs, output_dir
+
+
+def validate(runs: list[RunSpec]) -> list[RunSpec]:
+    """Check every run's parameters (no kernel starts); raise one error listing all problems."""
+    problems, checked = [], []
+    for spec in runs:
+        try:
+            checked.append(RunSpec(spec.notebook, spec.name, check_parameters(spec.notebook, spec.parameters)))
+        except ParameterError as exc:
+            problems.append(f"[{spec.name}] {exc}")
+    if problems:
+        raise ParameterError("\n".join(problems))
+    return checked
+
+
+def _run_one(spec: RunSpec, output_dir: str, kernel_name) -> RunResult:
+    return run_notebook(spec.notebook, spec.parameters, name=spec.name, output_dir=output_dir,
+                        kernel_name=kernel_name, update_index=False)
+
+
+def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
+                 kernel_name: str | None = None, progress: bool = True) -> list[RunResult]:
+    """Run every spec (``jobs`` at a time, each in its own process); results in schedule order."""
+    from tqdm.auto import tqdm
+
+    from .index import build_index
+
+    runs = validate(runs)
+    results: dict[int, RunResult] = {}
+    bar = tqdm(total=len(runs), desc="reports", unit="run", disable=not progress)
+    try:
+        if jobs <= 1:
+            for i, spec in enumerate(runs):
+                bar.set_postfix_str(spec.name)
+                results[i] = _run_one(spec, output_dir, kernel_name)
+                bar.update()
+        else:
+            ctx = multiprocessing.get_context("spawn")  # no forked zmq/thread state in workers
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                futures = {pool.submit(_run_one, spec, output_dir, kernel_name): i
+                           for i, spec in enumerate(runs)}
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    try:
+                        results[i] = fut.result()
+                    except Exception as exc:  # the worker itself died
+                        spec = runs[i]
+                        results[i] = RunResult(spec.name, "", "failed", "", spec.notebook,
+                                               spec.parameters, 0.0, f"{type(exc).__name__}: {exc}")
+                    bar.set_postfix_str(f"{results[i].name} {results[i].status}")
+                    bar.update()
+    finally:
+        bar.close()
+        build_index(output_dir)
+    return [results[i] for i in range(len(runs))]
