@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "schema", "io", "datasets", "engines", "features", "metrics", "survival", "clv",
-    "impact", "plots", "reporting", "runner", "cli",
+    "impact", "plots", "reporting", "runner", "cli", "overview",
 )
 
 __all__ = ["DataError", "DataQuality", "__version__", *_SUBMODULES]

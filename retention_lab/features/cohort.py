@@ -16,13 +16,15 @@ def _period_labels(periods: np.ndarray, freq: str) -> pd.PeriodIndex:
 
 
 def cohort_retention(tx: pd.DataFrame, freq: str = "M", observation_end=None, *,
-                     counts: bool = False, validate: bool = True) -> pd.DataFrame:
+                     counts: bool = False, complete_periods: bool = True,
+                     validate: bool = True) -> pd.DataFrame:
     """The cohort matrix: rows are acquisition cohorts (period of first purchase), columns are
     periods since acquisition ``k = 0, 1, …``, cells the share of the cohort's customers with at
     least one purchase in period ``k`` (``counts=True``: the number of such customers).
 
     Column 0 is 1 by construction. Cells not yet observed (after ``observation_end``) are NaN,
-    not 0; the last observed period may be partial. The cohort sizes are in
+    not 0; with ``complete_periods`` (default) so are cells of a period that ``observation_end``
+    cuts short (a month observed for two days would look like a collapse in retention). The cohort sizes are in
     ``attrs['cohort_size']`` (a dict keyed by the cohort label), a dict cohort → customers (``pd.Series(attrs['cohort_size'])``).
     """
     freq = freq.upper()
@@ -36,9 +38,12 @@ def cohort_retention(tx: pd.DataFrame, freq: str = "M", observation_end=None, *,
     active = cp.groupby(["cohort", "k"]).size().unstack("k", fill_value=0)
     size = active[0]
     end_period = int(period_index([end], freq)[0])
+    last_observed = end_period
+    if complete_periods and period_index([end + pd.Timedelta(days=1)], freq)[0] == end_period:
+        last_observed -= 1  # the day after the end is in the same period: it is incomplete
     ks = np.arange(int(end_period - active.index.min()) + 1)
     active = active.reindex(columns=ks, fill_value=0)
-    observed = (active.index.to_numpy()[:, None] + ks[None, :]) <= end_period
+    observed = (active.index.to_numpy()[:, None] + ks[None, :]) <= last_observed
     values = active.astype(float) if counts else active.div(size, axis=0)
     values = values.where(observed)
     values.index = _period_labels(values.index.to_numpy(), freq)
