@@ -62,6 +62,8 @@ class BtydMixin:
         keep = w > 0
         x, tx, T_, w = x[keep], tx[keep], T_[keep], w[keep]
         self.time_unit_ = time_unit_of(data)
+        self._fit_data_ranges = dict(T=float(T_.max()), frequency=float(x.max()),
+                                     recency=float(tx.max()))
         prepared = self._prepare(x, tx, T_)
         return self._fit(prepared, w, len(x), initial_params=initial_params, **kwargs)
 

@@ -1,2 +1,150 @@
-"""clv figures."""
-__all__: list[str] = []
+"""Figures for the BTYD / CLV models: holdout calibration, cumulative-purchase tracking, the
+frequency/recency and P(alive) matrices, the repeat-purchase distribution, the CLV
+distribution and the sBG retention projection.
+
+The numbers behind each figure come from :mod:`retention_lab.clv.validation` (so they can be
+tested and tabulated); these functions only draw. Each returns a ``Figure`` (drawn on ``ax``
+when one is given) and never calls ``plt.show()``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .metrics import _figure
+
+__all__ = ["plot_calibration_purchases_vs_holdout_purchases", "plot_cumulative_transactions",
+           "plot_frequency_recency_matrix", "plot_probability_alive_matrix",
+           "plot_period_transactions", "plot_clv_distribution", "plot_retention_projection"]
+
+
+def plot_calibration_purchases_vs_holdout_purchases(model, cal_holdout: pd.DataFrame, *,
+                                                    max_frequency: int = 7, ax=None) -> Figure:
+    """Mean actual vs predicted holdout purchases by calibration-period repeat purchases
+    (FHL 2005, Figure 4). ``cal_holdout`` from :func:`retention_lab.features.calibration_holdout`."""
+    from ..clv.validation import calibration_holdout_table
+    table = calibration_holdout_table(model, cal_holdout, max_frequency)
+    fig, ax = _figure(ax, (6.5, 4.5))
+    ax.plot(table.index, table["actual"], "o-", color="black", label="actual")
+    ax.plot(table.index, table["predicted"], "s--", color="tab:blue",
+            label=f"predicted ({type(model).__name__.replace('Fitter', '')})")
+    labels = [str(i) for i in table.index]
+    labels[-1] = f"{labels[-1]}+"
+    ax.set_xticks(table.index, labels)
+    ax.set_xlabel("repeat purchases in the calibration period")
+    ax.set_ylabel("mean purchases in the holdout period")
+    ax.set_title("Calibration vs holdout")
+    ax.legend()
+    return fig
+
+
+def plot_cumulative_transactions(model, transactions: pd.DataFrame, calibration_end,
+                                 observation_end=None, *, freq: str = "D",
+                                 freq_multiplier: float = 7, ax=None) -> Figure:
+    """Cumulative repeat purchases over time, actual vs model, with the end of the
+    calibration period marked (FHL 2005, Figure 2). ``freq``/``freq_multiplier`` are those
+    of the summary the model was fitted to."""
+    from ..clv.validation import tracking_table
+    table = tracking_table(model, transactions, calibration_end, observation_end, freq,
+                           freq_multiplier)
+    fig, ax = _figure(ax, (7, 4.5))
+    ax.plot(table.index, table["actual"], color="black", label="actual")
+    ax.plot(table.index, table["expected"], "--", color="tab:blue",
+            label=f"model ({type(model).__name__.replace('Fitter', '')})")
+    ax.axvline(table.attrs["calibration_period"], color="grey", ls=":",
+               label="end of calibration")
+    unit = table.attrs["unit_days"]
+    ax.set_xlabel(f"periods of {unit:g} days since the first acquisition")
+    ax.set_ylabel("cumulative repeat purchases")
+    ax.set_title("Tracking cumulative repeat purchases")
+    ax.legend()
+    return fig
+
+
+def _matrix_plot(matrix: pd.DataFrame, title: str, label: str, ax, cmap: str) -> Figure:
+    fig, ax = _figure(ax, (7, 5))
+    image = ax.imshow(np.ma.masked_invalid(matrix.to_numpy(float)), aspect="auto", origin="lower",
+                      cmap=cmap, interpolation="nearest",
+                      extent=(matrix.columns.min() - 0.5, matrix.columns.max() + 0.5,
+                              matrix.index.min() - 0.5, matrix.index.max() + 0.5))
+    ax.set_xlabel(f"recency (age at last purchase; customer age T = {matrix.attrs['T']:g})")
+    ax.set_ylabel("frequency (repeat purchases)")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=label)
+    return fig
+
+
+def plot_frequency_recency_matrix(model, *, T: float | None = None, max_frequency=None,
+                                  max_recency=None, t: float = 1.0, ax=None,
+                                  cmap: str = "viridis") -> Figure:
+    """Expected purchases in the next ``t`` periods over (frequency, recency) for a customer of
+    age ``T``: the best customers bought often and recently (top right)."""
+    from ..clv.validation import frequency_recency_matrix
+    m = frequency_recency_matrix(model, T, max_frequency, max_recency, t)
+    return _matrix_plot(m, f"Expected purchases in the next {t:g} periods", "expected purchases",
+                        ax, cmap)
+
+
+def plot_probability_alive_matrix(model, *, T: float | None = None, max_frequency=None,
+                                  max_recency=None, ax=None, cmap: str = "RdYlGn") -> Figure:
+    """P(alive) over (frequency, recency) for a customer of age ``T``: frequent buyers who have
+    not bought for a long time are the likeliest to have left (top left)."""
+    from ..clv.validation import probability_alive_matrix
+    m = probability_alive_matrix(model, T, max_frequency, max_recency)
+    return _matrix_plot(m, "Probability that the customer is still active", "P(alive)", ax, cmap)
+
+
+def plot_period_transactions(model, summary: pd.DataFrame, *, max_frequency: int = 7,
+                             ax=None) -> Figure:
+    """Customers by number of repeat purchases in the calibration period: actual vs model."""
+    from ..clv.validation import period_transactions_table
+    table = period_transactions_table(model, summary, max_frequency)
+    fig, ax = _figure(ax, (6.5, 4.5))
+    pos = np.arange(len(table))
+    ax.bar(pos - 0.2, table["actual"], 0.4, color="0.3", label="actual")
+    ax.bar(pos + 0.2, table["expected"], 0.4, color="tab:blue", label="model")
+    labels = [str(i) for i in table.index]
+    labels[-1] = f"{labels[-1]}+"
+    ax.set_xticks(pos, labels)
+    ax.set_xlabel("repeat purchases")
+    ax.set_ylabel("customers")
+    ax.set_title("Repeat-purchase distribution")
+    ax.legend()
+    return fig
+
+
+def plot_clv_distribution(result, *, ax=None, bins: int = 50, log: bool = True) -> Figure:
+    """Histogram of the customers' expected CLV (a :class:`retention_lab.clv.CLVResult` or a
+    Series), with the mean and its 95 % interval in the title when known."""
+    values = result.customers["clv"] if hasattr(result, "customers") else pd.Series(result)
+    fig, ax = _figure(ax, (6.5, 4.5))
+    ax.hist(values.to_numpy(float), bins=bins, color="tab:blue", alpha=0.8, log=log)
+    ax.axvline(values.mean(), color="black", ls="--", label=f"mean {values.mean():,.2f}")
+    ax.set_xlabel("expected CLV")
+    ax.set_ylabel("customers" + (" (log scale)" if log else ""))
+    title = "CLV distribution"
+    if hasattr(result, "mean_ci"):
+        title += f" — mean {result.mean:,.2f} [{result.mean_ci[0]:,.2f}, {result.mean_ci[1]:,.2f}]"
+    ax.set_title(title)
+    ax.legend()
+    return fig
+
+
+def plot_retention_projection(model, actual_survivors, *, n_fitted: int | None = None,
+                              periods: int | None = None, ax=None) -> Figure:
+    """sBG: actual survivors vs the model's projection (Fader & Hardie 2007, Figure 3).
+    ``n_fitted`` marks the number of periods the model was fitted on."""
+    actual = np.asarray(actual_survivors, float)
+    periods = len(actual) - 1 if periods is None else periods
+    proj = model.expected_survivors(np.arange(periods + 1), cohort_size=actual[0])
+    fig, ax = _figure(ax, (6.5, 4.5))
+    ax.plot(np.arange(len(actual)), actual, "o-", color="black", label="actual")
+    ax.plot(proj.index, proj.to_numpy(), "--", color="tab:blue", label="sBG")
+    if n_fitted is not None:
+        ax.axvline(n_fitted, color="grey", ls=":", label="end of fitting period")
+    ax.set_xlabel("period")
+    ax.set_ylabel("customers still active")
+    ax.set_title("Retention projection")
+    ax.legend()
+    return fig
