@@ -25,7 +25,7 @@ def cohort_retention(tx: pd.DataFrame, freq: str = "M", observation_end=None, *,
     Column 0 is 1 by construction. Cells not yet observed (after ``observation_end``) are NaN,
     not 0; with ``complete_periods`` (default) so are cells of a period that ``observation_end``
     cuts short (a month observed for two days would look like a collapse in retention). The cohort sizes are in
-    ``attrs['cohort_size']`` (a dict keyed by the cohort label), a dict cohort → customers (``pd.Series(attrs['cohort_size'])``).
+    ``attrs["cohort_size"]``, a dict cohort → customers (``pd.Series(attrs['cohort_size'])``).
     """
     freq = freq.upper()
     if validate:
