@@ -1,0 +1,245 @@
+"""Cox proportional-hazards regression of customer lapse on covariates, with the
+proportional-hazards (PH) check in plain words and a fallback when the check fails.
+
+Model (Cox 1972): ``h(t | x) = h0(t) exp(xᵀβ)`` with ``t`` the customer's age; ``exp(β_j)`` is
+the hazard ratio (HR) of lapsing. Fitted by lifelines' ``CoxPHFitter`` (Efron ties). The PH
+check is the Grambsch & Therneau (1994) test of scaled Schoenfeld residuals against rank-
+transformed time (lifelines ``proportional_hazard_test``). When a covariate fails it:
+
+* a categorical covariate becomes a stratum (its own baseline hazard; no HR for it);
+* a numeric covariate gets a time interaction: separate HRs before and after the median lapse
+  age (a step-function ``β(t)``), fitted with ``CoxTimeVaryingFitter`` on episodes split there.
+
+Categorical covariates enter as indicators against their most frequent level; identical rows are
+collapsed into integer case weights (the partial likelihood is unchanged).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from lifelines import CoxPHFitter, CoxTimeVaryingFitter
+from lifelines.exceptions import ConvergenceError
+from lifelines.statistics import proportional_hazard_test
+
+from ._base import (SurvivalResult, check_survival_frame, collapse, design_matrix, p_words,
+                    positive_durations)
+
+__all__ = ["ChurnCoxModel", "split_at", "cox_summary"]
+
+COX_METHOD = "Cox proportional hazards (lifelines CoxPHFitter, Efron ties), Wald 95 % CI"
+
+
+def cox_summary(fitter, method: str, names: dict | None = None) -> pd.DataFrame:
+    """lifelines' summary in house form: coef, se, lower/upper 95 % (log-HR), hazard_ratio and
+    its interval, p_value, method."""
+    s = fitter.summary
+    lo, hi = [c for c in s.columns if c.startswith("coef lower")][0], \
+        [c for c in s.columns if c.startswith("coef upper")][0]
+    out = pd.DataFrame({"coef": s["coef"], "se": s["se(coef)"], "lower 95%": s[lo],
+                        "upper 95%": s[hi], "hazard_ratio": np.exp(s["coef"]),
+                        "hr_lower": np.exp(s[lo]), "hr_upper": np.exp(s[hi]), "z": s["z"],
+                        "p_value": s["p"]})
+    out.index = [str(i) for i in out.index]
+    out.index.name = "covariate"
+    out["method"] = method
+    return out
+
+
+def split_at(frame: pd.DataFrame, cut: float, duration_col: str, event_col: str,
+             min_duration: float = 0.5) -> pd.DataFrame:
+    """Episodes ``(start, stop]`` of each row split at age ``cut``; adds ``late`` = 1 after it.
+    The event stays on the last episode."""
+    d, _ = positive_durations(frame[duration_col], min_duration)
+    base = frame.drop(columns=[duration_col]).assign(start=0.0, stop=d)
+    long = base["stop"] > cut
+    early = base.copy()
+    early.loc[long, "stop"] = cut
+    early.loc[long, event_col] = 0
+    early["late"] = 0.0
+    late = base.loc[long].copy()
+    late["start"], late["late"] = cut, 1.0
+    return pd.concat([early, late], ignore_index=True)
+
+
+class ChurnCoxModel:
+    """Cox PH model of the lapse hazard.
+
+    Parameters
+    ----------
+    penalizer : float
+        lifelines' L2 penalizer (0 = plain maximum partial likelihood). If the plain fit does
+        not converge (e.g. a covariate level in which nobody lapses), the model is refitted with
+        ``penalizer=0.01`` and a note says so.
+    ph_alpha : float
+        A covariate fails the PH check when the Schoenfeld test has p below this (0.01, as
+        lifelines' ``check_assumptions``: with tens of thousands of customers trivial departures
+        are "significant").
+    fallback : {"auto", None}
+        Refit without the failing assumption ("auto") or only report it (None).
+
+    Attributes (after ``fit``)
+    --------------------------
+    fitter_ : lifelines.CoxPHFitter
+    summary : DataFrame (coef, se, lower 95%, upper 95%, hazard_ratio, hr_lower, hr_upper,
+        z, p_value, method) — one row per covariate column.
+    ph_test_ : DataFrame (test_statistic, p_value, fails) per covariate column.
+    ph_interpretation : str
+    fallback_ : None or a ``SurvivalResult`` of the refit.
+    """
+
+    def __init__(self, penalizer: float = 0.0, alpha: float = 0.05, ph_alpha: float = 0.01,
+                 fallback: str | None = "auto"):
+        self.penalizer, self.alpha, self.ph_alpha, self.fallback = penalizer, alpha, ph_alpha, \
+            fallback
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(self, table: pd.DataFrame, covariates, *, duration_col: str = "duration",
+            event_col: str = "churned", strata=None, weights_col: str | None = None,
+            reference: dict | None = None, check_ph: bool = True,
+            collapse_rows: bool = True) -> "ChurnCoxModel":
+        """Fit on a churn table. ``covariates``: column names (categorical ones become
+        indicators against the most frequent level or ``reference[col]``). ``collapse_rows``
+        merges identical rows into case weights — exact for the likelihood except Efron's tie
+        correction, which lifelines applies to weighted rows slightly differently (log-HRs move
+        by ~1e-5); ``collapse_rows=False`` gives lifelines' row-by-row fit."""
+        strata = [strata] if isinstance(strata, str) else list(strata or [])
+        covariates = [c for c in covariates if c not in strata]
+        df = check_survival_frame(table, duration_col, event_col, weights_col, strata)
+        X, self.info_ = design_matrix(df, covariates, reference=reference)
+        self.covariates, self.strata = covariates, strata
+        self.duration_col, self.event_col = duration_col, event_col
+        frame = pd.concat([X, df[[duration_col, event_col, *strata]]], axis=1)
+        if weights_col:
+            frame[weights_col] = df[weights_col]
+        if collapse_rows:
+            self.frame_ = collapse(frame, list(frame.columns.drop(weights_col, errors="ignore")),
+                                   weights_col)
+        else:
+            self.frame_ = frame.rename(columns={weights_col: "weight"}) if weights_col else \
+                frame.assign(weight=1.0)
+        self.notes = []
+        self.fitter_ = self._fit(self.frame_, strata)
+        self.method = COX_METHOD + (f"; strata: {', '.join(strata)}" if strata else "") + \
+            (f"; L2 penalizer {self.fitter_.penalizer}" if self.fitter_.penalizer else "")
+        self.summary = cox_summary(self.fitter_, self.method)
+        self.n_, self.n_events_ = int(round(self.frame_["weight"].sum())), \
+            int(round((self.frame_["weight"] * self.frame_[event_col]).sum()))
+        self.concordance_index_ = float(self.fitter_.concordance_index_)
+        self.ph_test_, self.ph_interpretation, self.fallback_ = None, "", None
+        if check_ph and len(self.summary):
+            self._check_ph(df, X)
+        return self
+
+    def _fit(self, frame, strata, penalizer=None):
+        pen = self.penalizer if penalizer is None else penalizer
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                cph = CoxPHFitter(penalizer=pen, alpha=self.alpha).fit(
+                    frame, self.duration_col, self.event_col, weights_col="weight",
+                    strata=strata or None)
+            except ConvergenceError as err:
+                if pen:
+                    raise
+                self.notes.append(f"plain fit did not converge ({str(err).splitlines()[0]}); "
+                                  f"refitted with L2 penalizer 0.01")
+                return self._fit(frame, strata, penalizer=0.01)
+        for w in caught:
+            if "onvergence" in type(w.message).__name__ or "converge" in str(w.message):
+                self.notes.append(str(w.message).strip().splitlines()[0])
+        return cph
+
+    # -- the proportional-hazards check --------------------------------------------------------
+    def _check_ph(self, df, X):
+        res = proportional_hazard_test(self.fitter_, self.frame_, time_transform="rank")
+        t = res.summary.rename(columns={"p": "p_value"})[["test_statistic", "p_value"]]
+        t.index = [i[0] if isinstance(i, tuple) else str(i) for i in t.index]
+        t["fails"] = t["p_value"] < self.ph_alpha
+        self.ph_test_ = t
+        failing = {cov for cov, meta in self.info_.items()
+                   for col in meta["columns"] if col in t.index and t.loc[col, "fails"]}
+        lines = []
+        for cov, meta in self.info_.items():
+            p = float(t.loc[[c for c in meta["columns"] if c in t.index], "p_value"].min())
+            if cov in failing:
+                lines.append(f"The effect of {cov} on the lapse hazard changes with customer age "
+                             f"(Schoenfeld test {p_words(p)}): its hazard ratio is an average "
+                             f"over ages and should not be read as constant.")
+            else:
+                lines.append(f"The effect of {cov} looks constant over customer age (Schoenfeld"
+                             f" test {p_words(p)}): the proportional-hazards assumption holds.")
+        if failing and self.fallback == "auto":
+            self.fallback_ = self._refit(df, X, sorted(failing))
+            lines.append(self.fallback_.interpretation)
+        self.ph_interpretation = "\n".join(lines)
+
+    def _refit(self, df, X, failing) -> SurvivalResult:
+        cat = [c for c in failing if self.info_[c]["reference"] is not None]
+        num = [c for c in failing if self.info_[c]["reference"] is None]
+        strata = self.strata + cat
+        keep = [col for cov, m in self.info_.items() if cov not in cat for col in m["columns"]]
+        frame = self.frame_[keep + [self.duration_col, self.event_col, *strata, "weight"]]
+        if not num:
+            cph = self._fit(frame, strata)
+            method = COX_METHOD + f"; stratified by {', '.join(strata)} (PH fallback)"
+            summ = cox_summary(cph, method)
+            text = (f"Fallback: refitted stratified by {', '.join(cat)} — each level keeps its own"
+                    f" baseline retention curve, so no hazard ratio is reported for it.")
+            out = SurvivalResult(summary=summ, method=method, interpretation=text)
+            out.fitter_ = cph
+            return out
+        events = frame.loc[frame[self.event_col] == 1, self.duration_col]
+        cut = float(np.median(np.repeat(events.to_numpy(),
+                                        frame.loc[events.index, "weight"].astype(int))))
+        long = split_at(frame, cut, self.duration_col, self.event_col)
+        for cov in num:
+            long[f"{cov} (age > {cut:g})"] = long[cov] * long["late"]
+            long[cov] = long[cov] * (1 - long["late"])
+            long = long.rename(columns={cov: f"{cov} (age ≤ {cut:g})"})
+        long = long.drop(columns="late")
+        ctv = CoxTimeVaryingFitter(penalizer=self.penalizer, alpha=self.alpha).fit(
+            long, event_col=self.event_col, start_col="start", stop_col="stop",
+            weights_col="weight", strata=strata or None)
+        method = (f"Cox with time interaction: separate hazard ratios before and after age {cut:g}"
+                  f" (the median lapse age) for {', '.join(num)} (lifelines CoxTimeVaryingFitter)"
+                  + (f"; stratified by {', '.join(strata)}" if strata else "") + " (PH fallback)")
+        summ = cox_summary(ctv, method)
+        text = (f"Fallback: {', '.join(num)} now has one hazard ratio up to age {cut:g} and "
+                f"another after it" + (f"; stratified by {', '.join(cat)}" if cat else "") + ".")
+        out = SurvivalResult(summary=summ, method=method, interpretation=text)
+        out.fitter_, out.cut_ = ctv, cut
+        return out
+
+    # -- reporting ---------------------------------------------------------------------------
+    def hazard_ratios(self) -> pd.DataFrame:
+        """hazard_ratio, hr_lower, hr_upper, p_value, method per covariate column."""
+        return self.summary[["hazard_ratio", "hr_lower", "hr_upper", "p_value", "method"]]
+
+    @property
+    def interpretation(self) -> str:
+        lines = []
+        for col, r in self.summary.iterrows():
+            cov = next((c for c, m in self.info_.items() if col in m["columns"]), col)
+            ref = self.info_.get(cov, {}).get("reference")
+            who = (f"Customers with {col} lapse at {r['hazard_ratio']:.2f}× the hazard of "
+                   f"{cov}={ref}" if ref is not None else
+                   f"Each unit of {col} multiplies the lapse hazard by {r['hazard_ratio']:.2f}")
+            lines.append(f"{who} (95 % CI {r['hr_lower']:.2f}–{r['hr_upper']:.2f}, "
+                         f"{p_words(r['p_value'])}).")
+        return "\n".join(lines)
+
+    def print_summary(self) -> None:
+        print(self.method)
+        with pd.option_context("display.width", 140, "display.max_columns", 20):
+            print(self.summary.drop(columns="method"))
+        print(self.interpretation)
+        if self.ph_interpretation:
+            print(self.ph_interpretation)
+        for n in self.notes:
+            print("note:", n)
+
+    def plot(self, ax=None):
+        from ..plots.survival import plot_hazard_ratios
+        return plot_hazard_ratios(self, ax=ax)
