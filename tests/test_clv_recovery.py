@@ -1,0 +1,126 @@
+"""Parameter recovery on data simulated from each model (known truth), and — in the slow suite —
+coverage of the 95 % intervals over repeated simulations (parameters and CLV)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import retention_lab as rl
+from retention_lab.clv import simulate
+
+BG_TRUE = dict(r=0.243, alpha=4.414, a=0.793, b=2.426)
+PNBD_TRUE = dict(r=0.553, alpha=10.578, s=0.606, beta=11.669)
+GG_TRUE = dict(p=6.25, q=3.74, v=15.44)
+SBG_TRUE = dict(alpha=0.704, beta=1.182)
+
+
+def ages(n, seed):
+    """CDNOW-like ages: acquired over the first 12 of 39 weeks."""
+    return np.random.default_rng(seed + 10_000).uniform(27, 39, n)
+
+
+def covered(model, truth):
+    s = model.summary
+    t = np.array([truth[k] for k in s.index])
+    return ((s["lower 95%"] <= t) & (t <= s["upper 95%"])).to_numpy()
+
+
+def bg_data(n, seed, resolution=None):
+    return simulate.beta_geo(n, **BG_TRUE, T=ages(n, seed), seed=seed, resolution=resolution)
+
+
+def test_bgnbd_recovers_truth():
+    m = rl.clv.BetaGeoFitter().fit(bg_data(20_000, seed=1))
+    assert covered(m, BG_TRUE).all(), m.summary
+    np.testing.assert_allclose(m.params_, list(BG_TRUE.values()), rtol=0.25)
+
+
+def test_bgnbd_on_day_resolution_collapses_and_recovers():
+    data = bg_data(50_000, seed=2, resolution=1 / 7)
+    collapsed = rl.features.collapse_summary(data)
+    assert len(collapsed) < len(data) / 2
+    m = rl.clv.BetaGeoFitter().fit(collapsed)
+    assert covered(m, BG_TRUE).all(), m.summary
+
+
+def test_pareto_nbd_recovers_truth():
+    data = simulate.pareto_nbd(5_000, **PNBD_TRUE, T=ages(5_000, 3), seed=3)
+    m = rl.clv.ParetoNBDFitter().fit(data)
+    assert covered(m, PNBD_TRUE).all(), m.summary
+
+
+def test_gamma_gamma_recovers_truth():
+    x = bg_data(20_000, seed=4)["frequency"].to_numpy()
+    x = x[x > 0]
+    m_value = simulate.gamma_gamma(x, **GG_TRUE, seed=4)
+    m = rl.clv.GammaGammaFitter().fit(x, m_value)
+    assert covered(m, GG_TRUE).all(), m.summary
+
+
+def test_sbg_recovers_truth_from_counts_and_lifetimes():
+    survivors, lifetimes = simulate.shifted_beta_geo(3_000, **SBG_TRUE, periods=8, seed=5)
+    a = rl.clv.ShiftedBetaGeoFitter().fit(survivors=survivors)
+    b = rl.clv.ShiftedBetaGeoFitter().fit(durations=lifetimes["duration"],
+                                          churned=lifetimes["churned"])
+    assert covered(a, SBG_TRUE).all(), a.summary
+    np.testing.assert_allclose(a.params_, b.params_, rtol=1e-6)
+
+
+def coverage(fit_one, truth, reps):
+    hits = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seed in range(reps):
+            hits.append(covered(fit_one(seed), truth))
+    return np.mean(hits, axis=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["bgnbd", "pareto", "gamma_gamma", "sbg"])
+def test_interval_coverage_is_nominal(name):
+    reps = 100 if name == "pareto" else 200
+    if name == "bgnbd":
+        fit = lambda seed: rl.clv.BetaGeoFitter().fit(bg_data(2_000, seed + 100))  # noqa: E731
+        truth = BG_TRUE
+    elif name == "pareto":
+        fit = lambda seed: rl.clv.ParetoNBDFitter().fit(  # noqa: E731
+            simulate.pareto_nbd(2_000, **PNBD_TRUE, T=ages(2_000, seed + 200), seed=seed + 200))
+        truth = PNBD_TRUE
+    elif name == "gamma_gamma":
+        def fit(seed):
+            x = np.random.default_rng(seed + 300).poisson(2.0, 1_000) + 1.0
+            return rl.clv.GammaGammaFitter().fit(x, simulate.gamma_gamma(x, **GG_TRUE, seed=seed + 300))
+        truth = GG_TRUE
+    else:
+        fit = lambda seed: rl.clv.ShiftedBetaGeoFitter().fit(  # noqa: E731
+            survivors=simulate.shifted_beta_geo(1_000, **SBG_TRUE, periods=7, seed=seed + 400)[0])
+        truth = SBG_TRUE
+    cov = coverage(fit, truth, reps)
+    low = 0.88 if reps == 100 else 0.90
+    assert np.all((cov >= low) & (cov <= 0.995)), dict(zip(truth, cov))
+
+
+@pytest.mark.slow
+def test_clv_interval_coverage_is_nominal():
+    """The 95 % interval of the total expected CLV covers the total computed at the true
+    parameters (delta method and bootstrap) in about 95 % of simulations."""
+    hits = {"delta": [], "bootstrap": []}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seed in range(100):
+            data = bg_data(2_000, seed + 500)
+            data["monetary_value"] = simulate.gamma_gamma(data["frequency"], **GG_TRUE, seed=seed + 500)
+            bg = rl.clv.BetaGeoFitter().fit(data)
+            gg = rl.clv.GammaGammaFitter().fit(data)
+            truth = rl.clv.customer_lifetime_value(
+                bg._with_params(list(BG_TRUE.values())), gg._with_params(list(GG_TRUE.values())),
+                data, time_unit="W", method="delta", customer_intervals=False).total
+            for method in hits:
+                res = rl.clv.customer_lifetime_value(bg, gg, data, time_unit="W", method=method,
+                                                     n_draws=200, seed=seed,
+                                                     customer_intervals=False)
+                hits[method].append(res.total_ci[0] <= truth <= res.total_ci[1])
+    for method, h in hits.items():
+        assert 0.88 <= np.mean(h) <= 1.0, (method, np.mean(h))
