@@ -67,36 +67,38 @@ def arm_means(Y: dict, groups: dict, X: np.ndarray | None = None, weights=None) 
     known, which is conservative for the ATT; Lunceford & Davidian 2004).
     """
     names, est, cols = [], [], []
-    n = len(next(iter(Y.values())))
-    if X is not None:
+    ynames = list(Y)
+    Ym = np.column_stack([np.asarray(Y[k], float) for k in ynames])
+    n = Ym.shape[0]
+    adjust = X is not None and np.asarray(X).shape[1] > 0 and weights is None
+    if adjust:
         X = np.asarray(X, float)
-        xbar = X.mean(axis=0)
-        Xc = X - xbar
+        Xc = X - X.mean(axis=0)
     for gname, mask in groups.items():
         mask = np.asarray(mask, bool)
-        ng = mask.sum()
-        for yname, y in Y.items():
-            y = np.asarray(y, float)
-            psi = np.zeros(n)
-            if ng == 0:
-                names.append(f"{yname}|{gname}"), est.append(np.nan), cols.append(psi)
-                continue
-            if weights is not None:
-                w = np.asarray(weights, float) * mask
-                mu = np.sum(w * y) / w.sum()
-                psi = w * (y - mu) / w.sum()
-            elif X is None or X.shape[1] == 0:
-                mu = y[mask].mean()
-                psi[mask] = (y[mask] - mu) / ng * np.sqrt(ng / max(ng - 1, 1))
-            else:
-                Z = np.c_[np.ones(ng), Xc[mask]]
-                coef, *_ = np.linalg.lstsq(Z, y[mask], rcond=None)
-                mu = coef[0]
-                resid = y[mask] - Z @ coef
-                dof = np.sqrt(ng / max(ng - Z.shape[1], 1))
-                psi[mask] = resid / ng * dof
-                psi += Xc @ coef[1:] / n
-            names.append(f"{yname}|{gname}"), est.append(mu), cols.append(psi)
+        ng = int(mask.sum())
+        psi = np.zeros((n, len(ynames)))
+        if ng == 0:
+            mu = np.full(len(ynames), np.nan)
+        elif weights is not None:
+            w = np.asarray(weights, float) * mask
+            Yg = np.where(w[:, None] > 0, Ym, 0.0)  # outside the group: weight 0, value unused
+            mu = w @ Yg / w.sum()
+            psi = w[:, None] * (Yg - mu) / w.sum()
+        elif not adjust:
+            mu = Ym[mask].mean(axis=0)
+            psi[mask] = (Ym[mask] - mu) / ng * np.sqrt(ng / max(ng - 1, 1))
+        else:
+            Z = np.c_[np.ones(ng), Xc[mask]]
+            coef, *_ = np.linalg.lstsq(Z, Ym[mask], rcond=None)
+            mu = coef[0]
+            resid = Ym[mask] - Z @ coef
+            psi[mask] = resid / ng * np.sqrt(ng / max(ng - Z.shape[1], 1))
+            psi += Xc @ coef[1:]  / n
+        for k, yname in enumerate(ynames):
+            names.append(f"{yname}|{gname}")
+            est.append(mu[k])
+            cols.append(psi[:, k])
     return Means(names, np.array(est, float), np.column_stack(cols))
 
 

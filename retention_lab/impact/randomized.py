@@ -21,7 +21,11 @@ from .outcomes import covariate_matrix
 
 #: metric name -> (numerator column, denominator column or None) in the outcome table
 METRICS = {"purchases": ("orders", None), "spend": ("spend", None), "rmst": ("rmst_days", None),
-           "aov": ("spend", "orders"), "retention": ("retained", None)}
+           "aov": ("spend", "orders"), "retention": ("retained", None),
+           "nps": ("nps_score", None), "csat": ("csat_score", None), "clv": ("clv", None)}
+
+#: the primary metrics computed from transactions
+CORE = ("purchases", "spend", "aov", "retention", "rmst")
 
 
 def srm_check(arm_treated, expected_share: float = 0.5, threshold: float = 0.001) -> dict:
@@ -88,7 +92,7 @@ def _complier(m, col, treated: bool):
     return ((m[f"{col}|c"] - m[f"{col}_D|c"]) - (m[f"{col}|t"] - m[f"{col}_D|t"])) / take
 
 
-def itt_and_members(out: pd.DataFrame, metrics=tuple(METRICS), *, adjust: bool = True,
+def itt_and_members(out: pd.DataFrame, metrics=CORE, *, adjust: bool = True,
                     alpha: float = 0.05, covariates: pd.DataFrame | None = None):
     """ITT and effect-on-members rows for ``metrics`` (a DataFrame), and the take-up estimate.
 

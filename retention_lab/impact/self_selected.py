@@ -33,7 +33,7 @@ import statsmodels.api as sm
 
 from .estimators import Means, arm_means, effect_row
 from .outcomes import covariate_matrix
-from .randomized import METRICS, balance_table
+from .randomized import CORE, METRICS, balance_table
 
 
 @dataclass
@@ -119,7 +119,7 @@ def att_means(Y: dict, ps: PropensityModel, subset=None) -> Means:
     for j, name in enumerate(m.names):
         if not name.endswith("|c"):
             continue
-        y = np.asarray(Y[name[:-2]], float)
+        y = np.nan_to_num(np.asarray(Y[name[:-2]], float))
         mu = m.est[j]
         # d mu0 / d beta for odds weights w = exp(x beta): sum w x (y − mu) / sum w
         grad = (Xfull * (wc * (y - mu))[:, None]).sum(axis=0) / wc.sum()
@@ -137,10 +137,10 @@ def _level(name):
     return lambda mm, g: mm[f"{num}|{g}"] / mm[f"{den}|{g}"] if den else mm[f"{num}|{g}"]
 
 
-def att_effects(out: pd.DataFrame, ps: PropensityModel, metrics=tuple(METRICS), *,
-                alpha: float = 0.05) -> pd.DataFrame:
-    """IPW (ATT) effect on members of each metric."""
-    m = att_means(_outcomes(out, metrics), ps)
+def att_effects(out: pd.DataFrame, ps: PropensityModel, metrics=CORE, *,
+                alpha: float = 0.05, subset=None) -> pd.DataFrame:
+    """IPW (ATT) effect on members of each metric (``subset``: e.g. the surveyed customers)."""
+    m = att_means(_outcomes(out, metrics), ps, subset)
     rows = []
     for name in metrics:
         lvl = _level(name)
@@ -148,14 +148,19 @@ def att_effects(out: pd.DataFrame, ps: PropensityModel, metrics=tuple(METRICS), 
                                lambda mm, f=lvl: f(mm, "t"),
                                method="IPW (ATT odds weights) vs eligible non-members, logit "
                                       "propensity on pre-launch behaviour; SE with estimated "
-                                      "propensity", n=int(ps.kept_.sum()), alpha=alpha))
+                                      "propensity", n=int((ps.kept_ if subset is None else ps.kept_ & subset).sum()),
+                               alpha=alpha))
     return pd.DataFrame(rows)
 
 
-def naive_effects(out: pd.DataFrame, metrics=tuple(METRICS), *, alpha: float = 0.05):
+def naive_effects(out: pd.DataFrame, metrics=CORE, *, alpha: float = 0.05,
+                  subset=None):
     """Members minus all non-members, unadjusted — biased by self-selection and immortal time;
     shown only for contrast."""
     D = out["enrolled"].to_numpy() == 1
+    if subset is not None:
+        out = out.loc[subset]
+        D = D[subset]
     m = arm_means(_outcomes(out, metrics), {"t": D, "c": ~D})
     rows = []
     for name in metrics:

@@ -1,0 +1,64 @@
+"""Purchase frequency as a rate: negative-binomial regression with an exposure offset.
+
+``log E[orders_i] = log(exposure_i) + b0 + b1 · treated_i`` with NB2 variance
+``mu + alpha mu^2`` (Cameron & Trivedi 2013, *Regression Analysis of Count Data*, ch. 3);
+``exp(b1)`` is the rate ratio. The dispersion ``alpha`` is estimated by statsmodels'
+``NegativeBinomial``; the rate ratio's interval uses the sandwich (HC0) covariance so it stays
+valid when the NB2 variance is wrong (e.g. zero inflation from customers who lapsed). With ATT
+weights (self-selected design) the weighted GLM gives the ratio of weighted rates.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import stats
+
+
+def nb_rate_ratio(orders, exposure_days, treated, weights=None, *, per_days: float = 365.0,
+                  alpha: float = 0.05, metric: str = "purchase rate",
+                  estimand: str = "ITT (rate ratio)") -> dict:
+    """Rate ratio (treated / control) of orders per ``per_days`` days of exposure, as an
+    effects-table row: ``control``/``treatment`` are the fitted rates, ``rel_lift`` = RR − 1 with
+    its interval (``rel_ci_low``/``rel_ci_high``), ``abs_diff`` the rate difference with the
+    interval ``control_rate × (RR interval − 1)``."""
+    y = np.asarray(orders, float)
+    expo = np.asarray(exposure_days, float) / per_days
+    t = np.asarray(treated, float)
+    keep = expo > 0
+    if weights is not None:
+        keep &= np.asarray(weights, float) > 0
+    y, expo, t = y[keep], expo[keep], t[keep]
+    X = sm.add_constant(t.reshape(-1, 1), has_constant="add")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nb = sm.NegativeBinomial(y, X, exposure=expo).fit(disp=0, maxiter=200)
+    disp = float(np.clip(nb.params[-1], 1e-8, None))
+    if weights is None:
+        b, cov = nb.params[:2], nb.cov_params()[:2, :2]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rob = sm.NegativeBinomial(y, X, exposure=expo).fit(start_params=nb.params, disp=0,
+                                                               maxiter=0, cov_type="HC0")
+        cov = np.asarray(rob.cov_params())[:2, :2]
+        how = "negative-binomial (NB2) regression, exposure offset, sandwich SE"
+    else:
+        w = np.asarray(weights, float)[keep]
+        glm = sm.GLM(y, X, family=sm.families.NegativeBinomial(alpha=disp),
+                     exposure=expo, var_weights=w).fit(cov_type="HC0")
+        b, cov = glm.params, glm.cov_params()
+        how = "weighted negative-binomial GLM (ATT weights), exposure offset, sandwich SE"
+    b = np.asarray(b)
+    se = float(np.sqrt(np.asarray(cov)[1, 1]))
+    z = stats.norm.ppf(1 - alpha / 2)
+    rr = float(np.exp(b[1]))
+    lo, hi = np.exp(b[1] - z * se), np.exp(b[1] + z * se)
+    c = float(np.exp(b[0]))
+    p = float(2 * stats.norm.sf(abs(b[1]) / se))
+    return dict(metric=metric, estimand=estimand, control=c, treatment=c * rr,
+                abs_diff=c * (rr - 1), rel_lift=rr - 1, ci_low=c * (lo - 1), ci_high=c * (hi - 1),
+                p_value=p, se=se, rel_ci_low=lo - 1, rel_ci_high=hi - 1,
+                method=f"{how}; rate per {per_days:g} days, NB alpha = {disp:.3g}",
+                n=int(keep.sum()), rate_ratio=rr)
