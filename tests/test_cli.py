@@ -1,0 +1,66 @@
+"""The `retention-lab` console script: usage errors exit 2 before anything runs."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from retention_lab import cli
+
+DEMO = Path(__file__).parent / "runner_fixtures" / "demo.ipynb"
+
+
+def test_params_lists_declared_parameters(capsys):
+    assert cli.main(["params", str(DEMO)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "n: int = 200  # sample size"
+    assert "fail: bool = False" in out and 'label: str = "demo"' in out
+
+
+def test_params_of_missing_notebook_exits_2(tmp_path, capsys):
+    assert cli.main(["params", str(tmp_path / "nope.ipynb")]) == 2
+    assert "notebook not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run"], "give either a NOTEBOOK or --schedule"),
+    (["run", "x.ipynb", "--schedule", "s.yaml"], "give either a NOTEBOOK or --schedule"),
+    (["run", "--schedule", "s.yaml", "-p", "n", "1"], "apply to a single notebook"),
+    (["run", "x.ipynb", "--jobs", "0"], "--jobs must be >= 1"),
+])
+def test_usage_errors_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_wrong_type_on_command_line_exits_2(tmp_path, capsys):
+    assert cli.main(["run", str(DEMO), "-p", "fail", "maybe", "--output-dir", str(tmp_path)]) == 2
+    assert "parameter 'fail' expects bool" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_parameter_file_and_override(tmp_path, capsys):
+    params = tmp_path / "p.yaml"
+    params.write_text("n: 5\nlabel: 7\n")       # label must be a string
+    assert cli.main(["run", str(DEMO), "-f", str(params), "--output-dir", str(tmp_path)]) == 2
+    assert "parameter 'label' expects str" in capsys.readouterr().err
+
+
+def test_bad_report_name_exits_2(tmp_path, capsys):
+    assert cli.main(["run", str(DEMO), "--name", "../up", "--output-dir", str(tmp_path)]) == 2
+    assert "invalid report name" in capsys.readouterr().err
+
+
+def test_index_command_on_empty_dir(tmp_path, capsys):
+    assert cli.main(["index", "--output-dir", str(tmp_path)]) == 0
+    assert "No report has run yet" in (tmp_path / "index.html").read_text()
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("retention-lab") or str(Path(sys.executable).parent / "retention-lab")
+    out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "run" in out.stdout and "params" in out.stdout
