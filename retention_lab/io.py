@@ -146,6 +146,13 @@ def read_experiment(transactions, customers=None, surveys=None, observation_end=
         design=design, quality=quality, params=params)
 
 
+def _unused(source: str, **arguments) -> None:
+    given = sorted(name for name, value in arguments.items() if value is not None)
+    if given:
+        raise TypeError(f"load_data({source!r}) does not use {', '.join(given)}: they apply to "
+                        "the user's own tables (or, for simulate_kwargs, to the simulator)")
+
+
 def load_data(source="simulated", *, customers=None, surveys=None, observation_end=None,
               launch_date=None, design: str | None = "randomized", n_customers: int = 20_000,
               seed: int = 1, **simulate_kwargs) -> ExperimentData:
@@ -154,19 +161,27 @@ def load_data(source="simulated", *, customers=None, surveys=None, observation_e
     ``source``:
 
     * ``"simulated"`` (default) — :func:`retention_lab.datasets.simulate_loyalty_experiment`
-      with ``n_customers``, ``design``, ``seed`` and ``simulate_kwargs``;
+      with ``n_customers``, ``design``, ``seed``, ``launch_date`` (if given) and
+      ``simulate_kwargs``;
     * ``"cdnow"`` / ``"cdnow_sample"`` — the CDNOW 1/10 sample (2,357 customers), observed to
       1998-06-30 (or ``observation_end``); ``"cdnow_full"`` — the master file (23,570). Customers
       are derived from the transactions (no arms, so ``design`` is None);
     * anything else — a DataFrame or path of transactions for :func:`read_experiment`, with
       ``customers``, ``surveys``, ``observation_end``, ``launch_date`` and ``design`` (without a
       customers table there are no arms, and ``design`` is set to None).
+
+    An argument the chosen source does not use (e.g. ``customers`` with ``"simulated"``) is a
+    ``TypeError`` rather than silently ignored.
     """
     if isinstance(source, str) and source == "simulated":
+        _unused(source, customers=customers, surveys=surveys, observation_end=observation_end)
         from . import datasets  # lazy: the simulator is only paid for when used
+        if launch_date is not None:
+            simulate_kwargs["launch_date"] = launch_date
         return datasets.simulate_loyalty_experiment(n_customers=n_customers, design=design,
                                                     seed=seed, **simulate_kwargs)
     if isinstance(source, str) and source in CDNOW_SOURCES:
+        _unused(source, customers=customers, surveys=surveys, **simulate_kwargs)
         from .datasets import cdnow
         tx = cdnow.load_cdnow(sample=CDNOW_SOURCES[source])
         data = read_experiment(tx, observation_end=observation_end or cdnow.OBSERVATION_END,

@@ -190,6 +190,13 @@ def test_load_data_simulated_calls_the_simulator(monkeypatch):
     monkeypatch.setattr(rl.datasets, "simulate_loyalty_experiment", fake)
     assert io.load_data(n_customers=500, seed=7, design="self_selected", effect=0.2) == "bundle"
     assert calls == dict(n_customers=500, design="self_selected", seed=7, effect=0.2)
+    io.load_data(launch_date="2025-03-01")
+    assert calls["launch_date"] == "2025-03-01"
+    with pytest.raises(TypeError, match=r"load_data\('simulated'\) does not use customers, "
+                                        r"observation_end"):
+        io.load_data(customers="c.csv", observation_end="2025-01-01")
+    with pytest.raises(TypeError, match=r"load_data\('cdnow'\) does not use surveys"):
+        io.load_data("cdnow", surveys="s.csv")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
