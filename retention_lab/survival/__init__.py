@@ -23,6 +23,8 @@ from .descriptive import LogRankResult, RetentionCurves, km_at, logrank
 from .regression import ChurnCoxModel, cox_summary
 from .parametric import MODELS as PARAMETRIC_MODELS, ParametricRetention
 from .effects import EffectResult, hazard_ratios, retention_difference, rmst, rmst_difference
+from .prediction import (ChurnRiskModel, HoldoutResult, at_risk_list, at_risk_summary,
+                         concordance_se, holdout_evaluation)
 from .time_varying import (EnrolmentEffect, enrolment_ages, enrolment_effect,
                            enrolment_long_format, time_varying_enrolment)
 
@@ -30,4 +32,5 @@ __all__ = ["SurvivalResult", "RetentionCurves", "logrank", "LogRankResult", "km_
            "ChurnCoxModel", "cox_summary", "enrolment_long_format", "time_varying_enrolment",
            "enrolment_effect", "EnrolmentEffect", "enrolment_ages", "ParametricRetention",
            "PARAMETRIC_MODELS", "rmst", "rmst_difference", "retention_difference",
-           "hazard_ratios", "EffectResult"]
+           "hazard_ratios", "EffectResult", "ChurnRiskModel", "holdout_evaluation",
+           "HoldoutResult", "at_risk_list", "at_risk_summary", "concordance_se"]
