@@ -1,0 +1,126 @@
+"""The aggregations, written once as SQL that DuckDB and Spark SQL both run.
+
+Every summary starts from the same reduction, ``customer_periods``: transactions in the window,
+dates floored to their period, one row per (customer, period) with the period's summed amount
+(several purchases in one period are one purchase occasion — lifetimes' convention). Only the
+day number of a timestamp differs between the dialects (``{day}``, from the backend); the period
+numbers are those of :func:`retention_lab.features.periods.period_index`:
+
+* ``D`` — days since 1970-01-01;
+* ``W`` — ``floor((day + 3) / 7)``: Monday-based weeks (1970-01-01 was a Thursday);
+* ``M`` — ``12 * (year − 1970) + month − 1``.
+
+Ages are differences of period numbers divided by ``freq_multiplier`` (as doubles, so the
+division is the same IEEE operation as numpy's); ``monetary_value`` is (total − first period's
+amount) / repeat periods, the pandas path's formula. Results equal the pandas path's up to the
+order of floating-point additions in sums (≤ 1e-12 relative).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..features.periods import _check_freq
+
+
+def period_sql(freq: str, day: str, ts: str = "ts") -> str:
+    f = _check_freq(freq)
+    if f == "D":
+        return day
+    if f == "W":
+        return f"CAST(FLOOR(({day} + 3) / 7.0) AS BIGINT)"
+    return f"CAST((year({ts}) - 1970) * 12 + month({ts}) - 1 AS BIGINT)"
+
+
+def double(x) -> str:
+    """A double literal both dialects read exactly (Spark reads ``7.0`` as a DECIMAL)."""
+    return f"CAST('{float(x)!r}' AS DOUBLE)"
+
+
+def timestamp(ts: pd.Timestamp) -> str:
+    return f"TIMESTAMP '{pd.Timestamp(ts).isoformat(sep=' ')}'"
+
+
+def in_window(end: pd.Timestamp, start: pd.Timestamp | None = None, col: str = "ts") -> str:
+    """SQL twin of :func:`retention_lab.features.periods.in_window` (a date includes its day)."""
+    end = pd.Timestamp(end)
+    if end == end.normalize():
+        cond = f"{col} < {timestamp(end + pd.Timedelta(days=1))}"
+    else:
+        cond = f"{col} <= {timestamp(end)}"
+    if start is not None:
+        cond = f"NOT ({in_window(start, col=col)}) AND {cond}"
+    return cond
+
+
+CUSTOMER_PERIODS = """
+SELECT customer_id, period, SUM(amount) AS amount, COUNT(*) AS n
+FROM (SELECT customer_id, {period} AS period, amount FROM {clean} WHERE {where}) t
+GROUP BY customer_id, period
+"""
+
+SUMMARY = """
+SELECT customer_id,
+       CAST(COUNT(*) {minus_one} AS DOUBLE) AS frequency,
+       CAST(MAX(period) - MIN(period) AS DOUBLE) / {fm} AS recency,
+       CAST({end_period} - MIN(period) AS DOUBLE) / {fm} AS T,
+       {monetary} AS monetary_value
+FROM ({periods}) cp
+GROUP BY customer_id
+"""
+
+MONETARY_REPEAT = ("CASE WHEN COUNT(*) > 1 THEN (SUM(amount) - MIN_BY(amount, period)) "
+                   "/ CAST(COUNT(*) - 1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END")
+MONETARY_ALL = "SUM(amount) / CAST(COUNT(*) AS DOUBLE)"
+
+COLLAPSE = """
+SELECT {columns}, COUNT(*) AS weight FROM ({inner}) s GROUP BY {columns} ORDER BY {columns}
+"""
+
+HOLDOUT = """
+SELECT c.*, CAST(COALESCE(h.frequency_holdout, 0) AS DOUBLE) AS frequency_holdout,
+       CAST(COALESCE(h.monetary_value_holdout, 0) AS DOUBLE) AS monetary_value_holdout,
+       {duration} AS duration_holdout
+FROM ({calibration}) c
+LEFT JOIN (SELECT customer_id, CAST(COUNT(*) AS DOUBLE) AS frequency_holdout,
+                  SUM(amount) / CAST(COUNT(*) AS DOUBLE) AS monetary_value_holdout
+           FROM ({holdout_periods}) hp GROUP BY customer_id) h
+  ON c.customer_id = h.customer_id
+"""
+
+HOLDOUT_COUNTS = """
+SELECT SUM(CASE WHEN NOT ({in_cal}) AND NOT ({in_hold}) THEN 1 ELSE 0 END) AS outside,
+       SUM(CASE WHEN {in_hold} AND f.first_ts IS NULL THEN 1 ELSE 0 END) AS new_in_holdout
+FROM {clean} t
+LEFT JOIN (SELECT customer_id, MIN(ts) AS first_ts FROM {clean} WHERE {in_cal} GROUP BY customer_id) f
+  ON t.customer_id = f.customer_id
+"""
+
+WINDOW_COUNTS = """
+SELECT COUNT(*) AS n, SUM(CASE WHEN {where} THEN 0 ELSE 1 END) AS outside, MAX(ts) AS max_ts
+FROM {clean}
+"""
+
+CHURN = """
+SELECT customer_id, MIN(day) AS first_day, MAX(day) AS last_day, COUNT(DISTINCT day) AS n_purchases
+FROM (SELECT customer_id, {day} AS day FROM {clean} WHERE {where}) t
+GROUP BY customer_id
+"""
+
+#: Collapsed churn table: (duration, churned) → weight; customers too new for a lapse to be
+#: confirmed come back as one row with churned = -1 (counted, then dropped).
+CHURN_COLLAPSED = """
+SELECT duration, churned, COUNT(*) AS weight FROM (
+  SELECT CASE WHEN first_day > {cutoff} THEN CAST(0 AS DOUBLE)
+              ELSE CAST(LEAST(last_day, {cutoff}) - first_day AS DOUBLE) / {days_per} END AS duration,
+         CASE WHEN first_day > {cutoff} THEN -1 WHEN last_day <= {cutoff} THEN 1 ELSE 0 END AS churned
+  FROM ({churn}) c) s
+GROUP BY duration, churned ORDER BY churned, duration
+"""
+
+COHORT = """
+SELECT f.cohort AS cohort, cp.period - f.cohort AS k, COUNT(*) AS customers
+FROM ({periods}) cp
+JOIN (SELECT customer_id, MIN(period) AS cohort FROM ({periods}) p GROUP BY customer_id) f
+  ON cp.customer_id = f.customer_id
+GROUP BY f.cohort, cp.period - f.cohort
+"""

@@ -1,0 +1,269 @@
+"""The summary tables on any engine: ``rfm_summary``, ``calibration_holdout``, ``churn_table``,
+``cohort_retention``, ``customer_periods`` — same signatures, conventions and numbers as
+:mod:`retention_lab.features`, which *is* the pandas engine.
+
+Each result says where it ran: ``attrs["engine"]`` (``pandas``/``duckdb``/``spark``),
+``attrs["n_rows"]`` (transactions read) and ``attrs["source"]``, next to the usual
+``attrs["quality"]`` ledger. ``collapse=True`` returns the table a fitter needs, grouped in the
+engine: ``frequency, recency, T, weight`` (BTYD) or ``duration, churned, weight`` (survival), so
+a 10M-customer summary never reaches pandas row by row.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import features
+from ..errors import DataQuality
+from ..features.periods import DAYS_PER, period_index
+from . import contract, sql
+from .sources import Source, pick_engine, source
+
+TABLE = "transactions"
+
+
+def _tag(out: pd.DataFrame, engine: str, n_rows, description: str) -> pd.DataFrame:
+    out.attrs.update(engine=engine, n_rows=None if n_rows is None else int(n_rows),
+                     source=description)
+    return out
+
+
+def _pandas(data) -> tuple[pd.DataFrame, str]:
+    tx = source(data, "pandas")
+    desc = "pandas DataFrame" if isinstance(data, pd.DataFrame) else f"{data!r} read into pandas"
+    return tx, desc
+
+
+def _prepare(data, engine, validate, returns, spark, settings):
+    src = source(data, engine, spark=spark, **settings)
+    clean, quality, n = contract.clean_view(src, validate=validate, returns=returns)
+    return src, clean, quality, n
+
+
+def _window(src: Source, clean: str, observation_end) -> tuple[pd.Timestamp, int]:
+    """The window end (default: the last transaction) and the rows after it."""
+    if observation_end is None:
+        row = src.backend.row(f"SELECT MAX(ts) AS max_ts FROM {clean}")
+        return pd.Timestamp(row["max_ts"]), 0
+    end = pd.Timestamp(observation_end)
+    row = src.backend.row(sql.WINDOW_COUNTS.format(where=sql.in_window(end), clean=clean))
+    return end, int(row["outside"] or 0)
+
+
+def _periods_sql(src: Source, clean: str, freq: str, where: str) -> str:
+    period = sql.period_sql(freq, src.backend.day("ts"))
+    return sql.CUSTOMER_PERIODS.format(period=period, clean=clean, where=where)
+
+
+def _summary_sql(src, clean, freq, freq_multiplier, end, where, include_first_transaction) -> str:
+    end_period = int(period_index([end], freq)[0])
+    return sql.SUMMARY.format(
+        minus_one="" if include_first_transaction else "- 1",
+        fm=sql.double(freq_multiplier), end_period=end_period,
+        monetary=sql.MONETARY_ALL if include_first_transaction else sql.MONETARY_REPEAT,
+        periods=_periods_sql(src, clean, freq, where))
+
+
+def _frame(df: pd.DataFrame, index: str = "customer_id") -> pd.DataFrame:
+    out = df.set_index(index)
+    if not out.index.is_monotonic_increasing:
+        out = out.sort_index()
+    return out
+
+
+def rfm_summary(data, observation_end=None, freq: str = "D", freq_multiplier: float = 1, *,
+                include_first_transaction: bool = False, validate: bool = True,
+                returns: str = "net", engine: str = "auto", collapse: bool = False, spark=None,
+                **duckdb_settings) -> pd.DataFrame:
+    """:func:`retention_lab.features.rfm_summary` on ``engine`` (``auto``, ``pandas``,
+    ``duckdb``, ``spark``); ``data`` is anything :func:`~retention_lab.engines.source` reads.
+
+    ``collapse=True`` returns ``frequency, recency, T, weight`` (one row per distinct triple,
+    grouped in the engine) — what the BTYD fitters take.
+    """
+    freq = freq.upper()
+    eng = pick_engine(data, engine)
+    if eng == "pandas":
+        tx, desc = _pandas(data)
+        out = features.rfm_summary(tx, observation_end, freq, freq_multiplier,
+                                   include_first_transaction=include_first_transaction,
+                                   validate=validate, returns=returns, engine="pandas")
+        if collapse:
+            attrs = dict(out.attrs)
+            out = features.collapse_summary(out)
+            out.attrs.update(attrs)
+        return _tag(out, "pandas", len(tx), desc)
+    src, clean, quality, n = _prepare(data, eng, validate, returns, spark, duckdb_settings)
+    end, outside = _window(src, clean, observation_end)
+    quality.record(TABLE, "date", f"date <= observation_end ({end.date()})", outside,
+                   action="outside window", note="after the summary's observation end")
+    query = _summary_sql(src, clean, freq, freq_multiplier, end, sql.in_window(end),
+                         include_first_transaction)
+    if collapse:
+        out = src.backend.query(sql.COLLAPSE.format(columns="frequency, recency, T", inner=query))
+        out["weight"] = out["weight"].astype(np.int64)
+    else:
+        out = _frame(src.backend.query(query + " ORDER BY customer_id"))
+    out.attrs.update(quality=quality, freq=freq, freq_multiplier=freq_multiplier,
+                     observation_end=end)
+    return _tag(out, src.engine, n, src.description)
+
+
+def calibration_holdout(data, calibration_end, observation_end=None, freq: str = "D",
+                        freq_multiplier: float = 1, *, validate: bool = True, returns: str = "net",
+                        engine: str = "auto", spark=None, **duckdb_settings) -> pd.DataFrame:
+    """:func:`retention_lab.features.calibration_holdout` on ``engine``."""
+    freq = freq.upper()
+    eng = pick_engine(data, engine)
+    if eng == "pandas":
+        tx, desc = _pandas(data)
+        out = features.calibration_holdout(tx, calibration_end, observation_end, freq,
+                                           freq_multiplier, validate=validate, returns=returns,
+                                           engine="pandas")
+        return _tag(out, "pandas", len(tx), desc)
+    src, clean, quality, n = _prepare(data, eng, validate, returns, spark, duckdb_settings)
+    cal_end = pd.Timestamp(calibration_end)
+    obs_end, _ = _window(src, clean, None) if observation_end is None else \
+        (pd.Timestamp(observation_end), 0)
+    if obs_end <= cal_end:
+        raise ValueError(f"observation_end ({obs_end.date()}) must be after calibration_end "
+                         f"({cal_end.date()})")
+    in_cal, in_hold = sql.in_window(cal_end), sql.in_window(obs_end, start=cal_end)
+    counts = src.backend.row(sql.HOLDOUT_COUNTS.format(
+        in_cal=in_cal, in_hold=in_hold.replace("ts", "t.ts"), clean=clean))
+    quality.record(TABLE, "date", f"date <= observation_end ({obs_end.date()})",
+                   int(counts["outside"] or 0), action="outside window",
+                   note="after the holdout's observation end")
+    quality.record(TABLE, "customer_id", "customer acquired by calibration_end",
+                   int(counts["new_in_holdout"] or 0), action="outside window",
+                   note="holdout purchases of customers first seen in the holdout")
+    delta = int(period_index([obs_end], freq)[0] - period_index([cal_end], freq)[0])
+    query = sql.HOLDOUT.format(
+        duration=f"CAST({delta} AS DOUBLE) / {sql.double(freq_multiplier)}",
+        calibration=_summary_sql(src, clean, freq, freq_multiplier, cal_end, in_cal, False),
+        holdout_periods=_periods_sql(src, clean, freq, in_hold))
+    out = _frame(src.backend.query(query + " ORDER BY customer_id"))
+    out.attrs.update(quality=quality, freq=freq, freq_multiplier=freq_multiplier,
+                     observation_end=obs_end, calibration_end=cal_end)
+    return _tag(out, src.engine, n, src.description)
+
+
+def collapse_churn(table: pd.DataFrame) -> pd.DataFrame:
+    """``duration, churned, weight``: identical (duration, churned) rows of a churn table
+    counted — lifelines' ``weights_col`` input (``KaplanMeierFitter.fit(..., weights=)``,
+    ``CoxPHFitter.fit(..., weights_col="weight")`` without covariates)."""
+    out = table.groupby(["duration", "churned"], as_index=False).size()
+    return out.rename(columns={"size": "weight"}).astype({"weight": np.int64})
+
+
+def churn_table(data, inactivity_days: int = 90, observation_end=None, *, unit: str = "D",
+                validate: bool = True, returns: str = "net", engine: str = "auto",
+                collapse: bool = False, spark=None, **duckdb_settings) -> pd.DataFrame:
+    """:func:`retention_lab.features.churn_table` on ``engine``; ``collapse=True`` returns
+    ``duration, churned, weight`` grouped in the engine."""
+    if inactivity_days <= 0:
+        raise ValueError(f"inactivity_days must be positive, not {inactivity_days}")
+    unit = unit.upper()
+    eng = pick_engine(data, engine)
+    if eng == "pandas":
+        tx, desc = _pandas(data)
+        out = features.churn_table(tx, inactivity_days, observation_end, unit=unit,
+                                   validate=validate, returns=returns)
+        if collapse:
+            attrs = dict(out.attrs)
+            out = collapse_churn(out)
+            out.attrs.update(attrs)
+        return _tag(out, "pandas", len(tx), desc)
+    src, clean, quality, n = _prepare(data, eng, validate, returns, spark, duckdb_settings)
+    end, outside = _window(src, clean, observation_end)
+    quality.record(TABLE, "date", f"date <= observation_end ({end.date()})", outside,
+                   action="outside window")
+    cutoff = end.normalize() - pd.Timedelta(days=int(inactivity_days))
+    cutoff_day = int(period_index([cutoff], "D")[0])
+    churn_sql = sql.CHURN.format(day=src.backend.day("ts"), clean=clean, where=sql.in_window(end))
+    rule = f"first purchase on or before the confirmation cutoff ({cutoff.date()})"
+    note = "customers too new for a lapse to be confirmed"
+    if collapse:
+        out = src.backend.query(sql.CHURN_COLLAPSED.format(
+            cutoff=cutoff_day, days_per=sql.double(DAYS_PER[unit]), churn=churn_sql))
+        too_new = out["churned"] < 0
+        quality.record(TABLE, "customer_id", rule, int(out.loc[too_new, "weight"].sum()), note=note)
+        out = out.loc[~too_new].sort_values(["duration", "churned"]).reset_index(drop=True)
+        out = out.astype({"duration": float, "churned": np.int64, "weight": np.int64})
+    else:
+        raw = _frame(src.backend.query(churn_sql + " ORDER BY customer_id"))
+        too_new = raw["first_day"].to_numpy() > cutoff_day
+        quality.record(TABLE, "customer_id", rule, int(too_new.sum()), note=note)
+        raw = raw.loc[~too_new]
+        first, last = raw["first_day"].to_numpy(np.int64), raw["last_day"].to_numpy(np.int64)
+        churned = last <= cutoff_day
+        follow = np.where(churned, last, cutoff_day)
+        out = pd.DataFrame({
+            "first_purchase": _days_to_datetime(first),
+            "last_purchase": _days_to_datetime(last),
+            "n_purchases": raw["n_purchases"].to_numpy(np.int64),
+            "followup_end": _days_to_datetime(follow),
+            "duration": (follow - first).astype(float) / DAYS_PER[unit],
+            "churned": churned.astype(np.int64),
+        }, index=raw.index)
+    out.attrs.update(quality=quality, cutoff=cutoff, inactivity_days=int(inactivity_days),
+                     unit=unit, observation_end=end)
+    return _tag(out, src.engine, n, src.description)
+
+
+def _days_to_datetime(days: np.ndarray) -> np.ndarray:
+    return days.astype("datetime64[D]").astype("datetime64[ns]")
+
+
+def cohort_retention(data, freq: str = "M", observation_end=None, *, counts: bool = False,
+                     complete_periods: bool = True, validate: bool = True, engine: str = "auto",
+                     spark=None, **duckdb_settings) -> pd.DataFrame:
+    """:func:`retention_lab.features.cohort_retention` on ``engine``: the (cohort, k) customer
+    counts are computed in the engine; the small matrix is shaped in pandas exactly as there."""
+    freq = freq.upper()
+    eng = pick_engine(data, engine)
+    if eng == "pandas":
+        tx, desc = _pandas(data)
+        out = features.cohort_retention(tx, freq, observation_end, counts=counts,
+                                        complete_periods=complete_periods, validate=validate)
+        return _tag(out, "pandas", len(tx), desc)
+    src, clean, quality, n = _prepare(data, eng, validate, "net", spark, duckdb_settings)
+    end, _ = _window(src, clean, observation_end)
+    long = src.backend.query(sql.COHORT.format(
+        periods=_periods_sql(src, clean, freq, sql.in_window(end))))
+    active = long.pivot(index="cohort", columns="k", values="customers").fillna(0).astype(np.int64)
+    active = active.sort_index().sort_index(axis=1)
+    active.index, active.columns = active.index.astype(np.int64), active.columns.astype(np.int64)
+    size = active[0]
+    # From here on, the same steps as rl.features.cohort_retention.
+    end_period = int(period_index([end], freq)[0])
+    last_observed = end_period
+    if complete_periods and period_index([end + pd.Timedelta(days=1)], freq)[0] == end_period:
+        last_observed -= 1
+    ks = np.arange(int(end_period - active.index.min()) + 1)
+    active = active.reindex(columns=ks, fill_value=0)
+    observed = (active.index.to_numpy()[:, None] + ks[None, :]) <= last_observed
+    values = active.astype(float) if counts else active.div(size, axis=0)
+    values = values.where(observed)
+    values.index = features.cohort._period_labels(values.index.to_numpy(), freq)
+    values.index.name = "cohort"
+    values.columns.name = "periods_since_acquisition"
+    values.attrs["cohort_size"] = dict(zip(values.index, size.to_numpy().tolist()))
+    return _tag(values, src.engine, n, src.description)
+
+
+def customer_periods(data, freq: str = "D", *, validate: bool = True, returns: str = "net",
+                     engine: str = "auto", spark=None, **duckdb_settings) -> pd.DataFrame:
+    """:func:`retention_lab.features.customer_periods` on ``engine``: one row per (customer,
+    period) — ``customer_id, period, amount, n`` — sorted. The engines validate (they must parse
+    dates anyway); the pandas function takes its frame as it is."""
+    freq = freq.upper()
+    eng = pick_engine(data, engine)
+    if eng == "pandas":
+        tx, desc = _pandas(data)
+        return _tag(features.customer_periods(tx, freq), "pandas", len(tx), desc)
+    src, clean, quality, n = _prepare(data, eng, validate, returns, spark, duckdb_settings)
+    out = src.backend.query(_periods_sql(src, clean, freq, "TRUE") + " ORDER BY customer_id, period")
+    out = out.astype({"period": np.int64, "n": np.int64, "amount": float})
+    out.attrs["quality"] = quality
+    return _tag(out, src.engine, n, src.description)

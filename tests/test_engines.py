@@ -1,0 +1,398 @@
+"""One aggregation, three engines: DuckDB and Spark give the pandas path's summaries — every
+column of every customer — on CDNOW and on edge cases (one-purchase customers, several orders on
+a day, times of day, a first purchase on the observation end, returns netted per order, week and
+month boundaries, purchases after the end). The pandas path (rl.features) is the reference; a
+hand-computed example pins the conventions themselves.
+
+DuckDB tests run by default; the same comparisons on a local Spark session are marked ``spark``
+(``make test-spark``)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import retention_lab as rl
+from retention_lab import DataError
+from retention_lab.engines import collapse_churn
+
+OBS_END = "2024-06-30"
+CAL_END = "2024-03-31"
+
+
+# --------------------------------------------------------------------------- data
+def edge_cases(seed: int = 7, n_random: int = 300) -> pd.DataFrame:
+    """Hand-made edge cases plus random customers; returns netted per ``order_id``."""
+    ts = pd.Timestamp
+    rows = [  # customer_id, date, amount
+        (1, ts("2024-01-01 09:00"), 10.0),              # one purchase only
+        (2, ts("2024-01-01 08:00"), 5.0), (2, ts("2024-01-01 20:30"), 7.25),  # two orders, one day
+        (2, ts("2024-01-07 23:59:59"), 1.0),             # Sunday: same week as Jan 1 (Mon)
+        (2, ts("2024-01-08 00:00:01"), 2.0),             # Monday: next week
+        (3, ts("2024-06-30 23:59:59"), 42.0),            # first purchase on the observation end
+        (4, ts("2024-01-31 23:00"), 3.0), (4, ts("2024-02-01 01:00"), 4.0),  # month boundary
+        (4, ts("2024-06-30 12:00"), 5.0), (4, ts("2024-07-01 00:00:01"), 6.0),  # inside / after end
+        (5, ts("2024-07-02"), 9.0),                      # only after the end
+        (6, ts("2024-03-31 18:00"), 8.0), (6, ts("2024-04-01 06:00"), 8.5),  # calibration edge
+        (7, ts("2024-05-01"), 0.0), (7, ts("2024-05-20"), 11.0),  # a free order counts
+        (8, ts("2024-04-15 10:00"), 30.0),               # first seen in the holdout
+    ]
+    df = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    rng = np.random.default_rng(seed)
+    n = rng.integers(1, 12, n_random)
+    cid = np.repeat(np.arange(100, 100 + n_random), n)
+    first = rng.integers(0, 150, n_random)
+    day = np.repeat(first, n) + rng.integers(0, 200, n.sum())
+    secs = rng.integers(0, 86400, n.sum())
+    rand = pd.DataFrame({
+        "customer_id": cid,
+        "date": pd.Timestamp("2024-01-01") + pd.to_timedelta(day, "D") + pd.to_timedelta(secs, "s"),
+        "amount": np.round(rng.gamma(2.0, 15.0, n.sum()), 2),
+    })
+    df = pd.concat([df, rand], ignore_index=True)
+    df["order_id"] = np.arange(1, len(df) + 1)
+    returns = pd.DataFrame({
+        "customer_id": [2, 4, 100, 101],
+        "date": [ts("2024-01-09"), ts("2024-02-03"), ts("2024-08-01"), ts("2024-03-01")],
+        "amount": [-3.0, -4.0, -1.5, -99.0],
+        # partial return of an order; full return of an order (excluded); a return after the end
+        # (netted all the same: validation nets the whole table); a return of an unknown order
+        "order_id": [2, 7, int(df.loc[df.customer_id == 100, "order_id"].iloc[0]), 99_999],
+    })
+    return pd.concat([df, returns], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def cases() -> pd.DataFrame:
+    return edge_cases()
+
+
+# --------------------------------------------------------------------------- comparisons
+EXACT = {"frequency", "recency", "T", "n_purchases", "churned", "frequency_holdout",
+         "duration_holdout", "duration", "first_purchase", "last_purchase", "followup_end",
+         "weight", "period", "n"}
+
+
+def assert_same(expected: pd.DataFrame, got: pd.DataFrame) -> None:
+    """Same index, columns and dtypes; counts and ages exactly, money to 1e-12 (sums may add in
+    another order); and the same data-quality ledger."""
+    assert list(got.columns) == list(expected.columns)
+    pd.testing.assert_index_equal(got.index, expected.index, exact=False, check_names=True)
+    assert len(got) == len(expected) > 0
+    for col in expected.columns:
+        e, g = expected[col], got[col]
+        assert g.dtype == e.dtype, (col, g.dtype, e.dtype)
+        if col in EXACT:
+            np.testing.assert_array_equal(g.to_numpy(), e.to_numpy(), err_msg=col)
+        else:
+            np.testing.assert_allclose(g.to_numpy(float), e.to_numpy(float), rtol=1e-12,
+                                       atol=1e-12, err_msg=col)
+    if "quality" in expected.attrs:
+        pd.testing.assert_frame_equal(got.attrs["quality"].table, expected.attrs["quality"].table)
+
+
+def same_everywhere(name: str, data, engine: str, **kwargs) -> pd.DataFrame:
+    expected = getattr(rl.features, name)(data, **kwargs)
+    got = getattr(rl.engines, name)(data, engine=engine, **kwargs)
+    assert got.attrs["engine"] == engine
+    assert got.attrs["n_rows"] == len(data)
+    assert_same(expected, got)
+    return got
+
+
+SUMMARY_ARGS = [dict(freq="D", freq_multiplier=7), dict(freq="W"), dict(freq="M"),
+                dict(freq="D", include_first_transaction=True)]
+
+
+# --------------------------------------------------------------------------- a known answer
+def test_conventions_by_hand_on_every_engine():
+    """Two orders on Mon 2024-01-01 (one occasion, 15.0), one on Wed 01-10 (20.0), end 01-31."""
+    tx = pd.DataFrame({"customer_id": [1, 1, 1],
+                       "date": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 15:00", "2024-01-10 00:00"]),
+                       "amount": [10.0, 5.0, 20.0]})
+    for engine in ("pandas", "duckdb"):
+        d = rl.engines.rfm_summary(tx, "2024-01-31", freq="D", engine=engine).loc[1]
+        assert tuple(d) == (1.0, 9.0, 30.0, 20.0)
+        w = rl.engines.rfm_summary(tx, "2024-01-31", freq="W", engine=engine).loc[1]
+        assert tuple(w)[:3] == (1.0, 1.0, 4.0)
+        m = rl.engines.rfm_summary(tx, "2024-01-31", freq="M", engine=engine).loc[1]
+        assert tuple(m) == (0.0, 0.0, 0.0, 0.0)
+
+
+# --------------------------------------------------------------------------- DuckDB == pandas
+@pytest.mark.parametrize("kwargs", SUMMARY_ARGS, ids=lambda k: "-".join(map(str, k.values())))
+def test_rfm_summary_cdnow_duckdb(cdnow_sample, kwargs):
+    got = same_everywhere("rfm_summary", cdnow_sample, "duckdb",
+                          observation_end="1998-06-30", **kwargs)
+    assert len(got) == 2357
+
+
+def test_cdnow_published_summary_on_duckdb(cdnow_sample):
+    """Fader, Hardie & Lee (2005): 2,357 customers, 1,411 without a repeat purchase in the
+    39-week calibration (1997-01-01 … 1997-09-30), fractional weeks (freq D, multiplier 7)."""
+    cal = rl.engines.calibration_holdout(cdnow_sample, "1997-09-30", "1998-06-30", freq="D",
+                                         freq_multiplier=7, engine="duckdb")
+    assert len(cal) == 2357
+    assert int((cal["frequency"] == 0).sum()) == 1411
+    assert cal["duration_holdout"].iloc[0] == pytest.approx(273 / 7)
+
+
+@pytest.mark.parametrize("kwargs", SUMMARY_ARGS, ids=lambda k: "-".join(map(str, k.values())))
+def test_rfm_summary_edge_cases_duckdb(cases, kwargs):
+    got = same_everywhere("rfm_summary", cases, "duckdb", observation_end=OBS_END, **kwargs)
+    assert got.loc[3, "T"] == got.loc[3, "recency"] == 0  # first purchase on the end day
+    assert 5 not in got.index                                    # only after the end
+
+
+def test_rfm_summary_default_end_duckdb(cases):
+    same_everywhere("rfm_summary", cases, "duckdb", freq="W")
+
+
+@pytest.mark.parametrize("freq", ["D", "W", "M"])
+def test_calibration_holdout_duckdb(cases, cdnow_sample, freq):
+    same_everywhere("calibration_holdout", cases, "duckdb", calibration_end=CAL_END,
+                    observation_end=OBS_END, freq=freq)
+    same_everywhere("calibration_holdout", cdnow_sample, "duckdb", calibration_end="1997-09-30",
+                    observation_end="1998-06-30", freq=freq)
+
+
+@pytest.mark.parametrize("unit", ["D", "W", "M"])
+def test_churn_table_duckdb(cases, cdnow_sample, unit):
+    same_everywhere("churn_table", cases, "duckdb", inactivity_days=30, observation_end=OBS_END,
+                    unit=unit)
+    same_everywhere("churn_table", cdnow_sample, "duckdb", inactivity_days=90, unit=unit)
+
+
+@pytest.mark.parametrize("freq", ["D", "W", "M"])
+def test_cohort_retention_duckdb(cases, freq):
+    for counts in (False, True):
+        expected = rl.features.cohort_retention(cases, freq, OBS_END, counts=counts)
+        got = rl.engines.cohort_retention(cases, freq, OBS_END, counts=counts, engine="duckdb")
+        pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+        assert got.attrs["cohort_size"] == expected.attrs["cohort_size"]
+
+
+def test_customer_periods_duckdb(cases):
+    clean, _ = rl.schema.validate_transactions(cases)
+    for freq in ("D", "W", "M"):
+        expected = rl.features.customer_periods(clean, freq)
+        got = rl.engines.customer_periods(cases, freq, engine="duckdb")
+        assert_same(expected, got)
+
+
+def test_collapsed_tables_are_grouped_in_the_engine(cdnow_sample):
+    full = rl.features.rfm_summary(cdnow_sample, "1998-06-30", freq="D", freq_multiplier=7)
+    got = rl.engines.rfm_summary(cdnow_sample, "1998-06-30", freq="D", freq_multiplier=7,
+                                 engine="duckdb", collapse=True)
+    assert_same(rl.features.collapse_summary(full), got)
+    assert int(got["weight"].sum()) == 2357 and len(got) < 1500
+    churn = rl.features.churn_table(cdnow_sample, 90, unit="W")
+    got = rl.engines.churn_table(cdnow_sample, 90, unit="W", engine="duckdb", collapse=True)
+    assert_same(collapse_churn(churn), got)
+    assert int(got["weight"].sum()) == len(churn)
+
+
+def test_features_dispatch_to_the_engines(cdnow_sample):
+    got = rl.features.rfm_summary(cdnow_sample, "1998-06-30", freq="W", engine="duckdb")
+    assert got.attrs["engine"] == "duckdb"
+    assert_same(rl.features.rfm_summary(cdnow_sample, "1998-06-30", freq="W"), got)
+    got = rl.features.calibration_holdout(cdnow_sample, "1997-09-30", "1998-06-30", freq="W",
+                                          engine="auto")
+    assert got.attrs["engine"] == "pandas"
+
+
+def test_string_ids_and_string_dates(cases):
+    tx = cases.assign(customer_id="c" + cases["customer_id"].astype(str).str.zfill(5),
+                      date=cases["date"].dt.strftime("%Y-%m-%d %H:%M:%S"))
+    same_everywhere("rfm_summary", tx, "duckdb", observation_end=OBS_END, freq="W")
+
+
+def test_yyyymmdd_integer_dates(cdnow_sample):
+    tx = cdnow_sample.assign(date=cdnow_sample["date"].dt.strftime("%Y%m%d").astype("int64"))
+    same_everywhere("rfm_summary", tx, "duckdb", observation_end="1998-06-30", freq="M")
+
+
+# --------------------------------------------------------------------------- inputs
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory, cases):
+    """The edge cases as a Parquet file, a hive-partitioned directory, CSV and a DuckDB table."""
+    import duckdb
+
+    d = tmp_path_factory.mktemp("engines")
+    cases.to_parquet(d / "tx.parquet")
+    hive = d / "hive"
+    cases.assign(month=cases["date"].dt.month).to_parquet(hive, partition_cols=["month"])
+    cases.to_csv(d / "tx.csv", index=False)
+    con = duckdb.connect(str(d / "shop.duckdb"))
+    con.register("cases_df", cases)
+    con.execute("CREATE TABLE tx AS SELECT * FROM cases_df")
+    con.close()
+    return d
+
+
+def test_inputs_where_data_lives(stored, cases):
+    expected = rl.features.rfm_summary(cases, OBS_END, freq="W")
+    inputs = {
+        "parquet file": str(stored / "tx.parquet"),
+        "hive directory": str(stored / "hive"),
+        "glob": str(stored / "hive" / "*" / "*.parquet"),
+        "csv": str(stored / "tx.csv"),
+        "duckdb url": f"duckdb://{stored / 'shop.duckdb'}::tx",
+        "duckdb tuple": (str(stored / "shop.duckdb"), "tx"),
+    }
+    for name, data in inputs.items():
+        assert rl.engines.pick_engine(data) == "duckdb", name
+        got = rl.engines.rfm_summary(data, OBS_END, freq="W")
+        assert got.attrs["engine"] == "duckdb" and got.attrs["n_rows"] == len(cases), name
+        assert_same(expected, got)
+
+
+def test_ibis_table_runs_in_its_duckdb_connection(cases):
+    import ibis
+
+    con = ibis.duckdb.connect()
+    con.con.register("cases_df", cases)
+    table = con.table("cases_df")
+    got = rl.engines.rfm_summary(table.filter(table.amount > -1000), OBS_END, freq="M")
+    assert got.attrs["engine"] == "duckdb"
+    assert_same(rl.features.rfm_summary(cases, OBS_END, freq="M"), got)
+
+
+def test_auto_engine_choice(cases, stored, monkeypatch):
+    assert rl.engines.pick_engine(cases) == "pandas"
+    assert rl.engines.rfm_summary(cases, OBS_END).attrs["engine"] == "pandas"
+    monkeypatch.setattr(rl.engines.sources, "AUTO_PANDAS_MAX_ROWS", 100)
+    assert rl.engines.pick_engine(cases) == "duckdb"
+    got = rl.engines.rfm_summary(cases, OBS_END)
+    assert got.attrs["engine"] == "duckdb"
+    # engine="pandas" reads a file into pandas (small data only)
+    got = rl.engines.rfm_summary(str(stored / "tx.parquet"), OBS_END, engine="pandas")
+    assert got.attrs["engine"] == "pandas" and got.attrs["n_rows"] == len(cases)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        rl.engines.rfm_summary(cases, OBS_END, engine="polars")
+
+
+def test_source_is_lazy_and_counts_rows(stored, cases):
+    src = rl.engines.source(str(stored / "hive"))
+    assert src.engine == "duckdb" and len(src) == len(cases)
+    assert set(rl.schema.TRANSACTION_COLUMNS) <= set(src.columns)
+    a = rl.engines.rfm_summary(src, OBS_END, freq="W")
+    b = rl.engines.churn_table(src, 30, OBS_END)  # the contract was checked once, reused
+    assert a.attrs["n_rows"] == b.attrs["n_rows"] == len(cases)
+
+
+# --------------------------------------------------------------------------- the contract
+def first_line(excinfo) -> str:
+    return str(excinfo.value).splitlines()[0]
+
+
+BAD_INPUTS = {
+    "null id": lambda t: t.assign(customer_id=t["customer_id"].astype(float).where(t.index % 50 != 3)),
+    "bad date": lambda t: t.assign(date=t["date"].astype(str).where(t.index % 40 != 1, "not a date")),
+    "null date": lambda t: t.assign(date=t["date"].where(t.index % 40 != 2)),
+    "null amount": lambda t: t.assign(amount=t["amount"].where(t.index % 30 != 5)),
+    "duplicate order": lambda t: t.assign(order_id=t["order_id"].where(t.index != 20, 20)),
+    "missing column": lambda t: t.drop(columns="amount"),
+    "empty": lambda t: t.iloc[:0],
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_contract_errors_are_the_pandas_errors(cases, case):
+    bad = BAD_INPUTS[case](cases)
+    with pytest.raises(DataError) as want:
+        rl.schema.validate_transactions(bad)
+    with pytest.raises(DataError) as got:
+        rl.engines.rfm_summary(bad, OBS_END, engine="duckdb")
+    assert first_line(got) == first_line(want)
+    assert (got.value.column, got.value.rule, got.value.n_rows) == \
+        (want.value.column, want.value.rule, want.value.n_rows)
+
+
+def test_returns_policies_match(cases):
+    with pytest.raises(DataError) as want:
+        rl.features.rfm_summary(cases, OBS_END, returns="error")
+    with pytest.raises(DataError) as got:
+        rl.engines.rfm_summary(cases, OBS_END, returns="error", engine="duckdb")
+    assert first_line(got) == first_line(want) and got.value.n_rows == 4
+    for returns in ("net", "exclude"):
+        expected = rl.features.rfm_summary(cases, OBS_END, returns=returns)
+        got = rl.engines.rfm_summary(cases, OBS_END, returns=returns, engine="duckdb")
+        assert_same(expected, got)
+    ledger = got.attrs["quality"].table
+    assert ledger["n_rows"].tolist()[0] == 4  # four returns excluded
+    no_orders = cases.drop(columns="order_id")
+    assert_same(rl.features.rfm_summary(no_orders, OBS_END),
+                rl.engines.rfm_summary(no_orders, OBS_END, engine="duckdb"))
+
+
+def test_netting_changes_the_numbers(cases):
+    """The partial return of customer 2's 7.25 order (-3) is netted: Jan 1 occasion = 9.25."""
+    got = rl.engines.rfm_summary(cases, OBS_END, freq="D", engine="duckdb")
+    # customer 2: Jan 1 (5 + 7.25 - 3), Jan 7 (1), Jan 8 (2): repeat mean = 1.5
+    assert got.loc[2, "frequency"] == 2 and got.loc[2, "monetary_value"] == pytest.approx(1.5)
+    # customer 4's Feb 1 order was fully returned: Jan 31 and Jun 30 remain
+    assert got.loc[4, "frequency"] == 1 and got.loc[4, "monetary_value"] == pytest.approx(5.0)
+
+
+# --------------------------------------------------------------------------- Spark
+@pytest.fixture(scope="session")
+def spark():
+    pytest.importorskip("pyspark")
+    session = rl.engines.spark_session(master="local[2]",
+                                       config={"spark.sql.shuffle.partitions": "4"})
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("kwargs", SUMMARY_ARGS, ids=lambda k: "-".join(map(str, k.values())))
+def test_rfm_summary_spark_equals_duckdb_equals_pandas(spark, cdnow_sample, cases, kwargs):
+    for data, end in ((cdnow_sample, "1998-06-30"), (cases, OBS_END)):
+        got = same_everywhere("rfm_summary", data, "spark", observation_end=end, **kwargs)
+        assert_same(rl.engines.rfm_summary(data, end, engine="duckdb", **kwargs), got)
+
+
+@pytest.mark.spark
+def test_other_summaries_on_spark(spark, cases, cdnow_sample):
+    for freq in ("D", "W", "M"):
+        same_everywhere("calibration_holdout", cases, "spark", calibration_end=CAL_END,
+                        observation_end=OBS_END, freq=freq)
+        same_everywhere("churn_table", cases, "spark", inactivity_days=30,
+                        observation_end=OBS_END, unit=freq)
+        expected = rl.features.cohort_retention(cases, freq, OBS_END)
+        got = rl.engines.cohort_retention(cases, freq, OBS_END, engine="spark")
+        pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+    same_everywhere("calibration_holdout", cdnow_sample, "spark", calibration_end="1997-09-30",
+                    observation_end="1998-06-30", freq="D", freq_multiplier=7)
+    clean, _ = rl.schema.validate_transactions(cases)
+    assert_same(rl.features.customer_periods(clean, "W"),
+                rl.engines.customer_periods(cases, "W", engine="spark"))
+    got = rl.engines.rfm_summary(cdnow_sample, "1998-06-30", freq="D", freq_multiplier=7,
+                                 engine="spark", collapse=True)
+    assert_same(rl.engines.rfm_summary(cdnow_sample, "1998-06-30", freq="D", freq_multiplier=7,
+                                       engine="duckdb", collapse=True), got)
+
+
+@pytest.mark.spark
+def test_spark_inputs(spark, cases, stored):
+    expected = rl.features.rfm_summary(cases, OBS_END, freq="W")
+    frame = spark.createDataFrame(cases)
+    assert rl.engines.pick_engine(frame) == "spark"
+    frame.createOrReplaceTempView("rl_test_tx")
+    for data in (frame, "spark:rl_test_tx", str(stored / "hive"), str(stored / "tx.parquet")):
+        got = rl.engines.rfm_summary(data, OBS_END, freq="W", engine="spark")
+        assert got.attrs["engine"] == "spark" and got.attrs["n_rows"] == len(cases)
+        assert_same(expected, got)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("case", ["null id", "bad date", "duplicate order", "missing column"])
+def test_contract_errors_on_spark(spark, cases, case):
+    bad = BAD_INPUTS[case](cases)
+    with pytest.raises(DataError) as want:
+        rl.schema.validate_transactions(bad)
+    with pytest.raises(DataError) as got:
+        rl.engines.rfm_summary(bad, OBS_END, engine="spark")
+    assert first_line(got) == first_line(want)
