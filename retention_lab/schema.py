@@ -23,6 +23,7 @@ Every ``validate_*`` function returns ``(clean_frame, quality)`` and never mutat
 """
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -65,6 +66,22 @@ def _not_null(df: pd.DataFrame, table: str, column: str) -> None:
         raise DataError.for_rule(table, column, f"{column} is not null", bad, df)
 
 
+def _to_datetime(raw: pd.Series) -> pd.Series:
+    """Strings in any recognisable format; timestamps with different UTC offsets (or mixed with
+    naive ones, read as UTC) are converted to UTC instead of ending up as objects."""
+    text = raw.dtype == object or pd.api.types.is_string_dtype(raw)
+    kwargs = {"format": "mixed"} if text else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # pandas' warning about mixed offsets
+        try:
+            parsed = pd.to_datetime(raw, errors="coerce", **kwargs)
+        except (ValueError, TypeError):
+            parsed = None
+    if parsed is None or not pd.api.types.is_datetime64_any_dtype(parsed):
+        parsed = pd.to_datetime(raw, errors="coerce", utc=True, **kwargs)
+    return parsed
+
+
 def parse_dates(df: pd.DataFrame, table: str, column: str, *, allow_null: bool = False) -> pd.Series:
     """Parse ``column`` to ``datetime64[ns]``; unparseable (or, unless allowed, null) values raise.
 
@@ -86,8 +103,7 @@ def parse_dates(df: pd.DataFrame, table: str, column: str, *, allow_null: bool =
         if unparseable.any():
             raise DataError.for_rule(table, column, f"{column} is a parseable date", unparseable, df)
     else:
-        parsed = pd.to_datetime(raw, errors="coerce", format="mixed") if raw.dtype == object or \
-            pd.api.types.is_string_dtype(raw) else pd.to_datetime(raw, errors="coerce")
+        parsed = _to_datetime(raw)
         unparseable = parsed.isna() & raw.notna()
         if unparseable.any():
             raise DataError.for_rule(table, column, f"{column} is a parseable date", unparseable, df)

@@ -85,6 +85,17 @@ def test_time_zones_are_converted_to_utc_and_dropped():
     assert out["date"].iloc[0] == pd.Timestamp("2024-01-05 00:00")
 
 
+def test_mixed_utc_offsets_in_text_are_converted_to_utc():
+    tx = tx_frame(date=["2024-01-05T10:00+01:00", "2024-02-10T10:00+02:00", "2024-01-20",
+                        "2024-03-01T23:30-05:00"])
+    out, _ = schema.validate_transactions(tx)
+    assert out["date"].dtype == "datetime64[ns]"
+    assert out["date"].tolist() == [pd.Timestamp("2024-01-05 09:00"),
+                                    pd.Timestamp("2024-02-10 08:00"),
+                                    pd.Timestamp("2024-01-20 00:00"),  # naive: read as UTC
+                                    pd.Timestamp("2024-03-02 04:30")]
+
+
 # --------------------------------------------------------------------------- missing columns
 
 
