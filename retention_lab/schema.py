@@ -142,8 +142,9 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
     """Check a transactions table against the contract and apply the documented policies.
 
     Errors (:class:`DataError`): empty table; a missing required column; a null ``customer_id``,
-    ``date`` or ``amount``; an unparseable date; a non-numeric amount; a duplicate ``order_id``
-    among purchase rows (non-negative amounts); a negative amount when ``returns="error"``.
+    ``date`` or ``amount``; an unparseable date; a non-numeric or infinite amount; a duplicate
+    ``order_id`` among purchase rows (non-negative amounts); a negative amount when
+    ``returns="error"``.
 
     Counted exclusions (recorded in the returned ledger):
 
@@ -171,6 +172,9 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
     df["date"] = parse_dates(df, table, "date")
     _not_null(df, table, "amount")
     df["amount"] = _numeric(df, table, "amount")
+    infinite = ~np.isfinite(df["amount"])
+    if infinite.any():
+        raise DataError.for_rule(table, "amount", "amount is finite", infinite, df)
 
     end = _observation_end(observation_end)
     if end is not None:

@@ -263,6 +263,12 @@ def test_non_numeric_amount():
     assert message(e) == "transactions.amount: 2 of 4 rows break the rule 'amount is numeric'"
 
 
+def test_infinite_amount():
+    with pytest.raises(DataError) as e:
+        schema.validate_transactions(tx_frame(amount=[1.0, np.inf, -np.inf, 3.0]))
+    assert message(e) == "transactions.amount: 2 of 4 rows break the rule 'amount is finite'"
+
+
 def returns_frame() -> pd.DataFrame:
     """Order A partly returned, order B fully returned, a return of an unknown order Z."""
     return pd.DataFrame({
