@@ -7,6 +7,19 @@ Conventions are those of ``lifetimes`` (Davidson-Pilon et al.), which follow Fad
 * ``recency`` — the customer's age at their last purchase (last − first purchase period);
 * ``T`` — the customer's age at the end of the window (window end − first purchase period);
 * ``monetary_value`` — the mean spend per repeat purchase period (0 without repeat purchases).
+
+Where we differ from lifetimes 0.11.3, on purpose (tests/test_features.py shows each case):
+
+* the window is cut on dates *before* flooring to periods, so nothing after
+  ``observation_end`` is used (lifetimes floors first, so with ``freq="W"`` it keeps purchases
+  made later in the end's week), and a date-only end includes its whole day in the
+  calibration–holdout split too (lifetimes sends a purchase at 14:00 on the calibration end to
+  the holdout);
+* ``monetary_value_holdout`` is the mean spend per holdout purchase period, like the calibration
+  ``monetary_value`` (lifetimes averages raw transactions there);
+* ``freq="M"`` ages are whole calendar months (lifetimes divides days by numpy's mean month and
+  fails on pandas >= 2). For ``freq="D"`` (any ``freq_multiplier``) on dates without times of
+  day the two agree exactly (CDNOW: every customer).
 """
 from __future__ import annotations
 
