@@ -18,7 +18,7 @@ from .errors import DataQuality
 from .experiment_data import ExperimentData
 
 #: File suffixes understood by :func:`read_table` (compressed CSVs are read by pandas).
-CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".txt")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz")
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 
 #: ``load_data`` sources that name a bundled data set rather than a path.
