@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 
 ## The default report (the loyalty-programme impact report on simulated data).
 report: setup
-	$(VENV)/bin/retention-lab run $(REPORT)
+	$(VENV)/bin/retention-lab run $(REPORT) --output-dir reports
 
 ## Every notebook with its default parameters, through the scheduler.
 report-all: setup
@@ -36,8 +36,17 @@ test: test-unit test-notebooks
 test-unit: setup
 	$(PY) -m pytest -q -n $(JOBS) -m "not slow and not spark and not browser" tests
 
+## nbval re-runs each committed snapshot tests/notebooks/<nb>.ipynb (= notebooks/<nb>.ipynb run
+## with the small parameters of tests/notebooks/params.yaml); `# NBVAL_CHECK_OUTPUT` cells must
+## reproduce their stored output after tests/notebooks/sanitize.cfg; every cell must run.
 test-notebooks: setup
-	$(PY) -m pytest -q -p no:cacheprovider tests/notebooks
+	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile --nbval-lax --nbval-sanitize-with tests/notebooks/sanitize.cfg tests/notebooks
+
+## Regenerate the nbval snapshots after changing a notebook or tests/notebooks/params.yaml
+## (one notebook: make notebook-snapshots NB=notebooks/03_clv.ipynb); commit tests/notebooks/.
+.PHONY: notebook-snapshots
+notebook-snapshots: setup
+	$(PY) -m retention_lab.runner.snapshots $(NB)
 
 ## Long coverage studies (hundreds of seeds).
 test-slow: setup
@@ -50,7 +59,7 @@ test-spark: setup
 ## Renders a report's HTML in headless Chromium (installs Debian's chromium if missing).
 test-browser: setup
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
-	$(PY) -m pytest -q -m browser tests
+	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/test_browser.py
 
 benchmarks: setup
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
