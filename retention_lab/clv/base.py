@@ -304,7 +304,9 @@ class BaseFitter:
 
     def _unload(self, *names):
         self._check_fitted()
-        return [float(self.params_[n]) for n in (names or self._param_names)]
+        if not names:
+            return [float(v) for v in self.params_.to_numpy()]
+        return [float(self.params_[n]) for n in names]
 
     def confidence_intervals_(self):  # pragma: no cover - lifetimes name
         return self.summary[["lower 95%", "upper 95%"]]

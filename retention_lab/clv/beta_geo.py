@@ -33,9 +33,13 @@ def log_hyp2f1(a, b, c, z):
     """``log 2F1(a, b; c; z)`` for ``0 <= z < 1`` with Euler's transformation as fallback when
     the direct series overflows (large ``a``, ``b`` near ``z → 1``)."""
     with np.errstate(all="ignore"):
-        direct = np.log(hyp2f1(a, b, c, z))
-        alt = np.log(hyp2f1(c - a, c - b, c, z)) + (c - a - b) * np.log1p(-z)
-    return np.where(np.isfinite(direct), direct, alt)
+        out = np.log(hyp2f1(a, b, c, z))
+        bad = ~np.isfinite(out)
+        if np.any(bad):
+            a, b, c, z = (np.broadcast_to(v, out.shape)[bad] for v in (a, b, c, z))
+            out = np.array(out, copy=True)
+            out[bad] = np.log(hyp2f1(c - a, c - b, c, z)) + (c - a - b) * np.log1p(-z)
+    return out
 
 
 class BtydMixin:
@@ -143,8 +147,16 @@ class BetaGeoFitter(BtydMixin, BaseFitter):
         r, alpha, a, b = self._unload()
         x, tx, T = self._xs(frequency, recency, T)
         t = np.asarray(t, float)
-        z = t / (alpha + T + t)
-        ln_hyp = log_hyp2f1(r + x, b + x, a + b + x - 1, z)
+        if x.ndim == 1 and x.size > 256 and (t.ndim == 0 or t.shape[-1] == 1):
+            # the 2F1 term depends on (x, T) only: evaluate it once per distinct pair
+            xb, Tb = np.broadcast_arrays(x, T)
+            uT_all, iT = np.unique(Tb, return_inverse=True)
+            keys, first, inv = np.unique(xb * len(uT_all) + iT.ravel(), return_index=True,
+                                         return_inverse=True)
+            ux, uT = xb[first], Tb[first]
+            ln_hyp = log_hyp2f1(r + ux, b + ux, a + b + ux - 1, t / (alpha + uT + t))[..., inv.ravel()]
+        else:
+            ln_hyp = log_hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
         first = (a + b + x - 1) / (a - 1)
         second = -np.expm1(ln_hyp + (r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
         return first * second * self.probability_alive(x, tx, T)

@@ -78,13 +78,11 @@ def _resolve_time_unit(time_unit, summary, model) -> float:
 
 def _discounted_purchases(model, x, tx, T, step: float, horizon: int, discount_rate: float):
     """Σ_k ΔE[X(k·step)] / (1+d)^k for arrays of customers (``step`` in the summary's unit)."""
-    total = np.zeros_like(x)
-    prev = np.zeros_like(x)
-    for k in range(1, horizon + 1):
-        cum = model.expected_purchases(k * step, x, tx, T)
-        total += (cum - prev) / (1 + discount_rate) ** k
-        prev = cum
-    return total, prev
+    t = step * np.arange(1, horizon + 1)[:, None]
+    cum = np.asarray(model.expected_purchases(t, x, tx, T))  # (horizon, customers)
+    per_period = np.diff(cum, axis=0, prepend=0.0)
+    factors = (1.0 + discount_rate) ** -np.arange(1, horizon + 1)
+    return factors @ per_period, cum[-1]
 
 
 def _spend(spend_model, x, m):
@@ -124,25 +122,49 @@ class CLVResult:
     def ci(self) -> tuple:
         return self.mean_ci
 
-    def difference(self, other: "CLVResult", what: str = "mean") -> dict:
-        """``self − other`` for the mean (or total) CLV with a 95 % interval: percentiles of the
-        difference of independent bootstrap draws, or the delta method."""
+    def difference(self, other: "CLVResult", what: str = "mean", *,
+                   sampling: bool = True) -> dict:
+        """``self − other`` for the mean (or total) CLV with a 95 % interval, for two groups of
+        customers with independently fitted models (e.g. experiment arms).
+
+        The parameter uncertainty comes from the independent bootstrap draws (their
+        difference's variance) or the delta method. With ``sampling=True`` (default, for
+        comparing *different* customers such as two arms) the customer-sampling variance of
+        each group's mean, ``var(CLV_i)/n``, is added and the interval is normal; with
+        ``sampling=False`` only the parameter uncertainty counts (percentile interval of the
+        draws) — right for the same customers under two models, wrong for two arms.
+        """
         a, b = (self.mean, other.mean) if what == "mean" else (self.total, other.total)
         da = self.mean_draws if what == "mean" else self.total_draws
         db = other.mean_draws if what == "mean" else other.total_draws
+        diff = a - b
         if da is not None and db is not None:
             n = min(len(da), len(db))
             d = da[:n] - db[:n]
-            lo, hi = np.percentile(d, [2.5, 97.5])
-            se = float(np.std(d, ddof=1))
+            var_param = float(np.var(d, ddof=1))
             method = "parametric bootstrap (independent fits)"
         else:
             sa = _se_from_ci(self.mean_ci if what == "mean" else self.total_ci, a)
             sb = _se_from_ci(other.mean_ci if what == "mean" else other.total_ci, b)
-            se = float(np.hypot(sa, sb))
-            lo, hi = a - b - Z95 * se, a - b + Z95 * se
+            var_param = float(sa ** 2 + sb ** 2)
+            d = None
             method = "delta method (independent fits)"
-        return {"difference": a - b, "ci": (float(lo), float(hi)), "se": se, "method": method}
+        if sampling:
+            var_s = 0.0
+            for res in (self, other):
+                v = float(np.var(res.customers["clv"].to_numpy(), ddof=1)) * res.n
+                var_s += v / res.n ** 2 if what == "mean" else v
+            se = float(np.sqrt(var_param + var_s))
+            lo, hi = diff - Z95 * se, diff + Z95 * se
+            method += " + customer sampling variance; normal interval"
+        elif d is not None:
+            se = float(np.sqrt(var_param))
+            lo, hi = np.percentile(d, [2.5, 97.5])
+            method += "; percentile interval"
+        else:
+            se = float(np.sqrt(var_param))
+            lo, hi = diff - Z95 * se, diff + Z95 * se
+        return {"difference": diff, "ci": (float(lo), float(hi)), "se": se, "method": method}
 
     def __repr__(self) -> str:
         return (f"<CLVResult: {self.n:,} customers, mean {self.mean:.2f} "

@@ -1,0 +1,153 @@
+"""customer_lifetime_value: the time-unit convention, the discounting arithmetic, the intervals
+(parametric bootstrap and delta method) and comparing groups."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import retention_lab as rl
+
+MONTH_DAYS = 30.436875
+
+
+@pytest.fixture(scope="module")
+def weeks(cdnow_sample):
+    return rl.features.rfm_summary(cdnow_sample, "1997-09-30", freq="D", freq_multiplier=7)
+
+
+@pytest.fixture(scope="module")
+def fitted(weeks):
+    bg = rl.clv.BetaGeoFitter().fit(weeks)
+    gg = rl.clv.GammaGammaFitter().fit(weeks)
+    return bg, gg
+
+
+@pytest.fixture(scope="module")
+def clv_boot(fitted, weeks):
+    bg, gg = fitted
+    return rl.clv.customer_lifetime_value(bg, gg, weeks, horizon=12, freq="M",
+                                          discount_rate=0.01, margin=1.0)
+
+
+def test_same_clv_whether_the_summary_is_in_days_or_weeks(cdnow_sample, weeks, clv_boot):
+    days = rl.features.rfm_summary(cdnow_sample, "1997-09-30", freq="D")
+    assert days.attrs["freq_multiplier"] == 1
+    bg_d = rl.clv.BetaGeoFitter().fit(days)
+    assert bg_d.params_["alpha"] == pytest.approx(7 * 4.414, rel=1e-3)
+    gg = rl.clv.GammaGammaFitter().fit(days)
+    res = rl.clv.customer_lifetime_value(bg_d, gg, days, horizon=12, freq="M", method="delta")
+    np.testing.assert_allclose(res.clv.to_numpy(), clv_boot.clv.to_numpy(), rtol=1e-4)
+    assert res.settings["summary_unit_days"] == 1.0
+    assert clv_boot.settings["summary_unit_days"] == 7.0
+    assert clv_boot.settings["periods_per_step"] == pytest.approx(MONTH_DAYS / 7)
+
+
+def test_unknown_time_unit_is_an_error_not_a_guess(fitted, weeks):
+    bg_arrays = rl.clv.BetaGeoFitter().fit(*(weeks[c].to_numpy() for c in ("frequency", "recency", "T")))
+    assert bg_arrays.time_unit_ is None
+    bare = pd.DataFrame(weeks.to_dict("list"), index=weeks.index)  # no attrs
+    with pytest.raises(ValueError, match="time unit of the summary"):
+        rl.clv.customer_lifetime_value(bg_arrays, fitted[1], bare)
+    # explicit units: a week three ways
+    a, b, c = (rl.clv.customer_lifetime_value(bg_arrays, fitted[1], bare, time_unit=u,
+                                              method="delta", customer_intervals=False).total
+               for u in ("W", "7D", 7))
+    assert a == b == c
+    # the model remembers the unit of the summary it was fitted on
+    d = rl.clv.customer_lifetime_value(fitted[0], fitted[1], bare, method="delta",
+                                       customer_intervals=False).total
+    assert d == pytest.approx(a, rel=1e-9)
+
+
+def test_undiscounted_clv_is_spend_times_expected_purchases(fitted, weeks):
+    bg, gg = fitted
+    res = rl.clv.customer_lifetime_value(bg, gg, weeks, horizon=12, freq="M", discount_rate=0.0,
+                                         margin=0.3, method="delta")
+    t = 12 * MONTH_DAYS / 7
+    exp = bg.expected_purchases(t, weeks["frequency"], weeks["recency"], weeks["T"])
+    spend = gg.conditional_expected_average_profit(weeks["frequency"], weeks["monetary_value"])
+    np.testing.assert_allclose(res.clv.to_numpy(), 0.3 * spend * exp, rtol=1e-10)
+    np.testing.assert_allclose(res.customers["expected_purchases"], exp, rtol=1e-10)
+
+
+def test_discounting_per_period(fitted, weeks):
+    bg, gg = fitted
+    one = weeks.iloc[:1]
+    r0 = rl.clv.customer_lifetime_value(bg, gg, one, horizon=2, discount_rate=0.0, method="delta")
+    r1 = rl.clv.customer_lifetime_value(bg, gg, one, horizon=2, discount_rate=0.1, method="delta")
+    step = MONTH_DAYS / 7
+    x, tx, T = one.iloc[0][["frequency", "recency", "T"]]
+    e1, e2 = bg.expected_purchases(step, x, tx, T), bg.expected_purchases(2 * step, x, tx, T)
+    spend = r0.customers["expected_spend"].iloc[0]
+    assert r1.clv.iloc[0] == pytest.approx(spend * (e1 / 1.1 + (e2 - e1) / 1.1 ** 2), rel=1e-10)
+    assert r0.clv.iloc[0] == pytest.approx(spend * e2, rel=1e-10)
+
+
+def test_bootstrap_intervals(clv_boot, fitted, weeks):
+    res = clv_boot
+    c = res.customers
+    assert list(c.columns[:3]) == ["clv", "lower 95%", "upper 95%"]
+    assert (c["lower 95%"] <= c["clv"] * 1.0001).all() and (c["clv"] <= c["upper 95%"] * 1.0001).all()
+    assert res.total_ci[0] < res.total < res.total_ci[1]
+    assert res.total == pytest.approx(c["clv"].sum())
+    assert res.mean == pytest.approx(res.total / 2357)
+    assert len(res.total_draws) == 200 and res.mean_draws.shape == (200,)
+    assert "bootstrap" in res.method
+    # reproducible with the seed, different with another
+    again = rl.clv.customer_lifetime_value(*fitted, weeks, customer_intervals=False)
+    np.testing.assert_array_equal(again.total_draws, res.total_draws)
+    other = rl.clv.customer_lifetime_value(*fitted, weeks, customer_intervals=False, seed=1)
+    assert not np.allclose(other.total_draws, res.total_draws)
+    # relative width of the total's interval: parameter uncertainty of 2,357 customers
+    width = (res.total_ci[1] - res.total_ci[0]) / res.total
+    assert 0.1 < width < 0.4
+
+
+def test_delta_and_bootstrap_agree(clv_boot, fitted, weeks):
+    delta = rl.clv.customer_lifetime_value(*fitted, weeks, method="delta")
+    assert delta.total == pytest.approx(clv_boot.total, rel=1e-12)
+    np.testing.assert_allclose(delta.total_ci, clv_boot.total_ci, rtol=0.05)
+    wb = clv_boot.customers["upper 95%"] - clv_boot.customers["lower 95%"]
+    wd = delta.customers["upper 95%"] - delta.customers["lower 95%"]
+    assert np.median(wd / wb) == pytest.approx(1.0, abs=0.15)
+    with pytest.raises(ValueError, match="method"):
+        rl.clv.customer_lifetime_value(*fitted, weeks, method="magic")
+
+
+def test_compare_two_groups(weeks):
+    halves = {}
+    for k, part in enumerate((weeks.iloc[::2], weeks.iloc[1::2])):
+        bg = rl.clv.BetaGeoFitter().fit(part)
+        gg = rl.clv.GammaGammaFitter().fit(part)
+        halves[k] = rl.clv.customer_lifetime_value(bg, gg, part, seed=k, n_draws=100,
+                                                   customer_intervals=False)
+    a, b = halves[0], halves[1]
+    param_only = a.difference(b, sampling=False)
+    assert param_only["difference"] == pytest.approx(a.mean - b.mean)
+    se_a, se_b = np.std(a.mean_draws, ddof=1), np.std(b.mean_draws, ddof=1)
+    assert param_only["se"] == pytest.approx(np.hypot(se_a, se_b), rel=0.25)
+    # two random halves of one population: with the customer-sampling variance the interval
+    # of the difference covers 0 (parameter uncertainty alone is too narrow for two arms)
+    d = a.difference(b)
+    samp = np.var(a.clv, ddof=1) / a.n + np.var(b.clv, ddof=1) / b.n
+    assert d["se"] ** 2 == pytest.approx(param_only["se"] ** 2 + samp, rel=0.1)
+    assert d["ci"][0] < 0 < d["ci"][1]
+    assert d["ci"][1] - d["ci"][0] > param_only["ci"][1] - param_only["ci"][0]
+
+
+def test_fixed_spend_pareto_and_record_result(weeks):
+    pn = rl.clv.ParetoNBDFitter().fit(weeks)
+    res = rl.clv.customer_lifetime_value(pn, 20.0, weeks, horizon=6, margin=0.5, n_draws=50)
+    assert (res.customers["expected_spend"] == 20.0).all()
+    assert np.isfinite(res.customers[["clv", "lower 95%", "upper 95%"]].to_numpy()).all()
+    entry = rl.reporting.record("test_clv_mean", res.value, res.ci, method=res.method, n=res.n)
+    assert entry["value"] == pytest.approx(res.mean) and entry["ci_low"] < entry["value"]
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(horizon=0), "horizon"),
+                                           (dict(horizon=1.5), "horizon"),
+                                           (dict(freq="fortnight"), "time unit")])
+def test_bad_arguments(fitted, weeks, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        rl.clv.customer_lifetime_value(*fitted, weeks, **kwargs)
