@@ -117,8 +117,8 @@ class RetentionCurves:
         return "\n".join(parts)
 
     def plot(self, ax=None, horizons=None):
-        from ..plots.survival import plot_retention_curves
-        return plot_retention_curves(self, ax=ax, horizons=horizons)
+        from ..plots.survival import plot_retention_by_group
+        return plot_retention_by_group(self, ax=ax, horizons=horizons)
 
 
 class LogRankResult(SurvivalResult):

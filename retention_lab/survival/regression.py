@@ -110,6 +110,7 @@ class ChurnCoxModel:
         X, self.info_ = design_matrix(df, covariates, reference=reference)
         self.covariates, self.strata = covariates, strata
         self.duration_col, self.event_col = duration_col, event_col
+        self.weights_col = weights_col
         frame = pd.concat([X, df[[duration_col, event_col, *strata]]], axis=1)
         if weights_col:
             frame[weights_col] = df[weights_col]
@@ -146,10 +147,28 @@ class ChurnCoxModel:
                 self.notes.append(f"plain fit did not converge ({str(err).splitlines()[0]}); "
                                   f"refitted with L2 penalizer 0.01")
                 return self._fit(frame, strata, penalizer=0.01)
-        for w in caught:
-            if "onvergence" in type(w.message).__name__ or "converge" in str(w.message):
-                self.notes.append(str(w.message).strip().splitlines()[0])
+        trouble = [str(w.message).strip().splitlines()[0] for w in caught
+                   if "onvergence" in type(w.message).__name__ or "converge" in str(w.message)]
+        if trouble and not pen:
+            empty = self._levels_without_events(frame)
+            self.notes.append(f"plain fit is unstable ({trouble[0]}"
+                              + (f"; no lapses among {', '.join(empty)}" if empty else "")
+                              + "): refitted with L2 penalizer 0.01")
+            return self._fit(frame, strata, penalizer=0.01)
+        self.notes.extend(trouble)
         return cph
+
+    def _levels_without_events(self, frame) -> list:
+        out = []
+        for cov, meta in self.info_.items():
+            if meta["reference"] is None:
+                continue
+            masks = {col: frame[col] == 1 for col in meta["columns"]}
+            masks[f"{cov}={meta['reference']}"] = (frame[meta["columns"]] == 0).all(axis=1)
+            for col, on in masks.items():
+                if on.any() and (frame.loc[on, self.event_col] * frame.loc[on, "weight"]).sum() == 0:
+                    out.append(col)
+        return out
 
     # -- the proportional-hazards check --------------------------------------------------------
     def _check_ph(self, df, X):
@@ -180,7 +199,11 @@ class ChurnCoxModel:
         num = [c for c in failing if self.info_[c]["reference"] is None]
         strata = self.strata + cat
         keep = [col for cov, m in self.info_.items() if cov not in cat for col in m["columns"]]
-        frame = self.frame_[keep + [self.duration_col, self.event_col, *strata, "weight"]]
+        base = pd.concat([X[keep], df[[self.duration_col, self.event_col, *strata]]], axis=1)
+        if self.weights_col:
+            base[self.weights_col] = df[self.weights_col]
+        frame = collapse(base, [*keep, self.duration_col, self.event_col, *strata],
+                         self.weights_col)
         if not num:
             cph = self._fit(frame, strata)
             method = COX_METHOD + f"; stratified by {', '.join(strata)} (PH fallback)"
