@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--kernel", default=None, help="Jupyter kernel (default: the notebook's own)")
     run.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--allow-ids", action="store_true",
+                     help="let the HTML show tables of customer ids (refused by default)")
 
     params = sub.add_parser("params", help="list the parameters a notebook declares")
     params.add_argument("notebook")
@@ -59,8 +61,8 @@ def _cmd_run(args, parser) -> int:
         parser.error("--jobs must be >= 1")
     try:
         if args.schedule:
-            if args.parameter or args.parameters_file or args.name:
-                parser.error("-p/-f/--name apply to a single notebook, not to --schedule")
+            if args.parameter or args.parameters_file or args.name or args.allow_ids:
+                parser.error("-p/-f/--name/--allow-ids apply to a single notebook, not to --schedule")
             runs, sched_out = load_schedule(args.schedule)
             results = run_schedule(runs, output_dir=args.output_dir or sched_out or "reports",
                                    jobs=args.jobs, kernel_name=args.kernel,
@@ -70,7 +72,8 @@ def _cmd_run(args, parser) -> int:
             params.update({k: parse_cli_value(v) for k, v in args.parameter})
             results = [run_notebook(args.notebook, params, name=args.name,
                                     output_dir=args.output_dir or "reports",
-                                    kernel_name=args.kernel, execution_timeout=args.timeout)]
+                                    kernel_name=args.kernel, execution_timeout=args.timeout,
+                                    allow_ids=args.allow_ids)]
     except (ParameterError, ValueError) as exc:
         print(f"retention-lab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

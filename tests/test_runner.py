@@ -43,7 +43,8 @@ def _fake_previous_run(report_dir: Path, run_id="20200101T000000Z-0000") -> Path
 def test_notebook_parameters_types_from_annotation_or_default():
     declared = notebook_parameters(DEMO)
     assert {k: v["type"] for k, v in declared.items()} == {
-        "n": "int", "scale": "float", "label": "str", "fail": "bool", "sleep": "float", "seed": "int"}
+        "n": "int", "scale": "float", "label": "str", "fail": "bool", "sleep": "float", "seed": "int",
+        "show_ids": "bool"}
     assert declared["n"]["help"] == "sample size"
 
 
@@ -177,6 +178,29 @@ def test_failure_between_writing_and_moving_keeps_latest(tmp_path):
     assert Path(res.path).name == f"failed-{res.run_id}"
     assert json.loads((Path(res.path) / "run.json").read_text())["status"] == "failed"
     assert [r[1] for r in list_runs(report_dir)] == ["failed", "ok"]
+
+
+def test_identifier_tables_are_found_in_html_outputs():
+    import pandas as pd
+    from retention_lab.runner.privacy import identifier_tables
+
+    ids = pd.DataFrame({"customer_id": ["C1", "C2"], "p": [0.9, 0.8]})
+    ledger = pd.DataFrame({"column": ["customer_id"], "rule": ["null ids"], "n_rows": [0]})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in "abcd"])
+    for cell, frame in zip(nb.cells, [ids, ids.set_index("customer_id"), ledger, None]):
+        if frame is not None:
+            cell.outputs = [nbformat.v4.new_output("execute_result", {"text/html": frame.to_html()},
+                                                   execution_count=1)]
+    assert identifier_tables(nb) == [(0, "customer_id"), (1, "customer_id")]
+
+
+def test_report_showing_customer_ids_fails_and_keeps_latest(tmp_path):
+    report_dir = tmp_path / "demo"
+    previous = _fake_previous_run(report_dir)
+    res = run_notebook(DEMO, {"n": 20, "show_ids": True}, name="demo", output_dir=tmp_path)
+    assert not res.ok and "raw customer identifiers (code cell 8 shows a 'customer_id'" in res.error
+    assert latest_run(report_dir) == previous
+    assert not (Path(res.path) / "report.html").exists()
 
 
 # --- schedules: parallel, failure isolated, exit status -------------------------------------

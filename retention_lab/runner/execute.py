@@ -106,13 +106,16 @@ def _error_text(exc: BaseException) -> str:
 def run_notebook(notebook, parameters: dict | None = None, *, name: str | None = None,
                  output_dir="reports", kernel_name: str | None = None, cwd=None,
                  execution_timeout: int | None = None, update_index: bool = True,
-                 run_id: str | None = None, _before_promote=None) -> RunResult:
+                 run_id: str | None = None, allow_ids: bool = False,
+                 _before_promote=None) -> RunResult:
     """Execute ``notebook`` with ``parameters`` into a new run folder; never raises for a
     failing notebook (the result says ``status="failed"``), but raises
     :class:`~retention_lab.runner.params.ParameterError` before starting any kernel if the
     parameters do not match the notebook's ``parameters`` cell.
 
     ``cwd`` (default: the notebook's folder, as in JupyterLab) is the kernel's working directory.
+    Unless ``allow_ids``, a report that displays a table of customer ids fails
+    (:mod:`retention_lab.runner.privacy`).
     ``_before_promote`` is a test hook called with the temporary folder just before the move.
     """
     import papermill
@@ -126,7 +129,7 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
     run = {"name": name, "run_id": run_id, "notebook": str(notebook), "parameters": parameters,
            "status": "running", "started": _now(), "finished": None, "pid": os.getpid(),
            "host": platform.node(), "python": platform.python_version(),
-           "git_commit": _git_commit(notebook.parent)}
+           "git_commit": _git_commit(notebook.parent), "allow_ids": allow_ids}
     _write_json(tmp / RUN_FILE, run)
     metrics_path = tmp / METRICS_FILE
     _write_json(metrics_path, {})
@@ -137,6 +140,9 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
                 str(notebook), str(tmp / NOTEBOOK_FILE), parameters=parameters,
                 kernel_name=kernel_name, cwd=str(cwd or notebook.parent), progress_bar=False,
                 log_output=False, execution_timeout=execution_timeout)
+        if not allow_ids:
+            from .privacy import check_no_identifiers
+            check_no_identifiers(tmp / NOTEBOOK_FILE)
         metrics = _read_metrics(metrics_path)
         run.update(status="ok", finished=_now(), duration=round(time.perf_counter() - t0, 2))
         from .html import export_html

@@ -8,6 +8,7 @@ Format (see ``reports/schedule.example.yaml``)::
         notebook: ../notebooks/04_loyalty_impact.ipynb   # relative to this file
         parameters: {seed: 1}       # optional
         parameters_file: p.yaml     # optional; `parameters` override its values
+        allow_ids: false            # optional; true lets the HTML show customer-id tables
 
 Every run's parameters are checked against its notebook before any kernel starts; one bad
 parameter refuses the whole schedule. Once running, a failing run does not stop the others.
@@ -31,6 +32,7 @@ class RunSpec:
     notebook: str
     name: str
     parameters: dict = field(default_factory=dict)
+    allow_ids: bool = False
 
 
 def load_schedule(path) -> tuple[list[RunSpec], str | None]:
@@ -50,7 +52,7 @@ def load_schedule(path) -> tuple[list[RunSpec], str | None]:
     for i, item in enumerate(data["runs"], 1):
         if not isinstance(item, dict) or "notebook" not in item:
             raise ParameterError(f"{path}: run {i} needs a `notebook:`")
-        unknown = set(item) - {"notebook", "name", "parameters", "parameters_file"}
+        unknown = set(item) - {"notebook", "name", "parameters", "parameters_file", "allow_ids"}
         if unknown:
             raise ParameterError(f"{path}: run {i} has unknown keys {sorted(unknown)}")
         nb = base / item["notebook"]
@@ -64,7 +66,7 @@ def load_schedule(path) -> tuple[list[RunSpec], str | None]:
         if name in names:
             raise ParameterError(f"{path}: report name {name!r} appears twice; give each run a `name:`")
         names.add(name)
-        runs.append(RunSpec(str(nb), name, params))
+        runs.append(RunSpec(str(nb), name, params, bool(item.get("allow_ids", False))))
     return runs, output_dir
 
 
@@ -73,7 +75,8 @@ def validate(runs: list[RunSpec]) -> list[RunSpec]:
     problems, checked = [], []
     for spec in runs:
         try:
-            checked.append(RunSpec(spec.notebook, spec.name, check_parameters(spec.notebook, spec.parameters)))
+            checked.append(RunSpec(spec.notebook, spec.name,
+                                   check_parameters(spec.notebook, spec.parameters), spec.allow_ids))
         except ParameterError as exc:
             problems.append(f"[{spec.name}] {exc}")
     if problems:
@@ -83,7 +86,7 @@ def validate(runs: list[RunSpec]) -> list[RunSpec]:
 
 def _run_one(spec: RunSpec, output_dir: str, kernel_name) -> RunResult:
     return run_notebook(spec.notebook, spec.parameters, name=spec.name, output_dir=output_dir,
-                        kernel_name=kernel_name, update_index=False)
+                        kernel_name=kernel_name, update_index=False, allow_ids=spec.allow_ids)
 
 
 def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
