@@ -25,6 +25,7 @@ from .parametric import MODELS as PARAMETRIC_MODELS, ParametricRetention
 from .effects import EffectResult, hazard_ratios, retention_difference, rmst, rmst_difference
 from .prediction import (ChurnRiskModel, HoldoutResult, at_risk_list, at_risk_summary,
                          concordance_se, holdout_evaluation)
+from .simulate import simulate_enrolment, simulate_lifetimes
 from .time_varying import (EnrolmentEffect, enrolment_ages, enrolment_effect,
                            enrolment_long_format, time_varying_enrolment)
 
@@ -33,4 +34,5 @@ __all__ = ["SurvivalResult", "RetentionCurves", "logrank", "LogRankResult", "km_
            "enrolment_effect", "EnrolmentEffect", "enrolment_ages", "ParametricRetention",
            "PARAMETRIC_MODELS", "rmst", "rmst_difference", "retention_difference",
            "hazard_ratios", "EffectResult", "ChurnRiskModel", "holdout_evaluation",
-           "HoldoutResult", "at_risk_list", "at_risk_summary", "concordance_se"]
+           "HoldoutResult", "at_risk_list", "at_risk_summary", "concordance_se",
+           "simulate_lifetimes", "simulate_enrolment"]

@@ -22,6 +22,7 @@ import pandas as pd
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import proportional_hazard_test
+from lifelines.utils import concordance_index
 
 from ._base import (SurvivalResult, check_survival_frame, collapse, design_matrix, p_words,
                     positive_durations)
@@ -127,7 +128,10 @@ class ChurnCoxModel:
         self.summary = cox_summary(self.fitter_, self.method)
         self.n_, self.n_events_ = int(round(self.frame_["weight"].sum())), \
             int(round((self.frame_["weight"] * self.frame_[event_col]).sum()))
-        self.concordance_index_ = float(self.fitter_.concordance_index_)
+        # lifelines' own concordance_index_ would ignore the case weights of collapsed rows
+        lp = X[self.summary.index].to_numpy(float) @ self.fitter_.params_[self.summary.index]
+        self.concordance_index_ = float(concordance_index(df[duration_col], -lp, df[event_col])) \
+            if not strata and len(self.summary) else float("nan")
         self.ph_test_, self.ph_interpretation, self.fallback_ = None, "", None
         if check_ph and len(self.summary):
             self._check_ph(df, X)

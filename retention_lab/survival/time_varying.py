@@ -195,5 +195,5 @@ def enrolment_effect(data, inactivity_days: int = 90, covariates=None, *, alpha:
                                  min_duration=min_duration)
     out.method += (f"; churn = {inactivity_days} days without a purchase, lapse dated at the "
                    f"last purchase, censored at observation end − {inactivity_days} days")
-    out.churn_table_ = churn
+    out.churn_table_, out.table_ = churn, table
     return out
