@@ -1,0 +1,116 @@
+"""Parametric models (exactly lifelines on waltons; AIC picks the true family; extrapolated
+retention covers the truth) and effect measures (RMST and retention differences covering known
+values; the analytic RMST variance agrees with the bootstrap)."""
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines import (KaplanMeierFitter, LogLogisticFitter, LogNormalFitter, WeibullAFTFitter,
+                       WeibullFitter)
+from lifelines.datasets import load_waltons
+from lifelines.utils import restricted_mean_survival_time
+
+import retention_lab as rl
+from retention_lab.survival.effects import _rmst_counts
+
+
+@pytest.fixture(scope="module")
+def waltons():
+    return load_waltons()
+
+
+def test_parametric_fits_are_exactly_lifelines(waltons):
+    p = rl.survival.ParametricRetention().fit(waltons, duration_col="T", event_col="E",
+                                              collapse_rows=False)
+    for name, cls in [("weibull", WeibullFitter), ("loglogistic", LogLogisticFitter),
+                      ("lognormal", LogNormalFitter)]:
+        ref = cls().fit(waltons["T"], waltons["E"])
+        np.testing.assert_allclose(p.fitters_[name].params_, ref.params_, rtol=1e-10)
+        assert p.aic_table.loc[name, "AIC"] == pytest.approx(ref.AIC_, rel=1e-12)
+    assert p.best_ == "weibull"
+    # lifelines' documented Weibull fit of waltons: lambda 55.73, rho 3.45
+    assert p.fitters_["weibull"].params_["lambda_"] == pytest.approx(55.73, abs=0.01)
+    assert p.fitters_["weibull"].params_["rho_"] == pytest.approx(3.45, abs=0.01)
+    band = WeibullFitter().fit(waltons["T"], waltons["E"], timeline=[10, 50]) \
+        .confidence_interval_survival_function_
+    tab = p.retention_at([10, 50])
+    np.testing.assert_allclose(tab["lower 95%"], band.iloc[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(tab["upper 95%"], band.iloc[:, 1], rtol=1e-9)
+    collapsed = rl.survival.ParametricRetention().fit(waltons, duration_col="T", event_col="E")
+    np.testing.assert_allclose(collapsed.fitters_["weibull"].params_,
+                               p.fitters_["weibull"].params_, rtol=1e-5)
+
+
+def test_aft_regression_matches_lifelines(waltons):
+    p = rl.survival.ParametricRetention(models=("weibull",)).fit(
+        waltons, ["group"], duration_col="T", event_col="E")
+    X = waltons.assign(g=(waltons["group"] == "miR-137").astype(float))[["T", "E", "g"]]
+    ref = WeibullAFTFitter().fit(X, "T", "E")
+    ours = p.aft_fitters_["weibull"].params_
+    assert ours[("lambda_", "group=miR-137")] == pytest.approx(ref.params_[("lambda_", "g")],
+                                                               rel=1e-4)
+    assert p.aic_table.loc["weibull", "AIC"] == pytest.approx(ref.AIC_, rel=1e-6)
+
+
+def test_aic_picks_the_true_family_and_extrapolation_covers_truth():
+    d = rl.survival.simulate_lifetimes(4000, hazard_ratio=1.0, seed=21, scale=300, shape=1.5,
+                                       follow_up=(200, 400))
+    p = rl.survival.ParametricRetention().fit(d)
+    assert p.best_ == "weibull" and p.notes == []
+    tab = p.retention_at([100, 800]).set_index("horizon")
+    truth = np.exp(-(800 / 300) ** 1.5)       # twice the longest follow-up
+    assert bool(tab.loc[800, "extrapolated"]) and not bool(tab.loc[100, "extrapolated"])
+    assert tab.loc[800, "lower 95%"] < truth < tab.loc[800, "upper 95%"]
+    assert abs(tab.loc[100, "estimate"] - tab.loc[100, "kaplan_meier"]) < 0.02
+    assert "extrapolation" in p.interpretation
+
+
+def test_zero_durations_are_replaced_and_reported():
+    d = rl.survival.simulate_lifetimes(500, seed=22)
+    d.loc[d.index[:40], ["duration", "churned"]] = [0, 1]  # one-purchase lapses at age 0
+    with pytest.raises(ValueError):
+        WeibullFitter().fit(d["duration"], d["churned"])    # lifelines refuses them
+    p = rl.survival.ParametricRetention(min_duration=0.5).fit(d)
+    n_zero = int((d["duration"] == 0).sum())
+    assert n_zero >= 40
+    assert any(n.startswith(f"{n_zero} zero duration(s)") and "0.5 days" in n for n in p.notes)
+    ref = WeibullFitter().fit(d["duration"].clip(lower=0.5), d["churned"])
+    assert p.fitters_["weibull"].params_["rho_"] == pytest.approx(ref.params_["rho_"], rel=1e-4)
+
+
+def test_rmst_is_lifelines_and_difference_covers_truth(waltons):
+    per = rl.survival.rmst(waltons, 50, "group", duration_col="T", event_col="E")
+    for label, part in waltons.groupby("group"):
+        kmf = KaplanMeierFitter().fit(part["T"], part["E"])
+        assert per.loc[label, "estimate"] == pytest.approx(
+            restricted_mean_survival_time(kmf, t=50), rel=1e-12)
+        for tau in (13.0, 50.0, 80.0):
+            assert _rmst_counts(part["T"].to_numpy(float), part["E"].to_numpy(float),
+                                np.ones((1, len(part))), tau)[0] == pytest.approx(
+                restricted_mean_survival_time(kmf, t=tau), rel=1e-12)
+    scale, hr, tau = 200.0, 0.7, 365.0
+    d = rl.survival.simulate_lifetimes(6000, hazard_ratio=hr, seed=31, scale=scale)
+    d["group"] = np.where(d["x"] == 1, "member", "guest")
+    r = rl.survival.rmst_difference(d, "group", tau, reference="guest")
+    truth = scale / hr * (1 - np.exp(-tau * hr / scale)) - scale * (1 - np.exp(-tau / scale))
+    assert r.ci[0] < truth < r.ci[1]
+    assert r.summary.index[0] == "member − guest"
+    b = rl.survival.rmst_difference(d, "group", tau, reference="guest", method="bootstrap",
+                                    n_boot=400, seed=1)
+    assert b.value == r.value
+    assert b.se == pytest.approx(r.se, rel=0.15)        # analytic variance ≈ bootstrap
+    assert b.ci[0] < truth < b.ci[1]
+
+
+def test_retention_difference_covers_truth_and_hazard_ratios():
+    scale, hr, h = 200.0, 0.7, 180.0
+    d = rl.survival.simulate_lifetimes(6000, hazard_ratio=hr, seed=41, scale=scale)
+    d["group"] = np.where(d["x"] == 1, "member", "guest")
+    r = rl.survival.retention_difference(d, "group", h, reference="guest")
+    truth = np.exp(-h * hr / scale) - np.exp(-h / scale)
+    assert r.ci[0] < truth < r.ci[1]
+    assert r.groups.loc["guest", "estimate"] == pytest.approx(np.exp(-h / scale), abs=0.03)
+    assert "points" in r.interpretation
+    m = rl.survival.ChurnCoxModel().fit(d, ["x"], check_ph=False)
+    pd.testing.assert_frame_equal(rl.survival.hazard_ratios(m), m.hazard_ratios())
+    assert rl.survival.hazard_ratios(m.fitter_).loc["x", "hazard_ratio"] == \
+        pytest.approx(m.summary.loc["x", "hazard_ratio"])

@@ -1,0 +1,86 @@
+"""Churn probability given current age (lifelines' conditional survival; known exponential
+truth), holdout concordance and calibration, and the at-risk list's triggers."""
+import numpy as np
+import pandas as pd
+import pytest
+from lifelines.utils import concordance_index
+
+import retention_lab as rl
+from retention_lab import DataError
+
+
+def test_concordance_se_matches_lifelines_and_bootstrap():
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, 60, 600).astype(float)
+    e = rng.integers(0, 2, 600)
+    r = rng.integers(0, 6, 600).astype(float) - 0.02 * t   # ties in time and in risk
+    c, se = rl.survival.concordance_se(t, r, e)
+    assert c == pytest.approx(concordance_index(t, -r, e), rel=1e-12)
+    boots = [concordance_index(t[i], -r[i], e[i])
+             for i in (rng.integers(0, 600, 600) for _ in range(300))]
+    assert se == pytest.approx(np.std(boots, ddof=1), rel=0.2)
+
+
+@pytest.fixture(scope="module")
+def lifetimes():
+    return rl.survival.simulate_lifetimes(5000, hazard_ratio=0.4, seed=51, scale=200)
+
+
+def test_probability_given_current_age(lifetimes):
+    m = rl.survival.ChurnRiskModel().fit(lifetimes, ["x", "channel"])
+    new = pd.DataFrame({"x": [0.0, 1.0, 1.0], "channel": ["email", "email", "social"]})
+    ages = np.array([10.5, 100.5, 150.5])
+    p = m.predict_churn_probability(new, 90, ages)
+    # lifelines' conditional survival (it interpolates the Breslow steps linearly)
+    sf = m.fitter_.predict_survival_function(m.design(new), times=[90],
+                                             conditional_after=ages)
+    np.testing.assert_allclose(p.to_numpy(), 1 - sf.to_numpy()[0], atol=1e-3)
+    # exponential truth: memoryless, P = 1 − exp(−h · HR^x / scale) at any age
+    truth = 1 - np.exp(-90 * np.array([1.0, 0.4, 0.4]) / 200)
+    np.testing.assert_allclose(p.to_numpy(), truth, atol=0.04)
+    with pytest.raises(DataError, match="level seen when the model was fitted"):
+        m.predict_churn_probability(new.assign(channel="tv"), 90)
+
+
+def test_age_zero_counts_lapses_at_age_zero():
+    d = rl.survival.simulate_lifetimes(3000, hazard_ratio=1.0, seed=52)
+    d.loc[d.index[:300], ["duration", "churned"]] = [0, 1]
+    m = rl.survival.ChurnRiskModel().fit(d, ["channel"])
+    km = rl.survival.RetentionCurves().fit(d).retention_at([120])["estimate"].iloc[0]
+    assert m.predict_churn_probability(d, 120).mean() == pytest.approx(1 - km, abs=0.01)
+
+
+def test_holdout_concordance_and_calibration(lifetimes):
+    h = rl.survival.holdout_evaluation(lifetimes, ["x", "channel"], 180, seed=1)
+    assert h.n == 1500 and h.c_index_ci[0] > 0.55 and h.c_index_ci[0] < h.c_index < h.c_index_ci[1]
+    assert h.ici < 0.05
+    assert (h.calibration["n"] == 150).all()
+    assert list(h.summary.index) == ["concordance index", "integrated calibration index"]
+    assert "concordance" in h.interpretation
+
+
+def test_at_risk_list_triggers():
+    end = pd.Timestamp("2024-12-31")
+    t = pd.DataFrame({
+        "first_purchase": pd.to_datetime(["2024-01-01"] * 4),
+        "last_purchase": pd.to_datetime(["2024-12-20", "2024-11-01", "2024-12-25", "2024-05-01"]),
+        "duration": [275.0, 275.0, 275.0, 121.0], "churned": [0, 0, 0, 1],
+        "x": [0.0, 0.0, 1.0, 0.0], "channel": ["email"] * 4,
+    }, index=pd.Index([1, 2, 3, 4], name="customer_id"))
+    t.attrs.update(observation_end=end, unit="D")
+    m = rl.survival.ChurnRiskModel().fit(
+        rl.survival.simulate_lifetimes(3000, hazard_ratio=0.4, seed=53, scale=200),
+        ["x", "channel"])
+    full = rl.survival.at_risk_list(t, m, 90, only_at_risk=False, health_threshold=60)
+    assert 4 not in full.index                               # confirmed lapsed: not scored
+    assert full.loc[2, "days_since_last_purchase"] == 60 and bool(full.loc[2, "inactive_trigger"])
+    assert not bool(full.loc[1, "inactive_trigger"])        # bought 11 days ago
+    assert full.loc[1, "age"] == 365
+    assert full.loc[3, "health_score"] > full.loc[1, "health_score"]   # x = 1 lapses less
+    assert full["rank"].tolist() == [1, 2, 3]
+    np.testing.assert_allclose(full["health_score"], 100 * (1 - full["churn_probability"]))
+    listed = rl.survival.at_risk_list(t, m, 90, health_threshold=60)
+    assert set(listed.index) == set(full.index[full["reason"] != ""])
+    assert 2 in listed.index
+    s = rl.survival.at_risk_summary(full)
+    assert s["customers"].sum() == 3
