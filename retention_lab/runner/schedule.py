@@ -84,7 +84,25 @@ def validate(runs: list[RunSpec]) -> list[RunSpec]:
     return checked
 
 
+_STOPPING = False  # set in a worker once the parent stopped the schedule
+
+
+def _worker_init() -> None:
+    """In a worker, SIGTERM (sent by the parent when it is stopped) moves the current run aside
+    as failed, and the worker starts no further run."""
+    import signal
+
+    def interrupt(signum, frame):
+        global _STOPPING
+        _STOPPING = True
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _run_one(spec: RunSpec, output_dir: str, kernel_name) -> RunResult:
+    if _STOPPING:
+        return RunResult(spec.name, "", "failed", "", spec.notebook, spec.parameters, 0.0,
+                         "not started: the schedule was stopped")
     return run_notebook(spec.notebook, spec.parameters, name=spec.name, output_dir=output_dir,
                         kernel_name=kernel_name, update_index=False, allow_ids=spec.allow_ids)
 
@@ -107,7 +125,8 @@ def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
                 bar.update()
         else:
             ctx = multiprocessing.get_context("spawn")  # no forked zmq/thread state in workers
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
+            try:
                 futures = {pool.submit(_run_one, spec, output_dir, kernel_name): i
                            for i, spec in enumerate(runs)}
                 for fut in as_completed(futures):
@@ -120,6 +139,14 @@ def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
                                                spec.parameters, 0.0, f"{type(exc).__name__}: {exc}")
                     bar.set_postfix_str(f"{results[i].name} {results[i].status}")
                     bar.update()
+            except BaseException:
+                # stopped (SIGTERM/SIGINT): start nothing new; running workers get SIGTERM and
+                # move their unfinished runs to failed-<run-id>
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
     finally:
         bar.close()
         build_index(output_dir)
