@@ -19,6 +19,7 @@ plain-language ``interpretation``.
   concordance and calibration; the at-risk list.
 """
 from ._base import SurvivalResult
+from .data import churn_frame
 from .descriptive import LogRankResult, RetentionCurves, km_at, logrank
 from .regression import ChurnCoxModel, cox_summary
 from .parametric import MODELS as PARAMETRIC_MODELS, ParametricRetention
@@ -29,7 +30,7 @@ from .simulate import simulate_enrolment, simulate_lifetimes
 from .time_varying import (EnrolmentEffect, enrolment_ages, enrolment_effect,
                            enrolment_long_format, time_varying_enrolment)
 
-__all__ = ["SurvivalResult", "RetentionCurves", "logrank", "LogRankResult", "km_at",
+__all__ = ["churn_frame", "SurvivalResult", "RetentionCurves", "logrank", "LogRankResult", "km_at",
            "ChurnCoxModel", "cox_summary", "enrolment_long_format", "time_varying_enrolment",
            "enrolment_effect", "EnrolmentEffect", "enrolment_ages", "ParametricRetention",
            "PARAMETRIC_MODELS", "rmst", "rmst_difference", "retention_difference",

@@ -26,6 +26,7 @@ from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 from ..errors import DataError
 from ._base import (SurvivalResult, check_survival_frame, collapse, design_matrix, p_words,
                     positive_durations, zero_note)
+from .data import churn_frame, enrolment_ages  # noqa: F401  (re-exported)
 from .regression import cox_summary
 
 __all__ = ["enrolment_long_format", "time_varying_enrolment", "enrolment_effect",
@@ -78,17 +79,6 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
     if collapse_rows:
         long = collapse(long, [c for c in long.columns if c != "customer_id"])
     return long, info
-
-
-def enrolment_ages(churn: pd.DataFrame, enrolled_at: pd.Series, observation_end=None,
-                   unit_days: float = 1.0) -> pd.Series:
-    """Age at enrolment (days since first purchase / ``unit_days``), aligned to the churn table;
-    NaN if never enrolled or enrolled after ``observation_end``."""
-    when = pd.to_datetime(enrolled_at.reindex(churn.index))
-    if observation_end is not None:
-        when = when.where(when.dt.normalize() <= pd.Timestamp(observation_end).normalize())
-    days = (when.dt.normalize() - churn["first_purchase"]).dt.days.astype(float)
-    return days / unit_days
 
 
 class EnrolmentEffect(SurvivalResult):
@@ -173,27 +163,14 @@ def enrolment_effect(data, inactivity_days: int = 90, covariates=None, *, alpha:
     Returns ``.hazard_ratio``, ``.ci``, ``.p_value``, ``.summary``, ``.naive_hazard_ratio``,
     ``.naive_ci``, ``.method``, ``.interpretation``.
     """
-    from ..features import churn_table
-    customers = data.customers
-    for col in ["customer_id", "enrolled_at", *(covariates or [])]:
-        if col not in customers.columns:
-            raise DataError(f"customers: missing column {col!r}; rule 'required columns present'",
-                            table="customers", column=col, rule="required columns present",
-                            n_rows=len(customers))
-    churn = churn_table(data.transactions, inactivity_days=inactivity_days,
-                        observation_end=data.observation_end)
-    cust = customers.drop_duplicates("customer_id").set_index("customer_id")
-    missing = ~churn.index.isin(cust.index)
-    if missing.any():
-        raise DataError.for_rule("customers", "customer_id", "every customer in transactions is "
-                                 "in customers", pd.Series(missing, index=churn.index))
-    table = churn[["first_purchase", "duration", "churned"]].copy()
-    table["enrolment_age"] = enrolment_ages(churn, cust["enrolled_at"], data.observation_end)
-    for col in covariates or []:
-        table[col] = cust[col].reindex(churn.index)
+    if "enrolled_at" not in data.customers.columns:
+        raise DataError("customers: missing column 'enrolled_at'; rule 'required columns "
+                        "present'", table="customers", column="enrolled_at",
+                        rule="required columns present", n_rows=len(data.customers))
+    table = churn_frame(data, inactivity_days, columns=covariates)
     out = time_varying_enrolment(table, "enrolment_age", covariates, alpha=alpha,
                                  min_duration=min_duration)
     out.method += (f"; churn = {inactivity_days} days without a purchase, lapse dated at the "
                    f"last purchase, censored at observation end − {inactivity_days} days")
-    out.churn_table_, out.table_ = churn, table
+    out.table_ = table
     return out
