@@ -73,7 +73,7 @@ def _cmd_run(args, parser) -> int:
             results = [run_notebook(args.notebook, params, name=args.name,
                                     output_dir=args.output_dir or "reports",
                                     kernel_name=args.kernel, execution_timeout=args.timeout,
-                                    allow_ids=args.allow_ids)]
+                                    allow_ids=args.allow_ids, progress=not args.no_progress)]
     except (ParameterError, ValueError) as exc:
         print(f"retention-lab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

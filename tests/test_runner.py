@@ -152,6 +152,7 @@ def test_single_run_writes_a_complete_report(tmp_path, capsys):
     # headline metric in the escaped header; data-derived text escaped everywhere
     assert "Headline metrics" in page and "normal approximation" in page
     assert "<script>alert" not in page and "&lt;script&gt;alert(" in page
+    assert "&lt;style" not in page      # pandas' <style scoped> dropped, not shown as text
     assert "<b>Gold & co</b>" not in page and "&lt;b&gt;Gold &amp; co&lt;/b&gt;" in page
     # privacy: the at-risk ids went to the CSV beside the report, not into the HTML
     csv = (run / "at_risk.csv").read_text()

@@ -106,7 +106,7 @@ def _error_text(exc: BaseException) -> str:
 def run_notebook(notebook, parameters: dict | None = None, *, name: str | None = None,
                  output_dir="reports", kernel_name: str | None = None, cwd=None,
                  execution_timeout: int | None = None, update_index: bool = True,
-                 run_id: str | None = None, allow_ids: bool = False,
+                 run_id: str | None = None, allow_ids: bool = False, progress: bool = False,
                  _before_promote=None) -> RunResult:
     """Execute ``notebook`` with ``parameters`` into a new run folder; never raises for a
     failing notebook (the result says ``status="failed"``), but raises
@@ -138,7 +138,7 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
         with _environ(**{reporting.ENV_VAR: metrics_path, RUN_DIR_ENV: tmp, RUN_ID_ENV: run_id}):
             papermill.execute_notebook(
                 str(notebook), str(tmp / NOTEBOOK_FILE), parameters=parameters,
-                kernel_name=kernel_name, cwd=str(cwd or notebook.parent), progress_bar=False,
+                kernel_name=kernel_name, cwd=str(cwd or notebook.parent), progress_bar=progress,
                 log_output=False, execution_timeout=execution_timeout)
         if not allow_ids:
             from .privacy import check_no_identifiers

@@ -14,6 +14,7 @@ cells tagged ``remove-output`` keep nothing.
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -25,10 +26,16 @@ _TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgro
 _ATTRS = ["class", "title", "colspan", "rowspan", "border", "align", "valign"]
 
 
+_STYLE_BLOCK = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.I | re.S)
+
+
 def sanitize_output_html(text: str) -> str:
-    """Allow tables and text markup; escape everything else (scripts, styles, iframes, events)."""
+    """Allow tables and text markup; escape everything else (scripts, iframes, event handlers).
+
+    ``<style>`` blocks (pandas adds one to every DataFrame) are dropped rather than shown as text.
+    """
     import bleach
-    return bleach.clean(text, tags=_TAGS, attributes={"*": _ATTRS, "a": _ATTRS + ["href"]},
+    return bleach.clean(_STYLE_BLOCK.sub("", text), tags=_TAGS, attributes={"*": _ATTRS, "a": _ATTRS + ["href"]},
                         protocols={"http", "https", "mailto"}, strip=False, strip_comments=True)
 
 
