@@ -160,6 +160,69 @@ class ImpactReport:
             lines.append(f"FAILED CHECK — {c['check']}: {c['detail']}")
         return "\n".join(lines)
 
+    def summary_html(self) -> str:
+        """The executive summary as HTML: one paragraph per sentence, failed checks in red."""
+        import html
+        parts = []
+        for line in self.summary_text().splitlines():
+            if line.startswith("FAILED CHECK"):
+                parts.append(f'<p style="color:#c00;font-weight:bold">{html.escape(line)}</p>')
+            else:
+                parts.append(f"<p>{html.escape(line)}</p>")
+        return "\n".join(parts)
+
+    def checks_html(self) -> str:
+        """The checks table as HTML with the status coloured (fail red, warn orange)."""
+        import html
+        colour = {"pass": "#080", "warn": "#c60", "fail": "#c00"}
+        rows = "".join(
+            f"<tr><td>{html.escape(str(c['check']))}</td><td style=\"color:"
+            f"{colour.get(c['status'], '#000')};font-weight:bold\">{c['status']}</td>"
+            f"<td>{html.escape(str(c['detail']))}</td></tr>" for _, c in self.checks.iterrows())
+        return ("<table><tr><th>check</th><th>status</th><th>detail</th></tr>" + rows +
+                "</table>")
+
+    def headline_table(self, digits: int = 3) -> pd.DataFrame:
+        """Headline effects rounded to ``digits`` significant figures (strings), for display
+        and output checks: metric, estimand, control, treatment, difference, interval, lift."""
+        rows = []
+        for _, r in self.effects.iterrows():
+            if r["metric"] not in PRIMARY + ("aov", "rmst", "clv", "nps", "csat") or \
+                    r["estimand"] not in ("ITT", "effect on members"):
+                continue
+            rows.append(dict(metric=r["metric"], estimand=r["estimand"],
+                             control=_fmt(r["control"], digits),
+                             treatment=_fmt(r["treatment"], digits),
+                             difference=_fmt(r["abs_diff"], digits),
+                             ci=f"[{_fmt(r['ci_low'], digits)}, {_fmt(r['ci_high'], digits)}]",
+                             rel_lift=_pct(r["rel_lift"])))
+        return pd.DataFrame(rows)
+
+    def record(self, prefix: str = "") -> dict:
+        """Record the headline numbers with :func:`retention_lab.reporting.record` (for the
+        report's ``metrics.json``): every ITT / effect-on-members row, take-up and ROI."""
+        from .. import reporting
+        out = {}
+        for _, r in self.effects.iterrows():
+            if r["estimand"] not in ("ITT", "effect on members"):
+                continue
+            name = f"{prefix}{r['metric']}_{'itt' if r['estimand'] == 'ITT' else 'members'}"
+            out[name] = reporting.record(name, r["abs_diff"], (r["ci_low"], r["ci_high"]),
+                                         method=r["method"], n=int(r["n"]),
+                                         control=float(r["control"]),
+                                         treatment=float(r["treatment"]),
+                                         rel_lift=float(r["rel_lift"]))
+        tu = self.take_up
+        if "ci" in tu:
+            out[f"{prefix}take_up"] = reporting.record(f"{prefix}take_up", tu["take_up"], tu["ci"],
+                                                       method="share of invited who enrolled",
+                                                       unit="share")
+        if self.roi:
+            out[f"{prefix}roi"] = reporting.record(f"{prefix}roi", self.roi["roi"],
+                                                   self.roi["roi_ci"], method=self.roi["method"],
+                                                   unit="ratio")
+        return out
+
     def print_summary(self, file=None) -> None:
         print(self.summary_text(), file=file)
         cols = ["metric", "estimand", "control", "treatment", "abs_diff", "rel_lift", "ci_low",

@@ -23,11 +23,13 @@ def _axes(ax, figsize):
 
 
 def plot_effect_summary(effects: pd.DataFrame, estimand: str = "ITT", ax=None,
-                        quoted: dict | None = None):
+                        quoted: dict | None = None, exclude=("nps",)):
     """Relative lift of every metric of one ``estimand`` with its 95 % interval (percent);
-    ``quoted`` {metric: (low, high)} shades practitioners' quoted ranges."""
+    ``quoted`` {metric: (low, high)} shades practitioners' quoted ranges. ``exclude``: metrics
+    whose relative lift is not meaningful (NPS sits near 0 on its −100…100 scale)."""
     e = effects.loc[effects["estimand"].str.startswith(estimand) &
-                    effects["rel_lift"].notna()].reset_index(drop=True)
+                    effects["rel_lift"].notna() &
+                    ~effects["metric"].isin(exclude)].reset_index(drop=True)
     fig, ax = _axes(ax, (7, 0.45 * max(len(e), 3) + 1))
     y = np.arange(len(e))[::-1]
     lo = 100 * (e["rel_lift"] - e["rel_ci_low"])
