@@ -173,6 +173,12 @@ class BaseFitter:
         raise NotImplementedError
 
     _loglik_grad = None
+    #: above this many distinct rows, fits start from a fit to a random half of that many
+    _warm_start_rows = 40_000
+
+    def _subset(self, data, idx):
+        """The data restricted to rows ``idx`` (``None``: no warm start for this model)."""
+        return None
 
     def _initial(self, data, weights) -> np.ndarray:
         return np.ones(len(self._param_names))
@@ -215,14 +221,35 @@ class BaseFitter:
             fun = obj
             jac = lambda t: numerical_gradient(obj, t)  # noqa: E731
         starts = [x0, x0 + 1.0, x0 - 1.0]
+        hess_inv0 = None
+        if initial_params is None and len(weights) > self._warm_start_rows:
+            # big tables: optimise on a random subset of the rows first (an unbiased estimate
+            # of the objective), then finish on all rows from there with its inverse Hessian
+            rng = np.random.default_rng(0)
+            idx = np.sort(rng.choice(len(weights), self._warm_start_rows // 2, replace=False))
+            sub_w = weights[idx]
+            sub = self._subset(data, idx)
+            if sub is not None:
+                sub_fun = lambda t: self._objective_grad(t, sub, sub_w, sub_w.sum())  # noqa: E731
+                with np.errstate(all="ignore"):
+                    pre = optimize.minimize(sub_fun, x0, jac=True, method="BFGS",
+                                            options={"gtol": 1e-6, "maxiter": maxiter})
+                if np.isfinite(pre.fun) and np.all(np.isfinite(pre.x)):
+                    starts = [pre.x] + starts
+                    h = (pre.hess_inv + pre.hess_inv.T) / 2
+                    if np.all(np.isfinite(h)) and np.linalg.eigvalsh(h).min() > 0:
+                        hess_inv0 = h
         best = None
-        for start in starts:
+        for k, start in enumerate(starts):
             if not np.isfinite(fun(start)[0] if jac is True else fun(start)):
                 continue
+            options = {"gtol": 1e-8, "maxiter": maxiter}
+            if k == 0 and hess_inv0 is not None:
+                options["hess_inv0"] = hess_inv0
             with np.errstate(all="ignore"):
-                res = optimize.minimize(fun, start, jac=jac, method="BFGS",
-                                        options={"gtol": 1e-9, "maxiter": maxiter})
-                if not res.success:  # BFGS can stop on precision loss near the optimum
+                res = optimize.minimize(fun, start, jac=jac, method="BFGS", options=options)
+                if not res.success and np.max(np.abs(res.jac)) > 1e-6:
+                    # BFGS can stop on precision loss short of the optimum: polish
                     res2 = optimize.minimize(fun, res.x, jac=jac, method="L-BFGS-B",
                                              options={"ftol": 1e-15, "gtol": 1e-10,
                                                       "maxiter": maxiter})

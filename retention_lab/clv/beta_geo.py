@@ -95,7 +95,10 @@ class BetaGeoFitter(BtydMixin, BaseFitter):
         ux, ix = _codes(x)
         uT, iT = _codes(T)
         utx, itx = _codes(tx)
-        return dict(x=x, ux=ux, ix=ix, uT=uT, iT=iT, utx=utx, itx=itx, pos=x > 0)
+        return dict(x=x, ux=ux, ix=ix, uT=uT, iT=iT, utx=utx, itx=itx)
+
+    def _subset(self, d, idx):
+        return {k: (v[idx] if k in ("x", "ix", "iT", "itx") else v) for k, v in d.items()}
 
     def _initial(self, data, weights):
         alpha0 = max(float(np.average(data["uT"][data["iT"]], weights=weights)) / 8, 1e-3)
@@ -103,30 +106,33 @@ class BetaGeoFitter(BtydMixin, BaseFitter):
 
     def _loglik_grad(self, params, d):
         r, alpha, a, b = params
-        ux, ix, x, pos = d["ux"], d["ix"], d["x"], d["pos"]
-        # terms that depend on x only
-        A1 = (gammaln(r + ux) - gammaln(r) + r * np.log(alpha))[ix]
-        A2 = (betaln(a, b + ux) - betaln(a, b))[ix]
-        dA1_dr = (digamma(r + ux) - digamma(r) + np.log(alpha))[ix]
+        ux, uT, utx = d["ux"], d["uT"], d["utx"]
+        # everything that depends on x alone, on T alone or on t_x alone, once per distinct value
         dab = digamma(a + b) - digamma(a + b + ux)
-        dA2_da = dab[ix]
-        dA2_db = (digamma(b + ux) - digamma(b) + dab)[ix]
-        logAT = np.log(alpha + d["uT"])[d["iT"]]
-        logAtx = np.log(alpha + d["utx"])[d["itx"]]
-        rx = r + x
-        A3 = -rx * logAT
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bx1 = np.where(pos, b + x - 1, 1.0)
-            A4 = np.where(pos, np.log(a) - np.log(bx1) - rx * logAtx, -np.inf)
+        has = ux > 0
+        bx1 = np.where(has, b + ux - 1, 1.0)
+        per_x = np.stack([
+            gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + betaln(a, b + ux) - betaln(a, b),
+            digamma(r + ux) - digamma(r) + np.log(alpha),
+            dab,
+            digamma(b + ux) - digamma(b) + dab,
+            np.where(has, np.log(a) - np.log(bx1), -np.inf),
+            np.where(has, 1.0 / bx1, 0.0),
+        ], 1)[d["ix"]]
+        per_T = np.stack([np.log(alpha + uT), 1.0 / (alpha + uT)], 1)[d["iT"]]
+        per_tx = np.stack([np.log(alpha + utx), 1.0 / (alpha + utx)], 1)[d["itx"]]
+        rx = r + d["x"]
+        A3 = -rx * per_T[:, 0]
+        A4 = per_x[:, 4] - rx * per_tx[:, 0]
         M = np.logaddexp(A3, A4)
         w4 = np.exp(A4 - M)
         w3 = 1.0 - w4
-        ll = A1 + A2 + M
-        g = np.empty((len(x), 4))
-        g[:, 0] = dA1_dr - w3 * logAT - w4 * logAtx
-        g[:, 1] = r / alpha - w3 * rx / (alpha + d["uT"][d["iT"]]) - w4 * rx / (alpha + d["utx"][d["itx"]])
-        g[:, 2] = dA2_da + w4 / a
-        g[:, 3] = dA2_db - w4 / bx1
+        ll = per_x[:, 0] + M
+        g = np.empty((len(rx), 4))
+        g[:, 0] = per_x[:, 1] - w3 * per_T[:, 0] - w4 * per_tx[:, 0]
+        g[:, 1] = r / alpha - rx * (w3 * per_T[:, 1] + w4 * per_tx[:, 1])
+        g[:, 2] = per_x[:, 2] + w4 / a
+        g[:, 3] = per_x[:, 3] - w4 * per_x[:, 5]
         return ll, g
 
     def _loglik(self, params, d):
