@@ -73,6 +73,36 @@ def test_cli_values_parse_like_yaml():
         3, 0.5, True, "text", "2024-01-31", [1, 2]]
 
 
+def _notebook_with_parameters(path, source):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb.metadata["kernelspec"] = {"name": "retention-lab", "display_name": "Python (retention-lab)",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_parameters_cell_read_by_the_python_parser(tmp_path):
+    """A comment with quotes and '=' defeats papermill's line regex, not the Python parser."""
+    nb = _notebook_with_parameters(tmp_path / "p.ipynb", (
+        'customers_path = None   # needs arm for design="randomized"\n'
+        'rate: float = 0.3       # margin\n'
+        'dates = ["2024-01-01", "2024-06-30"]\n'
+        'start = pd.Timestamp("2024-01-01")  # an expression: any type\n'))
+    declared = notebook_parameters(nb)
+    assert {k: v["type"] for k, v in declared.items()} == {
+        "customers_path": None, "rate": "float", "dates": "list", "start": None}
+    assert declared["customers_path"]["help"] == 'needs arm for design="randomized"'
+    assert check_parameters(nb, {"customers_path": "c.csv", "rate": 1}) == {
+        "customers_path": "c.csv", "rate": 1.0}
+
+
+def test_parameters_cell_with_magics_falls_back_to_papermill(tmp_path):
+    nb = _notebook_with_parameters(tmp_path / "m.ipynb", "%matplotlib inline\nn = 3\n")
+    assert notebook_parameters(nb)["n"]["type"] == "int"
+
+
 def test_notebook_without_parameters_cell_is_refused(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     nbformat.write(nb, tmp_path / "bare.ipynb")

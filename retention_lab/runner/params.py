@@ -1,8 +1,10 @@
 """Check a run's parameters against the notebook's ``parameters`` cell before any kernel starts.
 
-Papermill's own inspection (:func:`papermill.inspect_notebook`, the engine behind
-``papermill --help-notebook``) lists the names the ``parameters`` cell assigns, with their default
-(as source text) and their annotation if any. The expected type of each parameter is its
+The ``parameters`` cell is read with Python's own parser (every top-level ``name = value`` or
+``name: type = value``, with the trailing comment as help). That is the information papermill's
+inspection (:func:`papermill.inspect_notebook`, ``papermill --help-notebook``) gives, but
+papermill's line regex skips lines it cannot parse (e.g. a ``"`` or ``=`` inside the comment);
+papermill's inspection is the fallback when the cell is not plain Python (IPython magics). The expected type of each parameter is its
 annotation when there is one, otherwise the type of its literal default. A run that names a
 parameter the notebook does not declare, or passes a value of the wrong type, is refused with a
 :class:`ParameterError` (the CLI turns it into exit status 2).
@@ -39,14 +41,38 @@ def notebook_parameters(notebook) -> dict[str, dict]:
     if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
         raise ParameterError(f"{path.name} has no cell tagged 'parameters'; "
                              "a report notebook must declare its parameters")
+    source = next(c.source for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    try:
+        found = _parse_parameters_cell(source)
+    except SyntaxError:
+        found = {name: (None if (info.get("inferred_type_name") or "None") == "None"
+                        else info["inferred_type_name"], info.get("default"), info.get("help") or "")
+                 for name, info in papermill.inspect_notebook(str(path)).items()}
     out = {}
-    for name, info in papermill.inspect_notebook(str(path)).items():
-        declared = info.get("inferred_type_name") or "None"
-        ptype = _annotation_type(declared) if declared != "None" else None
-        default = info.get("default")
+    for name, (annotation, default, help_) in found.items():
+        ptype = _annotation_type(annotation) if annotation else None
         if ptype is None:
             ptype = _literal_type(default)
-        out[name] = {"type": ptype, "default": default, "help": info.get("help") or ""}
+        out[name] = {"type": ptype, "default": default, "help": help_}
+    return out
+
+
+def _parse_parameters_cell(source: str) -> dict[str, tuple[str | None, str | None, str]]:
+    """``{name: (annotation, default source, help)}`` of the top-level assignments."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, annotation = node.targets[0].id, None
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            name, annotation = node.target.id, ast.unparse(node.annotation)
+        else:
+            continue
+        default = ast.get_source_segment(source, node.value)
+        rest = lines[node.end_lineno - 1][node.end_col_offset:].strip()
+        help_ = rest[1:].strip() if rest.startswith("#") else ""
+        out[name] = (annotation, default, help_)
     return out
 
 
