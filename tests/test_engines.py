@@ -91,9 +91,10 @@ def assert_same(expected: pd.DataFrame, got: pd.DataFrame) -> None:
         pd.testing.assert_frame_equal(got.attrs["quality"].table, expected.attrs["quality"].table)
 
 
-def same_everywhere(name: str, data, engine: str, **kwargs) -> pd.DataFrame:
+def same_everywhere(name: str, data, engine: str, source=None, **kwargs) -> pd.DataFrame:
+    """rl.engines.<name> on ``engine`` (reading ``source``, default ``data``) == rl.features."""
     expected = getattr(rl.features, name)(data, **kwargs)
-    got = getattr(rl.engines, name)(data, engine=engine, **kwargs)
+    got = getattr(rl.engines, name)(data if source is None else source, engine=engine, **kwargs)
     assert got.attrs["engine"] == engine
     assert got.attrs["n_rows"] == len(data)
     assert_same(expected, got)
@@ -219,9 +220,11 @@ def stored(tmp_path_factory, cases):
     import duckdb
 
     d = tmp_path_factory.mktemp("engines")
-    cases.to_parquet(d / "tx.parquet")
+    # microsecond timestamps: Spark cannot read pandas' default nanoseconds from Parquet
+    us = dict(coerce_timestamps="us", allow_truncated_timestamps=True)
+    cases.to_parquet(d / "tx.parquet", **us)
     hive = d / "hive"
-    cases.assign(month=cases["date"].dt.month).to_parquet(hive, partition_cols=["month"])
+    cases.assign(month=cases["date"].dt.month).to_parquet(hive, partition_cols=["month"], **us)
     cases.to_csv(d / "tx.csv", index=False)
     con = duckdb.connect(str(d / "shop.duckdb"))
     con.register("cases_df", cases)
@@ -340,39 +343,52 @@ def test_netting_changes_the_numbers(cases):
 def spark():
     pytest.importorskip("pyspark")
     session = rl.engines.spark_session(master="local[2]",
-                                       config={"spark.sql.shuffle.partitions": "4"})
+                                       config={"spark.sql.shuffle.partitions": "2"})
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
 
 
+@pytest.fixture(scope="session")
+def on_spark(spark, cdnow_sample):
+    """The test tables as Spark sources, made once: their contract is checked once too."""
+    return {"cdnow": rl.engines.source(cdnow_sample, "spark"),
+            "cases": rl.engines.source(edge_cases(), "spark")}
+
+
 @pytest.mark.spark
 @pytest.mark.parametrize("kwargs", SUMMARY_ARGS, ids=lambda k: "-".join(map(str, k.values())))
-def test_rfm_summary_spark_equals_duckdb_equals_pandas(spark, cdnow_sample, cases, kwargs):
-    for data, end in ((cdnow_sample, "1998-06-30"), (cases, OBS_END)):
-        got = same_everywhere("rfm_summary", data, "spark", observation_end=end, **kwargs)
+def test_rfm_summary_spark_equals_duckdb_equals_pandas(on_spark, cdnow_sample, cases, kwargs):
+    for data, key, end in ((cdnow_sample, "cdnow", "1998-06-30"), (cases, "cases", OBS_END)):
+        got = same_everywhere("rfm_summary", data, "spark", on_spark[key], observation_end=end,
+                              **kwargs)
         assert_same(rl.engines.rfm_summary(data, end, engine="duckdb", **kwargs), got)
 
 
 @pytest.mark.spark
-def test_other_summaries_on_spark(spark, cases, cdnow_sample):
-    for freq in ("D", "W", "M"):
-        same_everywhere("calibration_holdout", cases, "spark", calibration_end=CAL_END,
-                        observation_end=OBS_END, freq=freq)
-        same_everywhere("churn_table", cases, "spark", inactivity_days=30,
-                        observation_end=OBS_END, unit=freq)
+def test_other_summaries_on_spark(on_spark, cases, cdnow_sample):
+    sc = on_spark["cases"]
+    same_everywhere("calibration_holdout", cases, "spark", sc, calibration_end=CAL_END,
+                    observation_end=OBS_END, freq="W")
+    same_everywhere("calibration_holdout", cdnow_sample, "spark", on_spark["cdnow"],
+                    calibration_end="1997-09-30", observation_end="1998-06-30", freq="D",
+                    freq_multiplier=7)
+    for unit in ("D", "M"):
+        same_everywhere("churn_table", cases, "spark", sc, inactivity_days=30,
+                        observation_end=OBS_END, unit=unit)
+    for freq in ("W", "M"):
         expected = rl.features.cohort_retention(cases, freq, OBS_END)
-        got = rl.engines.cohort_retention(cases, freq, OBS_END, engine="spark")
+        got = rl.engines.cohort_retention(sc, freq, OBS_END, engine="spark")
         pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
-    same_everywhere("calibration_holdout", cdnow_sample, "spark", calibration_end="1997-09-30",
-                    observation_end="1998-06-30", freq="D", freq_multiplier=7)
     clean, _ = rl.schema.validate_transactions(cases)
     assert_same(rl.features.customer_periods(clean, "W"),
-                rl.engines.customer_periods(cases, "W", engine="spark"))
-    got = rl.engines.rfm_summary(cdnow_sample, "1998-06-30", freq="D", freq_multiplier=7,
+                rl.engines.customer_periods(sc, "W", engine="spark"))
+    got = rl.engines.rfm_summary(on_spark["cdnow"], "1998-06-30", freq="D", freq_multiplier=7,
                                  engine="spark", collapse=True)
     assert_same(rl.engines.rfm_summary(cdnow_sample, "1998-06-30", freq="D", freq_multiplier=7,
                                        engine="duckdb", collapse=True), got)
+    churn = rl.engines.churn_table(sc, 30, OBS_END, unit="W", engine="spark", collapse=True)
+    assert_same(collapse_churn(rl.features.churn_table(cases, 30, OBS_END, unit="W")), churn)
 
 
 @pytest.mark.spark
@@ -381,7 +397,7 @@ def test_spark_inputs(spark, cases, stored):
     frame = spark.createDataFrame(cases)
     assert rl.engines.pick_engine(frame) == "spark"
     frame.createOrReplaceTempView("rl_test_tx")
-    for data in (frame, "spark:rl_test_tx", str(stored / "hive"), str(stored / "tx.parquet")):
+    for data in (frame, "spark:rl_test_tx", str(stored / "hive")):
         got = rl.engines.rfm_summary(data, OBS_END, freq="W", engine="spark")
         assert got.attrs["engine"] == "spark" and got.attrs["n_rows"] == len(cases)
         assert_same(expected, got)

@@ -83,12 +83,13 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
     types = be.columns(view)
     quality = DataQuality()
     n = src._n_rows
-    if validate:
+    missing = [c for c in schema.TRANSACTION_COLUMNS if c not in types]
+    if missing or (validate and n == 0):
         n = src.n_rows
         if n == 0:
             raise DataError(f"{TABLE}: the table is empty (0 rows); rule 'table has at least one row'",
                             table=TABLE, column="*", rule="table has at least one row", n_rows=0)
-    schema._require_columns(_Shape(types, n or 0), TABLE, schema.TRANSACTION_COLUMNS)
+        schema._require_columns(_Shape(types, n), TABLE, schema.TRANSACTION_COLUMNS)
     date, amount, date_kind, nan = _expressions(src, types)
     cid, d, a = q("customer_id"), q("date"), q("amount")
     has_orders = "order_id" in types
@@ -98,7 +99,8 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
         bad_date = f"({d} IS NOT NULL AND {date} IS NULL)"
         bad_amount = f"({a} IS NOT NULL AND {amount} IS NULL)" if nan is None else "FALSE"
         c = be.row(f"""
-            SELECT SUM(CASE WHEN {cid} IS NULL THEN 1 ELSE 0 END) AS null_id,
+            SELECT COUNT(*) AS n,
+                   SUM(CASE WHEN {cid} IS NULL THEN 1 ELSE 0 END) AS null_id,
                    SUM(CASE WHEN {bad_date} THEN 1 ELSE 0 END) AS bad_date,
                    SUM(CASE WHEN {d} IS NULL THEN 1 ELSE 0 END) AS null_date,
                    SUM(CASE WHEN {null_amount} THEN 1 ELSE 0 END) AS null_amount,
@@ -107,6 +109,10 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
                    SUM(CASE WHEN {amount} = 0 THEN 1 ELSE 0 END) AS zero
             FROM {view}""")
         c = {k: int(v or 0) for k, v in c.items()}
+        n = src._n_rows = c["n"]
+        if n == 0:
+            raise DataError(f"{TABLE}: the table is empty (0 rows); rule 'table has at least one row'",
+                            table=TABLE, column="*", rule="table has at least one row", n_rows=0)
         checks = [("customer_id", "customer_id is not null", "null_id", f"{cid} IS NULL"),
                   ("date", "date is a parseable date", "bad_date", bad_date),
                   ("date", "date is not null", "null_date", f"{d} IS NULL"),
@@ -116,6 +122,7 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
             if c[k]:
                 raise _error(src, column, rule, c[k], n, where)
     else:  # as the pandas path with validate=False: the table is taken as it is
+        n = src.n_rows
         c = {"negative": 0, "zero": 0}
         zero_amounts = "keep"
 
