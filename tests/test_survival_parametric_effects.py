@@ -64,17 +64,28 @@ def test_aic_picks_the_true_family_and_extrapolation_covers_truth():
     assert "extrapolation" in p.interpretation
 
 
-def test_zero_durations_are_replaced_and_reported():
+def test_zero_durations_point_mass_or_shift():
     d = rl.survival.simulate_lifetimes(500, seed=22)
     d.loc[d.index[:40], ["duration", "churned"]] = [0, 1]  # one-purchase lapses at age 0
     with pytest.raises(ValueError):
         WeibullFitter().fit(d["duration"], d["churned"])    # lifelines refuses them
-    p = rl.survival.ParametricRetention(min_duration=0.5).fit(d)
-    n_zero = int((d["duration"] == 0).sum())
+    zero = d["duration"] == 0
+    n_zero = int(zero.sum())
     assert n_zero >= 40
-    assert any(n.startswith(f"{n_zero} zero duration(s)") and "0.5 days" in n for n in p.notes)
+    # default: a point mass at age 0, the family fitted to the positive durations
+    p = rl.survival.ParametricRetention(models=("weibull",)).fit(d)
+    assert p.zero_share_ == pytest.approx(n_zero / len(d))
+    assert any(f"{n_zero} zero duration(s)" in n and "point mass" in n for n in p.notes)
+    pos = WeibullFitter().fit(d.loc[~zero, "duration"], d.loc[~zero, "churned"])
+    assert p.fitters_["weibull"].params_["rho_"] == pytest.approx(pos.params_["rho_"], rel=1e-4)
+    got = p.retention_at([100.0])["estimate"].iloc[0]
+    assert got == pytest.approx((1 - n_zero / len(d)) *
+                                pos.survival_function_at_times(100.0).iloc[0], rel=1e-4)
+    # alternative: shift them to half a day
+    q = rl.survival.ParametricRetention(zero_durations="shift", min_duration=0.5).fit(d)
+    assert any(n.startswith(f"{n_zero} zero duration(s)") and "0.5 days" in n for n in q.notes)
     ref = WeibullFitter().fit(d["duration"].clip(lower=0.5), d["churned"])
-    assert p.fitters_["weibull"].params_["rho_"] == pytest.approx(ref.params_["rho_"], rel=1e-4)
+    assert q.fitters_["weibull"].params_["rho_"] == pytest.approx(ref.params_["rho_"], rel=1e-4)
 
 
 def test_rmst_is_lifelines_and_difference_covers_truth(waltons):

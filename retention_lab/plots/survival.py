@@ -42,8 +42,7 @@ def plot_retention_by_group(curves, *, ax=None, horizons=None, parametric=None,
                         color=line.get_color(), linewidth=0)
     if parametric is not None:
         t = np.linspace(0, 1.5 * parametric.max_followup_, 200)
-        f = parametric.fitters_[parametric.best_]
-        ax.plot(t, f.survival_function_at_times(np.maximum(t, 1e-9)).to_numpy(), "k--", lw=1,
+        ax.plot(t, parametric.survival_function_at(t), "k--", lw=1,
                 label=f"{parametric.best_} (all customers, extrapolated)")
         ax.axvline(parametric.max_followup_, color="grey", lw=0.8)
     for h in np.atleast_1d(horizons) if horizons is not None else []:

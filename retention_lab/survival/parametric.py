@@ -35,8 +35,13 @@ class ParametricRetention:
     Parameters
     ----------
     models : sequence of {"weibull", "loglogistic", "lognormal"}
+    zero_durations : {"point_mass", "shift"}
+        ``"point_mass"`` (default): lapses at age 0 are a share ``π0`` of their own and the
+        families describe the positive durations, ``S(t) = (1 − π0) S₊(t)`` (a one-purchase
+        lapse is a different process from wearing out later; forcing both into one unimodal
+        family bends the whole curve). ``"shift"``: set them to ``min_duration`` instead.
     min_duration : float
-        Replacement for zero durations (in the table's unit).
+        Replacement for zero durations with ``"shift"`` (in the table's unit).
 
     Attributes (after ``fit``)
     --------------------------
@@ -50,11 +55,15 @@ class ParametricRetention:
     """
 
     def __init__(self, models=("weibull", "loglogistic", "lognormal"), alpha: float = 0.05,
-                 min_duration: float = 0.5):
+                 zero_durations: str = "point_mass", min_duration: float = 0.5):
         unknown = set(models) - set(MODELS)
         if unknown:
             raise ValueError(f"unknown model(s) {sorted(unknown)}; choose from {list(MODELS)}")
+        if zero_durations not in ("point_mass", "shift"):
+            raise ValueError(f"zero_durations must be 'point_mass' or 'shift', not "
+                             f"{zero_durations!r}")
         self.models, self.alpha, self.min_duration = list(models), alpha, min_duration
+        self.zero_durations = zero_durations
 
     def fit(self, table: pd.DataFrame, covariates=None, *, duration_col: str = "duration",
             event_col: str = "churned", weights_col: str | None = None,
@@ -66,11 +75,27 @@ class ParametricRetention:
         """
         df = check_survival_frame(table, duration_col, event_col, weights_col)
         self.unit_ = table.attrs.get("unit", "D")
-        d, n_zero = positive_durations(df[duration_col], self.min_duration)
-        df[duration_col] = d
-        self.notes = [zero_note(n_zero, self.min_duration)] if n_zero else []
         self.duration_col, self.event_col = duration_col, event_col
         self.max_followup_ = float(df[duration_col].max())
+        full = df
+        w_all = df[weights_col].to_numpy(float) if weights_col else np.ones(len(df))
+        zero = (df[duration_col] <= 0).to_numpy()
+        self.n_, self.notes = float(w_all.sum()), []
+        self.zero_share_ = 0.0
+        if zero.any() and self.zero_durations == "point_mass":
+            # lapses at age 0 (and nothing else has age 0 in a churn table): π0 = their share
+            self.zero_share_ = float(w_all[zero & (df[event_col] == 1).to_numpy()].sum()
+                                     / self.n_)
+            self.notes.append(
+                f"{int(zero.sum()):,} zero duration(s) ({100 * self.zero_share_:.1f} % of "
+                f"customers: one-purchase lapses dated at their only purchase) form a point mass "
+                f"at age 0; the families are fitted to the positive durations and retention is "
+                f"(1 − π0)·S(t)")
+            df = df.loc[~zero].copy()
+        elif zero.any():
+            d, n_zero = positive_durations(df[duration_col], self.min_duration)
+            df[duration_col] = d
+            self.notes.append(zero_note(n_zero, self.min_duration))
         if collapse_rows:
             c = collapse(df, [duration_col, event_col], weights_col)
         else:
@@ -110,10 +135,22 @@ class ParametricRetention:
                                   f"{'AFT regression' if self.aft_fitters_ else 'model'} by "
                                   f"maximum likelihood (lifelines), Wald 95 % CI")
         self._km = RetentionCurves(alpha=self.alpha).fit(
-            df, duration_col=duration_col, event_col=event_col, weights_col=weights_col)
+            full, duration_col=duration_col, event_col=event_col, weights_col=weights_col)
+        kmf = next(iter(self._km.fitters_.values()))
+        grid = kmf.survival_function_.index.to_numpy(float)
+        grid = grid[grid > 0]
+        gap = np.abs(kmf.survival_function_at_times(grid).to_numpy()
+                     - self.survival_function_at(grid))
+        self.max_km_gap_ = float(gap.max()) if len(gap) else float("nan")
         self.method = (f"{self.best_} lifetime model chosen by AIC among {', '.join(self.models)}"
                        f" (lifelines); 95 % CI by the delta method")
         return self
+
+    def survival_function_at(self, times, model: str | None = None) -> np.ndarray:
+        """Retention ``(1 − π0) S₊(t)`` of ``model`` (default: the AIC choice) at ``times``."""
+        t = np.maximum(np.atleast_1d(np.asarray(times, dtype=float)), 1e-9)
+        f = self.fitters_[model or self.best_]
+        return (1 - self.zero_share_) * f.survival_function_at_times(t).to_numpy()
 
     def retention_at(self, horizons, model: str | None = None) -> pd.DataFrame:
         """Population retention at each horizon from ``model`` (default: the AIC choice), with
@@ -127,14 +164,23 @@ class ParametricRetention:
         band = type(f)(alpha=self.alpha).fit(
             c[self.duration_col], c[self.event_col], weights=c["weight"], label=name,
             timeline=h).confidence_interval_survival_function_
-        est = f.survival_function_at_times(h).to_numpy()
+        s_pos = f.survival_function_at_times(h).to_numpy()
+        lo_pos, hi_pos = band.iloc[:, 0].to_numpy(), band.iloc[:, 1].to_numpy()
+        z = (hi_pos - lo_pos) / 2
+        pi0, n = self.zero_share_, self.n_
+        est = (1 - pi0) * s_pos
+        # delta method for (1 − π0)·S₊(t), π0 binomial and independent of the fit on positives
+        from scipy.stats import norm
+        zq = norm.ppf(1 - self.alpha / 2)
+        se = np.sqrt((s_pos ** 2) * pi0 * (1 - pi0) / n + (1 - pi0) ** 2 * (z / zq) ** 2)
         km = [km_at(next(iter(self._km.fitters_.values())), x)["estimate"] for x in h]
+        how = f"{name} model (lifelines), delta-method 95 % CI" + (
+            "; point mass at age 0" if pi0 else "")
         return pd.DataFrame({"horizon": h, "estimate": est,
-                             "lower 95%": np.clip(band.iloc[:, 0].to_numpy(), 0, 1),
-                             "upper 95%": np.clip(band.iloc[:, 1].to_numpy(), 0, 1),
+                             "lower 95%": np.clip(est - zq * se, 0, 1),
+                             "upper 95%": np.clip(est + zq * se, 0, 1),
                              "kaplan_meier": km, "extrapolated": h > self.max_followup_,
-                             "model": name, "method": f"{name} model (lifelines), delta-method "
-                             f"95 % CI"})
+                             "model": name, "method": how})
 
     @property
     def interpretation(self) -> str:
@@ -144,5 +190,8 @@ class ParametricRetention:
         if runner is not None:
             txt += (f" (ΔAIC to {runner} = {t.loc[runner, 'delta_AIC']:.1f}; Akaike weight "
                     f"{t.loc[self.best_, 'akaike_weight']:.2f})")
+        txt += (f". Within the follow-up it stays within {100 * self.max_km_gap_:.1f} points of "
+                f"the Kaplan–Meier curve" + (" — a close fit" if self.max_km_gap_ < 0.02 else
+                                            " — read its extrapolation with care"))
         return txt + (f". Beyond the last follow-up ({self.max_followup_:g}) the curve is an "
                       f"extrapolation that rests on this family being right.")
