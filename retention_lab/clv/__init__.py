@@ -13,8 +13,9 @@ from .pareto_nbd import ParetoNBDFitter
 from .gamma_gamma import GammaGammaFitter
 from .shifted_beta_geo import ShiftedBetaGeoFitter
 from .value import CLVResult, customer_lifetime_value
+from .analysis import CLVAnalysis, analyze_clv
 from . import simulate, validation
 
 __all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "ShiftedBetaGeoFitter",
            "customer_lifetime_value", "CLVResult", "ConvergenceError", "ConvergenceWarning",
-           "simulate", "validation"]
+           "analyze_clv", "CLVAnalysis", "simulate", "validation"]
