@@ -4,14 +4,16 @@ current age, its validation on a holdout split, and the at-risk list for outreac
 For a customer of age ``a`` with covariates ``x`` the Cox model (lifelines ``CoxPHFitter``)
 gives ``P(T ≤ a + h | T ≥ a, x) = 1 − exp(−[H0(a + h) − H0(a−)] exp(xᵀβ))`` from lifelines'
 Breslow ``baseline_cumulative_hazard_`` and ``predict_partial_hazard`` (the same as
-``predict_survival_function(..., conditional_after=a)`` except that a lapse dated exactly at age
-``a`` counts — it matters at age 0, where one-purchase customers lapse). The Breslow baseline is flat after the
-last observed lapse, so horizons reaching past the training follow-up predict no further lapses
-there; such rows are flagged ``extrapolated``.
+``predict_survival_function(..., conditional_after=a)`` except that a lapse dated exactly at
+age ``a`` counts — it matters at age 0, where one-purchase customers lapse — and that the
+Breslow steps are not interpolated). The baseline is flat after the last observed lapse, so
+horizons reaching past the training follow-up predict no further lapses there; such rows are
+flagged ``extrapolated``.
 
 Validation (Harrell et al. 1996; Austin, Harrell & van Klaveren 2020): Harrell's concordance
-index on the holdout customers with a 95 % interval (U-statistic SE or bootstrap), and calibration at the horizon —
-holdout customers grouped by predicted risk, mean predicted risk beside the Kaplan–Meier
+index on the holdout customers with a 95 % interval (U-statistic SE or bootstrap), and
+calibration at the horizon — holdout customers grouped by predicted risk, mean predicted risk
+beside the Kaplan–Meier
 observed risk ``1 − Ŝ(h)`` (censoring-aware) with its band; the integrated calibration index
 (ICI) is their weighted mean absolute gap.
 
@@ -150,7 +152,8 @@ def holdout_evaluation(table: pd.DataFrame, covariates, horizon: float, *,
                        alpha: float = 0.05) -> HoldoutResult:
     """Fit :class:`ChurnRiskModel` on a random ``1 − test_size`` of customers; report the
     holdout concordance (95 % CI from the U-statistic SE, or a bootstrap of ``n_boot``
-    resamples when ``n_boot > 0`` — lifelines' C costs ~0.1 s per 6,000 customers) and calibration of P(lapse by ``horizon``)."""
+    resamples when ``n_boot > 0`` — lifelines' C costs ~0.1 s per 6,000 customers) and the
+    calibration of P(lapse by ``horizon``)."""
     df = check_survival_frame(table, duration_col, event_col, extra=list(covariates))
     rng = np.random.default_rng(seed)
     test = np.zeros(len(df), bool)

@@ -170,7 +170,8 @@ class ChurnCoxModel:
             masks = {col: frame[col] == 1 for col in meta["columns"]}
             masks[f"{cov}={meta['reference']}"] = (frame[meta["columns"]] == 0).all(axis=1)
             for col, on in masks.items():
-                if on.any() and (frame.loc[on, self.event_col] * frame.loc[on, "weight"]).sum() == 0:
+                events = (frame.loc[on, self.event_col] * frame.loc[on, "weight"]).sum()
+                if on.any() and events == 0:
                     out.append(col)
         return out
 

@@ -162,6 +162,10 @@ def enrolment_effect(data, inactivity_days: int = 90, covariates=None, *, alpha:
     the ``covariates`` from ``customers``, and fits :func:`time_varying_enrolment`.
     Returns ``.hazard_ratio``, ``.ci``, ``.p_value``, ``.summary``, ``.naive_hazard_ratio``,
     ``.naive_ci``, ``.method``, ``.interpretation``.
+
+    Cost: lifelines' time-varying fitter loops over distinct lapse ages, each step touching all
+    rows and the square of the covariate count. Without covariates ~2 s at 20,000 customers
+    (identical episodes collapsed into weights); with a dozen indicator columns ~30 s.
     """
     if "enrolled_at" not in data.customers.columns:
         raise DataError("customers: missing column 'enrolled_at'; rule 'required columns "
