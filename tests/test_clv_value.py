@@ -151,3 +151,32 @@ def test_fixed_spend_pareto_and_record_result(weeks):
 def test_bad_arguments(fitted, weeks, kwargs, match):
     with pytest.raises(ValueError, match=match):
         rl.clv.customer_lifetime_value(*fitted, weeks, **kwargs)
+
+
+def test_lifetimes_style_gamma_gamma_call(fitted, weeks, clv_boot):
+    bg, gg = fitted
+    clv = gg.customer_lifetime_value(bg, weeks["frequency"], weeks["recency"], weeks["T"],
+                                     weeks["monetary_value"], time=12, discount_rate=0.01,
+                                     freq="W")
+    np.testing.assert_allclose(clv.to_numpy(), clv_boot.clv.to_numpy(), rtol=1e-12)
+    assert clv.index.equals(weeks.index)
+    with pytest.raises(ValueError, match="freq="):
+        gg.customer_lifetime_value(bg, weeks["frequency"], weeks["recency"], weeks["T"],
+                                   weeks["monetary_value"])
+    res = gg.customer_lifetime_value(bg, weeks, method="delta", customer_intervals=False)
+    assert res.total == pytest.approx(clv_boot.total)
+
+
+def test_collapsed_summary_gives_the_same_total(fitted, weeks, clv_boot):
+    bg, _ = fitted
+    collapsed = rl.features.collapse_summary(weeks)
+    full = rl.clv.customer_lifetime_value(bg, 25.0, weeks, seed=3, n_draws=100,
+                                          customer_intervals=False)
+    coll = rl.clv.customer_lifetime_value(bg, 25.0, collapsed, time_unit="W", seed=3,
+                                          n_draws=100, customer_intervals=False)
+    assert coll.n == 2357 and len(coll.customers) == len(collapsed)
+    assert coll.total == pytest.approx(full.total, rel=1e-10)
+    np.testing.assert_allclose(coll.total_draws, full.total_draws, rtol=1e-10)
+    delta = rl.clv.customer_lifetime_value(bg, 25.0, collapsed, time_unit="W", method="delta")
+    delta_full = rl.clv.customer_lifetime_value(bg, 25.0, weeks, method="delta")
+    np.testing.assert_allclose(delta.total_ci, delta_full.total_ci, rtol=1e-8)

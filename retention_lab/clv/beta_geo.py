@@ -80,6 +80,13 @@ class BtydMixin:
     def conditional_probability_alive(self, frequency, recency, T):
         return self.probability_alive(frequency, recency, T)
 
+    def conditional_probability_alive_matrix(self, max_frequency=None, max_recency=None):
+        """lifetimes' matrix: P(alive) by (recency rows, frequency columns) for a customer of
+        the largest fitted age; see :func:`retention_lab.clv.validation.probability_alive_matrix`
+        for the labelled frame."""
+        from .validation import probability_alive_matrix
+        return probability_alive_matrix(self, None, max_frequency, max_recency).to_numpy().T
+
     def _xs(self, frequency, recency, T):
         return (np.asarray(frequency, float), np.asarray(recency, float), np.asarray(T, float))
 

@@ -109,7 +109,35 @@ class GammaGammaFitter(BaseFitter):
 
     expected_spend = conditional_expected_average_profit
 
-    def customer_lifetime_value(self, transaction_model, summary, **kwargs):
-        """lifetimes-style shortcut for :func:`retention_lab.clv.customer_lifetime_value`."""
+    def customer_lifetime_value(self, transaction_model, frequency, recency=None, T=None,
+                                monetary_value=None, time: int = 12, discount_rate: float = 0.01,
+                                freq=None, **kwargs):
+        """Two call styles.
+
+        * ``gg.customer_lifetime_value(model, summary, **kwargs)`` — a summary frame: the same
+          as :func:`retention_lab.clv.customer_lifetime_value` (returns a ``CLVResult``);
+        * lifetimes' ``gg.customer_lifetime_value(model, frequency, recency, T, monetary_value,
+          time=12, discount_rate=0.01, freq="D")`` — arrays; as in lifetimes, ``time`` is in
+          months, ``discount_rate`` monthly and ``freq`` **the unit of recency and T** (required
+          here, no default, since a wrong one silently scales CLV). Returns the CLV Series.
+        """
         from .value import customer_lifetime_value
-        return customer_lifetime_value(transaction_model, self, summary, **kwargs)
+        if isinstance(frequency, pd.DataFrame):
+            if recency is not None:
+                raise TypeError("with a summary frame, pass the other settings by keyword")
+            if freq is not None:
+                kwargs["freq"] = freq
+            return customer_lifetime_value(transaction_model, self, frequency, horizon=time,
+                                           discount_rate=discount_rate, **kwargs)
+        if freq is None:
+            raise ValueError("lifetimes-style call: give freq=, the unit of recency and T "
+                             "(e.g. 'D' for days, 'W' for weeks)")
+        index = frequency.index if isinstance(frequency, pd.Series) else None
+        summary = pd.DataFrame({"frequency": np.asarray(frequency, float),
+                                "recency": np.asarray(recency, float),
+                                "T": np.asarray(T, float),
+                                "monetary_value": np.asarray(monetary_value, float)}, index=index)
+        result = customer_lifetime_value(transaction_model, self, summary, horizon=time, freq="M",
+                                         discount_rate=discount_rate, time_unit=freq,
+                                         method="delta", customer_intervals=False, **kwargs)
+        return result.clv

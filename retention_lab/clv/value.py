@@ -152,7 +152,7 @@ class CLVResult:
         if sampling:
             var_s = 0.0
             for res in (self, other):
-                v = float(np.var(res.customers["clv"].to_numpy(), ddof=1)) * res.n
+                v = _weighted_var(res) * res.n
                 var_s += v / res.n ** 2 if what == "mean" else v
             se = float(np.sqrt(var_param + var_s))
             lo, hi = diff - Z95 * se, diff + Z95 * se
@@ -170,6 +170,14 @@ class CLVResult:
         return (f"<CLVResult: {self.n:,} customers, mean {self.mean:.2f} "
                 f"[{self.mean_ci[0]:.2f}, {self.mean_ci[1]:.2f}], total {self.total:,.0f} "
                 f"[{self.total_ci[0]:,.0f}, {self.total_ci[1]:,.0f}] ({self.method})>")
+
+
+def _weighted_var(res) -> float:
+    """Variance of CLV across the customers (rows weighted by a `weight` column if any)."""
+    clv = res.customers["clv"].to_numpy()
+    w = res.customers["weight"].to_numpy() if "weight" in res.customers else np.ones_like(clv)
+    mean = np.dot(w, clv) / w.sum()
+    return float(np.dot(w, (clv - mean) ** 2) / (w.sum() - 1))
 
 
 def _se_from_ci(ci, value):
@@ -191,6 +199,8 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     summary : DataFrame
         ``frequency, recency, T`` (and ``monetary_value`` for a Gamma-Gamma spend model), e.g.
         from :func:`retention_lab.features.rfm_summary`; its index identifies the customers.
+        An optional ``weight`` column (rows standing for several identical customers) weights
+        the total, the mean and ``n``.
     horizon, freq, discount_rate, margin
         ``horizon`` periods of ``freq`` (``"D"``, ``"W"``, ``"M"``, ``"Y"``), discounted at
         ``discount_rate`` per period; CLV is ``margin`` × spend. See the module docstring.
@@ -213,7 +223,7 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     horizon = int(horizon)
     unit = _resolve_time_unit(time_unit, summary, transaction_model)
     step = unit_days(freq) / unit
-    x, tx, T_, _ = btyd_arrays(summary)
+    x, tx, T_, w = btyd_arrays(summary)  # w: the `weight` column of a collapsed summary
     if isinstance(spend_model, (int, float, np.integer, np.floating)):
         m = np.zeros_like(x)
     else:
@@ -221,7 +231,7 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
             raise DataError("summary: missing column 'monetary_value' needed by the spend model",
                             table="summary", column="monetary_value", rule="required column")
         m = summary["monetary_value"].to_numpy(float)
-    n = len(x)
+    n = int(round(w.sum())) if np.all(w == np.round(w)) else float(w.sum())
     # the transaction part depends on (x, t_x, T), the spend part on (x, m): evaluate distinct rows
     ut, it = np.unique(np.stack([x, tx, T_], 1), axis=0, return_inverse=True)
     us, is_ = np.unique(np.stack([x, m], 1), axis=0, return_inverse=True)
@@ -235,7 +245,7 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
 
     disc, cum, spend = evaluate(transaction_model, spend_model)
     clv = margin * spend[is_] * disc[it]
-    total = float(clv.sum())
+    total = float(np.dot(w, clv))
     customers = pd.DataFrame({"clv": clv}, index=summary.index)
     settings = dict(horizon=horizon, freq=freq, discount_rate=discount_rate, margin=margin,
                     summary_unit_days=unit, periods_per_step=step)
@@ -261,8 +271,8 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
                               f"draws gave non-finite CLV and were dropped", RuntimeWarning,
                               stacklevel=2)
         # total per draw = Σ_customers spend[is] disc[it]: via the (it, is) pair counts
-        pairs, pinv, counts = np.unique(np.stack([it, is_], 1), axis=0, return_inverse=True,
-                                        return_counts=True)
+        pairs, pinv = np.unique(np.stack([it, is_], 1), axis=0, return_inverse=True)
+        counts = np.bincount(pinv.ravel(), weights=w, minlength=len(pairs))
         total_draws = margin * ((spend_b[:, pairs[:, 1]] * disc_b[:, pairs[:, 0]]) @ counts)
         total_ci = tuple(np.percentile(total_draws, [2.5, 97.5]).tolist())
         lo = hi = None
@@ -301,7 +311,7 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
         for c in covs:
             cov[o:o + len(c), o:o + len(c)] = c
             o += len(c)
-        gt = G.sum(0)
+        gt = w @ G
         se_total = float(np.sqrt(gt @ cov @ gt))
         total_ci = (total * np.exp(-Z95 * se_total / total), total * np.exp(Z95 * se_total / total))
         if customer_intervals:
@@ -315,6 +325,8 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
 
     customers["expected_purchases"] = cum[it]
     customers["expected_spend"] = spend[is_]
+    if "weight" in summary.columns:
+        customers["weight"] = w
     total_ci = (float(total_ci[0]), float(total_ci[1]))
     return CLVResult(customers=customers, total=total, total_ci=total_ci, mean=total / n,
                      mean_ci=(total_ci[0] / n, total_ci[1] / n), n=n, method=result_method,
