@@ -52,8 +52,8 @@ def generate(size: str, threads: int = 2) -> Path:
     tmp = DATA / "duckdb_tmp"
     con = duckdb.connect(config={"memory_limit": "2GB", "threads": threads,
                                  "temp_directory": str(tmp), "preserve_insertion_order": False})
-    # u(k): a deterministic uniform on [0, 1) from the row number and a stream number k.
-    u = "((hash(i, {k}) % 1000003) / 1000003.0)"
+    # u(k): a deterministic uniform on [0, 1) (53 bits) from the row number and a stream k.
+    u = "((hash(i, {k}) >> 11) / 9007199254740992.0)"
     sql = f"""
     COPY (
       WITH t AS (
@@ -103,7 +103,19 @@ class PeakRSS:
             self.peak = max(self.peak, self._sample())
             time.sleep(self.interval)
 
+    def cpu(self) -> float:
+        """CPU seconds (user + system) of the process tree so far."""
+        total = 0.0
+        for p in [self.proc, *self.proc.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except Exception:
+                pass
+        return total
+
     def __enter__(self):
+        self.cpu0 = self.cpu()
         self._thread.start()
         return self
 
@@ -111,6 +123,7 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self._sample())
+        self.cpu_seconds = self.cpu() - self.cpu0
 
 
 def _measure(size: str, engine: str) -> dict:
@@ -142,7 +155,7 @@ def _measure(size: str, engine: str) -> dict:
             summary = rl.engines.rfm_summary(path, observation_end=OBSERVATION_END, freq="D",
                                              engine=engine)
         elapsed = time.perf_counter() - t0
-    result.update(seconds=elapsed, peak_rss=rss.peak, customers=len(summary))
+    result.update(seconds=elapsed, cpu=rss.cpu_seconds, peak_rss=rss.peak, customers=len(summary))
     return result
 
 
@@ -169,7 +182,7 @@ def _fit(size: str) -> dict:
             result["refused"] = f"BG/NBD fit on the collapsed table failed: {type(exc).__name__}: {exc}"
             return result
         t_fit = time.perf_counter() - t1
-    result.update(seconds=t_collapse + t_fit, peak_rss=rss.peak,
+    result.update(seconds=t_collapse + t_fit, cpu=rss.cpu_seconds, peak_rss=rss.peak,
                   note=f"collapse {t_collapse:.1f} s -> {len(collapsed):,} rows "
                        f"({int(collapsed['weight'].sum()):,} customers); fit {t_fit:.1f} s; "
                        f"params {dict((k, round(float(v), 4)) for k, v in dict(fitter.params_).items())}")
@@ -188,7 +201,8 @@ def _child(kind: str, size: str, engine: str) -> dict:
 
 
 def _table(rows: list[dict]) -> str:
-    head = f"{'rows':>6} {'engine':<15} {'customers':>11} {'seconds':>8} {'rows/s':>12} {'peak RSS':>9}"
+    head = (f"{'rows':>6} {'engine':<15} {'customers':>11} {'wall s':>8} {'CPU s':>7} "
+            f"{'rows/s':>12} {'peak RSS':>9}")
     out = [head, "-" * len(head)]
     for r in rows:
         if "refused" in r:
@@ -197,7 +211,7 @@ def _table(rows: list[dict]) -> str:
         rate = r["rows"] / r["seconds"]
         cust = f"{r['customers']:,}" if "customers" in r else ""
         out.append(f"{r['size']:>6} {r['engine']:<15} {cust:>11} {r['seconds']:8.2f} "
-                   f"{rate:12,.0f} {r['peak_rss'] / 2**30:7.2f} G")
+                   f"{r.get('cpu', float('nan')):7.1f} {rate:12,.0f} {r['peak_rss'] / 2**30:7.2f} G")
         if r.get("note"):
             out.append(f"{'':>6} {'':<15} {r['note']}")
     return "\n".join(out)
@@ -230,8 +244,9 @@ def main(argv=None) -> int:
         fit_size = "100M" if "100M" in sizes else sizes[-1]
         rows.append(_child("fit", fit_size, "duckdb"))
     print()
-    print(f"BTYD summary (freq='D', observation_end={OBSERVATION_END}); "
-          f"{os.cpu_count()} cores; peak RSS of the process tree")
+    print(f"BTYD summary (freq='D', observation_end={OBSERVATION_END}); {os.cpu_count()} cores "
+          f"(load average {os.getloadavg()[0]:.1f}); wall and CPU seconds and peak RSS of the "
+          "process tree (Spark: the JVM included)")
     print(_table(rows))
     return 0
 

@@ -142,6 +142,21 @@ def is_engine_input(data) -> bool:
             or parse_duckdb_url(data) is not None)
 
 
+def reads_in_engine(data) -> bool:
+    """Inputs that :func:`retention_lab.io.load_data` hands to the engines: Parquet/CSV
+    directories and globs, DuckDB tables, Spark DataFrames and tables, ibis tables, Sources
+    (single files stay with :mod:`retention_lab.io`'s pandas readers)."""
+    if isinstance(data, Source) or _is_spark_frame(data) or _is_ibis_table(data):
+        return True
+    if parse_duckdb_url(data) is not None:
+        return True
+    if isinstance(data, (str, Path)):
+        text = str(data)
+        return (text.startswith(SPARK_PREFIX) or os.path.isdir(text)
+                or any(ch in text for ch in "*?["))
+    return False
+
+
 def pick_engine(data, engine: str = "auto") -> str:
     """The engine that ``engine="auto"`` chooses for ``data`` (or ``engine`` checked)."""
     if engine not in ENGINES:
