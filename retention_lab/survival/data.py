@@ -24,27 +24,35 @@ def enrolment_ages(churn: pd.DataFrame, enrolled_at: pd.Series, observation_end=
 
 
 def churn_frame(data, inactivity_days: int = 90, columns=None) -> pd.DataFrame:
-    """One row per customer (index ``customer_id``): the churn table's columns, the customer
-    ``columns`` (covariates, group columns) and ``enrolment_age`` when ``enrolled_at`` exists.
+    """One row per customer (index ``customer_id``): the churn table's columns,
+    ``acquisition_cohort`` (month of the first purchase, e.g. ``"1997-01"``; a customers column
+    of that name wins), the customer ``columns`` (covariates, group columns) and
+    ``enrolment_age`` when ``enrolled_at`` exists.
     A customer in the transactions but not in ``customers`` is a :class:`DataError`."""
     from ..features import churn_table
     customers = data.customers
     columns = list(columns or [])
-    for col in ["customer_id", *columns]:
-        if col not in customers.columns:
-            raise DataError(f"customers: missing column {col!r}; rule 'required columns present'",
-                            table="customers", column=col, rule="required columns present",
-                            n_rows=len(customers))
+    if "customer_id" not in customers.columns:
+        raise DataError("customers: missing column 'customer_id'; rule 'required columns "
+                        "present'", table="customers", column="customer_id",
+                        rule="required columns present", n_rows=len(customers))
     churn = churn_table(data.transactions, inactivity_days=inactivity_days,
                         observation_end=data.observation_end)
+    out = churn.copy()
+    out["acquisition_cohort"] = out["first_purchase"].dt.to_period("M").astype(str)
+    for col in columns:
+        if col not in customers.columns and col not in out.columns:
+            raise DataError(f"customers: missing column {col!r}; rule 'required columns "
+                            f"present'", table="customers", column=col,
+                            rule="required columns present", n_rows=len(customers))
     cust = customers.drop_duplicates("customer_id").set_index("customer_id")
     missing = ~churn.index.isin(cust.index)
     if missing.any():
         raise DataError.for_rule("customers", "customer_id", "every customer in transactions is "
                                  "in customers", pd.Series(missing, index=churn.index))
-    out = churn.copy()
     for col in columns:
-        out[col] = cust[col].reindex(churn.index)
+        if col in cust.columns:
+            out[col] = cust[col].reindex(churn.index)
     if "enrolled_at" in cust.columns:
         out["enrolment_age"] = enrolment_ages(churn, cust["enrolled_at"], data.observation_end)
     out.attrs.update(churn.attrs)

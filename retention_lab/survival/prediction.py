@@ -203,11 +203,12 @@ def holdout_evaluation(table: pd.DataFrame, covariates, horizon: float, *,
              **{"lower 95%": np.nan, "upper 95%": np.nan},
              method="weighted mean |predicted − KM observed| over risk groups")
     ]).set_index("metric")
+    unit = {"D": "day", "W": "week", "M": "month"}.get(table.attrs.get("unit", "D"), "period")
     quality = ("no better than chance" if c_ci[0] <= 0.5 else
                "weak" if c < 0.6 else "moderate" if c < 0.7 else "good")
     interp = (f"On holdout customers the model ranks who lapses first with concordance {c:.3f} "
               f"(95 % CI {c_ci[0]:.3f}–{c_ci[1]:.3f}; 0.5 = chance): {quality} discrimination. "
-              f"Predicted and observed {horizon:g}-period lapse risks differ by "
+              f"Predicted and observed {horizon:g}-{unit} lapse risks differ by "
               f"{100 * ici:.1f} points on average across risk groups.")
     out = HoldoutResult(summary=summary, method=method, interpretation=interp, value=c,
                         ci=c_ci, n=len(hold))
