@@ -284,6 +284,20 @@ def test_source_is_lazy_and_counts_rows(stored, cases):
     assert a.attrs["n_rows"] == b.attrs["n_rows"] == len(cases)
 
 
+def test_read_transactions_validates_in_the_engine(stored, cases):
+    """What io.load_data uses for directories / DuckDB tables: the pandas contract's frame."""
+    want, want_q = rl.schema.validate_transactions(cases)
+    for data in (str(stored / "hive"), f"duckdb://{stored / 'shop.duckdb'}::tx"):
+        assert rl.engines.reads_in_engine(data)
+        got, q, info = rl.engines.read_transactions(data)
+        assert info["engine"] == "duckdb" and info["n_rows"] == len(cases)
+        key = ["customer_id", "date", "amount"]
+        got = got.sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want[key].sort_values(key).reset_index(drop=True))
+        pd.testing.assert_frame_equal(q.table, want_q.table)
+    assert not rl.engines.reads_in_engine(str(stored / "tx.parquet"))  # io reads single files
+
+
 # --------------------------------------------------------------------------- the contract
 def first_line(excinfo) -> str:
     return str(excinfo.value).splitlines()[0]
