@@ -7,4 +7,3 @@ import tempfile
 
 _scratch = tempfile.TemporaryDirectory(prefix="rl-nbval-")
 os.environ.setdefault("RETENTION_LAB_RUN_DIR", _scratch.name)
-os.environ.setdefault("MPLBACKEND", "Agg")
