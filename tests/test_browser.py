@@ -76,7 +76,7 @@ def _render(url, tmp_path):
 def test_report_shows_its_figures_without_console_errors(served_report, tmp_path):
     dom, log = _render(f"{served_report}/probe.html", tmp_path)
     verdict = re.search(r'<pre id="verdict">(.*?)</pre>', dom).group(1)
-    assert verdict.startswith("imgs=1 data=1 shown=1 code=0 external=0 title=demo"), verdict
+    assert verdict.startswith("imgs=1 data=1 shown=1 code=0 external=0 title=Fixture report"), verdict
     console = [ln for ln in log.splitlines() if ":CONSOLE" in ln and "/report.html" in ln]
     assert console == [], console
 
@@ -106,3 +106,26 @@ def test_probe_detects_a_broken_figure_and_console_error(served_report, tmp_path
         server.shutdown()
     assert "imgs=1 data=1 shown=0" in dom
     assert any(":CONSOLE" in ln and "undefinedFn" in ln for ln in log.splitlines())
+
+
+REAL_REPORTS = sorted((Path(__file__).parents[1] / "reports").glob("*/latest/report.html"))
+
+
+@pytest.mark.parametrize("report", REAL_REPORTS, ids=[p.parts[-3] for p in REAL_REPORTS])
+def test_real_reports_render(report, tmp_path):
+    """Every report already run in reports/ (e.g. after `make report-all`) renders the same way."""
+    run = report.parent.resolve()
+    (tmp_path / "probe.html").write_text(PROBE)
+    (tmp_path / "report.html").symlink_to(run / "report.html")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        dom, log = _render(f"http://127.0.0.1:{server.server_address[1]}/probe.html", tmp_path)
+    finally:
+        server.shutdown()
+    m = re.search(r"imgs=(\d+) data=(\d+) shown=(\d+) code=(\d+) external=(\d+)", dom)
+    imgs, data, shown, code, external = map(int, m.groups())
+    assert imgs >= 1 and imgs == data == shown and code == 0 and external == 0, m.group(0)
+    assert [ln for ln in log.splitlines() if ":CONSOLE" in ln and "/report.html" in ln] == []

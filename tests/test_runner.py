@@ -180,6 +180,7 @@ def test_single_run_writes_a_complete_report(tmp_path, capsys):
     assert not re.search(r"<script[^>]+src=", page)
     assert len(re.findall(r"<img[^>]+src=\"data:image/png;base64,", page)) == 1
     # headline metric in the escaped header; data-derived text escaped everywhere
+    assert "<h1>Fixture report</h1>" in page and "report demo · run" in page
     assert "Headline metrics" in page and "normal approximation" in page
     assert "<script>alert" not in page and "&lt;script&gt;alert(" in page
     assert "&lt;style" not in page      # pandas' <style scoped> dropped, not shown as text

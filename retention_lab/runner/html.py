@@ -73,11 +73,12 @@ def header_html(title: str, run: dict, metrics: dict) -> str:
     rows = "".join(f"<tr><th>{e(str(k))}</th><td>{e(repr(v))}</td></tr>"
                    for k, v in (run.get("parameters") or {}).items())
     mrows = "".join(
-        f"<tr><th>{e(str(k))}</th><td>{e(format_metric(v))}</td>"
+        f"<tr><th>{e(str(k))}</th><td class='rl-value'>{e(format_metric(v))}</td>"
         f"<td class='rl-meta'>{e(str(v.get('method', '')) if isinstance(v, dict) else '')}</td></tr>"
         for k, v in (metrics or {}).items())
     parts = [f"<header class='rl-header'><h1>{e(title)}</h1>",
-             f"<div class='rl-meta'>run {e(str(run.get('run_id', '')))} · notebook "
+             f"<div class='rl-meta'>report {e(str(run.get('name', '')))} · run "
+             f"{e(str(run.get('run_id', '')))} · notebook "
              f"{e(Path(str(run.get('notebook', ''))).name)} · {e(str(run.get('finished', '')))}</div>"]
     if mrows:
         parts.append(f"<h3>Headline metrics (95% intervals)</h3><table>{mrows}</table>")
@@ -85,6 +86,16 @@ def header_html(title: str, run: dict, metrics: dict) -> str:
         parts.append(f"<details><summary>Parameters</summary><table>{rows}</table></details>")
     parts.append("</header>")
     return "".join(parts)
+
+
+def _first_heading(nb) -> str | None:
+    """The notebook's first markdown ``# Title`` (author-written, escaped like all header text)."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return None
 
 
 def export_html(notebook_path, html_path, *, title: str | None = None, run: dict | None = None,
@@ -106,7 +117,7 @@ def export_html(notebook_path, html_path, *, title: str | None = None, run: dict
                             exclude_output_prompt=True, sanitize_html=False, embed_images=True)
     exporter.register_preprocessor(TagRemovePreprocessor(config=c), enabled=True)
     _sanitize_outputs(nb)
-    title = title or Path(notebook_path).stem
+    title = _first_heading(nb) or title or Path(notebook_path).stem
     nb.metadata["title"] = title
     resources = {"rl_header": header_html(title, run or {}, metrics or {}),
                  "metadata": {"name": title}}
