@@ -96,34 +96,74 @@ def fit_propensity(out: pd.DataFrame, covariates: pd.DataFrame | None = None,
     return PropensityModel(res, Xe, eligible, treated, score, kept, trim)
 
 
-def att_means(Y: dict, ps: PropensityModel, subset=None) -> Means:
-    """Members' means (``y|t``) and ATT-weighted eligible non-members' means (``y|c``), with
-    influence functions that include the propensity model's estimation (stacked logit score).
+def att_means(Y: dict, ps: PropensityModel, subset=None, augment: bool = True,
+              sample: bool = True) -> Means:
+    """Members' means (``y|t``) and the estimated counterfactual means of the members
+    (``y|c``) from ATT-weighted eligible non-members, with influence functions that include the
+    propensity model's estimation (stacked logit score).
+
+    ``augment=True`` (default) is the doubly robust version: a weighted least-squares outcome
+    model ``m0(x)`` fitted on the weighted non-members corrects what the weights leave
+    unbalanced, ``y|c = mean_members m0(x) + weighted mean_non-members (y − m0(x))``
+    (regression-adjusted IPW for the ATT; Imbens & Wooldridge 2009, *J. Econ. Lit.* 47, §5.8) —
+    consistent if either the propensity or the outcome model is right, and more precise.
+    ``sample=True`` (with ``augment``) targets the effect on *these* members (sample ATT): their
+    own outcomes are observed, so only the prediction of their counterfactual is uncertain —
+    the members' term of the influence function is rescaled to the residual variance of the
+    outcome model among the weighted non-members (Imbens 2004, *Rev. Econ. Stat.* 86, §IV).
     ``subset``: an extra mask (e.g. surveyed customers) applied to both groups."""
     n = len(ps.score_)
     sub = np.ones(n, bool) if subset is None else np.asarray(subset, bool)
     keep = ps.kept_ & sub
     t, c = keep & ps.treated_, keep & ~ps.treated_
     w = ps.weights()
-    m = arm_means(Y, {"t": t, "c": c}, weights=np.where(keep, w, 0.0))
-    # logit score influence: psi_beta_i = H^{-1} x_i (D_i − e_i), H = sum e(1−e) x x'
+    wc = np.where(c, w, 0.0)
     elig = ps.eligible_
     Xe = ps.X_.to_numpy(float)
+    Xfull = np.zeros((n, Xe.shape[1]))
+    Xfull[elig] = Xe
+    Yc = dict(Y)
+    shift = {}
+    if augment:
+        Z = Xfull[:, 1:]                        # drop the constant: centred at the members
+        xbar_t = Z[t].mean(axis=0)
+        Zc = Z - xbar_t
+        A = np.c_[np.ones(c.sum()), Zc[c]] * np.sqrt(wc[c])[:, None]
+        for name, y in Y.items():
+            y = np.nan_to_num(np.asarray(y, float))
+            coef, *_ = np.linalg.lstsq(A, y[c] * np.sqrt(wc[c]), rcond=None)
+            Yc[name] = y - Zc @ coef[1:]         # mean over members of Zc @ coef is 0
+            shift[name] = (Zc @ coef[1:], t)     # members' sampling of x̄_t enters the IF
+    mt = arm_means(Y, {"t": t}, weights=np.where(t, 1.0, 0.0))
+    mc = arm_means(Yc, {"c": c}, weights=wc)
+    if augment and sample:
+        for k, name in enumerate(Y):
+            r_t = mt.psi[t, k] - shift[name][0][t] / t.sum()          # members' residual / n_t
+            var_t = np.sum(r_t ** 2)
+            yc = np.nan_to_num(Yc[name])[c]
+            var_c = np.average((yc - mc.est[k]) ** 2, weights=wc[c]) / t.sum()
+            f = np.sqrt(var_c / var_t) if var_t > 0 else 1.0
+            mt.psi[t, k] *= f
+            shift[name] = (shift[name][0] * f, t)
+    m = mt.join(mc)
+    # logit score influence: psi_beta_i = H^{-1} x_i (D_i − e_i), H = sum e(1−e) x x'
     e = ps.score_[elig]
     H = (Xe * (e * (1 - e))[:, None]).T @ Xe
     psi_beta = np.zeros((n, Xe.shape[1]))
     psi_beta[elig] = np.linalg.solve(H, (Xe * (ps.treated_[elig] - e)[:, None]).T).T
-    Xfull = np.zeros((n, Xe.shape[1]))
-    Xfull[elig] = Xe
-    wc = np.where(c, w, 0.0)
+    nt = t.sum()
     for j, name in enumerate(m.names):
         if not name.endswith("|c"):
             continue
-        y = np.nan_to_num(np.asarray(Y[name[:-2]], float))
+        base = name[:-2]
+        y = np.nan_to_num(np.asarray(Yc[base], float))
         mu = m.est[j]
         # d mu0 / d beta for odds weights w = exp(x beta): sum w x (y − mu) / sum w
         grad = (Xfull * (wc * (y - mu))[:, None]).sum(axis=0) / wc.sum()
         m.psi[:, j] += psi_beta @ grad
+        if base in shift:
+            lin, mask = shift[base]
+            m.psi[mask, j] += lin[mask] / nt
     return m
 
 
@@ -138,17 +178,22 @@ def _level(name):
 
 
 def att_effects(out: pd.DataFrame, ps: PropensityModel, metrics=CORE, *,
-                alpha: float = 0.05, subset=None) -> pd.DataFrame:
-    """IPW (ATT) effect on members of each metric (``subset``: e.g. the surveyed customers)."""
-    m = att_means(_outcomes(out, metrics), ps, subset)
+                alpha: float = 0.05, subset=None, augment: bool = True,
+                sample: bool = True) -> pd.DataFrame:
+    """Effect on members (ATT) of each metric: doubly robust (``augment=True``) or plain IPW
+    (``subset``: e.g. the surveyed customers)."""
+    m = att_means(_outcomes(out, metrics), ps, subset, augment, sample)
     rows = []
     for name in metrics:
         lvl = _level(name)
         rows.append(effect_row(name, "effect on members", m, lambda mm, f=lvl: f(mm, "c"),
                                lambda mm, f=lvl: f(mm, "t"),
-                               method="IPW (ATT odds weights) vs eligible non-members, logit "
+                               method=("doubly robust: IPW (ATT odds weights) + weighted "
+                                       "outcome regression" if augment else "IPW (ATT odds "
+                                       "weights)") + " vs eligible non-members, logit "
                                       "propensity on pre-launch behaviour; SE with estimated "
-                                      "propensity", n=int((ps.kept_ if subset is None else ps.kept_ & subset).sum()),
+                                      "propensity" + (", for these members (sample ATT)"
+                                                      if augment and sample else ""), n=int((ps.kept_ if subset is None else ps.kept_ & subset).sum()),
                                alpha=alpha))
     return pd.DataFrame(rows)
 
