@@ -208,8 +208,7 @@ class BaseFitter:
                                   log_params) * wsum
 
     # -- fitting ------------------------------------------------------------------------
-    def _fit(self, data, weights, n_obs: int, initial_params=None, tol: float = 1e-10,
-             maxiter: int = 500):
+    def _fit(self, data, weights, n_obs: int, initial_params=None, maxiter: int = 500):
         wsum = float(weights.sum())
         x0 = np.log(np.asarray(initial_params if initial_params is not None
                                else self._initial(data, weights), dtype=float))
@@ -335,7 +334,10 @@ class BaseFitter:
             return [float(v) for v in self.params_.to_numpy()]
         return [float(self.params_[n]) for n in names]
 
-    def confidence_intervals_(self):  # pragma: no cover - lifetimes name
+    @property
+    def confidence_intervals_(self) -> pd.DataFrame:
+        """The 95 % intervals (lifetimes' attribute name)."""
+        self._check_fitted()
         return self.summary[["lower 95%", "upper 95%"]]
 
     def sample_params(self, n_draws: int = 1000, seed=0) -> np.ndarray:
