@@ -4,6 +4,7 @@
     retention-lab run --schedule schedule.yaml [--jobs N] [--output-dir DIR]
     retention-lab params NOTEBOOK          # the parameters a notebook declares
     retention-lab index [--output-dir reports]
+    retention-lab clean [--output-dir reports]  # remove .tmp-* left by killed runs
 
 Exit status: 0 every run succeeded; 1 at least one run failed (its notebook is kept in
 ``reports/<name>/failed-<run-id>/``); 2 bad usage or parameters (nothing was run).
@@ -41,6 +42,12 @@ def _parser() -> argparse.ArgumentParser:
 
     index = sub.add_parser("index", help="rebuild reports/index.html")
     index.add_argument("--output-dir", default="reports")
+
+    clean = sub.add_parser("clean", help="remove unfinished .tmp-<run-id> folders of dead runs")
+    clean.add_argument("--output-dir", default="reports")
+    clean.add_argument("--max-age-hours", type=float, default=24.0,
+                       help="also remove those older than this (runs on other hosts)")
+    clean.add_argument("--dry-run", action="store_true")
     return p
 
 
@@ -117,6 +124,15 @@ def main(argv=None) -> int:
             return 130
     if args.command == "params":
         return _cmd_params(args)
+    if args.command == "clean":
+        import shutil
+
+        from .runner.folders import stale_tmp_dirs
+        for tmp in stale_tmp_dirs(args.output_dir, args.max_age_hours):
+            print(("would remove " if args.dry_run else "removed ") + str(tmp))
+            if not args.dry_run:
+                shutil.rmtree(tmp)
+        return EXIT_OK
     from .runner import build_index
     print(build_index(args.output_dir))
     return EXIT_OK

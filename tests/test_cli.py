@@ -64,3 +64,24 @@ def test_console_script_is_installed():
     exe = shutil.which("retention-lab") or str(Path(sys.executable).parent / "retention-lab")
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "run" in out.stdout and "params" in out.stdout
+
+
+def test_clean_keeps_live_and_recent_tmp_folders(tmp_path, capsys):
+    import json
+    import os
+    import platform
+
+    live = tmp_path / "r" / ".tmp-20260101T000000Z-aaaa"
+    dead = tmp_path / "r" / ".tmp-20260101T000000Z-bbbb"
+    other_host = tmp_path / "r" / ".tmp-20260101T000000Z-cccc"
+    for folder, pid, host in [(live, os.getpid(), platform.node()), (dead, 2**22 + 12345, platform.node()),
+                              (other_host, 1, "elsewhere")]:
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"pid": pid, "host": host}))
+    assert cli.main(["clean", "--output-dir", str(tmp_path)]) == 0
+    assert live.exists() and not dead.exists() and other_host.exists()
+    os.utime(other_host, (0, 0))                       # very old: its runner is surely gone
+    assert cli.main(["clean", "--output-dir", str(tmp_path), "--dry-run"]) == 0
+    assert "would remove" in capsys.readouterr().out and other_host.exists()
+    assert cli.main(["clean", "--output-dir", str(tmp_path)]) == 0
+    assert not other_host.exists() and live.exists()

@@ -305,6 +305,9 @@ def test_run_killed_midway_leaves_latest_untouched(tmp_path):
     assert len(leftovers) == 1 and not (leftovers[0] / "report.html").exists()
     build_index(tmp_path / "reports")
     assert leftovers[0].name[len(".tmp-"):] not in (tmp_path / "reports" / "index.html").read_text()
+    # `retention-lab clean` removes the dead run's leftovers, nothing else
+    assert cli.main(["clean", "--output-dir", str(tmp_path / "reports")]) == 0
+    assert not leftovers[0].exists() and latest_run(report_dir) == previous
 
 
 def test_run_terminated_midway_is_kept_as_failed(tmp_path):

@@ -103,3 +103,36 @@ def list_runs(report_dir) -> list[tuple[str, str, Path]]:
         elif child.name.startswith(FAILED_PREFIX) and RUN_ID_RE.match(child.name[len(FAILED_PREFIX):]):
             runs.append((child.name[len(FAILED_PREFIX):], "failed", child))
     return sorted(runs, key=lambda r: r[0], reverse=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_tmp_dirs(output_dir, max_age_hours: float = 24.0) -> list[Path]:
+    """Unfinished run folders (``.tmp-<run-id>``) whose runner is gone: on this host and its pid
+    is dead, or older than ``max_age_hours`` (e.g. written on another host)."""
+    import json
+    import platform
+    import time
+
+    stale = []
+    for tmp in sorted(Path(output_dir).glob(f"*/{TMP_PREFIX}*")):
+        if not tmp.is_dir() or not RUN_ID_RE.match(tmp.name[len(TMP_PREFIX):]):
+            continue
+        try:
+            info = json.loads((tmp / "run.json").read_text())
+        except (OSError, ValueError):
+            info = {}
+        age_h = (time.time() - tmp.stat().st_mtime) / 3600
+        dead = info.get("host") == platform.node() and isinstance(info.get("pid"), int) \
+            and not _pid_alive(info["pid"])
+        if dead or age_h > max_age_hours:
+            stale.append(tmp)
+    return stale
