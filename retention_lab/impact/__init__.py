@@ -1,6 +1,11 @@
 """Loyalty-programme impact: randomized (invite vs control) and self-selected designs.
 
-``report = rl.impact.analyze(data, design=...)`` → :class:`ImpactReport`.
+``report = rl.impact.analyze(data, design=...)`` → :class:`ImpactReport` with ``effects``,
+``checks``, ``segments``, ``roi``, ``assumptions``, ``summary_text()``, ``print_summary()``.
+The building blocks are public for analysts who want one piece: the outcome table, the
+randomized estimators (SRM, balance, ITT, Wald/IV with CUPED), the self-selected ones
+(propensity model, doubly robust ATT, DiD, naive contrast), the NB rate ratio, survival, CLV,
+ROI, segment effects with multiplicity correction, power and context.
 """
 from .analyze import analyze, ImpactReport
 from .outcomes import outcome_table, covariate_matrix
@@ -8,7 +13,17 @@ from .estimators import Means, arm_means, effect_row
 from .randomized import srm_check, smd, balance_table, itt_and_members
 from .self_selected import (PropensityModel, fit_propensity, att_effects, naive_effects,
                             did_effect, propensity_balance)
+from .frequency import nb_rate_ratio
+from .survival_effects import km_curves, cox_hazard_ratio, enrolment_hazard_ratio
+from .clv_effects import predicted_clv
+from .roi import programme_roi
+from .heterogeneity import segment_effects, cochran_q
+from .power import mde_table
+from .context import context_table, retention_gain_value, geometric_clv
 
-__all__ = ["analyze", "ImpactReport", "outcome_table", "covariate_matrix", "Means", "arm_means", "effect_row",
-           "srm_check", "smd", "balance_table", "itt_and_members", "PropensityModel",
-           "fit_propensity", "att_effects", "naive_effects", "did_effect", "propensity_balance"]
+__all__ = ["analyze", "ImpactReport", "outcome_table", "covariate_matrix", "Means", "arm_means",
+           "effect_row", "srm_check", "smd", "balance_table", "itt_and_members",
+           "PropensityModel", "fit_propensity", "att_effects", "naive_effects", "did_effect",
+           "propensity_balance", "nb_rate_ratio", "km_curves", "cox_hazard_ratio",
+           "enrolment_hazard_ratio", "predicted_clv", "programme_roi", "segment_effects",
+           "cochran_q", "mde_table", "context_table", "retention_gain_value", "geometric_clv"]

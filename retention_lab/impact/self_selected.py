@@ -234,7 +234,7 @@ def did_effect(out: pd.DataFrame, ps: PropensityModel | None = None, *, alpha: f
         m = arm_means(Y, {"t": e & D, "c": e & ~D})
         how = "unweighted"
     else:
-        m = att_means(Y, ps)
+        m = att_means(Y, ps, augment=False)
         how = "ATT-weighted"
     row = effect_row("purchases", "effect on members (DiD)", m, lambda mm: mm["post|c"] -
                      mm["delta|c"] + mm["delta|c"], lambda mm: mm["post|c"] + mm["delta|t"] -
