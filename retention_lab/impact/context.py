@@ -6,7 +6,8 @@ profit by 25–95 %" (Reichheld & Sasser 1990, *HBR*; Reichheld 1996, *The Loyal
 
 What a 5-point retention gain is worth *here* uses the geometric-retention CLV model
 (Gupta & Lehmann 2003, *J. Interactive Marketing* 17(1)) fed by this base's own numbers —
-the control group's annual retention ``r`` and margin per customer per year ``m`` —
+the control group's annual retention ``r`` and margin per customer per year ``m`` (the fitted
+BG/NBD + Gamma-Gamma model's expected 12-month value × margin, or the measured spend) —
 ``CLV(r) = m · Σ_{k=0}^{K-1} (r / (1 + d))^k`` with the annual discount rate ``d``.
 """
 from __future__ import annotations
@@ -34,6 +35,8 @@ def context_table(effects: pd.DataFrame, estimand: str) -> pd.DataFrame:
             continue
         r = r.iloc[0]
         where = ("below" if r["rel_lift"] < lo else "above" if r["rel_lift"] > hi else "within")
+        if where != "within" and r["rel_ci_low"] <= hi and r["rel_ci_high"] >= lo:
+            where += " (interval overlaps)"
         rows.append(dict(metric=metric, estimand=estimand, measured_rel_lift=r["rel_lift"],
                          ci_low=r["rel_ci_low"], ci_high=r["rel_ci_high"], quoted_low=lo,
                          quoted_high=hi, position=where, quoted=text))
