@@ -1,7 +1,6 @@
 """Every survival figure returns a Figure with the expected content and opens no pyplot
 window."""
 import matplotlib.pyplot as plt
-import numpy as np
 import pytest
 from matplotlib.figure import Figure
 

@@ -15,7 +15,7 @@ from lifelines import KaplanMeierFitter
 from lifelines.statistics import multivariate_logrank_test
 from lifelines.utils import median_survival_times
 
-from ._base import SurvivalResult, check_survival_frame, collapse, p_words, z_value
+from ._base import SurvivalResult, check_survival_frame, collapse, p_words
 
 __all__ = ["RetentionCurves", "logrank", "LogRankResult", "km_at"]
 

@@ -24,7 +24,6 @@ trigger fired.
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
