@@ -172,3 +172,14 @@ def test_figures(randomized, self_selected):
         assert isinstance(f, matplotlib.figure.Figure) and f.axes
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_randomized_without_enrolment_data_gives_itt_only():
+    exp = rl.datasets.simulate_loyalty_experiment(n_customers=3_000, design="randomized", seed=4)
+    exp.customers = exp.customers.drop(columns="enrolled_at")
+    rep = rl.impact.analyze(exp, clv=False, survival=False)
+    assert set(rep.effects["estimand"]) <= {"ITT", "ITT (rate ratio)"}
+    assert rep.checks.set_index("check").loc["take-up", "status"] == "warn"
+    r = rep.effect("purchases", "ITT")
+    assert r["ci_low"] <= exp.truth["itt"]["purchases"]["abs_diff"] <= r["ci_high"]
+    assert "Inviting customers" in rep.summary_text()

@@ -396,10 +396,12 @@ def _randomized(data, out, X, alpha, clv, survival, n_draws, seed):
                        detail=f"{control_members:,} control customers enrolled (the Wald "
                               "estimator handles two-sided non-compliance; check for leakage)"))
     take = tu["take_up"]
-    if not take > 0:
-        raise DataError("customers: no invited customer enrolled; rule 'take-up > 0' (the effect "
-                        "on members is undefined)", table="customers", column="enrolled_at",
-                        rule="take-up > 0", n_rows=0)
+    if not take > 0:   # no enrolment data (or nobody joined): the ITT still stands
+        effects = [rows.loc[rows["estimand"] == "ITT"]]
+        checks.append(dict(check="take-up", status="warn", value=0.0,
+                           detail="no invited customer has an enrolled_at date: only the effect "
+                                  "of the invitation (ITT) is estimated"))
+        take = float("nan")
     z95 = 1.959963984540054
     take_up = dict(take_up=take, se=tu["se"], ci=(take - z95 * tu["se"], take + z95 * tu["se"]),
                    n_invited=int(z.sum()), n_control=int((~z).sum()),
@@ -409,8 +411,9 @@ def _randomized(data, out, X, alpha, clv, survival, n_draws, seed):
     for metric, col in (("nps", "nps_score"), ("csat", "csat_score")):
         sub = out[col].notna().to_numpy()
         if sub.sum() > 20 and z[sub].any() and (~z[sub]).any():
-            effects.append(itt_and_members(out.loc[sub], (metric,), covariates=X.loc[sub],
-                                           alpha=alpha)[0])
+            res = itt_and_members(out.loc[sub], (metric,), covariates=X.loc[sub],
+                                  alpha=alpha)[0]
+            effects.append(res if take > 0 else res.loc[res["estimand"] == "ITT"])
     if sub.sum():
         n_t, n_s = z[sub].sum(), sub.sum()
         share_t, share_c = n_t / z.sum(), (n_s - n_t) / (~z).sum()
@@ -433,15 +436,17 @@ def _randomized(data, out, X, alpha, clv, survival, n_draws, seed):
         effects.append(_clv_rows(data, out, {"treatment": z, "control": ~z}, alpha, n_draws,
                                  seed, lambda o: itt_and_members(o, ("clv",), covariates=X,
                                                                  alpha=alpha)[0],
-                                 {"ITT": 1.0, "effect on members": 1 / take ** 2}, checks))
+                                 {"ITT": 1.0, "effect on members": 1 / take ** 2}, checks,
+                                 members=take > 0))
     power = mde_table(out, z, ~z, columns={"purchases": "orders", "spend": "spend",
                                            "retention": "retained"}, alpha=alpha,
-                      variance_ratio=ratio, take_up=take)
+                      variance_ratio=ratio, take_up=take if take > 0 else None)
 
     def seg_est(mask, metrics):
         Xs = X.loc[mask]
         Xs = Xs.loc[:, Xs.std(ddof=0) > 0]
-        return itt_and_members(out.loc[mask], metrics, covariates=Xs, alpha=alpha)[0]
+        res = itt_and_members(out.loc[mask], metrics, covariates=Xs, alpha=alpha)[0]
+        return res if take > 0 else res.loc[res["estimand"] == "ITT"]
     return (pd.concat(effects, ignore_index=True), checks,
             dict(balance=bal, power=power, curves=curves, take_up=take_up,
                  segment_estimator=seg_est, notes=[f"CUPED SE ratio {k}: {v:.3f}"
@@ -536,7 +541,8 @@ def _cox(out, treated, weights, alpha, estimand):
         return None, None
 
 
-def _clv_rows(data, out, groups, alpha, n_draws, seed, estimator, scale, checks):
+def _clv_rows(data, out, groups, alpha, n_draws, seed, estimator, scale, checks,
+              members: bool = True):
     try:
         values, info = predicted_clv(data, out, groups, n_draws=n_draws, seed=seed)
     except Exception as exc:
@@ -546,6 +552,8 @@ def _clv_rows(data, out, groups, alpha, n_draws, seed, estimator, scale, checks)
     o = out.copy()
     o["clv"] = values
     rows = estimator(o)
+    if not members:
+        rows = rows.loc[rows["estimand"] == "ITT"]
     pv = sum(v["param_var"] for v in info.values())
     out_rows = []
     for _, r in rows.iterrows():

@@ -112,19 +112,24 @@ def itt_and_members(out: pd.DataFrame, metrics=CORE, *, adjust: bool = True,
     m = arm_means(Y, {"t": z, "c": ~z}, X)
     how = "CUPED/Lin-adjusted difference of means" if X is not None else "difference of means"
     rows = []
-    for name in metrics:
-        num, den = METRICS[name]
-        lvl = _levels(name)
-        rows.append(effect_row(name, "ITT", m, lambda mm, lvl=lvl: lvl(mm, "c"),
-                               lambda mm, lvl=lvl: lvl(mm, "t"),
-                               method=f"{how}, delta-method SE", n=len(out), alpha=alpha))
-
-        def comp(mm, treated, num=num, den=den):
-            v = _complier(mm, num, treated)
-            return v / _complier(mm, den, treated) if den else v
-        rows.append(effect_row(name, "effect on members", m, lambda mm, f=comp: f(mm, False),
-                               lambda mm, f=comp: f(mm, True),
-                               method=f"Wald/IV (invitation as instrument), {how}",
-                               n=len(out), alpha=alpha))
+    with np.errstate(divide="ignore", invalid="ignore"):  # take-up 0: member rows are NaN
+        for name in metrics:
+            rows.extend(_rows(m, name, how, len(out), alpha))
     take_up, se, _ = m.delta(lambda mm: mm["D|t"] - mm["D|c"])
     return pd.DataFrame(rows), dict(take_up=take_up, se=se, means=m)
+
+
+def _rows(m, name, how, n, alpha):
+    """The ITT and effect-on-members rows of one metric."""
+    num, den = METRICS[name]
+    lvl = _levels(name)
+
+    def comp(mm, treated):
+        v = _complier(mm, num, treated)
+        return v / _complier(mm, den, treated) if den else v
+    rows = [effect_row(name, "ITT", m, lambda mm: lvl(mm, "c"), lambda mm: lvl(mm, "t"),
+                       method=f"{how}, delta-method SE", n=n, alpha=alpha),
+            effect_row(name, "effect on members", m, lambda mm: comp(mm, False),
+                       lambda mm: comp(mm, True),
+                       method=f"Wald/IV (invitation as instrument), {how}", n=n, alpha=alpha)]
+    return rows

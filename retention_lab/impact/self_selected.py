@@ -97,7 +97,7 @@ def fit_propensity(out: pd.DataFrame, covariates: pd.DataFrame | None = None,
 
 
 def att_means(Y: dict, ps: PropensityModel, subset=None, augment: bool = True,
-              sample: bool = True) -> Means:
+              sample: bool = False) -> Means:
     """Members' means (``y|t``) and the estimated counterfactual means of the members
     (``y|c``) from ATT-weighted eligible non-members, with influence functions that include the
     propensity model's estimation (stacked logit score).
@@ -107,7 +107,8 @@ def att_means(Y: dict, ps: PropensityModel, subset=None, augment: bool = True,
     unbalanced, ``y|c = mean_members m0(x) + weighted mean_non-members (y − m0(x))``
     (regression-adjusted IPW for the ATT; Imbens & Wooldridge 2009, *J. Econ. Lit.* 47, §5.8) —
     consistent if either the propensity or the outcome model is right, and more precise.
-    ``sample=True`` (with ``augment``) targets the effect on *these* members (sample ATT): their
+    Default intervals are for the population ATT, which is conservative for the effect on the
+    members at hand. ``sample=True`` (with ``augment``) targets *these* members (sample ATT): their
     own outcomes are observed, so only the prediction of their counterfactual is uncertain —
     the members' term of the influence function is rescaled to the residual variance of the
     outcome model among the weighted non-members (Imbens 2004, *Rev. Econ. Stat.* 86, §IV).
@@ -179,7 +180,7 @@ def _level(name):
 
 def att_effects(out: pd.DataFrame, ps: PropensityModel, metrics=CORE, *,
                 alpha: float = 0.05, subset=None, augment: bool = True,
-                sample: bool = True) -> pd.DataFrame:
+                sample: bool = False) -> pd.DataFrame:
     """Effect on members (ATT) of each metric: doubly robust (``augment=True``) or plain IPW
     (``subset``: e.g. the surveyed customers)."""
     m = att_means(_outcomes(out, metrics), ps, subset, augment, sample)
