@@ -212,6 +212,20 @@ def test_failure_between_writing_and_moving_keeps_latest(tmp_path):
     assert [r[1] for r in list_runs(report_dir)] == ["failed", "ok"]
 
 
+def test_output_html_is_sanitized():
+    from retention_lab.runner.html import sanitize_output_html
+    out = sanitize_output_html(
+        '<style scoped>.x{}</style><table><thead><tr style="text-align: right; '
+        'background-image: url(http://evil)"><th>seg</th></tr></thead><tbody><tr><td '
+        'onclick="steal()">A</td></tr></tbody></table><script>alert(1)</script>'
+        '<img src=x onerror=alert(1)><a href="javascript:alert(1)">k</a>')
+    assert out.startswith('<table><thead><tr style="text-align: right;"><th>seg</th></tr></thead>'
+                          '<tbody><tr><td>A</td></tr></tbody></table>')
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out and "<script" not in out
+    assert "<img" not in out and "javascript:" not in out and "onclick" not in out
+    assert "<style" not in out and "evil" not in out
+
+
 def test_identifier_tables_are_found_in_html_outputs():
     import pandas as pd
     from retention_lab.runner.privacy import identifier_tables

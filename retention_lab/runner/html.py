@@ -24,6 +24,9 @@ _TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgro
          "small", "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead",
          "tr", "u", "ul"}
 _ATTRS = ["class", "title", "colspan", "rowspan", "border", "align", "valign"]
+_CSS_PROPERTIES = frozenset({"text-align", "vertical-align", "color", "background-color",
+                             "font-weight", "font-style", "font-size", "padding", "margin",
+                             "border", "border-bottom", "border-top", "width", "white-space"})
 
 
 _STYLE_BLOCK = re.compile(r"<style\b[^>]*>.*?</style\s*>", re.I | re.S)
@@ -35,7 +38,12 @@ def sanitize_output_html(text: str) -> str:
     ``<style>`` blocks (pandas adds one to every DataFrame) are dropped rather than shown as text.
     """
     import bleach
-    return bleach.clean(_STYLE_BLOCK.sub("", text), tags=_TAGS, attributes={"*": _ATTRS, "a": _ATTRS + ["href"]},
+    from bleach.css_sanitizer import CSSSanitizer
+
+    css = CSSSanitizer(allowed_css_properties=_CSS_PROPERTIES)
+    return bleach.clean(_STYLE_BLOCK.sub("", text), tags=_TAGS,
+                        attributes={"*": _ATTRS + ["style"], "a": _ATTRS + ["style", "href"]},
+                        css_sanitizer=css,
                         protocols={"http", "https", "mailto"}, strip=False, strip_comments=True)
 
 
