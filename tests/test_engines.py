@@ -193,6 +193,20 @@ def test_collapsed_tables_are_grouped_in_the_engine(cdnow_sample):
     assert int(got["weight"].sum()) == len(churn)
 
 
+def test_partitioned_passes_give_the_same_table(cdnow_sample, cases):
+    """Big inputs are summarised in customer-hash passes (DuckDB's memory limit); same numbers."""
+    for data, end in ((cdnow_sample, "1998-06-30"), (cases, OBS_END)):
+        expected = rl.features.rfm_summary(data, end, freq="D", freq_multiplier=7)
+        assert_same(expected, rl.engines.rfm_summary(data, end, freq="D", freq_multiplier=7,
+                                                     engine="duckdb", partitions=3))
+        assert_same(rl.features.collapse_summary(expected),
+                    rl.engines.rfm_summary(data, end, freq="D", freq_multiplier=7,
+                                           engine="duckdb", partitions=3, collapse=True))
+    src = rl.engines.source(cdnow_sample, "duckdb", memory_limit="100KB")
+    assert rl.engines.summaries.n_partitions(src, len(cdnow_sample)) > 1
+    assert rl.engines.summaries.n_partitions(src, 0) == 1
+
+
 def test_features_dispatch_to_the_engines(cdnow_sample):
     got = rl.features.rfm_summary(cdnow_sample, "1998-06-30", freq="W", engine="duckdb")
     assert got.attrs["engine"] == "duckdb"
@@ -401,6 +415,9 @@ def test_other_summaries_on_spark(on_spark, cases, cdnow_sample):
                                  engine="spark", collapse=True)
     assert_same(rl.engines.rfm_summary(cdnow_sample, "1998-06-30", freq="D", freq_multiplier=7,
                                        engine="duckdb", collapse=True), got)
+    got = rl.engines.rfm_summary(on_spark["cases"], OBS_END, freq="W", engine="spark",
+                                 partitions=2)
+    assert_same(rl.features.rfm_summary(cases, OBS_END, freq="W"), got)
     churn = rl.engines.churn_table(sc, 30, OBS_END, unit="W", engine="spark", collapse=True)
     assert_same(collapse_churn(rl.features.churn_table(cases, 30, OBS_END, unit="W")), churn)
 

@@ -19,7 +19,7 @@ _ids = itertools.count()
 #: ``memory_limit`` caps DuckDB's buffer manager; beyond it aggregations spill to
 #: ``temp_directory``, so a 100M-row summary runs in a few GiB.
 DUCKDB_CONFIG = {
-    "memory_limit": os.environ.get("RETENTION_LAB_DUCKDB_MEMORY_LIMIT", "2GB"),
+    "memory_limit": os.environ.get("RETENTION_LAB_DUCKDB_MEMORY_LIMIT", "3GB"),
     "temp_directory": os.environ.get("RETENTION_LAB_DUCKDB_TEMP",
                                      os.path.join(tempfile.gettempdir(), "retention_lab_duckdb")),
     "threads": int(os.environ.get("RETENTION_LAB_DUCKDB_THREADS", "0")) or None,
@@ -45,6 +45,18 @@ def configure(**duckdb_settings) -> dict:
         raise ValueError(f"unknown DuckDB setting(s) {sorted(unknown)}; known: {sorted(DUCKDB_CONFIG)}")
     DUCKDB_CONFIG.update(duckdb_settings)
     return dict(DUCKDB_CONFIG)
+
+
+def parse_bytes(text: str) -> int:
+    """``"3GB"``, ``"2.7 GiB"``, ``"512MB"`` → bytes."""
+    import re
+
+    m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(i?)B?\s*", str(text), re.IGNORECASE)
+    if not m:
+        raise ValueError(f"cannot read a memory size from {text!r}")
+    base = 1024 if m.group(3) else 1000
+    power = " KMGT".index(m.group(2).upper() or " ")
+    return int(float(m.group(1)) * base ** power)
 
 
 def new_name(prefix: str) -> str:
@@ -85,6 +97,10 @@ class Backend:
 
     def utc(self, ts: str) -> str:
         return ts
+
+    def bucket(self, expr: str, k: int, n: int) -> str:
+        """SQL: ``expr`` hashes into bucket ``k`` of ``n`` (partitioned aggregation)."""
+        raise NotImplementedError
 
     def columns(self, view: str) -> dict[str, str]:
         raise NotImplementedError
@@ -134,6 +150,14 @@ class DuckDBBackend(Backend):
     def utc(self, ts: str) -> str:
         return f"timezone('UTC', {ts})"
 
+    def bucket(self, expr: str, k: int, n: int) -> str:
+        return f"hash({expr}) % {n} = {k}"
+
+    def memory_limit(self) -> int:
+        """DuckDB's memory limit in bytes."""
+        text = self.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        return parse_bytes(text)
+
     def register(self, name: str, obj) -> str:
         self._keep.append(obj)
         self.con.register(name, obj)
@@ -166,6 +190,9 @@ class SparkBackend(Backend):
 
     def parse_yyyymmdd(self, text: str) -> str:
         return f"try_to_timestamp({text}, 'yyyyMMdd')"
+
+    def bucket(self, expr: str, k: int, n: int) -> str:
+        return f"pmod(hash({expr}), {n}) = {k}"
 
     def columns(self, view: str) -> dict[str, str]:
         return dict(self.spark.table(view).dtypes)
