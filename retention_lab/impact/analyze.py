@@ -131,7 +131,7 @@ class ImpactReport:
                          f"{tu.get('n_customers', 0):,} customers; members are compared with "
                          f"{tu.get('n_eligible_non_members', 0):,} non-members who also bought "
                          "after the launch, weighted to resemble them (inverse-probability "
-                         "weighting).")
+                         "weighting with a regression adjustment: doubly robust).")
             groups = (("effect on members", "For members, the programme"),)
         for est, who in groups:
             for metric in PRIMARY:
