@@ -39,7 +39,7 @@ _PARQUET = (".parquet", ".pq", ".parq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".txt", ".txt.gz")
 
 
-@dataclass
+@dataclass(eq=False)
 class Source:
     """Transactions as a view in an engine (DuckDB or Spark), read lazily.
 
