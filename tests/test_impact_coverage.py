@@ -44,16 +44,18 @@ def _study(design: str, null: bool) -> pd.DataFrame:
 
 
 def _check_coverage(df: pd.DataFrame) -> pd.DataFrame:
-    d = df.loc[df["estimand"] != "naive"]
+    d = df.loc[df["estimand"] != "naive"].astype({"cover": float})
     cov = d.groupby(["estimand", "metric"])["cover"].mean()
     print(cov.to_string())
     primary = d.loc[d["metric"].isin(PRIMARY)]
     pooled = primary["cover"].mean()
     # pooled over the primary metrics: nominal within 93–97 %; each one within Monte Carlo
-    # error of 95 % (±3 points ≈ 2 SE at 200 seeds)
+    # error of 95 % (2 SE ≈ 3 points at 200 seeds) — a little more room above, because the
+    # truth is the finite-sample effect of these customers, for which the usual (population)
+    # variance is conservative (Neyman 1923; Imbens & Rubin 2015, ch. 6)
     assert 0.93 <= pooled <= 0.97, pooled
     per = primary.groupby(["estimand", "metric"])["cover"].mean()
-    assert ((per >= 0.92) & (per <= 0.98)).all(), per
+    assert ((per >= 0.92) & (per <= 0.99)).all(), per
     # secondary metrics: no gross under-coverage
     assert (cov >= 0.90).all(), cov
     return cov
