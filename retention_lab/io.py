@@ -169,6 +169,9 @@ def load_data(source="simulated", *, customers=None, surveys=None, observation_e
     * anything else — a DataFrame or path of transactions for :func:`read_experiment`, with
       ``customers``, ``surveys``, ``observation_end``, ``launch_date`` and ``design`` (without a
       customers table there are no arms, and ``design`` is set to None).
+    * a Parquet directory or glob, ``"duckdb:///path.duckdb::table"`` or ``"spark:db.table"`` —
+      read and checked in DuckDB / Spark by :func:`retention_lab.engines.read_transactions`;
+      ``params["engine"]`` and ``params["n_rows_read"]`` say which engine read how many rows.
 
     An argument the chosen source does not use (e.g. ``customers`` with ``"simulated"``) is a
     ``TypeError`` rather than silently ignored.
@@ -191,6 +194,19 @@ def load_data(source="simulated", *, customers=None, surveys=None, observation_e
     if simulate_kwargs:
         raise TypeError(f"unexpected argument(s) for source {_describe(source)!r}: "
                         f"{', '.join(sorted(simulate_kwargs))} (only the simulator takes them)")
+    from . import engines  # lazy: DuckDB / Spark are paid for only by inputs that need them
+    if engines.reads_in_engine(source):
+        # A Parquet directory or glob, "duckdb:///db.duckdb::table", a Spark table/DataFrame or
+        # an ibis table: the engine checks the contract and nets returns, and only the validated
+        # customer_id, date, amount come to pandas. params say which engine read how many rows.
+        tx, tx_quality, info = engines.read_transactions(source, returns="net")
+        data = read_experiment(tx, customers=customers, surveys=surveys,
+                               observation_end=observation_end, launch_date=launch_date,
+                               design=design if customers is not None else None)
+        data.quality = tx_quality.extend(data.quality)
+        data.params.update(transactions=info["source"], engine=info["engine"],
+                           n_rows_read=info["n_rows"])
+        return data
     return read_experiment(source, customers=customers, surveys=surveys,
                            observation_end=observation_end, launch_date=launch_date,
                            design=design if customers is not None else None)
