@@ -199,7 +199,8 @@ def load_data(source="simulated", *, customers=None, surveys=None, observation_e
         # A Parquet directory or glob, "duckdb:///db.duckdb::table", a Spark table/DataFrame or
         # an ibis table: the engine checks the contract and nets returns, and only the validated
         # customer_id, date, amount come to pandas. params say which engine read how many rows.
-        tx, tx_quality, info = engines.read_transactions(source, returns="net")
+        tx, tx_quality, info = engines.read_transactions(source, observation_end=observation_end,
+                                                         returns="net")
         data = read_experiment(tx, customers=customers, surveys=surveys,
                                observation_end=observation_end, launch_date=launch_date,
                                design=design if customers is not None else None)

@@ -312,6 +312,19 @@ def test_read_transactions_validates_in_the_engine(stored, cases):
     assert not rl.engines.reads_in_engine(str(stored / "tx.parquet"))  # io reads single files
 
 
+def test_load_data_hands_directories_and_tables_to_the_engine(stored, cases):
+    """A notebook's data_source may be a Parquet directory or a DuckDB table; it says which
+    engine read how many rows, and the bundle is the one a DataFrame source gives."""
+    want = rl.io.load_data(cases, observation_end=OBS_END)
+    for source in (str(stored / "hive"), f"duckdb://{stored / 'shop.duckdb'}::tx"):
+        data = rl.io.load_data(source, observation_end=OBS_END)
+        assert data.params["engine"] == "duckdb" and data.params["n_rows_read"] == len(cases)
+        assert len(data.transactions) == len(want.transactions)
+        assert data.quality.table["n_rows"].sum() == want.quality.table["n_rows"].sum()
+        assert_same(rl.features.rfm_summary(want.transactions, OBS_END, freq="W"),
+                    rl.features.rfm_summary(data.transactions, OBS_END, freq="W"))
+
+
 # --------------------------------------------------------------------------- the contract
 def first_line(excinfo) -> str:
     return str(excinfo.value).splitlines()[0]

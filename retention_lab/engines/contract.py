@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 
+import pandas as pd
+
 from .. import schema
 from ..errors import DataError, DataQuality
 from .backends import new_name, type_class
@@ -66,12 +68,15 @@ def _expressions(src: Source, types: dict[str, str]) -> tuple[str, str, str, str
 
 
 def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
-               zero_amounts: str = "keep") -> tuple[str, DataQuality, int]:
+               zero_amounts: str = "keep", observation_end=None) -> tuple[str, DataQuality, int]:
     """Validate ``src`` in its engine; return (the clean view's name, the ledger, rows read).
 
-    Cached on the source per option set: a notebook's several summaries check the table once.
+    ``observation_end``: as in :func:`~retention_lab.schema.validate_transactions`, rows after it
+    are excluded (and counted) *before* returns are netted. Cached on the source per option
+    set: a notebook's several summaries check the table once.
     """
-    key = (validate, returns, zero_amounts)
+    end = None if observation_end is None else pd.Timestamp(observation_end)
+    key = (validate, returns, zero_amounts, end)
     if key in src._clean:
         view, quality, n = src._clean[key]
         return view, copy.deepcopy(quality), n
@@ -95,6 +100,11 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
     has_orders = "order_id" in types
     null_amount = f"({a} IS NULL OR {nan})" if nan else f"{a} IS NULL"
 
+    late = "FALSE"
+    if end is not None:
+        limit = end + pd.Timedelta(days=1) if end == end.normalize() else end
+        op = ">=" if end == end.normalize() else ">"
+        late = f"({date} {op} TIMESTAMP '{limit.isoformat(sep=' ')}')"
     if validate:
         bad_date = f"({d} IS NOT NULL AND {date} IS NULL)"
         bad_amount = f"({a} IS NOT NULL AND {amount} IS NULL)" if nan is None else "FALSE"
@@ -105,8 +115,9 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
                    SUM(CASE WHEN {d} IS NULL THEN 1 ELSE 0 END) AS null_date,
                    SUM(CASE WHEN {null_amount} THEN 1 ELSE 0 END) AS null_amount,
                    SUM(CASE WHEN {bad_amount} THEN 1 ELSE 0 END) AS bad_amount,
-                   SUM(CASE WHEN {amount} < 0 THEN 1 ELSE 0 END) AS negative,
-                   SUM(CASE WHEN {amount} = 0 THEN 1 ELSE 0 END) AS zero
+                   SUM(CASE WHEN {late} THEN 1 ELSE 0 END) AS late,
+                   SUM(CASE WHEN {amount} < 0 AND NOT {late} THEN 1 ELSE 0 END) AS negative,
+                   SUM(CASE WHEN {amount} = 0 AND NOT {late} THEN 1 ELSE 0 END) AS zero
             FROM {view}""")
         c = {k: int(v or 0) for k, v in c.items()}
         n = src._n_rows = c["n"]
@@ -121,6 +132,9 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
         for column, rule, k, where in checks:
             if c[k]:
                 raise _error(src, column, rule, c[k], n, where)
+        if end is not None:
+            quality.record(TABLE, "date", f"date <= observation_end ({end.date()})", c["late"],
+                           note="transactions after the observation end are outside the window")
     else:  # as the pandas path with validate=False: the table is taken as it is
         n = src.n_rows
         c = {"negative": 0, "zero": 0}
@@ -129,7 +143,7 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
     base = be.create_view(new_name("base"), f"""
         SELECT {cid} AS customer_id, {date} AS ts, {amount} AS amount
                {", " + q("order_id") + " AS order_id" if has_orders else ""}
-        FROM {view}""")
+        FROM {view} WHERE NOT {late}""")
     clean_sql = f"SELECT customer_id, ts, amount FROM {base}"
     purchases_where = None
 
@@ -145,8 +159,8 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
                          f"GROUP BY order_id HAVING COUNT(*) > 1) AND amount >= 0", over=base)
     if c["negative"]:
         if returns == "error" and validate:
-            raise _error(src, "amount", "amount >= 0 (returns not allowed)", c["negative"], n,
-                         f"{amount} < 0")
+            raise _error(src, "amount", "amount >= 0 (returns not allowed)", c["negative"],
+                         n - c.get("late", 0), f"{amount} < 0 AND NOT {late}")
         if returns == "net" and has_orders:
             refunds = be.create_view(new_name("refunds"), f"""
                 SELECT order_id, SUM(amount) AS refund FROM {base}

@@ -300,22 +300,26 @@ def customer_periods(data, freq: str = "D", *, validate: bool = True, returns: s
     return _tag(out, src.engine, n, src.description)
 
 
-def read_transactions(data, *, engine: str = "auto", returns: str = "net", spark=None,
+def read_transactions(data, *, observation_end=None, engine: str = "auto",
+                      returns: str = "net", spark=None,
                       **duckdb_settings) -> tuple[pd.DataFrame, DataQuality, dict]:
-    """Validated transactions (``customer_id, date, amount``) read by ``engine`` into pandas.
+    """Validated transactions (``customer_id, date, amount``) read by ``engine`` into pandas:
+    :func:`retention_lab.schema.validate_transactions` run in the engine (rows after
+    ``observation_end`` excluded before returns are netted, as there).
 
-    The contract is checked and returns are netted in the engine (for a Parquet directory that
-    is DuckDB reading only the three columns); what :func:`retention_lab.io.load_data` uses for
-    inputs that only an engine reads. Returns ``(frame, quality, info)`` with ``info`` =
-    ``{"engine", "n_rows" (rows read), "source"}``.
+    For a Parquet directory that is DuckDB reading only the three columns; what
+    :func:`retention_lab.io.load_data` uses for inputs that only an engine reads. Returns
+    ``(frame, quality, info)`` with ``info`` = ``{"engine", "n_rows" (rows read), "source"}``.
     """
     eng = pick_engine(data, engine)
     if eng == "pandas":
         from ..schema import validate_transactions
         tx, desc = _pandas(data)
-        clean, quality = validate_transactions(tx, returns=returns)
+        clean, quality = validate_transactions(tx, observation_end=observation_end,
+                                               returns=returns)
         return clean, quality, {"engine": "pandas", "n_rows": len(tx), "source": desc}
-    src, clean, quality, n = _prepare(data, eng, True, returns, spark, duckdb_settings)
+    src = source(data, eng, spark=spark, **duckdb_settings)
+    clean, quality, n = contract.clean_view(src, returns=returns, observation_end=observation_end)
     out = src.backend.query(f"SELECT customer_id, ts AS date, amount FROM {clean}")
     out["date"] = pd.to_datetime(out["date"]).astype("datetime64[ns]")
     return out, quality, {"engine": src.engine, "n_rows": int(n), "source": src.description}
