@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .metrics import _figure
+from ._base import new_figure as _figure
 
 __all__ = ["plot_calibration_purchases_vs_holdout_purchases", "plot_cumulative_transactions",
            "plot_frequency_recency_matrix", "plot_probability_alive_matrix",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._base import new_figure as _figure
+
 __all__ = ["plot_effect_summary", "plot_segment_forest", "plot_balance",
            "plot_propensity_overlap", "plot_retention_curves", "plot_metric_levels"]
 
@@ -15,13 +17,6 @@ _LABELS = {"purchases": "purchases / customer", "spend": "spend / customer",
            "csat": "CSAT (share 4–5)"}
 
 
-def _axes(ax, figsize):
-    import matplotlib.pyplot as plt
-    if ax is None:
-        fig, ax = plt.subplots(figsize=figsize)
-    return ax.figure, ax
-
-
 def plot_effect_summary(effects: pd.DataFrame, estimand: str = "ITT", ax=None,
                         quoted: dict | None = None, exclude=("nps",)):
     """Relative lift of every metric of one ``estimand`` with its 95 % interval (percent);
@@ -30,7 +25,7 @@ def plot_effect_summary(effects: pd.DataFrame, estimand: str = "ITT", ax=None,
     e = effects.loc[effects["estimand"].str.startswith(estimand) &
                     effects["rel_lift"].notna() &
                     ~effects["metric"].isin(exclude)].reset_index(drop=True)
-    fig, ax = _axes(ax, (7, 0.45 * max(len(e), 3) + 1))
+    fig, ax = _figure(ax, (7, 0.45 * max(len(e), 3) + 1))
     y = np.arange(len(e))[::-1]
     lo = 100 * (e["rel_lift"] - e["rel_ci_low"])
     hi = 100 * (e["rel_ci_high"] - e["rel_lift"])
@@ -46,7 +41,6 @@ def plot_effect_summary(effects: pd.DataFrame, estimand: str = "ITT", ax=None,
                         for m, s in zip(e["metric"], e["estimand"])], fontsize=8)
     ax.set_xlabel("relative lift, % (95 % interval)")
     ax.set_title(f"Effects: {estimand}" + (" — green: quoted ranges" if quoted else ""))
-    fig.tight_layout()
     return fig
 
 
@@ -54,7 +48,7 @@ def plot_metric_levels(effects: pd.DataFrame, metric: str, ax=None):
     """Control vs treatment level of one metric for each estimand, with the difference and its
     interval in the labels."""
     e = effects.loc[effects["metric"] == metric].reset_index(drop=True)
-    fig, ax = _axes(ax, (6, 3))
+    fig, ax = _figure(ax, (6, 3))
     x = np.arange(len(e))
     ax.bar(x - 0.2, e["control"], 0.4, label="control / counterfactual", color="C7")
     ax.bar(x + 0.2, e["treatment"], 0.4, label="treatment / members", color="C0")
@@ -64,7 +58,6 @@ def plot_metric_levels(effects: pd.DataFrame, metric: str, ax=None):
                        fontsize=8)
     ax.set_ylabel(_LABELS.get(metric, metric))
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return fig
 
 
@@ -76,7 +69,7 @@ def plot_segment_forest(segments: pd.DataFrame, metric: str = "purchases",
     if estimand is not None:
         s = s.loc[s["estimand"] == estimand]
     s = s.reset_index(drop=True)
-    fig, ax = _axes(ax, (7, 0.45 * max(len(s), 3) + 1))
+    fig, ax = _figure(ax, (7, 0.45 * max(len(s), 3) + 1))
     y = np.arange(len(s))[::-1]
     ax.errorbar(s["abs_diff"], y, xerr=[s["abs_diff"] - s["ci_low"], s["ci_high"] - s["abs_diff"]],
                 fmt="s", color="C1", capsize=3)
@@ -90,7 +83,6 @@ def plot_segment_forest(segments: pd.DataFrame, metric: str = "purchases",
     corr = s["correction"].iloc[0] if len(s) else ""
     ax.set_xlabel(f"effect on {_LABELS.get(metric, metric)} (95 % interval)")
     ax.set_title(f"By {s['segment'].iloc[0] if len(s) else 'segment'} — {corr}-adjusted p")
-    fig.tight_layout()
     return fig
 
 
@@ -98,7 +90,7 @@ def plot_balance(balance: pd.DataFrame, ax=None, threshold: float = 0.1):
     """Love plot: |standardized mean difference| of each covariate, before and (if present)
     after weighting, with the usual 0.1 threshold."""
     b = balance.reset_index(drop=True)
-    fig, ax = _axes(ax, (6, 0.3 * max(len(b), 4) + 1))
+    fig, ax = _figure(ax, (6, 0.3 * max(len(b), 4) + 1))
     y = np.arange(len(b))[::-1]
     ax.scatter(b["smd"].abs(), y, label="unweighted", color="C3")
     if "smd_weighted" in b.columns:
@@ -109,14 +101,13 @@ def plot_balance(balance: pd.DataFrame, ax=None, threshold: float = 0.1):
     ax.set_xlabel("|standardized mean difference|")
     ax.legend(fontsize=8)
     ax.set_title("Covariate balance")
-    fig.tight_layout()
     return fig
 
 
 def plot_propensity_overlap(propensity, ax=None, bins: int = 40):
     """Histograms of the propensity score of members and eligible non-members."""
     e, t, k = propensity.score_, propensity.treated_, propensity.eligible_
-    fig, ax = _axes(ax, (6, 3))
+    fig, ax = _figure(ax, (6, 3))
     edges = np.linspace(0, 1, bins + 1)
     ax.hist(e[k & t], edges, alpha=0.6, density=True, label="members", color="C0")
     ax.hist(e[k & ~t], edges, alpha=0.6, density=True, label="eligible non-members", color="C7")
@@ -125,13 +116,12 @@ def plot_propensity_overlap(propensity, ax=None, bins: int = 40):
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     ax.set_title("Overlap of propensity scores")
-    fig.tight_layout()
     return fig
 
 
 def plot_retention_curves(curves: dict, ax=None, horizon: float | None = None):
     """Kaplan–Meier retention curves from the launch, one per group, with 95 % bands."""
-    fig, ax = _axes(ax, (6, 3.5))
+    fig, ax = _figure(ax, (6, 3.5))
     for i, (name, c) in enumerate(curves.items()):
         ax.step(c["timeline"], c["survival"], where="post", label=name, color=f"C{i}")
         ax.fill_between(c["timeline"], c["lower"], c["upper"], step="post", alpha=0.2,
@@ -142,5 +132,4 @@ def plot_retention_curves(curves: dict, ax=None, horizon: float | None = None):
     ax.set_ylabel("share not yet lapsed")
     ax.legend(fontsize=8)
     ax.set_title("Retention after the launch (Kaplan–Meier)")
-    fig.tight_layout()
     return fig

@@ -9,19 +9,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ._base import new_figure as _figure
+
 __all__ = ["cohort_heatmap", "segment_bar", "nps_bar"]
-
-
-def _figure(ax, figsize):
-    """A new figure (or ``ax``'s). Made by pyplot so that Jupyter's inline backend is active and
-    knows how to display it, then closed at once: a notebook shows the returned figure exactly
-    once (no second copy from pyplot's auto-show), and scripts leak no open figures."""
-    if ax is not None:
-        return ax.figure, ax
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-    plt.close(fig)
-    return fig, ax
 
 
 def cohort_heatmap(cohort_matrix: pd.DataFrame, *, ax=None, annotate: bool | None = None,

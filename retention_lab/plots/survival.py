@@ -11,19 +11,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ._base import new_figure as _figure
+
 __all__ = ["plot_retention_by_group", "plot_hazard_ratios", "plot_ph_diagnostics",
            "plot_churn_calibration"]
 
 _UNITS = {"D": "days", "W": "weeks", "M": "months"}
-
-
-def _figure(ax, figsize, ncols: int = 1):
-    if ax is not None:
-        return ax.figure, ax
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(1, ncols, figsize=figsize, layout="constrained", squeeze=ncols == 1)
-    plt.close(fig)
-    return fig, ax
 
 
 def plot_retention_by_group(curves, *, ax=None, horizons=None, parametric=None,
