@@ -111,7 +111,7 @@ def test_penalizer_shrinks_parameters(cdnow_sample):
 @pytest.mark.parametrize("column, value, rule", [
     ("frequency", -1, "frequency >= 0"),
     ("recency", 50.0, "0 <= recency <= T"),
-    ("T", 0.0, "T > 0"),
+    ("T", -1.0, "T >= 0"),
     ("frequency", np.nan, "finite"),
     ("frequency", 1.5, "whole number"),
 ])
@@ -121,6 +121,19 @@ def test_bad_summary_raises_data_error(column, value, rule):
     with pytest.raises(rl.DataError, match=rule) as err:
         rl.clv.BetaGeoFitter().fit(data)
     assert err.value.column == column and err.value.n_rows == 1
+
+
+@pytest.mark.parametrize("fitter", [rl.clv.BetaGeoFitter, rl.clv.ParetoNBDFitter])
+def test_customers_first_seen_on_the_observation_end_add_nothing(fitter):
+    """T == 0 (first purchase on the last day) is valid data whose likelihood term is 1."""
+    tx = rl.datasets.load_cdnow()
+    s = rl.features.rfm_summary(tx, "1997-09-30", freq="D", freq_multiplier=7)
+    new = pd.DataFrame({"frequency": [0.0] * 3, "recency": [0.0] * 3, "T": [0.0] * 3})
+    both = pd.concat([s[["frequency", "recency", "T"]], new], ignore_index=True)
+    a, b = fitter().fit(s), fitter().fit(both)
+    assert b.log_likelihood_ == pytest.approx(a.log_likelihood_, abs=1e-6)
+    np.testing.assert_allclose(b.params_.to_numpy(), a.params_.to_numpy(), rtol=1e-4)
+    assert np.isfinite(b.probability_alive(0, 0, 0))
 
 
 def test_missing_column_and_empty_table():

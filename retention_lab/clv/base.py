@@ -62,8 +62,10 @@ def check_rule(table: str, column: str, rule: str, bad: np.ndarray, frame=None) 
 def btyd_arrays(data, recency=None, T=None, weights=None, *, table: str = "summary"):
     """``(frequency, recency, T, weights)`` as float arrays from a summary frame or arrays.
 
-    Validates the BTYD rules: finite, ``frequency >= 0``, ``0 <= recency <= T``, ``T > 0``,
-    ``recency == 0`` when ``frequency == 0``, ``weight >= 0``.
+    Validates the BTYD rules: finite, ``frequency >= 0``, ``0 <= recency <= T``, ``T >= 0``,
+    ``recency == 0`` when ``frequency == 0``, ``weight >= 0``. A customer first seen on the
+    observation end (``T == 0``) is valid: their likelihood term is 1 (nothing observed yet),
+    as in lifetimes.
     """
     if isinstance(data, pd.DataFrame):
         check_columns(data, ["frequency", "recency", "T"], table)
@@ -91,7 +93,7 @@ def btyd_arrays(data, recency=None, T=None, weights=None, *, table: str = "summa
         check_rule(table, col, "finite", ~np.isfinite(arr), frame)
     check_rule(table, "frequency", "frequency >= 0", x < 0, frame)
     check_rule(table, "frequency", "frequency is a whole number", x != np.round(x), frame)
-    check_rule(table, "T", "T > 0", T_ <= 0, frame)
+    check_rule(table, "T", "T >= 0", T_ < 0, frame)
     check_rule(table, "recency", "0 <= recency <= T", (tx < 0) | (tx > T_ * (1 + 1e-12)), frame)
     check_rule(table, "recency", "recency == 0 when frequency == 0", (x == 0) & (tx != 0), frame)
     check_rule(table, "weight", "weight >= 0", w < 0, frame)
