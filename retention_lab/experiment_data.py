@@ -49,6 +49,10 @@ class ExperimentData:
     def __repr__(self) -> str:
         n_s = 0 if self.surveys is None else len(self.surveys)
         end = None if self.observation_end is None else self.observation_end.date()
+        read = ""
+        if "engine" in self.params:  # read and checked by retention_lab.engines
+            read = (f", read_by={self.params['engine']!r}, "
+                    f"rows_read={int(self.params.get('n_rows_read', 0)):,}")
         return (f"ExperimentData(design={self.design!r}, customers={len(self.customers):,}, "
                 f"transactions={len(self.transactions):,}, surveys={n_s:,}, "
-                f"observation_end={end}, excluded_rows={self.quality.n_excluded():,})")
+                f"observation_end={end}, excluded_rows={self.quality.n_excluded():,}{read})")

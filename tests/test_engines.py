@@ -456,3 +456,20 @@ def test_contract_errors_on_spark(spark, cases, case):
     with pytest.raises(DataError) as got:
         rl.engines.rfm_summary(bad, OBS_END, engine="spark")
     assert first_line(got) == first_line(want)
+
+
+def test_every_feature_function_dispatches_to_the_engines():
+    """rl.features.<table>(engine="duckdb") is the engine's table, equal to the pandas one."""
+    tx = rl.datasets.load_cdnow()
+    f = rl.features
+    pairs = [
+        (f.churn_table(tx, 90, "1998-06-30"), f.churn_table(tx, 90, "1998-06-30", engine="duckdb")),
+        (f.cohort_retention(tx), f.cohort_retention(tx, engine="duckdb")),
+        (f.rfm_summary(tx, "1997-09-30", "W"), f.rfm_summary(tx, "1997-09-30", "W", engine="duckdb")),
+    ]
+    for pandas_table, engine_table in pairs:
+        assert engine_table.attrs["engine"] == "duckdb"
+        cols = pandas_table.select_dtypes("number").columns
+        np.testing.assert_allclose(engine_table.sort_index()[cols].to_numpy(float),
+                                   pandas_table.sort_index()[cols].to_numpy(float),
+                                   rtol=1e-12, atol=1e-9, equal_nan=True)

@@ -28,7 +28,8 @@ from ..errors import DataQuality
 
 
 def churn_table(tx: pd.DataFrame, inactivity_days: int = 90, observation_end=None, *,
-                unit: str = "D", validate: bool = True, returns: str = "net") -> pd.DataFrame:
+                unit: str = "D", validate: bool = True, returns: str = "net",
+                engine: str = "pandas") -> pd.DataFrame:
     """One row per customer: ``first_purchase, last_purchase, n_purchases, followup_end,
     duration, churned``.
 
@@ -42,6 +43,9 @@ def churn_table(tx: pd.DataFrame, inactivity_days: int = 90, observation_end=Non
         Default: the last transaction date. A date includes its whole day.
     unit : {"D", "W", "M"}
         The unit of ``duration`` (days, weeks, mean months).
+    engine : str
+        ``"pandas"`` here; ``"duckdb"``, ``"spark"`` or ``"auto"`` run the same table in
+        :mod:`retention_lab.engines` (files, big frames, Spark tables).
 
     Returns
     -------
@@ -51,6 +55,10 @@ def churn_table(tx: pd.DataFrame, inactivity_days: int = 90, observation_end=Non
     """
     if inactivity_days <= 0:
         raise ValueError(f"inactivity_days must be positive, not {inactivity_days}")
+    if engine != "pandas":
+        from .. import engines
+        return engines.churn_table(tx, inactivity_days, observation_end, unit=unit,
+                                   validate=validate, returns=returns, engine=engine)
     quality = DataQuality()
     if validate:
         tx, quality = validate_transactions(tx, returns=returns)

@@ -97,7 +97,8 @@ def rfm_summary(tx: pd.DataFrame, observation_end=None, freq: str = "D",
         from .. import engines
         return engines.rfm_summary(tx, observation_end=observation_end, freq=freq,
                                    freq_multiplier=freq_multiplier, engine=engine,
-                                   include_first_transaction=include_first_transaction)
+                                   include_first_transaction=include_first_transaction,
+                                   validate=validate, returns=returns)
     tx, quality = _prepare(tx, validate, returns)
     end = tx["date"].max() if observation_end is None else pd.Timestamp(observation_end)
     inside = in_window(tx["date"], end)
@@ -134,7 +135,8 @@ def calibration_holdout(tx: pd.DataFrame, calibration_end, observation_end=None,
         from .. import engines
         return engines.calibration_holdout(tx, calibration_end=calibration_end,
                                            observation_end=observation_end, freq=freq,
-                                           freq_multiplier=freq_multiplier, engine=engine)
+                                           freq_multiplier=freq_multiplier, engine=engine,
+                                           validate=validate, returns=returns)
     tx, quality = _prepare(tx, validate, returns)
     cal_end = pd.Timestamp(calibration_end)
     obs_end = tx["date"].max() if observation_end is None else pd.Timestamp(observation_end)
