@@ -8,6 +8,7 @@ the browser actually decoded (naturalWidth > 0); `--dump-dom` then returns that 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import re
@@ -51,6 +52,19 @@ def _chromium():
     return exe
 
 
+@contextlib.contextmanager
+def _serve(directory):
+    """A loopback HTTP server for ``directory``; yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
 @pytest.fixture(scope="module")
 def served_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
@@ -58,12 +72,8 @@ def served_report(tmp_path_factory):
     assert res.ok, res.error
     run = Path(res.path)
     (run / "probe.html").write_text(PROBE)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(run))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with _serve(run) as url:
+        yield url
 
 
 def _render(url, tmp_path):
@@ -96,14 +106,8 @@ def test_probe_detects_a_broken_figure_and_console_error(served_report, tmp_path
         '<html><body><header class="rl-header"><h1>x</h1></header>'
         '<img src="data:image/png;base64,AAAA"><script>undefinedFn()</script></body></html>')
     (run_dir / "probe.html").write_text(PROBE)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(run_dir))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        dom, log = _render(f"http://127.0.0.1:{server.server_address[1]}/probe.html", tmp_path)
-    finally:
-        server.shutdown()
+    with _serve(run_dir) as url:
+        dom, log = _render(f"{url}/probe.html", tmp_path)
     assert "imgs=1 data=1 shown=0" in dom
     assert any(":CONSOLE" in ln and "undefinedFn" in ln for ln in log.splitlines())
 
@@ -117,14 +121,8 @@ def test_real_reports_render(report, tmp_path):
     run = report.parent.resolve()
     (tmp_path / "probe.html").write_text(PROBE)
     (tmp_path / "report.html").symlink_to(run / "report.html")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        dom, log = _render(f"http://127.0.0.1:{server.server_address[1]}/probe.html", tmp_path)
-    finally:
-        server.shutdown()
+    with _serve(tmp_path) as url:
+        dom, log = _render(f"{url}/probe.html", tmp_path)
     m = re.search(r"imgs=(\d+) data=(\d+) shown=(\d+) code=(\d+) external=(\d+)", dom)
     imgs, data, shown, code, external = map(int, m.groups())
     assert imgs >= 1 and imgs == data == shown and code == 0 and external == 0, m.group(0)
