@@ -49,9 +49,11 @@ def record(name: str, value, ci=None, *, method: str | None = None, unit: str | 
 
 
 def record_result(name: str, result, **extra) -> dict:
-    """Record a result object with ``value``, ``ci``, ``n`` and ``method`` attributes."""
+    """Record a result object with ``value``, ``ci``, ``n``, ``method`` (and ``unit``)."""
+    unit = getattr(result, "unit", None) or None  # "" means no unit
     return record(name, result.value, getattr(result, "ci", None),
-                  method=getattr(result, "method", None), n=getattr(result, "n", None), **extra)
+                  method=getattr(result, "method", None), unit=unit,
+                  n=getattr(result, "n", None), **extra)
 
 
 def recorded() -> dict:

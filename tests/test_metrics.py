@@ -315,6 +315,8 @@ def test_metric_result_prints_and_serialises():
         r.value = 0.5  # frozen
     rec = rl.reporting.record_result("retention_rate", r)
     assert rec["value"] == 0.8 and rec["ci_low"] == r.ci[0] and rec["n"] == 1000
+    assert "unit" not in rec  # a fraction has no unit
+    assert rl.reporting.record_result("nps", m.nps([10, 9, 0, 7]))["unit"] == m.nps([1]).unit != ""
 
 
 # --------------------------------------------------------------------------- figures
