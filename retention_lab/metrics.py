@@ -131,6 +131,16 @@ def _proportion(name: str, successes: int, n: int, alpha: float, details: dict,
 # --------------------------------------------------------------------------- retention / churn
 
 
+def _starting_customers(metric: str, customers_start) -> int:
+    """``S`` of a rate over the starting customers: a whole number, and not zero."""
+    s = _count(metric, "customers_start", customers_start)
+    if s == 0:
+        raise DataError(f"{metric}: customers_start = 0; rule 'customers_start > 0' (the rate is "
+                        "undefined without starting customers)", table="counts",
+                        column="customers_start", rule="customers_start > 0")
+    return s
+
+
 def retention_rate(customers_start: int, customers_end: int, new_customers: int,
                    alpha: float = 0.05) -> MetricResult:
     """Customer retention rate, the seed formula ``(E − N) / S`` (a fraction).
@@ -140,13 +150,9 @@ def retention_rate(customers_start: int, customers_end: int, new_customers: int,
     proportion of the ``S`` starting customers; the interval is Wilson's.
     """
     m = "retention_rate"
-    s = _count(m, "customers_start", customers_start)
+    s = _starting_customers(m, customers_start)
     e = _count(m, "customers_end", customers_end)
     new = _count(m, "new_customers", new_customers)
-    if s == 0:
-        raise DataError(f"{m}: customers_start = 0; rule 'customers_start > 0' (the rate is "
-                        "undefined without starting customers)", table="counts",
-                        column="customers_start", rule="customers_start > 0")
     kept = e - new
     rule = "0 <= customers_end - new_customers <= customers_start"
     if kept < 0:
@@ -164,12 +170,8 @@ def retention_rate(customers_start: int, customers_end: int, new_customers: int,
 def churn_rate(customers_start: int, customers_lost: int, alpha: float = 0.05) -> MetricResult:
     """Churn rate ``lost / S``: the share of the ``S`` starting customers lost in the period."""
     m = "churn_rate"
-    s = _count(m, "customers_start", customers_start)
+    s = _starting_customers(m, customers_start)
     lost = _count(m, "customers_lost", customers_lost)
-    if s == 0:
-        raise DataError(f"{m}: customers_start = 0; rule 'customers_start > 0' (the rate is "
-                        "undefined without starting customers)", table="counts",
-                        column="customers_start", rule="customers_start > 0")
     if lost > s:
         raise DataError(f"{m}: customers_lost = {lost} exceeds customers_start = {s}; rule "
                         "'customers_lost <= customers_start'", table="counts",
