@@ -157,7 +157,7 @@ def simulate_loyalty_experiment(
     worlds = _simulate_worlds(rng, signup, lam, p_drop, nu, region_mult, spend_p, L, far,
                               freq_lift, dropout_reduction, spend_lift, enrol_model, referral,
                               design)
-    pre_orders, pre_spend = _pre_launch(worlds, n, L)
+    pre_spend = _pre_launch_spend(worlds, n, L)
     enrol_time = worlds.enrol_time  # world 1: first purchase after launch of a would-enrol
 
     observed_world = invited.astype(np.int64)  # randomized: invited see the programme
@@ -294,11 +294,10 @@ def _simulate_worlds(rng, signup, lam, p_drop, nu, region_mult, spend_p, L, far,
     return _Worlds(cust, world, time, amount, member, enrol_time, death)
 
 
-def _pre_launch(worlds: _Worlds, n: int, L: float):
+def _pre_launch_spend(worlds: _Worlds, n: int, L: float) -> np.ndarray:
+    """Each customer's spend before launch (the same in both worlds): sets the tier."""
     pre = (worlds.world == 0) & (worlds.time < L)
-    orders = np.bincount(worlds.cust[pre], minlength=n)
-    spend = np.bincount(worlds.cust[pre], weights=worlds.amount[pre], minlength=n)
-    return orders, spend
+    return np.bincount(worlds.cust[pre], weights=worlds.amount[pre], minlength=n)
 
 
 def _survey_scores(rng, n, L, E, worlds: _Worlds, enrol_time, nps_lift, csat_lift):
@@ -361,22 +360,18 @@ def _contrast(y0: np.ndarray, y1: np.ndarray, metric: str) -> dict:
 
 
 def _table(outcomes: dict, mask0: np.ndarray, mask1: np.ndarray, world0=0, world1=1) -> dict:
-    res = {}
-    for metric in ("purchases", "spend", "retention", "rmst", "alive", "clv", "nps", "csat"):
-        y = outcomes[metric]
-        res[metric] = _contrast(y[mask0, world0] if np.ndim(world0) == 0 else
-                                y[mask0, world0[mask0]],
-                                y[mask1, world1] if np.ndim(world1) == 0 else
-                                y[mask1, world1[mask1]], metric)
-    o0 = outcomes["purchases"][mask0, world0] if np.ndim(world0) == 0 else \
-        outcomes["purchases"][mask0, world0[mask0]]
-    s0 = outcomes["spend"][mask0, world0] if np.ndim(world0) == 0 else \
-        outcomes["spend"][mask0, world0[mask0]]
-    o1 = outcomes["purchases"][mask1, world1] if np.ndim(world1) == 0 else \
-        outcomes["purchases"][mask1, world1[mask1]]
-    s1 = outcomes["spend"][mask1, world1] if np.ndim(world1) == 0 else \
-        outcomes["spend"][mask1, world1[mask1]]
-    c, t = s0.sum() / max(o0.sum(), 1), s1.sum() / max(o1.sum(), 1)
+    """Contrast of every metric: group ``mask0`` in ``world0`` vs ``mask1`` in ``world1``
+    (a world is 0/1 for everyone or a per-customer array, e.g. the observed world)."""
+    n = len(mask0)
+    w0, w1 = np.broadcast_to(world0, n), np.broadcast_to(world1, n)
+
+    def pick(metric, mask, w):
+        return outcomes[metric][mask, w[mask]]
+
+    res = {m: _contrast(pick(m, mask0, w0), pick(m, mask1, w1), m)
+           for m in ("purchases", "spend", "retention", "rmst", "alive", "clv", "nps", "csat")}
+    c = pick("spend", mask0, w0).sum() / max(pick("purchases", mask0, w0).sum(), 1)
+    t = pick("spend", mask1, w1).sum() / max(pick("purchases", mask1, w1).sum(), 1)
     res["aov"] = {"control": float(c), "treatment": float(t), "abs_diff": float(t - c),
                   "rel_lift": float((t - c) / c)}
     return res
