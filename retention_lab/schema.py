@@ -99,14 +99,11 @@ def parse_dates(df: pd.DataFrame, table: str, column: str, *, allow_null: bool =
         whole = raw.notna() & (raw == np.floor(raw))
         as_text = raw.where(whole).astype("Int64").astype(str).where(whole)
         parsed = pd.to_datetime(as_text, errors="coerce", format="%Y%m%d")
-        unparseable = parsed.isna() & raw.notna()
-        if unparseable.any():
-            raise DataError.for_rule(table, column, f"{column} is a parseable date", unparseable, df)
     else:
         parsed = _to_datetime(raw)
-        unparseable = parsed.isna() & raw.notna()
-        if unparseable.any():
-            raise DataError.for_rule(table, column, f"{column} is a parseable date", unparseable, df)
+    unparseable = parsed.isna() & raw.notna()
+    if unparseable.any():
+        raise DataError.for_rule(table, column, f"{column} is a parseable date", unparseable, df)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     if not allow_null and parsed.isna().any():
