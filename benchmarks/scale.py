@@ -128,8 +128,11 @@ class PeakRSS:
 
 def _measure(size: str, engine: str) -> dict:
     """Runs inside the child process: one summary, timed, with its peak RSS."""
+    import duckdb  # noqa: F401 - imports are not the summary's time
+    import pyarrow  # noqa: F401
+
     import retention_lab as rl
-    import retention_lab.engines  # noqa: F401 - imports (duckdb, pyarrow) are not the summary's time
+    import retention_lab.engines  # noqa: F401
 
     path = str(dataset_path(size))
     n = SIZES[size]

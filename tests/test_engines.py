@@ -193,6 +193,32 @@ def test_collapsed_tables_are_grouped_in_the_engine(cdnow_sample):
     assert int(got["weight"].sum()) == len(churn)
 
 
+def test_window_end_from_the_contract_scan():
+    """The summary reuses the contract scan's last timestamp to skip a window scan; the end,
+    the rows outside and the ledger stay the pandas path's in each case it decides."""
+    ts = pd.Timestamp
+    tx = pd.DataFrame({"customer_id": [1, 1, 2, 3],
+                       "date": [ts("2024-01-01 10:00"), ts("2024-02-01 12:00"),
+                                ts("2024-02-03 23:59:59"), ts("2024-02-05 08:00")],
+                       "amount": [10.0, 5.0, 20.0, 7.0], "order_id": [1, 2, 3, 4]})
+    # the last row is a fully returned order: the default end is the last *kept* purchase
+    returned = pd.concat([tx, pd.DataFrame({"customer_id": [3], "date": [ts("2024-02-06")],
+                                            "amount": [-7.0], "order_id": [4]})])
+    for data, end, want_end, want_outside in (
+            (tx, None, ts("2024-02-05 08:00"), 0),          # exact: no scan
+            (tx, "2024-02-05", ts("2024-02-05"), 0),        # a date includes its day
+            (tx, "2024-02-04", ts("2024-02-04"), 1),        # rows after the end: counted
+            (tx, "2024-12-31", ts("2024-12-31"), 0),
+            (returned, None, ts("2024-02-03 23:59:59"), 0)):
+        expected = rl.features.rfm_summary(data, end, freq="D")
+        got = rl.engines.rfm_summary(data, end, freq="D", engine="duckdb")
+        assert_same(expected, got)
+        assert got.attrs["observation_end"] == expected.attrs["observation_end"] == want_end
+        ledger = got.attrs["quality"].table
+        outside = ledger.loc[ledger["action"] == "outside window", "n_rows"].sum()
+        assert outside == want_outside
+
+
 def test_partitioned_passes_give_the_same_table(cdnow_sample, cases):
     """Big inputs are summarised in customer-hash passes (DuckDB's memory limit); same numbers."""
     for data, end in ((cdnow_sample, "1998-06-30"), (cases, OBS_END)):

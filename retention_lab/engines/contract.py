@@ -117,8 +117,10 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
                    SUM(CASE WHEN {bad_amount} THEN 1 ELSE 0 END) AS bad_amount,
                    SUM(CASE WHEN {late} THEN 1 ELSE 0 END) AS late,
                    SUM(CASE WHEN {amount} < 0 AND NOT {late} THEN 1 ELSE 0 END) AS negative,
-                   SUM(CASE WHEN {amount} = 0 AND NOT {late} THEN 1 ELSE 0 END) AS zero
+                   SUM(CASE WHEN {amount} = 0 AND NOT {late} THEN 1 ELSE 0 END) AS zero,
+                   MAX(CASE WHEN NOT {late} THEN {date} END) AS max_ts
             FROM {view}""")
+        max_ts = c.pop("max_ts")
         c = {k: int(v or 0) for k, v in c.items()}
         n = src._n_rows = c["n"]
         if n == 0:
@@ -139,6 +141,7 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
         n = src.n_rows
         c = {"negative": 0, "zero": 0}
         zero_amounts = "keep"
+        max_ts = None
 
     base = be.create_view(new_name("base"), f"""
         SELECT {cid} AS customer_id, {date} AS ts, {amount} AS amount
@@ -207,4 +210,15 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
                             "rule 'table has at least one row'\n" + repr(quality),
                             table=TABLE, column="*", rule="table has at least one row", n_rows=0)
     src._clean[key] = (clean, copy.deepcopy(quality), n)
+    if max_ts is not None:
+        # The clean rows are a subset of the kept raw rows with their timestamps unchanged —
+        # the same rows when nothing was netted or excluded — so the summaries' window checks
+        # can skip a scan (see :func:`last_timestamp`).
+        src._last_ts[clean] = (pd.Timestamp(max_ts), c["negative"] == 0 and zero_amounts == "keep")
     return clean, quality, n
+
+
+def last_timestamp(src: Source, clean: str) -> tuple[pd.Timestamp | None, bool]:
+    """``(t, exact)``: no row of the clean view ``clean`` is later than ``t``, and ``exact`` says
+    that ``t`` is its last timestamp; ``(None, False)`` when the contract scan did not run."""
+    return src._last_ts.get(clean, (None, False))

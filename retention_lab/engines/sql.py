@@ -1,14 +1,22 @@
 """The aggregations, written once as SQL that DuckDB and Spark SQL both run.
 
-Every summary starts from the same reduction, ``customer_periods``: transactions in the window,
-dates floored to their period, one row per (customer, period) with the period's summed amount
-(several purchases in one period are one purchase occasion — lifetimes' convention). Only the
-day number of a timestamp differs between the dialects (``{day}``, from the backend); the period
-numbers are those of :func:`retention_lab.features.periods.period_index`:
+Every summary starts from the same reduction of transactions in the window: dates floored to
+their period, several purchases in one period counted as one purchase occasion (lifetimes'
+convention). Only the day number of a timestamp differs between the dialects (``{day}``, from
+the backend); the period numbers are those of
+:func:`retention_lab.features.periods.period_index`:
 
 * ``D`` — days since 1970-01-01;
 * ``W`` — ``floor((day + 3) / 7)``: Monday-based weeks (1970-01-01 was a Thursday);
 * ``M`` — ``12 * (year − 1970) + month − 1``.
+
+The per-customer summaries (:data:`SUMMARY`, the holdout of :data:`HOLDOUT`) rank each
+customer's purchase periods with ``dense_rank()`` (:data:`RANKED_PERIODS`) instead of first
+grouping by (customer, period): the number of purchase periods is the top rank and the first
+period's amount is the sum over rank 1. A sort per customer partition costs less than a hash
+table with one entry per (customer, period): 1.6–1.9 s instead of 2.4–3.5 s for 10M
+transactions on two cores, 20 s instead of 32 s for 100M (``benchmarks/scale.py``). :data:`CUSTOMER_PERIODS` (one row per
+customer and period) remains for the cohort counts and ``customer_periods``.
 
 Ages are differences of period numbers divided by ``freq_multiplier`` (as doubles, so the
 division is the same IEEE operation as numpy's); ``monetary_value`` is (total − first period's
@@ -58,19 +66,27 @@ FROM (SELECT customer_id, {period} AS period, amount FROM {clean} WHERE {where})
 GROUP BY customer_id, period
 """
 
+#: One row per transaction in the window with its period and ``r``, the dense rank of that
+#: period among the customer's purchase periods (1 = the first).
+RANKED_PERIODS = """
+SELECT customer_id, period, amount, dense_rank() OVER (PARTITION BY customer_id ORDER BY period) AS r
+FROM (SELECT customer_id, CAST({period} AS INT) AS period, amount FROM {clean} WHERE {where}) t
+"""
+
 SUMMARY = """
 SELECT customer_id,
-       CAST(COUNT(*) {minus_one} AS DOUBLE) AS frequency,
+       CAST(MAX(r) {minus_one} AS DOUBLE) AS frequency,
        CAST(MAX(period) - MIN(period) AS DOUBLE) / {fm} AS recency,
        CAST({end_period} - MIN(period) AS DOUBLE) / {fm} AS T,
        {monetary} AS monetary_value
-FROM ({periods}) cp
+FROM ({ranked}) rp
 GROUP BY customer_id
 """
 
-MONETARY_REPEAT = ("CASE WHEN COUNT(*) > 1 THEN (SUM(amount) - MIN_BY(amount, period)) "
-                   "/ CAST(COUNT(*) - 1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END")
-MONETARY_ALL = "SUM(amount) / CAST(COUNT(*) AS DOUBLE)"
+MONETARY_REPEAT = ("CASE WHEN MAX(r) > 1 THEN (SUM(amount) - SUM(CASE WHEN r = 1 THEN amount "
+                   "ELSE CAST(0 AS DOUBLE) END)) / CAST(MAX(r) - 1 AS DOUBLE) "
+                   "ELSE CAST(0 AS DOUBLE) END")
+MONETARY_ALL = "SUM(amount) / CAST(MAX(r) AS DOUBLE)"
 
 COLLAPSE = """
 SELECT {columns}, COUNT(*) AS weight FROM ({inner}) s GROUP BY {columns} ORDER BY {columns}
@@ -81,9 +97,9 @@ SELECT c.*, CAST(COALESCE(h.frequency_holdout, 0) AS DOUBLE) AS frequency_holdou
        CAST(COALESCE(h.monetary_value_holdout, 0) AS DOUBLE) AS monetary_value_holdout,
        {duration} AS duration_holdout
 FROM ({calibration}) c
-LEFT JOIN (SELECT customer_id, CAST(COUNT(*) AS DOUBLE) AS frequency_holdout,
-                  SUM(amount) / CAST(COUNT(*) AS DOUBLE) AS monetary_value_holdout
-           FROM ({holdout_periods}) hp GROUP BY customer_id) h
+LEFT JOIN (SELECT customer_id, CAST(MAX(r) AS DOUBLE) AS frequency_holdout,
+                  SUM(amount) / CAST(MAX(r) AS DOUBLE) AS monetary_value_holdout
+           FROM ({holdout_ranked}) hp GROUP BY customer_id) h
   ON c.customer_id = h.customer_id
 """
 
