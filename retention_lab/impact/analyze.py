@@ -7,7 +7,9 @@ model plus a weighted outcome regression) against eligible non-members,
 overlap and balance diagnostics, difference-in-differences, time-varying Cox; the naive
 members-vs-non-members contrast is kept aside for comparison. Both: purchase-rate ratio (NB),
 retention at the horizon and RMST, lapse hazard ratio, CLV (BG/NBD + Gamma-Gamma per group),
-NPS/CSAT, ROI, segment effects with multiplicity correction, power/MDE and context.
+NPS/CSAT, ROI, segment effects with multiplicity correction, power/MDE and context. The
+self-selected report adds the sensitivity of the effect on members to unmeasured confounding:
+E-values beside the strength of the measured covariates (:mod:`.sensitivity`).
 
 Only columns of the data contract are used, so the simulator's bundle and a user's own tables
 (:func:`retention_lab.io.read_experiment`) are analysed the same way.
@@ -32,6 +34,7 @@ from .randomized import CORE, balance_check, balance_table, itt_and_members, srm
 from .roi import programme_roi
 from .self_selected import (att_effects, did_effect, fit_propensity, naive_effects,
                             propensity_balance)
+from .sensitivity import covariate_benchmarks, sensitivity_table
 from .surveys import survey_scores
 
 EFFECT_COLUMNS = ["metric", "estimand", "control", "treatment", "abs_diff", "rel_lift", "ci_low",
@@ -58,7 +61,14 @@ def _pct(x) -> str:
 class ImpactReport:
     """The result of :func:`analyze`. ``effects`` one row per metric and estimand; ``checks``
     (check, status pass/warn/fail, value, detail); ``segments``; ``roi`` (dict); ``assumptions``
-    (plain-language list); plus the diagnostics that the report's figures show."""
+    (plain-language list); plus the diagnostics that the report's figures show.
+
+    ``sensitivity`` (self-selected design only; ``None`` for a randomized study, whose ITT rests
+    on the randomization and needs no such analysis): one row per effect on members with its
+    estimate, interval and scale, the approximate risk ratio, the E-values of the estimate and of
+    the interval (VanderWeele & Ding 2017), the strongest measured covariate as a benchmark and a
+    plain interpretation; ``confounder_benchmarks`` the crude strength of every measured
+    covariate (:func:`retention_lab.impact.sensitivity.covariate_benchmarks`)."""
 
     design: str
     effects: pd.DataFrame
@@ -76,6 +86,8 @@ class ImpactReport:
     take_up: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    sensitivity: pd.DataFrame | None = None
+    confounder_benchmarks: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def member_estimand(self) -> str:
@@ -166,10 +178,41 @@ class ImpactReport:
                     f"programme with {_fmt(nv.iloc[0]['abs_diff'])} extra purchases per member "
                     f"instead of {_fmt(corr)} — members were heavier buyers to begin with and had "
                     "to be active to enrol.")
+        if self.design == "self_selected":
+            lines.append(self.sensitivity_text())
         lines.append(self.roi_verdict())
         for _, c in self.failed_checks().iterrows():
             lines.append(f"FAILED CHECK — {c['check']}: {c['detail']}")
         return "\n".join(lines)
+
+    def sensitivity_text(self) -> str:
+        """One sentence on the sensitivity of the primary effects on members to unmeasured
+        confounding (E-values, VanderWeele & Ding 2017) and the strongest measured covariate."""
+        if self.sensitivity is None:
+            return ("Randomized study: the effect of the invitation rests on the randomization, so "
+                    "no sensitivity analysis for unmeasured confounding is needed.")
+        sv = self.sensitivity.set_index("metric")
+        prim = [m for m in PRIMARY if m in sv.index and np.isfinite(sv.loc[m, "evalue"])]
+        if not prim:
+            return "Sensitivity to unmeasured confounding: no E-value could be computed."
+        ev = ", ".join(f"{sv.loc[m, 'evalue']:.2f} for {m}" for m in prim)
+        ci = ", ".join(f"{sv.loc[m, 'evalue_ci']:.2f}" for m in prim)
+        text = (f"Sensitivity to unmeasured confounding (E-values, VanderWeele & Ding 2017): to "
+                f"explain the effects on members away, an unmeasured trait would have to be "
+                f"associated with both joining and the outcome by a risk ratio of at least {ev} "
+                f"beyond the measured covariates (for the interval to reach no effect: {ci}).")
+        m = "retention" if "retention" in prim else prim[0]
+        r = sv.loc[m]
+        if isinstance(r["benchmark"], str) and np.isfinite(r["benchmark_bias"]):
+            rr = r["rr"] if r["rr"] >= 1 else 1 / r["rr"]
+            enough = r["benchmark_bias"] >= rr
+            text += (f" The strongest measured covariate, {r['benchmark']}, is associated with "
+                     f"joining by {r['benchmark_rr_eu']:.2f} and with {m} by "
+                     f"{r['benchmark_rr_ud']:.2f} (crude): a confounder as strong could shift the "
+                     f"{m} estimate by a factor of at most {r['benchmark_bias']:.2f} — "
+                     f"{'enough, in the worst case,' if enough else 'not enough'} to explain it "
+                     "away.")
+        return text
 
     def context_text(self) -> str:
         """Plain sentences: measured lifts beside the quoted ranges, and the value of a 5-point
@@ -230,7 +273,9 @@ class ImpactReport:
 
     def record(self, prefix: str = "") -> dict:
         """Record the headline numbers with :func:`retention_lab.reporting.record` (for the
-        report's ``metrics.json``): every ITT / effect-on-members row, take-up and ROI."""
+        report's ``metrics.json``): every ITT / effect-on-members row, take-up, ROI and, for a
+        self-selected study, the E-value of each effect on members (``<metric>_members_evalue``,
+        with ``evalue_ci``, the scale and the risk ratio it was computed from)."""
         from .. import reporting
         out = {}
         for _, r in self.effects.iterrows():
@@ -251,6 +296,17 @@ class ImpactReport:
             out[f"{prefix}roi"] = reporting.record(f"{prefix}roi", self.roi["roi"],
                                                    self.roi["roi_ci"], method=self.roi["method"],
                                                    unit="ratio")
+        if self.sensitivity is not None:
+            for _, r in self.sensitivity.iterrows():
+                name = f"{prefix}{r['metric']}_members_evalue"
+                out[name] = reporting.record(
+                    name, r["evalue"], method=r["method"], unit="risk ratio",
+                    evalue_ci=None if not np.isfinite(r["evalue_ci"]) else float(r["evalue_ci"]),
+                    scale=r["scale"], rr=float(r["rr"]),
+                    rr_ci=[float(r["rr_ci_low"]), float(r["rr_ci_high"])],
+                    benchmark=r["benchmark"],
+                    benchmark_bias=None if not np.isfinite(r["benchmark_bias"])
+                    else float(r["benchmark_bias"]))
         return out
 
     def print_summary(self, file=None) -> None:
@@ -508,11 +564,15 @@ def _self_selected(data, out, X, alpha, clv, survival, n_draws, seed, trim):
         except Exception as exc:  # the survival module is optional here: report, do not fail
             checks.append(dict(check="time-varying Cox (enrolment)", status="warn", value=np.nan,
                                detail=f"not computed: {type(exc).__name__}: {exc}"))
+    clv_values = {}
     if clv:
         effects.append(_clv_rows(data, out, {"members": D, "non-members": ~D & elig}, alpha,
                                  n_draws,
                                  seed, lambda o: att_effects(o, ps, ("clv",), alpha=alpha),
-                                 {"effect on members": 1.0}, checks))
+                                 {"effect on members": 1.0}, checks, store=clv_values))
+    effects = pd.concat(effects, ignore_index=True)
+    bench = covariate_benchmarks(out, ps, extra_outcomes=clv_values)
+    sens = sensitivity_table(effects, out, ps, extra_outcomes=clv_values, benchmarks=bench)
     power = mde_table(out, D & ps.kept_, ~D & ps.kept_,
                       columns={"purchases": "orders", "spend": "spend", "retention": "retained"},
                       alpha=alpha, n_control_effective=ov["ess_non_members"])
@@ -522,9 +582,10 @@ def _self_selected(data, out, X, alpha, clv, survival, n_draws, seed, trim):
     take_up = dict(take_up=float(D[elig].mean()), n_members=int(D.sum()),
                    n_customers=len(out), n_eligible=int(elig.sum()),
                    n_eligible_non_members=int((elig & ~D).sum()), pre_rate_gap_weighted=gap)
-    return (pd.concat(effects, ignore_index=True), checks,
+    return (effects, checks,
             dict(balance=bal, power=power, curves=curves, take_up=take_up, propensity=ps,
-                 naive=pd.concat(naive, ignore_index=True), segment_estimator=seg_est))
+                 naive=pd.concat(naive, ignore_index=True), segment_estimator=seg_est,
+                 sensitivity=sens, confounder_benchmarks=bench))
 
 
 def _km(out, groups, weights=None):
@@ -542,7 +603,7 @@ def _cox(out, treated, weights, alpha, estimand):
 
 
 def _clv_rows(data, out, groups, alpha, n_draws, seed, estimator, scale, checks,
-              members: bool = True):
+              members: bool = True, store: dict | None = None):
     try:
         values, info = predicted_clv(data, out, groups, n_draws=n_draws, seed=seed)
     except Exception as exc:
@@ -551,6 +612,8 @@ def _clv_rows(data, out, groups, alpha, n_draws, seed, estimator, scale, checks,
         return pd.DataFrame()
     o = out.copy()
     o["clv"] = values
+    if store is not None:   # per-customer CLV, for the sensitivity analysis
+        store["clv"] = np.asarray(values, float)
     rows = estimator(o)
     if not members:
         rows = rows.loc[rows["estimand"] == "ITT"]
@@ -619,4 +682,9 @@ def _assumptions(design: str, s: dict) -> list:
         "assumes weighted members and non-members would have changed alike without the "
         "programme (parallel trends).",
         "The naive members-vs-non-members comparison is shown only to show its bias.",
+        "Sensitivity to unmeasured confounding: the E-value of each effect on members is the "
+        "risk-ratio association an unmeasured trait would need with both joining and the outcome, "
+        "beyond the measured covariates, to explain the effect away (VanderWeele & Ding 2017); it "
+        "is set beside the crude associations of the strongest measured covariate. It bounds the "
+        "worst case; it does not estimate the bias.",
     ] + common
