@@ -100,6 +100,32 @@ def btyd_arrays(data, recency=None, T=None, weights=None, *, table: str = "summa
     return x, np.minimum(tx, T_), T_, w
 
 
+def distinct_rows(*columns, weights=None):
+    """The distinct rows of equal-length float arrays, how to map back, and their total weights.
+
+    Returns ``(uniq, inverse, counts)``: ``uniq`` a tuple of arrays (the distinct rows in
+    lexicographic order), ``inverse`` such that ``uniq[k][inverse] == columns[k]`` and ``counts``
+    the summed ``weights`` of each distinct row (row counts without weights). Each column is
+    coded by ``np.unique`` and the codes combined into one integer key, which sorts much faster
+    than ``np.unique(..., axis=0)`` on a float matrix.
+    """
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for col in columns:
+        u, inv = np.unique(col, return_inverse=True)
+        if key.max(initial=0) >= np.iinfo(np.int64).max // max(len(u), 1):
+            # too many combinations for one int64 key: the generic (slower) row sort
+            _, first, inverse = np.unique(np.stack(columns, 1), axis=0, return_index=True,
+                                          return_inverse=True)
+            break
+        key = key * len(u) + inv.ravel()
+    else:
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    uniq = tuple(np.asarray(col)[first] for col in columns)
+    counts = np.bincount(inverse, weights=weights, minlength=len(first)).astype(float)
+    return uniq, inverse, counts
+
+
 def time_unit_of(summary) -> float | None:
     """Days per time unit of a summary made by :func:`retention_lab.features.rfm_summary`
     (``attrs['freq']`` × ``attrs['freq_multiplier']``), or ``None`` when unknown."""
@@ -364,7 +390,8 @@ class BaseFitter:
         self._check_fitted()
         lines = [f"<retention_lab.clv.{type(self).__name__}: {self._model_name}>",
                  f"  reference        {self._reference}",
-                 f"  customers        {self.n_customers_:,.0f} ({self.n_rows_:,} distinct rows)",
+                 f"  customers        {self.n_customers_:,.0f} ({self.n_rows_:,} rows, "
+                 f"{getattr(self, 'n_distinct_rows_', self.n_rows_):,} distinct)",
                  f"  log-likelihood   {self.log_likelihood_:.{decimals}f}",
                  f"  AIC              {self.AIC_:.{decimals}f}",
                  f"  penalizer_coef   {self.penalizer_coef:g}",

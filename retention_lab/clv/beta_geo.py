@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from .base import BaseFitter, btyd_arrays, time_unit_of
+from .base import BaseFitter, btyd_arrays, distinct_rows, time_unit_of
 
 
 def _codes(values):
@@ -60,6 +60,11 @@ class BtydMixin:
         initial_params : sequence, optional
             Starting values on the natural scale.
 
+        Identical rows are merged before the optimisation (their counts become weights), so a
+        per-customer summary fits as fast as its collapsed form and gives the same estimates.
+        ``n_customers_`` is the total weight (customers), ``n_rows_`` the number of input rows
+        with positive weight and ``n_distinct_rows_`` the number of rows actually fitted.
+
         Returns ``self``.
         """
         x, tx, T_, w = btyd_arrays(data, recency, T, weights)
@@ -68,8 +73,12 @@ class BtydMixin:
         self.time_unit_ = time_unit_of(data)
         self._fit_data_ranges = dict(T=float(T_.max()), frequency=float(x.max()),
                                      recency=float(tx.max()))
-        prepared = self._prepare(x, tx, T_)
-        return self._fit(prepared, w, len(x), initial_params=initial_params, **kwargs)
+        # The likelihood depends on a customer only through (x, t_x, T): fit the distinct rows
+        # weighted by their customer counts — the same likelihood at the cost of fewer rows.
+        (x_, tx_, T__), _, w_ = distinct_rows(x, tx, T_, weights=w)
+        self.n_distinct_rows_ = len(x_)
+        prepared = self._prepare(x_, tx_, T__)
+        return self._fit(prepared, w_, len(x), initial_params=initial_params, **kwargs)
 
     # lifetimes-compatible names
     def conditional_expected_number_of_purchases_up_to_time(self, t, frequency, recency, T):
@@ -157,22 +166,26 @@ class BetaGeoFitter(BtydMixin, BaseFitter):
 
     def expected_purchases(self, t, frequency, recency, T):
         """E[X(T, T+t) | x, t_x, T]: expected purchases in the next ``t`` periods (eq. 10)."""
-        r, alpha, a, b = self._unload()
         x, tx, T = self._xs(frequency, recency, T)
         t = np.asarray(t, float)
         if x.ndim == 1 and x.size > 256 and (t.ndim == 0 or t.shape[-1] == 1):
             # the 2F1 term depends on (x, T) only: evaluate it once per distinct pair
             xb, Tb = np.broadcast_arrays(x, T)
-            uT_all, iT = np.unique(Tb, return_inverse=True)
-            keys, first, inv = np.unique(xb * len(uT_all) + iT.ravel(), return_index=True,
-                                         return_inverse=True)
-            ux, uT = xb[first], Tb[first]
-            ln_hyp = log_hyp2f1(r + ux, b + ux, a + b + ux - 1, t / (alpha + uT + t))[..., inv.ravel()]
+            (ux, uT), inv, _ = distinct_rows(xb, Tb)
+            if_alive = self._expected_purchases_if_alive(t, ux, uT)[..., inv]
         else:
-            ln_hyp = log_hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+            if_alive = self._expected_purchases_if_alive(t, x, T)
+        return if_alive * self.probability_alive(x, tx, T)
+
+    def _expected_purchases_if_alive(self, t, x, T):
+        """E[X(T, T+t) | alive at T, x, T] — eq. 10 without its P(alive) factor, so that it
+        depends on (x, T) only (a dead customer buys nothing: E = P(alive) · this)."""
+        r, alpha, a, b = self._unload()
+        t = np.asarray(t, float)
+        ln_hyp = log_hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
         first = (a + b + x - 1) / (a - 1)
         second = -np.expm1(ln_hyp + (r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
-        return first * second * self.probability_alive(x, tx, T)
+        return first * second
 
     def expected_number_of_purchases_up_to_time(self, t):
         """Unconditional E[X(t)] for a customer just acquired (eq. 9)."""

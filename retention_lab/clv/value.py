@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .base import btyd_arrays, time_unit_of, Z95
+from .base import btyd_arrays, distinct_rows, time_unit_of, Z95
 
 DAYS = {"D": 1.0, "W": 7.0, "M": 30.436875, "Y": 365.2425}
 
@@ -76,13 +76,26 @@ def _resolve_time_unit(time_unit, summary, model) -> float:
         "retention_lab.features.rfm_summary, which records it in summary.attrs")
 
 
-def _discounted_purchases(model, x, tx, T, step: float, horizon: int, discount_rate: float):
-    """Σ_k ΔE[X(k·step)] / (1+d)^k for arrays of customers (``step`` in the summary's unit)."""
+def _discounted_purchases(model, x, tx, T, step: float, horizon: int, discount_rate: float,
+                          pairs=None):
+    """Σ_k ΔE[X(k·step)] / (1+d)^k for arrays of customers (``step`` in the summary's unit).
+
+    Both BTYD models factor as ``E[X(T, T+t) | x, t_x, T] = P(alive | x, t_x, T) · E[X(T, T+t)
+    | alive, x, T]``, and only the second factor depends on ``t``: the discounted sum over the
+    horizon is computed once per distinct ``(x, T)`` and scaled by P(alive) per customer.
+    ``pairs``: ``distinct_rows(x, T)`` when the caller has it already (bootstrap draws).
+    """
     t = step * np.arange(1, horizon + 1)[:, None]
-    cum = np.asarray(model.expected_purchases(t, x, tx, T))  # (horizon, customers)
-    per_period = np.diff(cum, axis=0, prepend=0.0)
     factors = (1.0 + discount_rate) ** -np.arange(1, horizon + 1)
-    return factors @ per_period, cum[-1]
+    if_alive = getattr(model, "_expected_purchases_if_alive", None)
+    if if_alive is None:  # any other transaction model: its conditional expectation per row
+        cum = np.asarray(model.expected_purchases(t, x, tx, T))  # (horizon, customers)
+        return factors @ np.diff(cum, axis=0, prepend=0.0), cum[-1]
+    (ux, uT), inv, _ = distinct_rows(x, T) if pairs is None else pairs
+    cum = np.asarray(if_alive(t, ux, uT))  # (horizon, distinct (x, T))
+    disc = factors @ np.diff(cum, axis=0, prepend=0.0)
+    p_alive = model.probability_alive(x, tx, T)
+    return disc[inv] * p_alive, cum[-1][inv] * p_alive
 
 
 def _spend(spend_model, x, m):
@@ -233,14 +246,13 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
         m = summary["monetary_value"].to_numpy(float)
     n = int(round(w.sum())) if np.all(w == np.round(w)) else float(w.sum())
     # the transaction part depends on (x, t_x, T), the spend part on (x, m): evaluate distinct rows
-    ut, it = np.unique(np.stack([x, tx, T_], 1), axis=0, return_inverse=True)
-    us, is_ = np.unique(np.stack([x, m], 1), axis=0, return_inverse=True)
-    it, is_ = it.ravel(), is_.ravel()
+    ut, it, _ = distinct_rows(x, tx, T_)
+    us, is_, _ = distinct_rows(x, m)
+    ut_pairs = distinct_rows(ut[0], ut[2])  # the (x, T) pairs of the distinct triples
 
     def evaluate(tm, sm):
-        disc, cum = _discounted_purchases(tm, ut[:, 0], ut[:, 1], ut[:, 2], step, horizon,
-                                          discount_rate)
-        spend = _spend(sm, us[:, 0], us[:, 1])
+        disc, cum = _discounted_purchases(tm, *ut, step, horizon, discount_rate, ut_pairs)
+        spend = _spend(sm, *us)
         return disc, cum, spend
 
     disc, cum, spend = evaluate(transaction_model, spend_model)
@@ -255,8 +267,8 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
         t_draws = transaction_model.sample_params(n_draws, seed=seed)
         s_draws = (spend_model.sample_params(n_draws, seed=np.random.default_rng(seed).integers(2**32) + 1)
                    if has_spend_params else [None] * n_draws)
-        disc_b = np.empty((n_draws, len(ut)))
-        spend_b = np.empty((n_draws, len(us)))
+        disc_b = np.empty((n_draws, len(ut[0])))
+        spend_b = np.empty((n_draws, len(us[0])))
         for j in range(n_draws):
             tm = transaction_model._with_params(t_draws[j])
             sm = spend_model._with_params(s_draws[j]) if has_spend_params else spend_model
