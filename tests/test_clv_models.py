@@ -179,3 +179,108 @@ def test_unfitted_model_raises_and_print_summary(capsys, cdnow_sample):
     out = capsys.readouterr().out
     assert "BG/NBD" in out and "2,357 (" in out and "-9582.429" in out
     assert "r: 0.243" in repr(m)
+
+
+# ------------------------------------------------------------------ fitting the distinct rows
+def _fit_every_row(fitter, summary):
+    """The fit without merging identical rows: every customer its own likelihood term."""
+    x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    fitter.time_unit_ = None
+    return fitter._fit(fitter._prepare(x, tx, T), np.ones(len(x)), len(x))
+
+
+@pytest.mark.parametrize("Fitter", [rl.clv.BetaGeoFitter, rl.clv.ParetoNBDFitter])
+def test_fit_on_distinct_rows_is_the_per_customer_fit(Fitter, cdnow_sample):
+    s = rl.features.rfm_summary(cdnow_sample, "1997-09-30", freq="D", freq_multiplier=7)
+    n_distinct = len(rl.features.collapse_summary(s))
+    m = Fitter().fit(s)
+    assert m.n_customers_ == 2357 and m.n_rows_ == 2357 and m.n_distinct_rows_ == n_distinct
+    assert n_distinct < 0.5 * 2357
+    every = _fit_every_row(Fitter(), s)
+    np.testing.assert_allclose(m.params_, every.params_, rtol=2e-6)
+    np.testing.assert_allclose(m.summary["se"], every.summary["se"], rtol=1e-4)
+    assert m.log_likelihood_ == pytest.approx(every.log_likelihood_, rel=1e-9)
+    assert m.AIC_ == pytest.approx(every.AIC_, rel=1e-9)
+    assert m.BIC_ == pytest.approx(every.BIC_, rel=1e-9)
+    # the reported log-likelihood is the per-customer sum at the estimates
+    x, tx, T = (s[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    per_customer = m._loglik(m.params_.to_numpy(), m._prepare(x, tx, T))
+    assert m.log_likelihood_ == pytest.approx(per_customer.sum(), rel=1e-12)
+    # a weighted table with duplicate rows merges too, to the same fit
+    w = np.random.default_rng(0).integers(1, 3, len(s)).astype(float)
+    dup = pd.concat([s.assign(weight=w), s.assign(weight=1.0)])
+    a = Fitter().fit(dup)
+    assert a.n_customers_ == w.sum() + 2357 and a.n_rows_ == 2 * 2357
+    assert a.n_distinct_rows_ == n_distinct
+
+
+def test_distinct_rows_maps_back_and_counts():
+    from retention_lab.clv.base import distinct_rows
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 4, 1000).astype(float)
+    t = rng.integers(0, 5, 1000) / 7.0
+    w = rng.uniform(0, 2, 1000)
+    (ux, ut), inv, counts = distinct_rows(x, t, weights=w)
+    ref = np.unique(np.stack([x, t], 1), axis=0)
+    np.testing.assert_array_equal(np.stack([ux, ut], 1), ref)
+    np.testing.assert_array_equal(ux[inv], x)
+    np.testing.assert_array_equal(ut[inv], t)
+    np.testing.assert_allclose(counts, np.bincount(inv, weights=w), rtol=1e-15)
+    assert distinct_rows(x, t)[2].sum() == 1000
+
+
+# ------------------------------------------------------------------ Pareto/NBD analytic gradient
+PNBD_POINTS = [(0.553, 10.578, 0.606, 11.669),   # published CDNOW estimates (alpha < beta)
+               (0.55, 20.0, 0.61, 3.0),          # alpha > beta
+               (2.0, 5.0, 1.5, 5.0),             # alpha == beta
+               (0.3, 0.5, 1.2, 30.0),            # beta >> alpha: z near 1 for small u
+               (0.3, 100.0, 1.2, 0.5),           # alpha >> beta: z > 0.95, the fallback rows
+               (1.5, 3.0, 0.2, 2.9)]             # alpha just above beta
+
+
+@pytest.fixture(scope="module")
+def pnbd_rows():
+    s = rl.features.rfm_summary(rl.datasets.load_cdnow(sample=True), "1997-09-30", freq="D",
+                                freq_multiplier=7)
+    c = rl.features.collapse_summary(s)
+    x = np.r_[c["frequency"], 0, 1, 40, 3000, 5000, 7]
+    tx = np.r_[c["recency"], 0, 39, 38, 20, 100, 5]      # includes t_x == T
+    T = np.r_[c["T"], 39, 39, 39, 39, 2000, 39]
+    return x.astype(float), tx.astype(float), T.astype(float)
+
+
+@pytest.mark.parametrize("params", PNBD_POINTS)
+def test_pareto_analytic_gradient_matches_central_differences(params, pnbd_rows):
+    m = rl.clv.ParetoNBDFitter()
+    d = m._prepare(*pnbd_rows)
+    p = np.array(params)
+    ll, g = m._loglik_grad(p, d)
+    assert np.all(np.isfinite(ll)) and np.all(np.isfinite(g))
+    np.testing.assert_allclose(ll, m._loglik(p, d), rtol=1e-12, atol=1e-12)
+    # per row, each parameter: central differences of the scipy-based log-likelihood
+    for k in range(4):
+        h = 1e-6 * p[k]
+        up, down = p.copy(), p.copy()
+        up[k] += h
+        down[k] -= h
+        num = (m._loglik(up, d) - m._loglik(down, d)) / (2 * h)
+        # rounding error of the differences: ~eps·|ll|/h per row
+        err = np.abs(g[:, k] - num) - 1e-8 * (1 + np.abs(ll)) / p[k]
+        assert np.all(err <= 1e-6 * np.abs(num)), (k, np.max(err / np.abs(num)))
+
+
+def test_pareto_series_matches_scipy_hyp2f1():
+    from scipy.special import hyp2f1
+    from retention_lab.clv.pareto_nbd import _hyp1_series
+    rng = np.random.default_rng(0)
+    b = rng.uniform(0.05, 50, 500)
+    c = b + rng.uniform(0.05, 30, 500)
+    z = rng.uniform(0, 0.95, 500)
+    z[:3] = 0.0
+    out = _hyp1_series(b, c, z)
+    np.testing.assert_allclose(out[0], np.log(hyp2f1(1.0, b, c, z)), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(out[3], b / c * hyp2f1(2.0, b + 1, c + 1, z) / hyp2f1(1.0, b, c, z),
+                               rtol=1e-12)
+    h = 1e-6 * b
+    num_b = (np.log(hyp2f1(1.0, b + h, c, z)) - np.log(hyp2f1(1.0, b - h, c, z))) / (2 * h)
+    np.testing.assert_allclose(out[1], num_b, rtol=1e-6, atol=1e-9)

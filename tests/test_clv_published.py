@@ -86,6 +86,16 @@ def test_pareto_nbd_reproduces_fhl2005(pnbd):
     assert round(pnbd.log_likelihood_, 1) == -9595.0
 
 
+def test_pareto_nbd_analytic_and_numerical_gradient_fits_agree(cdnow_summary, pnbd):
+    class NumericalGradient(rl.clv.ParetoNBDFitter):
+        _loglik_grad = None   # central differences of the log-likelihood, SEs from its Hessian
+
+    num = NumericalGradient().fit(cdnow_summary)
+    np.testing.assert_allclose(pnbd.params_, num.params_, rtol=1e-6)
+    np.testing.assert_allclose(pnbd.summary["se"], num.summary["se"], rtol=1e-4)
+    assert pnbd.log_likelihood_ == pytest.approx(num.log_likelihood_, rel=1e-12)
+
+
 def test_pareto_nbd_count_distribution(pnbd):
     n = np.arange(60)
     probs = np.array([pnbd.probability_of_n_purchases_up_to_time(39.0, k) for k in n])

@@ -180,3 +180,40 @@ def test_collapsed_summary_gives_the_same_total(fitted, weeks, clv_boot):
     delta = rl.clv.customer_lifetime_value(bg, 25.0, collapsed, time_unit="W", method="delta")
     delta_full = rl.clv.customer_lifetime_value(bg, 25.0, weeks, method="delta")
     np.testing.assert_allclose(delta.total_ci, delta_full.total_ci, rtol=1e-8)
+
+
+def _clv_by_customer(tm, sm, summary, step, horizon, discount_rate, margin):
+    """Brute force: every customer's own conditional expectations over the horizon."""
+    x, tx, T, m = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T",
+                                                        "monetary_value"))
+    factors = (1.0 + discount_rate) ** -np.arange(1, horizon + 1)
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        cum = tm.expected_purchases(step * np.arange(1, horizon + 1), x[i], tx[i], T[i])
+        out[i] = margin * sm.conditional_expected_average_profit(x[i], m[i]) * (
+            factors @ np.diff(cum, prepend=0.0))
+    return out
+
+
+@pytest.mark.parametrize("which", ["bgnbd", "pareto"])
+def test_clv_and_intervals_equal_the_per_customer_evaluation(which, fitted, weeks):
+    _, gg = fitted
+    tm = (rl.clv.BetaGeoFitter() if which == "bgnbd" else rl.clv.ParetoNBDFitter()).fit(weeks)
+    sub = weeks.iloc[::8]  # every 8th customer: the brute force is slow
+    n_draws, seed = 30, 5
+    res = rl.clv.customer_lifetime_value(tm, gg, sub, horizon=12, freq="M", discount_rate=0.01,
+                                         margin=0.3, n_draws=n_draws, seed=seed)
+    step = res.settings["periods_per_step"]
+    ref = _clv_by_customer(tm, gg, sub, step, 12, 0.01, 0.3)
+    np.testing.assert_allclose(res.clv.to_numpy(), ref, rtol=1e-10, atol=0)
+    assert res.total == pytest.approx(ref.sum(), rel=1e-12)
+    # the bootstrap: the same draws, each evaluated customer by customer
+    t_draws = tm.sample_params(n_draws, seed=seed)
+    s_draws = gg.sample_params(n_draws, seed=np.random.default_rng(seed).integers(2**32) + 1)
+    per_draw = np.array([_clv_by_customer(tm._with_params(t_draws[j]), gg._with_params(s_draws[j]),
+                                          sub, step, 12, 0.01, 0.3) for j in range(n_draws)])
+    np.testing.assert_allclose(res.total_draws, per_draw.sum(1), rtol=1e-10, atol=0)
+    lo, hi = np.percentile(per_draw, [2.5, 97.5], axis=0)
+    np.testing.assert_allclose(res.customers["lower 95%"], lo, rtol=1e-10, atol=0)
+    np.testing.assert_allclose(res.customers["upper 95%"], hi, rtol=1e-10, atol=0)
+    assert np.all(hi > lo)
