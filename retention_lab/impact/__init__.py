@@ -5,7 +5,8 @@
 The building blocks are public for analysts who want one piece: the outcome table, the
 randomized estimators (SRM, balance, ITT, Wald/IV with CUPED), the self-selected ones
 (propensity model, doubly robust ATT, DiD, naive contrast), the NB rate ratio, survival, CLV,
-ROI, segment effects with multiplicity correction, power and context.
+ROI, segment effects with multiplicity correction, power and context, and the sensitivity of
+the self-selected effects to unmeasured confounding (E-values with covariate benchmarks).
 """
 from .analyze import analyze, ImpactReport
 from .outcomes import outcome_table, covariate_matrix
@@ -20,10 +21,15 @@ from .roi import programme_roi
 from .heterogeneity import segment_effects, cochran_q
 from .power import mde_table
 from .context import context_table, retention_gain_value, geometric_clv
+from .sensitivity import (EValue, evalue, evalues_rr, evalues_or, evalues_hr, evalues_md,
+                          bias_factor, confounder_strength, covariate_benchmarks,
+                          sensitivity_table)
 
 __all__ = ["analyze", "ImpactReport", "outcome_table", "covariate_matrix", "Means", "arm_means",
            "effect_row", "srm_check", "smd", "balance_table", "itt_and_members",
            "PropensityModel", "fit_propensity", "att_effects", "naive_effects", "did_effect",
            "propensity_balance", "nb_rate_ratio", "km_curves", "cox_hazard_ratio",
            "enrolment_hazard_ratio", "predicted_clv", "programme_roi", "segment_effects",
-           "cochran_q", "mde_table", "context_table", "retention_gain_value", "geometric_clv"]
+           "cochran_q", "mde_table", "context_table", "retention_gain_value", "geometric_clv",
+           "EValue", "evalue", "evalues_rr", "evalues_or", "evalues_hr", "evalues_md",
+           "bias_factor", "confounder_strength", "covariate_benchmarks", "sensitivity_table"]

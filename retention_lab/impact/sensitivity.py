@@ -104,12 +104,13 @@ def evalue(rr: float) -> float:
     return float(rr + np.sqrt(rr * (rr - 1.0)))
 
 
-def bias_factor(rr_eu: float, rr_ud: float) -> float:
+def bias_factor(rr_eu, rr_ud):
     """The largest factor by which a confounder with exposure association ``rr_eu`` and outcome
     association ``rr_ud`` (both ≥ 1) can shift a risk ratio: ``RR_EU RR_UD / (RR_EU + RR_UD − 1)``
-    (Ding & VanderWeele 2016, *Epidemiology* 27:368, Result 1)."""
-    a, b = float(rr_eu), float(rr_ud)
-    return a * b / (a + b - 1.0)
+    (Ding & VanderWeele 2016, *Epidemiology* 27:368, Result 1). Scalars or arrays."""
+    a, b = np.asarray(rr_eu, float), np.asarray(rr_ud, float)
+    out = a * b / (a + b - 1.0)
+    return float(out) if out.ndim == 0 else out
 
 
 def _evalues(scale, est, lo, hi, rr, rr_lo, rr_hi, method) -> EValue:

@@ -1,0 +1,273 @@
+"""Sensitivity to unmeasured confounding (retention_lab.impact.sensitivity): E-values against the
+published examples, the conversions of other scales, the bounding factor they rest on, a
+confounder hidden from the analysis of a simulated study, and the report integration."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import retention_lab as rl
+from retention_lab.impact import sensitivity as sens
+from retention_lab.impact import att_effects, covariate_matrix, fit_propensity, outcome_table
+
+
+# --- published examples ---------------------------------------------------------------------
+
+def test_breastfeeding_example_vanderweele_ding_2017():
+    # Paper: RR 3.9 (95 % CI 1.8 to 8.7) -> E-values "7.2" and 3.0. The exact formula gives
+    # 3.9 + sqrt(3.9 * 2.9) = 7.263; the paper's 7.2 is that value truncated to one decimal.
+    ev = sens.evalues_rr(3.9, 1.8, 8.7)
+    assert ev.evalue == pytest.approx(7.263034, abs=1e-6)
+    assert math.floor(ev.evalue * 10) / 10 == 7.2
+    assert ev.evalue_ci == pytest.approx(3.0, abs=1e-12)  # 1.8 + sqrt(1.8 * 0.8) = 3.0
+    # the paper treats this odds ratio as a risk ratio (rare outcome): same numbers
+    ev_or = sens.evalues_or(3.9, 1.8, 8.7, rare=True)
+    assert (ev_or.evalue, ev_or.evalue_ci) == (ev.evalue, ev.evalue_ci)
+
+
+def test_leukemia_example_protective_risk_ratio():
+    # VanderWeele & Ding 2017 (and EValue's evalues.RR example): RR 0.80 (0.71, 0.91) ->
+    # E-values 1.81 and 1.43 (the upper limit, closest to the null, is used).
+    ev = sens.evalues_rr(0.80, 0.71, 0.91)
+    assert round(ev.evalue, 2) == 1.81 and round(ev.evalue_ci, 2) == 1.43
+    assert ev.evalue == pytest.approx(sens.evalue(1 / 0.80), abs=1e-12)  # symmetry
+
+
+def test_smoking_example_evalue_package_readme():
+    # EValue README: evalues.RR(est = 10.73, lo = 8.02, hi = 14.36) -> 20.94777, 15.52336
+    ev = sens.evalues_rr(10.73, 8.02, 14.36)
+    assert ev.evalue == pytest.approx(20.94777, abs=5e-6)
+    assert ev.evalue_ci == pytest.approx(15.52336, abs=5e-6)
+
+
+def test_interval_crossing_the_null_has_evalue_one():
+    assert sens.evalues_rr(1.3, 0.95, 1.8).evalue_ci == 1.0
+    assert sens.evalues_rr(0.8, 0.6, 1.02).evalue_ci == 1.0
+    assert sens.evalues_rr(1.0, 0.8, 1.25).evalue == pytest.approx(1.0)
+    assert sens.evalues_rr(1.3, 1.01, 1.8).evalue_ci > 1.0
+    assert np.isnan(sens.evalue(0.0)) and np.isnan(sens.evalue(np.nan))
+    with pytest.raises(ValueError):
+        sens.evalues_rr(1.3, 1.4, 1.8)
+
+
+def test_conversions_of_other_scales():
+    # odds ratio, common outcome: sqrt(OR) (EValue: evalues.OR(0.86, 0.75, 0.99, rare = FALSE))
+    ev = sens.evalues_or(0.86, 0.75, 0.99, rare=False)
+    assert ev.rr == pytest.approx(math.sqrt(0.86)) and ev.rr_ci_high == pytest.approx(math.sqrt(0.99))
+    assert ev.evalue == pytest.approx(sens.evalue(math.sqrt(0.86)))
+    # hazard ratio, common outcome (EValue: evalues.HR(0.56, 0.46, 0.69, rare = FALSE))
+    hr = sens.evalues_hr(0.56, 0.46, 0.69, rare=False)
+    rr = (1 - 0.5 ** math.sqrt(0.56)) / (1 - 0.5 ** math.sqrt(1 / 0.56))
+    assert hr.rr == pytest.approx(rr) and hr.rr == pytest.approx(0.6701, abs=1e-4)
+    assert hr.evalue == pytest.approx(2.3495, abs=1e-4)
+    assert hr.evalue_ci == pytest.approx(sens.evalue(hr.rr_ci_high))
+    assert sens.hr_to_rr(1.0, rare=False) == pytest.approx(1.0)
+    assert sens.evalues_hr(0.56, 0.46, 0.69, rare=True).evalue == pytest.approx(sens.evalue(0.56))
+    # a common-outcome HR is closer to the null on the RR scale than the HR itself
+    assert 0.56 < hr.rr < 1
+    # standardized mean difference (EValue: evalues.MD(0.5, 0.25)); exp(0.91 * 0.5) = 1.576
+    md = sens.evalues_md(0.5, se=0.25)
+    assert md.rr == pytest.approx(math.exp(0.455)) and md.evalue == pytest.approx(2.5291, abs=1e-4)
+    # EValue uses exp(0.91 d - 1.78 se) = exp(0.01); this module 0.91 (d - 1.96 se) = 0.0091
+    assert md.evalue_ci == pytest.approx(sens.evalue(math.exp(0.01)), abs=0.01)
+    assert md.rr_ci_low == pytest.approx(math.exp(0.91 * (0.5 - 1.959964 * 0.25)), rel=1e-6)
+
+
+# --- the bound that E-values rest on --------------------------------------------------------
+
+def test_bias_factor_bounds_every_binary_confounder_and_is_sharp():
+    """Ding & VanderWeele (2016): for a binary U the bias of the unexposed mean,
+    sum_u m_u P(u|E=1) / sum_u m_u P(u|E=0), never exceeds B(RR_EU, RR_UD); a confounder with
+    both associations equal to the E-value of RR produces exactly RR."""
+    rng = np.random.default_rng(7)
+    p1, p0 = rng.uniform(0.01, 0.99, (2, 20_000))
+    m0, m1 = rng.uniform(0.01, 5.0, (2, 20_000))
+    bias = (m1 * p1 + m0 * (1 - p1)) / (m1 * p0 + m0 * (1 - p0))
+    rr_eu = np.maximum.reduce([p1 / p0, (1 - p1) / (1 - p0), p0 / p1, (1 - p0) / (1 - p1)])
+    rr_ud = np.maximum(m1 / m0, m0 / m1)
+    B = sens.bias_factor(rr_eu, rr_ud)
+    far = np.maximum(bias, 1 / bias)
+    assert np.all(far <= B * (1 + 1e-12))
+    assert far.max() / B[far.argmax()] > 0.9          # the bound is not vacuous
+    # a confounder weaker than the E-value of the bias in both associations cannot produce it
+    e_needed = np.array([sens.evalue(b) for b in far])
+    assert np.all(np.maximum(rr_eu, rr_ud) >= e_needed * (1 - 1e-9))
+    for rr in (1.1, 1.5, 3.9):
+        e = sens.evalue(rr)
+        assert sens.bias_factor(e, e) == pytest.approx(rr)
+        # sharp: P(U=1|E=1) = 1, P(U=1|E=0) = 1/E, outcome ratio E -> bias exactly B(E, E) = RR
+        assert e / (1 + (e - 1) / e) == pytest.approx(rr)
+
+
+def test_confounder_strength_on_a_known_table():
+    # 100 members, 200 non-members; U = 1 for 60 members (60 %) and 50 non-members (25 %)
+    treated = np.r_[np.ones(100, bool), np.zeros(200, bool)]
+    u = np.r_[np.ones(60), np.zeros(40), np.ones(50), np.zeros(150)].astype(int)
+    y = np.r_[np.zeros(100), np.full(50, 0.6), np.full(150, 0.3)]  # non-members: 0.6 vs 0.3
+    rr_eu, rr_ud = sens.confounder_strength(u, treated, y, min_size=10)
+    assert rr_eu == pytest.approx(0.60 / 0.25)        # max(2.4, 0.4/0.75, inverses)
+    assert rr_ud == pytest.approx(2.0)
+    assert sens.bias_factor(rr_eu, rr_ud) == pytest.approx(2.4 * 2 / 3.4)
+    d_rr = sens.confounder_strength(u, treated, y, scale="standardized mean difference", sd=0.3,
+                                    min_size=10)[1]
+    assert d_rr == pytest.approx(math.exp(0.91 * 1.0))
+    # levels too small to compare are ignored
+    assert np.isnan(sens.confounder_strength(u, treated, y, min_size=80)[0])
+
+
+# --- a confounder hidden from the analysis of a simulated study -----------------------------
+
+@pytest.fixture(scope="module")
+def hidden_referral():
+    """Self-selected study where the referral channel raises both joining (strongly:
+    selection_strength=3) and buying; analysed with and without the channel column."""
+    exp = rl.datasets.simulate_loyalty_experiment(n_customers=20_000, design="self_selected",
+                                                  seed=2, selection_strength=3.0)
+    out = outcome_table(exp, 365)
+    X = covariate_matrix(out)
+    hidden = X.loc[:, ~X.columns.str.startswith("acquisition_channel")]
+    assert hidden.shape[1] < X.shape[1]
+    ps_full, ps_hidden = fit_propensity(out, X), fit_propensity(out, hidden)
+    return out, ps_full, ps_hidden
+
+
+@pytest.mark.parametrize("metric,column,conclusive", [("purchases", "orders", True),
+                                                      ("retention", "retained", False)])
+def test_hidden_confounder_bias_stays_within_its_bias_factor(hidden_referral, metric, column,
+                                                            conclusive):
+    out, ps_full, ps_hidden = hidden_referral
+
+    def ratio(ps):
+        r = att_effects(out, ps, (metric,)).iloc[0]
+        return r["treatment"] / r["control"]
+    rr_full, rr_hidden = ratio(ps_full), ratio(ps_hidden)
+    bias = rr_hidden / rr_full
+    # strength of the hidden confounder given what the analysis did adjust for: its association
+    # with joining and with the outcome among non-members weighted by the blind propensity model
+    referral = np.where(ps_hidden.kept_, (out["acquisition_channel"] == "referral").to_numpy(),
+                        -1).astype(int)
+    w = np.where(ps_hidden.treated_, 1.0, ps_hidden.weights())
+    rr_eu, rr_ud = sens.confounder_strength(referral, ps_hidden.treated_,
+                                            out[column].to_numpy(float), weights=w)
+    B = sens.bias_factor(rr_eu, rr_ud)
+    # referred customers join more (rr_eu ~ 5) and buy more: hiding them inflates the estimate
+    assert rr_eu > 3.0 and rr_ud > 1.05
+    assert 1.01 < bias <= B, (bias, B)
+    # the confounder is at least as strong as the E-value of the bias it caused
+    assert max(rr_eu, rr_ud) >= sens.evalue(bias)
+    # the corrected estimate respects the Ding-VanderWeele bound rr_hidden / B; the bound
+    # guarantees an effect (B < rr_hidden) for purchases, not for retention, where a confounder
+    # this strong could in the worst case have explained the blind estimate away (it did not)
+    assert rr_full >= rr_hidden / B
+    assert (B < rr_hidden) == conclusive
+    assert rr_full > 1.0
+
+
+@pytest.fixture(scope="module")
+def by_effect_size():
+    """Purchases row of the sensitivity table for a null programme and purchase-rate lifts of
+    +20 % and +50 % (other effects at their defaults)."""
+    rows = {}
+    for name, kw in (("null", dict(freq_lift=0.0, dropout_reduction=0.0, spend_lift=0.0)),
+                     ("0.2", dict(freq_lift=0.2)), ("0.5", dict(freq_lift=0.5))):
+        exp = rl.datasets.simulate_loyalty_experiment(n_customers=6_000, design="self_selected",
+                                                      seed=5, **kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rep = rl.impact.analyze(exp, clv=False, survival=False, segment_column=None)
+        rows[name] = rep.sensitivity.set_index("metric").loc["purchases"]
+    return rows
+
+
+def test_evalues_grow_with_the_true_effect(by_effect_size):
+    rows = [by_effect_size[k] for k in ("null", "0.2", "0.5")]
+    rr = [r["rr"] for r in rows]
+    e = [r["evalue"] for r in rows]
+    assert rr[0] < rr[1] < rr[2] and e[0] < e[1] < e[2]
+    assert e[2] > 2.0                            # a +50 % purchase rate is hard to explain away
+    assert all(r["evalue"] == pytest.approx(sens.evalue(r["rr"])) for r in rows)
+    assert rows[1]["evalue_ci"] > 1.2 and rows[2]["evalue_ci"] > rows[1]["evalue_ci"]
+
+
+def test_null_programme_interval_needs_no_confounding(by_effect_size):
+    r = by_effect_size["null"]
+    assert r["rr_ci_low"] < 1 < r["rr_ci_high"]
+    assert r["evalue_ci"] == 1.0 and r["evalue"] < 1.5   # the point estimate is noise
+    assert "already includes no effect" in r["interpretation"]
+
+
+# --- report integration ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def self_selected_report():
+    exp = rl.datasets.simulate_loyalty_experiment(n_customers=8_000, design="self_selected",
+                                                  seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rl.impact.analyze(exp, clv=False, n_draws=20)
+
+
+def test_report_sensitivity_table(self_selected_report):
+    rep = self_selected_report
+    s = rep.sensitivity
+    assert list(s.columns) == sens.SENSITIVITY_COLUMNS
+    assert {"purchases", "purchase rate", "spend", "retention", "rmst",
+            "lapse hazard ratio"} <= set(s["metric"])
+    assert "effect on members (DiD)" not in set(s["estimand"])
+    for _, r in s.iterrows():
+        assert r["evalue"] == pytest.approx(sens.evalue(r["rr"]))
+        assert 1.0 <= r["evalue_ci"] <= r["evalue"]
+        assert r["rr_ci_low"] <= r["rr"] <= r["rr_ci_high"]
+        assert len(r["interpretation"]) > 80 and "VanderWeele" in r["method"]
+    eff = rep.effect("retention")
+    ret = s.set_index("metric").loc["retention"]
+    assert ret["scale"] == "risk ratio"
+    assert ret["rr"] == pytest.approx(eff["treatment"] / eff["control"])
+    assert ret["rr_ci_low"] == pytest.approx(1 + eff["rel_ci_low"])
+    spend = s.set_index("metric").loc["spend"]
+    assert spend["scale"] == "standardized mean difference"
+    assert spend["estimate"] == pytest.approx(rep.effect("spend")["abs_diff"])
+    hr = s.set_index("metric").loc["lapse hazard ratio"]
+    assert hr["scale"] == "hazard ratio" and hr["rr"] < 1  # members lapse less
+    assert hr["estimate"] < hr["rr"] < 1                    # common outcome: pulled to the null
+    # benchmarks: pre-launch purchase frequency drives joining in the simulator
+    b = rep.confounder_benchmarks
+    ret_b = b.loc[b["metric"] == "retention"].set_index("covariate")
+    assert ret_b["rr_eu"].idxmax() in ("pre_orders", "pre_spend", "tier")
+    assert ret_b.loc["pre_orders", "rr_eu"] > 2       # heavier buyers join far more often
+    assert ret_b.loc["region", "rr_eu"] < 1.25        # region plays no part in joining
+    assert (b["bias_factor"].dropna() >= 1).all()
+    assert ret["benchmark_bias"] == pytest.approx(
+        b.loc[b["metric"] == "retention", "bias_factor"].max())
+
+
+def test_report_summary_and_record(self_selected_report):
+    rep = self_selected_report
+    text = rep.summary_text()
+    assert "E-values, VanderWeele & Ding 2017" in text
+    e_ret = rep.sensitivity.set_index("metric").loc["retention", "evalue"]
+    assert f"{e_ret:.2f} for retention" in text
+    rl.reporting.clear()
+    recorded = rep.record()
+    entry = recorded["retention_members_evalue"]
+    assert entry["value"] == pytest.approx(e_ret)
+    assert entry["unit"] == "risk ratio" and entry["scale"] == "risk ratio"
+    assert entry["evalue_ci"] <= entry["value"]
+    assert "retention_members_evalue" in rl.reporting.recorded()
+    assert any("E-value" in a for a in rep.assumptions)
+
+
+def test_randomized_report_has_no_sensitivity_table():
+    exp = rl.datasets.simulate_loyalty_experiment(n_customers=3_000, design="randomized", seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rep = rl.impact.analyze(exp, clv=False, survival=False)
+    assert rep.sensitivity is None
+    assert "no sensitivity analysis" in rep.sensitivity_text()
+    assert "E-values" not in rep.summary_text()
+    rl.reporting.clear()
+    assert not any(k.endswith("_evalue") for k in rep.record())
