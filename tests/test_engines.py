@@ -237,9 +237,34 @@ def test_features_dispatch_to_the_engines(cdnow_sample):
     got = rl.features.rfm_summary(cdnow_sample, "1998-06-30", freq="W", engine="duckdb")
     assert got.attrs["engine"] == "duckdb"
     assert_same(rl.features.rfm_summary(cdnow_sample, "1998-06-30", freq="W"), got)
-    got = rl.features.calibration_holdout(cdnow_sample, "1997-09-30", "1998-06-30", freq="W",
-                                          engine="auto")
-    assert got.attrs["engine"] == "pandas"
+    # engine="auto" (the default): small frames stay in pandas, big ones go to DuckDB
+    small = rl.features.calibration_holdout(cdnow_sample, "1997-09-30", "1998-06-30", freq="W")
+    assert "engine" not in small.attrs
+
+
+def test_features_send_big_frames_to_duckdb(cdnow_sample, monkeypatch):
+    """Above AUTO_PANDAS_MAX_ROWS the default engine="auto" scans the frame in DuckDB; same table."""
+    expected = {
+        "rfm_summary": rl.features.rfm_summary(cdnow_sample, "1998-06-30", freq="W"),
+        "calibration_holdout": rl.features.calibration_holdout(cdnow_sample, "1997-09-30",
+                                                               "1998-06-30", freq="W"),
+        "churn_table": rl.features.churn_table(cdnow_sample, 90),
+        "cohort_retention": rl.features.cohort_retention(cdnow_sample, "M", "1998-06-30"),
+    }
+    monkeypatch.setattr(rl.engines.sources, "AUTO_PANDAS_MAX_ROWS", len(cdnow_sample))
+    got = {
+        "rfm_summary": rl.features.rfm_summary(cdnow_sample, "1998-06-30", freq="W"),
+        "calibration_holdout": rl.features.calibration_holdout(cdnow_sample, "1997-09-30",
+                                                               "1998-06-30", freq="W"),
+        "churn_table": rl.features.churn_table(cdnow_sample, 90),
+        "cohort_retention": rl.features.cohort_retention(cdnow_sample, "M", "1998-06-30"),
+    }
+    for name in expected:
+        assert got[name].attrs["engine"] == "duckdb", name
+        if name == "cohort_retention":
+            pd.testing.assert_frame_equal(got[name], expected[name], check_exact=False, rtol=1e-12)
+        else:
+            assert_same(expected[name], got[name])
 
 
 def test_string_ids_and_string_dates(cases):

@@ -73,42 +73,63 @@ SELECT customer_id, period, amount, dense_rank() OVER (PARTITION BY customer_id 
 FROM (SELECT customer_id, CAST({period} AS INT) AS period, amount FROM {clean} WHERE {where}) t
 """
 
+#: Calibration and holdout rows ranked in one sort, each window on its own: ``hold`` is 1 for a
+#: holdout row, and ``r`` ranks a period among the customer's periods of the same window.
+RANKED_SPLIT = """
+SELECT customer_id, period, amount, hold,
+       dense_rank() OVER (PARTITION BY customer_id, hold ORDER BY period) AS r
+FROM (SELECT customer_id, CAST({period} AS INT) AS period, amount,
+             CASE WHEN {in_hold} THEN 1 ELSE 0 END AS hold
+      FROM {clean} WHERE ({in_cal}) OR ({in_hold})) t
+"""
+
+
+def summary_columns(fm: str, end_period: int, include_first_transaction: bool,
+                    rows: str | None = None) -> str:
+    """The BTYD summary's aggregates over ranked rows (``RANKED_*``), restricted to the rows
+    where ``rows`` holds (default: all): the number of purchase periods is the top rank, the
+    first period's amount the sum over rank 1."""
+    def only(x: str) -> str:
+        return x if rows is None else f"CASE WHEN {rows} THEN {x} END"
+
+    n, first, last = f"MAX({only('r')})", f"MIN({only('period')})", f"MAX({only('period')})"
+    total = f"SUM({only('amount')})"
+    if include_first_transaction:
+        frequency, monetary = n, f"{total} / CAST({n} AS DOUBLE)"
+    else:
+        frst = f"SUM(CASE WHEN {'' if rows is None else rows + ' AND '}r = 1 THEN amount ELSE CAST(0 AS DOUBLE) END)"
+        frequency = f"{n} - 1"
+        monetary = (f"CASE WHEN {n} > 1 THEN ({total} - {frst}) / CAST({n} - 1 AS DOUBLE) "
+                    "ELSE CAST(0 AS DOUBLE) END")
+    return (f"CAST({frequency} AS DOUBLE) AS frequency, "
+            f"CAST({last} - {first} AS DOUBLE) / {fm} AS recency, "
+            f"CAST({end_period} - {first} AS DOUBLE) / {fm} AS T, "
+            f"{monetary} AS monetary_value")
+
+
 SUMMARY = """
-SELECT customer_id,
-       CAST(MAX(r) {minus_one} AS DOUBLE) AS frequency,
-       CAST(MAX(period) - MIN(period) AS DOUBLE) / {fm} AS recency,
-       CAST({end_period} - MIN(period) AS DOUBLE) / {fm} AS T,
-       {monetary} AS monetary_value
+SELECT customer_id, {columns}
 FROM ({ranked}) rp
 GROUP BY customer_id
 """
-
-MONETARY_REPEAT = ("CASE WHEN MAX(r) > 1 THEN (SUM(amount) - SUM(CASE WHEN r = 1 THEN amount "
-                   "ELSE CAST(0 AS DOUBLE) END)) / CAST(MAX(r) - 1 AS DOUBLE) "
-                   "ELSE CAST(0 AS DOUBLE) END")
-MONETARY_ALL = "SUM(amount) / CAST(MAX(r) AS DOUBLE)"
 
 COLLAPSE = """
 SELECT {columns}, COUNT(*) AS weight FROM ({inner}) s GROUP BY {columns} ORDER BY {columns}
 """
 
+#: Calibration summary and holdout activity of every customer with a purchase in either window;
+#: customers without a calibration purchase (``n_calibration_rows = 0``) are counted and dropped
+#: by the caller.
 HOLDOUT = """
-SELECT c.*, CAST(COALESCE(h.frequency_holdout, 0) AS DOUBLE) AS frequency_holdout,
-       CAST(COALESCE(h.monetary_value_holdout, 0) AS DOUBLE) AS monetary_value_holdout,
-       {duration} AS duration_holdout
-FROM ({calibration}) c
-LEFT JOIN (SELECT customer_id, CAST(MAX(r) AS DOUBLE) AS frequency_holdout,
-                  SUM(amount) / CAST(MAX(r) AS DOUBLE) AS monetary_value_holdout
-           FROM ({holdout_ranked}) hp GROUP BY customer_id) h
-  ON c.customer_id = h.customer_id
-"""
-
-HOLDOUT_COUNTS = """
-SELECT SUM(CASE WHEN NOT ({in_cal}) AND NOT ({in_hold}) THEN 1 ELSE 0 END) AS outside,
-       SUM(CASE WHEN {in_hold} AND f.first_ts IS NULL THEN 1 ELSE 0 END) AS new_in_holdout
-FROM {clean} t
-LEFT JOIN (SELECT customer_id, MIN(ts) AS first_ts FROM {clean} WHERE {in_cal} GROUP BY customer_id) f
-  ON t.customer_id = f.customer_id
+SELECT customer_id, {calibration},
+       CAST(COALESCE(MAX(CASE WHEN hold = 1 THEN r END), 0) AS DOUBLE) AS frequency_holdout,
+       COALESCE(SUM(CASE WHEN hold = 1 THEN amount END)
+                / CAST(MAX(CASE WHEN hold = 1 THEN r END) AS DOUBLE), CAST(0 AS DOUBLE))
+         AS monetary_value_holdout,
+       {duration} AS duration_holdout,
+       SUM(1 - hold) AS n_calibration_rows, SUM(hold) AS n_holdout_rows
+FROM ({ranked}) rp
+GROUP BY customer_id
 """
 
 WINDOW_COUNTS = """
@@ -116,9 +137,11 @@ SELECT COUNT(*) AS n, SUM(CASE WHEN {where} THEN 0 ELSE 1 END) AS outside, MAX(t
 FROM {clean}
 """
 
+#: Per customer: first and last purchase day and the number of purchase days (``{ranked}`` is
+#: :data:`RANKED_PERIODS` on day numbers).
 CHURN = """
-SELECT customer_id, MIN(day) AS first_day, MAX(day) AS last_day, COUNT(DISTINCT day) AS n_purchases
-FROM (SELECT customer_id, {day} AS day FROM {clean} WHERE {where}) t
+SELECT customer_id, MIN(period) AS first_day, MAX(period) AS last_day, MAX(r) AS n_purchases
+FROM ({ranked}) rp
 GROUP BY customer_id
 """
 
@@ -133,10 +156,13 @@ SELECT duration, churned, COUNT(*) AS weight FROM (
 GROUP BY duration, churned ORDER BY churned, duration
 """
 
+#: Customers active in period ``cohort + k``, by acquisition cohort: one sort per customer
+#: gives the cohort (the first period) and marks the first row of each purchase period.
 COHORT = """
-SELECT f.cohort AS cohort, cp.period - f.cohort AS k, COUNT(*) AS customers
-FROM ({periods}) cp
-JOIN (SELECT customer_id, MIN(period) AS cohort FROM ({periods}) p GROUP BY customer_id) f
-  ON cp.customer_id = f.customer_id
-GROUP BY f.cohort, cp.period - f.cohort
+SELECT cohort, period - cohort AS k, SUM(CASE WHEN new_period THEN 1 ELSE 0 END) AS customers
+FROM (SELECT period, first_value(period) OVER w AS cohort,
+             COALESCE(lag(period) OVER w <> period, TRUE) AS new_period
+      FROM (SELECT customer_id, CAST({period} AS INT) AS period FROM {clean} WHERE {where}) t
+      WINDOW w AS (PARTITION BY customer_id ORDER BY period)) x
+GROUP BY cohort, period - cohort
 """

@@ -69,11 +69,9 @@ def _ranked_sql(src: Source, clean: str, freq: str, where: str) -> str:
 
 def _summary_sql(src, clean, freq, freq_multiplier, end, where, include_first_transaction) -> str:
     end_period = int(period_index([end], freq)[0])
-    return sql.SUMMARY.format(
-        minus_one="" if include_first_transaction else "- 1",
-        fm=sql.double(freq_multiplier), end_period=end_period,
-        monetary=sql.MONETARY_ALL if include_first_transaction else sql.MONETARY_REPEAT,
-        ranked=_ranked_sql(src, clean, freq, where))
+    columns = sql.summary_columns(sql.double(freq_multiplier), end_period,
+                                  include_first_transaction)
+    return sql.SUMMARY.format(columns=columns, ranked=_ranked_sql(src, clean, freq, where))
 
 
 #: Bytes of DuckDB window state per transaction (customer, period, amount and the sort's
@@ -173,21 +171,24 @@ def calibration_holdout(data, calibration_end, observation_end=None, freq: str =
     if obs_end <= cal_end:
         raise ValueError(f"observation_end ({obs_end.date()}) must be after calibration_end "
                          f"({cal_end.date()})")
+    _, outside = _window(src, clean, obs_end)
+    quality.record(TABLE, "date", f"date <= observation_end ({obs_end.date()})", outside,
+                   action="outside window", note="after the holdout's observation end")
     in_cal, in_hold = sql.in_window(cal_end), sql.in_window(obs_end, start=cal_end)
-    counts = src.backend.row(sql.HOLDOUT_COUNTS.format(
-        in_cal=in_cal, in_hold=in_hold.replace("ts", "t.ts"), clean=clean))
-    quality.record(TABLE, "date", f"date <= observation_end ({obs_end.date()})",
-                   int(counts["outside"] or 0), action="outside window",
-                   note="after the holdout's observation end")
-    quality.record(TABLE, "customer_id", "customer acquired by calibration_end",
-                   int(counts["new_in_holdout"] or 0), action="outside window",
-                   note="holdout purchases of customers first seen in the holdout")
     delta = int(period_index([obs_end], freq)[0] - period_index([cal_end], freq)[0])
+    fm = sql.double(freq_multiplier)
+    ranked = sql.RANKED_SPLIT.format(period=sql.period_sql(freq, src.backend.day("ts")),
+                                     clean=clean, in_cal=in_cal, in_hold=in_hold)
     query = sql.HOLDOUT.format(
-        duration=f"CAST({delta} AS DOUBLE) / {sql.double(freq_multiplier)}",
-        calibration=_summary_sql(src, clean, freq, freq_multiplier, cal_end, in_cal, False),
-        holdout_ranked=_ranked_sql(src, clean, freq, in_hold))
-    out = _frame(src.backend.query(query + " ORDER BY customer_id"))
+        calibration=sql.summary_columns(fm, int(period_index([cal_end], freq)[0]), False,
+                                        rows="hold = 0"),
+        duration=f"CAST({delta} AS DOUBLE) / {fm}", ranked=ranked)
+    both = src.backend.query(query + " ORDER BY customer_id")
+    acquired = both["n_calibration_rows"].to_numpy() > 0
+    quality.record(TABLE, "customer_id", "customer acquired by calibration_end",
+                   int(both.loc[~acquired, "n_holdout_rows"].sum()), action="outside window",
+                   note="holdout purchases of customers first seen in the holdout")
+    out = _frame(both.loc[acquired].drop(columns=["n_calibration_rows", "n_holdout_rows"]))
     out.attrs.update(quality=quality, freq=freq, freq_multiplier=freq_multiplier,
                      observation_end=obs_end, calibration_end=cal_end)
     return _tag(out, src.engine, n, src.description)
@@ -225,7 +226,8 @@ def churn_table(data, inactivity_days: int = 90, observation_end=None, *, unit: 
                    action="outside window")
     cutoff = end.normalize() - pd.Timedelta(days=int(inactivity_days))
     cutoff_day = int(period_index([cutoff], "D")[0])
-    churn_sql = sql.CHURN.format(day=src.backend.day("ts"), clean=clean, where=sql.in_window(end))
+    churn_sql = sql.CHURN.format(ranked=sql.RANKED_PERIODS.format(
+        period=src.backend.day("ts"), clean=clean, where=sql.in_window(end)))
     rule = f"first purchase on or before the confirmation cutoff ({cutoff.date()})"
     note = "customers too new for a lapse to be confirmed"
     if collapse:
@@ -275,7 +277,8 @@ def cohort_retention(data, freq: str = "M", observation_end=None, *, counts: boo
     src, clean, quality, n = _prepare(data, eng, validate, "net", spark, duckdb_settings)
     end, _ = _window(src, clean, observation_end)
     long = src.backend.query(sql.COHORT.format(
-        periods=_periods_sql(src, clean, freq, sql.in_window(end))))
+        period=sql.period_sql(freq, src.backend.day("ts")), clean=clean,
+        where=sql.in_window(end)))
     active = long.pivot(index="cohort", columns="k", values="customers").fillna(0).astype(np.int64)
     active = active.sort_index().sort_index(axis=1)
     active.index, active.columns = active.index.astype(np.int64), active.columns.astype(np.int64)

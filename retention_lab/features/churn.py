@@ -23,13 +23,13 @@ import numpy as np
 import pandas as pd
 
 from ..schema import validate_transactions
-from .periods import DAYS_PER, in_window
+from .periods import DAYS_PER, in_window, runs_on_pandas
 from ..errors import DataQuality
 
 
 def churn_table(tx: pd.DataFrame, inactivity_days: int = 90, observation_end=None, *,
                 unit: str = "D", validate: bool = True, returns: str = "net",
-                engine: str = "pandas") -> pd.DataFrame:
+                engine: str = "auto") -> pd.DataFrame:
     """One row per customer: ``first_purchase, last_purchase, n_purchases, followup_end,
     duration, churned``.
 
@@ -44,8 +44,8 @@ def churn_table(tx: pd.DataFrame, inactivity_days: int = 90, observation_end=Non
     unit : {"D", "W", "M"}
         The unit of ``duration`` (days, weeks, mean months).
     engine : str
-        ``"pandas"`` here; ``"duckdb"``, ``"spark"`` or ``"auto"`` run the same table in
-        :mod:`retention_lab.engines` (files, big frames, Spark tables).
+        ``"auto"`` (default): pandas for frames under 2M rows, else DuckDB; ``"pandas"``,
+        ``"duckdb"``, ``"spark"`` force one (see :func:`~retention_lab.features.periods.runs_on_pandas`).
 
     Returns
     -------
@@ -55,7 +55,7 @@ def churn_table(tx: pd.DataFrame, inactivity_days: int = 90, observation_end=Non
     """
     if inactivity_days <= 0:
         raise ValueError(f"inactivity_days must be positive, not {inactivity_days}")
-    if engine != "pandas":
+    if not runs_on_pandas(tx, engine):
         from .. import engines
         return engines.churn_table(tx, inactivity_days, observation_end, unit=unit,
                                    validate=validate, returns=returns, engine=engine)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from ..schema import validate_transactions
-from .periods import customer_periods, in_window, period_index
+from .periods import customer_periods, in_window, period_index, runs_on_pandas
 
 
 def _period_labels(periods: np.ndarray, freq: str) -> pd.PeriodIndex:
@@ -17,7 +17,7 @@ def _period_labels(periods: np.ndarray, freq: str) -> pd.PeriodIndex:
 
 def cohort_retention(tx: pd.DataFrame, freq: str = "M", observation_end=None, *,
                      counts: bool = False, complete_periods: bool = True,
-                     validate: bool = True, engine: str = "pandas") -> pd.DataFrame:
+                     validate: bool = True, engine: str = "auto") -> pd.DataFrame:
     """The cohort matrix: rows are acquisition cohorts (period of first purchase), columns are
     periods since acquisition ``k = 0, 1, …``, cells the share of the cohort's customers with at
     least one purchase in period ``k`` (``counts=True``: the number of such customers).
@@ -28,7 +28,7 @@ def cohort_retention(tx: pd.DataFrame, freq: str = "M", observation_end=None, *,
     ``attrs["cohort_size"]``, a dict cohort → customers (``pd.Series(attrs['cohort_size'])``).
     """
     freq = freq.upper()
-    if engine != "pandas":  # the same matrix from DuckDB / Spark (retention_lab.engines)
+    if not runs_on_pandas(tx, engine):  # the same matrix from DuckDB / Spark (retention_lab.engines)
         from .. import engines
         return engines.cohort_retention(tx, freq, observation_end, counts=counts,
                                         complete_periods=complete_periods, validate=validate,

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import DataQuality
 from ..schema import validate_transactions
-from .periods import customer_periods, in_window, period_index
+from .periods import customer_periods, in_window, period_index, runs_on_pandas
 
 SUMMARY_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
 
@@ -68,7 +68,7 @@ def _summary_from_periods(cp: pd.DataFrame, end_period: int, freq_multiplier: fl
 
 def rfm_summary(tx: pd.DataFrame, observation_end=None, freq: str = "D",
                 freq_multiplier: float = 1, *, include_first_transaction: bool = False,
-                validate: bool = True, returns: str = "net", engine: str = "pandas") -> pd.DataFrame:
+                validate: bool = True, returns: str = "net", engine: str = "auto") -> pd.DataFrame:
     """The BTYD summary of each customer who purchased by ``observation_end``.
 
     Parameters
@@ -86,14 +86,15 @@ def rfm_summary(tx: pd.DataFrame, observation_end=None, freq: str = "D",
     include_first_transaction : bool
         Count the first purchase in ``frequency`` and ``monetary_value`` (lifetimes' option).
     engine : str
-        ``"pandas"`` here; the scalable engines live in :mod:`retention_lab.engines`.
+        ``"auto"`` (default): pandas for frames under 2M rows, else DuckDB (the same numbers,
+        :mod:`retention_lab.engines`); ``"pandas"``, ``"duckdb"``, ``"spark"`` force one.
 
     Returns
     -------
     DataFrame indexed by ``customer_id`` with ``frequency, recency, T, monetary_value``; its
     ``attrs['quality']`` is the :class:`~retention_lab.DataQuality` ledger of the input.
     """
-    if engine != "pandas":
+    if not runs_on_pandas(tx, engine):
         from .. import engines
         return engines.rfm_summary(tx, observation_end=observation_end, freq=freq,
                                    freq_multiplier=freq_multiplier, engine=engine,
@@ -117,7 +118,7 @@ def rfm_summary(tx: pd.DataFrame, observation_end=None, freq: str = "D",
 
 def calibration_holdout(tx: pd.DataFrame, calibration_end, observation_end=None,
                         freq: str = "D", freq_multiplier: float = 1, *, validate: bool = True,
-                        returns: str = "net", engine: str = "pandas") -> pd.DataFrame:
+                        returns: str = "net", engine: str = "auto") -> pd.DataFrame:
     """The BTYD summary at ``calibration_end`` plus what each customer did in the holdout.
 
     Mirrors ``lifetimes.utils.calibration_and_holdout_data`` (with the calibration columns
@@ -131,7 +132,7 @@ def calibration_holdout(tx: pd.DataFrame, calibration_end, observation_end=None,
     Only customers acquired by ``calibration_end`` appear (later ones are counted in the
     quality ledger as acquired in the holdout).
     """
-    if engine != "pandas":
+    if not runs_on_pandas(tx, engine):
         from .. import engines
         return engines.calibration_holdout(tx, calibration_end=calibration_end,
                                            observation_end=observation_end, freq=freq,
