@@ -30,9 +30,6 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 SIZES = {"1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
 OBSERVATION_END = "2024-12-31"
-#: Bytes per transaction row that the pandas path holds at its peak (the frame, the parsed copy
-#: made by validation, period numbers, the groupby's factorized keys and output), measured at 10M (2.0 GiB).
-PANDAS_BYTES_PER_ROW = 210
 
 
 def dataset_path(size: str) -> Path:
@@ -138,12 +135,11 @@ def _measure(size: str, engine: str) -> dict:
     n = SIZES[size]
     result = {"size": size, "engine": engine, "rows": n}
     if engine == "pandas":
-        import psutil
-        need = n * PANDAS_BYTES_PER_ROW
-        avail = psutil.virtual_memory().available
-        if need > 0.6 * avail:
-            result["refused"] = (f"pandas would need ~{need / 2**30:.0f} GiB for {n:,} rows "
-                                 f"({avail / 2**30:.0f} GiB available): use engine='duckdb'")
+        from retention_lab.engines.sources import check_fits_in_pandas
+        try:
+            check_fits_in_pandas(n, f"{size} Parquet")
+        except MemoryError as exc:
+            result["refused"] = str(exc).split(". ")[0] + ": use engine='duckdb'"
             return result
     spark = None
     if engine == "spark":

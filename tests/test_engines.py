@@ -315,6 +315,26 @@ def test_inputs_where_data_lives(stored, cases):
         assert_same(expected, got)
 
 
+def test_pandas_refuses_what_would_not_fit(stored, cases, monkeypatch):
+    """Bringing transactions into pandas is refused with the estimate and the way out when the
+    summaries would need more than 60 % of the available memory — never an out-of-memory kill."""
+    from retention_lab.engines import sources
+
+    hive = str(stored / "hive")
+    need = len(cases) * sources.PANDAS_BYTES_PER_ROW
+    monkeypatch.setattr(sources, "available_memory", lambda: int(need / 0.6) - 1)
+    for call in (lambda: rl.engines.rfm_summary(hive, OBS_END, engine="pandas"),
+                 lambda: rl.io.load_data(hive)):
+        with pytest.raises(MemoryError, match=rf"{len(cases):,} transactions would need .*"
+                                              r"engine='duckdb'"):
+            call()
+    assert rl.engines.rfm_summary(hive, OBS_END).attrs["engine"] == "duckdb"  # in place: fine
+    monkeypatch.setattr(sources, "available_memory", lambda: int(need / 0.6) + 1)
+    assert len(rl.engines.rfm_summary(hive, OBS_END, engine="pandas")) > 0
+    monkeypatch.setattr(sources, "available_memory", lambda: None)  # unknown: no refusal
+    assert rl.io.load_data(hive).params["n_rows_read"] == len(cases)
+
+
 def test_ibis_table_runs_in_its_duckdb_connection(cases):
     import ibis
 

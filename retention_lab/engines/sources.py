@@ -35,6 +35,9 @@ ENGINES = ("auto", "pandas", "duckdb", "spark")
 AUTO_PANDAS_MAX_ROWS = 2_000_000
 DUCKDB_URL = "duckdb://"
 SPARK_PREFIX = "spark:"
+#: Bytes per transaction row that pandas holds at the peak of a summary (the frame, the
+#: validated copy, period numbers, the group-by's keys and output), measured at 10M rows (2.0 GiB).
+PANDAS_BYTES_PER_ROW = 210
 _PARQUET = (".parquet", ".pq", ".parq")
 _CSV = (".csv", ".csv.gz", ".tsv", ".txt", ".txt.gz")
 
@@ -73,12 +76,41 @@ class Source:
         return list(self.backend.columns(self.view))
 
     def to_pandas(self, columns=None) -> pd.DataFrame:
+        """The table in pandas; refused (:func:`check_fits_in_pandas`) when it would not fit."""
+        check_fits_in_pandas(self.n_rows, self.description)
         cols = "*" if columns is None else ", ".join(self.backend.quote(c) for c in columns)
         return self.backend.query(f"SELECT {cols} FROM {self.view}")
 
     def __repr__(self) -> str:
         n = f"{self._n_rows:,} rows" if self._n_rows is not None else "rows not counted yet"
         return f"Source(engine={self.engine!r}, {self.description}, {n})"
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (``MemAvailable`` of ``/proc/meminfo``);
+    ``None`` where that is not known."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_fits_in_pandas(n_rows: int, what: str) -> None:
+    """Raise :class:`MemoryError` — with the estimate and the way out — before ``n_rows``
+    transactions are brought into pandas when their summaries would need more than 60 % of the
+    available memory (:data:`PANDAS_BYTES_PER_ROW`), instead of letting the process be killed."""
+    avail = available_memory()
+    need = int(n_rows) * PANDAS_BYTES_PER_ROW
+    if avail is not None and need > 0.6 * avail:
+        raise MemoryError(
+            f"{what}: {int(n_rows):,} transactions would need about {need / 2**30:.1f} GiB in "
+            f"pandas ({avail / 2**30:.1f} GiB available). Summarise them where they are: "
+            "rl.engines.rfm_summary / calibration_holdout / churn_table / cohort_retention with "
+            "engine='duckdb' (or 'auto'), or engine='spark' on a cluster.")
 
 
 def _is_spark_frame(data) -> bool:

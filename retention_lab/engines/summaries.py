@@ -17,7 +17,7 @@ from .. import features
 from ..errors import DataQuality
 from ..features.periods import DAYS_PER, period_index
 from . import contract, sql
-from .sources import Source, pick_engine, source
+from .sources import Source, check_fits_in_pandas, pick_engine, source
 
 TABLE = "transactions"
 
@@ -337,6 +337,7 @@ def read_transactions(data, *, observation_end=None, engine: str = "auto",
         return clean, quality, {"engine": "pandas", "n_rows": len(tx), "source": desc}
     src = source(data, eng, spark=spark, **duckdb_settings)
     clean, quality, n = contract.clean_view(src, returns=returns, observation_end=observation_end)
+    check_fits_in_pandas(n, src.description)
     out = src.backend.query(f"SELECT customer_id, ts AS date, amount FROM {clean}")
     out["date"] = pd.to_datetime(out["date"]).astype("datetime64[ns]")
     return out, quality, {"engine": src.engine, "n_rows": int(n), "source": src.description}
