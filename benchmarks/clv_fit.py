@@ -1,13 +1,21 @@
-"""BG/NBD fit time and peak memory at 2,357 / 100k / 1M customers.
+"""BTYD fit and CLV timings at the scale of ``analyze_clv`` on 1M customers.
 
 Customers are simulated from the BG/NBD model at the CDNOW estimates with CDNOW's structure
 (acquired over the first 12 weeks, observed to week 39, ages recorded in days and expressed in
-weeks), so the summary collapses to few distinct (frequency, recency, T) rows, as real daily
-data does. "fit" = collapse_summary + BetaGeoFitter.fit (optimisation and Hessian standard
-errors); the uncollapsed 100k table (1M with ``--full``) is fitted too, to show that the
-estimates are the same. Wall and CPU seconds are both printed: the machine may be shared.
+weeks). Printed:
 
-Run: ``.venv/bin/python benchmarks/clv_fit.py`` (about 30 s).
+1. BG/NBD: collapse_summary + fit at 2,357 / 100k / 1M customers (time, peak memory);
+2. what ``analyze_clv`` does: BG/NBD and Pareto/NBD fitted on the *un-collapsed* 1M-customer
+   summary (the fitters merge identical rows themselves) against the collapsed fits;
+3. Pareto/NBD with its analytic gradient against the previous numerical-gradient fitter
+   (central differences, the baseline) in the same process, as a time ratio;
+4. customer_lifetime_value (200 bootstrap draws) against the previous per-draw evaluation of
+   every distinct (x, t_x, T) over the horizon (baseline), as a time ratio.
+
+Wall and CPU seconds are both printed: the machine may be shared.
+
+Run: ``.venv/bin/python benchmarks/clv_fit.py`` (a few minutes; ``--quick`` skips the 1M
+baselines).
 """
 from __future__ import annotations
 
@@ -46,6 +54,17 @@ def measure(fn, repeat: int = 1):
     return out, best_wall, best_cpu, peak
 
 
+def timed(fn, repeat: int = 1):
+    """(result, best wall seconds, best CPU seconds), without the memory-tracing run."""
+    best_wall = best_cpu = np.inf
+    for _ in range(repeat):
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        best_wall = min(best_wall, time.perf_counter() - w0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    return out, best_wall, best_cpu
+
+
 def fit_collapsed(data):
     collapsed = rl.features.collapse_summary(data)
     return rl.clv.BetaGeoFitter().fit(collapsed), len(collapsed)
@@ -69,24 +88,64 @@ def main(full: bool = False):
         print(f"{n:>10,} {distinct:>9,} {wall:>7.3f} {cpu:>6.3f} {peak:>8.1f} {wall / base_w:>7.1f} "
               f"{peak / base_m:>6.1f}   {p['r']:.3f}  {p['alpha']:.3f}  {p['a']:.3f}  {p['b']:.3f}")
     print(f"(truth: r={TRUE['r']}, alpha={TRUE['alpha']}, a={TRUE['a']}, b={TRUE['b']})")
-    # the uncollapsed table gives the same estimates at the cost of every row
-    n_full = 1_000_000 if full else 100_000
-    k = SIZES.index(n_full)
-    data = cdnow_like(n_full, seed=n_full)
-    full_model, wall, cpu, peak = measure(lambda: rl.clv.BetaGeoFitter().fit(data))
-    collapsed = rows[k][1]
-    rel = np.max(np.abs(full_model.params_ / collapsed.params_ - 1))
-    print(f"\n{n_full:,} uncollapsed: {wall:.2f} s wall ({cpu:.2f} s CPU), peak {peak:.0f} MB; "
-          f"estimates vs collapsed: max relative difference {rel:.1e}; log-likelihood "
-          f"{full_model.log_likelihood_:.3f} vs {collapsed.log_likelihood_:.3f}")
+    # what analyze_clv does: fit the per-customer summary (the fitters merge identical rows)
+    data = cdnow_like(1_000_000, seed=1_000_000)
+    print("\n1M customers, un-collapsed input (fit merges identical rows)")
+    for Fitter in (rl.clv.BetaGeoFitter, rl.clv.ParetoNBDFitter):
+        model, wall, cpu, peak = measure(lambda: Fitter().fit(data))
+        ref = Fitter().fit(rl.features.collapse_summary(data))
+        rel = np.max(np.abs(model.params_ / ref.params_ - 1))
+        print(f"  {Fitter.__name__:<16} {wall:6.2f} s wall ({cpu:.2f} s CPU), peak {peak:.0f} MB, "
+              f"{model.n_distinct_rows_:,} distinct rows; vs collapsed input: max rel. param "
+              f"diff {rel:.1e}, LL {model.log_likelihood_:.3f} vs {ref.log_likelihood_:.3f}")
+
+    # Pareto/NBD: analytic gradient vs the previous central-difference gradient (same process)
+    class NumericalGradient(rl.clv.ParetoNBDFitter):
+        _loglik_grad = None  # the fitter before the analytic gradient: central differences
+
+    print("\nPareto/NBD fit: analytic gradient vs numerical-gradient baseline, same process")
     tx = rl.datasets.load_cdnow()
     s = rl.features.rfm_summary(tx, "1997-09-30", freq="D", freq_multiplier=7)
-    (m, _), wall, cpu, _ = measure(lambda: fit_collapsed(s), repeat=3)
-    print(f"CDNOW 1/10 sample (2,357 customers): {wall:.3f} s; r={m.params_['r']:.3f} "
-          f"alpha={m.params_['alpha']:.3f} a={m.params_['a']:.3f} b={m.params_['b']:.3f} "
-          f"LL={m.log_likelihood_:.1f} (published 0.243, 4.414, 0.793, 2.426, -9582.4)")
+    cases = [("CDNOW 1/10 sample", s), ("100k simulated", cdnow_like(100_000, seed=100_000))]
+    if full:
+        cases.append(("1M simulated", data))
+    for label, table in cases:
+        new, w_new, c_new = timed(lambda: rl.clv.ParetoNBDFitter().fit(table), repeat=2)
+        old, w_old, c_old = timed(lambda: NumericalGradient().fit(table))
+        rel = np.max(np.abs(new.params_ / old.params_ - 1))
+        print(f"  {label:<18} {new.n_distinct_rows_:>8,} distinct: analytic {w_new:6.2f} s "
+              f"({c_new:.2f} CPU), numerical {w_old:6.2f} s ({c_old:.2f} CPU): "
+              f"×{w_old / w_new:.1f} wall, ×{c_old / c_new:.1f} CPU; params max rel. diff "
+              f"{rel:.1e}")
+
+    # CLV: the horizon sum once per distinct (x, T) vs per (x, t_x, T) per draw (baseline)
+    class PerRow:
+        """The transaction model without its (x, T) factorisation: the previous CLV path."""
+        def __init__(self, model):
+            self._m = model
+
+        def __getattr__(self, name):
+            if name == "_expected_purchases_if_alive":
+                raise AttributeError(name)
+            return getattr(self._m, name)
+
+        def _with_params(self, params):
+            return PerRow(self._m._with_params(params))
+
+    n_clv = 1_000_000 if full else 100_000
+    table = cdnow_like(n_clv, seed=n_clv)
+    table.attrs.update(freq="W", freq_multiplier=1)
+    bg = rl.clv.BetaGeoFitter().fit(table)
+    print(f"\ncustomer_lifetime_value, {n_clv:,} customers, 200 bootstrap draws, fixed spend")
+    new, w_new, c_new = timed(lambda: rl.clv.customer_lifetime_value(bg, 30.0, table))
+    old, w_old, c_old = timed(lambda: rl.clv.customer_lifetime_value(PerRow(bg), 30.0, table))
+    diff = np.max(np.abs(new.customers[["clv", "lower 95%", "upper 95%"]].to_numpy()
+                         / old.customers[["clv", "lower 95%", "upper 95%"]].to_numpy() - 1))
+    print(f"  (x, T) factorised {w_new:.2f} s ({c_new:.2f} CPU), per-row baseline {w_old:.2f} s "
+          f"({c_old:.2f} CPU): ×{w_old / w_new:.1f} wall; max rel. difference of clv and "
+          f"intervals {diff:.1e}")
 
 
 if __name__ == "__main__":
     import sys
-    main(full="--full" in sys.argv)
+    main(full="--quick" not in sys.argv)
