@@ -1,10 +1,13 @@
 """``retention-lab``: run report notebooks and schedules.
 
     retention-lab run NOTEBOOK [-p NAME VALUE]... [-f params.yaml] [--name NAME] [--output-dir reports]
-    retention-lab run --schedule schedule.yaml [--jobs N] [--output-dir DIR]
+                      [--keep N] [--keep-days D] [--keep-failed-days F]
+    retention-lab run --schedule schedule.yaml [--jobs N] [--output-dir DIR] [--keep N ...]
     retention-lab params NOTEBOOK          # the parameters a notebook declares
     retention-lab index [--output-dir reports]
     retention-lab clean [--output-dir reports]  # remove .tmp-* left by killed runs
+    retention-lab clean --keep N [--keep-days D] [--keep-failed-days F] [--dry-run]
+                                           # ... and prune old runs (see runner.retention)
 
 Exit status: 0 every run succeeded; 1 at least one run failed (its notebook is kept in
 ``reports/<name>/failed-<run-id>/``); 2 bad usage or parameters (nothing was run).
@@ -16,6 +19,32 @@ import signal
 import sys
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+_RETENTION_HELP = """A successful run is kept if `latest` names it, or it is among the newest
+N successful runs of its report (--keep), or younger than D days (--keep-days); a failed run
+is kept while younger than F days (--keep-failed-days, default 7 once any retention option is
+given). Ages come from the run id's UTC start time. Unfinished .tmp-<run-id> folders, symlinks
+and other folders are never pruned."""
+
+
+def _add_retention_options(parser, what: str) -> None:
+    group = parser.add_argument_group("retention", what)
+    group.add_argument("--keep", type=int, default=None, metavar="N",
+                       help="keep the newest N successful runs of each report (N >= 1)")
+    group.add_argument("--keep-days", type=float, default=None, metavar="D",
+                       help="also keep successful runs younger than D days")
+    group.add_argument("--keep-failed-days", type=float, default=None, metavar="F",
+                       help="keep failed runs younger than F days (default 7; 0 removes them all)")
+
+
+def _retention(args):
+    """The RetentionPolicy the options ask for, or None; ValueError names a bad value."""
+    from .runner.retention import RetentionPolicy
+    try:
+        return RetentionPolicy.from_options(args.keep, args.keep_days, args.keep_failed_days)
+    except ValueError as exc:  # name the command-line option, not the Python field
+        field_ = str(exc).split(" ", 1)[0]
+        raise ValueError(f"--{field_.replace('_', '-')} {str(exc).split(' ', 1)[1]}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--allow-ids", action="store_true",
                      help="let the HTML show tables of customer ids (refused by default)")
+    _add_retention_options(run, "after a successful run, prune that report's older runs "
+                                "(with --schedule: replaces the file's keep/keep_days/"
+                                "keep_failed_days). " + _RETENTION_HELP)
 
     params = sub.add_parser("params", help="list the parameters a notebook declares")
     params.add_argument("notebook")
@@ -43,17 +75,26 @@ def _parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="rebuild reports/index.html")
     index.add_argument("--output-dir", default="reports")
 
-    clean = sub.add_parser("clean", help="remove unfinished .tmp-<run-id> folders of dead runs")
+    clean = sub.add_parser("clean", help="remove unfinished .tmp-<run-id> folders of dead runs; "
+                                         "with --keep/--keep-days/--keep-failed-days also prune "
+                                         "old runs")
     clean.add_argument("--output-dir", default="reports")
     clean.add_argument("--max-age-hours", type=float, default=24.0,
-                       help="also remove those older than this (runs on other hosts)")
-    clean.add_argument("--dry-run", action="store_true")
+                       help="also remove .tmp folders older than this (runs on other hosts)")
+    clean.add_argument("--dry-run", action="store_true",
+                       help="list what would be removed and kept (and why); delete nothing")
+    _add_retention_options(clean, "prune old runs of every report, then rebuild index.html. "
+                           + _RETENTION_HELP)
     return p
 
 
 def _print_result(res) -> None:
     if res.ok:
         print(f"ok      {res.name}  {res.run_id}  {res.duration:.1f}s  {res.path}/report.html")
+        if res.pruned:
+            print(f"        pruned {len(res.pruned)} old run(s): {' '.join(res.pruned)}")
+        if res.prune_error:
+            print(f"WARNING {res.name}: pruning old runs failed: {res.prune_error}", file=sys.stderr)
     else:
         print(f"FAILED  {res.name}  {res.run_id}  {res.error}\n        kept: {res.path}", file=sys.stderr)
 
@@ -67,10 +108,14 @@ def _cmd_run(args, parser) -> int:
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
     try:
+        retention = _retention(args)
         if args.schedule:
             if args.parameter or args.parameters_file or args.name or args.allow_ids:
                 parser.error("-p/-f/--name/--allow-ids apply to a single notebook, not to --schedule")
             runs, sched_out = load_schedule(args.schedule)
+            if retention is not None:   # the command line wins over the file, as --output-dir does
+                for spec in runs:
+                    spec.retention = retention
             results = run_schedule(runs, output_dir=args.output_dir or sched_out or "reports",
                                    jobs=args.jobs, kernel_name=args.kernel,
                                    progress=not args.no_progress)
@@ -80,7 +125,8 @@ def _cmd_run(args, parser) -> int:
             results = [run_notebook(args.notebook, params, name=args.name,
                                     output_dir=args.output_dir or "reports",
                                     kernel_name=args.kernel, execution_timeout=args.timeout,
-                                    allow_ids=args.allow_ids, progress=not args.no_progress)]
+                                    allow_ids=args.allow_ids, progress=not args.no_progress,
+                                    retention=retention)]
     except (ParameterError, ValueError) as exc:
         print(f"retention-lab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -105,6 +151,37 @@ def _cmd_params(args) -> int:
     return EXIT_OK
 
 
+def _cmd_clean(args) -> int:
+    """Remove dead runs' .tmp folders, then (with a retention option) prune old runs."""
+    import shutil
+
+    from .runner.folders import stale_tmp_dirs
+    from .runner.retention import prune_runs
+    try:
+        retention = _retention(args)
+    except ValueError as exc:
+        print(f"retention-lab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.max_age_hours >= 0:
+        print(f"retention-lab: error: --max-age-hours must be >= 0, got {args.max_age_hours!r}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    for tmp in stale_tmp_dirs(args.output_dir, args.max_age_hours):
+        print(("would remove " if args.dry_run else "removed ") + str(tmp))
+        if not args.dry_run:
+            shutil.rmtree(tmp)
+    if retention is None:
+        return EXIT_OK
+    report = prune_runs(args.output_dir, retention, dry_run=args.dry_run,
+                        max_age_hours=args.max_age_hours)
+    print(f"retention ({retention.describe()}):")
+    for line in report.lines():
+        print("  " + line)
+    print(("dry run: " if args.dry_run else "") + report.summary()
+          + ("" if args.dry_run else "; index.html rebuilt"))
+    return EXIT_FAILED if report.errors else EXIT_OK
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -125,14 +202,7 @@ def main(argv=None) -> int:
     if args.command == "params":
         return _cmd_params(args)
     if args.command == "clean":
-        import shutil
-
-        from .runner.folders import stale_tmp_dirs
-        for tmp in stale_tmp_dirs(args.output_dir, args.max_age_hours):
-            print(("would remove " if args.dry_run else "removed ") + str(tmp))
-            if not args.dry_run:
-                shutil.rmtree(tmp)
-        return EXIT_OK
+        return _cmd_clean(args)
     from .runner import build_index
     print(build_index(args.output_dir))
     return EXIT_OK

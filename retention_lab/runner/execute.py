@@ -44,6 +44,8 @@ class RunResult:
     duration: float = 0.0            # seconds
     error: str | None = None
     metrics: dict = field(default_factory=dict)
+    pruned: list = field(default_factory=list)   # old runs removed by the retention policy
+    prune_error: str | None = None               # pruning failed (the run itself still succeeded)
 
     @property
     def ok(self) -> bool:
@@ -107,7 +109,7 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
                  output_dir="reports", kernel_name: str | None = None, cwd=None,
                  execution_timeout: int | None = None, update_index: bool = True,
                  run_id: str | None = None, allow_ids: bool = False, progress: bool = False,
-                 _before_promote=None) -> RunResult:
+                 retention=None, _before_promote=None) -> RunResult:
     """Execute ``notebook`` with ``parameters`` into a new run folder; never raises for a
     failing notebook (the result says ``status="failed"``), but raises
     :class:`~retention_lab.runner.params.ParameterError` before starting any kernel if the
@@ -116,10 +118,18 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
     ``cwd`` (default: the notebook's folder, as in JupyterLab) is the kernel's working directory.
     Unless ``allow_ids``, a report that displays a table of customer ids fails
     (:mod:`retention_lab.runner.privacy`).
+    ``retention`` (a :class:`~retention_lab.runner.retention.RetentionPolicy`) prunes this report's
+    older runs after a *successful* run (a failed run prunes nothing, so the history it is
+    compared against stays); what was removed is in ``result.pruned``. A pruning error does not
+    fail the run: it is reported in ``result.prune_error``.
     ``_before_promote`` is a test hook called with the temporary folder just before the move.
     """
     import papermill
 
+    if retention is not None:
+        from .retention import RetentionPolicy
+        if not isinstance(retention, RetentionPolicy):
+            raise ValueError(f"retention must be a RetentionPolicy, got {retention!r}")
     notebook = Path(notebook).resolve()
     parameters = check_parameters(notebook, parameters or {})
     name = folders.check_name(name or notebook.stem)
@@ -166,6 +176,15 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
             if update_index:
                 _safe_index(output_dir)
             raise
+    if retention is not None and result.ok:
+        from .retention import prune_runs
+        try:
+            pruned = prune_runs(output_dir, retention, names=[name], update_index=False)
+            result.pruned = [d.name for d in pruned.removed]
+            if pruned.errors:
+                result.prune_error = "; ".join(d.line() for d in pruned.errors)
+        except OSError as exc:
+            result.prune_error = f"{type(exc).__name__}: {exc}"
     if update_index:
         _safe_index(output_dir)
     return result

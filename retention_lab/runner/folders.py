@@ -15,19 +15,33 @@ symlink over it. Where symlinks are unavailable it is a one-line text file holdi
 
 Run ids are UTC timestamps plus a random suffix, ``20260101T120000Z-3f9a``: they sort in time
 order and never collide between parallel runs.
+
+Promoting a run and pruning old ones (:mod:`retention_lab.runner.retention`) both hold the
+report's lock, ``reports/<name>/.lock`` (an advisory ``flock``), so a pruner never sees a run that
+has been moved into place but not yet made ``latest``.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import json
 import os
+import platform
 import re
 import secrets
 import shutil
+import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; promotion and pruning then rely on re-reading latest
+    fcntl = None
 
 LATEST = "latest"
 TMP_PREFIX = ".tmp-"
 FAILED_PREFIX = "failed-"
+LOCK_FILE = ".lock"
 RUN_ID_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -44,6 +58,35 @@ def check_name(name: str) -> str:
     return name
 
 
+def run_started(run_id: str) -> _dt.datetime:
+    """The UTC start time encoded in a run id (``20260101T120000Z-3f9a`` → 2026-01-01 12:00:00).
+
+    Ages of runs are read from here rather than from folder mtimes, which change when a folder is
+    copied, restored from a backup or touched by a file browser."""
+    if not RUN_ID_RE.match(run_id):
+        raise ValueError(f"not a run id: {run_id!r}")
+    return _dt.datetime.strptime(run_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=_dt.timezone.utc)
+
+
+@contextlib.contextmanager
+def report_lock(report_dir):
+    """Hold the report's advisory lock (``<report_dir>/.lock``) for the duration of the block.
+
+    Taken by :func:`promote` (rename + repoint ``latest``) and by the pruner, so that pruning
+    sees either both steps of a promotion or neither. Blocks until the lock is free."""
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:
+        yield
+        return
+    with open(report_dir / LOCK_FILE, "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def make_tmp_dir(report_dir: Path, run_id: str) -> Path:
     tmp = Path(report_dir) / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir(parents=True)
@@ -51,10 +94,11 @@ def make_tmp_dir(report_dir: Path, run_id: str) -> Path:
 
 
 def promote(tmp: Path, report_dir: Path, run_id: str) -> Path:
-    """Move a finished run into place and repoint ``latest`` at it."""
+    """Move a finished run into place and repoint ``latest`` at it (under the report's lock)."""
     final = Path(report_dir) / run_id
-    os.rename(tmp, final)
-    set_latest(report_dir, run_id)
+    with report_lock(report_dir):
+        os.rename(tmp, final)
+        set_latest(report_dir, run_id)
     return final
 
 
@@ -115,24 +159,45 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def unfinished_run_state(tmp: Path, max_age_hours: float = 24.0,
+                         now: float | None = None) -> tuple[bool, str]:
+    """Whether an unfinished run folder ``.tmp-<run-id>`` is stale, and why.
+
+    Its ``run.json`` names the runner's host and pid. On this host the pid decides alone: dead →
+    stale, alive → in progress however old (a long kernel cell writes nothing, so the folder's
+    mtime says nothing about liveness; a pid reused by another process only delays the cleanup).
+    A run on another host, or one killed before it wrote ``run.json``, is stale once the folder
+    has not changed for more than ``max_age_hours``."""
+    try:
+        info = json.loads((Path(tmp) / "run.json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    pid, host = info.get("pid"), info.get("host")
+    if host == platform.node() and isinstance(pid, int):
+        if _pid_alive(pid):
+            return False, f"in progress (pid {pid} alive on this host)"
+        return True, f"runner pid {pid} is dead"
+    try:
+        age_h = ((now if now is not None else time.time()) - Path(tmp).stat().st_mtime) / 3600
+    except FileNotFoundError:  # promoted or moved aside while we looked
+        return False, "no longer there"
+    if age_h > max_age_hours:
+        return True, f"unchanged for {age_h:.1f} h > {max_age_hours:g} h"
+    return False, f"maybe in progress (runner on {host or 'an unknown host'}, {age_h:.1f} h old)"
+
+
+def unfinished_runs(output_dir) -> list[Path]:
+    """Every ``.tmp-<run-id>`` folder under ``output_dir/<report>/`` (symlinks excluded)."""
+    found = []
+    for tmp in sorted(Path(output_dir).glob(f"*/{TMP_PREFIX}*")):
+        if tmp.is_dir() and not tmp.is_symlink() and not tmp.parent.is_symlink() \
+                and RUN_ID_RE.match(tmp.name[len(TMP_PREFIX):]):
+            found.append(tmp)
+    return found
+
+
 def stale_tmp_dirs(output_dir, max_age_hours: float = 24.0) -> list[Path]:
     """Unfinished run folders (``.tmp-<run-id>``) whose runner is gone: on this host and its pid
-    is dead, or older than ``max_age_hours`` (e.g. written on another host)."""
-    import json
-    import platform
-    import time
-
-    stale = []
-    for tmp in sorted(Path(output_dir).glob(f"*/{TMP_PREFIX}*")):
-        if not tmp.is_dir() or not RUN_ID_RE.match(tmp.name[len(TMP_PREFIX):]):
-            continue
-        try:
-            info = json.loads((tmp / "run.json").read_text())
-        except (OSError, ValueError):
-            info = {}
-        age_h = (time.time() - tmp.stat().st_mtime) / 3600
-        dead = info.get("host") == platform.node() and isinstance(info.get("pid"), int) \
-            and not _pid_alive(info["pid"])
-        if dead or age_h > max_age_hours:
-            stale.append(tmp)
-    return stale
+    is dead, or (another host, no ``run.json``) unchanged for ``max_age_hours``
+    (:func:`unfinished_run_state`)."""
+    return [tmp for tmp in unfinished_runs(output_dir) if unfinished_run_state(tmp, max_age_hours)[0]]

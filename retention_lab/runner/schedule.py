@@ -3,12 +3,19 @@
 Format (see ``reports/schedule.example.yaml``)::
 
     output_dir: .                   # optional; relative to this file; CLI --output-dir wins
+    keep: 10                        # optional retention for every run (keep_days,
+                                    #   keep_failed_days too); a run's own keys override it
     runs:
       - name: loyalty_impact        # optional; default: the notebook's file stem
         notebook: ../notebooks/04_loyalty_impact.ipynb   # relative to this file
         parameters: {seed: 1}       # optional
         parameters_file: p.yaml     # optional; `parameters` override its values
         allow_ids: false            # optional; true lets the HTML show customer-id tables
+        keep: 5                     # optional; after a successful run keep its newest 5 runs
+
+Retention keys (``keep``, ``keep_days``, ``keep_failed_days``;
+:class:`~retention_lab.runner.retention.RetentionPolicy`) prune a report's older runs after it
+succeeded; retention options on the command line replace those of the file.
 
 Every run's parameters are checked against its notebook before any kernel starts; one bad
 parameter refuses the whole schedule. Once running, a failing run does not stop the others.
@@ -25,6 +32,9 @@ import yaml
 from . import folders
 from .execute import RunResult, run_notebook
 from .params import ParameterError, check_parameters, load_parameter_file
+from .retention import RetentionPolicy
+
+RETENTION_KEYS = ("keep", "keep_days", "keep_failed_days")
 
 
 @dataclass
@@ -33,6 +43,7 @@ class RunSpec:
     name: str
     parameters: dict = field(default_factory=dict)
     allow_ids: bool = False
+    retention: RetentionPolicy | None = None
 
 
 def load_schedule(path) -> tuple[list[RunSpec], str | None]:
@@ -46,13 +57,18 @@ def load_schedule(path) -> tuple[list[RunSpec], str | None]:
         data = {"runs": data}
     if not isinstance(data, dict) or not isinstance(data.get("runs"), list) or not data["runs"]:
         raise ParameterError(f"{path}: a schedule needs a non-empty list `runs:`")
+    unknown = set(data) - {"output_dir", "runs", *RETENTION_KEYS}
+    if unknown:
+        raise ParameterError(f"{path}: unknown top-level keys {sorted(unknown)}")
     base = path.resolve().parent
     output_dir = str(base / data["output_dir"]) if data.get("output_dir") else None
+    defaults = {k: data[k] for k in RETENTION_KEYS if k in data}
     runs, names = [], set()
     for i, item in enumerate(data["runs"], 1):
         if not isinstance(item, dict) or "notebook" not in item:
             raise ParameterError(f"{path}: run {i} needs a `notebook:`")
-        unknown = set(item) - {"notebook", "name", "parameters", "parameters_file", "allow_ids"}
+        unknown = set(item) - {"notebook", "name", "parameters", "parameters_file", "allow_ids",
+                               *RETENTION_KEYS}
         if unknown:
             raise ParameterError(f"{path}: run {i} has unknown keys {sorted(unknown)}")
         nb = base / item["notebook"]
@@ -66,7 +82,12 @@ def load_schedule(path) -> tuple[list[RunSpec], str | None]:
         if name in names:
             raise ParameterError(f"{path}: report name {name!r} appears twice; give each run a `name:`")
         names.add(name)
-        runs.append(RunSpec(str(nb), name, params, bool(item.get("allow_ids", False))))
+        try:
+            retention = RetentionPolicy.from_options(
+                **{**defaults, **{k: item[k] for k in RETENTION_KEYS if k in item}})
+        except ValueError as exc:
+            raise ParameterError(f"{path}: run {i} ({name}): {exc}") from exc
+        runs.append(RunSpec(str(nb), name, params, bool(item.get("allow_ids", False)), retention))
     return runs, output_dir
 
 
@@ -76,7 +97,8 @@ def validate(runs: list[RunSpec]) -> list[RunSpec]:
     for spec in runs:
         try:
             checked.append(RunSpec(spec.notebook, spec.name,
-                                   check_parameters(spec.notebook, spec.parameters), spec.allow_ids))
+                                   check_parameters(spec.notebook, spec.parameters), spec.allow_ids,
+                                   spec.retention))
         except ParameterError as exc:
             problems.append(f"[{spec.name}] {exc}")
     if problems:
@@ -104,7 +126,8 @@ def _run_one(spec: RunSpec, output_dir: str, kernel_name) -> RunResult:
         return RunResult(spec.name, "", "failed", "", spec.notebook, spec.parameters, 0.0,
                          "not started: the schedule was stopped")
     return run_notebook(spec.notebook, spec.parameters, name=spec.name, output_dir=output_dir,
-                        kernel_name=kernel_name, update_index=False, allow_ids=spec.allow_ids)
+                        kernel_name=kernel_name, update_index=False, allow_ids=spec.allow_ids,
+                        retention=spec.retention)
 
 
 def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
