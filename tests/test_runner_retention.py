@@ -413,3 +413,17 @@ def test_schedule_run_prunes_and_command_line_keep_wins(tmp_path, capsys):
     new = latest_run(out / "good")
     assert _entries(out / "good") == {new.name, "latest"} and new.name not in old.values()
     assert _dead_links(out) == []
+
+
+def test_options_are_documented(capsys):
+    """Every retention option of `clean` and `run` is in their --help and in reports/README.md;
+    the example schedule uses the keys."""
+    readme = (Path(__file__).parents[1] / "reports" / "README.md").read_text()
+    for command in ("clean", "run"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        help_text = capsys.readouterr().out
+        for option in ("--keep", "--keep-days", "--keep-failed-days"):
+            assert option in help_text and f"`{option}" in readme
+    example, _ = load_schedule(Path(__file__).parents[1] / "reports" / "schedule.example.yaml")
+    assert all(spec.retention == RetentionPolicy(20, None, 7) for spec in example)
