@@ -217,3 +217,23 @@ def test_clv_and_intervals_equal_the_per_customer_evaluation(which, fitted, week
     np.testing.assert_allclose(res.customers["lower 95%"], lo, rtol=1e-10, atol=0)
     np.testing.assert_allclose(res.customers["upper 95%"], hi, rtol=1e-10, atol=0)
     assert np.all(hi > lo)
+
+
+@pytest.mark.parametrize("method", ["bootstrap", "delta"])
+def test_unidentified_fit_gives_point_estimates_without_intervals(fitted, weeks, clv_boot,
+                                                                  method):
+    """A fit without a finite covariance (on the boundary: the data do not identify the model)
+    keeps its CLV point estimates, warns, and reports no interval rather than failing."""
+    import copy
+
+    bg, gg = fitted
+    broken = copy.copy(bg)
+    broken.variance_matrix_log_ = bg.variance_matrix_log_ * np.nan
+    with pytest.warns(rl.clv.ConvergenceWarning, match="BetaGeoFitter has no finite covariance"):
+        res = rl.clv.customer_lifetime_value(broken, gg, weeks, horizon=12, freq="M",
+                                             discount_rate=0.01, margin=1.0, method=method)
+    assert res.total == pytest.approx(clv_boot.total, rel=1e-12)
+    np.testing.assert_allclose(res.customers["clv"], clv_boot.customers["clv"], rtol=1e-12)
+    assert np.isnan(res.total_ci).all() and np.isnan(res.mean_ci).all()
+    assert res.customers[["lower 95%", "upper 95%"]].isna().all().all()
+    assert res.method == "point estimate only (no finite covariance for BetaGeoFitter)"

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .base import btyd_arrays, distinct_rows, time_unit_of, Z95
+from .base import ConvergenceWarning, btyd_arrays, distinct_rows, time_unit_of, Z95
 
 DAYS = {"D": 1.0, "W": 7.0, "M": 30.436875, "Y": 365.2425}
 
@@ -262,8 +262,27 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     settings = dict(horizon=horizon, freq=freq, discount_rate=discount_rate, margin=margin,
                     summary_unit_days=unit, periods_per_step=step)
     has_spend_params = hasattr(spend_model, "sample_params")
+    if method not in ("bootstrap", "delta"):
+        raise ValueError(f"method must be 'bootstrap' or 'delta', not {method!r}")
+    blocks = [transaction_model] + ([spend_model] if has_spend_params else [])
+    no_cov = [type(b).__name__ for b in blocks
+              if not np.all(np.isfinite(b.variance_matrix_log_.to_numpy()))]
 
-    if method == "bootstrap":
+    if no_cov:
+        # A fit on the boundary of the parameter space (e.g. BG/NBD's a, b → ∞ when the data
+        # show no dropout) has no usable covariance: the point estimates stand, intervals don't.
+        import warnings
+        warnings.warn(f"customer_lifetime_value: {', '.join(no_cov)} has no finite covariance "
+                      "(its fit is on the boundary of the parameter space or its information "
+                      "matrix is not positive definite: the data do not identify the model); "
+                      "CLV point estimates without intervals. A penalizer_coef or another "
+                      "model may identify it.", ConvergenceWarning, stacklevel=2)
+        total_ci = (np.nan, np.nan)
+        total_draws = mean_draws = None
+        if customer_intervals:
+            customers["lower 95%"] = customers["upper 95%"] = np.nan
+        result_method = f"point estimate only (no finite covariance for {', '.join(no_cov)})"
+    elif method == "bootstrap":
         t_draws = transaction_model.sample_params(n_draws, seed=seed)
         s_draws = (spend_model.sample_params(n_draws, seed=np.random.default_rng(seed).integers(2**32) + 1)
                    if has_spend_params else [None] * n_draws)
@@ -298,9 +317,8 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
             customers["lower 95%"], customers["upper 95%"] = lo[idx], hi[idx]
         result_method = f"parametric bootstrap ({len(total_draws)} draws, seed {seed}), percentile"
         mean_draws = total_draws / n
-    elif method == "delta":
+    else:  # delta
         total_draws = mean_draws = None
-        blocks = [transaction_model] + ([spend_model] if has_spend_params else [])
         grads = []  # d clv_i / d log θ, customer rows
         for bi, model in enumerate(blocks):
             base = model._log_params
@@ -332,8 +350,6 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
                 f = np.exp(Z95 * np.where(clv > 0, se_i / clv, 0.0))
             customers["lower 95%"], customers["upper 95%"] = clv / f, clv * f
         result_method = "delta method on the log scale (finite-difference gradients)"
-    else:
-        raise ValueError(f"method must be 'bootstrap' or 'delta', not {method!r}")
 
     customers["expected_purchases"] = cum[it]
     customers["expected_spend"] = spend[is_]
