@@ -10,7 +10,8 @@
                                            # ... and prune old runs (see runner.retention)
 
 Exit status: 0 every run succeeded; 1 at least one run failed (its notebook is kept in
-``reports/<name>/failed-<run-id>/``); 2 bad usage or parameters (nothing was run).
+``reports/<name>/failed-<run-id>/``; for ``clean``: a run could not be removed); 2 bad usage,
+parameters or retention options (nothing was run or removed).
 """
 from __future__ import annotations
 
@@ -43,8 +44,10 @@ def _retention(args):
     try:
         return RetentionPolicy.from_options(args.keep, args.keep_days, args.keep_failed_days)
     except ValueError as exc:  # name the command-line option, not the Python field
-        field_ = str(exc).split(" ", 1)[0]
-        raise ValueError(f"--{field_.replace('_', '-')} {str(exc).split(' ', 1)[1]}") from None
+        field_, _, rest = str(exc).partition(" ")
+        if field_ in ("keep", "keep_days", "keep_failed_days"):
+            raise ValueError(f"--{field_.replace('_', '-')} {rest}") from None
+        raise
 
 
 def _parser() -> argparse.ArgumentParser:
