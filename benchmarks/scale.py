@@ -150,7 +150,8 @@ def _measure(size: str, engine: str) -> dict:
         if engine == "pandas":
             import pandas as pd
             tx = pd.read_parquet(path, columns=["customer_id", "date", "amount"])
-            summary = rl.features.rfm_summary(tx, observation_end=OBSERVATION_END, freq="D")
+            summary = rl.features.rfm_summary(tx, observation_end=OBSERVATION_END, freq="D",
+                                             engine="pandas")
         else:
             summary = rl.engines.rfm_summary(path, observation_end=OBSERVATION_END, freq="D",
                                              engine=engine)
