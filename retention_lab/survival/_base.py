@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..schema import _require_columns
 
 Z95 = 1.959963984540054
 WEIGHT = "weight"
@@ -66,12 +67,7 @@ def check_survival_frame(table: pd.DataFrame, duration_col: str = "duration",
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"{name}: expected a pandas DataFrame, got {type(table).__name__}")
     needed = [duration_col, event_col, *([weights_col] if weights_col else []), *extra]
-    missing = [c for c in needed if c not in table.columns]
-    if missing:
-        raise DataError(f"{name}: missing required column(s) {', '.join(map(repr, missing))}; "
-                        f"rule 'required columns present'", table=name,
-                        column=",".join(map(str, missing)), rule="required columns present",
-                        n_rows=len(table))
+    _require_columns(table, name, needed)
     if len(table) == 0:
         raise DataError(f"{name}: the table is empty (0 rows)", table=name, column="*",
                         rule="table has at least one row", n_rows=0)
@@ -137,12 +133,7 @@ def design_matrix(frame: pd.DataFrame, covariates, name: str = "churn table",
     columns and reference level."""
     covariates = list(covariates or [])
     reference = dict(reference or {})
-    missing = [c for c in covariates if c not in frame.columns]
-    if missing:
-        raise DataError(f"{name}: missing covariate column(s) {', '.join(map(repr, missing))}; "
-                        f"rule 'required columns present'", table=name,
-                        column=",".join(map(str, missing)), rule="required columns present",
-                        n_rows=len(frame))
+    _require_columns(frame, name, covariates)
     parts, info = [], {}
     for col in covariates:
         s = frame[col]
