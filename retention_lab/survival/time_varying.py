@@ -165,7 +165,8 @@ def enrolment_effect(data, inactivity_days: int = 90, covariates=None, *, alpha:
 
     Cost: lifelines' time-varying fitter loops over distinct lapse ages, each step touching all
     rows and the square of the covariate count. Without covariates ~2 s at 20,000 customers
-    (identical episodes collapsed into weights); with a dozen indicator columns ~30 s.
+    (identical episodes collapsed into weights); with channel, region and tier (8 indicator
+    columns, 18k collapsed episodes) 4.3 s on an idle 2-core machine.
     """
     if "enrolled_at" not in data.customers.columns:
         raise DataError("customers: missing column 'enrolled_at'; rule 'required columns "
