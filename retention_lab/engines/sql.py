@@ -10,13 +10,15 @@ the backend); the period numbers are those of
 * ``W`` — ``floor((day + 3) / 7)``: Monday-based weeks (1970-01-01 was a Thursday);
 * ``M`` — ``12 * (year − 1970) + month − 1``.
 
-The per-customer summaries (:data:`SUMMARY`, the holdout of :data:`HOLDOUT`) rank each
-customer's purchase periods with ``dense_rank()`` (:data:`RANKED_PERIODS`) instead of first
-grouping by (customer, period): the number of purchase periods is the top rank and the first
-period's amount is the sum over rank 1. A sort per customer partition costs less than a hash
-table with one entry per (customer, period): 1.6–1.9 s instead of 2.4–3.5 s for 10M
-transactions on two cores, 20 s instead of 32 s for 100M (``benchmarks/scale.py``). :data:`CUSTOMER_PERIODS` (one row per
-customer and period) remains for the cohort counts and ``customer_periods``.
+The per-customer summaries rank each customer's purchase periods with ``dense_rank()``
+(:data:`RANKED_PERIODS`; :data:`RANKED_SPLIT` ranks the calibration and holdout windows in one
+sort) instead of first grouping by (customer, period): the number of purchase periods is the
+top rank and the first period's amount is the sum over rank 1. A sort per customer partition
+costs less than a hash table with one entry per (customer, period): 1.6–1.9 s instead of
+2.4–3.5 s for 10M transactions on two cores, 17–20 s instead of 32 s for 100M
+(``benchmarks/scale.py``). The churn table (:data:`CHURN`) and the cohort counts
+(:data:`COHORT`) use the same window; :data:`CUSTOMER_PERIODS` (one row per customer and
+period) remains for ``customer_periods``.
 
 Ages are differences of period numbers divided by ``freq_multiplier`` (as doubles, so the
 division is the same IEEE operation as numpy's); ``monetary_value`` is (total − first period's
