@@ -9,7 +9,8 @@ members-vs-non-members contrast is kept aside for comparison. Both: purchase-rat
 retention at the horizon and RMST, lapse hazard ratio, CLV (BG/NBD + Gamma-Gamma per group),
 NPS/CSAT, ROI, segment effects with multiplicity correction, power/MDE and context. The
 self-selected report adds the sensitivity of the effect on members to unmeasured confounding:
-E-values beside the strength of the measured covariates (:mod:`.sensitivity`).
+E-values beside the strength of the measured covariates given the others, and the shift of each
+estimate when one of them is left out (:mod:`.sensitivity`).
 
 Only columns of the data contract are used, so the simulator's bundle and a user's own tables
 (:func:`retention_lab.io.read_experiment`) are analysed the same way.
@@ -34,7 +35,8 @@ from .randomized import CORE, balance_check, balance_table, itt_and_members, srm
 from .roi import programme_roi
 from .self_selected import (att_effects, did_effect, fit_propensity, naive_effects,
                             propensity_balance)
-from .sensitivity import covariate_benchmarks, sensitivity_table
+from .sensitivity import (BENCHMARK_CAVEAT, conditional_benchmarks, covariate_benchmarks,
+                          format_estimate, member_effects, sensitivity_table)
 from .surveys import survey_scores
 
 EFFECT_COLUMNS = ["metric", "estimand", "control", "treatment", "abs_diff", "rel_lift", "ci_low",
@@ -66,9 +68,13 @@ class ImpactReport:
     ``sensitivity`` (self-selected design only; ``None`` for a randomized study, whose ITT rests
     on the randomization and needs no such analysis): one row per effect on members with its
     estimate, interval and scale, the approximate risk ratio, the E-values of the estimate and of
-    the interval (VanderWeele & Ding 2017), the strongest measured covariate as a benchmark and a
-    plain interpretation; ``confounder_benchmarks`` the crude strength of every measured
-    covariate (:func:`retention_lab.impact.sensitivity.covariate_benchmarks`)."""
+    the interval (VanderWeele & Ding 2017), the strongest measured covariate as a benchmark —
+    its associations with joining and the outcome given the other covariates, and the estimate
+    without it (Cinelli & Hazlett 2020 benchmarking) — and a plain interpretation;
+    ``conditional_benchmarks`` those leave-one-covariate-out numbers for every measured covariate
+    (:func:`retention_lab.impact.sensitivity.conditional_benchmarks`); ``confounder_benchmarks``
+    the crude strength of every measured covariate
+    (:func:`retention_lab.impact.sensitivity.covariate_benchmarks`)."""
 
     design: str
     effects: pd.DataFrame
@@ -88,6 +94,7 @@ class ImpactReport:
     notes: list = field(default_factory=list)
     sensitivity: pd.DataFrame | None = None
     confounder_benchmarks: pd.DataFrame = field(default_factory=pd.DataFrame)
+    conditional_benchmarks: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def member_estimand(self) -> str:
@@ -206,12 +213,28 @@ class ImpactReport:
         if isinstance(r["benchmark"], str) and np.isfinite(r["benchmark_bias"]):
             rr = r["rr"] if r["rr"] >= 1 else 1 / r["rr"]
             enough = r["benchmark_bias"] >= rr
+            cond = r["benchmark_kind"] == "conditional"
             text += (f" The strongest measured covariate, {r['benchmark']}, is associated with "
                      f"joining by {r['benchmark_rr_eu']:.2f} and with {m} by "
-                     f"{r['benchmark_rr_ud']:.2f} (crude): a confounder as strong could shift the "
-                     f"{m} estimate by a factor of at most {r['benchmark_bias']:.2f} — "
+                     f"{r['benchmark_rr_ud']:.2f} "
+                     f"({'given the other covariates' if cond else 'crude'}): a confounder as "
+                     f"strong could shift the {m} estimate by a factor of at most "
+                     f"{r['benchmark_bias']:.2f} — "
                      f"{'enough, in the worst case,' if enough else 'not enough'} to explain it "
                      "away.")
+            if cond and np.isfinite(r["benchmark_shift"]):
+                text += (f" Leaving it out of the adjustment moves the estimate from "
+                         f"{format_estimate(r['scale'], r['estimate'])} to "
+                         f"{format_estimate(r['scale'], r['benchmark_estimate_without'])}"
+                         + (f"; the largest move, leaving out {r['largest_shift']}, is to "
+                            f"{format_estimate(r['scale'], r['largest_shift_estimate_without'])}."
+                            if isinstance(r["largest_shift"], str) and
+                            r["largest_shift"] != r["benchmark"] else "."))
+            if cond and np.isfinite(r["crude_benchmark_bias"]):
+                text += (f" (Crude associations, which ignore the other covariates, give "
+                         f"{r['crude_benchmark']} a bias factor of "
+                         f"{r['crude_benchmark_bias']:.2f}.)")
+            text += f" {BENCHMARK_CAVEAT}"
         return text
 
     def context_text(self) -> str:
@@ -304,9 +327,13 @@ class ImpactReport:
                     evalue_ci=None if not np.isfinite(r["evalue_ci"]) else float(r["evalue_ci"]),
                     scale=r["scale"], rr=float(r["rr"]),
                     rr_ci=[float(r["rr_ci_low"]), float(r["rr_ci_high"])],
-                    benchmark=r["benchmark"],
+                    benchmark=r["benchmark"], benchmark_kind=r["benchmark_kind"],
                     benchmark_bias=None if not np.isfinite(r["benchmark_bias"])
-                    else float(r["benchmark_bias"]))
+                    else float(r["benchmark_bias"]),
+                    benchmark_shift=None if not np.isfinite(r["benchmark_shift"])
+                    else float(r["benchmark_shift"]),
+                    crude_benchmark_bias=None if not np.isfinite(r["crude_benchmark_bias"])
+                    else float(r["crude_benchmark_bias"]))
         return out
 
     def print_summary(self, file=None) -> None:
@@ -572,7 +599,11 @@ def _self_selected(data, out, X, alpha, clv, survival, n_draws, seed, trim):
                                  {"effect on members": 1.0}, checks, store=clv_values))
     effects = pd.concat(effects, ignore_index=True)
     bench = covariate_benchmarks(out, ps, extra_outcomes=clv_values)
-    sens = sensitivity_table(effects, out, ps, extra_outcomes=clv_values, benchmarks=bench)
+    cond = conditional_benchmarks(out, ps, effects, X, extra_outcomes=clv_values, crude=bench,
+                                  refit=lambda p: member_effects(out, p, extra_outcomes=clv_values,
+                                                                 alpha=alpha))
+    sens = sensitivity_table(effects, out, ps, extra_outcomes=clv_values, benchmarks=bench,
+                             conditional=cond)
     power = mde_table(out, D & ps.kept_, ~D & ps.kept_,
                       columns={"purchases": "orders", "spend": "spend", "retention": "retained"},
                       alpha=alpha, n_control_effective=ov["ess_non_members"])
@@ -585,7 +616,7 @@ def _self_selected(data, out, X, alpha, clv, survival, n_draws, seed, trim):
     return (effects, checks,
             dict(balance=bal, power=power, curves=curves, take_up=take_up, propensity=ps,
                  naive=pd.concat(naive, ignore_index=True), segment_estimator=seg_est,
-                 sensitivity=sens, confounder_benchmarks=bench))
+                 sensitivity=sens, confounder_benchmarks=bench, conditional_benchmarks=cond))
 
 
 def _km(out, groups, weights=None):
@@ -685,6 +716,8 @@ def _assumptions(design: str, s: dict) -> list:
         "Sensitivity to unmeasured confounding: the E-value of each effect on members is the "
         "risk-ratio association an unmeasured trait would need with both joining and the outcome, "
         "beyond the measured covariates, to explain the effect away (VanderWeele & Ding 2017); it "
-        "is set beside the crude associations of the strongest measured covariate. It bounds the "
-        "worst case; it does not estimate the bias.",
+        "is set beside the strongest measured covariate's associations given the other "
+        "covariates, and the shift of the estimate when that covariate is left out "
+        "(benchmarking as in Cinelli & Hazlett 2020). It bounds the worst case; it does not "
+        "estimate the bias, and benchmarks cannot show that no stronger confounder is missing.",
     ] + common
