@@ -651,7 +651,8 @@ def conditional_benchmarks(out: pd.DataFrame, ps, effects: pd.DataFrame, X: pd.D
       the analysed customers, levels of a categorical one), non-members weighted by the ATT
       weights of ``ps_-j``. Those weights balance the *other* covariates, so what remains is
       the prevalence ratio of ``u`` given them — the ``RR_EU`` of Ding & VanderWeele (2016),
-      averaged over the members' covariate distribution.
+      averaged over the members' covariate distribution (quartiles cut among all eligible
+      customers, each model's own trimmed customers left out).
     * ``rr_ud`` — association with the outcome among non-members: from the weighted
       least-squares outcome model of the doubly robust estimator (all covariates, fitted on the
       ATT-weighted non-members), the members' mean predicted outcome with ``j``'s columns set
@@ -692,7 +693,8 @@ def conditional_benchmarks(out: pd.DataFrame, ps, effects: pd.DataFrame, X: pd.D
     kept = ps.kept_
     t, c = kept & ps.treated_, kept & ~ps.treated_
     wc = np.where(c, ps.weights(), 0.0)
-    codes = _groups(out, kept)
+    # levels among all eligible customers: the refitted models trim different customers
+    codes = _groups(out, ps.eligible_)
     cols_of = {g: cs for g, cs in covariate_groups(X.columns, out).items() if g in codes}
     # the outcome model's design: the standardized columns of the propensity model
     n = len(out)
@@ -741,7 +743,8 @@ def conditional_benchmarks(out: pd.DataFrame, ps, effects: pd.DataFrame, X: pd.D
             # so this equals the average over the level's own values
             base_pred = Zt[tm] @ coef
             zj_t = Zt[tm][:, j].mean(axis=0)
-            means = np.array([base_pred.mean() + (Zt[codes[g] == u][:, j].mean(axis=0) - zj_t)
+            means = np.array([base_pred.mean() + (Zt[kept & (codes[g] == u)][:, j].mean(axis=0)
+                                                  - zj_t)
                               @ coef[j] for u in levels]) if j else np.array([np.nan])
             if scale == "standardized mean difference":
                 rr_ud = float(smd_to_rr((means.max() - means.min()) / sd)) if sd else np.nan
