@@ -531,8 +531,8 @@ def interpret(row: dict, words: str) -> str:
             if bias < _far(rr) and np.isfinite(k) else "")
     text = (f"{head} For comparison, the strongest measured covariate, {row['benchmark']}, is "
             f"associated with joining by {row['benchmark_rr_eu']:.2f} and with {words} by "
-            f"{row['benchmark_rr_ud']:.2f} ({'given the other covariates' if conditional else 'crude'}"
-            f"); an unmeasured confounder as strong could shift the ratio by a factor of at most "
+            f"{row['benchmark_rr_ud']:.2f} "
+            f"({'given the other covariates' if conditional else 'crude'}); an unmeasured confounder as strong could shift the ratio by a factor of at most "
             f"{bias:.2f} — {verdict}{need}.")
     if not conditional:
         return text
@@ -624,8 +624,9 @@ def _row_ratio(r, scale: str, sd: float | None = None, rare: bool = False) -> tu
 
 def k_times(rr_eu: float, rr_ud: float, target: float) -> float:
     """Smallest ``k`` for which a confounder ``k`` times as strong as a benchmark on the log
-    scale — associations ``rr_eu**k`` and ``rr_ud**k`` — has a bias factor of at least ``target``
-    (a ratio on either side of 1): ``inf`` if the benchmark has no association, NaN if unknown."""
+    scale — associations ``rr_eu**k`` and ``rr_ud**k`` — has a bias factor of at least
+    ``target`` (a ratio on either side of 1): ``inf`` if the benchmark has no association, NaN
+    if unknown."""
     target = _far(target) if np.isfinite(target) and target > 0 else np.nan
     if not (np.isfinite(rr_eu) and np.isfinite(rr_ud) and np.isfinite(target)):
         return np.nan
