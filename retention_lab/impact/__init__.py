@@ -23,6 +23,7 @@ from .power import mde_table
 from .context import context_table, retention_gain_value, geometric_clv
 from .sensitivity import (EValue, evalue, evalues_rr, evalues_or, evalues_hr, evalues_md,
                           bias_factor, confounder_strength, covariate_benchmarks,
+                          conditional_benchmarks, member_effects, k_times, covariate_groups,
                           sensitivity_table)
 
 __all__ = ["analyze", "ImpactReport", "outcome_table", "covariate_matrix", "Means", "arm_means",
@@ -32,4 +33,6 @@ __all__ = ["analyze", "ImpactReport", "outcome_table", "covariate_matrix", "Mean
            "enrolment_hazard_ratio", "predicted_clv", "programme_roi", "segment_effects",
            "cochran_q", "mde_table", "context_table", "retention_gain_value", "geometric_clv",
            "EValue", "evalue", "evalues_rr", "evalues_or", "evalues_hr", "evalues_md",
-           "bias_factor", "confounder_strength", "covariate_benchmarks", "sensitivity_table"]
+           "bias_factor", "confounder_strength", "covariate_benchmarks",
+           "conditional_benchmarks", "member_effects", "k_times", "covariate_groups",
+           "sensitivity_table"]
