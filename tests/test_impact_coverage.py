@@ -1,6 +1,6 @@
 """Coverage of rl.impact.analyze's 95 % intervals over 200 simulated studies per design (slow).
 
-Each study: 5,000 customers, a fresh seed, the fast path (no CLV / Cox / segments). The truth is
+Each study: 5,000 customers, a fresh seed, the fast path (no CLV / Cox / segments / sensitivity analysis). The truth is
 the simulator's finite-sample truth from both potential outcomes of every customer."""
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def _study(design: str, null: bool) -> pd.DataFrame:
         for s in range(N_SEEDS):
             exp = rl.datasets.simulate_loyalty_experiment(
                 n_customers=N_CUSTOMERS, design=design, seed=10_000 + s, **(NULL if null else {}))
-            rep = rl.impact.analyze(exp, clv=False, survival=False, segment_column=None)
+            rep = rl.impact.analyze(exp, clv=False, survival=False, sensitivity=False,
+                                    segment_column=None)
             keys = (("ITT", "itt"), ("effect on members", "effect_on_members")) \
                 if design == "randomized" else (("effect on members", "effect_on_members"),)
             for estimand, key in keys:

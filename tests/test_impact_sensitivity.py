@@ -296,6 +296,21 @@ def test_randomized_report_has_no_sensitivity_table():
     assert not any(k.endswith("_evalue") for k in rep.record())
 
 
+
+def test_sensitivity_can_be_skipped_without_changing_the_effects():
+    """sensitivity=False (coverage studies) drops the per-covariate refits, not an estimate."""
+    exp = rl.datasets.simulate_loyalty_experiment(n_customers=3_000, design="self_selected",
+                                                  seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = rl.impact.analyze(exp, clv=False, survival=False)
+        fast = rl.impact.analyze(exp, clv=False, survival=False, sensitivity=False)
+    assert full.sensitivity is not None and fast.sensitivity is None
+    assert fast.conditional_benchmarks is None and fast.confounder_benchmarks is None
+    pd.testing.assert_frame_equal(full.effects, fast.effects)
+    assert "was not computed" in fast.sensitivity_text()
+    assert "was not computed" in fast.summary_text()
+
 # --- conditional (leave-one-covariate-out) benchmarks ---------------------------------------
 
 def test_k_times_scales_a_benchmark_on_the_log_scale():

@@ -196,6 +196,9 @@ class ImpactReport:
         """One sentence on the sensitivity of the primary effects on members to unmeasured
         confounding (E-values, VanderWeele & Ding 2017) and the strongest measured covariate."""
         if self.sensitivity is None:
+            if self.design == "self_selected":
+                return ("The sensitivity analysis for unmeasured confounding was not computed "
+                        "(analyze(..., sensitivity=False)).")
             return ("Randomized study: the effect of the invitation rests on the randomization, so "
                     "no sensitivity analysis for unmeasured confounding is needed.")
         sv = self.sensitivity.set_index("metric")
@@ -369,7 +372,7 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
             reward_rate: float | None = None, alpha: float = 0.05,
             segment_column: str | None = "tier", seed: int = 0, correction: str = "holm",
             trim: float = 0.01, clv: bool = True, survival: bool = True,
-            n_draws: int = 100) -> ImpactReport:
+            sensitivity: bool = True, n_draws: int = 100) -> ImpactReport:
     """Analyse a loyalty-programme study.
 
     Parameters
@@ -395,8 +398,9 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
         Multiplicity correction of the segment p-values.
     trim : float
         Self-selected: trim eligible customers with propensity above ``1 − trim``.
-    clv, survival : bool
-        Skip the slower parts (BTYD fits, Cox models) when False, e.g. in coverage studies.
+    clv, survival, sensitivity : bool
+        Skip the slower parts (BTYD fits, Cox models, the self-selected sensitivity analysis
+        with its per-covariate refits) when False, e.g. in coverage studies.
     """
     design = design or getattr(data, "design", None) or "randomized"
     if design not in ("randomized", "self_selected"):
@@ -413,7 +417,8 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
     if design == "randomized":
         rep = _randomized(data, out, X, alpha, clv, survival, n_draws, seed)
     else:
-        rep = _self_selected(data, out, X, alpha, clv, survival, n_draws, seed, trim)
+        rep = _self_selected(data, out, X, alpha, clv, survival, n_draws, seed, trim,
+                             sensitivity)
     effects, checks, extra = rep
     effects = pd.DataFrame(effects)
     effects = effects[[c for c in EFFECT_COLUMNS if c in effects.columns] +
@@ -536,7 +541,7 @@ def _randomized(data, out, X, alpha, clv, survival, n_draws, seed):
                                                    for k, v in ratio.items()]))
 
 
-def _self_selected(data, out, X, alpha, clv, survival, n_draws, seed, trim):
+def _self_selected(data, out, X, alpha, clv, survival, n_draws, seed, trim, sensitivity=True):
     D = out["enrolled"].to_numpy() == 1
     elig = out["eligible"].to_numpy() == 1
     if D.sum() == 0:
@@ -598,12 +603,14 @@ def _self_selected(data, out, X, alpha, clv, survival, n_draws, seed, trim):
                                  seed, lambda o: att_effects(o, ps, ("clv",), alpha=alpha),
                                  {"effect on members": 1.0}, checks, store=clv_values))
     effects = pd.concat(effects, ignore_index=True)
-    bench = covariate_benchmarks(out, ps, extra_outcomes=clv_values)
-    cond = conditional_benchmarks(out, ps, effects, X, extra_outcomes=clv_values, crude=bench,
-                                  refit=lambda p: member_effects(out, p, extra_outcomes=clv_values,
-                                                                 alpha=alpha))
-    sens = sensitivity_table(effects, out, ps, extra_outcomes=clv_values, benchmarks=bench,
-                             conditional=cond)
+    bench = cond = sens = None
+    if sensitivity:
+        bench = covariate_benchmarks(out, ps, extra_outcomes=clv_values)
+        cond = conditional_benchmarks(
+            out, ps, effects, X, extra_outcomes=clv_values, crude=bench,
+            refit=lambda p: member_effects(out, p, extra_outcomes=clv_values, alpha=alpha))
+        sens = sensitivity_table(effects, out, ps, extra_outcomes=clv_values, benchmarks=bench,
+                                 conditional=cond)
     power = mde_table(out, D & ps.kept_, ~D & ps.kept_,
                       columns={"purchases": "orders", "spend": "spend", "retention": "retained"},
                       alpha=alpha, n_control_effective=ov["ess_non_members"])
