@@ -41,12 +41,7 @@ def cdnow_like(n: int, seed: int = 0):
 def measure(fn, repeat: int = 1):
     """(result, best wall seconds, best CPU seconds, peak traced MB); memory is traced in a
     separate run so that tracing does not slow the timed ones."""
-    best_wall = best_cpu = np.inf
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        best_wall = min(best_wall, time.perf_counter() - w0)
-        best_cpu = min(best_cpu, time.process_time() - c0)
+    out, best_wall, best_cpu = timed(fn, repeat)
     tracemalloc.start()
     fn()
     peak = tracemalloc.get_traced_memory()[1] / 2 ** 20

@@ -244,21 +244,18 @@ def test_features_dispatch_to_the_engines(cdnow_sample):
 
 def test_features_send_big_frames_to_duckdb(cdnow_sample, monkeypatch):
     """Above AUTO_PANDAS_MAX_ROWS the default engine="auto" scans the frame in DuckDB; same table."""
-    expected = {
-        "rfm_summary": rl.features.rfm_summary(cdnow_sample, "1998-06-30", freq="W"),
-        "calibration_holdout": rl.features.calibration_holdout(cdnow_sample, "1997-09-30",
-                                                               "1998-06-30", freq="W"),
-        "churn_table": rl.features.churn_table(cdnow_sample, 90),
-        "cohort_retention": rl.features.cohort_retention(cdnow_sample, "M", "1998-06-30"),
-    }
+    def summaries():
+        return {
+            "rfm_summary": rl.features.rfm_summary(cdnow_sample, "1998-06-30", freq="W"),
+            "calibration_holdout": rl.features.calibration_holdout(cdnow_sample, "1997-09-30",
+                                                                   "1998-06-30", freq="W"),
+            "churn_table": rl.features.churn_table(cdnow_sample, 90),
+            "cohort_retention": rl.features.cohort_retention(cdnow_sample, "M", "1998-06-30"),
+        }
+
+    expected = summaries()
     monkeypatch.setattr(rl.engines.sources, "AUTO_PANDAS_MAX_ROWS", len(cdnow_sample))
-    got = {
-        "rfm_summary": rl.features.rfm_summary(cdnow_sample, "1998-06-30", freq="W"),
-        "calibration_holdout": rl.features.calibration_holdout(cdnow_sample, "1997-09-30",
-                                                               "1998-06-30", freq="W"),
-        "churn_table": rl.features.churn_table(cdnow_sample, 90),
-        "cohort_retention": rl.features.cohort_retention(cdnow_sample, "M", "1998-06-30"),
-    }
+    got = summaries()
     for name in expected:
         assert got[name].attrs["engine"] == "duckdb", name
         if name == "cohort_retention":

@@ -119,6 +119,13 @@ def test_confounder_strength_on_a_known_table():
     assert np.isnan(sens.confounder_strength(u, treated, y, min_size=80)[0])
 
 
+
+def quiet_analyze(exp, **kwargs):
+    """rl.impact.analyze without its convergence and trimming warnings (not under test here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rl.impact.analyze(exp, **kwargs)
+
 # --- a confounder hidden from the analysis of a simulated study -----------------------------
 
 @pytest.fixture(scope="module")
@@ -176,9 +183,7 @@ def by_effect_size():
                      ("0.2", dict(freq_lift=0.2)), ("0.5", dict(freq_lift=0.5))):
         exp = rl.datasets.simulate_loyalty_experiment(n_customers=6_000, design="self_selected",
                                                       seed=5, **kw)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rep = rl.impact.analyze(exp, clv=False, survival=False, segment_column=None)
+        rep = quiet_analyze(exp, clv=False, survival=False, segment_column=None)
         rows[name] = rep.sensitivity.set_index("metric").loc["purchases"]
     return rows
 
@@ -206,9 +211,7 @@ def test_null_programme_interval_needs_no_confounding(by_effect_size):
 def self_selected_report():
     exp = rl.datasets.simulate_loyalty_experiment(n_customers=8_000, design="self_selected",
                                                   seed=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rl.impact.analyze(exp, clv=False, n_draws=20)
+    return quiet_analyze(exp, clv=False, n_draws=20)
 
 
 def test_report_sensitivity_table(self_selected_report):
@@ -286,9 +289,7 @@ def test_report_summary_and_record(self_selected_report):
 
 def test_randomized_report_has_no_sensitivity_table():
     exp = rl.datasets.simulate_loyalty_experiment(n_customers=3_000, design="randomized", seed=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rep = rl.impact.analyze(exp, clv=False, survival=False)
+    rep = quiet_analyze(exp, clv=False, survival=False)
     assert rep.sensitivity is None
     assert "no sensitivity analysis" in rep.sensitivity_text()
     assert "E-values" not in rep.summary_text()
@@ -301,10 +302,8 @@ def test_sensitivity_can_be_skipped_without_changing_the_effects():
     """sensitivity=False (coverage studies) drops the per-covariate refits, not an estimate."""
     exp = rl.datasets.simulate_loyalty_experiment(n_customers=3_000, design="self_selected",
                                                   seed=4)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        full = rl.impact.analyze(exp, clv=False, survival=False)
-        fast = rl.impact.analyze(exp, clv=False, survival=False, sensitivity=False)
+    full = quiet_analyze(exp, clv=False, survival=False)
+    fast = quiet_analyze(exp, clv=False, survival=False, sensitivity=False)
     assert full.sensitivity is not None and fast.sensitivity is None
     assert fast.conditional_benchmarks is None and fast.confounder_benchmarks is None
     pd.testing.assert_frame_equal(full.effects, fast.effects)
@@ -409,9 +408,7 @@ def test_conditional_associations_are_smaller_than_crude_ones(referral_benchmark
 def default_self_selected():
     exp = rl.datasets.simulate_loyalty_experiment(n_customers=20_000, design="self_selected",
                                                   seed=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return rl.impact.analyze(exp, clv=False, survival=False, segment_column=None)
+    return quiet_analyze(exp, clv=False, survival=False, segment_column=None)
 
 
 def test_default_simulation_no_false_alarm_for_retention(default_self_selected):
