@@ -57,14 +57,17 @@ def _window(src: Source, clean: str, observation_end) -> tuple[pd.Timestamp, int
     return end, int(row["outside"] or 0)
 
 
+def _period(src: Source, freq: str) -> str:
+    """SQL for the period number of ``ts`` in the backend's dialect."""
+    return sql.period_sql(freq, src.backend.day("ts"))
+
+
 def _periods_sql(src: Source, clean: str, freq: str, where: str) -> str:
-    period = sql.period_sql(freq, src.backend.day("ts"))
-    return sql.CUSTOMER_PERIODS.format(period=period, clean=clean, where=where)
+    return sql.CUSTOMER_PERIODS.format(period=_period(src, freq), clean=clean, where=where)
 
 
 def _ranked_sql(src: Source, clean: str, freq: str, where: str) -> str:
-    period = sql.period_sql(freq, src.backend.day("ts"))
-    return sql.RANKED_PERIODS.format(period=period, clean=clean, where=where)
+    return sql.RANKED_PERIODS.format(period=_period(src, freq), clean=clean, where=where)
 
 
 def _summary_sql(src, clean, freq, freq_multiplier, end, where, include_first_transaction) -> str:
@@ -166,19 +169,17 @@ def calibration_holdout(data, calibration_end, observation_end=None, freq: str =
         return _tag(out, "pandas", len(tx), desc)
     src, clean, quality, n = _prepare(data, eng, validate, returns, spark, duckdb_settings)
     cal_end = pd.Timestamp(calibration_end)
-    obs_end, _ = _window(src, clean, None) if observation_end is None else \
-        (pd.Timestamp(observation_end), 0)
+    obs_end, outside = _window(src, clean, observation_end)
     if obs_end <= cal_end:
         raise ValueError(f"observation_end ({obs_end.date()}) must be after calibration_end "
                          f"({cal_end.date()})")
-    _, outside = _window(src, clean, obs_end)
     quality.record(TABLE, "date", f"date <= observation_end ({obs_end.date()})", outside,
                    action="outside window", note="after the holdout's observation end")
     in_cal, in_hold = sql.in_window(cal_end), sql.in_window(obs_end, start=cal_end)
     delta = int(period_index([obs_end], freq)[0] - period_index([cal_end], freq)[0])
     fm = sql.double(freq_multiplier)
-    ranked = sql.RANKED_SPLIT.format(period=sql.period_sql(freq, src.backend.day("ts")),
-                                     clean=clean, in_cal=in_cal, in_hold=in_hold)
+    ranked = sql.RANKED_SPLIT.format(period=_period(src, freq), clean=clean, in_cal=in_cal,
+                                     in_hold=in_hold)
     query = sql.HOLDOUT.format(
         calibration=sql.summary_columns(fm, int(period_index([cal_end], freq)[0]), False,
                                         rows="hold = 0"),
@@ -226,8 +227,7 @@ def churn_table(data, inactivity_days: int = 90, observation_end=None, *, unit: 
                    action="outside window")
     cutoff = end.normalize() - pd.Timedelta(days=int(inactivity_days))
     cutoff_day = int(period_index([cutoff], "D")[0])
-    churn_sql = sql.CHURN.format(ranked=sql.RANKED_PERIODS.format(
-        period=src.backend.day("ts"), clean=clean, where=sql.in_window(end)))
+    churn_sql = sql.CHURN.format(ranked=_ranked_sql(src, clean, "D", sql.in_window(end)))
     rule = f"first purchase on or before the confirmation cutoff ({cutoff.date()})"
     note = "customers too new for a lapse to be confirmed"
     if collapse:
@@ -276,9 +276,8 @@ def cohort_retention(data, freq: str = "M", observation_end=None, *, counts: boo
         return _tag(out, "pandas", len(tx), desc)
     src, clean, quality, n = _prepare(data, eng, validate, "net", spark, duckdb_settings)
     end, _ = _window(src, clean, observation_end)
-    long = src.backend.query(sql.COHORT.format(
-        period=sql.period_sql(freq, src.backend.day("ts")), clean=clean,
-        where=sql.in_window(end)))
+    long = src.backend.query(sql.COHORT.format(period=_period(src, freq), clean=clean,
+                                               where=sql.in_window(end)))
     active = long.pivot(index="cohort", columns="k", values="customers").fillna(0).astype(np.int64)
     active = active.sort_index().sort_index(axis=1)
     active.index, active.columns = active.index.astype(np.int64), active.columns.astype(np.int64)

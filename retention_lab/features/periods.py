@@ -25,10 +25,8 @@ def runs_on_pandas(tx, engine: str) -> bool:
     DuckDB: 3–5 s per summary instead of 8–16 s in pandas)."""
     if engine == "pandas":
         return True
-    if engine == "auto" and isinstance(tx, pd.DataFrame):
-        from ..engines.sources import AUTO_PANDAS_MAX_ROWS
-        return len(tx) < AUTO_PANDAS_MAX_ROWS
-    return False
+    from ..engines.sources import pick_engine
+    return pick_engine(tx, engine) == "pandas"
 
 
 def _check_freq(freq: str) -> str:
