@@ -48,10 +48,14 @@ def study_dates(data, horizon: int = 365):
                             column="launch_date", rule="launch_date present", n_rows=0)
     h_end = launch + pd.Timedelta(days=int(horizon))  # first day after the window
     if h_end >= end:
-        raise DataError(f"launch + horizon ({h_end.date()}) is not before observation_end "
-                        f"({end.date()}): no window is left to measure retention; rule "
-                        "'launch + horizon < observation_end'", table="transactions",
-                        column="date", rule="launch + horizon < observation_end", n_rows=0)
+        largest = (end - launch).days - 1
+        fits = (f"the largest horizon_days these data allow is {largest}" if largest > 0 else
+                "no horizon fits: the observation ends on or before the launch")
+        raise DataError(f"horizon_days={int(horizon)} is too long: launch ({launch.date()}) + "
+                        f"{int(horizon)} days = {h_end.date()} is not before observation_end "
+                        f"({end.date()}), so no window is left to measure retention; {fits}; "
+                        "rule 'launch + horizon_days < observation_end'", table="transactions",
+                        column="date", rule="launch + horizon_days < observation_end", n_rows=0)
     return launch, h_end, end
 
 
