@@ -1,7 +1,7 @@
 """Figures for the business metrics: the cohort heat map, RFM segment sizes and the NPS split.
 
 Each function returns a matplotlib ``Figure`` (drawn on ``ax`` when one is given) and never
-calls ``plt.show()``; the figure is already closed in pyplot, so a notebook displays it once.
+calls ``plt.show()``; a notebook displays each figure once (:mod:`._base`).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ the proportional-hazards diagnostic (scaled Schoenfeld residuals against age) an
 calibration plot of predicted vs observed churn risk.
 
 Each function returns a matplotlib ``Figure`` (drawn on ``ax`` when one is given) and never
-calls ``plt.show()``; the figure is closed in pyplot so a notebook shows it once.
+calls ``plt.show()``; a notebook shows each figure once (:mod:`._base`).
 """
 from __future__ import annotations
 
@@ -85,10 +85,7 @@ def plot_ph_diagnostics(model, *, columns=None, max_points: int = 3000, seed: in
     n = len(cols)
     ncols = min(3, n)
     nrows = int(np.ceil(n / ncols))
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows),
-                             layout="constrained", squeeze=False)
-    plt.close(fig)
+    fig, axes = _figure(None, (4.2 * ncols, 3.0 * nrows), ncols=ncols, nrows=nrows, squeeze=False)
     rng = np.random.default_rng(seed)
     show = np.sort(rng.choice(len(rank), min(max_points, len(rank)), replace=False))
     order = np.argsort(rank)
