@@ -12,10 +12,12 @@ from .beta_geo import BetaGeoFitter
 from .pareto_nbd import ParetoNBDFitter
 from .gamma_gamma import GammaGammaFitter
 from .shifted_beta_geo import ShiftedBetaGeoFitter
+from .beta_geo_beta_binom import BetaGeoBetaBinomFitter
 from .value import CLVResult, customer_lifetime_value
 from .analysis import CLVAnalysis, analyze_clv
 from . import simulate, validation
 
 __all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "ShiftedBetaGeoFitter",
+           "BetaGeoBetaBinomFitter",
            "customer_lifetime_value", "CLVResult", "ConvergenceError", "ConvergenceWarning",
            "analyze_clv", "CLVAnalysis", "simulate", "validation"]
