@@ -125,3 +125,170 @@ def test_surveys_are_a_random_sample_on_their_scales(randomized):
 def test_bad_arguments():
     with pytest.raises(ValueError, match="design must be"):
         sim(100, design="observational")
+
+
+# --- design="rolling": enrolment at a purchase, customers acquired before and after launch ---
+
+@pytest.fixture(scope="module")
+def rolling():
+    return sim(4_000, design="rolling", seed=21)
+
+
+def test_rolling_is_deterministic_per_seed():
+    a, b = sim(1_500, design="rolling", seed=4), sim(1_500, design="rolling", seed=4)
+    c = sim(1_500, design="rolling", seed=5)
+    pd.testing.assert_frame_equal(a.transactions, b.transactions)
+    pd.testing.assert_frame_equal(a.customers, b.customers)
+    pd.testing.assert_frame_equal(a.truth["members"], b.truth["members"])
+    assert a.truth["effect_on_members"] == b.truth["effect_on_members"]
+    assert not a.transactions["amount"].equals(c.transactions["amount"])
+
+
+def test_rolling_follows_the_data_contract_and_survives_a_csv_round_trip(rolling, tmp_path):
+    exp = rolling
+    tx, q = validate_transactions(exp.transactions, observation_end=exp.observation_end,
+                                  returns="error")
+    assert len(tx) == len(exp.transactions) and q.n_excluded() == 0
+    cu, qc = validate_customers(exp.customers, observation_end=exp.observation_end)
+    assert qc.n_excluded() == 0 and "arm" not in cu.columns
+    validate_surveys(exp.surveys, observation_end=exp.observation_end)
+    assert exp.design == "self_selected" and exp.truth["design"] == "rolling"
+    paths = {}
+    for name in ("transactions", "customers", "surveys"):
+        paths[name] = tmp_path / f"{name}.csv"
+        getattr(exp, name).to_csv(paths[name], index=False)
+    back = rl.io.read_experiment(transactions=paths["transactions"],
+                                 customers=paths["customers"], surveys=paths["surveys"],
+                                 observation_end=exp.observation_end.date().isoformat(),
+                                 launch_date="2025-01-01", design="self_selected")
+    assert back.quality.n_excluded() == 0
+    assert len(back.transactions) == len(exp.transactions)
+    got = back.customers.set_index("customer_id")["enrolled_at"]
+    want = exp.customers.set_index("customer_id")["enrolled_at"]
+    pd.testing.assert_series_equal(got.loc[want.index], want, check_names=False)
+    assert back.transactions["amount"].sum() == pytest.approx(exp.transactions["amount"].sum())
+
+
+def test_rolling_acquires_customers_after_launch_and_they_can_enrol(rolling):
+    exp = rolling
+    cu = exp.customers.set_index("customer_id")
+    first = exp.transactions.groupby("customer_id")["date"].min()
+    assert (first == cu["signup_date"].loc[first.index]).all() and len(first) == len(cu)
+    late = cu["signup_date"] >= exp.launch_date
+    assert 0.28 < late.mean() < 0.39                       # 183 of 548 acquisition days
+    assert cu.loc[late, "enrolled_at"].notna().sum() > 50  # members with no pre-launch history
+    assert cu["signup_date"].max() < exp.launch_date + pd.Timedelta(days=183)
+
+
+def test_rolling_enrolment_happens_at_a_purchase_after_launch(rolling):
+    """Each member has an order on their enrolment day, enrolled at their 3rd order or later,
+    and the enrolment dates are spread over the follow-up (rolling, not one launch day)."""
+    exp = rolling
+    members = exp.customers.dropna(subset=["enrolled_at"])
+    assert (members["enrolled_at"] >= exp.launch_date).all()
+    tx = exp.transactions.merge(members[["customer_id", "enrolled_at"]], on="customer_id")
+    on_day = tx[tx["date"] == tx["enrolled_at"]].groupby("customer_id").size()
+    assert on_day.reindex(members["customer_id"], fill_value=0).gt(0).all()
+    upto = tx[tx["date"] <= tx["enrolled_at"]].groupby("customer_id").size()
+    assert upto.reindex(members["customer_id"], fill_value=0).ge(3).all()
+    k = exp.truth["members"].set_index("customer_id")["enrol_purchase"]
+    assert (k >= 3).all() and (k.loc[upto.index] <= upto).all()
+    months = members["enrolled_at"].dt.to_period("M").nunique()
+    assert months >= 20 and 0.15 < exp.truth["take_up"] < 0.6
+
+
+def _brute_force_member_outcomes(tx, members, h, end):
+    """Loop over members and their orders: purchases, spend, retention, rmst in (d0, d0 + h]."""
+    by_customer = {c: g for c, g in tx.groupby("customer_id")}
+    rows = []
+    for cid, d0 in zip(members["customer_id"], members["enrolled_at"]):
+        orders = by_customer[cid]
+        purchases, spend, retained, last = 0, 0.0, False, None
+        for date, amount in zip(orders["date"], orders["amount"]):
+            if d0 < date <= d0 + h:
+                purchases += 1
+                spend += amount
+            if d0 + h < date <= end:
+                retained = True
+            last = date if last is None or date > last else last
+        rmst = min(max((last - d0).days, 0), h.days)
+        rows.append((cid, purchases, spend, float(retained), float(rmst)))
+    return pd.DataFrame(rows, columns=["customer_id", "purchases", "spend", "retention", "rmst"])
+
+
+def test_rolling_truth_equals_a_brute_force_recomputation():
+    """Both potential outcomes of every member, recomputed order by order from the observed
+    table (world 1) and the untreated world's table (world 0), give the stored truth."""
+    exp = sim(600, design="rolling", seed=8, spend_lift=0.1)
+    truth, h = exp.truth, pd.Timedelta(days=exp.truth["windows"]["horizon_days"])
+    members = truth["members"]
+    assert len(members) > 100
+    for world, tx in ((1, exp.transactions), (0, truth["untreated_transactions"])):
+        brute = _brute_force_member_outcomes(tx, members, h, exp.observation_end)
+        ok = members["evaluable"].to_numpy()  # the others' windows run past the data
+        for metric in ("purchases", "spend", "retention", "rmst"):
+            np.testing.assert_allclose(members.loc[ok, f"{metric}_{world}"], brute[metric][ok],
+                                       atol=1e-9, err_msg=f"{metric}, world {world}")
+    ev = members[members["evaluable"]]
+    assert (ev["enrolled_at"] + h <= exp.observation_end).all()
+    assert not members.loc[~members["evaluable"], "enrolled_at"].add(h).le(
+        exp.observation_end).any()
+    table = truth["effect_on_members"]
+    for metric in ("purchases", "spend", "retention", "rmst"):
+        assert table[metric]["control"] == pytest.approx(ev[f"{metric}_0"].mean(), abs=1e-9)
+        assert table[metric]["treatment"] == pytest.approx(ev[f"{metric}_1"].mean(), abs=1e-9)
+    aov0 = ev["spend_0"].sum() / ev["purchases_0"].sum()
+    assert table["aov"]["control"] == pytest.approx(aov0, rel=1e-12)
+    assert table["aov"]["rel_lift"] == pytest.approx(0.1, abs=0.03)  # spend_lift
+
+
+def test_rolling_worlds_agree_until_each_members_enrolment():
+    """Common random numbers: without the programme a customer buys exactly what they bought up
+    to their enrolment day; non-members buy exactly the same in both worlds."""
+    exp = sim(1_500, design="rolling", seed=9)
+    obs, untreated = exp.transactions, exp.truth["untreated_transactions"]
+    d0 = exp.customers.set_index("customer_id")["enrolled_at"]
+    cut = d0.fillna(exp.observation_end + pd.Timedelta(days=1))
+
+    def before(tx):
+        keep = tx["date"] < cut.loc[tx["customer_id"]].to_numpy()
+        return tx.loc[keep, ["customer_id", "date", "amount"]].sort_values(
+            ["customer_id", "date", "amount"]).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(before(obs), before(untreated))
+    assert len(untreated) != len(obs)  # the programme changed members' later purchases
+
+
+def test_rolling_null_programme_has_exactly_zero_true_effects():
+    exp = sim(2_000, design="rolling", seed=3, freq_lift=0, dropout_reduction=0, spend_lift=0,
+              nps_lift=0, csat_lift=0)
+    for metric in METRICS:
+        assert exp.truth["effect_on_members"][metric]["abs_diff"] == 0, metric
+    assert (exp.truth["event_time"][["purchases", "spend"]] == 0).all().all()
+    pd.testing.assert_frame_equal(exp.transactions[["customer_id", "date", "amount"]],
+                                  exp.truth["untreated_transactions"])
+
+
+def test_rolling_event_time_truth_is_zero_before_enrolment_and_positive_after(rolling):
+    et = rolling.truth["event_time"].set_index("event_time")
+    assert (et.loc[et.index < 0, ["purchases", "spend"]] == 0).all().all()
+    assert (et.loc[1:12, "purchases"] > 0).all()
+    members = rolling.truth["members"]
+    assert et.loc[0, "n"] == (members["enrolled_at"] < rolling.observation_end.replace(day=1)).sum()
+
+
+def test_rolling_latent_selection_picks_members_with_higher_untreated_purchases():
+    """Among members with the same observed history at enrolment (their 3rd purchase), the
+    latent part of the hazard selects heavier buyers: higher purchases without the programme."""
+    def untreated_at_third(latent_selection):
+        m = sim(4_000, design="rolling", seed=12, latent_selection=latent_selection)
+        m = m.truth["members"]
+        return m.loc[m["evaluable"] & (m["enrol_purchase"] == 3), "purchases_0"].mean()
+    assert untreated_at_third(1.5) > 1.2 * untreated_at_third(0.0)
+
+
+def test_rolling_bad_arguments():
+    with pytest.raises(ValueError, match="enrol_hazard keys"):
+        sim(100, design="rolling", enrol_hazard={"age": 1.0})
+    with pytest.raises(ValueError, match="enrol_from_purchase"):
+        sim(100, design="rolling", enrol_from_purchase=0)

@@ -20,6 +20,11 @@ The generative model
     activity and is higher for referred customers — so members are heavier, longer-lived buyers
     to begin with, and must survive until their enrolment purchase (immortal time).
 
+  - ``design="rolling"``: customers are also acquired after the launch and enrol at any later
+    purchase with a hazard that depends on their observed history plus a configurable latent
+    part; every member is anchored at their own enrolment date. That model, its windows and its
+    truth are in :mod:`retention_lab.datasets.rolling`.
+
   Members cost ``cost_per_member`` at enrolment plus ``reward_rate`` of their spend as rewards.
 * **Surveys.** A random ``survey_share`` of customers answers one survey at a uniform date after
   the launch (response does not depend on the arm); NPS (0–10) and CSAT (1–5) rise with being
@@ -41,13 +46,15 @@ abs_diff, rel_lift}}`` for the metrics in :data:`TRUTH_METRICS`; plus ``truth["t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from ..errors import DataQuality
 from ..experiment_data import ExperimentData
+from ._shared import (CHANNELS, CHANNEL_SHARE, CHANNEL_RATE, CHANNEL_DROPOUT, REGIONS,
+                      REGION_SPEND, TIER_BOUNDS, DAYS_PER_MONTH, _Worlds, _survey_scores,
+                      _contrast, _roi)
+from .rolling import simulate_rolling
 
 #: Metric → definition used for the truth (windows in days after ``launch_date``, horizon h).
 TRUTH_METRICS = {
@@ -62,31 +69,10 @@ TRUTH_METRICS = {
     "csat": "share of CSAT 4–5 of every customer's latent score at their survey date",
 }
 
-CHANNELS = ("organic", "paid_search", "social", "referral")
-CHANNEL_SHARE = (0.40, 0.25, 0.20, 0.15)
-CHANNEL_RATE = {"organic": 1.0, "paid_search": 0.8, "social": 0.9, "referral": 1.25}
-CHANNEL_DROPOUT = {"organic": 1.0, "paid_search": 1.3, "social": 1.15, "referral": 0.8}
-REGIONS = ("north", "south", "east", "west")
-REGION_SPEND = {"north": 1.0, "south": 0.95, "east": 1.05, "west": 1.10}
-TIER_BOUNDS = (75.0, 250.0)  # pre-launch spend: < 75 bronze, < 250 silver, else gold
-DAYS_PER_MONTH = 30.436875
-
-
-@dataclass
-class _Worlds:
-    """Event log of both worlds: one row per purchase (customer, world, time, amount)."""
-    cust: np.ndarray
-    world: np.ndarray
-    time: np.ndarray
-    amount: np.ndarray
-    member: np.ndarray          # purchase made as a member
-    enrol_time: np.ndarray      # (n,) world-1 enrolment time (inf if never)
-    death_time: np.ndarray      # (n, 2) time of the purchase after which the customer dropped out
-
 
 def simulate_loyalty_experiment(
     n_customers: int = 20_000, design: str = "randomized", seed: int | None = 1, *,
-    launch_date="2025-01-01", acquisition_days: int = 365, followup_days: int = 547,
+    launch_date="2025-01-01", acquisition_days: int = 365, followup_days: int | None = None,
     horizon_days: int = 365,
     r: float = 0.9, alpha: float = 60.0, a: float = 1.0, b: float = 6.0,
     spend_p: float = 6.0, spend_q: float = 4.0, spend_gamma: float = 25.0,
@@ -96,14 +82,23 @@ def simulate_loyalty_experiment(
     reward_rate: float = 0.03, cost_per_member: float = 2.0, fixed_cost: float = 0.0,
     survey_share: float = 0.3, nps_lift: float = 0.5, csat_lift: float = 0.4,
     discount_rate: float = 0.01, truth_margin: float = 0.3,
+    acquisition_after_days: int = 183, enrol_from_purchase: int = 3,
+    latent_selection: float = 0.0, enrol_hazard: dict | None = None,
 ) -> ExperimentData:
     """Simulate a loyalty-programme study with known truth (see the module docstring).
 
     Parameters
     ----------
     n_customers : int
-        Customers acquired in the ``acquisition_days`` before ``launch_date``.
-    design : {"randomized", "self_selected"}
+        Customers acquired in the ``acquisition_days`` before ``launch_date`` (rolling: and in
+        the ``acquisition_after_days`` after it).
+    design : {"randomized", "self_selected", "rolling"}
+        ``"rolling"``: enrolment at any purchase after launch, with a history-dependent hazard
+        (:mod:`retention_lab.datasets.rolling` documents the model and its truth); the data's
+        ``design`` is then ``"self_selected"`` (what an analyst would call it) and
+        ``truth["design"]`` is ``"rolling"``.
+    followup_days : int, optional
+        Days observed after the launch: default 547 (rolling: 730).
     seed : int
         Everything is deterministic per seed.
     r, alpha, a, b : float
@@ -117,18 +112,39 @@ def simulate_loyalty_experiment(
         Randomized design: share invited and the invited customers' enrolment probability at
         their first purchase after launch.
     selection_strength : float
-        Self-selected design: how strongly enrolment depends on pre-launch activity.
+        Self-selected design: how strongly enrolment depends on pre-launch activity; rolling:
+        the weight of the observed-history terms of the enrolment hazard.
     reward_rate, cost_per_member, fixed_cost : float
         Programme costs: a share of members' spend, per enrolment, and fixed.
     survey_share, nps_lift, csat_lift : float
         Survey sampling and the programme's effect on the latent satisfaction scores.
     discount_rate, truth_margin : float
         Monthly discount rate for the CLV truth; gross margin for the ROI truth.
+    acquisition_after_days, enrol_from_purchase, latent_selection, enrol_hazard
+        Rolling design only: acquisition continues this many days after the launch; the first
+        purchase (1 = the acquisition order) at which a customer may enrol; the weight of the
+        standardised latent buying rate in the enrolment logit (0: selection on observed
+        history only); overrides of :data:`~retention_lab.datasets.rolling.ENROL_HAZARD`.
     """
-    if design not in ("randomized", "self_selected"):
-        raise ValueError(f"design must be 'randomized' or 'self_selected', not {design!r}")
+    if design not in ("randomized", "self_selected", "rolling"):
+        raise ValueError(f"design must be 'randomized', 'self_selected' or 'rolling', "
+                         f"not {design!r}")
     if n_customers < 2:
         raise ValueError("n_customers must be at least 2")
+    if design == "rolling":
+        return simulate_rolling(
+            int(n_customers), seed, launch_date=launch_date, acquisition_days=acquisition_days,
+            acquisition_after_days=acquisition_after_days,
+            followup_days=730 if followup_days is None else followup_days,
+            horizon_days=horizon_days, r=r, alpha=alpha, a=a, b=b, spend_p=spend_p,
+            spend_q=spend_q, spend_gamma=spend_gamma, freq_lift=freq_lift,
+            dropout_reduction=dropout_reduction, spend_lift=spend_lift,
+            selection_strength=selection_strength, latent_selection=latent_selection,
+            enrol_hazard=enrol_hazard, enrol_from_purchase=enrol_from_purchase,
+            reward_rate=reward_rate, cost_per_member=cost_per_member, fixed_cost=fixed_cost,
+            survey_share=survey_share, nps_lift=nps_lift, csat_lift=csat_lift,
+            discount_rate=discount_rate, truth_margin=truth_margin)
+    followup_days = 547 if followup_days is None else followup_days
     rng = np.random.default_rng(seed)
     n = int(n_customers)
     launch = pd.Timestamp(launch_date).normalize()
@@ -300,21 +316,6 @@ def _pre_launch_spend(worlds: _Worlds, n: int, L: float) -> np.ndarray:
     return np.bincount(worlds.cust[pre], weights=worlds.amount[pre], minlength=n)
 
 
-def _survey_scores(rng, n, L, E, worlds: _Worlds, enrol_time, nps_lift, csat_lift):
-    """Latent NPS and CSAT at one survey date per customer, in both worlds (same noise)."""
-    when = rng.uniform(L, E, n)
-    e_nps = rng.normal(0.0, 1.8, n)
-    e_csat = rng.normal(0.0, 0.9, n)
-    nps = np.empty((n, 2), np.int64)
-    csat = np.empty((n, 2), np.int64)
-    for w in (0, 1):
-        alive = worlds.death_time[:, w] > when
-        member = (enrol_time <= when) if w == 1 else np.zeros(n, bool)
-        nps[:, w] = np.clip(np.round(6.6 + 1.6 * alive + nps_lift * member + e_nps), 0, 10)
-        csat[:, w] = np.clip(np.round(3.3 + 0.7 * alive + csat_lift * member + e_csat), 1, 5)
-    return {"time": when, "nps": nps, "csat": csat}
-
-
 def _potential_outcomes(worlds: _Worlds, n, L, E, h, discount_rate, freq_lift) -> dict:
     """Per-customer outcomes in each world, on the observed (day-floored) dates."""
     day = np.floor(worlds.time)
@@ -347,18 +348,6 @@ def _programme_cost(worlds: _Worlds, n, L, h, reward_rate, cost_per_member) -> n
     return rewards + cost_per_member * joined
 
 
-def _contrast(y0: np.ndarray, y1: np.ndarray, metric: str) -> dict:
-    if metric == "nps":
-        c = 100 * (np.mean(y0 >= 9) - np.mean(y0 <= 6))
-        t = 100 * (np.mean(y1 >= 9) - np.mean(y1 <= 6))
-    elif metric == "csat":
-        c, t = np.mean(y0 >= 4), np.mean(y1 >= 4)
-    else:
-        c, t = float(np.mean(y0)), float(np.mean(y1))
-    return {"control": float(c), "treatment": float(t), "abs_diff": float(t - c),
-            "rel_lift": float((t - c) / c) if c else float("nan")}
-
-
 def _table(outcomes: dict, mask0: np.ndarray, mask1: np.ndarray, world0=0, world1=1) -> dict:
     """Contrast of every metric: group ``mask0`` in ``world0`` vs ``mask1`` in ``world1``
     (a world is 0/1 for everyone or a per-customer array, e.g. the observed world)."""
@@ -375,16 +364,6 @@ def _table(outcomes: dict, mask0: np.ndarray, mask1: np.ndarray, world0=0, world
     res["aov"] = {"control": float(c), "treatment": float(t), "abs_diff": float(t - c),
                   "rel_lift": float((t - c) / c)}
     return res
-
-
-def _roi(outcomes, group, cost, fixed_cost, margin) -> dict:
-    inc_rev = float((outcomes["spend"][group, 1] - outcomes["spend"][group, 0]).sum())
-    prog = float(cost[group].sum() + fixed_cost)
-    inc_margin = margin * inc_rev
-    return {"customers": int(group.sum()), "incremental_revenue": inc_rev,
-            "incremental_margin": inc_margin, "programme_cost": prog, "margin": margin,
-            "net_benefit": inc_margin - prog,
-            "roi": (inc_margin - prog) / prog if prog else float("nan")}
 
 
 def _truth(outcomes, design, invited, member_if_offered, member_obs, observed_world, cost,
