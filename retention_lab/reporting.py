@@ -10,17 +10,48 @@ scored table) go to :func:`output_path`: the runner sets ``RETENTION_LAB_RUN_DIR
 folder, so ``df.to_csv(rl.reporting.output_path("at_risk.csv"))`` lands in
 ``reports/<name>/<run-id>/at_risk.csv``. Privacy rule: HTML reports never show raw customer
 identifiers; print counts and aggregates, and write id-level lists through :func:`output_path`.
+
+Keys of ``metrics.json`` never contain spaces (``lapse hazard ratio_itt`` is recorded as
+``lapse_hazard_ratio_itt``) and every entry carries a ``unit``: the caller's, with the word
+``currency`` replaced by the report's currency (:func:`set_currency`), else one inferred from the
+metric's name (:func:`infer_unit`).
+
+The presentation layer for tables and the verdict card lives in :mod:`retention_lab.presentation`
+and is re-exported here: :func:`table`, :func:`effects_table`, :func:`key_values`,
+:func:`checks_table`, :func:`verdict_card`.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
+import warnings
 from pathlib import Path
 
 ENV_VAR = "RETENTION_LAB_METRICS"
 RUN_DIR_ENV = "RETENTION_LAB_RUN_DIR"
 _RECORDED: dict[str, dict] = {}
+_CURRENCY: list = [None]
+UNSPECIFIED = "unspecified"
+#: (pattern on the metric key, unit) tried in order when a caller gives no unit; ``{currency}``
+#: is the report's currency.
+UNIT_RULES = (
+    (r"(^|_)p_value$|(^|_)p$", "probability"),
+    (r"hazard_ratio", "hazard ratio"),
+    (r"rate_ratio|purchase_rate", "rate ratio"),
+    (r"evalue", "risk ratio"),
+    (r"c_index", "concordance (0-1)"),
+    (r"(^|_)roi($|_)", "ratio"),
+    (r"(^|_)nps($|_)", "NPS points"),
+    (r"(^|_)(retention|churn|csat|take_up|share|repeat_purchase_rate)($|_)", "proportion"),
+    (r"(^|_)(spend|aov|clv|cltv|revenue|margin|cost)($|_)", "{currency}"),
+    (r"(^|_)(rmst|days?)($|_)|_days?(_|$)|\d+d($|_)", "days"),
+    (r"^purchases_", "purchases per customer"),
+    (r"^holdout_purchases", "repeat purchases (all customers)"),
+    (r"^(bgnbd|pareto|paretonbd|bgbb|mbgnbd|gamma_gamma|gg|sbg)_", "model parameter"),
+    (r"(^|_)customers($|_)", "customers"),
+)
 
 
 def _num(x):
@@ -30,17 +61,55 @@ def _num(x):
     return None if math.isnan(x) else x
 
 
+def set_currency(currency: str | None) -> None:
+    """The report's currency (``"USD"``, ``"EUR"``, a symbol such as ``"€"``): used by the tables
+    and the verdict card when no ``currency`` is passed, and for money units in ``metrics.json``."""
+    _CURRENCY[0] = currency or None
+
+
+def get_currency() -> str | None:
+    return _CURRENCY[0]
+
+
+def metric_key(name: str) -> str:
+    """The ``metrics.json`` key of a metric name: runs of anything but letters, digits, ``.``
+    and ``-`` become one ``_`` (``"lapse hazard ratio_itt"`` → ``"lapse_hazard_ratio_itt"``)."""
+    key = re.sub(r"[^0-9A-Za-z.\-]+", "_", str(name)).strip("_")
+    if not key:
+        raise ValueError(f"metric name {name!r} has no letters or digits")
+    return key
+
+
+def _currency_unit(unit: str) -> str:
+    cur = get_currency()
+    return re.sub(r"\bcurrency\b", cur, unit) if cur else unit
+
+
+def infer_unit(key: str) -> str | None:
+    """The unit of a metric from its key (:data:`UNIT_RULES`), or ``None``."""
+    for pattern, unit in UNIT_RULES:
+        if re.search(pattern, key):
+            return unit.replace("{currency}", get_currency() or "currency")
+    return None
+
+
 def record(name: str, value, ci=None, *, method: str | None = None, unit: str | None = None,
            n: int | None = None, **extra) -> dict:
-    """Record one headline number (with its 95 % interval and the method that produced it)."""
+    """Record one headline number (with its 95 % interval, the method that produced it and its
+    unit) under the key :func:`metric_key` of ``name``."""
+    key = metric_key(name)
+    unit = _currency_unit(unit) if unit else infer_unit(key)
+    if unit is None:
+        warnings.warn(f"metric {key!r} recorded without a unit; pass unit=...", stacklevel=2)
+        unit = UNSPECIFIED
     entry = {"value": _num(value)}
     if ci is not None:
         entry["ci_low"], entry["ci_high"] = _num(ci[0]), _num(ci[1])
-    for key, val in (("method", method), ("unit", unit), ("n", n)):
+    for k, val in (("method", method), ("unit", unit), ("n", n)):
         if val is not None:
-            entry[key] = val
+            entry[k] = val
     entry.update(extra)
-    _RECORDED[name] = entry
+    _RECORDED[key] = entry
     path = os.environ.get(ENV_VAR)
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -83,3 +152,7 @@ def output_path(filename: str) -> Path:
     path = run_dir() / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+from .presentation import (Table, checks_table, effects_table, key_values,  # noqa: E402,F401
+                           kind_of_metric, table, verdict_card)
