@@ -59,6 +59,9 @@ class BtydMixin:
             Number of customers each row stands for.
         initial_params : sequence, optional
             Starting values on the natural scale.
+        covariates, covariates_trans, covariates_life : optional
+            Time-invariant covariates (a DataFrame indexed like the summary) and the columns of
+            each process: see :mod:`retention_lab.clv.covariates`.
 
         Identical rows are merged before the optimisation (their counts become weights), so a
         per-customer summary fits as fast as its collapsed form and gives the same estimates.
@@ -67,6 +70,12 @@ class BtydMixin:
 
         Returns ``self``.
         """
+        if kwargs.get("covariates") is not None:  # time-invariant covariates: clv/covariates.py
+            from .covariates import fit_with_covariates
+            return fit_with_covariates(self, data, recency, T, weights,
+                                       initial_params=initial_params, **kwargs)
+        for k in ("covariates", "covariates_trans", "covariates_life"):
+            kwargs.pop(k, None)
         x, tx, T_, w = btyd_arrays(data, recency, T, weights)
         keep = w > 0
         x, tx, T_, w = x[keep], tx[keep], T_[keep], w[keep]

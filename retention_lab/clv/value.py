@@ -233,6 +233,11 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
         raise ValueError(f"horizon must be a positive whole number of {freq} periods")
     if discount_rate <= -1:
         raise ValueError("discount_rate must be > -1")
+    if hasattr(transaction_model, "_clv_with_covariates"):  # per-customer covariates
+        return transaction_model._clv_with_covariates(
+            spend_model, summary, horizon=horizon, freq=freq, discount_rate=discount_rate,
+            margin=margin, time_unit=time_unit, method=method, n_draws=n_draws, seed=seed,
+            customer_intervals=customer_intervals)
     horizon = int(horizon)
     unit = _resolve_time_unit(time_unit, summary, transaction_model)
     step = unit_days(freq) / unit
