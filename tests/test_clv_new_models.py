@@ -191,3 +191,145 @@ def test_bgbb_unconditional_counts_and_fit_table(bgbb, donations):
     table = bgbb.expected_number_of_transactions_in_first_n_periods(6)
     assert table["model"].sum() == pytest.approx(11_104, rel=1e-12)
     assert list(table.index) == list(range(7))
+
+
+# ------------------------------------------------------------------------------ MBG/NBD
+@pytest.fixture(scope="module")
+def cdnow_summary(cdnow_sample):
+    return rl.features.rfm_summary(cdnow_sample, "1997-09-30", freq="D", freq_multiplier=7)
+
+
+@pytest.fixture(scope="module")
+def fitted(cdnow_summary):
+    return {"BG/NBD": rl.clv.BetaGeoFitter().fit(cdnow_summary),
+            "MBG/NBD": rl.clv.ModifiedBetaGeoFitter().fit(cdnow_summary),
+            "Pareto/NBD": rl.clv.ParetoNBDFitter().fit(cdnow_summary)}
+
+
+def test_mbgnbd_reproduces_btydplus_on_cdnow(fitted):
+    """MBG/NBD on the CDNOW 1/10 sample, 39-week calibration in weeks: r = 0.525,
+    α = 6.183, a = 0.891, b = 1.614 (BTYDplus' mbgnbd.EstimateParameters, as asserted to three
+    decimals by lifetimes' tests/test_estimation.py::test_params_out_is_close_to_BTYDplus)."""
+    m = fitted["MBG/NBD"]
+    assert [round(m.params_[k], 3) for k in ("r", "alpha", "a", "b")] == [0.525, 6.183, 0.891, 1.614]
+    s = m.summary
+    assert list(s.columns) == ["coef", "se", "lower 95%", "upper 95%"]
+    assert (s["se"] > 0).all() and np.isfinite(m.log_likelihood_)
+    # MBG/NBD nests a dropout at the first purchase: customers without repeat purchases can be
+    # gone, so P(alive | x = 0) < 1 and falls with T (it is 1 in BG/NBD)
+    assert m.probability_alive(0, 0, 10) > m.probability_alive(0, 0, 39) > 0
+    assert fitted["BG/NBD"].probability_alive(0, 0, 39) == 1.0
+
+
+def _prior_draws(model, n, seed):
+    rng = np.random.default_rng(seed)
+    p = model.params_
+    if model._model_name == "Pareto/NBD":
+        return rng.gamma(p["r"], 1 / p["alpha"], n), rng.gamma(p["s"], 1 / p["beta"], n)
+    return rng.gamma(p["r"], 1 / p["alpha"], n), rng.beta(p["a"], p["b"], n)
+
+
+def _individual(model, lam, z, x, tx, T):
+    """Individual-level likelihood split into (alive at T, gone) given λ and p (or μ)."""
+    from scipy.special import gammainc  # noqa: F401  (used by the count helpers below)
+    name = model._model_name
+    if name == "Pareto/NBD":
+        mu = z
+        alive = lam ** x * np.exp(-(lam + mu) * T)
+        dead = lam ** x * mu / (lam + mu) * (np.exp(-(lam + mu) * tx) - np.exp(-(lam + mu) * T))
+        return alive, dead
+    p = z
+    extra = 1 if name == "MBG/NBD" else 0
+    alive = (1 - p) ** (x + extra) * lam ** x * np.exp(-lam * T)
+    if x == 0 and not extra:
+        return alive, np.zeros_like(alive)
+    dead = p * (1 - p) ** (x - 1 + extra) * lam ** x * np.exp(-lam * tx)
+    return alive, dead
+
+
+def _individual_count(model, lam, z, n, t):
+    """P(n purchases in the next t | λ, p or μ, alive now), from the individual process."""
+    from scipy.special import gammainc, gammaln
+    pois = np.exp(n * np.log(lam * t + 1e-300) - lam * t - gammaln(n + 1))
+    if model._model_name == "Pareto/NBD":
+        mu = z
+        # died at τ < t after n purchases: ∫_0^t Pois(n; λτ) μ e^{−μτ} dτ
+        return pois * np.exp(-mu * t) + mu * lam ** n / (lam + mu) ** (n + 1) * gammainc(n + 1, (lam + mu) * t)
+    p = z
+    # BG dynamics after T (also for MBG/NBD: its first-purchase dropout is in the past)
+    return (1 - p) ** n * pois + (n > 0) * p * (1 - p) ** max(n - 1, 0) * gammainc(max(n, 1), lam * t)
+
+
+@pytest.mark.parametrize("name", ["BG/NBD", "MBG/NBD", "Pareto/NBD"])
+@pytest.mark.parametrize("x,tx,T", [(2, 30.43, 38.86), (0, 0, 20.0), (7, 35.0, 38.0)])
+def test_conditional_predictions_by_importance_sampling(fitted, name, x, tx, T):
+    """Brute force over the prior: 400k draws of the latent (λ, p) or (λ, μ), weighted by the
+    individual-level likelihood of the history; the model's likelihood, P(alive at T + t),
+    P(X(T, T+t) = n) and DERT against the weighted averages."""
+    m = fitted[name]
+    lam, z = _prior_draws(m, 400_000, seed=11)
+    alive, dead = _individual(m, lam, z, x, tx, T)
+    L = (alive + dead).mean()
+    se_L = (alive + dead).std() / np.sqrt(len(lam))
+    ll = m._loglik(m.params_.to_numpy(), m._prepare(np.array([x], float), np.array([tx], float),
+                                                     np.array([T], float)))[0]
+    assert np.exp(ll) == pytest.approx(L, abs=4 * se_L)
+    post = lambda f: (alive * f).mean() / L  # noqa: E731  E[f · 1{alive at T} | history]
+    stay = (lambda t: np.exp(-z * t)) if name == "Pareto/NBD" else (lambda t: np.exp(-lam * z * t))
+    for t in (0.0, 10.0, 52.0):
+        assert m.probability_alive_at(t, x, tx, T) == pytest.approx(post(stay(t)), abs=0.01, rel=0.02)
+    for k in range(4):
+        expect = post(_individual_count(m, lam, z, k, 26.0)) + (1 - post(1.0)) * (k == 0)
+        got = m.conditional_probability_of_n_purchases_up_to_time(k, 26.0, x, tx, T)
+        assert got == pytest.approx(expect, abs=0.01, rel=0.02)
+    # DERT at δ = 0.01 per week: E[λ ∫ e^{−δt} 1{alive at T+t} dt] = E[λ/(δ + λp)] or E[λ/(δ + μ)]
+    rate = z if name == "Pareto/NBD" else lam * z
+    assert m.dert(0.01, x, tx, T) == pytest.approx(post(lam / (0.01 + rate)), rel=0.05)
+
+
+@pytest.mark.parametrize("name", ["BG/NBD", "MBG/NBD", "Pareto/NBD"])
+def test_conditional_count_distribution_sums_to_one_and_to_the_expectation(fitted, name):
+    m = fitted[name]
+    x = np.array([0.0, 1.0, 2.0, 7.0, 15.0])
+    tx = np.array([0.0, 5.0, 30.43, 35.0, 38.0])
+    T = np.array([20.0, 38.86, 38.86, 38.0, 38.5])
+    k = np.arange(300)[:, None]
+    probs = m.conditional_probability_of_n_purchases_up_to_time(k, 39.0, x, tx, T)
+    np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-9)
+    np.testing.assert_allclose((k * probs).sum(0), m.expected_purchases(39.0, x, tx, T), rtol=1e-7)
+    np.testing.assert_allclose(m.probability_no_purchase(39.0, x, tx, T), probs[0])
+    np.testing.assert_allclose(m.probability_alive_at(0.0, x, tx, T), m.probability_alive(x, tx, T),
+                               rtol=1e-12)
+    later = m.probability_alive_at(np.array([[10.0], [100.0]]), x, tx, T)
+    assert (later[1] < later[0]).all() and (later[0] < m.probability_alive(x, tx, T)).all()
+
+
+def test_pareto_conditional_count_matches_the_fitters_quad_pmf(fitted):
+    """Given alive, the future is a fresh Pareto/NBD process with (r+x, α+T, s, β+T): the
+    Gauss–Legendre count distribution against ParetoNBDFitter.probability_of_n_purchases_up_to_time
+    (scipy.integrate.quad) of that updated model."""
+    m = fitted["Pareto/NBD"]
+    r, a, s, b = m.params_.to_numpy()
+    x, tx, T = 3.0, 20.0, 38.0
+    fresh = m._with_params([r + x, a + T, s, b + T])
+    alive = m.probability_alive(x, tx, T)
+    for n in range(5):
+        for t in (1.0, 39.0, 200.0):
+            expect = alive * fresh.probability_of_n_purchases_up_to_time(t, n) + (1 - alive) * (n == 0)
+            got = m.conditional_probability_of_n_purchases_up_to_time(n, t, x, tx, T)
+            assert got == pytest.approx(float(expect), rel=1e-8, abs=1e-14)
+
+
+@pytest.mark.parametrize("name", ["BG/NBD", "MBG/NBD", "Pareto/NBD"])
+def test_dert_equals_the_discounted_integral_of_expected_purchases(fitted, name):
+    """DERT = ∫_0^∞ e^{−δt} dE[X(T, T+t)] = δ ∫_0^∞ e^{−δt} E[X(T, T+t)] dt, by adaptive
+    quadrature of the closed-form conditional expectation (for Pareto/NBD this checks FHL
+    2005b's Ψ(s, s; ·) closed form; for the BG models the Gauss–Laguerre rule)."""
+    m = fitted[name]
+    for (x, tx, T) in ((0, 0, 38.86), (2, 30.43, 38.86), (10, 38.0, 38.5)):
+        for delta in (0.002, 0.01, 0.05):
+            f = lambda t: delta * np.exp(-delta * t) * float(m.expected_purchases(t, x, tx, T))  # noqa: E731
+            brute = integrate.quad(f, 0, np.inf, limit=500, epsabs=1e-12, epsrel=1e-10)[0]
+            assert float(m.dert(delta, x, tx, T)) == pytest.approx(brute, rel=1e-6)
+    v = m.dert(0.01, np.array([1.0, 2.0]), np.array([10.0, 30.0]), np.array([38.0, 38.0]))
+    assert v.shape == (2,)

@@ -13,13 +13,14 @@ from .pareto_nbd import ParetoNBDFitter
 from .gamma_gamma import GammaGammaFitter
 from .shifted_beta_geo import ShiftedBetaGeoFitter
 from .beta_geo_beta_binom import BetaGeoBetaBinomFitter
+from .modified_beta_geo import ModifiedBetaGeoFitter
 from .value import CLVResult, customer_lifetime_value
 from .covariates import BetaGeoCovariatesFitter, ParetoNBDCovariatesFitter
 from .analysis import CLVAnalysis, analyze_clv
 from . import simulate, validation
 
 __all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "ShiftedBetaGeoFitter",
-           "BetaGeoBetaBinomFitter",
+           "BetaGeoBetaBinomFitter", "ModifiedBetaGeoFitter",
            "customer_lifetime_value", "CLVResult", "ConvergenceError", "ConvergenceWarning",
            "analyze_clv", "CLVAnalysis", "simulate", "validation",
            "ParetoNBDCovariatesFitter", "BetaGeoCovariatesFitter"]
