@@ -1,0 +1,629 @@
+"""Rolling enrolment: the effect on members when customers join at any time, by sequential
+trial emulation (Hernán & Robins 2016, *Am. J. Epidemiol.* 183; Danaei et al. 2013, *Stat.
+Methods Med. Res.* 22) with doubly robust adjustment.
+
+The design
+----------
+* **Trials.** Time from the start (the launch date, else the first enrolment) is cut into periods
+  of ``period`` (default one mean Gregorian month, :data:`retention_lab.units.DAYS_PER_UNIT`).
+  Trial *k* is one emulated experiment among the customers who could have enrolled in period *k*.
+* **Members** of trial *k*: customers who enrolled in period *k*; their **index date** is the
+  enrolment day.
+* **Eligibility rule for comparison customers.** Enrolment happens at a purchase, so a customer is
+  a comparison customer of trial *k* if they made a purchase in period *k* and had not enrolled on
+  or before that day; their index date is their *first* such purchase day of the period (a
+  customer who enrols later in the same period is also that trial's member, and their comparison
+  row is censored at the enrolment like any later enrolment — excluding them would select the
+  comparison group on its future purchases). A customer can be a comparison customer of several trials (and a member of a
+  later one): standard errors are clustered by customer.
+* **History at the index date** (everything strictly before the index day, so the index purchase
+  of members and comparison customers is treated alike): purchases so far, spend so far, tenure
+  (days since the first purchase), days since the previous purchase, mean inter-purchase time,
+  flags for no and one previous purchase day, the customers' categorical covariates, and trial
+  indicators.
+* **Outcomes**, in the ``horizon_days`` after the index day (days ``index+1 … index+horizon_days``):
+  purchases, spend, AOV (total spend ÷ total purchases), retention (a purchase in the following
+  ``retention_days``), NPS/CSAT from the first survey answered in the window.
+* **Later enrolment of comparison customers.** A comparison customer who enrols during their
+  follow-up (outcome window plus retention window) is *censored* at that enrolment: the trial row
+  contributes no outcome, and the uncensored comparison rows are weighted by the inverse of their
+  probability of remaining unenrolled (IPCW; Robins & Finkelstein 2000, *Biometrics* 56).
+  Enrolment happens only at purchases, so that probability is the product, over the comparison
+  customer's purchase days in the follow-up, of ``1 − h(history at that purchase)``, with ``h``
+  a pooled logit of "enrolled at this purchase" on the history at every purchase day of
+  not-yet-enrolled customers. The enrolment purchase of a censored customer is the index purchase
+  of their own member row in a later trial, never part of a comparison outcome.
+* **Doubly robust ATT** (Sant'Anna & Zhao 2020, *J. Econometrics* 219, eq. 3.1 with the odds
+  weights of the ATT; Imbens & Wooldridge 2009 §5.8): a pooled logit propensity of membership on
+  the history and trial indicators across all trial rows; comparison rows weighted by
+  ``e/(1−e) × IPCW``; a weighted least-squares outcome model ``m0`` on the weighted uncensored
+  comparison rows; the members' counterfactual mean is
+  ``mean_members m0(x) + Σ_c w (y − m0(x)) / Σ_c w``.
+* **Standard errors**: the per-row influence functions of both means are summed within customer
+  (cluster-robust sandwich; a customer who appears in several trials is one cluster). The fitted
+  propensity, censoring and outcome models are taken as known; the doubly robust form makes this
+  first-order correct when both models are right (Sant'Anna & Zhao 2020, §3), and the coverage of
+  the intervals is checked by simulation in the slow suite.
+
+Identification (see :data:`MIN_PRIOR_PURCHASES`, :data:`HISTORY_FAIL_SHARE` and
+:data:`OVERLAP_FAIL_SHARE`): the adjustment can only separate selection from effect when members
+have a history before enrolment; when half or more of them enrolled at their first or second
+purchase, or when many members have no comparable comparison customers, the check fails and the
+report makes no causal claim.
+
+The CLV effect of rolling members is computed in :mod:`retention_lab.impact.clv_effects`; the
+trial rows with their weights (``RollingResult.trials``) are the hook it can use.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..units import days_per
+from .estimators import Means, effect_row
+from .outcomes import categorical_columns
+from .randomized import METRICS, balance_check, balance_table
+
+#: members with fewer purchases than this before their enrolment day have "too little history"
+MIN_PRIOR_PURCHASES = 2
+#: the history check fails when at least this share of members has too little history
+HISTORY_FAIL_SHARE = 0.5
+#: the overlap check fails when more than this share of members is trimmed (no comparable rows)
+OVERLAP_FAIL_SHARE = 0.10
+#: ... or when the effective number of weighted comparison rows is below this
+MIN_EFFECTIVE_COMPARISON = 50
+#: the launch design's enrolment-timing check fails when more than this share of members
+#: enrolled after their first purchase on or after the launch
+LATE_ENROLMENT_FAIL_SHARE = 0.10
+#: default retention window after the outcome window (days)
+RETENTION_DAYS = 90
+
+ROLLING_METRICS = ("purchases", "spend", "aov", "retention")
+HISTORY = ["log_prior_orders", "log_prior_spend", "log_tenure", "log_recency", "log_mean_gap",
+           "prior_orders", "recency_months", "tenure_years", "no_history", "one_day_history"]
+HISTORY_LABELS = {"log_prior_orders": "purchases so far (log)",
+                  "log_prior_spend": "spend so far (log)", "log_tenure": "tenure (log days)",
+                  "log_recency": "days since previous purchase (log)",
+                  "log_mean_gap": "mean inter-purchase time (log days)",
+                  "prior_orders": "purchases so far", "recency_months": "months since previous "
+                  "purchase", "tenure_years": "tenure (years)",
+                  "no_history": "no purchase before the index date",
+                  "one_day_history": "one purchase day before the index date"}
+
+
+# --------------------------------------------------------------------------------------------
+# purchase history as sorted arrays, queried by (customer, day) with searchsorted
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _History:
+    key: np.ndarray        # customer code * K + day, sorted (one entry per purchase day)
+    day: np.ndarray        # day number of each purchase day
+    code: np.ndarray       # customer code of each purchase day
+    c_orders: np.ndarray   # cumulative orders, length len(key) + 1
+    c_spend: np.ndarray
+    first: np.ndarray      # (n_customers,) first purchase day (or sign-up), NaN if none
+    start: np.ndarray      # (n_customers,) position of the customer's first purchase day
+    K: int
+
+    def pos(self, code, day, side="left"):
+        return np.searchsorted(self.key, code.astype(np.int64) * self.K + day.astype(np.int64),
+                               side=side)
+
+    def window(self, code, lo, hi):
+        """Orders and spend on days ``lo < d <= hi``."""
+        a, b = self.pos(code, lo, "right"), self.pos(code, hi, "right")
+        return self.c_orders[b] - self.c_orders[a], self.c_spend[b] - self.c_spend[a]
+
+    def features(self, code, day) -> pd.DataFrame:
+        """History strictly before ``day`` for each (customer code, day) pair."""
+        p = self.pos(code, day, "left")
+        s = self.start[code]
+        n_days = p - s
+        orders = self.c_orders[p] - self.c_orders[s]
+        spend = self.c_spend[p] - self.c_spend[s]
+        first = self.first[code]
+        tenure = np.where(np.isfinite(first), day - first, 0.0).clip(min=0)
+        last = np.where(n_days > 0, self.day[np.maximum(p - 1, 0)], day)
+        recency = (day - last).astype(float)
+        gap = np.where(n_days >= 2, (last - self.day[np.minimum(s, len(self.day) - 1)]) /
+                       np.maximum(n_days - 1, 1), 0.0)
+        return pd.DataFrame({
+            "prior_orders": orders.astype(float), "prior_spend": spend,
+            "tenure_days": tenure.astype(float), "recency_days": recency,
+            "mean_gap_days": gap.astype(float),
+            "log_prior_orders": np.log1p(orders), "log_prior_spend": np.log1p(spend.clip(0)),
+            "log_tenure": np.log1p(tenure), "log_recency": np.log1p(recency),
+            "log_mean_gap": np.log1p(gap), "recency_months": recency / days_per("M"),
+            "tenure_years": tenure / days_per("Y"), "no_history": (n_days == 0).astype(float),
+            "one_day_history": (n_days == 1).astype(float)})
+
+
+def _history(tx_code, tx_day, tx_amount, n_customers, signup_day, K) -> _History:
+    df = pd.DataFrame({"c": tx_code, "d": tx_day, "a": tx_amount})
+    g = df.groupby(["c", "d"], sort=True).agg(n=("a", "size"), s=("a", "sum")).reset_index()
+    code = g["c"].to_numpy(np.int64)
+    day = g["d"].to_numpy(np.int64)
+    key = code * K + day
+    c_orders = np.r_[0.0, np.cumsum(g["n"].to_numpy(float))]
+    c_spend = np.r_[0.0, np.cumsum(g["s"].to_numpy(float))]
+    start = np.searchsorted(key, np.arange(n_customers, dtype=np.int64) * K, side="left")
+    first = np.full(n_customers, np.nan)
+    has = start < len(key)
+    has[has] = code[start[has]] == np.arange(n_customers)[has]
+    first[has] = day[start[has]]
+    first = np.where(np.isfinite(signup_day), np.fmin(first, signup_day), first)
+    return _History(key, day, code, c_orders, c_spend, first, start, K)
+
+
+# --------------------------------------------------------------------------------------------
+# small numerical helpers
+# --------------------------------------------------------------------------------------------
+def _logit(X: np.ndarray, y: np.ndarray, ridge: float = 1e-4, max_iter: int = 50) -> np.ndarray:
+    """Logistic regression by Newton–Raphson with a tiny ridge (not on the intercept, column 0)
+    so that trial indicators without members do not diverge. Returns the coefficients."""
+    beta = np.zeros(X.shape[1])
+    pen = np.full(X.shape[1], ridge * len(y))
+    pen[0] = 0.0
+    for _ in range(max_iter):
+        eta = np.clip(X @ beta, -30, 30)
+        p = 1 / (1 + np.exp(-eta))
+        grad = X.T @ (y - p) - pen * beta
+        H = (X * (p * (1 - p))[:, None]).T @ X + np.diag(pen)
+        step = np.linalg.solve(H, grad)
+        beta += step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    return beta
+
+
+def _sigmoid(eta):
+    return 1 / (1 + np.exp(-np.clip(eta, -30, 30)))
+
+
+def _standardize(F: pd.DataFrame, ref: np.ndarray | None = None):
+    A = F.to_numpy(float)
+    mu = A.mean(axis=0) if ref is None else ref[0]
+    sd = A.std(axis=0) if ref is None else ref[1]
+    sd = np.where(sd > 0, sd, 1.0)
+    return (A - mu) / sd, (mu, sd)
+
+
+# --------------------------------------------------------------------------------------------
+# trials
+# --------------------------------------------------------------------------------------------
+@dataclass
+class RollingResult:
+    """Rolling-enrolment analysis: ``effects`` (rows like every other design's), ``checks``,
+    ``trials`` (one row per customer × trial: member, censored, weights, history, outcomes),
+    ``balance`` (SMD of the history, members vs comparison rows, unweighted and weighted),
+    ``info`` (counts, thresholds, rules), ``identified`` (False when a check failed that
+    prevents separating selection from effect)."""
+
+    effects: pd.DataFrame
+    checks: list
+    trials: pd.DataFrame
+    balance: pd.DataFrame
+    info: dict
+    propensity_coef: pd.Series
+    identified: bool = True
+    notes: list = field(default_factory=list)
+
+
+def build_trials(data, *, horizon_days: int = 365, retention_days: int = RETENTION_DAYS,
+                 period: str = "M", start=None) -> tuple[pd.DataFrame, dict, _History, dict]:
+    """The stacked trial rows of ``data`` (see the module docstring for the rules).
+
+    Returns ``(rows, info, history, frame)``: rows with ``customer_id, code, trial, index_day,
+    member, censored, enrol_day`` and the history and outcome columns; ``info`` the counts of
+    members used and excluded (with reasons)."""
+    cust = data.customers.drop_duplicates("customer_id").reset_index(drop=True)
+    tx = data.transactions
+    end = pd.Timestamp(data.observation_end if data.observation_end is not None
+                       else tx["date"].max()).normalize()
+    enr = pd.to_datetime(cust["enrolled_at"]) if "enrolled_at" in cust.columns else \
+        pd.Series(pd.NaT, index=cust.index)
+    enr = enr.dt.normalize()
+    if start is None:
+        start = data.launch_date if getattr(data, "launch_date", None) is not None else \
+            enr.min()
+    if start is None or pd.isna(start):
+        raise DataError("customers: no customer enrolled; rule 'some enrolled_at not null' "
+                        "(the rolling design anchors each member at their enrolment)",
+                        table="customers", column="enrolled_at",
+                        rule="some enrolled_at not null", n_rows=0)
+    origin = pd.Timestamp(start).normalize()
+    codes = pd.Index(cust["customer_id"])
+    tx_code = codes.get_indexer(tx["customer_id"])
+    tx_day = (pd.to_datetime(tx["date"]).dt.normalize() - origin).dt.days.to_numpy()
+    ok = tx_code >= 0
+    end_day = int((end - origin).days)
+    signup = (pd.to_datetime(cust["signup_date"]).dt.normalize() - origin).dt.days.to_numpy(
+        float) if "signup_date" in cust.columns else np.full(len(cust), np.nan)
+    lo_day = int(min(tx_day.min(), 0))
+    K = int(end_day - lo_day + 2 * (horizon_days + retention_days) + 10)
+    shift = -lo_day   # history days are offset so that every key is non-negative
+    H = _history(tx_code[ok], tx_day[ok] + shift, tx["amount"].to_numpy(float)[ok], len(cust),
+                 signup + shift, K)
+    enrol_day = (enr - origin).dt.days.to_numpy(float)
+    enrol_day = np.where(enrol_day <= end_day, enrol_day, np.nan)
+    plen = days_per(period)
+    last_index = end_day - horizon_days - retention_days
+    if last_index < 0:
+        raise DataError(f"transactions: the observation end ({end.date()}) leaves no index date: "
+                        f"horizon_days ({horizon_days}) + retention_days ({retention_days}) after "
+                        f"the start ({origin.date()}) must fit; rule 'start + horizon_days + "
+                        f"retention_days <= observation_end'; the largest horizon_days that "
+                        f"fits is {end_day - retention_days}", table="transactions",
+                        column="date", rule="start + horizon_days + retention_days <= "
+                        "observation_end", n_rows=0)
+    n_trials = int(np.floor(last_index / plen)) + 1
+
+    def trial_of(d):
+        return np.floor(np.asarray(d, float) / plen).astype(np.int64)
+
+    # members
+    is_member = np.isfinite(enrol_day)
+    usable = is_member & (enrol_day >= 0) & (enrol_day <= last_index)
+    m_code = np.flatnonzero(usable)
+    m_day = enrol_day[usable].astype(np.int64)
+    # comparison rows: first purchase day of each period before the customer's enrolment
+    d_code, d_day = H.code, H.day - shift
+    e_c = enrol_day[d_code]
+    cand = (d_day >= 0) & (d_day <= last_index) & ~(e_c <= d_day)
+    cand_df = pd.DataFrame({"code": d_code[cand], "day": d_day[cand],
+                            "trial": trial_of(d_day[cand])})
+    cand_df = cand_df.drop_duplicates(["code", "trial"], keep="first")
+    rows = pd.concat([
+        pd.DataFrame({"code": m_code, "day": m_day, "trial": trial_of(m_day), "member": 1}),
+        cand_df.assign(member=0)], ignore_index=True)
+    code = rows["code"].to_numpy(np.int64)
+    day = rows["day"].to_numpy(np.int64)
+    hday = day + shift
+    feats = H.features(code, hday)
+    rows = pd.concat([rows, feats], axis=1)
+    rows["customer_id"] = codes[code]
+    rows["index_date"] = origin + pd.to_timedelta(day, unit="D")
+    e_row = enrol_day[code]
+    rows["enrol_day"] = e_row
+    follow = day + horizon_days + retention_days
+    rows["censored"] = ((rows["member"] == 0) & (e_row <= follow)).astype(int)
+    o, s = H.window(code, hday, hday + horizon_days)
+    rows["orders"], rows["spend"] = o, s
+    ro, _ = H.window(code, hday + horizon_days, hday + horizon_days + retention_days)
+    rows["retained"] = (ro > 0).astype(float)
+    # the index day itself: does the member's enrolment coincide with a purchase?
+    n_index, _ = H.window(code, hday - 1, hday)
+    rows["index_purchase"] = (n_index > 0).astype(float)
+    info = dict(start=origin, observation_end=end, period=period, period_days=plen,
+                n_trials=n_trials, horizon_days=int(horizon_days),
+                retention_days=int(retention_days), last_index_date=origin +
+                pd.Timedelta(days=int(last_index)),
+                n_members=int(is_member.sum()), n_members_used=int(usable.sum()),
+                n_members_before_start=int((is_member & (enrol_day < 0)).sum()),
+                n_members_too_late=int((is_member & (enrol_day > last_index)).sum()),
+                n_members_not_at_purchase=int(((rows["member"] == 1) &
+                                               (rows["index_purchase"] == 0)).sum()))
+    frame = dict(codes=codes, cust=cust, origin=origin, shift=shift, enrol_day=enrol_day,
+                 end_day=end_day)
+    return rows, info, H, frame
+
+
+def _enrolment_hazard(H: _History, frame: dict, Xcat: np.ndarray, cat_cols, ref):
+    """Per purchase day of a not-yet-enrolled customer (from the start on): the fitted
+    probability of enrolling at that purchase (pooled logit on the history). Returns
+    ``log(1 − h)`` of every purchase day, aligned with ``H.key`` (0 where not at risk), and the
+    fitted hazards."""
+    shift, enrol_day = frame["shift"], frame["enrol_day"]
+    d = H.day - shift
+    e = enrol_day[H.code]
+    at_risk = (d >= 0) & (d <= frame["end_day"]) & ~(e < d)
+    idx = np.flatnonzero(at_risk)
+    F = H.features(H.code[idx], H.day[idx])[HISTORY]
+    Z, _ = _standardize(F, ref)
+    X = np.c_[np.ones(len(idx)), Z, Xcat[H.code[idx]]]
+    y = (e[idx] == d[idx]).astype(float)
+    log_surv = np.zeros(len(H.key))
+    if y.sum() == 0:
+        return log_surv, np.zeros(len(idx))
+    beta = _logit(X, y)
+    h = _sigmoid(X @ beta)
+    log_surv[idx] = np.log1p(-np.minimum(h, 0.999))
+    return log_surv, h
+
+
+def _ipcw_outcomes(H: _History, log_surv, code, hday, enrol_hday, horizon_days, retention_days,
+                   survey_hday=None):
+    """Inverse-probability-of-censoring weighted outcomes of comparison rows.
+
+    Every purchase day ``j`` of the follow-up counts with weight ``1 / S_j``, ``S_j`` the fitted
+    probability of not having enrolled at any earlier follow-up purchase; purchases after the
+    customer's enrolment day are not observed (censored). The enrolment purchase itself counts:
+    enrolment is decided at the purchase, which was made as a non-member. Retention counts the
+    first purchase of the retention window with its ``1 / S``; it is unknown (0, weighted up
+    through the others) when the customer enrolled before it. Returns ``(orders, spend,
+    retained, survey_weight)`` (expectation-preserving: ``E[Ỹ | x] = E[Y(0) | x]``;
+    Robins & Rotnitzky 1992; Lin et al. 2000, *Biometrics* 56 for cumulative outcomes)."""
+    a = H.pos(code, hday, "right")
+    b = H.pos(code, hday + horizon_days + retention_days, "right")
+    cnt = (b - a).astype(np.int64)
+    row = np.repeat(np.arange(len(code)), cnt)
+    first = np.repeat(np.cumsum(cnt) - cnt, cnt)
+    j = np.repeat(a, cnt) + (np.arange(cnt.sum()) - first)
+    ls = log_surv[j]
+    csum = np.cumsum(ls)
+    before = csum - ls - np.repeat(np.r_[0.0, csum][np.cumsum(cnt) - cnt], cnt)
+    inv = np.exp(-np.minimum(before, 0.0).clip(min=-700))
+    d = H.day[j]
+    e = enrol_hday[row]
+    seen = ~(d > e)                              # on or before the enrolment day
+    in_win = d <= hday[row] + horizon_days
+    n_j = H.c_orders[j + 1] - H.c_orders[j]
+    s_j = H.c_spend[j + 1] - H.c_spend[j]
+    k = len(code)
+    orders = np.bincount(row, weights=n_j * inv * (seen & in_win), minlength=k)
+    spend = np.bincount(row, weights=s_j * inv * (seen & in_win), minlength=k)
+    ret_entry = ~in_win
+    firstret = ret_entry & (np.r_[True, row[1:] != row[:-1]] | ~np.r_[False, ret_entry[:-1]])
+    retained = np.bincount(row, weights=inv * (firstret & seen), minlength=k)
+    out = [orders, spend, retained]
+    if survey_hday is not None:   # weight of a survey answered as a non-member
+        sday = survey_hday[row]
+        lsum = np.bincount(row, weights=ls * (d < sday), minlength=k)
+        sw = np.exp(-np.minimum(lsum, 0).clip(min=-700))
+        sw = np.where(np.isfinite(survey_hday) & ~(enrol_hday <= survey_hday), sw, 0.0)
+        out.append(sw)
+    return tuple(out)
+
+
+def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster: np.ndarray,
+              n_clusters: int, rows_ok: np.ndarray) -> Means:
+    """Members' means (``y|t``) and their doubly robust counterfactual means (``y|c``), with
+    influence functions summed within customer (clusters). ``w``: comparison weights (0 for
+    censored rows); ``rows_ok``: rows used (e.g. surveyed)."""
+    t = member & rows_ok
+    c = ~member & rows_ok & (w > 0)
+    nt = t.sum()
+    names, est, cols = [], [], []
+    A = X[c] * np.sqrt(w[c])[:, None]
+    Ym = np.column_stack([np.nan_to_num(np.asarray(Y[k], float)) for k in Y])
+    coef, *_ = np.linalg.lstsq(A, Ym[c] * np.sqrt(w[c])[:, None], rcond=None)
+    m0 = X @ coef
+    sw = w[c].sum()
+    for k, name in enumerate(Y):
+        y = Ym[:, k]
+        mu1 = y[t].mean()
+        psi1 = np.zeros(len(y))
+        psi1[t] = (y[t] - mu1) / nt
+        r = y - m0[:, k]
+        rbar = np.sum(w[c] * r[c]) / sw
+        mbar = m0[t, k].mean()
+        mu0 = mbar + rbar
+        psi0 = np.zeros(len(y))
+        psi0[t] = (m0[t, k] - mbar) / nt
+        psi0[c] = w[c] * (r[c] - rbar) / sw
+        for suffix, mu, psi in (("t", mu1, psi1), ("c", mu0, psi0)):
+            names.append(f"{name}|{suffix}")
+            est.append(mu)
+            cols.append(np.bincount(cluster, weights=psi, minlength=n_clusters))
+    return Means(names, np.array(est), np.column_stack(cols))
+
+
+def _surveys(data, rows, frame, horizon_days):
+    """First survey answered in the outcome window of each row: nps_score, csat_score."""
+    out = pd.DataFrame(index=rows.index, data={"nps_score": np.nan, "csat_score": np.nan,
+                                               "survey_day": np.nan})
+    s = getattr(data, "surveys", None)
+    if s is None or len(s) == 0:
+        return out
+    code = frame["codes"].get_indexer(s["customer_id"])
+    sd = (pd.to_datetime(s["date"]).dt.normalize() - frame["origin"]).dt.days.to_numpy()
+    ok = code >= 0
+    sv = pd.DataFrame({"code": code[ok], "day": sd[ok]})
+    for col, fn in (("nps", lambda v: 100.0 * ((v >= 9).astype(float) - (v <= 6))),
+                    ("csat", lambda v: (v >= 4).astype(float))):
+        sv[col] = fn(pd.to_numeric(s[col], errors="coerce").to_numpy(float)[ok]) \
+            if col in s.columns else np.nan
+        sv.loc[pd.to_numeric(s[col], errors="coerce").isna().to_numpy()[ok]
+               if col in s.columns else slice(None), col] = np.nan
+    sv = sv.sort_values(["code", "day"]).reset_index(drop=True)
+    K = frame["end_day"] + 10 ** 6
+    key = sv["code"].to_numpy(np.int64) * K + sv["day"].to_numpy(np.int64) + 10 ** 5
+    rc = rows["code"].to_numpy(np.int64)
+    rd = rows["day"].to_numpy(np.int64)
+    p = np.searchsorted(key, rc * K + rd + 10 ** 5, side="right")
+    hit = p < len(key)
+    pp = np.minimum(p, len(key) - 1)
+    hit &= (sv["code"].to_numpy()[pp] == rc) & (sv["day"].to_numpy()[pp] <= rd + horizon_days)
+    for col, name in (("nps", "nps_score"), ("csat", "csat_score")):
+        out[name] = np.where(hit, sv[col].to_numpy()[pp], np.nan)
+    out["survey_day"] = np.where(hit, sv["day"].to_numpy()[pp], np.nan)
+    return out
+
+
+def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETENTION_DAYS,
+                    period: str = "M", alpha: float = 0.05, trim: float = 0.01,
+                    start=None) -> RollingResult:
+    """The rolling-enrolment analysis of ``data`` (see the module docstring).
+
+    Parameters
+    ----------
+    data : ExperimentData
+        Transactions, customers with ``enrolled_at``, optional surveys.
+    horizon_days : int
+        Outcome window after each index date (days).
+    retention_days : int
+        Retention = a purchase in the ``retention_days`` after the outcome window.
+    period : str
+        Trial length: ``"W"``, ``"M"`` (default) … (:func:`retention_lab.units.days_per`).
+    alpha : float
+        1 − confidence level.
+    trim : float
+        Trial rows with propensity above ``1 − trim`` are dropped (members and comparison rows
+        alike; members dropped are counted in the overlap check).
+    """
+    rows, info, H, frame = build_trials(data, horizon_days=horizon_days,
+                                        retention_days=retention_days, period=period,
+                                        start=start)
+    member = rows["member"].to_numpy() == 1
+    if member.sum() == 0:
+        raise DataError("customers: no member enrolled in a period with a complete outcome "
+                        f"window (enrolment between {info['start'].date()} and "
+                        f"{info['last_index_date'].date()}); rule 'members with an observable "
+                        "window'", table="customers", column="enrolled_at",
+                        rule="members with an observable window", n_rows=info["n_members"])
+    if (~member).sum() == 0:
+        raise DataError("transactions: no eligible comparison customer (a purchase in an "
+                        "enrolment period before enrolling); rule 'comparison customers "
+                        "present'", table="transactions", column="customer_id",
+                        rule="comparison customers present", n_rows=0)
+    cust = frame["cust"]
+    cats = [c for c in categorical_columns(cust.set_index("customer_id"))
+            if c not in ("arm", "enrolled_at", "signup_date")]
+    Xcat_c = np.zeros((len(cust), 0))
+    if cats:
+        Xcat_c = pd.get_dummies(cust[cats].astype("string").fillna("missing"),
+                                drop_first=True, dtype=float).to_numpy(float)
+    Z, ref = _standardize(rows[HISTORY])
+    trial = rows["trial"].to_numpy()
+    levels = np.unique(trial)
+    T = (trial[:, None] == levels[None, 1:]).astype(float)
+    code = rows["code"].to_numpy(np.int64)
+    X = np.c_[np.ones(len(rows)), Z, Xcat_c[code], T]
+    keep_col = np.r_[True, X[:, 1:].std(axis=0) > 0]
+    X = X[:, keep_col]
+    beta = _logit(X, member.astype(float))
+    e = _sigmoid(X @ beta)
+    kept = e <= 1 - trim
+    # inverse-probability-of-censoring weighted outcomes of the comparison rows
+    log_surv, _h = _enrolment_hazard(H, frame, Xcat_c, cats, ref)
+    hday = rows["day"].to_numpy(np.int64) + frame["shift"]
+    enrol_h = rows["enrol_day"].to_numpy(float) + frame["shift"]
+    sv = _surveys(data, rows, frame, horizon_days)
+    survey_h = sv["survey_day"].to_numpy(float) + frame["shift"]
+    comp = ~member
+    o_w, s_w, r_w, sw = _ipcw_outcomes(H, log_surv, code[comp], hday[comp], enrol_h[comp],
+                                       horizon_days, retention_days, survey_h[comp])
+    for col, v in (("orders", o_w), ("spend", s_w), ("retained", r_w)):
+        rows.loc[comp, col] = v
+    survey_w = np.ones(len(rows))
+    survey_w[comp] = sw
+    cens = rows["censored"].to_numpy() == 1
+    w = np.where(member, 1.0, e / (1 - e)) * kept
+    rows["propensity"], rows["weight"], rows["kept"] = e, w, kept
+    ok = kept.copy()
+    n_cl = int(code.max()) + 1
+    Y = {"orders": rows["orders"].to_numpy(float), "spend": rows["spend"].to_numpy(float),
+         "retained": rows["retained"].to_numpy(float)}
+    m = _dr_means(Y, member, w, X, code, n_cl, ok)
+    n_t = int((member & ok).sum())
+    method = (f"sequential trial emulation ({info['n_trials']} trials of one "
+              f"{ {'W': 'week', 'M': 'month', 'D': 'day', 'Y': 'year'}.get(period, period)}): "
+              "members at their enrolment vs not-yet-enrolled customers with a purchase in the "
+              "same period, doubly robust (logit propensity on purchase history + weighted "
+              "outcome regression), later enrolment censored with IPC weights; SE clustered "
+              "by customer")
+    rows_out = []
+    for name in ROLLING_METRICS:
+        num, den = METRICS[name]
+
+        def lvl(mm, g, num=num, den=den):
+            return mm[f"{num}|{g}"] / mm[f"{den}|{g}"] if den else mm[f"{num}|{g}"]
+        rows_out.append(effect_row(name, "effect on members", m, lambda mm, f=lvl: f(mm, "c"),
+                                   lambda mm, f=lvl: f(mm, "t"), method=method, n=n_t,
+                                   alpha=alpha))
+    for name, col in (("nps", "nps_score"), ("csat", "csat_score")):
+        yv = sv[col].to_numpy(float)
+        sub = ok & np.isfinite(yv) & (survey_w > 0)
+        if (sub & member).sum() > 10 and (sub & ~member & (w > 0)).sum() > 10:
+            rows[col] = yv
+            ms = _dr_means({col: yv}, member, w * survey_w, X, code, n_cl, sub)
+            rows_out.append(effect_row(name, "effect on members", ms,
+                                       lambda mm, c=col: mm[f"{c}|c"],
+                                       lambda mm, c=col: mm[f"{c}|t"],
+                                       method=method + "; first survey in the window",
+                                       n=int((sub & member).sum()), alpha=alpha))
+    effects = pd.DataFrame(rows_out)
+    # diagnostics and identification checks
+    bal = balance_table(rows.loc[ok, HISTORY].reset_index(drop=True), member[ok],
+                        np.where(member, 1.0, w)[ok])
+    bal["covariate"] = bal["covariate"].map(HISTORY_LABELS).fillna(bal["covariate"])
+    checks = []
+    prior = rows.loc[member, "prior_orders"].to_numpy()
+    thin = float(np.mean(prior < MIN_PRIOR_PURCHASES))
+    checks.append(dict(
+        check="history before enrolment (rolling)",
+        status="fail" if thin >= HISTORY_FAIL_SHARE else ("warn" if thin >= 0.25 else "pass"),
+        value=thin,
+        detail=f"{thin:.0%} of members enrolled with fewer than {MIN_PRIOR_PURCHASES} earlier "
+               f"purchases (median {np.median(prior):.0f}); fails at "
+               f"{HISTORY_FAIL_SHARE:.0%} — with so little history, selection on buying rate "
+               "cannot be separated from the programme's effect"))
+    wc = w[~member & ok & (w > 0)]
+    ess = float(wc.sum() ** 2 / np.sum(wc ** 2)) if wc.size else 0.0
+    trimmed = float(np.mean(~kept[member]))
+    share = float(wc.max() / wc.sum()) if wc.size else np.nan
+    ov_fail = trimmed > OVERLAP_FAIL_SHARE or ess < MIN_EFFECTIVE_COMPARISON
+    checks.append(dict(
+        check="propensity overlap (rolling)",
+        status="fail" if ov_fail else ("warn" if trimmed > 0.02 or share > 0.05 else "pass"),
+        value=ess,
+        detail=f"{trimmed:.1%} of members trimmed (propensity > {1 - trim:.2f}; fails above "
+               f"{OVERLAP_FAIL_SHARE:.0%}); effective comparison rows {ess:,.0f} (fails below "
+               f"{MIN_EFFECTIVE_COMPARISON}); largest weight share {share:.2%}"))
+    checks.append(balance_check(bal, "smd_weighted", name="history balance after weighting "
+                                "(rolling)"))
+    comp = ~member
+    checks.append(dict(
+        check="later enrolment of comparison customers (censoring)", status="pass",
+        value=float(cens[comp].mean()),
+        detail=f"{cens[comp].sum():,} of {comp.sum():,} comparison rows enrolled during their "
+               "follow-up: their purchases after enrolment are censored and the purchases of "
+               "rows still unenrolled are weighted by the inverse probability of not having "
+               "enrolled yet (pooled logit of enrolment at each purchase on the history)"))
+    nap = info["n_members_not_at_purchase"]
+    checks.append(dict(
+        check="members enrolled at a purchase (rolling)",
+        status="pass" if nap <= 0.05 * max(info["n_members_used"], 1) else "warn",
+        value=float(nap),
+        detail=f"{nap:,} of {info['n_members_used']:,} members have no purchase on their "
+               f"enrolment day; {info['n_members_too_late']:,} members enrolled after "
+               f"{info['last_index_date'].date()} (no complete window) and "
+               f"{info['n_members_before_start']:,} before the start are not analysed"))
+    identified = not any(c["status"] == "fail" for c in checks[:2])
+    info.update(n_rows=len(rows), n_member_rows=n_t, n_comparison_rows=int((~member).sum()),
+                n_comparison_customers=int(rows.loc[~member, "code"].nunique()),
+                n_censored=int(cens.sum()), ess_comparison=ess,
+                thin_history_share=thin, trimmed_member_share=trimmed)
+    names = np.array(["const"] + HISTORY + [f"covariate_{j}" for j in range(Xcat_c.shape[1])] +
+                     [f"trial_{k}" for k in levels[1:]])[keep_col]
+    coef = pd.Series(beta, index=names)
+    return RollingResult(effects=effects, checks=checks, trials=rows, balance=bal, info=info,
+                         propensity_coef=coef, identified=identified)
+
+
+def late_enrolment_check(out: pd.DataFrame) -> dict:
+    """Launch design: the comparison assumes members enrolled at their first purchase on or
+    after the launch. Fails when more than :data:`LATE_ENROLMENT_FAIL_SHARE` of members enrolled
+    later (then members were selected on post-launch behaviour the design cannot adjust for)."""
+    D = out["enrolled"].to_numpy() == 1
+    late = D & (out["enrolled_at"] > out["first_post"]).to_numpy()
+    share = float(late.sum() / D.sum()) if D.sum() else 0.0
+    return dict(check="enrolment timing (launch design)",
+                status="fail" if share > LATE_ENROLMENT_FAIL_SHARE else "pass", value=share,
+                detail=f"{late.sum():,} of {D.sum():,} members ({share:.0%}) enrolled after "
+                       f"their first purchase on or after the launch (fails above "
+                       f"{LATE_ENROLMENT_FAIL_SHARE:.0%}): the launch design adjusts only for "
+                       "pre-launch behaviour, so members chosen on later behaviour are not "
+                       "comparable — use design='rolling'")
+
+
+def choose_analysis(out: pd.DataFrame) -> str:
+    """``"launch"`` or ``"rolling"`` for ``design="self_selected"``: rolling when enrolment is
+    spread out beyond the first purchase after the launch — more than
+    :data:`LATE_ENROLMENT_FAIL_SHARE` of members enrolled after their first purchase on or after
+    the launch (which includes customers acquired after the launch who joined at a later
+    purchase); launch otherwise (everyone decided at their first chance)."""
+    return "rolling" if late_enrolment_check(out)["status"] == "fail" else "launch"
