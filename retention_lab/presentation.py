@@ -154,7 +154,7 @@ def _cell(x, kind, currency, signed=False) -> str:
     if x is None or (isinstance(x, (float, np.floating)) and not np.isfinite(x)):
         return fmt.MISSING
     if isinstance(x, str):
-        return x if x.strip() else fmt.MISSING
+        return x
     if isinstance(x, pd.Timestamp):
         return x.strftime("%Y-%m-%d") if (x.hour, x.minute, x.second) == (0, 0, 0) else \
             x.strftime("%Y-%m-%d %H:%M")
@@ -480,3 +480,38 @@ def verdict_card(report, currency: str | None = None, metrics=HEADLINE_METRICS) 
     warns = [c["check"] for _, c in report.checks.iterrows() if c["status"] == "warn"]
     return VerdictCard(_sentence(report), effects, _roi_line(report, currency), failed, warns,
                        report.design)
+
+
+def data_summary(data, *, caption: str | None = "The data") -> Table:
+    """What a report analysed (an :class:`~retention_lab.ExperimentData`), for people: design,
+    table sizes, the study's dates and how many rows were excluded while reading."""
+    def day(ts):
+        return fmt.MISSING if ts is None or pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d")
+    tx = data.transactions
+    rows = [["Design", {"randomized": "randomized (invitation at random)",
+                        "self_selected": "self-selected (customers chose to join)"}.get(
+                            data.design, data.design or "not a programme study")],
+            ["Customers", fmt.count(len(data.customers))],
+            ["Transactions", fmt.count(len(tx))],
+            ["Survey responses", fmt.count(0 if data.surveys is None else len(data.surveys))]]
+    if len(tx) and "date" in tx:
+        rows.append(["First transaction", day(tx["date"].min())])
+    if getattr(data, "launch_date", None) is not None:
+        rows.append(["Programme launch", day(data.launch_date)])
+    rows.append(["Observation end", day(data.observation_end)])
+    rows.append(["Rows excluded while reading", fmt.count(data.quality.n_excluded())])
+    params = getattr(data, "params", {}) or {}
+    if "engine" in params:
+        rows.append(["Read by", f"{params['engine']} ({fmt.count(params.get('n_rows_read', 0))} "
+                                "rows read)"])
+    return Table(["", "Value"], rows, [False, True], [], caption)
+
+
+def quality_table(quality) -> Table:
+    """The data-quality ledger (:class:`~retention_lab.errors.DataQuality` or its table): every row
+    a documented policy excluded or changed, with the rule; a sentence when there is none."""
+    frame = quality if isinstance(quality, pd.DataFrame) else quality.table
+    if not len(frame):
+        return Table(["Data quality"], [["No row was excluded or changed while reading."]],
+                     [False])
+    return table(frame, formats={"n_rows": "count"}, labels={"n_rows": "Rows"})

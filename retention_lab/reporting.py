@@ -154,5 +154,5 @@ def output_path(filename: str) -> Path:
     return path
 
 
-from .presentation import (Table, checks_table, effects_table, key_values,  # noqa: E402,F401
-                           kind_of_metric, table, verdict_card)
+from .presentation import (Table, checks_table, data_summary, effects_table,  # noqa: E402,F401
+                           key_values, kind_of_metric, quality_table, table, verdict_card)

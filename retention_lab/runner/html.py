@@ -3,7 +3,8 @@
 nbconvert's ``HTMLExporter`` with ``exclude_input=True`` and the ``lab`` look, through the
 package template ``templates/report.html.j2`` which drops every external script (the file must
 open offline and without console errors) and adds an escaped header with the run's parameters
-and headline metrics. Figures are PNG outputs, embedded as ``data:`` URIs by nbconvert.
+(its title once; the notebook's first output, e.g. a verdict card, comes next) and a folded
+footer with the recorded metrics. Figures are PNG outputs, embedded as ``data:`` URIs by nbconvert.
 
 Safety: every ``text/html`` output is passed through bleach with a table-friendly allow-list
 (:func:`sanitize_output_html`), so HTML produced by a notebook (e.g. a data-derived segment name
@@ -65,7 +66,7 @@ def _fmt(x) -> str:
 
 
 def format_metric(entry) -> str:
-    """``0.123 [0.1, 0.15]`` (plain text, not escaped)."""
+    """``0.123 [0.1, 0.15]`` (plain text, not escaped; the reports index)."""
     if not isinstance(entry, dict):
         return _fmt(entry)
     text = _fmt(entry.get("value"))
@@ -76,24 +77,77 @@ def format_metric(entry) -> str:
     return text
 
 
-def header_html(title: str, run: dict, metrics: dict) -> str:
+#: How a ``metrics.json`` unit is shown (the number formats of :mod:`retention_lab.formatting`).
+_UNIT_KINDS = {"proportion": "share", "share": "share", "probability": "p", "hazard ratio": "ratio",
+               "rate ratio": "ratio", "risk ratio": "ratio", "ratio": "lift", "days": "days",
+               "customers": "count", "NPS points": "nps", "points": "nps"}
+
+
+def metric_text(entry) -> tuple[str, str]:
+    """``(estimate with its 95 % interval, unit)`` of one ``metrics.json`` entry, for people."""
+    from .. import formatting as fmt
+    if not isinstance(entry, dict):
+        return fmt.number(entry) if isinstance(entry, (int, float)) else str(entry), ""
+    unit = str(entry.get("unit") or "")
+    kind = _UNIT_KINDS.get(unit)
+    currency = None
+    if kind is None and re.fullmatch(r"[A-Z]{3}( per .*)?|[$€£¥]( per .*)?", unit):
+        kind, currency = "money", unit.split(" ")[0]
+    kind = kind or "number"
+    shown_unit = "" if kind in ("share", "p", "lift", "days", "count", "money") else unit
+    if kind == "money" and " per " in unit:
+        shown_unit = unit[unit.index(" per ") + 1:]
+    text = fmt.estimate(entry.get("value"), entry.get("ci_low"), entry.get("ci_high"), kind,
+                        currency=currency)
+    return text, shown_unit
+
+
+def _param_text(v) -> str:
+    """A parameter as a person writes it: no quotes, no ``None``, lists without brackets."""
+    if v is None:
+        return "not set (default)"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_param_text(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def header_html(title: str, run: dict, metrics: dict | None = None) -> str:
+    """The report's header: its title (once), the run, and its parameters folded away. The
+    notebook's own first output (a verdict card, a summary) comes first; the recorded metrics
+    are in the footer (:func:`metrics_footer_html`)."""
     e = html.escape
-    rows = "".join(f"<tr><th>{e(str(k))}</th><td>{e(repr(v))}</td></tr>"
+    rows = "".join(f"<tr><th>{e(str(k))}</th><td>{e(_param_text(v))}</td></tr>"
                    for k, v in (run.get("parameters") or {}).items())
-    mrows = "".join(
-        f"<tr><th>{e(str(k))}</th><td class='rl-value'>{e(format_metric(v))}</td>"
-        f"<td class='rl-meta'>{e(str(v.get('method', '')) if isinstance(v, dict) else '')}</td></tr>"
-        for k, v in (metrics or {}).items())
+    finished = str(run.get("finished", ""))[:19].replace("T", " ")
     parts = [f"<header class='rl-header'><h1>{e(title)}</h1>",
              f"<div class='rl-meta'>report {e(str(run.get('name', '')))} · run "
              f"{e(str(run.get('run_id', '')))} · notebook "
-             f"{e(Path(str(run.get('notebook', ''))).name)} · {e(str(run.get('finished', '')))}</div>"]
-    if mrows:
-        parts.append(f"<h3>Headline metrics (95% intervals)</h3><table>{mrows}</table>")
+             f"{e(Path(str(run.get('notebook', ''))).name)} · {e(finished)}</div>"]
     if rows:
-        parts.append(f"<details><summary>Parameters</summary><table>{rows}</table></details>")
+        parts.append(f"<details><summary>Parameters of this run</summary><table>{rows}</table>"
+                     "</details>")
     parts.append("</header>")
     return "".join(parts)
+
+
+def metrics_footer_html(metrics: dict) -> str:
+    """The recorded headline metrics (``metrics.json``), formatted, folded at the end."""
+    if not metrics:
+        return ""
+    e = html.escape
+    rows = []
+    for k, v in metrics.items():
+        text, unit = metric_text(v)
+        method = str(v.get("method", "")) if isinstance(v, dict) else ""
+        rows.append(f"<tr><th>{e(str(k))}</th><td class='rl-value'>{e(text)}</td>"
+                    f"<td>{e(unit)}</td><td class='rl-meta'>{e(method)}</td></tr>")
+    return ("<footer class='rl-footer'><details><summary>Headline metrics (95% intervals), as "
+            "recorded in metrics.json</summary><table><tr><th>key</th><th>estimate [95 % CI]"
+            f"</th><th>unit</th><th>method</th></tr>{''.join(rows)}</table></details></footer>")
 
 
 def _first_heading(nb) -> str | None:
@@ -104,6 +158,17 @@ def _first_heading(nb) -> str | None:
                 if line.startswith("# "):
                     return line[2:].strip()
     return None
+
+
+def _drop_first_heading(nb) -> None:
+    """Remove the ``# Title`` line that the header already shows (the title appears once)."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            lines = cell.source.splitlines()
+            for i, line in enumerate(lines):
+                if line.startswith("# "):
+                    cell.source = "\n".join(lines[:i] + lines[i + 1:]).strip("\n")
+                    return
 
 
 def export_html(notebook_path, html_path, *, title: str | None = None, run: dict | None = None,
@@ -126,8 +191,10 @@ def export_html(notebook_path, html_path, *, title: str | None = None, run: dict
     exporter.register_preprocessor(TagRemovePreprocessor(config=c), enabled=True)
     _sanitize_outputs(nb)
     title = _first_heading(nb) or title or Path(notebook_path).stem
+    _drop_first_heading(nb)
     nb.metadata["title"] = title
-    resources = {"rl_header": header_html(title, run or {}, metrics or {}),
+    resources = {"rl_header": header_html(title, run or {}),
+                 "rl_footer": metrics_footer_html(metrics or {}),
                  "metadata": {"name": title}}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     html_path = Path(html_path)
