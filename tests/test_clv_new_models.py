@@ -333,3 +333,78 @@ def test_dert_equals_the_discounted_integral_of_expected_purchases(fitted, name)
             assert float(m.dert(delta, x, tx, T)) == pytest.approx(brute, rel=1e-6)
     v = m.dert(0.01, np.array([1.0, 2.0]), np.array([10.0, 30.0]), np.array([38.0, 38.0]))
     assert v.shape == (2,)
+
+
+# ------------------------------------------------------------------------------ save / load
+def _same(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    assert a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+
+
+def test_save_load_round_trip_gives_identical_predictions(fitted, cdnow_summary, bgbb, tmp_path):
+    import json
+    s = cdnow_summary
+    x, tx, T = (s[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    gg = rl.clv.GammaGammaFitter().fit(s)
+    sbg = rl.clv.ShiftedBetaGeoFitter().fit(survivors=[1000, 631, 468, 382, 326])
+    for name, m in [*fitted.items(), ("BG/BB", bgbb), ("GG", gg), ("sBG", sbg)]:
+        path = m.save(tmp_path / f"{name.replace('/', '_')}.json")
+        # standard JSON (no NaN tokens), with the documented top-level fields
+        doc = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(c))
+        assert doc["params"] == {k: float(v) for k, v in m.params_.items()}
+        assert set(doc) >= {"class", "params", "covariance", "covariance_log", "time_unit_days",
+                            "summary", "log_likelihood"}
+        back = type(m).load(path)
+        assert type(back) is type(m)
+        pd.testing.assert_series_equal(back.params_, m.params_)
+        pd.testing.assert_frame_equal(back.summary, m.summary)
+        pd.testing.assert_frame_equal(back.variance_matrix_, m.variance_matrix_)
+        pd.testing.assert_frame_equal(back.variance_matrix_log_, m.variance_matrix_log_)
+        assert back.summary.attrs == m.summary.attrs
+        assert getattr(back, "time_unit_", None) == getattr(m, "time_unit_", None)
+        assert back.log_likelihood_ == m.log_likelihood_
+        if name in fitted:
+            for f in ("probability_alive",):
+                _same(getattr(back, f)(x, tx, T), getattr(m, f)(x, tx, T))
+            _same(back.expected_purchases(39, x, tx, T), m.expected_purchases(39, x, tx, T))
+            _same(back.probability_alive_at(10, x, tx, T), m.probability_alive_at(10, x, tx, T))
+            _same(back.dert(0.01, x[:50], tx[:50], T[:50]), m.dert(0.01, x[:50], tx[:50], T[:50]))
+            _same(back.sample_params(20, seed=3), m.sample_params(20, seed=3))
+        elif name == "BG/BB":
+            _same(back.expected_purchases(5, 3, 5, 6), m.expected_purchases(5, 3, 5, 6))
+            _same(back.dert(0.1, 6, 6, 6), m.dert(0.1, 6, 6, 6))
+        elif name == "GG":
+            _same(back.conditional_expected_average_profit(s["frequency"], s["monetary_value"]),
+                  m.conditional_expected_average_profit(s["frequency"], s["monetary_value"]))
+        else:
+            _same(back.expected_survivors(np.arange(8), 1000), m.expected_survivors(np.arange(8), 1000))
+    # CLV with intervals from a reloaded pair: identical (same bootstrap draws, same time unit)
+    bg = fitted["BG/NBD"]
+    bg2, gg2 = rl.clv.load_model(bg.save(tmp_path / "bg.json")), rl.clv.load_model(gg.save(tmp_path / "gg.json"))
+    kw = dict(horizon=12, freq="M", discount_rate=0.01, n_draws=30)
+    a = rl.clv.customer_lifetime_value(bg, gg, s.head(300), **kw)
+    b = rl.clv.customer_lifetime_value(bg2, gg2, s.head(300), **kw)
+    pd.testing.assert_frame_equal(a.customers, b.customers)
+
+
+def test_save_load_covariate_model_and_errors(cdnow_summary, tmp_path):
+    s = cdnow_summary
+    cov = pd.DataFrame({"g": (s.index.to_numpy() % 3 == 0).astype(float)}, index=s.index)
+    m = rl.clv.ParetoNBDFitter().fit(s, covariates=cov)
+    back = rl.clv.load_model(m.save(tmp_path / "cov.json"))
+    assert type(back) is type(m)
+    pd.testing.assert_series_equal(back.params_, m.params_)
+    x, tx, T = (s[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    _same(back.expected_purchases(39, x, tx, T, covariates=cov),
+          m.expected_purchases(39, x, tx, T, covariates=cov))
+    with pytest.raises(TypeError, match="not a BetaGeoFitter"):
+        rl.clv.BetaGeoFitter.load(tmp_path / "cov.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="not a saved retention_lab CLV model"):
+        rl.clv.load_model(bad)
+    bad.write_text('{"format": "retention_lab.clv.model", "version": 1, "class": "os.system", "state": {}}')
+    with pytest.raises(ValueError, match="only retention_lab models"):
+        rl.clv.load_model(bad)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        rl.clv.BetaGeoFitter().save(tmp_path / "x.json")

@@ -14,13 +14,14 @@ from .gamma_gamma import GammaGammaFitter
 from .shifted_beta_geo import ShiftedBetaGeoFitter
 from .beta_geo_beta_binom import BetaGeoBetaBinomFitter
 from .modified_beta_geo import ModifiedBetaGeoFitter
+from .persistence import load_model, save_model
 from .value import CLVResult, customer_lifetime_value
 from .covariates import BetaGeoCovariatesFitter, ParetoNBDCovariatesFitter
 from .analysis import CLVAnalysis, analyze_clv
 from . import simulate, validation
 
 __all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "ShiftedBetaGeoFitter",
-           "BetaGeoBetaBinomFitter", "ModifiedBetaGeoFitter",
+           "BetaGeoBetaBinomFitter", "ModifiedBetaGeoFitter", "load_model", "save_model",
            "customer_lifetime_value", "CLVResult", "ConvergenceError", "ConvergenceWarning",
            "analyze_clv", "CLVAnalysis", "simulate", "validation",
            "ParetoNBDCovariatesFitter", "BetaGeoCovariatesFitter"]

@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from ..errors import DataError
+from .persistence import PersistenceMixin
 
 Z95 = float(stats.norm.ppf(0.975))
 
@@ -178,7 +179,7 @@ def numerical_gradient(fun, theta: np.ndarray, step: float = 1e-6) -> np.ndarray
 
 
 # ---------------------------------------------------------------------------- the base class
-class BaseFitter:
+class BaseFitter(PersistenceMixin):
     """Maximum likelihood on log-parameters with Hessian standard errors.
 
     Subclasses define ``_param_names``, ``_prepare(*args, **kw) -> (data, weights, n_obs)``,
