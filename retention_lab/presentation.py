@@ -38,11 +38,33 @@ METRIC_LABELS = {"purchases": "Purchases per customer", "spend": "Spend per cust
                  "aov": "Average order value", "retention": "Retention at the horizon",
                  "rmst": "Active days (RMST)", "purchase rate": "Purchase rate",
                  "lapse hazard ratio": "Lapse hazard ratio", "clv": "12-month CLV",
-                 "nps": "NPS", "csat": "CSAT (share 4–5)"}
+                 "nps": "NPS", "csat": "CSAT (share 4–5)",
+                 "retention_rate": "Customer retention rate", "churn_rate": "Churn rate",
+                 "repeat_purchase_rate": "Repeat-purchase rate", "simple_cltv": "Simple CLTV"}
 MISSING_NOTE = "— no value: not defined or not estimable for this row."
 _SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 _NUM_STYLE = "text-align:right;white-space:nowrap"
 _TEXT_STYLE = "text-align:left;white-space:normal"
+
+
+def metric_label(metric: str) -> str:
+    """A metric's name for people (``"retention_rate"`` → ``"Customer retention rate"``)."""
+    return METRIC_LABELS.get(str(metric), _humanize(metric))
+
+
+def metrics_table(frame: pd.DataFrame, *, currency: str | None = None,
+                  caption: str | None = None) -> Table:
+    """One row per metric (a ``metric`` column or index; ``value``, ``ci_low``, ``ci_high``,
+    ``n``, ``method``): each value and interval in its metric's unit, the methods as footnotes."""
+    df = frame.reset_index() if "metric" not in frame.columns else frame.copy()
+    df = df.drop(columns=[c for c in ("unit",) if c in df.columns])
+    kinds = {c: (lambda r: kind_of_metric(r["metric"])) for c in ("value", "estimate")
+             if c in df.columns}
+    t = table(df, formats=kinds, currency=currency, caption=caption)
+    for row in t.rows:
+        marker = row[0][len(row[0].rstrip("⁰¹²³⁴⁵⁶⁷⁸⁹")):]
+        row[0] = metric_label(row[0][:len(row[0]) - len(marker)]) + marker
+    return t
 
 
 def kind_of_metric(metric: str) -> str:
