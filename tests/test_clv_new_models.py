@@ -408,3 +408,28 @@ def test_save_load_covariate_model_and_errors(cdnow_summary, tmp_path):
         rl.clv.load_model(bad)
     with pytest.raises(RuntimeError, match="not fitted"):
         rl.clv.BetaGeoFitter().save(tmp_path / "x.json")
+
+
+# ------------------------------------------------------------------------------ plot methods
+def test_plot_methods_return_figures_of_the_validation_tables(fitted, cdnow_summary, bgbb, donations):
+    from matplotlib.figure import Figure
+    mbg = fitted["MBG/NBD"]
+    fig = mbg.plot_period_transactions(cdnow_summary)
+    assert isinstance(fig, Figure)
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    table = rl.clv.validation.period_transactions_table(mbg, cdnow_summary)
+    np.testing.assert_allclose(heights, np.r_[table["actual"], table["expected"]])
+    # BG/BB: its n_periods/weights table feeds the same figure; the model's expected counts
+    # are eq. 7 times the 11,104 donors
+    fig = bgbb.plot_period_transactions(donations, max_frequency=6)
+    heights = np.array([p.get_height() for p in fig.axes[0].patches])
+    np.testing.assert_allclose(heights[:7], donations.groupby("frequency")["weights"].sum())
+    np.testing.assert_allclose(heights[7:], 11_104 * bgbb.probability_of_n_purchases_up_to_time(6, np.arange(7)))
+    fig = bgbb.plot_probability_alive_matrix()
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape == (7, 7)
+    assert image[6, 6] == pytest.approx(bgbb.probability_alive(6, 6, 6))
+    assert np.ma.is_masked(image[3, 2])                  # frequency 3 > recency 2: impossible
+    for m in fitted.values():
+        assert isinstance(m.plot_frequency_recency_matrix(max_frequency=10), Figure)
+        assert isinstance(m.plot_probability_alive_matrix(max_frequency=10), Figure)

@@ -23,6 +23,7 @@ from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from .base import BaseFitter, btyd_arrays, distinct_rows, time_unit_of
 from .predictive import ConditionalPredictionsMixin
+from .plotting import BtydPlotsMixin
 
 
 def _codes(values):
@@ -43,7 +44,7 @@ def log_hyp2f1(a, b, c, z):
     return out
 
 
-class BtydMixin(ConditionalPredictionsMixin):
+class BtydMixin(ConditionalPredictionsMixin, BtydPlotsMixin):
     """Input handling and lifetimes-compatible aliases shared by BG/NBD and Pareto/NBD."""
 
     def fit(self, data, recency=None, T=None, weights=None, *, initial_params=None,

@@ -29,6 +29,7 @@ import pandas as pd
 from scipy.special import betaln, binom, digamma, gammaln, hyp2f1, logsumexp
 
 from .base import BaseFitter, _as_float_array, check_columns, check_rule, distinct_rows
+from .plotting import BtydPlotsMixin
 from ..errors import DataError
 
 _TABLE = "bgbb data"
@@ -123,7 +124,7 @@ def bgbb_pmf(alpha, beta, gamma, delta, t, k):
     return out
 
 
-class BetaGeoBetaBinomFitter(BaseFitter):
+class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
     """BG/BB model (Fader, Hardie & Shang 2010). Parameters ``alpha, beta, gamma, delta``:
     transaction probability ``p ~ Beta(alpha, beta)``, dropout probability
     ``θ ~ Beta(gamma, delta)`` per opportunity.
