@@ -23,6 +23,7 @@ Every ``validate_*`` function returns ``(clean_frame, quality)`` and never mutat
 """
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Literal
 
@@ -43,7 +44,8 @@ Returns = Literal["net", "exclude", "error"]
 
 def _require_frame(df, table: str) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{table}: expected a pandas DataFrame, got {type(df).__name__}")
+        raise DataError(f"{table}: expected a pandas DataFrame, got {type(df).__name__}; rule "
+                        "'a table'", table=table, column="*", rule="a table", n_rows=0)
     if len(df) == 0:
         raise DataError(f"{table}: the table is empty (0 rows); rule 'table has at least one row'",
                         table=table, column="*", rule="table has at least one row", n_rows=0)
@@ -66,11 +68,17 @@ def _not_null(df: pd.DataFrame, table: str, column: str) -> None:
         raise DataError.for_rule(table, column, f"{column} is not null", bad, df)
 
 
-def _to_datetime(raw: pd.Series) -> pd.Series:
-    """Strings in any recognisable format; timestamps with different UTC offsets (or mixed with
-    naive ones, read as UTC) are converted to UTC instead of ending up as objects."""
-    text = raw.dtype == object or pd.api.types.is_string_dtype(raw)
-    kwargs = {"format": "mixed"} if text else {}
+#: ``date_format`` shorthands; anything else is a ``strftime`` format such as ``"%d.%m.%Y"``.
+DATE_FORMATS = {"ISO8601": "ISO8601", "iso": "ISO8601", "dayfirst": "%d/%m/%Y",
+                "monthfirst": "%m/%d/%Y", "yyyymmdd": "%Y%m%d"}
+
+# d/m/y or m/d/y with any one separator, 2- or 4-digit years, an optional time after a space.
+_NUMERIC_DATE = re.compile(r"^\s*(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})(?:[ T].*)?$")
+
+
+def _with_utc_fallback(raw: pd.Series, **kwargs) -> pd.Series:
+    """``pd.to_datetime`` that converts values with different UTC offsets (or offsets mixed with
+    naive values, read as UTC) to UTC instead of leaving objects."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # pandas' warning about mixed offsets
         try:
@@ -82,11 +90,95 @@ def _to_datetime(raw: pd.Series) -> pd.Series:
     return parsed
 
 
-def parse_dates(df: pd.DataFrame, table: str, column: str, *, allow_null: bool = False) -> pd.Series:
+def _examples(df: pd.DataFrame, mask, n: int = 3) -> pd.DataFrame:
+    return df.loc[np.asarray(mask)].head(n)
+
+
+def _text_dates(raw: pd.Series, df: pd.DataFrame, table: str, column: str,
+                date_format: str | None) -> pd.Series:
+    """Text dates read in ONE format for the whole column, never a mixture.
+
+    With ``date_format`` every value must match it (a column written wholly in ISO 8601 is read
+    as such, whatever the format: it cannot be misread). Without it: ISO 8601 if every value is ISO;
+    numeric day/month/year text (``09/02/2024``) is read day-first when some day exceeds 12 and
+    month-first when some month does; if no value decides, or values decide both ways, or some
+    values are numeric and others are not, a :class:`DataError` asks for ``date_format``.
+    """
+    text = raw.astype("string").str.strip()
+    present = text.notna() & (text != "")
+    iso = _with_utc_fallback(raw.where(present), format="ISO8601")
+    all_iso = not (iso.isna() & present).any()
+    if date_format is not None:
+        fmt = DATE_FORMATS.get(date_format, date_format)
+        parsed = _with_utc_fallback(raw, format=fmt)
+        bad = parsed.isna() & raw.notna()
+        if bad.any() and not all_iso:  # a column written entirely in ISO 8601 is unambiguous
+            raise DataError.for_rule(table, column, f"{column} matches date_format {date_format!r}",
+                                     bad, df)
+        return iso if bad.any() else parsed
+    if all_iso:
+        return iso
+    parts = text.str.extract(_NUMERIC_DATE)
+    numeric = parts[0].notna()
+    if numeric.any() and not numeric[present].all():
+        other = present & ~numeric
+        raise DataError(
+            f"{table}.{column}: mixed date formats: {int(numeric.sum()):,} values look like "
+            f"day/month/year or month/day/year (e.g. {text[numeric].iloc[0]!r}) and "
+            f"{int(other.sum()):,} do not (e.g. {text[other].iloc[0]!r}); rule 'one date format "
+            "per column': write the dates in one format, or pass date_format",
+            table=table, column=column, rule="one date format per column",
+            n_rows=int(other.sum()), examples=_examples(df, other))
+    if not numeric.any():  # some other single format: pandas infers it from the first value
+        return _with_utc_fallback(raw.where(present))
+    first, second = parts[0].astype(float), parts[2].astype(float)
+    day_first, month_first = first > 12, second > 12
+    sep, year = parts[1][numeric].iloc[0], parts[3][numeric].str.len().max()
+    if day_first.any() and month_first.any():
+        both = day_first | month_first
+        raise DataError(
+            f"{table}.{column}: mixed date formats: {int(day_first.sum()):,} values can only be "
+            f"day-first (e.g. {text[day_first].iloc[0]!r}) and {int(month_first.sum()):,} only "
+            f"month-first (e.g. {text[month_first].iloc[0]!r}); rule 'one date format per "
+            "column'", table=table, column=column, rule="one date format per column",
+            n_rows=int(min(day_first.sum(), month_first.sum())), examples=_examples(df, both))
+    if not (day_first.any() or month_first.any()):
+        differ = numeric & (first != second)
+        if differ.any():
+            ex = text[differ].iloc[0]
+            a, b, y = parts.loc[differ].iloc[0][[0, 2, 3]]
+            raise DataError(
+                f"{table}.{column}: {int(differ.sum()):,} of {int(present.sum()):,} dates are "
+                f"ambiguous: no day exceeds 12, so {ex!r} reads as {int(a)} {_MONTHS[int(b)]} "
+                f"{y} (day-first) or {int(b)} {_MONTHS[int(a)]} {y} (month-first); rule 'date "
+                "format known': pass date_format='dayfirst' (dd/mm/yyyy) or 'monthfirst' "
+                "(mm/dd/yyyy), or a strftime format", table=table, column=column,
+                rule="date format known", n_rows=int(differ.sum()),
+                examples=_examples(df, differ))
+    order = "%d{0}%m{0}" if day_first.any() else "%m{0}%d{0}"
+    fmt = order.format(sep) + ("%Y" if year == 4 else "%y")
+    # a time of day after the date: let pandas read the rest, the date order is fixed by dayfirst
+    has_time = text[numeric].str.len().max() > len("00/00/0000")
+    parsed = (_with_utc_fallback(raw.where(present), dayfirst=bool(day_first.any()),
+                                 format="mixed") if has_time
+              else _with_utc_fallback(raw.where(present), format=fmt))
+    return parsed
+
+
+_MONTHS = dict(enumerate(["", "January", "February", "March", "April", "May", "June", "July",
+                          "August", "September", "October", "November", "December"]))
+
+
+def parse_dates(df: pd.DataFrame, table: str, column: str, *, allow_null: bool = False,
+                date_format: str | None = None) -> pd.Series:
     """Parse ``column`` to ``datetime64[ns]``; unparseable (or, unless allowed, null) values raise.
 
-    Strings are parsed in any format pandas recognises (ISO 8601 recommended); integers are read
-    as ``YYYYMMDD``.
+    Text is read in one format for the whole column (:func:`_text_dates`): ``date_format``
+    (``"ISO8601"``, ``"dayfirst"`` = dd/mm/yyyy, ``"monthfirst"`` = mm/dd/yyyy, or a strftime
+    format) if given; otherwise ISO 8601, or numeric day/month/year text whose order some value
+    decides (a day above 12). Ambiguous or mixed formats raise a :class:`DataError` naming the
+    column, both readings and example rows — never a silent mixture. Integers are read as
+    ``YYYYMMDD``.
 
     Time zones are converted to UTC and dropped, so that every date compares with every other.
     """
@@ -100,7 +192,7 @@ def parse_dates(df: pd.DataFrame, table: str, column: str, *, allow_null: bool =
         as_text = raw.where(whole).astype("Int64").astype(str).where(whole)
         parsed = pd.to_datetime(as_text, errors="coerce", format="%Y%m%d")
     else:
-        parsed = _to_datetime(raw)
+        parsed = _text_dates(raw, df, table, column, date_format)
     unparseable = parsed.isna() & raw.notna()
     if unparseable.any():
         raise DataError.for_rule(table, column, f"{column} is a parseable date", unparseable, df)
@@ -135,7 +227,8 @@ def after_end(dates: pd.Series, end: pd.Timestamp) -> pd.Series:
 
 def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Returns = "net",
                           zero_amounts: Literal["keep", "exclude"] = "keep",
-                          quality: DataQuality | None = None) -> tuple[pd.DataFrame, DataQuality]:
+                          quality: DataQuality | None = None, date_format: str | None = None
+                          ) -> tuple[pd.DataFrame, DataQuality]:
     """Check a transactions table against the contract and apply the documented policies.
 
     Errors (:class:`DataError`): empty table; a missing required column; a null ``customer_id``,
@@ -166,7 +259,7 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
     _require_columns(tx, table, TRANSACTION_COLUMNS)
     _not_null(tx, table, "customer_id")
     df = tx.copy()
-    df["date"] = parse_dates(df, table, "date")
+    df["date"] = parse_dates(df, table, "date", date_format=date_format)
     _not_null(df, table, "amount")
     df["amount"] = _numeric(df, table, "amount")
     infinite = ~np.isfinite(df["amount"])
@@ -234,7 +327,8 @@ def _net_returns(df: pd.DataFrame, negative: pd.Series, q: DataQuality) -> pd.Da
 
 
 def validate_customers(customers: pd.DataFrame, *, observation_end=None,
-                       quality: DataQuality | None = None) -> tuple[pd.DataFrame, DataQuality]:
+                       quality: DataQuality | None = None, date_format: str | None = None
+                       ) -> tuple[pd.DataFrame, DataQuality]:
     """Check a customers table.
 
     Errors: empty table; missing ``customer_id``; null or duplicate ``customer_id``; an ``arm``
@@ -258,9 +352,11 @@ def validate_customers(customers: pd.DataFrame, *, observation_end=None,
         if bad.any():
             raise DataError.for_rule(table, "arm", "arm is 'control' or 'treatment'", bad, df)
     if "signup_date" in df.columns:
-        df["signup_date"] = parse_dates(df, table, "signup_date", allow_null=True)
+        df["signup_date"] = parse_dates(df, table, "signup_date", allow_null=True,
+                                        date_format=date_format)
     if "enrolled_at" in df.columns:
-        df["enrolled_at"] = parse_dates(df, table, "enrolled_at", allow_null=True)
+        df["enrolled_at"] = parse_dates(df, table, "enrolled_at", allow_null=True,
+                                        date_format=date_format)
         end = _observation_end(observation_end)
         if end is not None:
             late = after_end(df["enrolled_at"], end)
@@ -276,7 +372,8 @@ def validate_customers(customers: pd.DataFrame, *, observation_end=None,
 
 
 def validate_surveys(surveys: pd.DataFrame, *, observation_end=None,
-                     quality: DataQuality | None = None) -> tuple[pd.DataFrame, DataQuality]:
+                     quality: DataQuality | None = None, date_format: str | None = None
+                     ) -> tuple[pd.DataFrame, DataQuality]:
     """Check a surveys table: ``customer_id``, ``date`` and ``nps`` (0–10) and/or ``csat`` (1–5).
 
     Errors: empty table; missing columns (or neither score column); null ids; unparseable dates;
@@ -294,7 +391,7 @@ def validate_surveys(surveys: pd.DataFrame, *, observation_end=None,
                         rule="at least one score column present", n_rows=len(surveys))
     _not_null(surveys, table, "customer_id")
     df = surveys.copy()
-    df["date"] = parse_dates(df, table, "date")
+    df["date"] = parse_dates(df, table, "date", date_format=date_format)
     for col, (lo, hi) in (("nps", NPS_RANGE), ("csat", CSAT_RANGE)):
         if col not in df.columns:
             continue

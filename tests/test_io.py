@@ -142,13 +142,112 @@ def test_customers_derived_from_transactions(tables):
     assert data.params["customers"] == "derived from transactions"
 
 
-def test_unknown_file_format(tmp_path):
-    path = tmp_path / "tx.xlsx"
-    path.write_text("x")
-    with pytest.raises(ValueError, match="transactions: cannot tell the format of 'tx.xlsx'"):
-        io.read_transactions(path)
-    with pytest.raises(FileNotFoundError, match="transactions: no such file"):
-        io.read_transactions(tmp_path / "missing.csv")
+def test_file_level_bad_inputs_are_data_errors_naming_the_path(tmp_path, monkeypatch):
+    expected = ("expected a CSV (.csv, .csv.gz, .csv.bz2, .csv.zip, .csv.xz) or Parquet "
+                "(.parquet, .pq, .parq) file, or a DataFrame")
+    xlsx = tmp_path / "tx.xlsx"
+    xlsx.write_text("x")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    fake = tmp_path / "fake.parquet"
+    fake.write_text("customer_id,date,amount\n1,2024-01-01,3\n")
+    monkeypatch.chdir(tmp_path)
+    cases = {
+        "tx.xlsx": f"transactions: {xlsx}: cannot tell the format from the name 'tx.xlsx' "
+                   f"({expected}); rule 'a known file suffix'",
+        "missing.csv": f"transactions: {tmp_path / 'missing.csv'}: no such file ({expected}; a "
+                       f"relative path is read from the working directory {tmp_path}); rule "
+                       "'file exists'",
+        "empty.csv": f"transactions: {empty}: the file is empty (expected a CSV with a header "
+                     "row and at least one row of data); rule 'a non-empty CSV'",
+        ".": f"transactions: {tmp_path}: is a directory ({expected}); rule 'a file'",
+    }
+    for source, text in cases.items():
+        with pytest.raises(DataError) as e:
+            io.read_transactions(source)
+        assert message(e) == text
+        assert e.value.table == "transactions"
+    with pytest.raises(DataError) as e:
+        io.read_transactions("fake.parquet")
+    assert message(e).startswith(f"transactions: {fake}: is not a readable Parquet file (")
+    assert message(e).endswith("; rule 'a Parquet file'")
+    with pytest.raises(DataError) as e:
+        io.read_experiment([{"customer_id": 1}])
+    assert message(e) == f"transactions: {expected}, got list; rule 'a table or a path'"
+
+
+def test_randomized_design_without_a_customers_table_says_so(tables):
+    tx, _, _ = tables
+    with pytest.raises(DataError) as e:
+        io.load_data(tx, design="randomized")
+    assert message(e) == (
+        "customers: no customers table was given, but a randomized design needs one with an "
+        "'arm' column (control/treatment) for every customer; pass customers= (in a notebook: "
+        "the customers_path parameter); rule 'customers table given'")
+    # without a design, the customers are derived from the transactions as before
+    assert io.load_data(tx).design is None
+
+
+def test_day_first_csv_round_trip_with_and_without_date_format(tmp_path, tables):
+    """dd/mm/yyyy text (as a European export writes it) is read day-first or refused, never
+    half one way and half the other as pandas' format='mixed' did (01/02 → 2 Jan, 13/02 → 13 Feb)."""
+    tx = pd.DataFrame({"customer_id": ["a", "a", "b", "b"],
+                       "date": ["01/02/2024", "13/02/2024", "05/03/2024", "28/12/2024"],
+                       "amount": [1.0, 2.0, 3.0, 4.0]})
+    path = tmp_path / "tx.csv"
+    tx.to_csv(path, index=False)
+    truth = pd.to_datetime(["2024-02-01", "2024-02-13", "2024-03-05", "2024-12-28"])
+    for fmt in (None, "dayfirst", "%d/%m/%Y"):
+        data = io.read_experiment(path, date_format=fmt)
+        assert list(data.transactions.sort_values("amount")["date"]) == list(truth), fmt
+    with pytest.raises(DataError) as e:
+        io.read_experiment(path, date_format="monthfirst")
+    assert message(e) == ("transactions.date: 2 of 4 rows break the rule 'date matches "
+                          "date_format 'monthfirst''")
+    # every day <= 12: both readings are possible, so the reader refuses to guess
+    tx.loc[1, "date"], tx.loc[3, "date"] = "11/02/2024", "12/12/2024"
+    tx.to_csv(path, index=False)
+    with pytest.raises(DataError) as e:
+        io.read_experiment(path)
+    assert message(e) == (
+        "transactions.date: 3 of 4 dates are ambiguous: no day exceeds 12, so '01/02/2024' reads "
+        "as 1 February 2024 (day-first) or 2 January 2024 (month-first); rule 'date format "
+        "known': pass date_format='dayfirst' (dd/mm/yyyy) or 'monthfirst' (mm/dd/yyyy), or a "
+        "strftime format")
+    assert e.value.n_rows == 3 and len(e.value.examples) == 3
+    data = io.read_experiment(path, date_format="dayfirst")
+    assert data.transactions["date"].min() == pd.Timestamp("2024-02-01")
+
+
+def test_mixed_date_formats_are_an_error():
+    mixed = pd.DataFrame({"customer_id": ["a"] * 4, "amount": 1.0,
+                          "date": ["2024-02-01", "2024-02-13", "13/02/2024", "2024-03-01"]})
+    with pytest.raises(DataError) as e:
+        io.read_experiment(mixed)
+    assert message(e) == (
+        "transactions.date: mixed date formats: 1 values look like day/month/year or "
+        "month/day/year (e.g. '13/02/2024') and 3 do not (e.g. '2024-02-01'); rule 'one date "
+        "format per column': write the dates in one format, or pass date_format")
+    both = mixed.assign(date=["13/02/2024", "02/13/2024", "01/01/2024", "05/05/2024"])
+    with pytest.raises(DataError) as e:
+        io.read_experiment(both)
+    assert message(e) == (
+        "transactions.date: mixed date formats: 1 values can only be day-first (e.g. "
+        "'13/02/2024') and 1 only month-first (e.g. '02/13/2024'); rule 'one date format per "
+        "column'")
+    us = mixed.assign(date=["02/13/2024", "03/01/2024", "12/31/2024", "01/02/2024"])
+    assert list(io.read_experiment(us).transactions["date"].dt.strftime("%Y-%m-%d")) == [
+        "2024-02-13", "2024-03-01", "2024-12-31", "2024-01-02"]
+
+
+def test_customer_dates_follow_date_format(tmp_path):
+    tx = pd.DataFrame({"customer_id": ["a", "b"], "date": ["2024-02-03", "2024-02-04"],
+                       "amount": [1.0, 2.0]})
+    cust = pd.DataFrame({"customer_id": ["a", "b"], "signup_date": ["03.02.2024", "04.02.2024"],
+                         "enrolled_at": ["03.02.2024", None]})
+    data = io.read_experiment(tx, customers=cust, date_format="%d.%m.%Y")
+    assert list(data.customers["signup_date"]) == list(pd.to_datetime(["2024-02-03",
+                                                                       "2024-02-04"]))
 
 
 def test_load_data_cdnow():

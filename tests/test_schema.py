@@ -129,9 +129,10 @@ def test_surveys_without_any_score_column():
                           "least one score column present'")
 
 
-def test_not_a_dataframe_is_a_type_error():
-    with pytest.raises(TypeError, match="transactions: expected a pandas DataFrame, got list"):
+def test_not_a_dataframe_is_a_data_error():
+    with pytest.raises(DataError) as e:
         schema.validate_transactions([1, 2, 3])
+    assert message(e) == "transactions: expected a pandas DataFrame, got list; rule 'a table'"
 
 
 # --------------------------------------------------------------------------- dates

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .. import reporting
 from . import folders
+from .kernel import KERNEL_ARGUMENTS, kernel_for
 from .params import check_parameters
 
 NOTEBOOK_FILE = "report.ipynb"
@@ -105,6 +106,36 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+#: Parameters that name files: a relative path in them is the caller's, not the kernel's.
+PATH_PARAMETER_SUFFIXES = ("_path", "_file", "_dir")
+PATH_PARAMETERS = ("data_source",)
+
+
+def _is_path_parameter(name: str) -> bool:
+    return name in PATH_PARAMETERS or name.endswith(PATH_PARAMETER_SUFFIXES)
+
+
+def resolve_path_parameters(parameters: dict, base=None) -> dict:
+    """Relative paths in file parameters made absolute against ``base`` (the caller's working
+    directory), so that ``retention-lab run -p data_source data/tx.csv`` reads the file the user
+    sees, although the kernel runs in the notebook's folder. Named sources (``"simulated"``,
+    ``"cdnow"``), URLs (``duckdb:///…``, ``spark:…``) and absolute paths are left alone."""
+    from ..io import CDNOW_SOURCES
+    base = Path.cwd() if base is None else Path(base)
+    out = dict(parameters)
+    for key, value in parameters.items():
+        if not (_is_path_parameter(key) and isinstance(value, str) and value):
+            continue
+        if value in CDNOW_SOURCES or value == "simulated" or ":" in value.split("/")[0]:
+            continue
+        path = Path(value).expanduser()
+        if path.is_absolute():
+            continue
+        if (base / path).exists() or "/" in value or path.suffix:
+            out[key] = str((base / path).resolve())
+    return out
+
+
 def run_notebook(notebook, parameters: dict | None = None, *, name: str | None = None,
                  output_dir="reports", kernel_name: str | None = None, cwd=None,
                  execution_timeout: int | None = None, update_index: bool = True,
@@ -115,7 +146,11 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
     :class:`~retention_lab.runner.params.ParameterError` before starting any kernel if the
     parameters do not match the notebook's ``parameters`` cell.
 
-    ``cwd`` (default: the notebook's folder, as in JupyterLab) is the kernel's working directory.
+    ``cwd`` (default: the notebook's folder, as in JupyterLab) is the kernel's working directory;
+    relative paths in file parameters (``data_source``, ``*_path``) are resolved against the
+    caller's working directory first (:func:`resolve_path_parameters`). ``kernel_name`` (default:
+    the notebook's own) falls back to a ``retention-lab`` kernel for this interpreter, registered
+    on first use (:func:`retention_lab.runner.kernel.kernel_for`).
     Unless ``allow_ids``, a report that displays a table of customer ids fails
     (:mod:`retention_lab.runner.privacy`).
     ``retention`` (a :class:`~retention_lab.runner.retention.RetentionPolicy`) prunes this report's
@@ -131,7 +166,8 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
         if not isinstance(retention, RetentionPolicy):
             raise ValueError(f"retention must be a RetentionPolicy, got {retention!r}")
     notebook = Path(notebook).resolve()
-    parameters = check_parameters(notebook, parameters or {})
+    parameters = resolve_path_parameters(check_parameters(notebook, parameters or {}))
+    kernel_name = kernel_for(notebook, kernel_name)
     name = folders.check_name(name or notebook.stem)
     report_dir = Path(output_dir).resolve() / name
     run_id = run_id or folders.new_run_id()
@@ -149,7 +185,8 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
             papermill.execute_notebook(
                 str(notebook), str(tmp / NOTEBOOK_FILE), parameters=parameters,
                 kernel_name=kernel_name, cwd=str(cwd or notebook.parent), progress_bar=progress,
-                log_output=False, execution_timeout=execution_timeout)
+                log_output=False, execution_timeout=execution_timeout,
+                extra_arguments=KERNEL_ARGUMENTS)
         if not allow_ids:
             from .privacy import check_no_identifiers
             check_no_identifiers(tmp / NOTEBOOK_FILE)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from .kernel import KERNEL_ARGUMENTS
+
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 INJECTED_TAG = "injected-parameters"
 
@@ -74,7 +76,8 @@ def make_snapshot(source, dest, parameters: dict | None = None, kernel_name: str
             # cwd = the snapshot's folder: that is where nbval runs it
             nb = papermill.execute_notebook(str(source), str(Path(tmp) / "out.ipynb"),
                                             parameters=parameters, kernel_name=kernel_name,
-                                            cwd=str(dest.parent.resolve()), progress_bar=False)
+                                            cwd=str(dest.parent.resolve()), progress_bar=False,
+                                            extra_arguments=KERNEL_ARGUMENTS)
         finally:
             if env_old is None:
                 os.environ.pop("RETENTION_LAB_RUN_DIR", None)
