@@ -307,19 +307,17 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
                               f"draws gave non-finite CLV and were dropped", RuntimeWarning,
                               stacklevel=2)
         # total per draw = Σ_customers spend[is] disc[it]: via the (it, is) pair counts
-        pairs, pinv = np.unique(np.stack([it, is_], 1), axis=0, return_inverse=True)
-        counts = np.bincount(pinv.ravel(), weights=w, minlength=len(pairs))
-        total_draws = margin * ((spend_b[:, pairs[:, 1]] * disc_b[:, pairs[:, 0]]) @ counts)
+        (p_t, p_s), pinv, counts = distinct_rows(it, is_, weights=w)
+        total_draws = margin * ((spend_b[:, p_s] * disc_b[:, p_t]) @ counts)
         total_ci = tuple(np.percentile(total_draws, [2.5, 97.5]).tolist())
         lo = hi = None
         if customer_intervals:
-            lo, hi = np.empty(len(pairs)), np.empty(len(pairs))
-            for s0 in range(0, len(pairs), 20_000):
+            lo, hi = np.empty(len(p_t)), np.empty(len(p_t))
+            for s0 in range(0, len(p_t), 20_000):
                 sl = slice(s0, s0 + 20_000)
-                v = margin * spend_b[:, pairs[sl, 1]] * disc_b[:, pairs[sl, 0]]
+                v = margin * spend_b[:, p_s[sl]] * disc_b[:, p_t[sl]]
                 lo[sl], hi[sl] = np.percentile(v, [2.5, 97.5], axis=0)
-            idx = pinv.ravel()
-            customers["lower 95%"], customers["upper 95%"] = lo[idx], hi[idx]
+            customers["lower 95%"], customers["upper 95%"] = lo[pinv], hi[pinv]
         result_method = f"parametric bootstrap ({len(total_draws)} draws, seed {seed}), percentile"
         mean_draws = total_draws / n
     else:  # delta
