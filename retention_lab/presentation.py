@@ -192,7 +192,8 @@ def _cell(x, kind, currency, signed=False) -> str:
 SHORT_LABELS = {"p": "p", "n": "n", "p_value": "p", "p_adjusted": "p (adjusted)", "se": "SE",
                 "coef": "Coefficient", "index": "", "q_p": "p (segments differ)", "sd": "SD",
                 "roi": "ROI", "roi_ci": "ROI — 95 % CI", "mde_abs": "MDE (absolute)",
-                "mde_rel": "MDE (relative)", "smd": "SMD", "aic": "AIC"}
+                "mde_rel": "MDE (relative)", "smd": "SMD", "aic": "AIC", "tau": "Up to age",
+                "kaplan_meier": "Kaplan–Meier", "delta_AIC": "ΔAIC", "df": "df"}
 
 
 def _humanize(name) -> str:
@@ -256,7 +257,7 @@ def table(df: pd.DataFrame, formats: dict | None = None, *, labels: dict | None 
             kind = kinds[c](row) if callable(kinds[c]) else kinds[c]
             if c in merged:
                 text = fmt.interval(row[c], row[merged[c]], kind, currency=currency,
-                                    signed=c in signed)
+                                    signed=c in signed or _estimate_column(order, c) in signed)
             else:
                 text = _cell(row[c], kind, currency, signed=c in signed)
             out.append(text)
@@ -276,9 +277,17 @@ def table(df: pd.DataFrame, formats: dict | None = None, *, labels: dict | None 
     return Table(header, rows, numeric, foot, caption, row_classes)
 
 
+ESTIMATE_COLUMNS = ("estimate", "value", "coef", "hazard_ratio", "abs_diff", "median_lifetime",
+                    "mean", "effect", "rel_lift", "clv")
+
+
 def _estimate_column(order, low):
-    """The column an interval belongs to: the one just before it (``coef`` before ``lower 95%``)."""
+    """The column an interval belongs to: the nearest estimate-named column before it (``coef``
+    before ``se`` and ``lower 95%``), else the column just before it."""
     i = order.index(low)
+    for c in reversed(order[:i]):
+        if str(c) in ESTIMATE_COLUMNS:
+            return c
     return order[i - 1] if i > 0 else None
 
 
@@ -532,8 +541,85 @@ def data_summary(data, *, caption: str | None = "The data") -> Table:
 def quality_table(quality) -> Table:
     """The data-quality ledger (:class:`~retention_lab.errors.DataQuality` or its table): every row
     a documented policy excluded or changed, with the rule; a sentence when there is none."""
-    frame = quality if isinstance(quality, pd.DataFrame) else quality.table
+    if isinstance(quality, pd.DataFrame):
+        frame = quality
+    elif isinstance(quality, dict):  # a ledger saved as a dict of its entries
+        frame = pd.DataFrame(quality.get("entries", quality.get("table", [])))
+    elif isinstance(quality, list):
+        frame = pd.DataFrame(quality)
+    else:
+        frame = quality.table
     if not len(frame):
         return Table(["Data quality"], [["No row was excluded or changed while reading."]],
                      [False])
     return table(frame, formats={"n_rows": "count"}, labels={"n_rows": "Rows"})
+
+
+@dataclass
+class Paragraphs:
+    """Plain sentences shown as wrapped paragraphs (never as preformatted text that overflows or
+    breaks mid-word); ``text/plain`` keeps the lines as they are."""
+
+    lines: list
+
+    def _repr_html_(self) -> str:
+        return "".join(f"<p>{html.escape(ln)}</p>" for ln in self.lines if ln.strip())
+
+    def _ipython_display_(self):
+        if self.lines:  # nothing to say shows nothing (no empty output area)
+            from IPython.display import publish_display_data
+            publish_display_data({"text/html": self._repr_html_(), "text/plain": str(self)})
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+    __repr__ = __str__
+
+
+def paragraphs(*texts) -> Paragraphs:
+    """``display(rl.reporting.paragraphs(model.interpretation, *notes))``: one paragraph per line
+    of each text (``None`` and empty texts are skipped)."""
+    lines = []
+    for t in texts:
+        if t is None:
+            continue
+        if isinstance(t, (list, tuple)):
+            lines.extend(str(x) for x in t)
+        else:
+            lines.extend(str(t).splitlines())
+    return Paragraphs([ln for ln in lines if ln.strip()])
+
+
+def wide_estimates(frame: pd.DataFrame, index: str, columns: str, kind: str = "share", *,
+                   estimate: str = "estimate", low: str = "lower 95%", high: str = "upper 95%",
+                   column_label: str = "{:g} days", currency: str | None = None,
+                   caption: str | None = None) -> Table:
+    """Estimates laid out ``index`` × ``columns`` (e.g. group × horizon), each cell
+    ``73.4% [71.7%, 74.9%]``: one table instead of three blocks of estimate / lower / upper."""
+    currency = _currency(currency)
+    cols = list(dict.fromkeys(frame[columns]))
+    rows = []
+    for key, grp in frame.groupby(index, sort=False):
+        by = grp.set_index(columns)
+        row = [str(key)]
+        for c in cols:
+            if c in by.index:
+                r = by.loc[c]
+                row.append(fmt.estimate(r[estimate], r[low], r[high], kind, currency=currency))
+            else:
+                row.append(fmt.MISSING)
+        rows.append(row)
+    header = [_humanize(index)] + [column_label.format(c) if isinstance(c, (int, float, np.number))
+                                   else str(c) for c in cols]
+    notes = [f"Estimate [{CI_LABEL}]."]
+    if any(fmt.MISSING in r for r in rows):
+        notes.append(MISSING_NOTE)
+    return Table(header, rows, [False] + [True] * len(cols), notes, caption)
+
+
+def hazard_ratio_table(summary: pd.DataFrame, caption: str | None = None) -> Table:
+    """A Cox model's summary for people: hazard ratio with its 95 % CI and p (the log-scale
+    coefficient, its SE and z are left to the model's ``summary``); methods as footnotes."""
+    drop = [c for c in ("coef", "se", "lower 95%", "upper 95%", "z", "se(coef)") if c in summary]
+    return table(summary.drop(columns=drop), formats={"hazard_ratio": "ratio", "hr_lower": "ratio"},
+                 labels={"hazard_ratio": "Hazard ratio"}, caption=caption)

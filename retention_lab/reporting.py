@@ -155,5 +155,6 @@ def output_path(filename: str) -> Path:
 
 
 from .presentation import (Table, checks_table, data_summary, effects_table,  # noqa: E402,F401
-                           key_values, kind_of_metric, metric_label, metrics_table,
-                           quality_table, table, verdict_card)
+                           hazard_ratio_table, key_values, kind_of_metric, metric_label,
+                           metrics_table, paragraphs, quality_table, table, verdict_card,
+                           wide_estimates)
