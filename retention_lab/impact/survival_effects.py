@@ -58,10 +58,15 @@ def cox_hazard_ratio(out: pd.DataFrame, treated, weights=None, *, alpha: float =
         tab["w"] = np.asarray(weights, float)
         tab = tab.loc[tab["w"] > 0]
         w = "w"
-    # identical rows collapse to a weight: fast Cox on 20k customers with heavy ties
+    # identical *censored* rows collapse to a weight (most customers are censored at the
+    # horizon); lapses keep one row each, because lifelines' Efron tie correction and its PH
+    # test count lapses by rows — merging tied lapses changes the estimate and blinds the test
     keys = ["duration", "churned", "treated"]
     if w is None:
-        tab = tab.groupby(keys, as_index=False).size().rename(columns={"size": "w"})
+        lapsed = tab["churned"].to_numpy() == 1
+        kept = tab.loc[~lapsed].groupby(keys, as_index=False).size().rename(
+            columns={"size": "w"})
+        tab = pd.concat([tab.loc[lapsed, keys].assign(w=1.0), kept], ignore_index=True)
     else:  # the robust (sandwich) SE needs one row per customer
         tab = tab[keys + ["w"]].reset_index(drop=True)
     cph = CoxPHFitter(alpha=alpha)

@@ -23,7 +23,8 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import restricted_mean_survival_time
 from scipy.stats import norm
 
-from ._base import SurvivalResult, check_survival_frame, collapse, p_words, z_value
+from ..units import z_value
+from ._base import SurvivalResult, check_survival_frame, collapse, p_words
 from .descriptive import km_at
 
 __all__ = ["rmst", "rmst_difference", "retention_difference", "hazard_ratios",

@@ -19,6 +19,7 @@ import pandas as pd
 from lifelines import (LogLogisticAFTFitter, LogLogisticFitter, LogNormalAFTFitter,
                        LogNormalFitter, WeibullAFTFitter, WeibullFitter)
 
+from ..units import z_value
 from ._base import check_survival_frame, collapse, design_matrix, positive_durations, zero_note
 from .descriptive import RetentionCurves, km_at
 
@@ -170,8 +171,7 @@ class ParametricRetention:
         pi0, n = self.zero_share_, self.n_
         est = (1 - pi0) * s_pos
         # delta method for (1 − π0)·S₊(t), π0 binomial and independent of the fit on positives
-        from scipy.stats import norm
-        zq = norm.ppf(1 - self.alpha / 2)
+        zq = z_value(self.alpha)
         se = np.sqrt((s_pos ** 2) * pi0 * (1 - pi0) / n + (1 - pi0) ** 2 * (z / zq) ** 2)
         km = [km_at(next(iter(self._km.fitters_.values())), x)["estimate"] for x in h]
         how = f"{name} model (lifelines), delta-method 95 % CI" + (

@@ -30,14 +30,13 @@ import pandas as pd
 from lifelines.utils import concordance_index
 
 from ..errors import DataError
-from ._base import SurvivalResult, check_survival_frame, z_value
+from ..units import days_per, z_value
+from ._base import SurvivalResult, check_survival_frame
 from .descriptive import RetentionCurves, km_at
 from .regression import ChurnCoxModel
 
 __all__ = ["ChurnRiskModel", "holdout_evaluation", "HoldoutResult", "at_risk_list",
            "at_risk_summary", "concordance_se"]
-
-DAYS_PER = {"D": 1.0, "W": 7.0, "M": 30.436875}
 
 
 class ChurnRiskModel:
@@ -233,7 +232,7 @@ def at_risk_list(table: pd.DataFrame, model: ChurnRiskModel, horizon: float = 90
     as_of = pd.Timestamp(as_of if as_of is not None else table.attrs.get(
         "observation_end", table["last_purchase"].max())).normalize()
     active = table.loc[table["churned"] == 0].copy()
-    unit = DAYS_PER[table.attrs.get("unit", "D")]
+    unit = days_per(table.attrs.get("unit", "D"))
     age_days = (as_of - active["first_purchase"]).dt.days.astype(float)
     active["age"] = age_days / unit
     active["days_since_last_purchase"] = (as_of - active["last_purchase"]).dt.days
