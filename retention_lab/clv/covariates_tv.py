@@ -1,0 +1,530 @@
+"""Pareto/NBD with time-varying covariates (piecewise constant per calendar period).
+
+Bachmann, P., Meierer, M. & Näf, J. (2021), "The role of time-varying contextual factors in
+latent attrition models for customer base analysis", *Marketing Science* 40(4), 783–809
+(CLVTools' ``pnbd()`` with dynamic covariates). Derived here from first principles; the
+parameterization is CLVTools'.
+
+Model. Customer ``i`` has ``λ_i ~ Gamma(r, α)``, ``μ_i ~ Gamma(s, β)``; while alive they buy as a
+Poisson process with intensity ``λ_i a_i(t)`` and drop out with hazard ``μ_i c_i(t)``, where
+
+    a_i(t) = exp(γ_trans′ x_i(t)),      c_i(t) = exp(γ_life′ z_i(t))
+
+and the covariates ``x_i(t), z_i(t)`` are constant within each calendar period (e.g. week).
+With constant covariates this is exactly the static model of :mod:`.covariates`
+(``α_i = α exp(−γ′x)``), so positive coefficients raise the purchase / dropout rate and
+``exp(γ)`` is the rate ratio.
+
+Likelihood. With ``A(t) = ∫_0^t a``, ``C(t) = ∫_0^t c`` (age ``t`` since the first purchase),
+``x`` repeat purchases at ``t_1 … t_x`` (the last at ``t_x``), observed to ``T``:
+
+    L = Π_j a(t_j) · Γ(r+x)/Γ(r) · α^r β^s ·
+        [ (α+A(T))^-(r+x) (β+C(T))^-s  +  s ∫_{t_x}^T (α+A(τ))^-(r+x) (β+C(τ))^-(s+1) c(τ) dτ ]
+
+(the gamma mixtures of ``λ^x e^{−λA(T)} e^{−μC(T)}`` — alive at ``T`` — and of
+``λ^x e^{−λA(τ)} μ c(τ) e^{−μC(τ)}`` — died at ``τ``). ``Π a(t_j)`` is the density of the
+purchase times of an inhomogeneous Poisson process (CLVTools' ``A1sum``). On a period where
+``a, c`` are constant, ``A(τ) = a (p + v)``, ``C(τ) = c (q + v)`` with ``v`` the time into the
+period, and the piece of the integral is ``s a^-(r+x) c^-s ∫_0^h (p+v)^-(r+x) (q+v)^-(s+1) dv =
+s a^-(r+x) c^-s [F(0) − F(h)] / (r+s+x)`` with the Pareto/NBD ``F`` of
+:func:`.covariates.pnbd_log_F_rows` at the shifted ``α → p``, ``β → q``. Consecutive periods
+with equal covariates are merged first, so the cost is one ``2F1`` pair per covariate change
+between ``t_x`` and ``T`` per customer. The optimiser uses central-difference gradients.
+
+Time. Periods are calendar periods of ``freq`` (Monday weeks for ``"W"``, as
+:func:`retention_lab.features.rfm_summary`); a customer's ages are whole periods since their
+first purchase period, purchases in one period count once (the BTYD summary's convention), a
+purchase in period ``k`` is at age ``k − k_0`` and meets the covariates of period ``k``, and
+age ``[j, j+1)`` has the covariates of period ``k_0 + j``.
+
+Predictions under a future covariate path (constant from a customer's cut-off on: e.g.
+membership on or off). Given the history up to age ``e`` and alive then, ``λ ~ Gamma(r+x,
+α+A(e))`` and ``μ ~ Gamma(s, β+C(e))``, so
+
+    E[X(e, e+t) | history] = P(alive at e) · (r+x)/(α+A(e)) · ∫_0^t a_f (B/(B+c_f v))^s dv
+                           = P(alive at e) · (r+x)/(α+A(e)) · a_f B [1 − (B/(B+c_f t))^{s−1}] / (c_f (s−1)),
+
+``B = β + C(e)`` (``a_f B/c_f · log(1 + c_f t/B)`` at ``s = 1``).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+from scipy.special import expit, gammaln
+
+from ..errors import DataError
+from ..units import Z95
+from .base import ConvergenceError, ConvergenceWarning, hessian_from_function
+from .covariates import _select, design_matrix, pnbd_log_F_rows
+
+
+# ---------------------------------------------------------------------------- periods
+def _period_index(dates, freq):
+    from ..features.periods import period_index
+    return period_index(dates, freq)
+
+
+def period_start(index, freq: str = "W") -> pd.DatetimeIndex:
+    """The first day of calendar periods numbered as :func:`features.periods.period_index`."""
+    k = np.asarray(index, dtype=np.int64)
+    f = str(freq).upper()
+    if f == "D":
+        return pd.DatetimeIndex(k.astype("datetime64[D]"))
+    if f == "W":
+        return pd.DatetimeIndex((7 * k - 3).astype("datetime64[D]"))
+    if f == "M":
+        return pd.DatetimeIndex(k.astype("datetime64[M]").astype("datetime64[D]"))
+    raise ValueError(f"freq must be 'D', 'W' or 'M', not {freq!r}")
+
+
+def membership_covariates(customers: pd.DataFrame, start, end, freq: str = "W", *,
+                          column: str = "member", from_next_period: bool = True) -> pd.DataFrame:
+    """The customer × period membership table from ``customers.enrolled_at``.
+
+    One row per customer and calendar period from ``start`` to ``end`` (inclusive):
+    ``customer_id, period`` (the period's first day) and ``member`` (1.0 from enrolment on,
+    0.0 before and for customers never enrolled). With ``from_next_period=True`` (default)
+    membership starts in the period *after* the enrolment period: enrolment happens at a
+    purchase, and that purchase was made by a non-member — counting it as a member purchase
+    would credit the programme with the purchase that triggered it.
+    """
+    if "customer_id" not in customers.columns:
+        raise DataError("customers: missing column 'customer_id'", table="customers",
+                        column="customer_id", rule="required column")
+    if "enrolled_at" not in customers.columns:
+        raise DataError("customers: missing column 'enrolled_at' (enrolment date or null)",
+                        table="customers", column="enrolled_at", rule="required column")
+    k0, k1 = (int(_period_index([pd.Timestamp(d)], freq)[0]) for d in (start, end))
+    if k1 < k0:
+        raise ValueError(f"end ({end}) is before start ({start})")
+    ids = customers["customer_id"].to_numpy()
+    enrol = pd.to_datetime(customers["enrolled_at"])
+    ke = np.full(len(ids), np.iinfo(np.int64).max)
+    has = enrol.notna().to_numpy()
+    ke[has] = _period_index(enrol[has], freq) + int(bool(from_next_period))
+    periods = np.arange(k0, k1 + 1)
+    n, m = len(ids), len(periods)
+    member = (periods[None, :] >= ke[:, None]).astype(float).ravel()
+    out = pd.DataFrame({"customer_id": np.repeat(ids, m),
+                        "period": np.tile(period_start(periods, freq), n),
+                        column: member})
+    out.attrs["freq"] = str(freq).upper()
+    return out
+
+
+# ---------------------------------------------------------------------------- data
+class DynamicData:
+    """What the likelihood needs, built once from transactions and a customer × period panel.
+
+    Per customer (``ids``): ``x, tx, T`` in periods, the birth period ``k0``, the summed
+    transaction covariates at the repeat-purchase periods ``S``; per merged segment
+    (``seg_*``, sorted by customer and age): customer position, start age, length and the
+    (trans, life) design rows; ``last_X``, ``last_Z``: each customer's covariates in their
+    last observed period (the default future path).
+    """
+
+    def __init__(self, transactions: pd.DataFrame, covariates: pd.DataFrame, end, freq: str,
+                 trans_cols=None, life_cols=None, levels=None, names=None):
+        from ..features.periods import customer_periods
+        f = str(freq).upper()
+        self.freq = f
+        for c in ("customer_id", "period"):
+            if c not in covariates.columns:
+                raise DataError(f"covariates: missing column {c!r} (a customer × period table: "
+                                f"customer_id, period, covariates…)", table="covariates",
+                                column=c, rule="required column")
+        cov_cols = [c for c in covariates.columns if c not in ("customer_id", "period")]
+        if names is None:
+            D, names, levels = design_matrix(covariates[cov_cols])
+        else:
+            D, _, _ = design_matrix(covariates[cov_cols], levels=dict(levels))
+        self.names, self.levels, self.cov_cols = names, levels, cov_cols
+        tnames = _select(names, trans_cols, "covariates_trans")
+        lnames = _select(names, life_cols, "covariates_life")
+        self.tnames, self.lnames = tnames, lnames
+        ti = [names.index(n) for n in tnames]
+        li = [names.index(n) for n in lnames]
+        kt, kl = len(ti), len(li)
+        # customers and their purchase periods
+        cp = customer_periods(transactions, f)
+        if np.ndim(end) == 0:
+            end_k = int(_period_index([pd.Timestamp(end)], f)[0])
+            cp = cp.loc[cp["period"].to_numpy() <= end_k]
+            ids = pd.unique(cp["customer_id"])
+            endk = pd.Series(end_k, index=ids)
+        else:  # a cut-off per customer (Series indexed by customer_id)
+            endk = pd.Series(_period_index(pd.to_datetime(end.to_numpy()), f), index=end.index)
+            cp = cp.loc[cp["customer_id"].isin(endk.index)]
+            cp = cp.loc[cp["period"].to_numpy() <= endk.reindex(cp["customer_id"]).to_numpy()]
+            ids = pd.unique(cp["customer_id"])
+            endk = endk.reindex(ids)
+        if len(ids) == 0:
+            raise DataError("transactions: no customer purchased by the observation end",
+                            table="transactions", column="date", rule="non-empty", n_rows=0)
+        pos = pd.Series(np.arange(len(ids)), index=ids)
+        cpos = pos.reindex(cp["customer_id"]).to_numpy()
+        per = cp["period"].to_numpy()
+        first = np.flatnonzero(np.r_[True, cpos[1:] != cpos[:-1]])
+        k0 = per[first]
+        n_per = np.diff(np.r_[first, len(cpos)])
+        last = per[np.r_[first[1:], len(cpos)] - 1]
+        self.ids = pd.Index(ids, name="customer_id")
+        self.k0 = k0
+        self.kend = endk.to_numpy()
+        self.x = (n_per - 1).astype(float)
+        self.tx = (last - k0).astype(float)
+        self.T = (self.kend - k0).astype(float)
+        # the panel, restricted to each customer's [k0, kend]
+        kp = _period_index(pd.to_datetime(covariates["period"]), f)
+        ppos = pos.reindex(covariates["customer_id"]).to_numpy()
+        ok = ~np.isnan(ppos)
+        ppos_i = np.where(ok, ppos, 0).astype(np.int64)
+        ok &= (kp >= k0[ppos_i]) & (kp <= self.kend[ppos_i])
+        ppos_i, kp, D = ppos_i[ok], kp[ok], D[ok]
+        order = np.lexsort((kp, ppos_i))
+        ppos_i, kp, D = ppos_i[order], kp[order], D[order]
+        dup = np.r_[False, (ppos_i[1:] == ppos_i[:-1]) & (kp[1:] == kp[:-1])]
+        if dup.any():
+            raise DataError(f"covariates: {int(dup.sum()):,} duplicate (customer_id, period) rows",
+                            table="covariates", column="period",
+                            rule="one row per customer and period", n_rows=int(dup.sum()))
+        need = self.T + 1          # periods k0 … kend
+        have = np.bincount(ppos_i, minlength=len(ids))
+        short = have < need
+        if short.any():
+            raise DataError(
+                f"covariates: {int(short.sum()):,} of {len(ids):,} customers lack rows for some "
+                f"periods between their first purchase and the observation end (every period "
+                f"must have a row); first: {list(self.ids[short][:5])}", table="covariates",
+                column="period", rule="a row for every period of a customer's life",
+                n_rows=int(short.sum()))
+        age = kp - k0[ppos_i]
+        X, Z = D[:, ti], D[:, li]
+        # transaction covariates summed over the repeat-purchase periods
+        rep = np.ones(len(cpos), bool)
+        rep[first] = False
+        flat = ppos_i * (int(self.T.max()) + 2) + age
+        key = cpos[rep] * (int(self.T.max()) + 2) + (per[rep] - k0[cpos[rep]])
+        at = np.searchsorted(flat, key)
+        S = np.zeros((len(ids), kt))
+        np.add.at(S, cpos[rep], X[at])
+        self.S = S
+        lastrow = np.r_[np.flatnonzero(np.diff(ppos_i)), len(ppos_i) - 1]
+        self.last_X, self.last_Z = X[lastrow], Z[lastrow]
+        # segments: periods of age < T, consecutive equal covariates merged
+        life = age < self.T[ppos_i]
+        sp, sa, sX, sZ = ppos_i[life], age[life], X[life], Z[life]
+        W = np.column_stack([sX, sZ])
+        new = np.r_[True, (sp[1:] != sp[:-1])]
+        if W.shape[1]:
+            new[1:] |= np.any(W[1:] != W[:-1], axis=1)
+        starts = np.flatnonzero(new)
+        self.seg_c = sp[starts]
+        self.seg_u0 = sa[starts].astype(float)
+        ends = np.r_[starts[1:], len(sp)]
+        self.seg_h = (sa[ends - 1] + 1 - sa[starts]).astype(float)
+        self.seg_X, self.seg_Z = sX[starts], sZ[starts]
+        # the pieces of [t_x, T]: segment ∩ [t_x, T]
+        u1 = self.seg_u0 + self.seg_h
+        lo = np.maximum(self.seg_u0, self.tx[self.seg_c])
+        hi = np.minimum(u1, self.T[self.seg_c])
+        dead = hi > lo
+        self.dead_seg = np.flatnonzero(dead)
+        self.dead_lo, self.dead_h = lo[dead], (hi - lo)[dead]
+        self.dead_c = self.seg_c[dead]
+        self.dead_first = np.flatnonzero(np.r_[True, self.dead_c[1:] != self.dead_c[:-1]]) \
+            if len(self.dead_c) else np.zeros(0, int)
+        self.dead_cust = self.dead_c[self.dead_first]
+        self.seg_first = np.flatnonzero(np.r_[True, self.seg_c[1:] != self.seg_c[:-1]])
+        self.kt, self.kl = kt, kl
+        self.n = len(ids)
+
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame({"frequency": self.x, "recency": self.tx, "T": self.T},
+                            index=self.ids)
+
+
+def _cum_by_customer(values, first, n_groups_total=None):
+    """Cumulative sums within consecutive customer blocks, excluding the current element."""
+    cs = np.cumsum(values)
+    excl = cs - values
+    offset = np.repeat(excl[first], np.diff(np.r_[first, len(values)]))
+    return excl - offset
+
+
+def _states(theta, d: DynamicData):
+    """``(a_seg, c_seg, A(T), C(T))`` for parameters ``θ``."""
+    kt = d.kt
+    gt, gl = theta[4:4 + kt], theta[4 + kt:]
+    a = np.exp(d.seg_X @ gt)
+    c = np.exp(d.seg_Z @ gl)
+    AT = np.bincount(d.seg_c, weights=a * d.seg_h, minlength=d.n)
+    CT = np.bincount(d.seg_c, weights=c * d.seg_h, minlength=d.n)
+    return a, c, AT, CT
+
+
+def dynamic_loglik_terms(theta, d: DynamicData):
+    """Per-customer ``(log L, log alive-term, log dead-term)`` (the last two share the factor
+    ``Π a · Γ(r+x)/Γ(r) α^r β^s``, left out)."""
+    r, alpha, s, beta = np.exp(theta[:4])
+    kt = d.kt
+    a, c, AT, CT = _states(theta, d)
+    x = d.x
+    m = r + x
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        alive = -m * np.log(alpha + AT) - s * np.log(beta + CT)
+        dead = np.full(d.n, -np.inf)
+        if len(d.dead_seg):
+            k = d.dead_seg
+            Astart = _cum_by_customer(a * d.seg_h, d.seg_first)[k]
+            Cstart = _cum_by_customer(c * d.seg_h, d.seg_first)[k]
+            ak, ck = a[k], c[k]
+            off = d.dead_lo - d.seg_u0[k]
+            p = (alpha + Astart + ak * off) / ak
+            q = (beta + Cstart + ck * off) / ck
+            xc = x[d.dead_c]
+            n2 = len(k)
+            lf = pnbd_log_F_rows(r, s, np.r_[xc, xc], np.r_[p, p], np.r_[q, q],
+                                 np.r_[np.zeros(n2), d.dead_h])
+            f0, fh = lf[:n2], lf[n2:]
+            piece = (-(r + xc) * np.log(ak) - s * np.log(ck) + f0
+                     + np.log(-np.expm1(np.minimum(fh - f0, 0.0))))
+            mx = np.maximum.reduceat(piece, d.dead_first)
+            tot = np.add.reduceat(np.exp(piece - np.repeat(mx, np.diff(np.r_[d.dead_first, n2]))),
+                                  d.dead_first)
+            dead[d.dead_cust] = np.log(s) - np.log(r + s + x[d.dead_cust]) + mx + np.log(tot)
+        base = (d.S @ theta[4:4 + kt] + gammaln(m) - gammaln(r) + r * np.log(alpha)
+                + s * np.log(beta))
+        return base + np.logaddexp(alive, dead), alive, dead
+
+
+# ---------------------------------------------------------------------------- the fitter
+class TimeVaryingParetoNBDFitter:
+    """Pareto/NBD with time-varying covariates (Bachmann, Meierer & Näf 2021; CLVTools'
+    ``pnbd`` with dynamic covariates). Parameters ``r, alpha, s, beta, trans.<col>,
+    life.<col>``; see the module docstring for the model and its conventions.
+
+    >>> panel = membership_covariates(customers, start, end, freq="W")
+    >>> m = TimeVaryingParetoNBDFitter().fit(transactions, panel, observation_end=end)
+    >>> m.expected_purchases(52, future={"member": 0})      # membership switched off
+    """
+
+    _model_name = "Pareto/NBD with time-varying covariates"
+    _reference = "Bachmann, Meierer & Naef (2021), Marketing Science 40(4); CLVTools pnbd dyncov"
+
+    def fit(self, transactions: pd.DataFrame, covariates: pd.DataFrame, observation_end, *,
+            freq: str = "W", covariates_trans=None, covariates_life=None, initial_params=None):
+        """Fit on ``transactions`` (``customer_id, date``) with a customer × period covariate
+        table (``customer_id, period`` = any date in the period, covariate columns) that has a
+        row for every period from each customer's first purchase to ``observation_end``.
+        Returns ``self``."""
+        d = DynamicData(transactions, covariates, observation_end, freq, covariates_trans,
+                        covariates_life)
+        self.data_ = d
+        self.freq = d.freq
+        from ..features.periods import DAYS_PER
+        self.time_unit_ = DAYS_PER[d.freq]
+        self.observation_end_ = pd.Timestamp(observation_end)
+        self.covariates_trans_, self.covariates_life_ = d.tnames, d.lnames
+        if initial_params is None:
+            from .pareto_nbd import ParetoNBDFitter
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                initial_params = ParetoNBDFitter().fit(d.x, d.tx, d.T).params_.to_numpy()
+        theta0 = np.r_[np.log(np.asarray(initial_params, float)), np.zeros(d.kt + d.kl)]
+        n = d.n
+
+        def nll(t):
+            v = -dynamic_loglik_terms(t, d)[0].sum() / n
+            return v if np.isfinite(v) else np.inf
+
+        def grad(t, h=1e-6):
+            g = np.empty_like(t)
+            for j in range(len(t)):
+                e = np.zeros_like(t)
+                e[j] = h
+                g[j] = (nll(t + e) - nll(t - e)) / (2 * h)
+            return g
+
+        with np.errstate(all="ignore"):
+            res = optimize.minimize(nll, theta0, jac=grad, method="BFGS",
+                                    options={"gtol": 1e-6, "maxiter": 500})
+        if not np.isfinite(res.fun):
+            raise ConvergenceError("TimeVaryingParetoNBDFitter: no finite maximum of the likelihood")
+        # polish with Newton steps on the central-difference Hessian (numerical gradients
+        # leave BFGS short of the optimum in the flat s/β direction)
+        theta = res.x
+        for _ in range(3):
+            H = hessian_from_function(nll, theta)
+            try:
+                step = np.linalg.solve(H, grad(theta))
+            except np.linalg.LinAlgError:
+                break
+            if not np.all(np.isfinite(step)) or nll(theta - step) > nll(theta):
+                break
+            theta = theta - step
+            if np.max(np.abs(step)) < 1e-9:
+                break
+        res.x = theta
+        gmax = float(np.max(np.abs(grad(res.x))))
+        if gmax > 1e-4:
+            warnings.warn(f"TimeVaryingParetoNBDFitter: the optimiser stopped with gradient norm "
+                          f"{gmax:.2g}; estimates may be inaccurate", ConvergenceWarning,
+                          stacklevel=2)
+        self._store(res.x, d)
+        return self
+
+    def _store(self, theta, d):
+        names = (["r", "alpha", "s", "beta"] + [f"trans.{n}" for n in d.tnames]
+                 + [f"life.{n}" for n in d.lnames])
+        self._theta = theta
+        pos = np.arange(len(theta)) < 4
+        coef = np.where(pos, np.exp(theta), theta)
+        self.params_ = pd.Series(coef, index=names, name="coef")
+        self.log_likelihood_ = float(dynamic_loglik_terms(theta, d)[0].sum())
+        self.n_customers_ = float(d.n)
+        k = len(names)
+        self.AIC_ = 2 * k - 2 * self.log_likelihood_
+        H = hessian_from_function(lambda t: -dynamic_loglik_terms(t, d)[0].sum(), theta)
+        self.hessian_ = H
+        try:
+            ev = np.linalg.eigvalsh(H)
+            if ev.min() <= 1e-10 * max(1.0, ev.max()):
+                raise np.linalg.LinAlgError("not positive definite")
+            cov = np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            warnings.warn("TimeVaryingParetoNBDFitter: the information matrix is singular (a "
+                          "covariate that never changes or is collinear?); standard errors are "
+                          "NaN", ConvergenceWarning, stacklevel=3)
+            cov = np.full((k, k), np.nan)
+        self.variance_matrix_log_ = pd.DataFrame(cov, index=names, columns=names)
+        se_t = np.sqrt(np.diag(cov))
+        se = np.where(pos, coef * se_t, se_t)
+        self.standard_errors_ = pd.Series(se, index=names, name="se")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = np.where(pos, np.nan, 2 * stats.norm.sf(np.abs(theta / se_t)))
+        self.summary = pd.DataFrame({
+            "coef": coef, "se": se,
+            "lower 95%": np.where(pos, np.exp(theta - Z95 * se_t), theta - Z95 * se_t),
+            "upper 95%": np.where(pos, np.exp(theta + Z95 * se_t), theta + Z95 * se_t),
+            "p": p}, index=pd.Index(names, name="param"))
+        self.summary.attrs["method"] = (
+            "maximum likelihood, time-varying covariates (Bachmann, Meierer & Naef 2021); se "
+            "from the observed information (central differences); 95% Wald intervals on the log "
+            "scale for r, alpha, s, beta and on the natural scale for the coefficients")
+        return self
+
+    # -- parameter draws (CLV intervals) ---------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "params_"):
+            raise RuntimeError("TimeVaryingParetoNBDFitter is not fitted: call fit() first")
+
+    def sample_params(self, n_draws: int = 1000, seed=0) -> np.ndarray:
+        self._check_fitted()
+        cov = self.variance_matrix_log_.to_numpy()
+        if not np.all(np.isfinite(cov)):
+            raise ConvergenceError("TimeVaryingParetoNBDFitter: no finite covariance")
+        th = np.random.default_rng(seed).multivariate_normal(self._theta, cov, size=n_draws,
+                                                             method="cholesky")
+        th[:, :4] = np.exp(th[:, :4])
+        return th
+
+    def _with_params(self, params):
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        params = np.asarray(params, float)
+        clone.params_ = pd.Series(params, index=self.params_.index, name="coef")
+        clone._theta = np.r_[np.log(params[:4]), params[4:]]
+        return clone
+
+    # -- predictions -----------------------------------------------------------------------
+    def _data_at(self, transactions=None, covariates=None, cut=None) -> DynamicData:
+        """The fitted data, or the same customers' histories up to per-customer cut-off dates."""
+        if cut is None:
+            return self.data_
+        d = self.data_
+        return DynamicData(transactions, covariates, cut, d.freq, d.tnames, d.lnames,
+                           levels=d.levels, names=d.names)
+
+    def _future(self, future, d: DynamicData):
+        """Per-customer constant future (trans, life) design rows."""
+        if future is None:
+            return d.last_X, d.last_Z
+        if isinstance(future, dict):
+            future = pd.DataFrame({k: [v] * d.n for k, v in future.items()}, index=d.ids)
+        future = future.reindex(d.ids)
+        missing = [c for c in d.cov_cols if c not in future.columns]
+        if missing:
+            raise ValueError(f"future: give a value for every covariate, missing {missing}")
+        D, names, _ = design_matrix(future[d.cov_cols], levels=dict(d.levels))
+        return (D[:, [names.index(n) for n in d.tnames]],
+                D[:, [names.index(n) for n in d.lnames]])
+
+    def _p_alive(self, theta, d):
+        ll, alive, dead = dynamic_loglik_terms(theta, d)
+        with np.errstate(invalid="ignore"):
+            return expit(alive - dead)
+
+    def _cum_expected(self, theta, d, t, future=None):
+        """E[X(e, e+t) | history to e] (``t``: array broadcasting against customers)."""
+        r, alpha, s, beta = np.exp(theta[:4])
+        kt = d.kt
+        Xf, Zf = self._future(future, d)
+        af = np.exp(Xf @ theta[4:4 + kt])
+        cf = np.exp(Zf @ theta[4 + kt:])
+        a, c, AT, CT = _states(theta, d)
+        B = beta + CT
+        t = np.asarray(t, float)
+        if abs(s - 1) < 1e-8:
+            integral = af * B / cf * np.log1p(cf * t / B)
+        else:
+            integral = (af * B / (cf * (s - 1))
+                        * -np.expm1((s - 1) * (np.log(B) - np.log(B + cf * t))))
+        return self._p_alive(theta, d) * (r + d.x) / (alpha + AT) * integral
+
+    def probability_alive(self) -> pd.Series:
+        """P(alive at the observation end | history) of each fitted customer."""
+        self._check_fitted()
+        return pd.Series(self._p_alive(self._theta, self.data_), index=self.data_.ids,
+                         name="p_alive")
+
+    def expected_purchases(self, t, future=None) -> pd.Series:
+        """E[X(T, T+t) | history] of each fitted customer over the next ``t`` periods, with the
+        covariates held at ``future`` (a dict ``{column: value}`` for everyone, or a DataFrame
+        indexed by customer) from the observation end on; default: each customer's covariates
+        of their last observed period."""
+        self._check_fitted()
+        return pd.Series(self._cum_expected(self._theta, self.data_, t, future),
+                         index=self.data_.ids, name="expected_purchases")
+
+    def customer_lifetime_value(self, spend_model, horizon: int = 12, freq: str = "M",
+                                discount_rate: float = 0.01, margin: float = 1.0, *,
+                                future=None, n_draws: int = 200, seed=0, summary=None):
+        """CLV of each fitted customer under the future covariate path ``future`` (as
+        :func:`retention_lab.clv.customer_lifetime_value`, parametric-bootstrap intervals).
+        ``summary``: a BTYD summary with ``monetary_value`` for a Gamma-Gamma spend model
+        (default: the fitted customers' ``frequency, recency, T`` — enough for a fixed spend)."""
+        from .covariates import covariate_clv
+        d = self.data_
+        summ = d.summary() if summary is None else summary.reindex(d.ids)
+        summ.attrs.update(freq=d.freq, freq_multiplier=1)
+        return covariate_clv(self, spend_model, summ, horizon, freq, discount_rate, margin,
+                             n_draws=n_draws, seed=seed,
+                             expected_fn=lambda mod, tt: mod._cum_expected(mod._theta, d, tt,
+                                                                           future))
+
+    def print_summary(self, decimals: int = 3, file=None) -> None:
+        self._check_fitted()
+        print(f"<retention_lab.clv.TimeVaryingParetoNBDFitter: {self.n_customers_:,.0f} "
+              f"customers, log-likelihood {self.log_likelihood_:.{decimals}f}>\n"
+              f"{self.summary.round(decimals).to_string()}\n  {self.summary.attrs['method']}",
+              file=file)
+
+    def __repr__(self):
+        if not hasattr(self, "params_"):
+            return "<retention_lab.clv.TimeVaryingParetoNBDFitter: not fitted>"
+        ps = ", ".join(f"{k}: {v:.3f}" for k, v in self.params_.items())
+        return f"<retention_lab.clv.TimeVaryingParetoNBDFitter: {ps}>"

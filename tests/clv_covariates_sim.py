@@ -1,0 +1,113 @@
+"""Simulators with known covariate effects for the BTYD covariate tests (not the package's own).
+
+``simulate_static``: Pareto/NBD or BG/NBD customers whose α_i, β_i (a_i, b_i) follow the
+covariates exactly as the model says; ``simulate_dynamic``: Pareto/NBD customers on a weekly
+calendar whose purchase intensity λ·exp(γ_t·x(t)) and dropout hazard μ·exp(γ_l·x(t)) change
+with a membership switched on in a random week (and an optional seasonal dummy), simulated in
+continuous time (inverse cumulative intensity) and written as dated transactions.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+ORIGIN = pd.Timestamp("2021-01-04")       # a Monday: calendar week k starts ORIGIN + 7k days
+
+
+def simulate_static(n, params, g_trans, g_life, T=52.0, seed=0, model="pnbd"):
+    """Summary (frequency, recency, T) and covariates (x1 normal, x2 binary) for ``n`` customers
+    with ages uniform in [T/4, T] (late acquisition), in continuous time."""
+    rng = np.random.default_rng(seed)
+    cov = pd.DataFrame({"x1": rng.normal(size=n), "x2": (rng.random(n) < 0.4).astype(float)},
+                       index=pd.Index(np.arange(n), name="customer_id"))
+    X = cov.to_numpy()
+    age = rng.uniform(T / 4, T, n)
+    x = np.zeros(n)
+    tx = np.zeros(n)
+    if model == "pnbd":
+        r, alpha, s, beta = params
+        lam = rng.gamma(r, 1 / (alpha * np.exp(-X @ g_trans)))
+        mu = rng.gamma(s, 1 / (beta * np.exp(-X @ g_life)))
+        life = rng.exponential(1 / mu)
+        end = np.minimum(life, age)
+        for i in range(n):
+            k = rng.poisson(lam[i] * end[i])
+            if k:
+                x[i], tx[i] = k, rng.uniform(0, end[i], k).max()
+    else:  # BG/NBD, CLVTools' form: a_i = a e^{γ'z}, b_i = b e^{γ'z}
+        r, alpha, a, b = params
+        lam = rng.gamma(r, 1 / (alpha * np.exp(-X @ g_trans)))
+        f = np.exp(X @ g_life)
+        p = rng.beta(a * f, b * f)
+        for i in range(n):
+            t = 0.0
+            while True:
+                t += rng.exponential(1 / lam[i])
+                if t > age[i]:
+                    break
+                x[i] += 1
+                tx[i] = t
+                if rng.random() < p[i]:
+                    break
+    summ = pd.DataFrame({"frequency": x, "recency": tx, "T": age}, index=cov.index)
+    return summ, cov
+
+
+def simulate_dynamic(n, params, g_trans, g_life, weeks=104, seed=0, p_member=0.5,
+                     season=False, max_birth_week=52):
+    """Transactions and the customer × week covariate panel (``member`` and, with ``season``,
+    ``q4`` — weeks 40–51 of each year) of a dynamic-covariate Pareto/NBD world.
+
+    Covariate effects: ``g_trans``/``g_life`` dicts {column: coefficient}. Members enrol in a
+    week uniform between their birth week + 1 and the last week (so some enrol after the
+    observation end has long passed for the others: late enrolment), independently of their
+    rates. Returns ``(transactions, panel, observation_end)``.
+    """
+    rng = np.random.default_rng(seed)
+    r, alpha, s, beta = params
+    birth = rng.uniform(0, max_birth_week, n)
+    kb = np.floor(birth).astype(int)
+    member = np.zeros((n, weeks))
+    enrols = rng.random(n) < p_member
+    ke = np.where(enrols, rng.integers(kb + 1, weeks + 20), weeks + 99)
+    member[np.arange(weeks)[None, :] >= ke[:, None]] = 1.0
+    cols = {"member": member}
+    if season:
+        cols["q4"] = np.tile(((np.arange(weeks) % 52) >= 40).astype(float), (n, 1))
+    lin_t = sum(g_trans.get(c, 0.0) * v for c, v in cols.items())
+    lin_l = sum(g_life.get(c, 0.0) * v for c, v in cols.items())
+    a, c = np.exp(lin_t), np.exp(lin_l)
+    lam = rng.gamma(r, 1 / alpha, n)
+    mu = rng.gamma(s, 1 / beta, n)
+    rows = []
+    wk = np.arange(weeks + 1, dtype=float)
+    for i in range(n):
+        # exposure of each week after birth
+        expo = np.clip(np.minimum(wk[1:], weeks) - np.maximum(wk[:-1], birth[i]), 0, None)
+        C = np.r_[0, np.cumsum(c[i] * expo)]
+        E = rng.exponential() / mu[i]
+        if E >= C[-1]:
+            death = float(weeks)
+        else:
+            k = np.searchsorted(C, E, side="right") - 1
+            death = max(wk[k], birth[i]) + (E - C[k]) / c[i, k]
+        expo_alive = np.clip(np.minimum(wk[1:], death) - np.maximum(wk[:-1], birth[i]), 0, None)
+        A = np.r_[0, np.cumsum(a[i] * expo_alive)]
+        n_buy = rng.poisson(lam[i] * A[-1])
+        times = [birth[i]]
+        if n_buy:
+            u = np.sort(rng.uniform(0, A[-1], n_buy))
+            k = np.searchsorted(A, u, side="right") - 1
+            times += list(np.maximum(wk[k], birth[i]) + (u - A[k]) / a[i, k])
+        rows.append(np.c_[np.full(len(times), i), times])
+    tr = np.concatenate(rows)
+    tx = pd.DataFrame({"customer_id": tr[:, 0].astype(int),
+                       "date": ORIGIN + pd.to_timedelta(np.floor(tr[:, 1] * 7), unit="D"),
+                       "amount": 10.0})
+    end = ORIGIN + pd.Timedelta(days=7 * weeks - 1)
+    tx = tx.loc[tx["date"] <= end]
+    panel = pd.DataFrame({"customer_id": np.repeat(np.arange(n), weeks),
+                          "period": np.tile(ORIGIN + pd.to_timedelta(7 * np.arange(weeks), "D"), n)})
+    for k, v in cols.items():
+        panel[k] = v.ravel()
+    return tx.reset_index(drop=True), panel, end

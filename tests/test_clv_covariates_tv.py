@@ -1,0 +1,170 @@
+"""Pareto/NBD with time-varying covariates (retention_lab.clv.covariates_tv).
+
+Oracles: (1) with covariates constant over time the model is the static-covariate model —
+same likelihood at any parameter point, same fit, same predictions; (2) a brute-force
+likelihood: each customer's individual-level likelihood (purchase times of a Poisson process
+with intensity λ·a(t), exponential-hazard lifetime μ·c(t), both piecewise constant by week) in
+closed form per week for given (λ, μ), integrated numerically over the two gamma distributions
+on a dense grid. Recovery over 200 seeds: tests/test_clv_covariates_slow.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.special import roots_legendre
+
+import retention_lab as rl
+from clv_covariates_sim import ORIGIN, simulate_dynamic
+from retention_lab.clv.covariates import pnbd_loglik_rows
+from retention_lab.clv.covariates_tv import (DynamicData, TimeVaryingParetoNBDFitter,
+                                             dynamic_loglik_terms, membership_covariates)
+
+
+def _grid(lo, hi, n):
+    u, w = roots_legendre(n)
+    return (hi - lo) / 2 * u + (hi + lo) / 2, (hi - lo) / 2 * w
+
+
+def brute_loglik(r, alpha, s, beta, purchase_ages, T, a, c, n=700):
+    """log ∫∫ L(purchases | λ, μ) dGamma(λ) dGamma(μ); ``a``, ``c``: per-week multipliers
+    (week j covers ages [j, j+1)), ``purchase_ages``: the repeat purchases' ages (integers)."""
+    lu, wl = _grid(-90, 8, n)
+    mv, wm = _grid(-90, 8, n)
+    lam, mu = np.exp(lu)[:, None], np.exp(mv)[None, :]
+    x = len(purchase_ages)
+    tx = max(purchase_ages) if x else 0
+    A = np.r_[0, np.cumsum(a[:T])]
+    C = np.r_[0, np.cumsum(c[:T])]
+    alive = np.exp(-lam * A[T] - mu * C[T])
+    dead = 0.0
+    for j in range(int(tx), T):   # weeks after the last purchase: death inside week j
+        k = lam * a[j] + mu * c[j]
+        dead = dead + mu * c[j] * np.exp(-lam * A[j] - mu * C[j]) * -np.expm1(-k) / k
+    prod_a = np.prod([a[int(t)] for t in purchase_ages]) if x else 1.0
+    ind = prod_a * lam ** x * (alive + dead)
+    dens = (stats.gamma.pdf(lam, r, scale=1 / alpha) * lam
+            * stats.gamma.pdf(mu, s, scale=1 / beta) * mu)
+    return float(np.log(wl @ (ind * dens) @ wm))
+
+
+def _world(histories):
+    """Transactions and a weekly panel from {customer: (birth week, [repeat purchase weeks],
+    [member flag per week from birth to the end])}; observation end = end of week 30."""
+    rows, panel = [], []
+    for cid, (kb, buys, flags) in histories.items():
+        for k in [kb] + buys:
+            rows.append((cid, ORIGIN + pd.Timedelta(days=7 * k + 2), 5.0))
+        for j, f in enumerate(flags):
+            panel.append((cid, ORIGIN + pd.Timedelta(days=7 * (kb + j)), f))
+    tx = pd.DataFrame(rows, columns=["customer_id", "date", "amount"])
+    pan = pd.DataFrame(panel, columns=["customer_id", "period", "member"])
+    return tx, pan, ORIGIN + pd.Timedelta(days=7 * 31 - 1)
+
+
+HIST = {
+    1: (0, [3, 9, 10], [0] * 5 + [1] * 26),        # enrols in week 5, buys before and after
+    2: (4, [], [0] * 27),                          # never buys again, never enrols
+    3: (10, [12, 30], [0, 0, 1, 1] + [0] * 5 + [1] * 12),  # on, off, on again; buys at the end
+    4: (20, [21, 22, 23, 25], [1] * 11),            # a member from the first week
+}
+
+
+@pytest.mark.parametrize("theta", [(0.6, 9.0, 0.7, 12.0, 0.5, -0.4), (1.4, 3.0, 0.3, 40.0, -0.3, 0.8),
+                                   (0.3, 20.0, 2.0, 5.0, 1.0, 0.0)])
+def test_dynamic_likelihood_equals_brute_force(theta):
+    tx, pan, end = _world(HIST)
+    d = DynamicData(tx, pan, end, "W")
+    th = np.r_[np.log(theta[:4]), theta[4:]]
+    ll = dynamic_loglik_terms(th, d)[0]
+    r, alpha, s, beta, gt, gl = theta
+    for i, cid in enumerate(d.ids):
+        kb, buys, flags = HIST[cid]
+        f = np.asarray(flags, float)
+        want = brute_loglik(r, alpha, s, beta, [b - kb for b in buys], 30 - kb,
+                            np.exp(gt * f), np.exp(gl * f))
+        assert ll[i] == pytest.approx(want, abs=1e-6), cid
+
+
+@pytest.fixture(scope="module")
+def constant_world():
+    """Weekly transactions whose covariates never change within a customer."""
+    tx, panel, end = simulate_dynamic(800, (0.8, 8.0, 0.7, 20.0), {}, {}, weeks=60, seed=3,
+                                      p_member=0.0)
+    rng = np.random.default_rng(4)
+    z = pd.Series(rng.normal(size=800), index=np.arange(800))
+    panel["z"] = z.reindex(panel["customer_id"]).to_numpy()
+    panel = panel.drop(columns="member")
+    summ = rl.features.rfm_summary(tx, end, freq="W")
+    return tx, panel, end, summ, z.reindex(summ.index).to_frame("z")
+
+
+def test_constant_covariates_equal_the_static_model(constant_world):
+    tx, panel, end, summ, cov = constant_world
+    d = DynamicData(tx, panel, end, "W")
+    assert (d.summary().to_numpy() == summ[["frequency", "recency", "T"]].to_numpy()).all()
+    zi = cov["z"].to_numpy()
+    for th in ([0.6, 9.0, 0.7, 12.0, 0.5, -0.4], [1.2, 4.0, 0.4, 30.0, -0.2, 0.7]):
+        theta = np.r_[np.log(th[:4]), th[4:]]
+        dyn = dynamic_loglik_terms(theta, d)[0]
+        st = pnbd_loglik_rows(th[0], th[2], th[1] * np.exp(-th[4] * zi),
+                              th[3] * np.exp(-th[5] * zi), summ["frequency"].to_numpy(float),
+                              summ["recency"].to_numpy(float), summ["T"].to_numpy(float))
+        np.testing.assert_allclose(dyn, st, rtol=1e-10, atol=1e-10)
+    tv = TimeVaryingParetoNBDFitter().fit(tx, panel, end)
+    static = rl.clv.ParetoNBDFitter().fit(summ, covariates=cov)
+    np.testing.assert_allclose(tv.params_.to_numpy(), static.params_.to_numpy(), rtol=2e-5,
+                               atol=2e-6)
+    assert tv.log_likelihood_ == pytest.approx(static.log_likelihood_, abs=1e-6)
+    np.testing.assert_allclose(tv.summary["se"], static.summary["se"], rtol=1e-3)
+    # predictions: the future path held at each customer's (constant) covariate
+    pa = static.probability_alive(summ["frequency"], summ["recency"], summ["T"])
+    ep = static.expected_purchases(26, summ["frequency"], summ["recency"], summ["T"])
+    tv_static_params = tv._with_params(static.params_.to_numpy())
+    np.testing.assert_allclose(tv_static_params.probability_alive(), pa, rtol=1e-9)
+    np.testing.assert_allclose(tv_static_params.expected_purchases(26), ep, rtol=1e-9)
+    np.testing.assert_allclose(tv_static_params.expected_purchases(26, future=cov), ep,
+                               rtol=1e-9)
+
+
+def test_membership_table_from_enrolment_dates():
+    customers = pd.DataFrame({"customer_id": ["a", "b", "c"],
+                              "enrolled_at": [pd.Timestamp("2021-01-13"), pd.NaT,
+                                              pd.Timestamp("2021-01-04")]})
+    tab = membership_covariates(customers, "2021-01-04", "2021-01-31", freq="W")
+    wide = tab.pivot(index="customer_id", columns="period", values="member")
+    assert wide.shape == (3, 4)
+    # a: enrols on a Wednesday of week 2 -> member from week 3 (the enrolment purchase is a
+    # non-member's); b never; c enrols on the first Monday -> member from week 2
+    assert wide.loc["a"].tolist() == [0, 0, 1, 1]
+    assert wide.loc["b"].tolist() == [0, 0, 0, 0]
+    assert wide.loc["c"].tolist() == [0, 1, 1, 1]
+    same = membership_covariates(customers, "2021-01-04", "2021-01-31", from_next_period=False)
+    assert same.pivot(index="customer_id", columns="period", values="member").loc["a"].tolist() \
+        == [0, 1, 1, 1]
+    with pytest.raises(rl.DataError, match="enrolled_at"):
+        membership_covariates(customers[["customer_id"]], "2021-01-04", "2021-01-31")
+
+
+def test_missing_panel_periods_are_a_data_error():
+    tx, pan, end = _world(HIST)
+    with pytest.raises(rl.DataError, match="lack rows"):
+        DynamicData(tx, pan.iloc[3:], end, "W")
+    with pytest.raises(rl.DataError, match="duplicate"):
+        DynamicData(tx, pd.concat([pan, pan.iloc[:1]]), end, "W")
+
+
+def test_membership_effect_and_future_paths():
+    tx, panel, end = simulate_dynamic(3000, (0.8, 8.0, 0.7, 30.0), {"member": 0.5},
+                                      {"member": -0.5}, seed=11)
+    m = TimeVaryingParetoNBDFitter().fit(tx, panel, end)
+    s = m.summary
+    assert s.loc["trans.member", "lower 95%"] < 0.5 < s.loc["trans.member", "upper 95%"]
+    on = m.expected_purchases(52, future={"member": 1.0})
+    off = m.expected_purchases(52, future={"member": 0.0})
+    assert (on > off).all()
+    res_on = m.customer_lifetime_value(10.0, horizon=12, future={"member": 1.0}, n_draws=40)
+    res_off = m.customer_lifetime_value(10.0, horizon=12, future={"member": 0.0}, n_draws=40)
+    assert res_on.mean > res_off.mean
+    assert res_on.mean_ci[0] < res_on.mean < res_on.mean_ci[1]
