@@ -1,6 +1,7 @@
 # retention_lab front door. `make report` and `make test` each set up what they need on a fresh
-# machine (Python 3.11 + pip): a .venv, the package with its extras, and the Jupyter kernel
-# `retention-lab` that the notebooks name.
+# machine (Python 3.11 + pip): a .venv, the package with its dev extra, and the Jupyter kernel
+# `retention-lab` that the notebooks name. Spark (the spark extra) is installed only by the
+# targets that use it (test-spark, benchmarks).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -10,14 +11,14 @@ KERNEL := retention-lab
 REPORT ?= notebooks/04_loyalty_impact.ipynb
 JOBS ?= 2
 
-.PHONY: setup report report-all test test-unit test-notebooks test-slow test-spark test-browser benchmarks lab clean
+.PHONY: setup setup-spark report report-all test test-unit test-notebooks test-slow test-spark test-browser benchmarks lab clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,spark]"
+	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (retention-lab)" >/dev/null
 	$(PY) -m pip freeze --exclude-editable > $(VENV)/pip-freeze.txt
 	touch $(STAMP)
@@ -52,8 +53,17 @@ notebook-snapshots: setup
 test-slow: setup
 	$(PY) -m pytest -q -n $(JOBS) -m slow tests
 
+## pyspark (~500 MB) only for what asks for Spark: test-spark and the benchmarks.
+SPARK_STAMP := $(VENV)/.installed-spark
+setup-spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,spark]"
+	$(PY) -m pip freeze --exclude-editable > $(VENV)/pip-freeze.txt
+	touch $(SPARK_STAMP)
+
 ## The same aggregation tests on a local Spark session (needs Java 17).
-test-spark: setup
+test-spark: setup-spark
 	$(PY) -m pytest -q -m spark tests
 
 ## Renders a report's HTML in headless Chromium (installs Debian's chromium if missing).
@@ -61,7 +71,7 @@ test-browser: setup
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/test_browser.py
 
-benchmarks: setup
+benchmarks: setup-spark
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 lab: setup

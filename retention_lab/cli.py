@@ -1,4 +1,4 @@
-"""``retention-lab``: run report notebooks and schedules.
+"""retention-lab: run report notebooks and schedules.
 
     retention-lab run NOTEBOOK [-p NAME VALUE]... [-f params.yaml] [--name NAME] [--output-dir reports]
                       [--keep N] [--keep-days D] [--keep-failed-days F]
@@ -6,12 +6,14 @@
     retention-lab params NOTEBOOK          # the parameters a notebook declares
     retention-lab index [--output-dir reports]
     retention-lab clean [--output-dir reports]  # remove .tmp-* left by killed runs
+    retention-lab clean --dry-run          # list every run and why it would be kept or removed
     retention-lab clean --keep N [--keep-days D] [--keep-failed-days F] [--dry-run]
                                            # ... and prune old runs (see runner.retention)
+    retention-lab --version
 
 Exit status: 0 every run succeeded; 1 at least one run failed (its notebook is kept in
-``reports/<name>/failed-<run-id>/``; for ``clean``: a run could not be removed); 2 bad usage,
-parameters or retention options (nothing was run or removed).
+reports/<name>/failed-<run-id>/; for clean: a run could not be removed); 2 bad usage,
+parameters or retention options, or (index) a folder without reports: nothing was run or removed.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import sys
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-_RETENTION_HELP = """A successful run is kept if `latest` names it, or it is among the newest
+_RETENTION_HELP = """A successful run is kept if 'latest' names it, or it is among the newest
 N successful runs of its report (--keep), or younger than D days (--keep-days); a failed run
 is kept while younger than F days (--keep-failed-days, default 7 once any retention option is
 given). Ages come from the run id's UTC start time. Unfinished .tmp-<run-id> folders, symlinks
@@ -51,7 +53,11 @@ def _retention(args):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="retention-lab", description=__doc__.split("\n\n")[0])
+    from . import __version__
+    p = argparse.ArgumentParser(prog="retention-lab", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"retention-lab {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a notebook (or a schedule) into reports/<name>/<run-id>/")
@@ -173,6 +179,9 @@ def _cmd_clean(args) -> int:
         print(("would remove " if args.dry_run else "removed ") + str(tmp))
         if not args.dry_run:
             shutil.rmtree(tmp)
+    if retention is None and args.dry_run:   # list every run, with why it stays
+        from .runner.retention import RetentionPolicy
+        retention = RetentionPolicy.keep_everything()
     if retention is None:
         return EXIT_OK
     report = prune_runs(args.output_dir, retention, dry_run=args.dry_run,
@@ -206,8 +215,23 @@ def main(argv=None) -> int:
         return _cmd_params(args)
     if args.command == "clean":
         return _cmd_clean(args)
+    return _cmd_index(args)
+
+
+def _cmd_index(args) -> int:
+    """Rebuild index.html, refusing a folder that holds no report runs (a wrong directory)."""
+    from pathlib import Path
+
     from .runner import build_index
-    print(build_index(args.output_dir))
+    from .runner.folders import list_runs
+    root = Path(args.output_dir).absolute()
+    reports = [d for d in root.iterdir() if d.is_dir() and list_runs(d)] if root.is_dir() else []
+    if not reports:
+        print(f"retention-lab: error: {root} holds no report runs (expected "
+              "<report>/<run-id>/ folders written by 'retention-lab run'); run from the project "
+              "folder or pass --output-dir", file=sys.stderr)
+        return EXIT_USAGE
+    print(build_index(root))
     return EXIT_OK
 
 

@@ -55,9 +55,48 @@ def test_bad_report_name_exits_2(tmp_path, capsys):
     assert "invalid report name" in capsys.readouterr().err
 
 
-def test_index_command_on_empty_dir(tmp_path, capsys):
-    assert cli.main(["index", "--output-dir", str(tmp_path)]) == 0
-    assert "No report has run yet" in (tmp_path / "index.html").read_text()
+def test_index_refuses_a_folder_without_reports(tmp_path, capsys):
+    """Run in the wrong directory, `index` used to create an empty reports/index.html."""
+    for where in (tmp_path, tmp_path / "missing"):
+        assert cli.main(["index", "--output-dir", str(where)]) == 2
+        assert capsys.readouterr().err == (
+            f"retention-lab: error: {where} holds no report runs (expected <report>/<run-id>/ "
+            "folders written by 'retention-lab run'); run from the project folder or pass "
+            "--output-dir\n")
+    assert not list(tmp_path.iterdir())
+
+
+def test_version_and_plain_help(capsys):
+    from retention_lab import __version__
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"retention-lab {__version__}\n"
+    for argv in (["--help"], ["run", "--help"], ["clean", "--help"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        text = capsys.readouterr().out
+        assert "`" not in text and "``" not in text, argv   # no reStructuredText markup
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "retention-lab clean --dry-run" in capsys.readouterr().out
+
+
+def test_clean_dry_run_without_options_lists_every_run(tmp_path, capsys):
+    import json
+    report = tmp_path / "r"
+    for run_id, status in (("20260101T000000Z-aaaa", "ok"), ("20260102T000000Z-bbbb", "failed")):
+        folder = report / (run_id if status == "ok" else f"failed-{run_id}")
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({"status": status, "run_id": run_id}))
+    assert cli.main(["clean", "--dry-run", "--output-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "retention (no retention option given: every run is kept):"
+    assert len([line for line in out if line.startswith("  keep ")]) == 2, out
+    assert any("failed-20260102T000000Z-bbbb" in line and "no limit on failed runs" in line
+               for line in out), out
+    assert out[-1].startswith("dry run: would remove 0 run(s)")
+    assert sorted(p.name for p in report.iterdir()) == ["20260101T000000Z-aaaa",
+                                                        "failed-20260102T000000Z-bbbb"]
 
 
 def test_console_script_is_installed():

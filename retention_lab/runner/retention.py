@@ -64,7 +64,17 @@ class RetentionPolicy:
         return cls(keep, keep_days,
                    DEFAULT_KEEP_FAILED_DAYS if keep_failed_days is None else keep_failed_days)
 
+    @classmethod
+    def keep_everything(cls) -> "RetentionPolicy":
+        """The policy that removes nothing: what ``clean --dry-run`` without options lists.
+        (An infinite age limit is refused from users, who mean a number; here it is the point.)"""
+        policy = cls(None, None, 0.0)
+        object.__setattr__(policy, "keep_failed_days", math.inf)
+        return policy
+
     def describe(self) -> str:
+        if self.keep is None and self.keep_days is None and math.isinf(self.keep_failed_days):
+            return "no retention option given: every run is kept"
         ok = []
         if self.keep is not None:
             ok.append(f"the newest {self.keep}")
@@ -171,6 +181,8 @@ def _plan(report_dir: Path, policy: RetentionPolicy, now: _dt.datetime,
                 if policy.keep_days is not None:
                     parts.append(f"{age:.1f} days old >= {policy.keep_days:g}")
                 reason, keep = ", ".join(parts), False
+        elif math.isinf(policy.keep_failed_days):
+            keep, reason = True, f"failed, {age:.1f} days old, no limit on failed runs"
         else:
             keep = age < policy.keep_failed_days
             cmp = "<" if keep else ">="
