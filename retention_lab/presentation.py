@@ -379,6 +379,11 @@ def effects_table(effects: pd.DataFrame, metrics=None, *, estimands=None, curren
         out.append(row)
     frame = pd.DataFrame(out)
     notes = []
+    if "q_p" in e.columns and len(e):
+        q = e.drop_duplicates("metric")
+        notes.append("Do the effects differ between segments? Cochran's Q: " + "; ".join(
+            f"{METRIC_LABELS.get(m, m)} p = {fmt.p_value(v)}" for m, v in zip(q["metric"],
+                                                                              q["q_p"])) + ".")
     if ratio_note:
         notes.append("— ratio rows: the hazard or rate ratio compares the groups directly "
                      "(below 1: fewer lapses or purchases in the treatment group).")
@@ -391,7 +396,8 @@ def effects_table(effects: pd.DataFrame, metrics=None, *, estimands=None, curren
                                                             frame[c].isna().all())]]
     text_cols = {"Segment", "Metric", "Estimand"}
     t = table(frame, formats={c: "text" for c in frame.columns}, ci=None, index=False,
-              caption=caption, missing="see the notes below.")
+              labels={c: c for c in frame.columns}, caption=caption,
+              missing="see the notes below.")
     t.numeric = [c not in text_cols and c != "method" for c in t.header]
     t.notes = [n for n in t.notes if not n.startswith("— ")] + notes
     if any(fmt.MISSING in row for row in t.rows) and not notes:
@@ -466,7 +472,10 @@ def _sentence(report) -> str:
     return lines[1] if len(lines) > 1 else (lines[0] if lines else "")
 
 
-def _roi_line(report, currency) -> str | None:
+def roi_sentence(report, currency: str | None = None) -> str:
+    """The ROI verdict: the report's own verdict sentence, then ROI, margin, costs and net benefit
+    with their intervals in money."""
+    currency = _currency(currency)
     r = report.roi or {}
     verdict = report.roi_verdict()
     head = verdict.split(". ")[0].rstrip(".") + "."
@@ -509,7 +518,7 @@ def verdict_card(report, currency: str | None = None, metrics=HEADLINE_METRICS) 
     failed = [f"{c['check']}: {c['detail']}" for _, c in report.checks.iterrows()
               if c["status"] == "fail"]
     warns = [c["check"] for _, c in report.checks.iterrows() if c["status"] == "warn"]
-    return VerdictCard(_sentence(report), effects, _roi_line(report, currency), failed, warns,
+    return VerdictCard(_sentence(report), effects, roi_sentence(report, currency), failed, warns,
                        report.design)
 
 
@@ -623,3 +632,112 @@ def hazard_ratio_table(summary: pd.DataFrame, caption: str | None = None) -> Tab
     drop = [c for c in ("coef", "se", "lower 95%", "upper 95%", "z", "se(coef)") if c in summary]
     return table(summary.drop(columns=drop), formats={"hazard_ratio": "ratio", "hr_lower": "ratio"},
                  labels={"hazard_ratio": "Hazard ratio"}, caption=caption)
+
+
+ROI_FORMATS = {"customers": "count", "incremental_revenue": "money", "incremental_margin": "money",
+               "reward_cost": "money", "enrolment_cost": "money", "fixed_cost": "money",
+               "programme_cost": "money", "net_benefit": "money", "roi": "lift",
+               "margin": "share", "p_positive_roi_one_sided": "p"}
+ROI_LABELS = {"customers": "Customers the effect applies to",
+              "incremental_revenue": "Incremental revenue", "incremental_margin": "Incremental margin",
+              "reward_cost": "Rewards paid", "enrolment_cost": "Enrolment costs",
+              "fixed_cost": "Fixed costs", "programme_cost": "Programme costs (total)",
+              "net_benefit": "Net benefit (margin − costs)", "roi": "ROI", "margin": "Gross margin",
+              "p_positive_roi_one_sided": "P(ROI > 0), one-sided"}
+
+
+def roi_table(roi: dict, currency: str | None = None) -> Table:
+    """The ROI of a programme (``report.roi``) in money, with its intervals."""
+    return key_values(roi, ROI_FORMATS, labels=ROI_LABELS, currency=currency)
+
+
+RETENTION_VALUE_FORMATS = {"retention": "share", "margin_per_year": "money", "years": "count",
+                           "clv_base": "money", "clv_with_gain": "money",
+                           "value_per_customer": "money", "rel_change": "lift", "quoted": "text"}
+RETENTION_VALUE_LABELS = {"retention": "Annual retention now", "retention_gain": "Retention gain",
+                          "margin_per_year": "Margin per customer per year",
+                          "years": "Years valued", "clv_base": "Customer value now",
+                          "clv_with_gain": "Customer value with the gain",
+                          "value_per_customer": "Worth per customer",
+                          "rel_change": "Change in customer value", "quoted": "Often quoted"}
+
+
+def retention_value_table(value: dict, currency: str | None = None) -> Table:
+    """What a retention gain is worth for this customer base (``report.retention_value``)."""
+    v = dict(value)
+    rows = key_values(v, RETENTION_VALUE_FORMATS, labels=RETENTION_VALUE_LABELS, currency=currency)
+    for row, k in zip(rows.rows, [k for k in v if k != "method"]):
+        if k == "retention_gain":
+            row[1] = fmt.value(v[k], "share", signed=True)
+    return rows
+
+
+def power_table(power: pd.DataFrame) -> Table:
+    """Minimum detectable effects (``report.power``) in each metric's units."""
+    p = power.copy()
+    kind = (lambda r: kind_of_metric(r["metric"]))
+    formats = {"n_treated": "count", "n_control": "count", "sd": kind, "mde_abs": kind,
+               "mde_members_abs": kind, "mde_rel": "share", "mde_members_rel": "share",
+               "alpha": "share", "power": "share", "cuped_se_ratio": "ratio"}
+    labels = {"n_treated": "n treated", "n_control": "n control (effective)", "sd": "SD",
+              "cuped_se_ratio": "SE ratio after CUPED", "mde_abs": "MDE",
+              "mde_rel": "MDE (relative)", "mde_members_abs": "MDE on members",
+              "mde_members_rel": "MDE on members (relative)"}
+    t = table(p, formats={k: v for k, v in formats.items() if k in p}, labels=labels)
+    for row in t.rows:
+        row[0] = metric_label(row[0])
+    return t
+
+
+def context_table(context: pd.DataFrame) -> Table:
+    """Measured lifts beside the ranges practitioners quote (``report.context``)."""
+    c = context.copy()
+    if not len(c):
+        return Table(["Context"], [["No measured lift to compare."]], [False])
+    c["quoted range"] = [f"{fmt.share(lo)}–{fmt.share(hi)}" for lo, hi in
+                         zip(c["quoted_low"], c["quoted_high"])]
+    c = c.drop(columns=["quoted_low", "quoted_high"])
+    t = table(c, formats={"measured_rel_lift": "lift", "ci_low": "lift"},
+              labels={"measured_rel_lift": "Measured lift", "position": "Point estimate",
+                      "quoted": "Source of the quoted range"})
+    for row in t.rows:
+        row[0] = metric_label(row[0])
+    return t
+
+
+def _scale_text(scale, metric, x, currency):
+    if scale in ("rate ratio", "risk ratio", "odds ratio"):
+        return fmt.lift(x - 1) if not fmt.is_missing(x) else fmt.MISSING
+    if scale == "hazard ratio":
+        return fmt.ratio(x)
+    return fmt.value(x, kind_of_metric(metric), currency=currency, signed=True)
+
+
+def sensitivity_table(sensitivity: pd.DataFrame, currency: str | None = None) -> Table:
+    """The sensitivity of each effect on members to unmeasured confounding, in seven columns:
+    the estimate and its interval (ratios as relative changes), the E-values of the estimate
+    and of the interval (VanderWeele & Ding 2017), the strongest measured covariate, the bias a
+    confounder as strong could cause, and the estimate with that covariate left out."""
+    currency = _currency(currency)
+    rows = []
+    for _, r in sensitivity.iterrows():
+        est = _scale_text(r["scale"], r["metric"], r["estimate"], currency)
+        lo = _scale_text(r["scale"], r["metric"], r["ci_low"], currency)
+        hi = _scale_text(r["scale"], r["metric"], r["ci_high"], currency)
+        ci = fmt.MISSING if fmt.MISSING in (lo, hi) else f"[{lo}, {hi}]"
+        bench = r.get("benchmark")
+        rows.append([metric_label(r["metric"]), f"{est} {ci}", fmt.ratio(r["evalue"]),
+                     fmt.ratio(r["evalue_ci"]), bench if isinstance(bench, str) else fmt.MISSING,
+                     fmt.ratio(r.get("benchmark_bias")),
+                     _scale_text(r["scale"], r["metric"], r.get("benchmark_estimate_without"),
+                                 currency)])
+    header = ["Metric", f"Effect on members [{CI_LABEL}]", "E-value", "E-value of the interval",
+              "Strongest measured covariate", "Its bias factor", "Estimate without it"]
+    notes = ["E-value: the risk ratio an unmeasured confounder would need with both joining and "
+             "the outcome to explain the estimate away (VanderWeele & Ding 2017); of the "
+             "interval: to move it to no effect (1 = it already includes no effect).",
+             "Bias factor: the largest shift, as a ratio, that a confounder as strong as the "
+             "measured covariate (given the others) could cause (Ding & VanderWeele 2016)."]
+    if any(fmt.MISSING in r for r in rows):
+        notes.append(MISSING_NOTE)
+    return Table(header, rows, [False, True, True, True, False, True, True], notes)

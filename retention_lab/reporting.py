@@ -156,5 +156,7 @@ def output_path(filename: str) -> Path:
 
 from .presentation import (Table, checks_table, data_summary, effects_table,  # noqa: E402,F401
                            hazard_ratio_table, key_values, kind_of_metric, metric_label,
-                           metrics_table, paragraphs, quality_table, table, verdict_card,
-                           wide_estimates)
+                           metrics_table, paragraphs, power_table, context_table,
+                           quality_table, retention_value_table, roi_sentence, roi_table,
+                           sensitivity_table,
+                           table, verdict_card, wide_estimates)
