@@ -370,7 +370,8 @@ def main(argv=None) -> int:
     lt.close()
 
     print("\nsummary (medians; ratio = lifetimes / retention_lab)")
-    print(f"{'row':<14} {'lifetimes s':>12} {'ours s':>8} {'ratio wall':>10} {'ratio CPU':>9}  agree")
+    print(f"{'row':<14} {'lifetimes s':>12} {'ours s':>8} {'ratio wall':>10} {'ratio CPU':>9}"
+          f" {'lifetimes CPU s':>15} {'ours CPU s':>10}  agree")
     for row in results:
         _print_row(row, short=True)
     return 0 if all(r["ok"] for r in results) else 1
@@ -383,7 +384,8 @@ def _print_row(row, short: bool = False):
     ratio = f"{lw / ow:9.1f}×" if row["lifetimes"] else f"{'—':>10}"
     ratio_c = f"{lc / oc:8.1f}×" if row["lifetimes"] else f"{'—':>9}"
     if short:
-        print(f"{row['name']:<14} {lt_s} {ow:8.3f} {ratio} {ratio_c}  "
+        lt_c = f"{lc:15.3f}" if row["lifetimes"] else f"{'—':>15}"
+        print(f"{row['name']:<14} {lt_s} {ow:8.3f} {ratio} {ratio_c} {lt_c} {oc:10.3f}  "
               f"{'yes' if row['ok'] else 'NO'}")
         return
     print(f"\n== {row['name']}")
