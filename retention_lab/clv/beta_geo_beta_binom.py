@@ -309,3 +309,25 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
         probs = self.probability_of_n_purchases_up_to_time(int(n), k)
         return pd.DataFrame({"model": probs * self.n_customers_},
                             index=pd.Index(k, name="frequency"))
+
+
+def simulate_bgbb(n_customers: int, n_periods: int, alpha: float, beta: float, gamma: float,
+                  delta: float, seed=0, *, aggregate: bool = True) -> pd.DataFrame:
+    """Draw customers from the BG/BB model over ``n_periods`` opportunities.
+
+    Returns the aggregated ``frequency, recency, n_periods, weights`` table (or one row per
+    customer with ``aggregate=False``), for benchmarks and recovery studies.
+    """
+    rng = np.random.default_rng(seed)
+    p = rng.beta(alpha, beta, n_customers)
+    theta = rng.beta(gamma, delta, n_customers)
+    death = rng.geometric(theta)                    # the opportunity at whose start they leave
+    buys = ((rng.random((n_customers, n_periods)) < p[:, None])
+            & (np.arange(1, n_periods + 1)[None, :] < death[:, None]))
+    x = buys.sum(1)
+    last = np.where(x > 0, n_periods - np.argmax(buys[:, ::-1], 1), 0)
+    rows = pd.DataFrame({"frequency": x, "recency": last, "n_periods": n_periods})
+    if not aggregate:
+        return rows
+    out = rows.groupby(["frequency", "recency", "n_periods"]).size().rename("weights")
+    return out.reset_index()
