@@ -99,70 +99,94 @@ def _text_dates(raw: pd.Series, df: pd.DataFrame, table: str, column: str,
     """Text dates read in ONE format for the whole column, never a mixture.
 
     With ``date_format`` every value must match it (a column written wholly in ISO 8601 is read
-    as such, whatever the format: it cannot be misread). Without it: ISO 8601 if every value is ISO;
-    numeric day/month/year text (``09/02/2024``) is read day-first when some day exceeds 12 and
-    month-first when some month does; if no value decides, or values decide both ways, or some
-    values are numeric and others are not, a :class:`DataError` asks for ``date_format``.
+    as such, whatever the format: it cannot be misread). Without it: ISO 8601 if every value is
+    ISO; numeric day/month/year text (``09/02/2024``) is read day-first when some day exceeds 12
+    and month-first when some month does; if no value decides, or values decide both ways, or
+    some values are numeric and others are not, a :class:`DataError` asks for ``date_format``.
+    The work is done once per distinct value (a column holds few distinct dates).
     """
-    text = raw.astype("string").str.strip()
-    present = text.notna() & (text != "")
-    iso = _with_utc_fallback(raw.where(present), format="ISO8601")
-    all_iso = not (iso.isna() & present).any()
+    codes, uniq = pd.factorize(raw)            # missing values get code -1
+    u = pd.Series(uniq, dtype=object)
+
+    def rows(mask) -> np.ndarray:              # a mask over distinct values → over rows
+        return np.append(np.asarray(mask, dtype=bool), False)[codes]
+
+    def count(mask) -> int:
+        return int(rows(mask).sum())
+
+    def first(mask) -> str:
+        return str(u.iloc[codes[rows(mask)][0]]).strip()
+
+    def back(parsed_u: pd.Series) -> pd.Series:
+        values = parsed_u.to_numpy()
+        out = pd.Series(values[np.where(codes < 0, 0, codes)] if len(values) else
+                        np.full(len(codes), np.datetime64("NaT", "ns")), index=raw.index)
+        return out.mask(codes < 0)
+
+    def parse(**kwargs) -> pd.Series:
+        return _with_utc_fallback(u, **kwargs)
+
+    iso = parse(format="ISO8601")
+    all_iso = not iso.isna().any()
     if date_format is not None:
         fmt = DATE_FORMATS.get(date_format, date_format)
-        parsed = _with_utc_fallback(raw, format=fmt)
-        bad = parsed.isna() & raw.notna()
-        if bad.any() and not all_iso:  # a column written entirely in ISO 8601 is unambiguous
-            raise DataError.for_rule(table, column, f"{column} matches date_format {date_format!r}",
-                                     bad, df)
-        return iso if bad.any() else parsed
-    if all_iso:
-        return iso
+        parsed = parse(format=fmt)
+        bad = parsed.isna()
+        if not bad.any():
+            return back(parsed)
+        if all_iso:                            # a column wholly in ISO 8601 cannot be misread
+            return back(iso)
+        raise DataError.for_rule(table, column, f"{column} matches date_format {date_format!r}",
+                                 pd.Series(rows(bad), index=raw.index), df)
+    if all_iso:                                # the common case
+        return back(iso)
+    text = u.astype("string").str.strip()
+    present = text.notna() & (text != "")
     parts = text.str.extract(_NUMERIC_DATE)
     numeric = parts[0].notna()
     if numeric.any() and not numeric[present].all():
         other = present & ~numeric
         raise DataError(
-            f"{table}.{column}: mixed date formats: {int(numeric.sum()):,} values look like "
-            f"day/month/year or month/day/year (e.g. {text[numeric].iloc[0]!r}) and "
-            f"{int(other.sum()):,} do not (e.g. {text[other].iloc[0]!r}); rule 'one date format "
+            f"{table}.{column}: mixed date formats: {count(numeric):,} values look like "
+            f"day/month/year or month/day/year (e.g. {first(numeric)!r}) and "
+            f"{count(other):,} do not (e.g. {first(other)!r}); rule 'one date format "
             "per column': write the dates in one format, or pass date_format",
             table=table, column=column, rule="one date format per column",
-            n_rows=int(other.sum()), examples=_examples(df, other))
+            n_rows=count(other), examples=_examples(df, rows(other)))
     if not numeric.any():  # some other single format: pandas infers it from the first value
-        return _with_utc_fallback(raw.where(present))
-    first, second = parts[0].astype(float), parts[2].astype(float)
-    day_first, month_first = first > 12, second > 12
+        return back(parse())
+    day, month = parts[0].astype(float), parts[2].astype(float)
+    day_first, month_first = day > 12, month > 12
     sep, year = parts[1][numeric].iloc[0], parts[3][numeric].str.len().max()
     if day_first.any() and month_first.any():
-        both = day_first | month_first
         raise DataError(
-            f"{table}.{column}: mixed date formats: {int(day_first.sum()):,} values can only be "
-            f"day-first (e.g. {text[day_first].iloc[0]!r}) and {int(month_first.sum()):,} only "
-            f"month-first (e.g. {text[month_first].iloc[0]!r}); rule 'one date format per "
+            f"{table}.{column}: mixed date formats: {count(day_first):,} values can only be "
+            f"day-first (e.g. {first(day_first)!r}) and {count(month_first):,} only "
+            f"month-first (e.g. {first(month_first)!r}); rule 'one date format per "
             "column'", table=table, column=column, rule="one date format per column",
-            n_rows=int(min(day_first.sum(), month_first.sum())), examples=_examples(df, both))
+            n_rows=min(count(day_first), count(month_first)),
+            examples=_examples(df, rows(day_first | month_first)))
     if not (day_first.any() or month_first.any()):
-        differ = numeric & (first != second)
+        differ = numeric & (day != month)
         if differ.any():
-            ex = text[differ].iloc[0]
-            a, b, y = parts.loc[differ].iloc[0][[0, 2, 3]]
+            ex = first(differ)
+            a, b, y = parts.loc[u.astype("string").str.strip() == ex].iloc[0][[0, 2, 3]]
             raise DataError(
-                f"{table}.{column}: {int(differ.sum()):,} of {int(present.sum()):,} dates are "
+                f"{table}.{column}: {count(differ):,} of {count(present):,} dates are "
                 f"ambiguous: no day exceeds 12, so {ex!r} reads as {int(a)} {_MONTHS[int(b)]} "
                 f"{y} (day-first) or {int(b)} {_MONTHS[int(a)]} {y} (month-first); rule 'date "
                 "format known': pass date_format='dayfirst' (dd/mm/yyyy) or 'monthfirst' "
                 "(mm/dd/yyyy), or a strftime format", table=table, column=column,
-                rule="date format known", n_rows=int(differ.sum()),
-                examples=_examples(df, differ))
+                rule="date format known", n_rows=count(differ),
+                examples=_examples(df, rows(differ)))
     order = "%d{0}%m{0}" if day_first.any() else "%m{0}%d{0}"
     fmt = order.format(sep) + ("%Y" if year == 4 else "%y")
-    # a time of day after the date: let pandas read the rest, the date order is fixed by dayfirst
+    # a time of day after the date: pandas reads the rest, the date order fixed by dayfirst
     has_time = text[numeric].str.len().max() > len("00/00/0000")
-    parsed = (_with_utc_fallback(raw.where(present), dayfirst=bool(day_first.any()),
-                                 format="mixed") if has_time
-              else _with_utc_fallback(raw.where(present), format=fmt))
-    return parsed
+    values = u.where(present)
+    parsed = (_with_utc_fallback(values, dayfirst=bool(day_first.any()), format="mixed")
+              if has_time else _with_utc_fallback(values, format=fmt))
+    return back(parsed)
 
 
 _MONTHS = dict(enumerate(["", "January", "February", "March", "April", "May", "June", "July",
