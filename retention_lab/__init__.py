@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-from .errors import DataError, DataQuality
+from .errors import DataError, DataQuality, quality
 
 __version__ = "0.1.0"
 
@@ -20,7 +20,7 @@ _SUBMODULES = (
     "impact", "plots", "reporting", "runner", "cli", "overview",
 )
 
-__all__ = ["DataError", "DataQuality", "__version__", *_SUBMODULES]
+__all__ = ["DataError", "DataQuality", "quality", "__version__", *_SUBMODULES]
 
 
 def __getattr__(name: str):

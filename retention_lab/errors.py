@@ -59,6 +59,10 @@ class DataQuality:
 
     ``table`` gives one row per (table, rule) with the column, the count, the action and a
     note — the data-quality table that reports show.
+
+    Summary tables keep the ledger in ``attrs["quality"]`` as :meth:`to_records` (JSON values,
+    so the table saves to Parquet and Feather with it); :func:`quality` /
+    :meth:`from_attrs` give the ledger back, also after a round trip through a file.
     """
 
     entries: list[dict] = field(default_factory=list)
@@ -68,6 +72,27 @@ class DataQuality:
         if n_rows:
             self.entries.append(dict(table=table, column=column, rule=rule, n_rows=int(n_rows),
                                      action=action, note=note))
+
+    def to_records(self) -> list[dict]:
+        """The entries as a list of plain dicts (JSON values)."""
+        return [dict(e, n_rows=int(e["n_rows"])) for e in self.entries]
+
+    @classmethod
+    def from_records(cls, records) -> "DataQuality":
+        """The ledger from :meth:`to_records` output (or a ``table`` DataFrame)."""
+        if isinstance(records, pd.DataFrame):
+            records = records.to_dict("records")
+        return cls([dict(r, n_rows=int(r["n_rows"])) for r in (records or [])])
+
+    @classmethod
+    def from_attrs(cls, obj) -> "DataQuality":
+        """The ledger a summary table carries (``obj.attrs["quality"]``, or ``obj`` an attrs
+        dict); an empty ledger when it carries none."""
+        attrs = obj if isinstance(obj, dict) else getattr(obj, "attrs", {})
+        value = attrs.get("quality")
+        if isinstance(value, cls):
+            return value
+        return cls.from_records(value)
 
     def extend(self, other: "DataQuality") -> "DataQuality":
         self.entries.extend(other.entries)
@@ -97,3 +122,10 @@ class DataQuality:
         if not self.entries:
             return "DataQuality(no exclusions)"
         return "DataQuality\n" + self.table.to_string(index=False)
+
+
+def quality(obj) -> DataQuality:
+    """The data-quality ledger of a summary table (``rl.quality(summary)``): every row a
+    documented policy excluded or changed while it was built — also for a table read back from
+    Parquet or Feather. See :meth:`DataQuality.from_attrs`."""
+    return DataQuality.from_attrs(obj)

@@ -13,6 +13,7 @@ Dates: timestamps and dates are taken as they are; strings are cast (ISO 8601; p
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -108,6 +109,9 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
     if validate:
         bad_date = f"({d} IS NOT NULL AND {date} IS NULL)"
         bad_amount = f"({a} IS NOT NULL AND {amount} IS NULL)" if nan is None else "FALSE"
+        # integer ids: their range, for the one-pass summary kernel (engines.kernels)
+        id_range = (f", MIN({cid}) AS min_id, MAX({cid}) AS max_id"
+                    if type_class(types["customer_id"]) == "int" else "")
         c = be.row(f"""
             SELECT COUNT(*) AS n,
                    SUM(CASE WHEN {cid} IS NULL THEN 1 ELSE 0 END) AS null_id,
@@ -118,9 +122,11 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
                    SUM(CASE WHEN {late} THEN 1 ELSE 0 END) AS late,
                    SUM(CASE WHEN {amount} < 0 AND NOT {late} THEN 1 ELSE 0 END) AS negative,
                    SUM(CASE WHEN {amount} = 0 AND NOT {late} THEN 1 ELSE 0 END) AS zero,
-                   MAX(CASE WHEN NOT {late} THEN {date} END) AS max_ts
+                   MAX(CASE WHEN NOT {late} THEN {date} END) AS max_ts,
+                   MIN(CASE WHEN NOT {late} THEN {date} END) AS min_ts{id_range}
             FROM {view}""")
-        max_ts = c.pop("max_ts")
+        max_ts, min_ts = c.pop("max_ts"), c.pop("min_ts")
+        min_id, max_id = c.pop("min_id", None), c.pop("max_id", None)
         c = {k: int(v or 0) for k, v in c.items()}
         n = src._n_rows = c["n"]
         if n == 0:
@@ -141,7 +147,7 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
         n = src.n_rows
         c = {"negative": 0, "zero": 0}
         zero_amounts = "keep"
-        max_ts = None
+        max_ts = min_ts = min_id = max_id = None
 
     base = be.create_view(new_name("base"), f"""
         SELECT {cid} AS customer_id, {date} AS ts, {amount} AS amount
@@ -215,7 +221,28 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
         # the same rows when nothing was netted or excluded — so the summaries' window checks
         # can skip a scan (see :func:`last_timestamp`).
         src._last_ts[clean] = (pd.Timestamp(max_ts), c["negative"] == 0 and zero_amounts == "keep")
+        src._bounds[clean] = Bounds(min_id, max_id, pd.Timestamp(min_ts), pd.Timestamp(max_ts),
+                                    plain=(c["negative"] == 0 and zero_amounts == "keep"
+                                           and end is None and date_kind == "ts"))
     return clean, quality, n
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What the contract scan learnt about the clean rows: the integer id range (``None`` for
+    other ids) and the first and last timestamp (bounds: netting may drop rows), and ``plain``:
+    the clean view is the input's rows as they are (nothing netted, excluded or re-parsed)."""
+
+    min_id: int | None
+    max_id: int | None
+    min_ts: pd.Timestamp
+    max_ts: pd.Timestamp
+    plain: bool = False
+
+
+def bounds(src: Source, clean: str) -> Bounds | None:
+    """The contract scan's :class:`Bounds` of ``clean`` (``None`` when it did not run)."""
+    return src._bounds.get(clean)
 
 
 def last_timestamp(src: Source, clean: str) -> tuple[pd.Timestamp | None, bool]:

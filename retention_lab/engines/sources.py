@@ -57,6 +57,7 @@ class Source:
     _n_rows: int | None = None
     _clean: dict = field(default_factory=dict)
     _last_ts: dict = field(default_factory=dict)
+    _bounds: dict = field(default_factory=dict)
 
     @property
     def engine(self) -> str:

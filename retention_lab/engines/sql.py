@@ -4,7 +4,7 @@ Every summary starts from the same reduction of transactions in the window: date
 their period, several purchases in one period counted as one purchase occasion (lifetimes'
 convention). Only the day number of a timestamp differs between the dialects (``{day}``, from
 the backend); the period numbers are those of
-:func:`retention_lab.features.periods.period_index`:
+:func:`retention_lab.periods.period_index`:
 
 * ``D`` — days since 1970-01-01;
 * ``W`` — ``floor((day + 3) / 7)``: Monday-based weeks (1970-01-01 was a Thursday);
@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..features.periods import _check_freq
+from ..periods import check_freq
 
 
 def period_sql(freq: str, day: str, ts: str = "ts") -> str:
-    f = _check_freq(freq)
+    f = check_freq(freq)
     if f == "D":
         return day
     if f == "W":
@@ -51,7 +51,7 @@ def timestamp(ts: pd.Timestamp) -> str:
 
 
 def in_window(end: pd.Timestamp, start: pd.Timestamp | None = None, col: str = "ts") -> str:
-    """SQL twin of :func:`retention_lab.features.periods.in_window` (a date includes its day)."""
+    """SQL twin of :func:`retention_lab.periods.in_window` (a date includes its day)."""
     end = pd.Timestamp(end)
     if end == end.normalize():
         cond = f"{col} < {timestamp(end + pd.Timedelta(days=1))}"

@@ -1,22 +1,29 @@
 """The summary tables on any engine: ``rfm_summary``, ``calibration_holdout``, ``churn_table``,
-``cohort_retention``, ``customer_periods`` — same signatures, conventions and numbers as
-:mod:`retention_lab.features`, which *is* the pandas engine.
+``cohort_retention``, ``customer_periods`` — one signature per table whatever the engine (the
+public names are :mod:`retention_lab.features`' ones, which are these functions).
+
+``engine="auto"`` picks pandas for DataFrames under 2M rows (:mod:`.pandas_engine`, the
+reference implementation), DuckDB for files, tables and big frames, Spark for Spark data
+(:func:`~retention_lab.engines.pick_engine`); ``"pandas"``, ``"duckdb"``, ``"spark"`` force one.
+On DuckDB the BTYD summary of integer customer ids runs in one pass over the rows
+(:mod:`.kernels`); otherwise the SQL of :mod:`.sql` runs.
 
 Each result says where it ran: ``attrs["engine"]`` (``pandas``/``duckdb``/``spark``),
-``attrs["n_rows"]`` (transactions read) and ``attrs["source"]``, next to the usual
-``attrs["quality"]`` ledger. ``collapse=True`` returns the table a fitter needs, grouped in the
-engine: ``frequency, recency, T, weight`` (BTYD) or ``duration, churned, weight`` (survival), so
-a 10M-customer summary never reaches pandas row by row.
+``attrs["n_rows"]`` (transactions read) and ``attrs["source"]``, next to ``attrs["quality"]``
+(the data-quality ledger as records: :func:`retention_lab.quality`). Every ``attrs`` value is
+JSON, so the tables save to Parquet and Feather. ``collapse=True`` returns the table a fitter
+needs: ``frequency, recency, T, weight`` (BTYD) or ``duration, churned, weight`` (survival).
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from .. import features
 from ..errors import DataQuality
-from ..features.periods import DAYS_PER, period_index
-from . import contract, sql
+from ..periods import check_freq, period_index, window_end
+from ..units import days_per, unit_code
+from . import contract, kernels, pandas_engine, sql
+from .pandas_engine import collapse_churn, collapse_summary, json_attrs
 from .sources import Source, check_fits_in_pandas, pick_engine, source
 
 TABLE = "transactions"
@@ -107,30 +114,89 @@ def rfm_summary(data, observation_end=None, freq: str = "D", freq_multiplier: fl
                 include_first_transaction: bool = False, validate: bool = True,
                 returns: str = "net", engine: str = "auto", collapse: bool = False, spark=None,
                 partitions: int | None = None, **duckdb_settings) -> pd.DataFrame:
-    """:func:`retention_lab.features.rfm_summary` on ``engine`` (``auto``, ``pandas``,
-    ``duckdb``, ``spark``); ``data`` is anything :func:`~retention_lab.engines.source` reads.
+    """The BTYD summary of each customer who purchased by ``observation_end``.
 
-    ``collapse=True`` returns ``frequency, recency, T, weight`` (one row per distinct triple,
-    grouped in the engine) — what the BTYD fitters take. ``partitions``: customer-hash passes
-    (default: DuckDB splits tables too big for its memory limit, see :func:`n_partitions`).
+    Parameters
+    ----------
+    data : DataFrame, path, table, Source
+        Transactions (``customer_id, date, amount``): a DataFrame, a Parquet/CSV file, directory
+        or glob, a DuckDB or Spark table, an ibis table (:func:`retention_lab.engines.source`).
+        Validated against the data contract unless ``validate=False``.
+    observation_end : date-like, optional
+        End of the window (a date includes its whole day); default the last transaction date.
+        Transactions after it are outside the window (counted in the quality ledger).
+    freq : {"D", "W", "M"}
+        The period purchases are floored to before they are counted (pandas' and lifetimes'
+        name): calendar day, week starting Monday, calendar month. Several purchases in one
+        period are one purchase occasion, with their summed amount. Not the unit of the ages
+        unless ``freq_multiplier`` is 1.
+    freq_multiplier : float
+        Divides ages (period differences), e.g. ``freq="D", freq_multiplier=7`` for ages in
+        fractional weeks counted from days.
+    include_first_transaction : bool
+        Count the first purchase in ``frequency`` and ``monetary_value`` (lifetimes' option).
+    returns : {"net", "exclude", "error"}
+        Negative amounts: netted into their order, excluded (counted), or an error.
+    engine : {"auto", "pandas", "duckdb", "spark"}
+        ``"auto"`` (default): pandas for frames under 2M rows, DuckDB for bigger frames, files
+        and DuckDB tables, Spark for Spark data. The numbers are the same on every engine.
+    collapse : bool
+        Return ``frequency, recency, T, weight``: one row per distinct triple (what the BTYD
+        fitters take), grouped where the data is.
+    spark, partitions, **duckdb_settings
+        The Spark session; customer-hash passes of the SQL path (default: as DuckDB's memory
+        limit needs); DuckDB settings (``memory_limit``, ``threads``, ``temp_directory``).
+
+    Returns
+    -------
+    DataFrame indexed by ``customer_id`` with ``frequency, recency, T, monetary_value`` (BTYD
+    conventions: :mod:`retention_lab.engines.pandas_engine`). ``attrs`` (JSON values): ``freq``,
+    ``freq_multiplier``, ``observation_end`` (ISO date), ``engine``, ``n_rows``, ``source`` and
+    ``quality`` — the data-quality ledger as records, :func:`retention_lab.quality` gives it back
+    as a :class:`~retention_lab.DataQuality`.
     """
-    freq = freq.upper()
+    freq = check_freq(freq)
     eng = pick_engine(data, engine)
     if eng == "pandas":
         tx, desc = _pandas(data)
-        out = features.rfm_summary(tx, observation_end, freq, freq_multiplier,
-                                   include_first_transaction=include_first_transaction,
-                                   validate=validate, returns=returns, engine="pandas")
+        out = pandas_engine.rfm_summary(tx, observation_end, freq, freq_multiplier,
+                                        include_first_transaction=include_first_transaction,
+                                        validate=validate, returns=returns)
         if collapse:
-            attrs = dict(out.attrs)
-            out = features.collapse_summary(out)
-            out.attrs.update(attrs)
+            out = _collapsed(out)
         return _tag(out, "pandas", len(tx), desc)
     src, clean, quality, n = _prepare(data, eng, validate, returns, spark, duckdb_settings)
     end, outside = _window(src, clean, observation_end)
     quality.record(TABLE, "date", f"date <= observation_end ({end.date()})", outside,
                    action="outside window", note="after the summary's observation end")
-    k = n_partitions(src, n) if partitions is None else int(partitions)
+    end_period = int(period_index([end], freq)[0])
+    out = None
+    if partitions is None:
+        out = _one_pass_summary(src, clean, end, freq, freq_multiplier, end_period,
+                                include_first_transaction, n)
+    if out is not None:
+        if collapse:
+            out = collapse_summary(out).astype({"weight": np.int64})
+    else:
+        out = _sql_summary(src, clean, freq, freq_multiplier, end, include_first_transaction,
+                           collapse, n if partitions is None else None, partitions)
+    out.attrs = json_attrs(quality, freq=freq, freq_multiplier=freq_multiplier,
+                           observation_end=end)
+    return _tag(out, src.engine, n, src.description)
+
+
+
+def _collapsed(out: pd.DataFrame) -> pd.DataFrame:
+    attrs = dict(out.attrs)
+    out = collapse_summary(out)
+    out.attrs = attrs
+    return out
+
+
+def _sql_summary(src, clean, freq, freq_multiplier, end, include_first_transaction, collapse,
+                 n_rows, partitions) -> pd.DataFrame:
+    """The summary as SQL (dense_rank window), in ``partitions`` customer-hash passes."""
+    k = n_partitions(src, n_rows) if partitions is None else int(partitions)
     parts = []
     for part in range(k):
         where = sql.in_window(end)
@@ -148,24 +214,101 @@ def rfm_summary(data, observation_end=None, freq: str = "D", freq_multiplier: fl
         if k > 1:
             out = out.groupby(["frequency", "recency", "T"], as_index=False)["weight"].sum()
         out["weight"] = out["weight"].astype(np.int64)
+        return out
+    return _frame(out)
+
+
+#: Rows per batch that DuckDB hands to the one-pass kernel (Arrow record batches).
+BATCH_ROWS = 2_000_000
+
+
+def _one_pass_summary(src: Source, clean: str, end: pd.Timestamp, freq: str, freq_multiplier,
+                      end_period: int, include_first_transaction: bool,
+                      n_rows: int) -> pd.DataFrame | None:
+    """The summary by :mod:`.kernels` (one pass, no sort), or ``None`` where it does not apply:
+    not DuckDB, ids that are not integers in a dense range, a bitmap too big."""
+    if src.engine != "duckdb":
+        return None
+    b = contract.bounds(src, clean)
+    if b is None or b.min_id is None:
+        return None
+    limit = window_end(end)
+    last = min(b.max_ts, limit - pd.Timedelta(1, "ns"))
+    if last < b.min_ts:
+        return None
+    layout = kernels.plan(b.min_id, b.max_id, period_index([b.min_ts], "D")[0],
+                          period_index([last], "D")[0], n_rows, freq)
+    if layout is None:
+        return None
+    frame = src.origin if isinstance(src.origin, pd.DataFrame) else None
+    arrays = _plain_arrays(frame) if (b.plain and frame is not None) else None
+    if arrays is not None:  # the DataFrame itself: no copy through DuckDB
+        ids, ts, amount, unit = arrays
+        acc = kernels.Accumulator(layout, kernels.NS_PER_DAY[unit], _to_int(limit, unit))
+        acc.add(ids, ts, amount)
     else:
-        out = _frame(out)
-    out.attrs.update(quality=quality, freq=freq, freq_multiplier=freq_multiplier,
-                     observation_end=end)
-    return _tag(out, src.engine, n, src.description)
+        unit = "us"
+        acc = kernels.Accumulator(layout, kernels.NS_PER_DAY[unit], _to_int(limit, unit))
+        reader = src.backend.con.sql(
+            f"SELECT CAST(customer_id AS BIGINT) AS customer_id, epoch_us(ts) AS t, amount "
+            f"FROM {clean} WHERE {sql.in_window(end)}").to_arrow_reader(BATCH_ROWS)
+        for batch in reader:
+            acc.add(batch.column(0).to_numpy(), batch.column(1).to_numpy(),
+                    batch.column(2).to_numpy())
+    ids, first, last_p, count, total, first_spend = acc.result()
+    return pandas_engine.summary_columns(ids, first, last_p, count, total, first_spend,
+                                         end_period, freq_multiplier, include_first_transaction)
+
+
+def _plain_arrays(frame: pd.DataFrame):
+    """``(ids, int timestamps, amounts, unit)`` straight from a DataFrame with integer ids,
+    naive datetime64 dates and float amounts; ``None`` otherwise."""
+    try:
+        ids, dates, amount = frame["customer_id"], frame["date"], frame["amount"]
+    except KeyError:
+        return None
+    if not (pd.api.types.is_integer_dtype(ids.dtype) and ids.dtype.kind == "i"
+            and isinstance(dates.dtype, np.dtype) and dates.dtype.kind == "M"
+            and amount.dtype == np.float64):
+        return None
+    unit = np.datetime_data(dates.dtype)[0]
+    if unit not in kernels.NS_PER_DAY:
+        return None
+    return ids.to_numpy(), dates.to_numpy().view(np.int64), amount.to_numpy(), unit
+
+
+def _to_int(limit: pd.Timestamp, unit: str) -> int:
+    """The exclusive bound ``limit`` in integer ``unit`` (rounded up: ``t < limit`` is kept)."""
+    ns = int(pd.Timestamp(limit).as_unit("ns").value)
+    per = kernels.NS_PER_DAY["ns"] // kernels.NS_PER_DAY[unit]
+    return -(-ns // per)
 
 
 def calibration_holdout(data, calibration_end, observation_end=None, freq: str = "D",
                         freq_multiplier: float = 1, *, validate: bool = True, returns: str = "net",
                         engine: str = "auto", spark=None, **duckdb_settings) -> pd.DataFrame:
-    """:func:`retention_lab.features.calibration_holdout` on ``engine``."""
-    freq = freq.upper()
+    """The BTYD summary at ``calibration_end`` plus what each customer did in the holdout.
+
+    Mirrors ``lifetimes.utils.calibration_and_holdout_data`` (with the calibration columns
+    unsuffixed so that the frame goes straight into a fitter): ``frequency, recency, T,
+    monetary_value`` over the calibration window (see :func:`rfm_summary`; ``freq`` is the
+    period purchases are floored to), then
+
+    * ``frequency_holdout`` — distinct purchase periods in ``(calibration_end, observation_end]``;
+    * ``monetary_value_holdout`` — mean spend per holdout purchase period (0 if none);
+    * ``duration_holdout`` — holdout length in periods (``/ freq_multiplier``).
+
+    Only customers acquired by ``calibration_end`` appear (later ones are counted in the
+    quality ledger as acquired in the holdout). ``engine`` as in :func:`rfm_summary`; ``attrs``
+    as there, plus ``calibration_end``.
+    """
+    freq = check_freq(freq)
     eng = pick_engine(data, engine)
     if eng == "pandas":
         tx, desc = _pandas(data)
-        out = features.calibration_holdout(tx, calibration_end, observation_end, freq,
-                                           freq_multiplier, validate=validate, returns=returns,
-                                           engine="pandas")
+        out = pandas_engine.calibration_holdout(tx, calibration_end, observation_end, freq,
+                                                freq_multiplier, validate=validate,
+                                                returns=returns)
         return _tag(out, "pandas", len(tx), desc)
     src, clean, quality, n = _prepare(data, eng, validate, returns, spark, duckdb_settings)
     cal_end = pd.Timestamp(calibration_end)
@@ -190,36 +333,52 @@ def calibration_holdout(data, calibration_end, observation_end=None, freq: str =
                    int(both.loc[~acquired, "n_holdout_rows"].sum()), action="outside window",
                    note="holdout purchases of customers first seen in the holdout")
     out = _frame(both.loc[acquired].drop(columns=["n_calibration_rows", "n_holdout_rows"]))
-    out.attrs.update(quality=quality, freq=freq, freq_multiplier=freq_multiplier,
-                     observation_end=obs_end, calibration_end=cal_end)
+    out.attrs = json_attrs(quality, freq=freq, freq_multiplier=freq_multiplier,
+                           observation_end=obs_end, calibration_end=cal_end)
     return _tag(out, src.engine, n, src.description)
-
-
-def collapse_churn(table: pd.DataFrame) -> pd.DataFrame:
-    """``duration, churned, weight``: identical (duration, churned) rows of a churn table
-    counted — lifelines' ``weights_col`` input (``KaplanMeierFitter.fit(..., weights=)``,
-    ``CoxPHFitter.fit(..., weights_col="weight")`` without covariates)."""
-    out = table.groupby(["duration", "churned"], as_index=False).size()
-    return out.rename(columns={"size": "weight"}).astype({"weight": np.int64})
 
 
 def churn_table(data, inactivity_days: int = 90, observation_end=None, *, unit: str = "D",
                 validate: bool = True, returns: str = "net", engine: str = "auto",
                 collapse: bool = False, spark=None, **duckdb_settings) -> pd.DataFrame:
-    """:func:`retention_lab.features.churn_table` on ``engine``; ``collapse=True`` returns
-    ``duration, churned, weight`` grouped in the engine."""
+    """One row per customer: ``first_purchase, last_purchase, n_purchases, followup_end,
+    duration, churned`` — the churn (survival) table of :mod:`retention_lab.features.churn`.
+
+    Parameters
+    ----------
+    data : DataFrame, path, table, Source
+        Transactions (``customer_id, date, amount``), as for :func:`rfm_summary`.
+    inactivity_days : int
+        Days without a purchase that confirm a lapse.
+    observation_end : date-like, optional
+        Default: the last transaction date. A date includes its whole day.
+    unit : {"D", "W", "M", "Y"}
+        The unit of ``duration``: days, weeks, mean Gregorian months or years
+        (:data:`retention_lab.units.DAYS_PER_UNIT`).
+    engine : {"auto", "pandas", "duckdb", "spark"}
+        As in :func:`rfm_summary`.
+    collapse : bool
+        Return ``duration, churned, weight`` grouped where the data is (lifelines' weights).
+
+    Returns
+    -------
+    DataFrame indexed by ``customer_id``: ``duration`` (age at the lapse or at censoring, in
+    ``unit``), ``churned`` (1 = lapse confirmed, 0 = censored), ``followup_end`` (the date the
+    duration ends at). ``attrs`` (JSON values): ``quality`` (records), ``cutoff`` and
+    ``observation_end`` (ISO dates), ``inactivity_days``, ``unit``, ``engine``, ``n_rows``.
+    """
     if inactivity_days <= 0:
         raise ValueError(f"inactivity_days must be positive, not {inactivity_days}")
-    unit = unit.upper()
+    unit = unit_code(unit)
     eng = pick_engine(data, engine)
     if eng == "pandas":
         tx, desc = _pandas(data)
-        out = features.churn_table(tx, inactivity_days, observation_end, unit=unit,
-                                   validate=validate, returns=returns)
+        out = pandas_engine.churn_table(tx, inactivity_days, observation_end, unit=unit,
+                                        validate=validate, returns=returns)
         if collapse:
             attrs = dict(out.attrs)
             out = collapse_churn(out)
-            out.attrs.update(attrs)
+            out.attrs = attrs
         return _tag(out, "pandas", len(tx), desc)
     src, clean, quality, n = _prepare(data, eng, validate, returns, spark, duckdb_settings)
     end, outside = _window(src, clean, observation_end)
@@ -230,9 +389,10 @@ def churn_table(data, inactivity_days: int = 90, observation_end=None, *, unit: 
     churn_sql = sql.CHURN.format(ranked=_ranked_sql(src, clean, "D", sql.in_window(end)))
     rule = f"first purchase on or before the confirmation cutoff ({cutoff.date()})"
     note = "customers too new for a lapse to be confirmed"
+    per = days_per(unit)
     if collapse:
         out = src.backend.query(sql.CHURN_COLLAPSED.format(
-            cutoff=cutoff_day, days_per=sql.double(DAYS_PER[unit]), churn=churn_sql))
+            cutoff=cutoff_day, days_per=sql.double(per), churn=churn_sql))
         too_new = out["churned"] < 0
         quality.record(TABLE, "customer_id", rule, int(out.loc[too_new, "weight"].sum()), note=note)
         out = out.loc[~too_new].sort_values(["duration", "churned"]).reset_index(drop=True)
@@ -250,11 +410,11 @@ def churn_table(data, inactivity_days: int = 90, observation_end=None, *, unit: 
             "last_purchase": _days_to_datetime(last),
             "n_purchases": raw["n_purchases"].to_numpy(np.int64),
             "followup_end": _days_to_datetime(follow),
-            "duration": (follow - first).astype(float) / DAYS_PER[unit],
+            "duration": (follow - first).astype(float) / per,
             "churned": churned.astype(np.int64),
         }, index=raw.index)
-    out.attrs.update(quality=quality, cutoff=cutoff, inactivity_days=int(inactivity_days),
-                     unit=unit, observation_end=end)
+    out.attrs = json_attrs(quality, cutoff=cutoff, inactivity_days=int(inactivity_days),
+                           unit=unit, observation_end=end)
     return _tag(out, src.engine, n, src.description)
 
 
@@ -265,14 +425,23 @@ def _days_to_datetime(days: np.ndarray) -> np.ndarray:
 def cohort_retention(data, freq: str = "M", observation_end=None, *, counts: bool = False,
                      complete_periods: bool = True, validate: bool = True, engine: str = "auto",
                      spark=None, **duckdb_settings) -> pd.DataFrame:
-    """:func:`retention_lab.features.cohort_retention` on ``engine``: the (cohort, k) customer
-    counts are computed in the engine; the small matrix is shaped in pandas exactly as there."""
-    freq = freq.upper()
+    """The cohort matrix: rows are acquisition cohorts (the ``freq`` period of the first
+    purchase: ``"D"`` day, ``"W"`` week starting Monday, ``"M"`` calendar month), columns the
+    periods since acquisition ``k = 0, 1, …``, cells the share of the cohort's customers with at
+    least one purchase in period ``k`` (``counts=True``: the number of such customers).
+
+    Column 0 is 1 by construction. Cells not yet observed (after ``observation_end``) are NaN,
+    not 0; with ``complete_periods`` (default) so are cells of a period that ``observation_end``
+    cuts short (a month observed for two days would look like a collapse in retention). The
+    cohort sizes are in ``attrs["cohort_size"]``, a dict cohort label (``str(period)``) →
+    customers. On DuckDB / Spark the (cohort, k) counts are computed in the engine.
+    """
+    freq = check_freq(freq)
     eng = pick_engine(data, engine)
     if eng == "pandas":
         tx, desc = _pandas(data)
-        out = features.cohort_retention(tx, freq, observation_end, counts=counts,
-                                        complete_periods=complete_periods, validate=validate)
+        out = pandas_engine.cohort_retention(tx, freq, observation_end, counts=counts,
+                                             complete_periods=complete_periods, validate=validate)
         return _tag(out, "pandas", len(tx), desc)
     src, clean, quality, n = _prepare(data, eng, validate, "net", spark, duckdb_settings)
     end, _ = _window(src, clean, observation_end)
@@ -281,38 +450,24 @@ def cohort_retention(data, freq: str = "M", observation_end=None, *, counts: boo
     active = long.pivot(index="cohort", columns="k", values="customers").fillna(0).astype(np.int64)
     active = active.sort_index().sort_index(axis=1)
     active.index, active.columns = active.index.astype(np.int64), active.columns.astype(np.int64)
-    size = active[0]
-    # From here on, the same steps as rl.features.cohort_retention.
-    end_period = int(period_index([end], freq)[0])
-    last_observed = end_period
-    if complete_periods and period_index([end + pd.Timedelta(days=1)], freq)[0] == end_period:
-        last_observed -= 1
-    ks = np.arange(int(end_period - active.index.min()) + 1)
-    active = active.reindex(columns=ks, fill_value=0)
-    observed = (active.index.to_numpy()[:, None] + ks[None, :]) <= last_observed
-    values = active.astype(float) if counts else active.div(size, axis=0)
-    values = values.where(observed)
-    values.index = features.cohort._period_labels(values.index.to_numpy(), freq)
-    values.index.name = "cohort"
-    values.columns.name = "periods_since_acquisition"
-    values.attrs["cohort_size"] = dict(zip(values.index, size.to_numpy().tolist()))
+    values = pandas_engine.cohort_matrix(active, end, freq, counts, complete_periods)
     return _tag(values, src.engine, n, src.description)
 
 
 def customer_periods(data, freq: str = "D", *, validate: bool = True, returns: str = "net",
                      engine: str = "auto", spark=None, **duckdb_settings) -> pd.DataFrame:
-    """:func:`retention_lab.features.customer_periods` on ``engine``: one row per (customer,
-    period) — ``customer_id, period, amount, n`` — sorted. The engines validate (they must parse
-    dates anyway); the pandas function takes its frame as it is."""
-    freq = freq.upper()
+    """One row per (customer, period) — ``customer_id, period, amount, n`` — sorted, on
+    ``engine``. The engines validate (they must parse dates anyway); the pandas path takes its
+    frame as it is (:func:`retention_lab.engines.pandas_engine.customer_periods`)."""
+    freq = check_freq(freq)
     eng = pick_engine(data, engine)
     if eng == "pandas":
         tx, desc = _pandas(data)
-        return _tag(features.customer_periods(tx, freq), "pandas", len(tx), desc)
+        return _tag(pandas_engine.customer_periods(tx, freq), "pandas", len(tx), desc)
     src, clean, quality, n = _prepare(data, eng, validate, returns, spark, duckdb_settings)
     out = src.backend.query(_periods_sql(src, clean, freq, "TRUE") + " ORDER BY customer_id, period")
     out = out.astype({"period": np.int64, "n": np.int64, "amount": float})
-    out.attrs["quality"] = quality
+    out.attrs = json_attrs(quality)
     return _tag(out, src.engine, n, src.description)
 
 

@@ -1,11 +1,17 @@
 """Summary tables built from transactions: the BTYD (RFM) summary, the calibration–holdout split,
-the churn (survival) table, the cohort retention matrix and RFM scores with named segments."""
+the churn (survival) table, the cohort retention matrix and RFM scores with named segments.
+
+The four transaction → customer tables are :mod:`retention_lab.engines`' functions (the same
+objects: one signature, ``engine="auto"`` by default), so that the choice of engine is made in
+one place and the pandas implementation (:mod:`retention_lab.engines.pandas_engine`) never
+dispatches. Data flows one way: ``periods`` → ``engines`` → ``features``.
+"""
 from .periods import customer_periods, period_index, window_end
 from .rfm import calibration_holdout, collapse_summary, rfm_summary
-from .churn import churn_table
+from .churn import churn_table, collapse_churn
 from .cohort import cohort_retention
 from .segments import rfm_scores, SEGMENT_RULES
 
 __all__ = ["rfm_summary", "calibration_holdout", "collapse_summary", "churn_table",
-           "cohort_retention", "rfm_scores", "SEGMENT_RULES", "customer_periods",
-           "period_index", "window_end"]
+           "collapse_churn", "cohort_retention", "rfm_scores", "SEGMENT_RULES",
+           "customer_periods", "period_index", "window_end"]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..schema import validate_transactions
-from .periods import in_window
+from ..periods import in_window
 
 #: Segment rules, checked in order: (name, description, predicate on R and F scores 1–5).
 SEGMENT_RULES = [

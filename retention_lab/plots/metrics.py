@@ -33,8 +33,8 @@ def cohort_heatmap(cohort_matrix: pd.DataFrame, *, ax=None, annotate: bool | Non
                       vmax=1 if shares else np.nanmax(values), interpolation="nearest")
     sizes = cohort_matrix.attrs.get("cohort_size")
     sizes = pd.Series(sizes) if sizes is not None else None
-    labels = [str(c) if sizes is None or c not in sizes.index else f"{c} (n={sizes[c]:,})"
-              for c in matrix.index]
+    labels = [str(c) if sizes is None or str(c) not in sizes.index else f"{c} (n={sizes[str(c)]:,})"
+              for c in matrix.index]  # attrs keys are cohort labels (JSON: str(period))
     ax.set_yticks(range(n_rows), labels)
     step = max(1, int(np.ceil(n_cols / 24)))
     ax.set_xticks(range(0, n_cols, step), [str(c) for c in matrix.columns[::step]])
