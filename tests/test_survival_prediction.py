@@ -84,3 +84,58 @@ def test_at_risk_list_triggers():
     assert 2 in listed.index
     s = rl.survival.at_risk_summary(full)
     assert s["customers"].sum() == 3
+
+
+# -- issue 13, defect 4: the churn probability conditions on the silence since the last purchase
+
+def _purchases_with_future(n=4000, seed=61, acquisition=365):
+    """Transactions up to observation end E from a Pareto/NBD process (Poisson purchases while
+    alive at a gamma-distributed rate, mean 1/25 per day; exponential lifetimes with gamma-
+    distributed death rates, mean lifetime ~250 days), plus each customer's true lapse age (age
+    at their last purchase ever, simulated past E). Ages are whole days."""
+    rng = np.random.default_rng(seed)
+    start, E = pd.Timestamp("2024-01-01"), float(acquisition)
+    first = np.floor(rng.uniform(0, acquisition - 1, n))
+    rate = rng.gamma(2.0, 1 / 50, n)
+    life = rng.exponential(1 / rng.gamma(3.0, 1 / 500, n))
+    k = rng.poisson(rate * life)
+    cust = np.repeat(np.arange(n), k)
+    ages = np.floor(rng.uniform(0, np.repeat(life, k)))
+    p = pd.DataFrame({"c": np.concatenate([np.arange(n), cust]),
+                      "age": np.concatenate([np.zeros(n), ages])}).drop_duplicates()
+    last_age = p.groupby("c")["age"].max().to_numpy()
+    seen = p.loc[first[p["c"]] + p["age"] <= E]
+    tx = pd.DataFrame({"customer_id": seen["c"].to_numpy() + 1, "amount": 10.0,
+                       "date": start + pd.to_timedelta(first[seen["c"]] + seen["age"], "D")})
+    ids = np.arange(1, n + 1)
+    channel = pd.Series(rng.choice(["email", "search"], n), index=ids)
+    return tx, start + pd.Timedelta(days=E), pd.Series(last_age, index=ids), channel
+
+
+def test_churn_probability_conditions_on_inactivity():
+    tx, end, true_lapse, channel = _purchases_with_future(n=6000, acquisition=730)
+    churn = rl.features.churn_table(tx, inactivity_days=90, observation_end=end)
+    churn["channel"] = channel.reindex(churn.index)
+    m = rl.survival.ChurnRiskModel().fit(churn, ["channel"])
+    assert m.activity_ is not None
+    # two customers alike in all but their silence: 1 day vs 87 days (old code: both 0.3712)
+    twins = churn.loc[churn["churned"] == 0].iloc[[0, 0]].copy()
+    twins.index = pd.Index([1, 2], name="customer_id")
+    twins["first_purchase"] = end.normalize() - pd.Timedelta(days=200)
+    twins["last_purchase"] = end.normalize() - pd.to_timedelta([1, 87], "D")
+    twins["n_purchases"] = 6
+    pair = rl.survival.at_risk_list(twins.assign(duration=200.0), m, 90, only_at_risk=False)
+    assert pair.loc[2, "churn_probability"] > pair.loc[1, "churn_probability"] + 0.2
+    assert pair.loc[2, "probability_returning"] < pair.loc[1, "probability_returning"]
+    # calibration against the simulated future: realized lapses within 90 days of the end
+    # (rows whose horizon passes the longest follow-up are extrapolated by the Cox baseline)
+    scored = rl.survival.at_risk_list(churn, m, 90, only_at_risk=False)
+    scored = scored.loc[~scored["extrapolated"]]
+    realized = (true_lapse.reindex(scored.index) <= scored["age"] + 90).astype(float)
+    silent = scored["days_since_last_purchase"] >= 45
+    for part in (silent, ~silent):
+        assert part.sum() > 150
+        assert scored.loc[part, "churn_probability"].mean() == pytest.approx(
+            realized[part].mean(), abs=0.07)
+    assert scored.loc[silent, "churn_probability"].mean() > \
+        scored.loc[~silent, "churn_probability"].mean() + 0.15

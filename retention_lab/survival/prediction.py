@@ -1,14 +1,34 @@
-"""Churn risk per customer: the probability of lapsing within a horizon given covariates and
-current age, its validation on a holdout split, and the at-risk list for outreach.
+"""Churn risk per customer: the probability of lapsing within a horizon given covariates,
+current age and — for customers we know — how long they have been inactive; its validation on
+a holdout split, and the at-risk list for outreach.
 
-For a customer of age ``a`` with covariates ``x`` the Cox model (lifelines ``CoxPHFitter``)
-gives ``P(T ≤ a + h | T ≥ a, x) = 1 − exp(−[H0(a + h) − H0(a−)] exp(xᵀβ))`` from lifelines'
-Breslow ``baseline_cumulative_hazard_`` and ``predict_partial_hazard`` (the same as
-``predict_survival_function(..., conditional_after=a)`` except that a lapse dated exactly at
-age ``a`` counts — it matters at age 0, where one-purchase customers lapse — and that the
-Breslow steps are not interpolated). The baseline is flat after the last observed lapse, so
-horizons reaching past the training follow-up predict no further lapses there; such rows are
-flagged ``extrapolated``.
+The lapse age ``T`` is the age at the last purchase (:func:`retention_lab.features.churn_table`).
+For a customer of age ``a`` known only to be active at ``a`` (``T ≥ a``), the Cox model
+(lifelines ``CoxPHFitter``) gives ``P_cox = P(T ≤ a + h | T ≥ a, x) = 1 − exp(−[H0(a + h) −
+H0(a−)] exp(xᵀβ))`` from lifelines' Breslow ``baseline_cumulative_hazard_`` and
+``predict_partial_hazard`` (the same as ``predict_survival_function(..., conditional_after=a)``
+except that a lapse dated exactly at age ``a`` counts — it matters at age 0, where one-purchase
+customers lapse — and that the Breslow steps are not interpolated). The baseline is flat after
+the last observed lapse, so horizons reaching past the training follow-up predict no further
+lapses there; such rows are flagged ``extrapolated``.
+
+**What is known about a current customer** is more than ``T ≥ a``: their last purchase was at
+age ``t_x = a − g`` (``g`` = days since the last purchase), so ``T ≥ t_x``, and they have not
+bought since. Either that purchase was their last (``T = t_x``: lapsed, not yet confirmed) or
+they will buy again (``T > a``). The churn probability conditions on both facts::
+
+    P(T ≤ a + h | T ≥ t_x, no purchase in (t_x, a], x) = (1 − R) + R · P_cox(a, h, x),
+
+where ``R = P(the customer buys again | x repeat purchases, t_x, a)`` comes from a Pareto/NBD
+model (Schmittlein, Morrison & Colombo 1987) fitted by :class:`retention_lab.clv.
+ParetoNBDFitter` on the same customers' repeat-purchase counts, last-purchase ages and ages at
+``observation_end`` (days): ``R = P(alive at a) · E[λ/(λ+μ) | alive]`` (P(alive): Fader &
+Hardie 2005 note, eq. 24; the second factor — an active customer's next event is a purchase,
+not the dropout — in closed form, see ``_purchase_before_dropout``). Pareto/NBD allows a lapse
+after any purchase, including the first (one-purchase customers), unlike BG/NBD. Two customers
+who differ only in their silence get different probabilities: the longer the silence, the
+smaller ``R`` and the higher the churn probability. Without the purchase history (a table
+without ``n_purchases``/``first_purchase``/``last_purchase``) only ``T ≥ a`` is used.
 
 Validation (Harrell et al. 1996; Austin, Harrell & van Klaveren 2020): Harrell's concordance
 index on the holdout customers with a 95 % interval (U-statistic SE or bootstrap), and
@@ -39,10 +59,49 @@ __all__ = ["ChurnRiskModel", "holdout_evaluation", "HoldoutResult", "at_risk_lis
            "at_risk_summary", "concordance_se"]
 
 
+HISTORY_COLUMNS = ("first_purchase", "last_purchase", "n_purchases")
+
+
+def _purchase_before_dropout(model, x, T) -> np.ndarray:
+    """E[λ/(λ+μ) | alive at T, x] for a fitted Pareto/NBD model: the chance that an active
+    customer's next event is a purchase rather than the dropout. With λ ~ Gamma(r+x, α+T) and
+    μ ~ Gamma(s, β+T) independent, λ/(λ+μ) = B/(B + c(1−B)) with B ~ Beta(r+x, s) and
+    c = (α+T)/(β+T), whose mean is ``k/(k+s) · 2F1(1, s; k+s+1; 1−c)`` (k = r+x; Pfaff's
+    transformation gives ``1/c · k/(k+s) · 2F1(1, k+1; k+s+1; 1−1/c)`` for c > 2)."""
+    from scipy.special import hyp2f1
+    p = model.params_
+    r, alpha, s, beta = (float(p[k]) for k in ("r", "alpha", "s", "beta"))
+    k = r + np.asarray(x, float)
+    c = (alpha + np.asarray(T, float)) / (beta + np.asarray(T, float))
+    small = c <= 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = k / (k + s) * hyp2f1(1.0, s, k + s + 1.0, np.where(small, 1.0 - c, 0.0))
+        b = k / (k + s) / c * hyp2f1(1.0, k + 1.0, k + s + 1.0, np.where(small, 0.0, 1.0 - 1.0 / c))
+    return np.clip(np.where(small, a, b), 0.0, 1.0)
+
+
+def purchase_summary(table: pd.DataFrame, as_of=None) -> pd.DataFrame:
+    """BTYD summary in days of a churn table's customers at ``as_of`` (default the table's
+    ``observation_end``): ``frequency`` (repeat purchase days), ``recency`` (age at the last
+    purchase), ``T`` (age at ``as_of``)."""
+    as_of = pd.Timestamp(as_of if as_of is not None else table.attrs["observation_end"])
+    as_of = as_of.normalize()
+    first = pd.to_datetime(table["first_purchase"])
+    return pd.DataFrame({
+        "frequency": pd.to_numeric(table["n_purchases"]).astype(float) - 1.0,
+        "recency": (pd.to_datetime(table["last_purchase"]) - first).dt.days.astype(float),
+        "T": (as_of - first).dt.days.astype(float)}, index=table.index)
+
+
 class ChurnRiskModel:
-    """Cox model used as a risk score (no PH fallback: prediction uses the fitted model).
+    """Cox model used as a risk score (no PH fallback: prediction uses the fitted model), and —
+    when the churn table carries the purchase history (``first_purchase``, ``last_purchase``,
+    ``n_purchases`` and ``attrs["observation_end"]``, as :func:`~retention_lab.features.
+    churn_table` makes it) — a Pareto/NBD model for the probability that a customer who has
+    been silent since their last purchase is still active (see the module docstring).
 
     Attributes: ``cox_`` (:class:`ChurnCoxModel`), ``fitter_`` (lifelines CoxPHFitter),
+    ``activity_`` (fitted :class:`retention_lab.clv.ParetoNBDFitter` or None),
     ``max_followup_``, ``covariates``.
     """
 
@@ -50,7 +109,10 @@ class ChurnRiskModel:
         self.penalizer, self.alpha = penalizer, alpha
 
     def fit(self, table: pd.DataFrame, covariates, *, duration_col: str = "duration",
-            event_col: str = "churned", reference: dict | None = None) -> "ChurnRiskModel":
+            event_col: str = "churned", reference: dict | None = None,
+            purchase_history: bool | str = "auto") -> "ChurnRiskModel":
+        """``purchase_history``: fit the Pareto/NBD activity model ("auto": when the table has
+        the history columns; False: never — predictions then condition on age only)."""
         self.cox_ = ChurnCoxModel(penalizer=self.penalizer, alpha=self.alpha, fallback=None).fit(
             table, covariates, duration_col=duration_col, event_col=event_col,
             reference=reference, check_ph=False)
@@ -58,7 +120,32 @@ class ChurnRiskModel:
         self.summary = self.cox_.summary
         self.max_followup_ = float(pd.to_numeric(table[duration_col]).max())
         self.unit_ = table.attrs.get("unit", "D")
+        has = all(c in table.columns for c in HISTORY_COLUMNS) and \
+            "observation_end" in table.attrs
+        if purchase_history is True and not has:
+            raise DataError(f"churn table: purchase_history=True needs columns "
+                            f"{list(HISTORY_COLUMNS)} and attrs['observation_end']; rule "
+                            f"'required columns present'", table="churn table",
+                            column=",".join(HISTORY_COLUMNS), rule="required columns present",
+                            n_rows=len(table))
+        self.activity_ = None
+        if purchase_history and has:
+            from ..clv import ParetoNBDFitter
+            self.activity_ = ParetoNBDFitter().fit(purchase_summary(table))
         return self
+
+    def probability_returning(self, n_purchases, days_since_last_purchase,
+                              age_days) -> np.ndarray:
+        """Pareto/NBD P(the customer buys again | ``n_purchases`` purchase days, the last
+        ``days_since_last_purchase`` ago, age ``age_days``) = P(alive) · E[λ/(λ+μ) | alive]
+        (module docstring); 1 where no activity model was fitted."""
+        age_days = np.asarray(age_days, float)
+        if self.activity_ is None:
+            return np.ones(age_days.shape)
+        x = np.asarray(n_purchases, float) - 1.0
+        recency = age_days - np.asarray(days_since_last_purchase, float)
+        alive = np.asarray(self.activity_.probability_alive(x, recency, age_days), float)
+        return alive * _purchase_before_dropout(self.activity_, x, age_days)
 
     def design(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The covariate columns of the fitted model for new rows (training coding; a level
@@ -82,18 +169,21 @@ class ChurnRiskModel:
                 cols[c] = (s == c.split("=", 1)[1]).astype(float).to_numpy()
         return pd.DataFrame(cols, index=frame.index)
 
-    def predict_churn_probability(self, frame: pd.DataFrame, horizon: float,
-                                  age=None) -> pd.Series:
-        """P(lapse within ``horizon`` | still active at ``age``, covariates) per row.
+    def predict_churn_probability(self, frame: pd.DataFrame, horizon: float, age=None, *,
+                                  days_since_last_purchase=None,
+                                  n_purchases=None) -> pd.Series:
+        """P(lapse within ``horizon`` | what is known, covariates) per row.
+
         ``age``: array/Series of current ages in the model's unit, or a column name; default 0
-        (a new customer)."""
+        (a new customer). Without ``days_since_last_purchase`` the customer is taken to be
+        known active at ``age`` (``T ≥ age``: e.g. they bought today). With it (days, array or
+        column name) and ``n_purchases`` (purchase days so far; default the frame's
+        ``n_purchases`` column), the probability also counts the chance that the last purchase
+        was the lapse: ``(1 − R) + R · P_cox`` (module docstring)."""
         X = self.design(frame)
-        if age is None:
-            a = np.zeros(len(X))
-        elif isinstance(age, str):
-            a = frame[age].to_numpy(float)
-        else:
-            a = np.asarray(age, dtype=float)
+        col = lambda v: frame[v].to_numpy(float) if isinstance(v, str) else \
+            np.asarray(v, dtype=float)  # noqa: E731
+        a = np.zeros(len(X)) if age is None else col(age)
         # H(t | x) = H0(t) · partial hazard (lifelines' centred parametrisation); conditioning on
         # being active at age a uses H0(a−), so a lapse dated exactly at age a (e.g. age 0: a
         # one-purchase customer) counts as within the horizon.
@@ -104,6 +194,11 @@ class ChurnRiskModel:
         dh = at(a + float(horizon), "right") - at(a, "left")
         ph = np.asarray(self.fitter_.predict_partial_hazard(X), dtype=float).ravel()
         p = 1.0 - np.exp(-dh * ph)
+        if days_since_last_purchase is not None:
+            n = col("n_purchases" if n_purchases is None else n_purchases)
+            back = self.probability_returning(n, col(days_since_last_purchase),
+                                              a * days_per(self.unit_))
+            p = (1.0 - back) + back * p
         return pd.Series(np.clip(p, 0.0, 1.0), index=frame.index, name="churn_probability")
 
     def risk_score(self, frame: pd.DataFrame) -> pd.Series:
@@ -160,7 +255,8 @@ def holdout_evaluation(table: pd.DataFrame, covariates, horizon: float, *,
     train.attrs.update(table.attrs)
     model = ChurnRiskModel(penalizer=penalizer).fit(train, covariates,
                                                     duration_col=duration_col,
-                                                    event_col=event_col)
+                                                    event_col=event_col,
+                                                    purchase_history=False)
     risk = model.risk_score(hold).to_numpy()
     t, e = hold[duration_col].to_numpy(float), hold[event_col].to_numpy(int)
     c = float(concordance_index(t, -risk, e))
@@ -219,10 +315,13 @@ def at_risk_list(table: pd.DataFrame, model: ChurnRiskModel, horizon: float = 90
                  as_of=None, inactivity_trigger_days: int = 30,
                  health_threshold: float = 50.0, only_at_risk: bool = True) -> pd.DataFrame:
     """Score the customers of a churn table (with the model's covariates) who are not confirmed
-    lapsed: ``age``, ``days_since_last_purchase``, ``churn_probability`` (within ``horizon``,
-    given their current age), ``health_score`` (0–100), ``inactive_trigger``, ``high_risk``,
-    ``reason``, ``extrapolated``, ``rank`` (1 = most at risk). Customer ids stay in the index:
-    reports should show counts and aggregates (:func:`at_risk_summary`), not the list."""
+    lapsed: ``age``, ``days_since_last_purchase``, ``probability_returning`` (Pareto/NBD chance
+    of another purchase, 1 if the model has no activity model), ``churn_probability`` (lapse within ``horizon`` given their
+    age, covariates and — when the model has an activity model and the table
+    ``n_purchases`` — their silence since the last purchase; see the module docstring),
+    ``health_score`` (0–100), ``inactive_trigger``, ``high_risk``, ``reason``,
+    ``extrapolated``, ``rank`` (1 = most at risk). Customer ids stay in the index: reports
+    should show counts and aggregates (:func:`at_risk_summary`), not the list."""
     need = ["first_purchase", "last_purchase", "churned"]
     missing = [c for c in need if c not in table.columns]
     if missing:
@@ -236,8 +335,13 @@ def at_risk_list(table: pd.DataFrame, model: ChurnRiskModel, horizon: float = 90
     age_days = (as_of - active["first_purchase"]).dt.days.astype(float)
     active["age"] = age_days / unit
     active["days_since_last_purchase"] = (as_of - active["last_purchase"]).dt.days
-    active["churn_probability"] = model.predict_churn_probability(active, horizon,
-                                                                  active["age"].to_numpy())
+    active["days_since_last_purchase"] = active["days_since_last_purchase"].clip(lower=0)
+    history = getattr(model, "activity_", None) is not None and "n_purchases" in active.columns
+    active["probability_returning"] = model.probability_returning(
+        active["n_purchases"], active["days_since_last_purchase"], age_days) if history else 1.0
+    active["churn_probability"] = model.predict_churn_probability(
+        active, horizon, active["age"].to_numpy(),
+        days_since_last_purchase=active["days_since_last_purchase"] if history else None)
     active["health_score"] = 100 * (1 - active["churn_probability"])
     active["inactive_trigger"] = active["days_since_last_purchase"] >= inactivity_trigger_days
     active["high_risk"] = active["health_score"] < health_threshold
@@ -250,12 +354,15 @@ def at_risk_list(table: pd.DataFrame, model: ChurnRiskModel, horizon: float = 90
     active = active.sort_values(["churn_probability", "days_since_last_purchase"],
                                 ascending=[False, False])
     active["rank"] = np.arange(1, len(active) + 1)
-    cols = ["rank", "age", "days_since_last_purchase", "churn_probability", "health_score",
+    cols = ["rank", "age", "days_since_last_purchase", "probability_returning",
+            "churn_probability",
+            "health_score",
             "inactive_trigger", "high_risk", "reason", "extrapolated", *model.covariates]
     out = active[cols]
     if only_at_risk:
         out = out.loc[out["reason"] != ""]
     out.attrs.update(as_of=as_of, horizon=horizon, n_scored=len(active),
+                     conditioned_on_inactivity=bool(history),
                      inactivity_trigger_days=inactivity_trigger_days,
                      health_threshold=health_threshold)
     return out
