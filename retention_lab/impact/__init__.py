@@ -17,6 +17,7 @@ from .self_selected import (PropensityModel, fit_propensity, att_effects, naive_
 from .frequency import nb_rate_ratio
 from .survival_effects import km_curves, cox_hazard_ratio, enrolment_hazard_ratio
 from .clv_effects import predicted_clv
+from .event_study import event_study, event_panel, EventStudyResult
 from .roi import programme_roi
 from .heterogeneity import segment_effects, cochran_q
 from .power import mde_table
@@ -30,7 +31,8 @@ __all__ = ["analyze", "ImpactReport", "outcome_table", "covariate_matrix", "Mean
            "effect_row", "srm_check", "smd", "balance_table", "itt_and_members",
            "PropensityModel", "fit_propensity", "att_effects", "naive_effects", "did_effect",
            "propensity_balance", "nb_rate_ratio", "km_curves", "cox_hazard_ratio",
-           "enrolment_hazard_ratio", "predicted_clv", "programme_roi", "segment_effects",
+           "enrolment_hazard_ratio", "predicted_clv", "event_study", "event_panel",
+           "EventStudyResult", "programme_roi", "segment_effects",
            "cochran_q", "mde_table", "context_table", "retention_gain_value", "geometric_clv",
            "EValue", "evalue", "evalues_rr", "evalues_or", "evalues_hr", "evalues_md",
            "bias_factor", "confounder_strength", "covariate_benchmarks",

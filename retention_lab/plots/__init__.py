@@ -4,3 +4,4 @@ from .metrics import *  # noqa: F401,F403
 from .clv import *  # noqa: F401,F403
 from .survival import *  # noqa: F401,F403
 from .impact import *  # noqa: F401,F403
+from .event_study import *  # noqa: F401,F403

@@ -1,0 +1,492 @@
+"""Event study of loyalty enrolment: the effect by month since enrolment, with placebo months.
+
+The estimator (Callaway & Sant'Anna 2021, *J. Econometrics* 225(2), 200–230)
+----------------------------------------------------------------------------
+Customers form a customer × calendar-month panel; a customer's *cohort* ``g`` is their enrolment
+month (never-members have none). For every cohort ``g`` and month ``t`` the group-time effect
+
+    ATT(g, t) = E[Y_t − Y_b | G = g] − E[Y_t − Y_b | C_{g,t}]                          (CS eq. 2.6)
+
+is a 2 × 2 difference in differences against the comparison group ``C_{g,t}``:
+
+* ``control="not_yet_treated"`` (default): customers not enrolled by month ``max(t, b)``
+  (never-members included), other than cohort ``g`` itself;
+* ``control="never_treated"``: customers with no enrolment in the panel (members who enrol
+  after its last month count as never enrolled within it, as in ``did`` and ``differences``).
+
+The base month ``b`` is ``g − 1`` for ``t >= g`` (no anticipation). For placebo months
+``t < g``, ``base_period="varying"`` (CS's and ``did``'s default) uses ``b = t − 1`` (month-on-
+month placebo changes) and ``"universal"`` uses ``b = g − 1`` (then event time −1 is the
+reference, 0 by construction, and is not reported). No covariates: the unconditional DiD.
+
+The effects are aggregated by event time ``e = t − g`` (CS eq. 3.8, "dynamic" aggregation):
+``θ(e) = Σ_g w_g ATT(g, g + e)`` with ``w_g`` the share of cohort ``g`` among the cohorts
+observed at ``e``; the overall effect is the mean of ``θ(e)`` over ``e = 0 … months_after``.
+
+Unbalanced panel
+----------------
+Customers enter the panel in their acquisition month (``signup_date``, else their first
+purchase) and stay until the last complete month of the observation window (a customer who stops
+buying is still observed, with zeros). Every 2 × 2 comparison uses the customers observed in both
+of its months (``b`` and ``t``), so it is a balanced comparison; a customer acquired after ``b``
+simply does not enter it. (R ``did`` and the Python ``differences`` package treat an unbalanced
+panel as repeated cross-sections instead; on a balanced panel the two coincide and
+``tests/test_event_study.py`` checks it against ``differences`` to 1e-6.) Members enrolled in
+their acquisition month have no pre-enrolment month and enter no comparison as treated; the
+month of observation end is dropped when it is incomplete. Both are counted in ``.sample``.
+
+Inference
+---------
+Standard errors come from the influence functions of the ATT(g, t) (one value per customer,
+so they are clustered by customer: every comparison a customer enters is accounted for jointly),
+including the estimation of the cohort weights (CS Appendix; ``did``'s ``wif``):
+``se = sqrt(Σ_i ψ_i²) / N``. Intervals are pointwise normal intervals at level ``alpha``.
+
+Pre-trends
+----------
+The placebo months are tested jointly with a Wald test ``W = θ_pre' V⁻ θ_pre ~ χ²(df)`` on the
+event-time estimates of ``e = −months_before … −1`` (−2 with the universal base), ``V`` from the
+same influence functions. ``status`` is ``"fail"`` when ``p < pretrend_alpha`` (default
+:data:`PRETREND_ALPHA` = 0.05): the not-yet-enrolled customers did not evolve like the members
+before enrolment, so parallel trends — the assumption that makes ``θ(e)`` causal — is doubtful.
+
+Enrolment at a purchase
+-----------------------
+When members join *at a purchase*, the enrolment month contains that purchase by construction
+and members are selected on recent activity; event time 0 and the months just before it then
+reflect the selection rule as well as the programme. The pre-trend test is there to show it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import DataError
+from ..units import z_value
+
+#: Pre-trend test threshold: ``status = "fail"`` when the joint placebo p-value is below it.
+PRETREND_ALPHA = 0.05
+#: Outcome → how a customer's month is measured.
+OUTCOMES = {"purchases": "orders in the month", "spend": "spend in the month",
+            "active": "1 if the customer ordered in the month, else 0"}
+CONTROLS = ("not_yet_treated", "never_treated")
+_NEVER = np.iinfo(np.int64).max // 4
+
+
+@dataclass
+class EventStudyResult:
+    """Event-time effects with their placebo (pre-enrolment) months.
+
+    Attributes
+    ----------
+    estimates : DataFrame
+        One row per event time: ``event_time`` (months since the enrolment month), ``estimate``,
+        ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``n`` (member-observations: members
+        entering the comparisons at that event time), ``n_cohorts``, ``period`` ("pre"/"post").
+    pretrend : dict
+        ``statistic``, ``df``, ``p_value``, ``threshold``, ``status`` ("pass"/"fail"/"not
+        tested") and a one-line ``detail``.
+    overall : dict
+        ``estimate``, ``se``, ``ci_low``, ``ci_high``, ``p_value``, ``months``: the mean effect
+        over event times 0 … months_after.
+    group_time : DataFrame
+        The ATT(g, t): ``cohort``, ``period``, ``event_time``, ``base``, ``att``, ``se``,
+        ``n_treated``, ``n_control`` (periods as calendar months where the panel had them).
+    sample : dict
+        Customers, members, cohorts, months, and what was left out.
+    method, outcome, alpha, control, base_period
+    influence : ndarray
+        (customers × event times) influence functions of ``estimates`` (customers in the
+        panel's order): ``V = ψ'ψ / N²`` is the customer-clustered covariance.
+    """
+
+    estimates: pd.DataFrame
+    pretrend: dict
+    overall: dict
+    group_time: pd.DataFrame
+    sample: dict
+    method: str
+    outcome: str
+    alpha: float
+    control: str
+    base_period: str
+    influence: np.ndarray = field(default=None, repr=False)
+
+    def plot(self, ax=None, truth=None):
+        """The event-study figure (:func:`retention_lab.plots.plot_event_study`); the Axes."""
+        from ..plots.event_study import plot_event_study  # plots sit downstream of impact
+        return plot_event_study(self, ax=ax, truth=truth)
+
+    def summary_text(self) -> str:
+        o, p = self.overall, self.pretrend
+        level = int(round(100 * (1 - self.alpha)))
+        return (f"Event study ({self.outcome} per month): mean effect over months 0–"
+                f"{o['months'][-1] if o['months'] else '?'} after enrolment {o['estimate']:.3g} "
+                f"[{o['ci_low']:.3g}, {o['ci_high']:.3g}] ({level} % CI); pre-trend test "
+                f"{p['status']}: {p['detail']}")
+
+
+# --- the panel ---------------------------------------------------------------------------
+
+def _month(dates) -> np.ndarray:
+    d = pd.DatetimeIndex(pd.to_datetime(dates))
+    return (d.year.to_numpy(np.int64) * 12 + d.month.to_numpy(np.int64) - 1)
+
+
+def _period(m) -> pd.PeriodIndex:
+    """Monthly Periods of month numbers ``year * 12 + month − 1`` (Period ordinals count months
+    from 1970-01)."""
+    ordinal = np.asarray(m, np.int64) - 1970 * 12
+    return pd.PeriodIndex(pd.arrays.PeriodArray(ordinal, dtype=pd.PeriodDtype("M")))
+
+
+@dataclass
+class _Panel:
+    y: np.ndarray        # (N, T) outcome, NaN where the customer is not observed
+    cohort: np.ndarray   # (N,) period index of enrolment; _NEVER for none
+    ids: np.ndarray      # (N,) customer ids
+    months: np.ndarray   # (T,) calendar month numbers (year * 12 + month − 1), or periods
+    calendar: bool       # months are calendar months
+    sample: dict
+
+
+def _panel_from_data(data, outcome: str) -> _Panel:
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, not {outcome!r}")
+    tx, cu = data.transactions, data.customers
+    if "enrolled_at" not in cu.columns:
+        raise DataError("customers: missing column 'enrolled_at'; rule 'the event study needs "
+                        "each customer's enrolment date (null for never-members)'",
+                        table="customers", column="enrolled_at",
+                        rule="enrolled_at present", n_rows=len(cu))
+    if data.observation_end is None:
+        raise ValueError("data.observation_end is needed to know the last complete month")
+    ids = cu["customer_id"].to_numpy()
+    pos = pd.Index(ids).get_indexer(tx["customer_id"])
+    if (pos < 0).any():
+        raise DataError.for_rule("transactions", "customer_id", "customer_id is in customers",
+                                 pd.Series(pos < 0), tx)
+    end = pd.Timestamp(data.observation_end).normalize()
+    last = int(_month([end])[0]) - (0 if (end + pd.Timedelta(days=1)).day == 1 else 1)
+    tx_month = _month(tx["date"])
+    first_tx = np.full(len(ids), _NEVER, np.int64)
+    np.minimum.at(first_tx, pos, tx_month)
+    entry = first_tx.copy()
+    if "signup_date" in cu.columns:
+        signup = cu["signup_date"]
+        ok = signup.notna().to_numpy()
+        entry[ok] = np.minimum(entry[ok], _month(signup[ok]))
+    enrolled = cu["enrolled_at"].notna().to_numpy()
+    cohort = np.full(len(ids), _NEVER, np.int64)
+    cohort[enrolled] = _month(cu.loc[enrolled, "enrolled_at"])
+    no_entry = entry == _NEVER
+    start = int(entry[~no_entry].min()) if (~no_entry).any() else last
+    T = last - start + 1
+    if T < 2:
+        raise DataError("transactions: fewer than two complete months between the first "
+                        "acquisition and the observation end; rule 'an event study needs at "
+                        "least two months'", table="transactions", column="date",
+                        rule="at least two complete months", n_rows=len(tx))
+    keep = tx_month <= last
+    cell = pos[keep] * T + (tx_month[keep] - start)
+    if outcome == "spend":
+        flat = np.bincount(cell, weights=tx["amount"].to_numpy(float)[keep],
+                           minlength=len(ids) * T)
+    else:
+        flat = np.bincount(cell, minlength=len(ids) * T).astype(float)
+        if outcome == "active":
+            flat = (flat > 0).astype(float)
+    y = flat.reshape(len(ids), T)
+    y[np.arange(T)[None, :] < (entry - start)[:, None]] = np.nan
+    y[no_entry] = np.nan
+    cohort_idx = np.where(enrolled, cohort - start, _NEVER)
+    sample = {"customers": int(len(ids)), "members": int(enrolled.sum()),
+              "customers_without_entry": int(no_entry.sum()),
+              "members_enrolled_in_acquisition_month": int((enrolled & (cohort == entry)).sum()),
+              "members_enrolled_after_panel": int((enrolled & (cohort > last)).sum()),
+              "transactions_after_last_complete_month": int((~keep).sum()),
+              "first_month": str(_period([start])[0]), "last_month": str(_period([last])[0])}
+    return _Panel(y, cohort_idx, ids, np.arange(start, last + 1), True, sample)
+
+
+def _panel_from_frame(panel: pd.DataFrame, outcome: str) -> _Panel:
+    """A long panel (``customer_id``, ``period``, ``outcome``, ``cohort``): periods as integers
+    or monthly Periods, ``cohort`` null for never-members; a missing row = not observed."""
+    need = ["customer_id", "period", outcome, "cohort"]
+    missing = [c for c in need if c not in panel.columns]
+    if missing:
+        raise DataError(f"panel: missing column(s) {missing}; rule 'a panel has customer_id, "
+                        f"period, the outcome and cohort'", table="panel",
+                        column=",".join(missing), rule="required columns", n_rows=len(panel))
+    calendar = isinstance(panel["period"].dtype, pd.PeriodDtype)
+
+    def as_int(s):
+        if isinstance(s.dtype, pd.PeriodDtype):
+            return np.where(s.isna(), _NEVER, s.array.asi8).astype(np.int64)
+        v = pd.to_numeric(s)
+        return np.where(v.isna(), _NEVER, v.fillna(0)).astype(np.int64)
+
+    period = as_int(panel["period"])
+    cohort_row = as_int(panel["cohort"])
+    codes, ids = pd.factorize(panel["customer_id"])
+    first_cohort = pd.Series(cohort_row).groupby(codes).agg(["min", "max"])
+    bad = first_cohort["min"] != first_cohort["max"]
+    if bad.any():
+        raise DataError.for_rule("panel", "cohort", "one cohort per customer",
+                                 pd.Series(bad[codes].to_numpy()), panel)
+    start, stop = int(period.min()), int(period.max())
+    T = stop - start + 1
+    y = np.full((len(ids), T), np.nan)
+    y[codes, period - start] = pd.to_numeric(panel[outcome]).to_numpy(float)
+    cohort = first_cohort["min"].to_numpy()
+    cohort = np.where(cohort == _NEVER, _NEVER, cohort - start)
+    members = cohort != _NEVER
+    sample = {"customers": int(len(ids)), "members": int(members.sum()),
+              "first_period": start, "last_period": stop}
+    if calendar:  # Period ordinals of freq M count months since 1970-01
+        months = np.arange(start, stop + 1) + 1970 * 12
+    else:
+        months = np.arange(start, stop + 1)
+    return _Panel(y, cohort, np.asarray(ids), months, calendar, sample)
+
+
+def event_panel(data, outcome: str = "purchases") -> pd.DataFrame:
+    """The customer × calendar-month panel the event study uses.
+
+    ``data`` is an :class:`~retention_lab.experiment_data.ExperimentData` (``customers`` with
+    ``enrolled_at``). One row per customer and month from their acquisition month to the last
+    complete month: ``customer_id``, ``period`` (monthly Period), the outcome (see
+    :data:`OUTCOMES`), ``cohort`` (enrolment month, NaT for never-members) and ``event_time``
+    (months since enrolment, NaN for never-members). ``attrs["sample"]`` counts what was left
+    out (customers without any date, the incomplete last month).
+    """
+    p = _panel_from_data(data, outcome)
+    N, T = p.y.shape
+    obs = ~np.isnan(p.y)
+    row, col = np.nonzero(obs)
+    member = p.cohort[row] != _NEVER
+    cohort = pd.Series(_period(np.where(member, p.cohort[row], 0) + p.months[0]))
+    cohort[~member] = pd.NaT
+    out = pd.DataFrame({
+        "customer_id": p.ids[row],
+        "period": _period(p.months[col]),
+        outcome: p.y[row, col],
+        "cohort": cohort.to_numpy(),
+        "event_time": np.where(member, col - p.cohort[row], np.nan),
+    })
+    if outcome != "spend":
+        out[outcome] = out[outcome].astype(np.int64)
+    out.attrs["sample"] = p.sample
+    return out
+
+
+# --- the estimator -----------------------------------------------------------------------
+
+class _Cells:
+    """The ATT(g, t) of one panel, with what is needed to rebuild their influence functions.
+
+    Customers are sorted by cohort, so a cohort is a contiguous block and "not enrolled by
+    month m" is the suffix after the cohorts <= m: every 2 x 2 comparison is a few slices. The
+    influence function of a cell (CS 2021, proof of Theorem 2; ``did``'s ``att.inf.func``
+    rescaled to the whole sample) is ``ψ_i = N/n_T (ΔY_i − ȳ_T)`` for its treated customers,
+    ``−N/n_C (ΔY_i − ȳ_C)`` for its comparison customers and 0 for everyone else."""
+
+    def __init__(self, p: _Panel, control: str, base_period: str, e_min: int, e_max: int):
+        N, T = p.y.shape
+        G = np.where(p.cohort >= T, _NEVER, p.cohort)  # enrolled after the panel: never in it
+        self.order = np.argsort(G, kind="stable")
+        self.Gs = G[self.order]
+        self.y = np.ascontiguousarray(p.y[self.order].T)  # (T, N): one month is contiguous
+        self.N = N
+        Gs = self.Gs
+        cohorts = np.unique(Gs[(Gs != _NEVER) & (Gs >= 1) & (Gs < T)])
+        never = int(np.searchsorted(Gs, _NEVER, "left"))
+        rows, self.slices = [], []
+        for g in cohorts:
+            g = int(g)
+            lo, hi = int(np.searchsorted(Gs, g, "left")), int(np.searchsorted(Gs, g, "right"))
+            for t in range(max(0, g + e_min), min(T, g + e_max + 1)):
+                b = g - 1 if (t >= g or base_period == "universal") else t - 1
+                if b < 0 or b == t:
+                    continue
+                if control == "not_yet_treated":
+                    start = int(np.searchsorted(Gs, max(t, b), "right"))
+                    blocks = [(start, lo), (hi, N)] if g > max(t, b) else [(start, N)]
+                else:
+                    blocks = [(never, N)]
+                blocks = [(a, z) for a, z in blocks if z > a]
+                d_t = self._diff(t, b, lo, hi)
+                d_c = [self._diff(t, b, a, z) for a, z in blocks]
+                n_t = int(np.count_nonzero(~np.isnan(d_t)))
+                n_c = sum(int(np.count_nonzero(~np.isnan(d))) for d in d_c)
+                if n_t == 0 or n_c == 0:
+                    continue
+                m_t = np.nansum(d_t) / n_t
+                m_c = sum(np.nansum(d) for d in d_c) / n_c
+                ss_t = np.nansum((d_t - m_t) ** 2)
+                ss_c = sum(np.nansum((d - m_c) ** 2) for d in d_c)
+                rows.append({"g": g, "t": t, "b": b, "event_time": t - g,
+                             "att": float(m_t - m_c),
+                             "se": float(np.sqrt(ss_t / n_t ** 2 + ss_c / n_c ** 2)),
+                             "n_treated": n_t, "n_control": n_c, "pg": (hi - lo) / N,
+                             "m_t": m_t, "m_c": m_c})
+                self.slices.append(((lo, hi), blocks))
+        self.table = pd.DataFrame(rows)
+
+    def _diff(self, t, b, lo, hi):
+        return self.y[t, lo:hi] - self.y[b, lo:hi]
+
+    def add_influence(self, out: np.ndarray, k: int, weight: float) -> None:
+        """``out += weight · ψ_k`` (customers in cohort order)."""
+        row = self.table.iloc[k]
+        t, b = int(row["t"]), int(row["b"])
+        (lo, hi), blocks = self.slices[k]
+        c_t = weight * self.N / row["n_treated"]
+        out[lo:hi] += np.nan_to_num(c_t * (self._diff(t, b, lo, hi) - row["m_t"]))
+        c_c = weight * self.N / row["n_control"]
+        for a, z in blocks:
+            out[a:z] -= np.nan_to_num(c_c * (self._diff(t, b, a, z) - row["m_c"]))
+
+
+def _aggregate(cells: _Cells, idx: np.ndarray):
+    """θ = Σ w_k ATT_k over the cells ``idx`` with w ∝ cohort share, and its influence
+    function including the estimated weights (CS 2021, Appendix; ``did::wif``)."""
+    sub = cells.table.iloc[idx]
+    pg = sub["pg"].to_numpy()
+    att = sub["att"].to_numpy()
+    w = pg / pg.sum()
+    inf = np.zeros(cells.N)
+    for k, wk in zip(idx, w):
+        cells.add_influence(inf, int(k), float(wk))
+    # weights' influence: (1[G = g_k] − pg_k) / Σpg − Σ_j (1[G = g_j] − pg_j) · pg_k / (Σpg)²
+    dummies = cells.Gs[:, None] == sub["g"].to_numpy()[None, :]
+    centred = dummies - pg
+    inf += (centred @ att) / pg.sum() - centred.sum(axis=1) * (pg @ att) / pg.sum() ** 2
+    return float(w @ att), inf
+
+
+def event_study(data, *, outcome: str = "purchases", months_before: int = 6,
+                months_after: int = 12, alpha: float = 0.05,
+                control: str = "not_yet_treated", base_period: str = "varying",
+                pretrend_alpha: float = PRETREND_ALPHA) -> EventStudyResult:
+    """Effect of enrolment by month since enrolment (Callaway & Sant'Anna 2021).
+
+    Parameters
+    ----------
+    data : ExperimentData or DataFrame
+        A study (``customers.enrolled_at``; the panel is :func:`event_panel`), or a long panel
+        with ``customer_id``, ``period`` (integers or monthly Periods), the ``outcome`` column
+        and ``cohort`` (null for never-members); a missing row means "not observed".
+    outcome : {"purchases", "spend", "active"}
+    months_before, months_after : int
+        Event times −months_before … months_after are estimated; the months before enrolment
+        are placebo tests.
+    alpha : float
+        Level of the pointwise intervals (``z`` from :func:`retention_lab.units.z_value`).
+    control : {"not_yet_treated", "never_treated"}
+    base_period : {"varying", "universal"}
+    pretrend_alpha : float
+        The pre-trend test fails when its p-value is below this (default 0.05).
+
+    Returns
+    -------
+    EventStudyResult (see the module docstring for the model, the unbalanced-panel rule and the
+    clustered influence-function standard errors).
+    """
+    if control not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}, not {control!r}")
+    if base_period not in ("varying", "universal"):
+        raise ValueError(f"base_period must be 'varying' or 'universal', not {base_period!r}")
+    if months_before < 0 or months_after < 0:
+        raise ValueError("months_before and months_after must be >= 0")
+    z = z_value(alpha)
+    if isinstance(data, pd.DataFrame):
+        p = _panel_from_frame(data, outcome)
+    else:
+        p = _panel_from_data(data, outcome)
+    N, T = p.y.shape
+    cells = _Cells(p, control, base_period, -int(months_before), int(months_after))
+    gt, order = cells.table, cells.order
+    if gt.empty:
+        raise DataError("customers: no cohort has both members and comparison customers "
+                        "observed around its enrolment month; rule 'an event study needs "
+                        "members enrolled after their acquisition month and customers not "
+                        "yet enrolled'", table="customers", column="enrolled_at",
+                        rule="estimable cohorts", n_rows=int(p.sample.get("members", 0)))
+    rows, infs = [], []
+    for e, idx in gt.groupby("event_time").indices.items():
+        est, inf = _aggregate(cells, idx)
+        se = float(np.sqrt(np.sum(inf * inf)) / N)
+        rows.append({"event_time": int(e), "estimate": est, "se": se,
+                     "ci_low": est - z * se, "ci_high": est + z * se,
+                     "p_value": float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else np.nan,
+                     "n": int(gt["n_treated"].iloc[idx].sum()),
+                     "n_cohorts": int(len(idx)), "period": "pre" if e < 0 else "post"})
+        infs.append(inf)
+    est = pd.DataFrame(rows)
+    inf = np.empty((N, len(infs)))
+    inf[order] = np.column_stack(infs)  # back to the customers' order
+
+    pretrend = _pretrend(est, inf, N, pretrend_alpha)
+    post = (est["event_time"] >= 0).to_numpy()
+    overall = {"estimate": np.nan, "se": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+               "p_value": np.nan, "months": [int(e) for e in est.loc[post, "event_time"]]}
+    if post.any():
+        o_inf = inf[:, post].mean(axis=1)
+        o_est = float(est.loc[post, "estimate"].mean())
+        o_se = float(np.sqrt(np.sum(o_inf * o_inf)) / N)
+        overall.update(estimate=o_est, se=o_se, ci_low=o_est - z * o_se,
+                       ci_high=o_est + z * o_se,
+                       p_value=float(2 * stats.norm.sf(abs(o_est) / o_se)) if o_se else np.nan)
+
+    def label(v):
+        v = p.months[0] + np.asarray(v)
+        return _period(v) if p.calendar else v
+
+    group_time = pd.DataFrame({"cohort": label(gt["g"]), "period": label(gt["t"]),
+                               "event_time": gt["event_time"], "base": label(gt["b"]),
+                               "att": gt["att"], "se": gt["se"],
+                               "n_treated": gt["n_treated"], "n_control": gt["n_control"]})
+    comparison = {"not_yet_treated": "customers not yet enrolled (never-members included)",
+                  "never_treated": "never-members"}[control]
+    method = (f"Callaway & Sant'Anna (2021) group-time ATT by enrolment month, aggregated by "
+              f"months since enrolment; comparison: {comparison}; {base_period} base period; "
+              f"unconditional DiD on {OUTCOMES.get(outcome, outcome)}; customers enter the panel in their "
+              f"acquisition month and each 2x2 comparison uses customers observed in both of "
+              f"its months; standard errors from influence functions clustered by customer; "
+              f"joint Wald pre-trend test on the placebo months (fails at p < "
+              f"{pretrend_alpha:g}).")
+    return EventStudyResult(estimates=est, pretrend=pretrend, overall=overall,
+                            group_time=group_time, sample=p.sample, method=method,
+                            outcome=outcome, alpha=alpha, control=control,
+                            base_period=base_period, influence=inf)
+
+
+def _pretrend(est: pd.DataFrame, inf: np.ndarray, N: int, threshold: float) -> dict:
+    pre = (est["event_time"] < 0).to_numpy()
+    if not pre.any():
+        return {"statistic": np.nan, "df": 0, "p_value": np.nan, "threshold": threshold,
+                "status": "not tested", "detail": "no placebo month before enrolment could be "
+                                                  "estimated"}
+    theta = est.loc[pre, "estimate"].to_numpy()
+    V = inf[:, pre].T @ inf[:, pre] / N ** 2
+    df = int(np.linalg.matrix_rank(V))
+    if df == 0:
+        return {"statistic": np.nan, "df": 0, "p_value": np.nan, "threshold": threshold,
+                "status": "not tested", "detail": "the placebo estimates have no variance"}
+    W = float(theta @ np.linalg.pinv(V) @ theta)
+    pval = float(stats.chi2.sf(W, df))
+    status = "fail" if pval < threshold else "pass"
+    worst = est.loc[pre].iloc[int(np.argmax(np.abs(theta / est.loc[pre, "se"].to_numpy())))]
+    verdict = ("members' behaviour already differed from the comparison customers' before "
+               "enrolment: parallel trends is doubtful" if status == "fail" else
+               "no evidence that members and comparison customers trended differently before "
+               "enrolment")
+    detail = (f"joint Wald χ²({df}) = {W:.2f}, p = {pval:.3g} over {int(pre.sum())} placebo "
+              f"months (largest at month {int(worst['event_time'])}: "
+              f"{worst['estimate']:.3g} ± {worst['se']:.2g}); {verdict}.")
+    return {"statistic": W, "df": df, "p_value": pval, "threshold": threshold,
+            "status": status, "detail": detail}
