@@ -208,8 +208,9 @@ def test_clv_and_intervals_equal_the_per_customer_evaluation(which, fitted, week
     np.testing.assert_allclose(res.clv.to_numpy(), ref, rtol=1e-10, atol=0)
     assert res.total == pytest.approx(ref.sum(), rel=1e-12)
     # the bootstrap: the same draws, each evaluated customer by customer
-    t_draws = tm.sample_params(n_draws, seed=seed)
-    s_draws = gg.sample_params(n_draws, seed=np.random.default_rng(seed).integers(2**32) + 1)
+    t_stream, s_stream = rl.clv.value.draw_streams(seed, tm, gg)
+    t_draws = tm.sample_params(n_draws, seed=t_stream)
+    s_draws = gg.sample_params(n_draws, seed=s_stream)
     per_draw = np.array([_clv_by_customer(tm._with_params(t_draws[j]), gg._with_params(s_draws[j]),
                                           sub, step, 12, 0.01, 0.3) for j in range(n_draws)])
     np.testing.assert_allclose(res.total_draws, per_draw.sum(1), rtol=1e-10, atol=0)
@@ -237,3 +238,36 @@ def test_unidentified_fit_gives_point_estimates_without_intervals(fitted, weeks,
     assert np.isnan(res.total_ci).all() and np.isnan(res.mean_ci).all()
     assert res.customers[["lower 95%", "upper 95%"]].isna().all().all()
     assert res.method == "point estimate only (no finite covariance for BetaGeoFitter)"
+
+
+def _halves_clv(weeks, **kwargs):
+    out = []
+    for part in (weeks.iloc[::2], weeks.iloc[1::2]):
+        bg = rl.clv.BetaGeoFitter().fit(part)
+        gg = rl.clv.GammaGammaFitter().fit(part)
+        out.append(rl.clv.customer_lifetime_value(bg, gg, part, customer_intervals=False,
+                                                  **kwargs))
+    return out
+
+
+@pytest.mark.parametrize("seed", [None, "default", 7])
+def test_difference_of_two_fits_carries_both_variances(weeks, seed):
+    """Issue 13 item 2: two independently fitted halves of CDNOW must get independent bootstrap
+    draws — with the default seed (the same seed for both) their draws correlated at 0.997 and
+    the difference's parameter SE was 0.18 instead of sqrt(var_a + var_b) = 3.07."""
+    kwargs = {} if seed == "default" else {"seed": seed}
+    a, b = _halves_clv(weeks, **kwargs)
+    n = min(len(a.mean_draws), len(b.mean_draws))  # a non-finite draw may be dropped
+    assert abs(np.corrcoef(a.mean_draws[:n], b.mean_draws[:n])[0, 1]) < 0.3
+    separate = np.hypot(np.std(a.mean_draws, ddof=1), np.std(b.mean_draws, ddof=1))
+    param_only = a.difference(b, sampling=False)
+    assert param_only["se"] == pytest.approx(separate, rel=0.25)
+    samp = np.var(a.clv, ddof=1) / a.n + np.var(b.clv, ddof=1) / b.n
+    assert a.difference(b)["se"] == pytest.approx(np.sqrt(separate ** 2 + samp), rel=0.2)
+
+
+def test_same_fit_and_seed_reproduce_the_draws(fitted, weeks):
+    bg, gg = fitted
+    one, two = (rl.clv.customer_lifetime_value(bg, gg, weeks, seed=3, n_draws=50,
+                                               customer_intervals=False) for _ in range(2))
+    np.testing.assert_array_equal(one.total_draws, two.total_draws)
