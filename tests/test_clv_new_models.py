@@ -487,3 +487,34 @@ def test_bgbb_interval_coverage_200_seeds():
         hits += (s["lower 95%"].to_numpy() <= truth) & (truth <= s["upper 95%"].to_numpy())
     coverage = hits / 200
     assert np.all((coverage >= 0.915) & (coverage <= 0.985)), coverage
+
+
+@pytest.mark.parametrize("cls", ["ParetoNBDFitter", "BetaGeoFitter"])
+def test_conditional_predictions_with_static_covariates(cdnow_summary, cls):
+    """With covariates each customer's own parameters are used: the conditional count
+    distribution sums to 1 and its mean is the covariate model's own expected_purchases;
+    P(alive at T + 0) its probability_alive; a customer's predictions equal those of the
+    no-covariate model with that customer's α_i, β_i (a_i, b_i) as population parameters."""
+    s = cdnow_summary
+    cov = pd.DataFrame({"g": (s.index.to_numpy() % 3 == 0).astype(float)}, index=s.index)
+    m = getattr(rl.clv, cls)().fit(s, covariates=cov)
+    sub = s.iloc[[0, 1, 2, 3, 10, 20]]
+    csub = cov.loc[sub.index]
+    x, tx, T = (sub[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    k = np.arange(300)[:, None]
+    probs = m.conditional_probability_of_n_purchases_up_to_time(k, 39.0, x, tx, T, covariates=csub)
+    np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-9)
+    np.testing.assert_allclose((k * probs).sum(0), m.expected_purchases(39.0, x, tx, T, covariates=csub),
+                               rtol=1e-7)
+    np.testing.assert_allclose(m.probability_alive_at(0.0, x, tx, T, covariates=csub),
+                               m.probability_alive(x, tx, T, covariates=csub), rtol=1e-12)
+    ind = m.individual_params(csub)
+    plain = getattr(rl.clv, cls)().fit(s)
+    for i in range(len(sub)):
+        one = plain._with_params(ind.iloc[i].to_numpy())
+        for f, args in (("probability_alive_at", (26.0,)), ("probability_no_purchase", (26.0,)),
+                        ("dert", (0.01,))):
+            got = getattr(m, f)(*args, x[i:i + 1], tx[i:i + 1], T[i:i + 1], covariates=csub.iloc[i:i + 1])
+            assert float(got[0]) == pytest.approx(float(getattr(one, f)(*args, x[i], tx[i], T[i])), rel=1e-9)
+    with pytest.raises(ValueError, match="without covariates"):
+        plain.probability_alive_at(1.0, x, tx, T, covariates=csub)

@@ -31,7 +31,9 @@ A customer who has left buys nothing. So every conditional quantity is
   ``∫_0^∞ e^{−u} E[X(T, T + u/δ)] du`` (integration by parts) by 128-point Gauss–Laguerre
   (relative error below 1e-7 for ``δ(α+T) >= 0.08``).
 
-The methods use the model's population parameters; they do not (yet) take covariates.
+Fitted with time-invariant covariates (:mod:`retention_lab.clv.covariates`), each customer's
+own ``α_i, β_i`` (or ``α_i, a_i, b_i``) replace the population ones: pass ``covariates=`` as to
+the model's other predictions (``None``: the customers it was fitted to).
 """
 from __future__ import annotations
 
@@ -88,16 +90,20 @@ class ConditionalPredictionsMixin:
     """P(alive) at a future time, P(no purchase), the conditional count distribution and DERT
     for the continuous-time BTYD fitters (see the module docstring)."""
 
-    def _alive_posterior(self, x, T):
+    def _alive_posterior(self, x, T, covariates=None):
         """``(kind, params)``: the model family of the future and its updated parameters for a
-        customer alive at ``T`` after ``x`` repeat purchases."""
+        customer alive at ``T`` after ``x`` repeat purchases. Models with covariates
+        (:mod:`retention_lab.clv.covariates`) use each customer's own parameters."""
         self._check_fitted()
-        if len(self.params_) != 4:
-            raise NotImplementedError(
-                f"{type(self).__name__}: conditional predictions are implemented for the model "
-                f"without covariates (parameters {list(self.params_.index)})")
-        p1, p2, p3, p4 = self._unload()
-        name = self._model_name
+        base = getattr(self, "_base", None) or type(self)
+        if hasattr(self, "individual_params"):
+            ind = self.individual_params(covariates)
+            p1, p2, p3, p4 = (ind[c].to_numpy(float) for c in base._param_names)
+        elif covariates is not None:
+            raise ValueError(f"{type(self).__name__} was fitted without covariates")
+        else:
+            p1, p2, p3, p4 = self._unload()
+        name = base._model_name
         if name == "Pareto/NBD":
             return "pnbd", (p1 + x, p2 + T, p3, p4 + T)
         if name == "BG/NBD":
@@ -106,15 +112,20 @@ class ConditionalPredictionsMixin:
             return "bg", (p1 + x, p2 + T, p3, p4 + x + 1)
         raise NotImplementedError(f"no conditional predictions for {name}")  # pragma: no cover
 
+    def _alive_now(self, x, tx, T, covariates):
+        if covariates is None:
+            return self.probability_alive(x, tx, T)
+        return self.probability_alive(x, tx, T, covariates=covariates)
+
     def _history(self, frequency, recency, T):
         return np.broadcast_arrays(*(np.asarray(v, float) for v in (frequency, recency, T)))
 
-    def probability_alive_at(self, t, frequency, recency, T):
+    def probability_alive_at(self, t, frequency, recency, T, covariates=None):
         """P(alive at ``T + t`` | x, t_x, T): alive now and still alive ``t`` later."""
         x, tx, T = self._history(frequency, recency, T)
         t = np.asarray(t, float)
-        kind, (r, alpha, c, d) = self._alive_posterior(x, T)
-        now = self.probability_alive(x, tx, T)
+        kind, (r, alpha, c, d) = self._alive_posterior(x, T, covariates)
+        now = self._alive_now(x, tx, T, covariates)
         if kind == "pnbd":
             return now * np.exp(c * (np.log(d) - np.log(d + t)))
         from .beta_geo import log_hyp2f1  # (beta_geo imports this module)
@@ -122,21 +133,24 @@ class ConditionalPredictionsMixin:
         log_stay = r * (np.log(alpha) - np.log(alpha + t)) + log_hyp2f1(r, d, c + d, t / (alpha + t))
         return now * np.exp(log_stay)
 
-    def conditional_probability_of_n_purchases_up_to_time(self, n, t, frequency, recency, T):
+    def conditional_probability_of_n_purchases_up_to_time(self, n, t, frequency, recency, T,
+                                                          covariates=None):
         """P(X(T, T+t) = n | x, t_x, T): the number of purchases in the next ``t`` periods
         (lifetimes' name and signature)."""
         x, tx, T = self._history(frequency, recency, T)
         t = np.asarray(t, float)
-        kind, params = self._alive_posterior(x, T)
-        now = self.probability_alive(x, tx, T)
+        kind, params = self._alive_posterior(x, T, covariates)
+        now = self._alive_now(x, tx, T, covariates)
         pmf = (pnbd_count_pmf if kind == "pnbd" else bg_count_pmf)(n, t, *params)
         return now * pmf + (1 - now) * (np.asarray(n) == 0)
 
-    def probability_no_purchase(self, t, frequency, recency, T):
+    def probability_no_purchase(self, t, frequency, recency, T, covariates=None):
         """P(no purchase in the next ``t`` periods | x, t_x, T)."""
-        return self.conditional_probability_of_n_purchases_up_to_time(0, t, frequency, recency, T)
+        return self.conditional_probability_of_n_purchases_up_to_time(0, t, frequency, recency, T,
+                                                                      covariates)
 
-    def discounted_expected_residual_transactions(self, discount_rate, frequency, recency, T):
+    def discounted_expected_residual_transactions(self, discount_rate, frequency, recency, T,
+                                                  covariates=None):
         """DERT: expected purchases after ``T``, discounted continuously at ``discount_rate``
         (δ, per time unit of the fitted data: ``e^{−δt}`` at ``T + t``). Pareto/NBD: FHL
         (2005b) eq. 2 in closed form; BG/NBD, MBG/NBD: Gauss–Laguerre quadrature."""
@@ -144,14 +158,17 @@ class ConditionalPredictionsMixin:
         delta = np.asarray(discount_rate, float)
         if np.any(delta <= 0):
             raise ValueError("discount_rate must be > 0 (continuous rate per time unit)")
-        kind, (r, alpha, s, beta) = self._alive_posterior(x, T)
+        kind, (r, alpha, s, beta) = self._alive_posterior(x, T, covariates)
         if kind == "pnbd":
             # ∫ e^{−δt} (β'/(β'+t))^s dt = β' U(1, 2−s, δβ') (= β'^s δ^{s−1} Ψ(s, s; δβ'))
             integral = beta * hyperu(1.0, 2.0 - s, delta * beta)
-            return self.probability_alive(x, tx, T) * r / alpha * integral
+            return self._alive_now(x, tx, T, covariates) * r / alpha * integral
         nodes, weights = _LAGUERRE
         u = nodes.reshape((-1,) + (1,) * max(np.ndim(x), np.ndim(delta)))
-        ev = self.expected_purchases(u / delta, x, tx, T)
+        if covariates is None:
+            ev = self.expected_purchases(u / delta, x, tx, T)
+        else:
+            ev = self.expected_purchases(u / delta, x, tx, T, covariates=covariates)
         return np.tensordot(weights, ev, axes=1)
 
     dert = discounted_expected_residual_transactions
