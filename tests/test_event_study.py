@@ -232,3 +232,18 @@ def test_equals_the_differences_library_on_a_balanced_panel(control, base_period
     assert len(common) == len(mine)
     np.testing.assert_allclose(mine.loc[common, "att"], gt.loc[common, "att"], atol=1e-6)
     np.testing.assert_allclose(mine.loc[common, "se"], gt.loc[common, "se"], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_pretrend_size_and_interval_coverage_over_200_seeds():
+    """Under parallel trends the pre-trend test rejects ~5 % of the time and the 95 % interval
+    of the mean post-enrolment effect covers the truth ~95 % of the time (unbalanced panels)."""
+    reject, cover = [], []
+    for seed in range(200):
+        panel = staggered_panel(n=600, T=20, seed=1000 + seed, entry_share=0.3,
+                                effect=lambda e: 0.2 + 0.0 * e)
+        res = event_study(panel, outcome="y", months_before=4, months_after=4)
+        reject.append(res.pretrend["status"] == "fail")
+        cover.append(res.overall["ci_low"] <= 0.2 <= res.overall["ci_high"])
+    assert np.mean(reject) <= 0.09, np.mean(reject)
+    assert 0.92 <= np.mean(cover) <= 0.98, np.mean(cover)
