@@ -168,3 +168,28 @@ def test_membership_effect_and_future_paths():
     res_off = m.customer_lifetime_value(10.0, horizon=12, future={"member": 0.0}, n_draws=40)
     assert res_on.mean > res_off.mean
     assert res_on.mean_ci[0] < res_on.mean < res_on.mean_ci[1]
+
+
+def test_compact_change_table_gives_the_dense_panels_fit():
+    tx, panel, end = simulate_dynamic(600, (0.8, 8.0, 0.7, 20.0), {"member": 0.4},
+                                      {"member": -0.3}, weeks=60, seed=5)
+    # the same membership as a table of changes only (first row before every first purchase)
+    wide = panel.pivot(index="customer_id", columns="period", values="member")
+    change = wide.diff(axis=1).ne(0)
+    change.iloc[:, 0] = True
+    compact = wide.where(change).stack().rename("member").reset_index()
+    dense = TimeVaryingParetoNBDFitter().fit(tx, panel, end)
+    sparse = TimeVaryingParetoNBDFitter().fit(tx, compact, end, fill="forward")
+    np.testing.assert_allclose(sparse.params_, dense.params_, rtol=1e-10)
+    with pytest.raises(rl.DataError, match="lack rows"):
+        TimeVaryingParetoNBDFitter().fit(tx, compact, end)       # gaps without fill
+    customers = pd.DataFrame({"customer_id": ["a", "b"],
+                              "enrolled_at": [pd.Timestamp("2021-01-13"), pd.NaT]})
+    c = membership_covariates(customers, "2021-01-04", "2021-03-31", compact=True)
+    d = membership_covariates(customers, "2021-01-04", "2021-03-31")
+    assert c.attrs["fill"] == "forward" and len(c) == 3
+    filled = (c.set_index(["customer_id", "period"])["member"].unstack()
+              .reindex(columns=sorted(d["period"].unique())).ffill(axis=1))
+    np.testing.assert_array_equal(filled.to_numpy(),
+                                  d.pivot(index="customer_id", columns="period",
+                                          values="member").to_numpy())

@@ -81,7 +81,8 @@ def period_start(index, freq: str = "W") -> pd.DatetimeIndex:
 
 
 def membership_covariates(customers: pd.DataFrame, start, end, freq: str = "W", *,
-                          column: str = "member", from_next_period: bool = True) -> pd.DataFrame:
+                          column: str = "member", from_next_period: bool = True,
+                          compact: bool = False) -> pd.DataFrame:
     """The customer × period membership table from ``customers.enrolled_at``.
 
     One row per customer and calendar period from ``start`` to ``end`` (inclusive):
@@ -90,6 +91,10 @@ def membership_covariates(customers: pd.DataFrame, start, end, freq: str = "W", 
     membership starts in the period *after* the enrolment period: enrolment happens at a
     purchase, and that purchase was made by a non-member — counting it as a member purchase
     would credit the programme with the purchase that triggered it.
+
+    ``compact=True``: only the rows where the value changes (one row at ``start`` per customer
+    and one at the first member period), marked ``attrs["fill"] = "forward"`` — the same
+    covariates in a table the size of the customers table, for large customer bases.
     """
     if "customer_id" not in customers.columns:
         raise DataError("customers: missing column 'customer_id'", table="customers",
@@ -105,6 +110,18 @@ def membership_covariates(customers: pd.DataFrame, start, end, freq: str = "W", 
     ke = np.full(len(ids), np.iinfo(np.int64).max)
     has = enrol.notna().to_numpy()
     ke[has] = _period_index(enrol[has], freq) + int(bool(from_next_period))
+    if compact:
+        on = has & (ke <= k1)
+        k_on = np.clip(ke[on], k0, None)
+        starts = pd.DataFrame({"customer_id": ids, "k": k0, column: (has & (ke <= k0)).astype(float)})
+        ons = pd.DataFrame({"customer_id": ids[on], "k": k_on, column: 1.0})
+        ons = ons.loc[ons["k"] > k0]
+        out = pd.concat([starts, ons], ignore_index=True).sort_values(["customer_id", "k"],
+                                                                       kind="stable")
+        out.insert(1, "period", period_start(out.pop("k").to_numpy(), freq))
+        out = out.reset_index(drop=True)
+        out.attrs.update(freq=str(freq).upper(), fill="forward")
+        return out
     periods = np.arange(k0, k1 + 1)
     n, m = len(ids), len(periods)
     member = (periods[None, :] >= ke[:, None]).astype(float).ravel()
@@ -127,7 +144,7 @@ class DynamicData:
     """
 
     def __init__(self, transactions: pd.DataFrame, covariates: pd.DataFrame, end, freq: str,
-                 trans_cols=None, life_cols=None, levels=None, names=None):
+                 trans_cols=None, life_cols=None, levels=None, names=None, fill=None):
         from ..features.periods import customer_periods
         f = str(freq).upper()
         self.freq = f
@@ -177,12 +194,14 @@ class DynamicData:
         self.x = (n_per - 1).astype(float)
         self.tx = (last - k0).astype(float)
         self.T = (self.kend - k0).astype(float)
-        # the panel, restricted to each customer's [k0, kend]
+        # the panel rows of each customer up to their end, sorted by customer and period
         kp = _period_index(pd.to_datetime(covariates["period"]), f)
         ppos = pos.reindex(covariates["customer_id"]).to_numpy()
         ok = ~np.isnan(ppos)
         ppos_i = np.where(ok, ppos, 0).astype(np.int64)
-        ok &= (kp >= k0[ppos_i]) & (kp <= self.kend[ppos_i])
+        ok &= kp <= self.kend[ppos_i]
+        if fill is None:
+            ok &= kp >= k0[ppos_i]
         ppos_i, kp, D = ppos_i[ok], kp[ok], D[ok]
         order = np.lexsort((kp, ppos_i))
         ppos_i, kp, D = ppos_i[order], kp[order], D[order]
@@ -191,41 +210,60 @@ class DynamicData:
             raise DataError(f"covariates: {int(dup.sum()):,} duplicate (customer_id, period) rows",
                             table="covariates", column="period",
                             rule="one row per customer and period", n_rows=int(dup.sum()))
-        need = self.T + 1          # periods k0 … kend
-        have = np.bincount(ppos_i, minlength=len(ids))
-        short = have < need
+        if fill is None:
+            need = self.T + 1          # periods k0 … kend
+            short = np.bincount(ppos_i, minlength=len(ids)) < need
+            rule = "a row for every period of a customer's life"
+            what = "lack rows for some periods between their first purchase and the end"
+        else:
+            # forward fill: a row holds until the customer's next row; the row in force at the
+            # first purchase period is the last one dated at or before it
+            nxt_same = np.r_[ppos_i[1:] == ppos_i[:-1], False]
+            nxt_kp = np.r_[kp[1:], 0]
+            superseded = nxt_same & (nxt_kp <= k0[ppos_i])
+            ppos_i, kp, D = ppos_i[~superseded], kp[~superseded], D[~superseded]
+            kp = np.maximum(kp, k0[ppos_i])
+            first_row = np.r_[True, ppos_i[1:] != ppos_i[:-1]]
+            short = np.ones(len(ids), bool)
+            short[ppos_i[first_row]] = False   # every customer needs a row in force at k0
+            rule = "a row dated at or before the first purchase period (forward fill)"
+            what = "have no covariate row in force at their first purchase"
         if short.any():
             raise DataError(
-                f"covariates: {int(short.sum()):,} of {len(ids):,} customers lack rows for some "
-                f"periods between their first purchase and the observation end (every period "
-                f"must have a row); first: {list(self.ids[short][:5])}", table="covariates",
-                column="period", rule="a row for every period of a customer's life",
+                f"covariates: {int(short.sum()):,} of {len(ids):,} customers {what}; first: "
+                f"{list(self.ids[short][:5])}", table="covariates", column="period", rule=rule,
                 n_rows=int(short.sum()))
-        age = kp - k0[ppos_i]
+        # runs: row j holds on periods [kp_j, next row's period or kend + 1)
+        same_next = np.r_[ppos_i[1:] == ppos_i[:-1], False]
+        run_end = np.where(same_next, np.r_[kp[1:], 0], self.kend[ppos_i] + 1)
+        age = (kp - k0[ppos_i]).astype(float)
+        run_len = (run_end - kp).astype(float)
         X, Z = D[:, ti], D[:, li]
-        # transaction covariates summed over the repeat-purchase periods
+        # transaction covariates summed over the repeat-purchase periods (the run holding them)
         rep = np.ones(len(cpos), bool)
         rep[first] = False
-        flat = ppos_i * (int(self.T.max()) + 2) + age
-        key = cpos[rep] * (int(self.T.max()) + 2) + (per[rep] - k0[cpos[rep]])
-        at = np.searchsorted(flat, key)
+        span = int(self.T.max()) + 2
+        flat = ppos_i * span + (kp - k0[ppos_i])
+        key = cpos[rep] * span + (per[rep] - k0[cpos[rep]])
+        at = np.searchsorted(flat, key, side="right") - 1
         S = np.zeros((len(ids), kt))
         np.add.at(S, cpos[rep], X[at])
         self.S = S
         lastrow = np.r_[np.flatnonzero(np.diff(ppos_i)), len(ppos_i) - 1]
         self.last_X, self.last_Z = X[lastrow], Z[lastrow]
-        # segments: periods of age < T, consecutive equal covariates merged
-        life = age < self.T[ppos_i]
-        sp, sa, sX, sZ = ppos_i[life], age[life], X[life], Z[life]
+        # segments: the runs clipped to ages < T, consecutive equal covariates merged
+        T_row = self.T[ppos_i]
+        life = age < T_row
+        sp, sa, sl = ppos_i[life], age[life], np.minimum(run_len, T_row - age)[life]
+        sX, sZ = X[life], Z[life]
         W = np.column_stack([sX, sZ])
         new = np.r_[True, (sp[1:] != sp[:-1])]
         if W.shape[1]:
             new[1:] |= np.any(W[1:] != W[:-1], axis=1)
         starts = np.flatnonzero(new)
         self.seg_c = sp[starts]
-        self.seg_u0 = sa[starts].astype(float)
-        ends = np.r_[starts[1:], len(sp)]
-        self.seg_h = (sa[ends - 1] + 1 - sa[starts]).astype(float)
+        self.seg_u0 = sa[starts]
+        self.seg_h = np.add.reduceat(sl, starts) if len(starts) else np.zeros(0)
         self.seg_X, self.seg_Z = sX[starts], sZ[starts]
         # the pieces of [t_x, T]: segment ∩ [t_x, T]
         u1 = self.seg_u0 + self.seg_h
@@ -316,13 +354,20 @@ class TimeVaryingParetoNBDFitter:
     _reference = "Bachmann, Meierer & Naef (2021), Marketing Science 40(4); CLVTools pnbd dyncov"
 
     def fit(self, transactions: pd.DataFrame, covariates: pd.DataFrame, observation_end, *,
-            freq: str = "W", covariates_trans=None, covariates_life=None, initial_params=None):
+            freq: str = "W", covariates_trans=None, covariates_life=None, initial_params=None,
+            fill=None):
         """Fit on ``transactions`` (``customer_id, date``) with a customer × period covariate
-        table (``customer_id, period`` = any date in the period, covariate columns) that has a
-        row for every period from each customer's first purchase to ``observation_end``.
-        Returns ``self``."""
+        table (``customer_id, period`` = any date in the period, covariate columns).
+
+        ``fill=None`` (default): the table has a row for every period from each customer's
+        first purchase to ``observation_end`` (a gap is a DataError). ``fill="forward"``: a row
+        holds until the customer's next row (a table of changes, e.g.
+        ``membership_covariates(..., compact=True)``); each customer needs a row dated at or
+        before their first purchase period. Returns ``self``."""
+        fill = covariates.attrs.get("fill") if fill is None else fill
         d = DynamicData(transactions, covariates, observation_end, freq, covariates_trans,
-                        covariates_life)
+                        covariates_life, fill=fill)
+        self.fill_ = fill
         self.data_ = d
         self.freq = d.freq
         from ..features.periods import DAYS_PER
@@ -341,39 +386,42 @@ class TimeVaryingParetoNBDFitter:
             v = -dynamic_loglik_terms(t, d)[0].sum() / n
             return v if np.isfinite(v) else np.inf
 
-        def grad(t, h=1e-6):
+        def grad(t, h=1e-6, central=True):
             g = np.empty_like(t)
+            f0 = None if central else nll(t)
             for j in range(len(t)):
                 e = np.zeros_like(t)
                 e[j] = h
-                g[j] = (nll(t + e) - nll(t - e)) / (2 * h)
+                g[j] = ((nll(t + e) - nll(t - e)) / (2 * h) if central
+                        else (nll(t + e) - f0) / h)
             return g
 
+        # BFGS on forward-difference gradients gets close; Newton steps on the central-
+        # difference Hessian and gradient finish (the Hessian is then reused for the se)
         with np.errstate(all="ignore"):
-            res = optimize.minimize(nll, theta0, jac=grad, method="BFGS",
-                                    options={"gtol": 1e-6, "maxiter": 500})
+            res = optimize.minimize(nll, theta0, jac=lambda t: grad(t, 1e-7, central=False),
+                                    method="BFGS", options={"gtol": 1e-5, "maxiter": 500})
         if not np.isfinite(res.fun):
             raise ConvergenceError("TimeVaryingParetoNBDFitter: no finite maximum of the likelihood")
-        # polish with Newton steps on the central-difference Hessian (numerical gradients
-        # leave BFGS short of the optimum in the flat s/β direction)
-        theta = res.x
-        for _ in range(3):
+        theta, H = res.x, None
+        for _ in range(4):
             H = hessian_from_function(nll, theta)
             try:
                 step = np.linalg.solve(H, grad(theta))
             except np.linalg.LinAlgError:
                 break
-            if not np.all(np.isfinite(step)) or nll(theta - step) > nll(theta):
+            if not np.all(np.isfinite(step)) or nll(theta - step) > nll(theta) + 1e-12:
                 break
             theta = theta - step
-            if np.max(np.abs(step)) < 1e-9:
+            if np.max(np.abs(step)) < 1e-6:
                 break
-        res.x = theta
-        gmax = float(np.max(np.abs(grad(res.x))))
-        if gmax > 1e-4:
+        gmax = float(np.max(np.abs(grad(theta))))
+        if gmax > 1e-5:
             warnings.warn(f"TimeVaryingParetoNBDFitter: the optimiser stopped with gradient norm "
                           f"{gmax:.2g}; estimates may be inaccurate", ConvergenceWarning,
                           stacklevel=2)
+        res.x = theta
+        self._hessian_near = H * n if H is not None else None
         self._store(res.x, d)
         return self
 
@@ -388,7 +436,9 @@ class TimeVaryingParetoNBDFitter:
         self.n_customers_ = float(d.n)
         k = len(names)
         self.AIC_ = 2 * k - 2 * self.log_likelihood_
-        H = hessian_from_function(lambda t: -dynamic_loglik_terms(t, d)[0].sum(), theta)
+        H = getattr(self, "_hessian_near", None)   # from the last Newton step (≤ 1e-6 away)
+        if H is None:
+            H = hessian_from_function(lambda t: -dynamic_loglik_terms(t, d)[0].sum(), theta)
         self.hessian_ = H
         try:
             ev = np.linalg.eigvalsh(H)
@@ -447,7 +497,7 @@ class TimeVaryingParetoNBDFitter:
             return self.data_
         d = self.data_
         return DynamicData(transactions, covariates, cut, d.freq, d.tnames, d.lnames,
-                           levels=d.levels, names=d.names)
+                           levels=d.levels, names=d.names, fill=self.fill_)
 
     def _future(self, future, d: DynamicData):
         """Per-customer constant future (trans, life) design rows."""
