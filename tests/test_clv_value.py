@@ -271,3 +271,33 @@ def test_same_fit_and_seed_reproduce_the_draws(fitted, weeks):
     one, two = (rl.clv.customer_lifetime_value(bg, gg, weeks, seed=3, n_draws=50,
                                                customer_intervals=False) for _ in range(2))
     np.testing.assert_array_equal(one.total_draws, two.total_draws)
+
+
+PUBLISHED_BG = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # FHL (2005a)
+PUBLISHED_GG = {"p": 6.25, "q": 3.74, "v": 15.44}                    # FHL (2005b)
+
+
+@pytest.mark.parametrize("container", ["reordered Series", "dict"])
+def test_params_are_read_by_name(container):
+    """Issue 13 item 7: params_ in another order gave 0.149 instead of Hardie's 1.226 (read by
+    position); a dict raised."""
+    bg = rl.clv.BetaGeoFitter()
+    params = dict(reversed(list(PUBLISHED_BG.items())))
+    bg.params_ = pd.Series(params) if container == "reordered Series" else params
+    assert bg.expected_purchases(39, 2, 30.43, 38.86) == pytest.approx(1.226, abs=1e-3)
+
+
+def test_clv_from_published_parameters_without_covariance(weeks):
+    """Issue 13 item 7: CLV from hand-set (published) parameters failed with AttributeError on
+    variance_matrix_log_; it gives point values, no intervals, and says so."""
+    bg, gg = rl.clv.BetaGeoFitter(), rl.clv.GammaGammaFitter()
+    bg.params_, gg.params_ = pd.Series(PUBLISHED_BG), dict(PUBLISHED_GG)
+    res = rl.clv.customer_lifetime_value(bg, gg, weeks, horizon=12, freq="M")
+    # the point values equal those of a fitted model set to the same parameters
+    fitted_bg = rl.clv.BetaGeoFitter().fit(weeks)._with_params(list(PUBLISHED_BG.values()))
+    fitted_gg = rl.clv.GammaGammaFitter().fit(weeks)._with_params(list(PUBLISHED_GG.values()))
+    ref = rl.clv.customer_lifetime_value(fitted_bg, fitted_gg, weeks, method="delta",
+                                         customer_intervals=False)
+    np.testing.assert_allclose(res.clv, ref.clv, rtol=1e-12)
+    assert np.isnan(res.total_ci).all() and res.customers["lower 95%"].isna().all()
+    assert res.total_draws is None and "no covariance" in res.method

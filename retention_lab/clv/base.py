@@ -22,12 +22,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from ..errors import DataError
+from ..units import DAYS_PER_UNIT, Z95
 from .persistence import PersistenceMixin
-
-Z95 = float(stats.norm.ppf(0.975))
 
 
 class ConvergenceError(RuntimeError):
@@ -143,8 +142,7 @@ def time_unit_of(summary) -> float | None:
     attrs = getattr(summary, "attrs", None) or {}
     if "freq" not in attrs:
         return None
-    from ..features.periods import DAYS_PER
-    return DAYS_PER[str(attrs["freq"]).upper()] * float(attrs.get("freq_multiplier", 1))
+    return DAYS_PER_UNIT[str(attrs["freq"]).upper()] * float(attrs.get("freq_multiplier", 1))
 
 
 # ---------------------------------------------------------------------------- numerics
@@ -368,10 +366,16 @@ class BaseFitter(PersistenceMixin):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")
 
     def _unload(self, *names):
+        """Parameter values by name (all of ``_param_names`` by default, in that order), so
+        that ``params_`` set by hand may be a Series in any order or a dict."""
         self._check_fitted()
-        if not names:
-            return [float(v) for v in self.params_.to_numpy()]
-        return [float(self.params_[n]) for n in names]
+        params = self.params_
+        names = names or self._param_names
+        missing = [n for n in names if n not in params]
+        if missing:
+            raise KeyError(f"{type(self).__name__}.params_ lacks {missing}; it needs "
+                           f"{list(self._param_names)}")
+        return [float(params[n]) for n in names]
 
     @property
     def confidence_intervals_(self) -> pd.DataFrame:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..features.periods import DAYS_PER, in_window, period_index
+from ..features.periods import in_window, period_index
+from ..units import DAYS_PER_UNIT
 from .base import btyd_arrays
 
 
@@ -62,7 +63,7 @@ def tracking_table(model, transactions: pd.DataFrame, calibration_end, observati
     repeat = days[days["period"] > days["customer_id"].map(first).to_numpy()]
     origin = first.min()
     # one row per `per_row` freq-periods (default: one model unit = freq_multiplier periods)
-    per_row = freq_multiplier if unit is None else unit / DAYS_PER[freq.upper()]
+    per_row = freq_multiplier if unit is None else unit / DAYS_PER_UNIT[freq.upper()]
     end = period_index([obs_end], freq)[0]
     n_rows = int(np.floor((end - origin + 1) / per_row))
     edges = origin + per_row * np.arange(1, n_rows + 1)  # exclusive row ends, in freq-periods
@@ -76,7 +77,7 @@ def tracking_table(model, transactions: pd.DataFrame, calibration_end, observati
     out = pd.DataFrame({"actual": actual.astype(float), "expected": expected},
                        index=pd.Index(np.arange(1, n_rows + 1), name="period"))
     out.attrs["calibration_period"] = (cal_cutoff - origin + 1) / per_row
-    out.attrs["unit_days"] = per_row * DAYS_PER[freq.upper()]
+    out.attrs["unit_days"] = per_row * DAYS_PER_UNIT[freq.upper()]
     return out
 
 

@@ -41,24 +41,26 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .base import ConvergenceWarning, btyd_arrays, distinct_rows, time_unit_of, Z95
-
-DAYS = {"D": 1.0, "W": 7.0, "M": 30.436875, "Y": 365.2425}
+from ..units import DAYS_PER_UNIT, UNIT_NAMES, Z95
+from .base import ConvergenceWarning, btyd_arrays, distinct_rows, time_unit_of
 
 
 def unit_days(unit) -> float:
     """Days in a time unit: a number of days, or ``"D"``, ``"W"``, ``"M"``, ``"Y"`` with an
-    optional multiplier (``"7D"`` = a week, ``"3M"`` = a quarter)."""
+    optional multiplier (``"7D"`` = a week, ``"3M"`` = a quarter), or a long name (``"month"``);
+    days per unit from :mod:`retention_lab.units`."""
     if isinstance(unit, (int, float, np.integer, np.floating)):
         if unit <= 0:
             raise ValueError(f"time unit must be positive, got {unit}")
         return float(unit)
+    if str(unit).strip().lower() in UNIT_NAMES:
+        return DAYS_PER_UNIT[UNIT_NAMES[str(unit).strip().lower()]]
     match = re.fullmatch(r"\s*(\d*\.?\d*)\s*([DWMYdwmy])\s*", str(unit))
     if not match:
         raise ValueError(f"unrecognised time unit {unit!r}: use a number of days or e.g. "
                          f"'D', 'W', 'M', 'Y', '7D'")
     mult = float(match.group(1)) if match.group(1) else 1.0
-    return mult * DAYS[match.group(2).upper()]
+    return mult * DAYS_PER_UNIT[match.group(2).upper()]
 
 
 def _resolve_time_unit(time_unit, summary, model) -> float:
@@ -294,10 +296,19 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     if method not in ("bootstrap", "delta"):
         raise ValueError(f"method must be 'bootstrap' or 'delta', not {method!r}")
     blocks = [transaction_model] + ([spend_model] if has_spend_params else [])
-    no_cov = [type(b).__name__ for b in blocks
-              if not np.all(np.isfinite(b.variance_matrix_log_.to_numpy()))]
+    by_hand = [type(b).__name__ for b in blocks if not hasattr(b, "variance_matrix_log_")]
+    no_cov = [type(b).__name__ for b in blocks if hasattr(b, "variance_matrix_log_")
+              and not np.all(np.isfinite(b.variance_matrix_log_.to_numpy()))]
 
-    if no_cov:
+    if by_hand:
+        # parameters set by hand (published estimates): point values, and no intervals
+        total_ci = (np.nan, np.nan)
+        total_draws = mean_draws = None
+        if customer_intervals:
+            customers["lower 95%"] = customers["upper 95%"] = np.nan
+        result_method = (f"point estimate only ({', '.join(by_hand)}: parameters set by hand, "
+                         f"no covariance)")
+    elif no_cov:
         # A fit on the boundary of the parameter space (e.g. BG/NBD's a, b → ∞ when the data
         # show no dropout) has no usable covariance: the point estimates stand, intervals don't.
         import warnings
