@@ -38,8 +38,12 @@ Index date and windows
 A member's *index date* ``d0`` is their ``enrolled_at`` day (the day of the enrolment purchase).
 Their outcome window is the ``horizon_days`` days after it, ``(d0, d0 + h]``: the index day itself
 (the enrolment purchase and any other order that day) is excluded, since both a member and a
-comparison customer who bought on that day share it. A member is *evaluable* when the window ends
-by the observation end (``d0 + h <= observation_end``).
+comparison customer who bought on that day share it. Retention is a purchase in the
+``retention_days`` after the window, ``(d0 + h, d0 + h + R]`` (``retention_days=None``: up to the
+observation end, as in the launch design). A member is *evaluable* when both windows end by the
+observation end (``d0 + h + R <= observation_end``; ``R = 0`` with ``None``) — the members
+:func:`retention_lab.impact.rolling` analyses with the same ``horizon_days`` and
+``retention_days``.
 
 The truth
 ---------
@@ -98,7 +102,8 @@ ROLLING_TRUTH_METRICS = {
     "purchases": "orders per member dated in (d0, d0 + h]",
     "spend": "spend per member dated in (d0, d0 + h]",
     "aov": "average order value in (d0, d0 + h] (total spend / total orders)",
-    "retention": "share with a purchase dated after d0 + h, up to observation_end",
+    "retention": "share with a purchase dated in (d0 + h, d0 + h + R] (R = retention_days; "
+                 "None: up to observation_end)",
     "rmst": "mean of min(T, h), T = days from d0 to the last purchase up to observation_end",
     "alive": "share still alive (latent, not dropped out) at d0 + h",
     "clv": "mean discounted spend in the 12 months after observation_end (1 %/month, margin 1)",
@@ -110,7 +115,8 @@ MEMBER_METRICS = ("purchases", "spend", "retention", "rmst", "alive", "clv")
 
 def simulate_rolling(n: int, seed, *, launch_date, acquisition_days, acquisition_after_days,
                      followup_days, horizon_days, r, alpha, a, b, spend_p, spend_q, spend_gamma,
-                     freq_lift, dropout_reduction, spend_lift, selection_strength,
+                     retention_days, freq_lift, dropout_reduction, spend_lift,
+                     selection_strength,
                      latent_selection, enrol_hazard, enrol_from_purchase, reward_rate,
                      cost_per_member, fixed_cost, survey_share, nps_lift, csat_lift,
                      discount_rate, truth_margin) -> ExperimentData:
@@ -129,6 +135,7 @@ def simulate_rolling(n: int, seed, *, launch_date, acquisition_days, acquisition
     E = L + followup_days
     far = E + 366.0
     h = float(horizon_days)
+    R = None if retention_days is None else float(retention_days)
 
     signup = rng.uniform(0.0, L + acquisition_after_days, n)
     channel = rng.choice(len(CHANNELS), n, p=CHANNEL_SHARE)
@@ -183,8 +190,8 @@ def simulate_rolling(n: int, seed, *, launch_date, acquisition_days, acquisition
     }).sort_values(["date", "customer_id"]).reset_index(drop=True)
 
     # --- truth -----------------------------------------------------------------------------
-    out = _member_outcomes(worlds, n, d0, E, h, discount_rate)
-    evaluable = member & (d0 + h <= E)
+    out = _member_outcomes(worlds, n, d0, E, h, R, discount_rate)
+    evaluable = member & (d0 + h + (R or 0.0) <= E)
     after = member & (np.floor(scores["time"]) > d0)
     truth: dict = {"design": "rolling", "metrics": list(ROLLING_TRUTH_METRICS)}
     table = {m: _contrast(out[m][evaluable, 0], out[m][evaluable, 1], m) for m in MEMBER_METRICS}
@@ -214,18 +221,20 @@ def simulate_rolling(n: int, seed, *, launch_date, acquisition_days, acquisition
     truth["members"] = members
     truth["event_time"] = _event_time_truth(worlds, n, member, d0, signup, start, E)
     truth["untreated_transactions"] = _transactions(worlds, 0, E, start)
-    last_index = start + pd.Timedelta(days=E - h)
+    last_index = start + pd.Timedelta(days=E - h - (R or 0.0))
     truth["windows"] = dict(ROLLING_TRUTH_METRICS, horizon_days=int(horizon_days),
+                            retention_days=None if R is None else int(R),
                             launch_date=str(launch.date()),
                             observation_end=str((start + pd.Timedelta(days=E)).date()),
                             last_evaluable_index_date=str(last_index.date()))
     params = dict(n_customers=n, design="rolling", seed=seed, launch_date=launch,
                   acquisition_days=acquisition_days,
                   acquisition_after_days=acquisition_after_days, followup_days=followup_days,
-                  horizon_days=horizon_days, r=r, alpha=alpha, a=a, b=b, spend_p=spend_p,
-                  spend_q=spend_q, spend_gamma=spend_gamma, freq_lift=freq_lift,
-                  dropout_reduction=dropout_reduction, spend_lift=spend_lift,
-                  selection_strength=selection_strength, latent_selection=latent_selection,
+                  horizon_days=horizon_days, retention_days=retention_days, r=r, alpha=alpha,
+                  a=a, b=b, spend_p=spend_p, spend_q=spend_q, spend_gamma=spend_gamma,
+                  freq_lift=freq_lift, dropout_reduction=dropout_reduction,
+                  spend_lift=spend_lift, selection_strength=selection_strength,
+                  latent_selection=latent_selection,
                   enrol_hazard=coef, enrol_from_purchase=int(enrol_from_purchase),
                   reward_rate=reward_rate, cost_per_member=cost_per_member,
                   fixed_cost=fixed_cost, survey_share=survey_share, nps_lift=nps_lift,
@@ -309,7 +318,7 @@ def _transactions(worlds: _Worlds, w: int, E: float, start: pd.Timestamp) -> pd.
     return tx.sort_values(["date", "customer_id"], kind="stable").reset_index(drop=True)
 
 
-def _member_outcomes(worlds: _Worlds, n, d0, E, h, discount_rate) -> dict:
+def _member_outcomes(worlds: _Worlds, n, d0, E, h, R, discount_rate) -> dict:
     """Per-customer outcomes in each world over windows anchored at their own index day ``d0``
     (NaN for non-members: every window comparison is then False and the outcome 0)."""
     day = np.floor(worlds.time)
@@ -321,7 +330,7 @@ def _member_outcomes(worlds: _Worlds, n, d0, E, h, discount_rate) -> dict:
         win = (d > start) & (d <= start + h)
         out["purchases"][:, w] = np.bincount(c[win], minlength=n)
         out["spend"][:, w] = np.bincount(c[win], weights=amt[win], minlength=n)
-        later = (d > start + h) & (d <= E)
+        later = (d > start + h) & (d <= (E if R is None else start + h + R))
         out["retention"][:, w] = np.bincount(c[later], minlength=n) > 0
         seen = d <= E
         last = np.full(n, -np.inf)

@@ -84,6 +84,7 @@ def simulate_loyalty_experiment(
     discount_rate: float = 0.01, truth_margin: float = 0.3,
     acquisition_after_days: int = 183, enrol_from_purchase: int = 3,
     latent_selection: float = 0.0, enrol_hazard: dict | None = None,
+    retention_days: int | None = 90,
 ) -> ExperimentData:
     """Simulate a loyalty-programme study with known truth (see the module docstring).
 
@@ -120,11 +121,12 @@ def simulate_loyalty_experiment(
         Survey sampling and the programme's effect on the latent satisfaction scores.
     discount_rate, truth_margin : float
         Monthly discount rate for the CLV truth; gross margin for the ROI truth.
-    acquisition_after_days, enrol_from_purchase, latent_selection, enrol_hazard
+    acquisition_after_days, enrol_from_purchase, latent_selection, enrol_hazard, retention_days
         Rolling design only: acquisition continues this many days after the launch; the first
         purchase (1 = the acquisition order) at which a customer may enrol; the weight of the
         standardised latent buying rate in the enrolment logit (0: selection on observed
-        history only); overrides of :data:`~retention_lab.datasets.rolling.ENROL_HAZARD`.
+        history only); overrides of :data:`~retention_lab.datasets.rolling.ENROL_HAZARD`; the
+        retention window after each member's outcome window (None: up to the observation end).
     """
     if design not in ("randomized", "self_selected", "rolling"):
         raise ValueError(f"design must be 'randomized', 'self_selected' or 'rolling', "
@@ -136,9 +138,9 @@ def simulate_loyalty_experiment(
             int(n_customers), seed, launch_date=launch_date, acquisition_days=acquisition_days,
             acquisition_after_days=acquisition_after_days,
             followup_days=730 if followup_days is None else followup_days,
-            horizon_days=horizon_days, r=r, alpha=alpha, a=a, b=b, spend_p=spend_p,
-            spend_q=spend_q, spend_gamma=spend_gamma, freq_lift=freq_lift,
-            dropout_reduction=dropout_reduction, spend_lift=spend_lift,
+            horizon_days=horizon_days, retention_days=retention_days, r=r, alpha=alpha, a=a,
+            b=b, spend_p=spend_p, spend_q=spend_q, spend_gamma=spend_gamma,
+            freq_lift=freq_lift, dropout_reduction=dropout_reduction, spend_lift=spend_lift,
             selection_strength=selection_strength, latent_selection=latent_selection,
             enrol_hazard=enrol_hazard, enrol_from_purchase=enrol_from_purchase,
             reward_rate=reward_rate, cost_per_member=cost_per_member, fixed_cost=fixed_cost,
