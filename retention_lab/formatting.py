@@ -87,11 +87,14 @@ def p_value(p) -> str:
     return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
 
 
-def money(x, currency: str | None = None, *, signed: bool = False, digits: int = 3) -> str:
-    """``$20.26``, ``$139``, ``−$1,235``, ``1,235 CHF``: cents below 100, none from 100 up."""
+def money(x, currency: str | None = None, *, signed: bool = False, sig: int | None = None) -> str:
+    """``$20.26``, ``$139``, ``−$1,235``, ``1,235 CHF``: cents below 100, none from 100 up;
+    ``sig`` rounds to that many significant figures first (``$20,400``)."""
     if is_missing(x):
         return MISSING
     x = float(x)
+    if sig is not None and x != 0:
+        x = float(f"{x:.{sig}g}")
     a = abs(x)
     body = f"{a:,.0f}" if a >= 100 else f"{a:,.2f}"
     if float(body.replace(",", "")) == 0:

@@ -45,6 +45,9 @@ MISSING_NOTE = "— no value: not defined or not estimable for this row."
 _SUP = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 _NUM_STYLE = "text-align:right;white-space:nowrap"
 _TEXT_STYLE = "text-align:left;white-space:normal"
+_SHORT_TEXT_STYLE = "text-align:left;white-space:nowrap"
+_HEAD_NUM_STYLE = "text-align:right;white-space:normal"
+SHORT_TEXT = 24  # text cells up to this many characters do not wrap (labels stay on one line)
 
 
 def metric_label(metric: str) -> str:
@@ -96,13 +99,13 @@ class Table:
 
     def _repr_html_(self) -> str:
         e = html.escape
-        head = "".join(f'<th style="{_NUM_STYLE if num else _TEXT_STYLE}">{e(h)}</th>'
+        head = "".join(f'<th style="{_HEAD_NUM_STYLE if num else _TEXT_STYLE}">{e(h)}</th>'
                        for h, num in zip(self.header, self.numeric))
         body = []
         for i, row in enumerate(self.rows):
             cls = self.row_classes[i] if i < len(self.row_classes) else ""
             style = ' style="color:#c00;font-weight:bold"' if cls == "rl-fail" else ""
-            cells = "".join(f'<td style="{_NUM_STYLE if num else _TEXT_STYLE}">{_cell_html(c)}</td>'
+            cells = "".join(f'<td style="{_cell_style(c, num)}">{_cell_html(c)}</td>'
                             for c, num in zip(row, self.numeric))
             body.append(f'<tr class="{cls}"{style}>{cells}</tr>' if cls else f"<tr>{cells}</tr>")
         cap = f"<caption>{e(self.caption)}</caption>" if self.caption else ""
@@ -126,6 +129,12 @@ class Table:
         return "\n".join(lines)
 
     __repr__ = __str__
+
+
+def _cell_style(text, numeric: bool) -> str:
+    if numeric:
+        return _NUM_STYLE
+    return _SHORT_TEXT_STYLE if len(str(text)) <= SHORT_TEXT else _TEXT_STYLE
 
 
 def _note_html(note: str) -> str:
@@ -673,8 +682,14 @@ def retention_value_table(value: dict, currency: str | None = None) -> Table:
 
 
 def power_table(power: pd.DataFrame) -> Table:
-    """Minimum detectable effects (``report.power``) in each metric's units."""
+    """Minimum detectable effects (``report.power``) in each metric's units; the power and alpha
+    they were computed for in the caption."""
     p = power.copy()
+    caption = None
+    if {"alpha", "power"} <= set(p.columns) and len(p):
+        caption = (f"Smallest effects detectable with {fmt.share(p['power'].iloc[0])} power at "
+                   f"alpha {fmt.share(p['alpha'].iloc[0])} (two-sided)")
+        p = p.drop(columns=["alpha", "power", "sd"], errors="ignore")
     kind = (lambda r: kind_of_metric(r["metric"]))
     formats = {"n_treated": "count", "n_control": "count", "sd": kind, "mde_abs": kind,
                "mde_members_abs": kind, "mde_rel": "share", "mde_members_rel": "share",
@@ -683,7 +698,8 @@ def power_table(power: pd.DataFrame) -> Table:
               "cuped_se_ratio": "SE ratio after CUPED", "mde_abs": "MDE",
               "mde_rel": "MDE (relative)", "mde_members_abs": "MDE on members",
               "mde_members_rel": "MDE on members (relative)"}
-    t = table(p, formats={k: v for k, v in formats.items() if k in p}, labels=labels)
+    t = table(p, formats={k: v for k, v in formats.items() if k in p}, labels=labels,
+              caption=caption)
     for row in t.rows:
         row[0] = metric_label(row[0])
     return t

@@ -46,6 +46,7 @@ def test_counts_money_shares_points():
     assert fmt.money(0.0, "USD") == "$0"
     assert fmt.money(55.5, "€") == "€55.50"
     assert fmt.money(55.5, None) == "55.50"
+    assert fmt.money(20390.17, "USD", sig=3) == "$20,400"
     assert fmt.share(0.356898) == "35.7%"
     assert fmt.value(0.038116, "share", signed=True) == f"+3.8{NB}pts"
     assert fmt.value(10.74162, "nps", signed=True) == f"+10.7{NB}pts"

@@ -64,3 +64,47 @@ def new_figure(ax, figsize, ncols: int = 1, nrows: int = 1, squeeze: bool | None
     if matplotlib.get_backend() != INLINE_BACKEND:
         plt.close(fig)
     return fig, ax
+
+
+def legend_outside(ax, **kwargs):
+    """A legend to the right of the axes, clear of the data (constrained layout and the
+    notebooks' tight bounding box make room for it)."""
+    opts = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False,
+                fontsize=8)
+    opts.update(kwargs)
+    return ax.legend(**opts)
+
+
+RATIO_TICKS = (0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, 1.2, 1.3, 1.5, 2, 3, 5, 7, 10)
+
+
+def _plain(v: float) -> str:
+    return f"{v:,.0f}" if v >= 10 and v == int(v) else f"{v:g}"
+
+
+def plain_log_ticks(axis, values=RATIO_TICKS, max_ticks: int = 8) -> None:
+    """Tick labels on a log ``axis`` written as plain numbers (``0.7``, ``1``, ``1.5``,
+    ``1,000``), never as ``7×10⁻¹``; the ``values`` inside the axis' range are labelled (thinned
+    to at most ``max_ticks``, always keeping 1)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+    lo, hi = sorted(axis.get_view_interval())
+    ticks = [v for v in values if lo <= v <= hi] or [lo, hi]
+    while len(ticks) > max_ticks:
+        keep = ticks[::2]
+        if 1 in ticks and 1 not in keep:
+            keep = sorted(set(keep) | {1})
+        if len(keep) == len(ticks):
+            break
+        ticks = keep
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: _plain(v)))
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
+
+
+def money_unit(currency=None) -> str:
+    """The currency for axis labels: ``currency``, else the report's (``rl.reporting``)."""
+    if currency is None:
+        from ..reporting import get_currency
+        currency = get_currency()
+    return str(currency) if currency else "money"

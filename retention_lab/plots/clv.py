@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .. import formatting as fmt
+from ._base import money_unit, plain_log_ticks
 from ._base import new_figure as _figure
 
 __all__ = ["plot_calibration_purchases_vs_holdout_purchases", "plot_cumulative_transactions",
@@ -114,20 +116,29 @@ def plot_period_transactions(model, summary: pd.DataFrame, *, max_frequency: int
     return fig
 
 
-def plot_clv_distribution(result, *, ax=None, bins: int = 50, log: bool = True) -> Figure:
+def plot_clv_distribution(result, *, ax=None, bins: int = 50, log: bool = True,
+                          currency=None) -> Figure:
     """Histogram of the customers' expected CLV (a :class:`retention_lab.clv.CLVResult` or a
-    Series), with the mean and its 95 % interval in the title when known."""
+    Series), with the mean and its 95 % interval in the title when known; money in
+    ``currency`` (default: the report's, :func:`retention_lab.reporting.set_currency`)."""
     values = result.customers["clv"] if hasattr(result, "customers") else pd.Series(result)
+    cur = money_unit(currency)
+    code = None if cur == "money" else cur
     fig, ax = _figure(ax, (6.5, 4.5))
     ax.hist(values.to_numpy(float), bins=bins, color="tab:blue", alpha=0.8, log=log)
-    ax.axvline(values.mean(), color="black", ls="--", label=f"mean {values.mean():,.2f}")
-    ax.set_xlabel("expected CLV")
+    ax.axvline(values.mean(), color="black", ls="--",
+               label=f"mean {fmt.money(values.mean(), code)}")
+    ax.set_xlabel(f"expected CLV ({cur} per customer)")
     ax.set_ylabel("customers" + (" (log scale)" if log else ""))
+    if log:
+        lo, hi = ax.get_ylim()
+        plain_log_ticks(ax.yaxis, [v for v in (1, 10, 100, 1000, 10_000, 100_000, 1_000_000)
+                                   if v <= hi] or (1,))
     title = "CLV distribution"
     if hasattr(result, "mean_ci"):
-        title += f" — mean {result.mean:,.2f} [{result.mean_ci[0]:,.2f}, {result.mean_ci[1]:,.2f}]"
+        title += (f" — mean {fmt.estimate(result.mean, *result.mean_ci, 'money', currency=code)}")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(frameon=False)
     return fig
 
 

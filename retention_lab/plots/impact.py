@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import formatting as fmt
+from ._base import legend_outside, money_unit
 from ._base import new_figure as _figure
 
 __all__ = ["plot_effect_summary", "plot_segment_forest", "plot_balance",
@@ -44,20 +46,44 @@ def plot_effect_summary(effects: pd.DataFrame, estimand: str = "ITT", ax=None,
     return fig
 
 
-def plot_metric_levels(effects: pd.DataFrame, metric: str, ax=None):
-    """Control vs treatment level of one metric for each estimand, with the difference and its
-    interval in the labels."""
-    e = effects.loc[effects["metric"] == metric].reset_index(drop=True)
-    fig, ax = _figure(ax, (6, 3))
+_KINDS = {"purchases": "number", "spend": "money", "aov": "money", "retention": "share",
+          "rmst": "days", "clv": "money", "nps": "nps", "csat": "share"}
+
+
+def _unit_label(metric: str, currency=None) -> str:
+    kind = _KINDS.get(metric, "number")
+    unit = {"money": money_unit(currency), "share": "share", "days": "days", "nps": "score"}.get(kind)
+    label = _LABELS.get(metric, metric)
+    return f"{label} ({unit})" if unit else label
+
+
+def plot_metric_levels(effects: pd.DataFrame, metric: str, ax=None, currency=None):
+    """Control vs treatment level of one metric for each estimand. The error bar on each
+    treatment bar is the 95 % interval of the effect, placed on the control level (control +
+    [low, high]); the difference and its interval, in the metric's unit, label each pair."""
+    e = effects.loc[(effects["metric"] == metric) & effects["ci_low"].notna()].reset_index(
+        drop=True)
+    fig, ax = _figure(ax, (6.5, 3))
     x = np.arange(len(e))
-    ax.bar(x - 0.2, e["control"], 0.4, label="control / counterfactual", color="C7")
-    ax.bar(x + 0.2, e["treatment"], 0.4, label="treatment / members", color="C0")
+    kind = _KINDS.get(metric, "number")
+    cur = None if kind != "money" else (currency if currency is not None else money_unit())
+    cur = None if cur == "money" else cur
+    scale = 100 if kind == "share" else 1
+    ax.bar(x - 0.2, scale * e["control"], 0.4, label="control / counterfactual", color="C7")
+    ax.bar(x + 0.2, scale * e["treatment"], 0.4, label="treatment / members", color="C0")
+    lo = scale * (e["control"] + e["ci_low"])
+    hi = scale * (e["control"] + e["ci_high"])
+    mid = scale * e["treatment"]
+    ax.errorbar(x + 0.2, mid, yerr=[mid - lo, hi - mid], fmt="none", ecolor="black", capsize=4,
+                lw=1.2, label="95 % CI of the effect")
     ax.set_xticks(x)
-    ax.set_xticklabels([f"{s}\nΔ {d:.3g} [{lo:.3g}, {hi:.3g}]" for s, d, lo, hi in
-                        zip(e["estimand"], e["abs_diff"], e["ci_low"], e["ci_high"])],
-                       fontsize=8)
-    ax.set_ylabel(_LABELS.get(metric, metric))
-    ax.legend(fontsize=8)
+    ax.set_xticklabels([f"{s}\nΔ {fmt.estimate(d, a, b, kind, currency=cur, signed=True)}"
+                        for s, d, a, b in zip(e["estimand"], e["abs_diff"], e["ci_low"],
+                                              e["ci_high"])], fontsize=8)
+    label = _unit_label(metric, currency)
+    ax.set_ylabel(label.replace("(share)", "(%)"))
+    ax.set_title(f"{_LABELS.get(metric, metric).capitalize()}: control vs treatment", fontsize=10)
+    legend_outside(ax)
     return fig
 
 
@@ -78,10 +104,10 @@ def plot_segment_forest(segments: pd.DataFrame, metric: str = "purchases",
     ax.set_yticklabels([f"{lvl} ({est}, n={n:,})" for lvl, est, n in
                         zip(s["level"], s["estimand"], s["n"])], fontsize=8)
     for yi, (_, r) in zip(y, s.iterrows()):
-        ax.annotate(f"p_adj={r['p_adjusted']:.2g}", (1.01, yi), xycoords=("axes fraction", "data"),
-                    fontsize=7, va="center")
+        ax.annotate(f"p (adj.) {fmt.p_value(r['p_adjusted'])}", (1.01, yi),
+                    xycoords=("axes fraction", "data"), fontsize=7, va="center")
     corr = s["correction"].iloc[0] if len(s) else ""
-    ax.set_xlabel(f"effect on {_LABELS.get(metric, metric)} (95 % interval)")
+    ax.set_xlabel(f"effect on {_unit_label(metric)} (95 % interval)")
     ax.set_title(f"By {s['segment'].iloc[0] if len(s) else 'segment'} — {corr}-adjusted p")
     return fig
 
@@ -98,8 +124,8 @@ def plot_balance(balance: pd.DataFrame, ax=None, threshold: float = 0.1):
     ax.axvline(threshold, color="grey", ls="--", lw=1)
     ax.set_yticks(y)
     ax.set_yticklabels(b["covariate"], fontsize=8)
-    ax.set_xlabel("|standardized mean difference|")
-    ax.legend(fontsize=8)
+    ax.set_xlabel("|standardized mean difference| (dashed: threshold)")
+    legend_outside(ax)
     ax.set_title("Covariate balance")
     return fig
 
@@ -114,7 +140,7 @@ def plot_propensity_overlap(propensity, ax=None, bins: int = 40):
     ax.axvline(1 - propensity.trim, color="C3", ls="--", lw=1, label="trim")
     ax.set_xlabel("propensity score (probability of enrolling)")
     ax.set_ylabel("density")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     ax.set_title("Overlap of propensity scores")
     return fig
 
@@ -130,6 +156,6 @@ def plot_retention_curves(curves: dict, ax=None, horizon: float | None = None):
         ax.axvline(horizon, color="grey", ls=":", lw=1)
     ax.set_xlabel("days since launch")
     ax.set_ylabel("share not yet lapsed")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     ax.set_title("Retention after the launch (Kaplan–Meier)")
     return fig

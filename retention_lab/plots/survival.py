@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ._base import legend_outside, plain_log_ticks
 from ._base import new_figure as _figure
 
 __all__ = ["plot_retention_by_group", "plot_hazard_ratios", "plot_ph_diagnostics",
@@ -44,7 +45,7 @@ def plot_retention_by_group(curves, *, ax=None, horizons=None, parametric=None,
     ax.set_xlabel(f"customer age ({_UNITS.get(getattr(curves, 'unit_', 'D'), '')})")
     ax.set_ylabel("share not yet lapsed")
     ax.set_title(title)
-    ax.legend(title=getattr(curves, "group_", None), fontsize=8)
+    legend_outside(ax, title=getattr(curves, "group_", None))
     ax.grid(alpha=0.3)
     return fig
 
@@ -63,6 +64,7 @@ def plot_hazard_ratios(model_or_summary, *, ax=None,
                 fmt="o", color="C0", capsize=3)
     ax.axvline(1.0, color="grey", lw=1)
     ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
     ax.set_yticks(y, [str(i) for i in s.index])
     ax.set_xlabel("hazard ratio (log scale; < 1 = lapses less)")
     ax.set_title(title)
@@ -121,6 +123,6 @@ def plot_churn_calibration(holdout, *, ax=None, title: str | None = None) -> Fig
     ax.set_ylim(0, hi)
     ax.set_xlabel("predicted risk of lapsing")
     ax.set_ylabel("observed (Kaplan–Meier)")
-    ax.set_title(title or f"Calibration at {holdout.horizon:g} (C = {holdout.c_index:.3f})")
+    ax.set_title(title or f"Calibration at {holdout.horizon:g} days (C = {holdout.c_index:.3f})")
     ax.grid(alpha=0.3)
     return fig
