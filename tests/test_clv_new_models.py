@@ -518,3 +518,22 @@ def test_conditional_predictions_with_static_covariates(cdnow_summary, cls):
             assert float(got[0]) == pytest.approx(float(getattr(one, f)(*args, x[i], tx[i], T[i])), rel=1e-9)
     with pytest.raises(ValueError, match="without covariates"):
         plain.probability_alive_at(1.0, x, tx, T, covariates=csub)
+
+
+def test_compare_models_on_cdnow(cdnow_sample):
+    """The comparison table refits the three models: BG/NBD and Pareto/NBD log-likelihoods as
+    published (FHL 2005a: −9,582.4 and −9,595.0), MBG/NBD as BTYDplus; the holdout totals are the
+    data's; only BG/NBD believes every customer without repeat purchases alive."""
+    ch = rl.features.calibration_holdout(cdnow_sample, calibration_end="1997-09-30",
+                                         observation_end="1998-06-30", freq="D", freq_multiplier=7)
+    c = rl.clv.compare_models(ch)
+    assert list(c.index) == ["BG/NBD", "MBG/NBD", "Pareto/NBD"]
+    assert round(c.loc["BG/NBD", "log_likelihood"], 1) == -9582.4
+    assert round(c.loc["Pareto/NBD", "log_likelihood"], 1) == -9595.0
+    assert (c["holdout_actual"] == ch["frequency_holdout"].sum()).all()
+    assert c.loc["BG/NBD", "p_gone_no_repeat"] == 0.0
+    assert 0 < c.loc["MBG/NBD", "p_gone_no_repeat"] < 1
+    np.testing.assert_allclose(c["AIC"], 2 * 4 - 2 * c["log_likelihood"])
+    assert c["delta_AIC"].min() == 0 and c.loc["Pareto/NBD", "delta_AIC"] > 20
+    with pytest.raises(ValueError, match="unknown model"):
+        rl.clv.compare_models(ch, models=("bgbb",))

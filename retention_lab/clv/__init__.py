@@ -15,6 +15,7 @@ from .shifted_beta_geo import ShiftedBetaGeoFitter
 from .beta_geo_beta_binom import BetaGeoBetaBinomFitter
 from .modified_beta_geo import ModifiedBetaGeoFitter
 from .persistence import load_model, save_model
+from .comparison import compare_models
 from .value import CLVResult, customer_lifetime_value
 from .covariates import BetaGeoCovariatesFitter, ParetoNBDCovariatesFitter
 from .analysis import CLVAnalysis, analyze_clv
@@ -22,6 +23,7 @@ from . import simulate, validation
 
 __all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "ShiftedBetaGeoFitter",
            "BetaGeoBetaBinomFitter", "ModifiedBetaGeoFitter", "load_model", "save_model",
+           "compare_models",
            "customer_lifetime_value", "CLVResult", "ConvergenceError", "ConvergenceWarning",
            "analyze_clv", "CLVAnalysis", "simulate", "validation",
            "ParetoNBDCovariatesFitter", "BetaGeoCovariatesFitter"]
