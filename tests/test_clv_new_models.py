@@ -537,3 +537,27 @@ def test_compare_models_on_cdnow(cdnow_sample):
     assert c["delta_AIC"].min() == 0 and c.loc["Pareto/NBD", "delta_AIC"] > 20
     with pytest.raises(ValueError, match="unknown model"):
         rl.clv.compare_models(ch, models=("bgbb",))
+
+
+def test_agreement_with_lifetimes(bgbb, fitted):
+    """A second implementation: lifetimes 0.11.3 (BetaGeoBetaBinomFitter on its donations.csv,
+    ModifiedBetaGeoFitter on its cdnow_customers_summary.csv — the same data as ours), values
+    printed by lifetimes at its own fits (parameters equal to ours to ~1e-6)."""
+    hist = [(0, 0, 6), (1, 1, 6), (3, 5, 6), (6, 6, 6), (2, 3, 6)]
+    lt_e5 = [0.07286333894085008, 0.08569570763928516, 1.8047029632185259, 3.7525442466077794,
+             0.5361107650651062]
+    lt_alive1 = [0.10813327510958085, 0.0694618050168604, 0.7668260001149837, 0.9304335775086972,
+                 0.2989036562197946]
+    for h, e, a in zip(hist, lt_e5, lt_alive1):
+        assert bgbb.expected_purchases(5, *h) == pytest.approx(e, rel=1e-6)
+        assert bgbb.conditional_probability_alive(1, *h) == pytest.approx(a, rel=1e-6)
+    mbg = fitted["MBG/NBD"]
+    pts = [(2, 30.43, 38.86), (0, 0, 38.86), (7, 35, 38)]
+    lt_e39 = [1.2626707787139548, 0.15395364436667092, 4.393323038384874]
+    lt_alive = [0.706126258715401, 0.3897164420501302, 0.850597385203896]
+    for p, e, a in zip(pts, lt_e39, lt_alive):
+        assert mbg.expected_purchases(39, *p) == pytest.approx(e, rel=1e-5)
+        assert mbg.probability_alive(*p) == pytest.approx(a, rel=1e-5)
+    lt_pmf = [0.6106527012796732, 0.18171104018649717, 0.0830175156176034, 0.04470277936115211]
+    for n, v in enumerate(lt_pmf):
+        assert mbg.probability_of_n_purchases_up_to_time(30, n) == pytest.approx(v, rel=1e-5)
