@@ -193,3 +193,17 @@ def test_compact_change_table_gives_the_dense_panels_fit():
     np.testing.assert_array_equal(filled.to_numpy(),
                                   d.pivot(index="customer_id", columns="period",
                                           values="member").to_numpy())
+
+
+def test_analytic_gradient_matches_central_differences():
+    from retention_lab.clv.covariates_tv import dynamic_loglik_grad
+    tx, panel, end = simulate_dynamic(300, (0.8, 8.0, 0.7, 30.0), {"member": 0.4, "q4": 0.3},
+                                      {"member": -0.5}, weeks=80, seed=2, season=True)
+    d = DynamicData(tx, panel, end, "W")
+    for th in ([0.6, 9.0, 0.7, 12.0, 0.5, -0.4, 0.2, 0.1], [0.5, 20.0, 1.5, 5.0, 0.1, 0.2, 0.0, -0.6]):
+        t = np.r_[np.log(th[:4]), th[4:]]
+        f, g = dynamic_loglik_grad(t, d)
+        assert f == pytest.approx(dynamic_loglik_terms(t, d)[0].sum(), rel=1e-13)
+        num = [(dynamic_loglik_terms(t + e, d)[0].sum() - dynamic_loglik_terms(t - e, d)[0].sum())
+               / 2e-6 for e in np.eye(len(t)) * 1e-6]
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-6)

@@ -29,7 +29,8 @@ period, and the piece of the integral is ``s a^-(r+x) c^-s ∫_0^h (p+v)^-(r+x) 
 s a^-(r+x) c^-s [F(0) − F(h)] / (r+s+x)`` with the Pareto/NBD ``F`` of
 :func:`.covariates.pnbd_log_F_rows` at the shifted ``α → p``, ``β → q``. Consecutive periods
 with equal covariates are merged first, so the cost is one ``2F1`` pair per covariate change
-between ``t_x`` and ``T`` per customer. The optimiser uses central-difference gradients.
+between ``t_x`` and ``T`` per customer. The gradient is analytic (:func:`dynamic_loglik_grad`);
+standard errors from central differences of it.
 
 Time. Periods are calendar periods of ``freq`` (Monday weeks for ``"W"``, as
 :func:`retention_lab.features.rfm_summary`); a customer's ages are whole periods since their
@@ -53,11 +54,11 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
-from scipy.special import expit, gammaln
+from scipy.special import digamma, expit, gammaln
 
 from ..errors import DataError
 from ..units import Z95
-from .base import ConvergenceError, ConvergenceWarning, hessian_from_function
+from .base import ConvergenceError, ConvergenceWarning, hessian_from_gradient
 from .covariates import _select, design_matrix, pnbd_log_F_rows
 
 
@@ -339,6 +340,98 @@ def dynamic_loglik_terms(theta, d: DynamicData):
         return base + np.logaddexp(alive, dead), alive, dead
 
 
+def dynamic_loglik_grad(theta, d: DynamicData):
+    """Total log-likelihood and its gradient in ``θ = (log r, log α, log s, log β, γ_trans,
+    γ_life)``, analytically: the ``(r, p, s, q)`` derivatives of each piece's ``log F`` (the
+    2F1 series of :func:`.covariates.pnbd_log_F_rows`) and the chain rule through
+    ``p = (α + A(lo))/a``, ``q = (β + C(lo))/c`` with ``∂A(lo)/∂γ = Σ_{earlier} a h x + a·off·x``
+    and ``∂a/∂γ = a x`` (the same for ``C``, ``c``, ``z``)."""
+    r, alpha, s, beta = np.exp(theta[:4])
+    kt, kl = d.kt, d.kl
+    a, c, AT, CT = _states(theta, d)
+    x = d.x
+    m = r + x
+    n = d.n
+    ah, ch = a * d.seg_h, c * d.seg_h
+    GAT = np.zeros((n, kt))
+    GCT = np.zeros((n, kl))
+    for j in range(kt):
+        GAT[:, j] = np.bincount(d.seg_c, weights=ah * d.seg_X[:, j], minlength=n)
+    for j in range(kl):
+        GCT[:, j] = np.bincount(d.seg_c, weights=ch * d.seg_Z[:, j], minlength=n)
+    K = 4 + kt + kl
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        la, lb = np.log(alpha + AT), np.log(beta + CT)
+        alive = -m * la - s * lb
+        g_alive = np.zeros((n, K))      # natural-scale derivatives for r, α, s, β; γ as is
+        g_alive[:, 0] = -la
+        g_alive[:, 1] = -m / (alpha + AT)
+        g_alive[:, 2] = -lb
+        g_alive[:, 3] = -s / (beta + CT)
+        g_alive[:, 4:4 + kt] = -(m / (alpha + AT))[:, None] * GAT
+        g_alive[:, 4 + kt:] = -(s / (beta + CT))[:, None] * GCT
+        dead = np.full(n, -np.inf)
+        g_dead = np.zeros((n, K))
+        if len(d.dead_seg):
+            k = d.dead_seg
+            Astart = _cum_by_customer(ah, d.seg_first)[k]
+            Cstart = _cum_by_customer(ch, d.seg_first)[k]
+            ak, ck = a[k], c[k]
+            off = d.dead_lo - d.seg_u0[k]
+            p = (alpha + Astart + ak * off) / ak
+            q = (beta + Cstart + ck * off) / ck
+            Xk, Zk = d.seg_X[k], d.seg_Z[k]
+            GA = np.column_stack([_cum_by_customer(ah * d.seg_X[:, j], d.seg_first)[k]
+                                  for j in range(kt)]) if kt else np.zeros((len(k), 0))
+            GC = np.column_stack([_cum_by_customer(ch * d.seg_Z[:, j], d.seg_first)[k]
+                                  for j in range(kl)]) if kl else np.zeros((len(k), 0))
+            GA = GA + (ak * off)[:, None] * Xk
+            GC = GC + (ck * off)[:, None] * Zk
+            xc = x[d.dead_c]
+            n2 = len(k)
+            lf = pnbd_log_F_rows(r, s, np.r_[xc, xc], np.r_[p, p], np.r_[q, q],
+                                 np.r_[np.zeros(n2), d.dead_h], grad=True)
+            f0, fh = lf[:, :n2], lf[:, n2:]
+            diff = np.minimum(fh[0] - f0[0], 0.0)
+            qh, one_m = np.exp(diff), -np.expm1(diff)
+            dL = (f0[1:] - qh * fh[1:]) / one_m          # d log(F0 − Fh) / d(r, p, s, q)
+            log_ak, log_ck = np.log(ak), np.log(ck)
+            piece = -(r + xc) * log_ak - s * log_ck + f0[0] + np.log(one_m)
+            gp = np.empty((n2, K))
+            gp[:, 0] = -log_ak + dL[0]
+            gp[:, 1] = dL[1] / ak
+            gp[:, 2] = -log_ck + dL[2]
+            gp[:, 3] = dL[3] / ck
+            gp[:, 4:4 + kt] = (-(r + xc)[:, None] * Xk
+                               + dL[1][:, None] * (GA / ak[:, None] - p[:, None] * Xk))
+            gp[:, 4 + kt:] = (-s * Zk
+                              + dL[3][:, None] * (GC / ck[:, None] - q[:, None] * Zk))
+            first = d.dead_first
+            counts = np.diff(np.r_[first, n2])
+            mx = np.maximum.reduceat(piece, first)
+            e = np.exp(piece - np.repeat(mx, counts))
+            tot = np.add.reduceat(e, first)
+            wk = e / np.repeat(tot, counts)
+            cust = d.dead_cust
+            dead[cust] = np.log(s) - np.log(r + s + x[cust]) + mx + np.log(tot)
+            g_dead[cust] = np.add.reduceat(wk[:, None] * gp, first, axis=0)
+            g_dead[cust, 0] -= 1.0 / (r + s + x[cust])
+            g_dead[cust, 2] += 1.0 / s - 1.0 / (r + s + x[cust])
+        M = np.logaddexp(alive, dead)
+        w_dead = np.exp(dead - M)
+        w_alive = 1.0 - w_dead
+        ll = (d.S @ theta[4:4 + kt] + gammaln(m) - gammaln(r) + r * np.log(alpha)
+              + s * np.log(beta) + M)
+        g = w_alive @ g_alive + w_dead[np.isfinite(dead)] @ g_dead[np.isfinite(dead)]
+        g[0] += np.sum(digamma(m) - digamma(r) + np.log(alpha))
+        g[1] += n * r / alpha
+        g[2] += n * np.log(beta)
+        g[3] += n * s / beta
+        g[4:4 + kt] += d.S.sum(0)
+        g[:4] *= (r, alpha, s, beta)          # to the log scale
+        return float(ll.sum()), g
+
+
 # ---------------------------------------------------------------------------- the fitter
 class TimeVaryingParetoNBDFitter:
     """Pareto/NBD with time-varying covariates (Bachmann, Meierer & Näf 2021; CLVTools'
@@ -382,46 +475,27 @@ class TimeVaryingParetoNBDFitter:
         theta0 = np.r_[np.log(np.asarray(initial_params, float)), np.zeros(d.kt + d.kl)]
         n = d.n
 
-        def nll(t):
-            v = -dynamic_loglik_terms(t, d)[0].sum() / n
-            return v if np.isfinite(v) else np.inf
+        def fun(t):
+            v, g = dynamic_loglik_grad(t, d)
+            if not np.isfinite(v) or not np.all(np.isfinite(g)):
+                return np.inf, np.zeros_like(t)
+            return -v / n, -g / n
 
-        def grad(t, h=1e-6, central=True):
-            g = np.empty_like(t)
-            f0 = None if central else nll(t)
-            for j in range(len(t)):
-                e = np.zeros_like(t)
-                e[j] = h
-                g[j] = ((nll(t + e) - nll(t - e)) / (2 * h) if central
-                        else (nll(t + e) - f0) / h)
-            return g
-
-        # BFGS on forward-difference gradients gets close; Newton steps on the central-
-        # difference Hessian and gradient finish (the Hessian is then reused for the se)
         with np.errstate(all="ignore"):
-            res = optimize.minimize(nll, theta0, jac=lambda t: grad(t, 1e-7, central=False),
-                                    method="BFGS", options={"gtol": 1e-5, "maxiter": 500})
+            res = optimize.minimize(fun, theta0, jac=True, method="BFGS",
+                                    options={"gtol": 1e-7, "maxiter": 500})
+            if np.max(np.abs(res.jac)) > 1e-6:
+                res2 = optimize.minimize(fun, res.x, jac=True, method="L-BFGS-B",
+                                         options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 500})
+                if res2.fun <= res.fun:
+                    res = res2
         if not np.isfinite(res.fun):
             raise ConvergenceError("TimeVaryingParetoNBDFitter: no finite maximum of the likelihood")
-        theta, H = res.x, None
-        for _ in range(4):
-            H = hessian_from_function(nll, theta)
-            try:
-                step = np.linalg.solve(H, grad(theta))
-            except np.linalg.LinAlgError:
-                break
-            if not np.all(np.isfinite(step)) or nll(theta - step) > nll(theta) + 1e-12:
-                break
-            theta = theta - step
-            if np.max(np.abs(step)) < 1e-6:
-                break
-        gmax = float(np.max(np.abs(grad(theta))))
+        gmax = float(np.max(np.abs(res.jac)))
         if gmax > 1e-5:
             warnings.warn(f"TimeVaryingParetoNBDFitter: the optimiser stopped with gradient norm "
                           f"{gmax:.2g}; estimates may be inaccurate", ConvergenceWarning,
                           stacklevel=2)
-        res.x = theta
-        self._hessian_near = H * n if H is not None else None
         self._store(res.x, d)
         return self
 
@@ -436,9 +510,7 @@ class TimeVaryingParetoNBDFitter:
         self.n_customers_ = float(d.n)
         k = len(names)
         self.AIC_ = 2 * k - 2 * self.log_likelihood_
-        H = getattr(self, "_hessian_near", None)   # from the last Newton step (≤ 1e-6 away)
-        if H is None:
-            H = hessian_from_function(lambda t: -dynamic_loglik_terms(t, d)[0].sum(), theta)
+        H = hessian_from_gradient(lambda t: -dynamic_loglik_grad(t, d)[1], theta)
         self.hessian_ = H
         try:
             ev = np.linalg.eigvalsh(H)
