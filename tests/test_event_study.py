@@ -158,6 +158,7 @@ def test_event_panel_counts_orders_per_customer_month_from_acquisition():
     assert panel.loc[panel["customer_id"] == 2, "cohort"].isna().all()
     assert panel.attrs["sample"]["transactions_after_last_complete_month"] == 1
     assert panel.attrs["sample"]["members_enrolled_after_panel"] == 1
+    assert panel.attrs["sample"]["share_members_enrolled_on_a_purchase_day"] == 1.0
 
 
 def test_event_study_on_simulated_rolling_data_flags_the_selection_at_a_purchase():
@@ -166,6 +167,8 @@ def test_event_study_on_simulated_rolling_data_flags_the_selection_at_a_purchase
     res = event_study(exp, months_before=6, months_after=6)
     assert res.pretrend["status"] == "fail"
     assert res.sample["customers"] == 6_000 and res.sample["members"] > 1000
+    assert res.sample["share_members_enrolled_on_a_purchase_day"] == 1.0
+    assert "contains that purchase by construction" in res.summary_text()
     null = rl.datasets.simulate_loyalty_experiment(6_000, design="rolling", seed=3,
                                                    freq_lift=0, dropout_reduction=0)
     assert event_study(null, months_before=6, months_after=6).pretrend["status"] == "fail"

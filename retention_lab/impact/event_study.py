@@ -123,10 +123,16 @@ class EventStudyResult:
     def summary_text(self) -> str:
         o, p = self.overall, self.pretrend
         level = int(round(100 * (1 - self.alpha)))
-        return (f"Event study ({self.outcome} per month): mean effect over months 0–"
+        text = (f"Event study ({self.outcome} per month): mean effect over months 0–"
                 f"{o['months'][-1] if o['months'] else '?'} after enrolment {o['estimate']:.3g} "
                 f"[{o['ci_low']:.3g}, {o['ci_high']:.3g}] ({level} % CI); pre-trend test "
                 f"{p['status']}: {p['detail']}")
+        share = self.sample.get("share_members_enrolled_on_a_purchase_day", float("nan"))
+        if share >= 0.5:
+            text += (f" {100 * share:.0f} % of members enrolled on a day they bought: month 0 "
+                     f"contains that purchase by construction, and members were selected on "
+                     f"recent activity, which this unadjusted comparison does not remove.")
+        return text
 
 
 # --- the panel ---------------------------------------------------------------------------
@@ -203,7 +209,15 @@ def _panel_from_data(data, outcome: str) -> _Panel:
     y[np.arange(T)[None, :] < (entry - start)[:, None]] = np.nan
     y[no_entry] = np.nan
     cohort_idx = np.where(enrolled, cohort - start, _NEVER)
+    day = pd.to_datetime(tx["date"]).to_numpy().astype("datetime64[D]").astype(np.int64)
+    enrol_day = (pd.to_datetime(cu.loc[enrolled, "enrolled_at"]).to_numpy()
+                 .astype("datetime64[D]").astype(np.int64))
+    span = int(day.max() - min(day.min(), enrol_day.min() if enrolled.any() else 0) + 1)
+    at_purchase = np.isin(np.flatnonzero(enrolled) * span + (enrol_day - day.min()),
+                          pos * span + (day - day.min()))
     sample = {"customers": int(len(ids)), "members": int(enrolled.sum()),
+              "share_members_enrolled_on_a_purchase_day": float(at_purchase.mean())
+              if enrolled.any() else float("nan"),
               "customers_without_entry": int(no_entry.sum()),
               "members_enrolled_in_acquisition_month": int((enrolled & (cohort == entry)).sum()),
               "members_enrolled_after_panel": int((enrolled & (cohort > last)).sum()),
