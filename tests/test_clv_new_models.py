@@ -561,3 +561,22 @@ def test_agreement_with_lifetimes(bgbb, fitted):
     lt_pmf = [0.6106527012796732, 0.18171104018649717, 0.0830175156176034, 0.04470277936115211]
     for n, v in enumerate(lt_pmf):
         assert mbg.probability_of_n_purchases_up_to_time(30, n) == pytest.approx(v, rel=1e-5)
+
+
+def test_bgbb_expectation_at_gamma_one_and_persistence_of_odd_types():
+    from retention_lab.clv.beta_geo_beta_binom import sum_beta
+    k = np.arange(1, 8)
+    for g in (1.0, 1 + 1e-9, 0.5, 2.5):
+        brute = np.exp(betaln(g, 3.7 + k)).sum()
+        assert sum_beta(g, 3.7, 7) == pytest.approx(brute, rel=1e-6)
+    m = BetaGeoBetaBinomFitter()._with_params([1.2, 0.75, 1.0, 2.8])
+    assert np.isfinite(m.expected_purchases(5, 3, 5, 6))
+    import json
+    from retention_lab.clv.persistence import _decode, _encode
+    v = {"when": pd.Timestamp("2024-01-02 03:04:05"), "step": pd.Timedelta(days=7),
+         "weeks": pd.Series([1.0, np.nan], index=pd.DatetimeIndex(["2024-01-01", "2024-01-08"], name="week")),
+         (1, 2): "tuple key", "ints": np.array([1, 2], dtype=np.int32), "inf": [np.inf, -np.inf]}
+    back = _decode(json.loads(json.dumps(_encode(v), allow_nan=False)))
+    pd.testing.assert_series_equal(back["weeks"], v["weeks"], check_freq=False)
+    assert back["when"] == v["when"] and back["step"] == v["step"] and back[(1, 2)] == "tuple key"
+    assert back["ints"].dtype == np.int32 and back["inf"] == [np.inf, -np.inf]

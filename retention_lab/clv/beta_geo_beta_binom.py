@@ -8,7 +8,7 @@ visit). While alive, a customer transacts at each opportunity with probability
 ``p ~ Beta(α, β)``; at the start of each opportunity an alive customer dies with probability
 ``θ ~ Beta(γ, δ)``, so they are alive at opportunity ``t`` with probability ``(1 − θ)^t``.
 A customer with ``x`` transactions in ``n`` opportunities, the last at opportunity ``t_x``
-(``t_x = 0`` when ``x = 0``), has likelihood (eq. 5 of the paper)
+(``t_x = 0`` when ``x = 0``), has likelihood
 
     L = B(α+x, β+n−x)/B(α, β) · B(γ, δ+n)/B(γ, δ)
         + Σ_{i=0}^{n−t_x−1} B(α+x, β+t_x−x+i)/B(α, β) · B(γ+1, δ+t_x+i)/B(γ, δ)
@@ -18,9 +18,9 @@ A customer with ``x`` transactions in ``n`` opportunities, the last at opportuni
 
 Given the history and alive at ``n``, ``p ~ Beta(α+x, β+n−x)`` and ``θ ~ Beta(γ, δ+n)``: the
 future is a BG/BB process with those parameters, which gives every conditional prediction —
-P(alive) at ``n+m`` (eq. 11 for ``m = 1``), the expected transactions in the next ``m``
-opportunities (eq. 13), their distribution, and DERT (discounted expected residual
-transactions, eq. 14).
+P(alive) at ``n+m``, the expected transactions in the next ``m`` opportunities (eq. 13
+of the paper), their distribution (eq. 7 with the updated parameters), and DERT (discounted
+expected residual transactions).
 """
 from __future__ import annotations
 
@@ -105,6 +105,19 @@ def bgbb_log_likelihood(params, x, tx, n):
     return logsumexp(logt, axis=1).reshape(shape)
 
 
+def sum_beta(gamma, m, t):
+    """``Σ_{k=1}^{t} B(γ, m+k)`` in closed form: ``Γ(γ)/(γ−1) · [Γ(m+1)/Γ(γ+m) −
+    Γ(m+t+1)/Γ(γ+m+t)]`` (telescoping), ``ψ(m+t+1) − ψ(m+1)`` at ``γ = 1``."""
+    m, t = np.asarray(m, float), np.asarray(t, float)
+    with np.errstate(all="ignore"):
+        diff = (np.exp(gammaln(m + 1) - gammaln(gamma + m))
+                - np.exp(gammaln(m + t + 1) - gammaln(gamma + m + t)))
+        general = np.exp(gammaln(gamma)) * diff / (gamma - 1)
+    if abs(gamma - 1) < 1e-7:
+        return digamma(m + t + 1) - digamma(m + 1)
+    return general
+
+
 def bgbb_pmf(alpha, beta, gamma, delta, t, k):
     """``P(X(t) = k)`` for a customer alive at the start (eq. 7): transactions in the first
     ``t`` opportunities of a BG/BB process; parameters broadcast (arrays allowed)."""
@@ -136,7 +149,7 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
 
     _param_names = ("alpha", "beta", "gamma", "delta")
     _model_name = "BG/BB (discrete-time)"
-    _reference = "Fader, Hardie & Shang (2010), Marketing Science 29(6), eq. 5"
+    _reference = "Fader, Hardie & Shang (2010), Marketing Science 29(6)"
 
     def fit(self, data, recency=None, n_periods=None, weights=None, *, time_unit=None,
             initial_params=None, **kwargs):
@@ -210,7 +223,7 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
         return self.probability_alive_at(0, frequency, recency, n_periods)
 
     def probability_alive_at(self, t, frequency, recency, n_periods):
-        """P(alive at opportunity ``n + t`` | x, t_x, n) (eq. 11 of the paper for ``t = 1``)."""
+        """P(alive at opportunity ``n + t`` | x, t_x, n) (``t = 1``: alive in the next period)."""
         _, _, gamma, delta = self._unload()
         x, tx, n, bad = self._history(frequency, recency, n_periods)
         t = np.asarray(t, float)
@@ -236,10 +249,7 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
             # E[p | alive] · Σ_{k=1..t} P(alive at n+k | alive at n), in closed form
             log_pre = (self._log_alive_now(x, tx, n) + np.log(alpha + x) - np.log(alpha + beta + n)
                        - betaln(gamma, delta + n))
-            # Σ_{k=1}^{t} B(γ, δ+n+k) = Γ(γ)/(γ−1) · [Γ(δ+n+1)/Γ(γ+δ+n) − Γ(δ+n+t+1)/Γ(γ+δ+n+t)]
-            s = (np.exp(gammaln(1 + delta + n) - gammaln(gamma + delta + n))
-                 - np.exp(gammaln(1 + delta + n + t) - gammaln(gamma + delta + n + t)))
-            out = np.exp(log_pre + gammaln(gamma)) * s / (gamma - 1)
+            out = np.exp(log_pre) * sum_beta(gamma, delta + n, t)
         return np.where(bad, np.nan, out)
 
     def conditional_expected_number_of_purchases_up_to_time(self, m_periods_in_future,
@@ -270,7 +280,8 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
 
     def discounted_expected_residual_transactions(self, discount_rate, frequency, recency,
                                                   n_periods):
-        """DERT(d | x, t_x, n) = Σ_{k≥1} P(transaction at n+k | history) / (1+d)^k (eq. 14):
+        """DERT(d | x, t_x, n) = Σ_{k≥1} P(transaction at n+k | history) / (1+d)^k, in
+        closed form with ``2F1(1, δ+n+1; γ+δ+n+1; 1/(1+d))``;
         ``discount_rate`` is the rate per opportunity."""
         alpha, beta, gamma, delta = self._unload()
         d = np.asarray(discount_rate, float)
@@ -295,10 +306,7 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
         """E[X(t)] for a customer just acquired: ``Σ_{k=1..t} E[p] · E[(1−θ)^k]``."""
         alpha, beta, gamma, delta = self._unload()
         t = np.asarray(t, float)
-        s = (np.exp(gammaln(1 + delta) - gammaln(gamma + delta))
-             - np.exp(gammaln(1 + delta + t) - gammaln(gamma + delta + t)))
-        return (alpha / (alpha + beta) * np.exp(gammaln(gamma + delta) - gammaln(delta))
-                * s / (gamma - 1))
+        return alpha / (alpha + beta) * sum_beta(gamma, delta, t) / np.exp(betaln(gamma, delta))
 
     def expected_number_of_transactions_in_first_n_periods(self, n) -> pd.DataFrame:
         """lifetimes' table: expected customers with 0, …, ``n`` transactions in the first

@@ -48,6 +48,10 @@ def _encode(value):
         return bool(value)
     if isinstance(value, (float, np.floating)):
         return _float(value)
+    if isinstance(value, (pd.Timestamp, np.datetime64)):
+        return {"__timestamp__": pd.Timestamp(value).isoformat()}
+    if isinstance(value, (pd.Timedelta, np.timedelta64)):
+        return {"__timedelta__": pd.Timedelta(value).isoformat()}
     if isinstance(value, np.ndarray):
         if value.dtype == object:
             data = [_encode(v) for v in value.ravel().tolist()]
@@ -92,6 +96,10 @@ def _decode(value):
         return value
     if "__float__" in value:
         return float(value["__float__"])
+    if "__timestamp__" in value:
+        return pd.Timestamp(value["__timestamp__"])
+    if "__timedelta__" in value:
+        return pd.Timedelta(value["__timedelta__"])
     if "__ndarray__" in value:
         data = [_decode(v) for v in value["__ndarray__"]]
         dtype = value["dtype"]
@@ -146,8 +154,18 @@ def model_to_dict(model) -> dict:
         "summary": _encode(getattr(model, "summary", None)),
         "time_unit_days": _encode(getattr(model, "time_unit_", None)),
         "log_likelihood": _float(getattr(model, "log_likelihood_", float("nan"))),
-        "state": _encode(dict(model.__dict__)),
+        "state": _encode_state(model),
     }
+
+
+def _encode_state(model) -> dict:
+    state = {}
+    for name, value in model.__dict__.items():
+        try:
+            state[name] = _encode(value)
+        except TypeError as exc:
+            raise TypeError(f"{type(model).__name__}.{name}: {exc}") from exc
+    return state
 
 
 def model_from_dict(doc: dict):
