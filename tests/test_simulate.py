@@ -247,6 +247,19 @@ def test_rolling_truth_equals_a_brute_force_recomputation(retention_days):
     assert table["aov"]["rel_lift"] == pytest.approx(0.1, abs=0.05)  # spend_lift (mix shifts)
 
 
+def test_rolling_truth_has_the_closed_form_lifts_without_dropout():
+    """With (almost) no dropout a member's window orders are Poisson(λ h) without and
+    Poisson(λ (1 + f) h) with the programme, so the true lifts are f on purchases, s on AOV and
+    (1 + f)(1 + s) − 1 on spend, whatever the selection (an oracle outside the simulator's
+    bookkeeping)."""
+    exp = sim(8_000, design="rolling", seed=1, a=1e-4, b=10, freq_lift=0.2,
+              dropout_reduction=0, spend_lift=0.1, latent_selection=1.0)
+    t = exp.truth["effect_on_members"]
+    assert t["purchases"]["rel_lift"] == pytest.approx(0.2, abs=0.012)  # ~3 MC s.e.
+    assert t["aov"]["rel_lift"] == pytest.approx(0.1, abs=0.01)
+    assert t["spend"]["rel_lift"] == pytest.approx(1.2 * 1.1 - 1, abs=0.02)
+
+
 def test_rolling_worlds_agree_until_each_members_enrolment():
     """Common random numbers: without the programme a customer buys exactly what they bought up
     to their enrolment day; non-members buy exactly the same in both worlds."""
