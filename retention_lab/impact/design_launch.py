@@ -1,0 +1,105 @@
+"""The self-selected design with one launch date: members (who enrolled at their first purchase
+after the launch) against eligible non-members, everyone measured from the launch and adjusted
+for pre-launch behaviour — propensity, doubly robust ATT, DiD, NB rate ratio, NPS/CSAT,
+survival, CLV, sensitivity. The estimators are in :mod:`.self_selected`; members who enrolled
+later than their first post-launch purchase are what :mod:`.rolling` is for (the
+enrolment-timing check says so)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .common import _clv_rows, _cox, _km, _members_note
+from .frequency import nb_rate_ratio
+from .power import mde_table
+from .randomized import CORE, balance_check
+from .self_selected import (att_effects, did_effect, fit_propensity, naive_effects,
+                            propensity_balance)
+from .sensitivity import (conditional_benchmarks, covariate_benchmarks, member_effects,
+                          sensitivity_table)
+
+
+def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sensitivity=True):
+    D = out["enrolled"].to_numpy() == 1
+    elig = out["eligible"].to_numpy() == 1
+    if D.sum() == 0:
+        raise DataError("customers: no customer enrolled; rule 'some enrolled_at not null' "
+                        "(the self-selected design compares members with non-members)",
+                        table="customers", column="enrolled_at",
+                        rule="some enrolled_at not null", n_rows=0)
+    checks = [_members_note(int((D & ~elig).sum()))]
+    ps = fit_propensity(out, X, trim=trim)
+    ov = ps.overlap()
+    status = "pass" if ov["n_trimmed"] <= 0.05 * ov["n_eligible"] and \
+        ov["max_weight_share"] < 0.05 else "warn"
+    checks.append(dict(check="propensity overlap", status=status, value=ov["ess_non_members"],
+                       detail=f"scores: members {ov['min_member']:.3f}–{ov['max_member']:.3f}, "
+                              f"non-members {ov['min_non_member']:.3f}–"
+                              f"{ov['max_non_member']:.3f}; {ov['n_trimmed']:,} trimmed (score > "
+                              f"{1 - trim:.2f}); effective non-member sample "
+                              f"{ov['ess_non_members']:,.0f} of {ov['n_non_members']:,}; largest "
+                              f"weight share {ov['max_weight_share']:.2%}"))
+    bal = propensity_balance(out, ps, X)
+    checks.append(balance_check(bal, "smd", name="balance before weighting (members vs "
+                                "eligible non-members)") | {"status": "pass"} |
+                  {"detail": balance_check(bal, "smd")["detail"] + " — imbalance before "
+                   "weighting is expected; it is what the weighting corrects"})
+    checks.append(balance_check(bal, "smd_weighted", name="balance after weighting"))
+    effects = [att_effects(out, ps, CORE, alpha=alpha)]
+    naive = [naive_effects(out, CORE, alpha=alpha)]
+    did = did_effect(out, ps, alpha=alpha)
+    gap = did.pop("pre_members") - did.pop("pre_non_members")
+    effects.append(pd.DataFrame([did]))
+    w = ps.weights()
+    effects.append(pd.DataFrame([nb_rate_ratio(out["orders"], out["exposure_days"], D, w,
+                                               alpha=alpha, estimand="effect on members "
+                                               "(rate ratio)")]))
+    for metric, col in (("nps", "nps_score"), ("csat", "csat_score")):
+        sub = out[col].notna().to_numpy()
+        if (sub & ps.kept_ & D).sum() > 10 and (sub & ps.kept_ & ~D).sum() > 10:
+            effects.append(att_effects(out, ps, (metric,), alpha=alpha, subset=sub))
+            naive.append(naive_effects(out, (metric,), alpha=alpha, subset=sub))
+    curves = {}
+    if survival:
+        curves = _km(out, {"members": D & ps.kept_, "non-members (weighted)": ~D & ps.kept_}, w)
+        hr, ph = _cox(out, D, w, alpha, "effect on members (IPW Cox)")
+        if hr is not None:
+            effects.append(pd.DataFrame([hr]))
+            checks.append(ph)
+        try:
+            from .survival_effects import enrolment_hazard_ratio
+            tv, nv = enrolment_hazard_ratio(data, out, alpha=alpha)
+            effects.append(pd.DataFrame([tv]))
+            naive.append(pd.DataFrame([nv]))
+        except Exception as exc:  # the survival module is optional here: report, do not fail
+            checks.append(dict(check="time-varying Cox (enrolment)", status="warn", value=np.nan,
+                               detail=f"not computed: {type(exc).__name__}: {exc}"))
+    clv_values = {}
+    if clv:
+        effects.append(_clv_rows(data, out, {"members": D, "non-members": ~D & elig}, alpha,
+                                 n_draws,
+                                 seed, lambda o: att_effects(o, ps, ("clv",), alpha=alpha),
+                                 {"effect on members": 1.0}, checks, store=clv_values))
+    effects = pd.concat(effects, ignore_index=True)
+    bench = cond = sens = None
+    if sensitivity:
+        bench = covariate_benchmarks(out, ps, extra_outcomes=clv_values)
+        cond = conditional_benchmarks(
+            out, ps, effects, X, extra_outcomes=clv_values, crude=bench,
+            refit=lambda p: member_effects(out, p, extra_outcomes=clv_values, alpha=alpha))
+        sens = sensitivity_table(effects, out, ps, extra_outcomes=clv_values, benchmarks=bench,
+                                 conditional=cond)
+    power = mde_table(out, D & ps.kept_, ~D & ps.kept_,
+                      columns={"purchases": "orders", "spend": "spend", "retention": "retained"},
+                      alpha=alpha, n_control_effective=ov["ess_non_members"])
+
+    def seg_est(mask, metrics):
+        return att_effects(out, ps, metrics, alpha=alpha, subset=mask)
+    take_up = dict(take_up=float(D[elig].mean()), n_members=int(D.sum()),
+                   n_customers=len(out), n_eligible=int(elig.sum()),
+                   n_eligible_non_members=int((elig & ~D).sum()), pre_rate_gap_weighted=gap)
+    return (effects, checks,
+            dict(balance=bal, power=power, curves=curves, take_up=take_up, propensity=ps,
+                 naive=pd.concat(naive, ignore_index=True), segment_estimator=seg_est,
+                 sensitivity=sens, confounder_benchmarks=bench, conditional_benchmarks=cond))

@@ -1,0 +1,94 @@
+"""The randomized design's analysis (invite vs control): SRM and balance checks, ITT and the
+effect on members (Wald/IV) with CUPED, take-up, NB rate ratio, NPS/CSAT, survival, CLV, power
+and the segment estimator. The estimators themselves are in :mod:`.randomized`."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..units import z_value
+from .common import _clv_rows, _cox, _km
+from .estimators import z_interval
+from .frequency import nb_rate_ratio
+from .power import mde_table
+from .randomized import CORE, balance_check, balance_table, itt_and_members, srm_check
+
+
+def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed):
+    if "arm_treated" not in out.columns:
+        raise DataError("customers: missing required column(s) 'arm'; rule 'required columns "
+                        "present' (design='randomized' needs the arm of each customer)",
+                        table="customers", column="arm", rule="required columns present",
+                        n_rows=len(out))
+    z = out["arm_treated"].to_numpy() == 1
+    checks = [srm_check(z, float((data.params or {}).get("invite_share", 0.5)))]
+    bal = balance_table(X, z)
+    checks.append(balance_check(bal, name="covariate balance (invited vs control)"))
+    rows, tu = itt_and_members(out, CORE, covariates=X, alpha=alpha)
+    raw, _ = itt_and_members(out, CORE, adjust=False, alpha=alpha)
+    ratio = dict(zip(rows.loc[rows.estimand == "ITT", "metric"],
+                     rows.loc[rows.estimand == "ITT", "se"].to_numpy() /
+                     raw.loc[raw.estimand == "ITT", "se"].to_numpy()))
+    effects = [rows]
+    control_members = int(out.loc[~z, "enrolled"].sum())
+    checks.append(dict(check="control arm not enrolled", status="pass" if control_members == 0
+                       else "warn", value=float(control_members),
+                       detail=f"{control_members:,} control customers enrolled (the Wald "
+                              "estimator handles two-sided non-compliance; check for leakage)"))
+    take = tu["take_up"]
+    if not take > 0:   # no enrolment data (or nobody joined): the ITT still stands
+        effects = [rows.loc[rows["estimand"] == "ITT"]]
+        checks.append(dict(check="take-up", status="warn", value=0.0,
+                           detail="no invited customer has an enrolled_at date: only the effect "
+                                  "of the invitation (ITT) is estimated"))
+        take = float("nan")
+    zc = z_value(alpha)   # the take-up interval follows alpha like every other interval
+    take_up = dict(take_up=take, se=tu["se"], ci=(take - zc * tu["se"], take + zc * tu["se"]),
+                   n_invited=int(z.sum()), n_control=int((~z).sum()),
+                   n_members=int(out["enrolled"].sum()))
+    effects.append(pd.DataFrame([nb_rate_ratio(out["orders"], out["exposure_days"], z,
+                                               alpha=alpha)]))
+    for metric, col in (("nps", "nps_score"), ("csat", "csat_score")):
+        sub = out[col].notna().to_numpy()
+        if sub.sum() > 20 and z[sub].any() and (~z[sub]).any():
+            res = itt_and_members(out.loc[sub], (metric,), covariates=X.loc[sub],
+                                  alpha=alpha)[0]
+            effects.append(res if take > 0 else res.loc[res["estimand"] == "ITT"])
+    if sub.sum():
+        n_t, n_s = z[sub].sum(), sub.sum()
+        share_t, share_c = n_t / z.sum(), (n_s - n_t) / (~z).sum()
+        diff = share_t - share_c
+        se = np.sqrt(share_t * (1 - share_t) / z.sum() + share_c * (1 - share_c) / (~z).sum())
+        p = z_interval(diff, se)[2]
+        checks.append(dict(check="survey response balanced by arm",
+                           status="pass" if p >= 0.01 else "warn", value=float(p),
+                           detail=f"surveyed {share_t:.1%} of invited vs {share_c:.1%} of control "
+                                  f"(p = {p:.3g}); NPS/CSAT differences assume response does not "
+                                  "depend on the arm"))
+    curves = {}
+    if survival:
+        curves = _km(out, {"invited": z, "control": ~z})
+        hr, ph = _cox(out, z, None, alpha, "ITT")
+        if hr is not None:
+            effects.append(pd.DataFrame([hr]))
+            checks.append(ph)
+    if clv:
+        effects.append(_clv_rows(data, out, {"treatment": z, "control": ~z}, alpha, n_draws,
+                                 seed, lambda o: itt_and_members(o, ("clv",), covariates=X,
+                                                                 alpha=alpha)[0],
+                                 {"ITT": 1.0, "effect on members": 1 / take ** 2}, checks,
+                                 members=take > 0))
+    power = mde_table(out, z, ~z, columns={"purchases": "orders", "spend": "spend",
+                                           "retention": "retained"}, alpha=alpha,
+                      variance_ratio=ratio, take_up=take if take > 0 else None)
+
+    def seg_est(mask, metrics):
+        Xs = X.loc[mask]
+        Xs = Xs.loc[:, Xs.std(ddof=0) > 0]
+        res = itt_and_members(out.loc[mask], metrics, covariates=Xs, alpha=alpha)[0]
+        return res if take > 0 else res.loc[res["estimand"] == "ITT"]
+    return (pd.concat(effects, ignore_index=True), checks,
+            dict(balance=bal, power=power, curves=curves, take_up=take_up,
+                 segment_estimator=seg_est, notes=[f"CUPED SE ratio {k}: {v:.3f}"
+                                                   for k, v in ratio.items()]))
