@@ -757,3 +757,47 @@ def sensitivity_table(sensitivity: pd.DataFrame, currency: str | None = None) ->
     if any(fmt.MISSING in r for r in rows):
         notes.append(MISSING_NOTE)
     return Table(header, rows, [False, True, True, True, False, True, True], notes)
+
+
+#: How a ``metrics.json`` unit is shown (a kind of :mod:`retention_lab.formatting`).
+UNIT_KINDS = {"proportion": "share", "share": "share", "probability": "p", "hazard ratio": "ratio",
+              "rate ratio": "ratio", "risk ratio": "ratio", "ratio": "lift", "days": "days",
+              "customers": "count", "NPS points": "nps", "points": "nps"}
+
+
+def unit_kind(unit: str | None) -> tuple[str, str | None, str]:
+    """``(kind, currency, unit left to show)`` for a ``metrics.json`` unit: ``"USD per
+    customer"`` → money in USD, shown unit ``"per customer"``; ``"proportion"`` → a share."""
+    import re
+    unit = str(unit or "")
+    kind = UNIT_KINDS.get(unit)
+    if kind is not None:
+        return kind, None, ("" if kind in ("share", "p", "lift", "days", "count") else unit)
+    m = re.fullmatch(r"([A-Z]{3}|[$€£¥])(?: (per .*))?", unit)
+    if m:
+        return "money", m.group(1), m.group(2) or ""
+    return "number", None, unit
+
+
+def recorded_table(entries: dict | None = None, caption: str | None = None) -> Table:
+    """The headline numbers recorded for ``metrics.json`` (default: all recorded so far), each
+    in its unit with its 95 % interval; methods as footnotes."""
+    if entries is None:
+        from .reporting import recorded
+        entries = recorded()
+    rows, methods = [], {}
+    for key, v in entries.items():
+        v = v if isinstance(v, dict) else {"value": v}
+        kind, cur, unit = unit_kind(v.get("unit"))
+        label = key
+        if v.get("method"):
+            methods.setdefault(v["method"], len(methods) + 1)
+            label += str(methods[v["method"]]).translate(_SUP)
+        rows.append([label, fmt.value(v.get("value"), kind, currency=cur),
+                     fmt.interval(v.get("ci_low"), v.get("ci_high"), kind, currency=cur),
+                     unit, fmt.count(v["n"]) if v.get("n") is not None else fmt.MISSING])
+    notes = [f"{str(i).translate(_SUP)} {m}" for m, i in methods.items()]
+    if any(fmt.MISSING in r for r in rows):
+        notes.append("— no interval or sample size recorded for this number.")
+    return Table(["Metric", "Estimate", CI_LABEL, "Unit", "n"], rows,
+                 [False, True, True, False, True], notes, caption)

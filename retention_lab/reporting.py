@@ -157,6 +157,7 @@ def output_path(filename: str) -> Path:
 from .presentation import (Table, checks_table, data_summary, effects_table,  # noqa: E402,F401
                            hazard_ratio_table, key_values, kind_of_metric, metric_label,
                            metrics_table, paragraphs, power_table, context_table,
-                           quality_table, retention_value_table, roi_sentence, roi_table,
+                           quality_table, recorded_table, retention_value_table,
+                           roi_sentence, roi_table, unit_kind,
                            sensitivity_table,
                            table, verdict_card, wide_estimates)

@@ -77,29 +77,16 @@ def format_metric(entry) -> str:
     return text
 
 
-#: How a ``metrics.json`` unit is shown (the number formats of :mod:`retention_lab.formatting`).
-_UNIT_KINDS = {"proportion": "share", "share": "share", "probability": "p", "hazard ratio": "ratio",
-               "rate ratio": "ratio", "risk ratio": "ratio", "ratio": "lift", "days": "days",
-               "customers": "count", "NPS points": "nps", "points": "nps"}
-
-
 def metric_text(entry) -> tuple[str, str]:
     """``(estimate with its 95 % interval, unit)`` of one ``metrics.json`` entry, for people."""
     from .. import formatting as fmt
+    from ..presentation import unit_kind
     if not isinstance(entry, dict):
         return fmt.number(entry) if isinstance(entry, (int, float)) else str(entry), ""
-    unit = str(entry.get("unit") or "")
-    kind = _UNIT_KINDS.get(unit)
-    currency = None
-    if kind is None and re.fullmatch(r"[A-Z]{3}( per .*)?|[$€£¥]( per .*)?", unit):
-        kind, currency = "money", unit.split(" ")[0]
-    kind = kind or "number"
-    shown_unit = "" if kind in ("share", "p", "lift", "days", "count", "money") else unit
-    if kind == "money" and " per " in unit:
-        shown_unit = unit[unit.index(" per ") + 1:]
+    kind, currency, unit = unit_kind(entry.get("unit"))
     text = fmt.estimate(entry.get("value"), entry.get("ci_low"), entry.get("ci_high"), kind,
                         currency=currency)
-    return text, shown_unit
+    return text, unit
 
 
 def _param_text(v) -> str:
