@@ -64,13 +64,26 @@ def plot_cumulative_transactions(model, transactions: pd.DataFrame, calibration_
     return fig
 
 
-def _matrix_plot(matrix: pd.DataFrame, title: str, label: str, ax, cmap: str) -> Figure:
+def _unit_name(days_per_unit) -> str:
+    """``"weeks"`` for a model fitted in 7-day periods (``model.time_unit_``)."""
+    if days_per_unit is None:
+        return "periods"
+    names = {1.0: "days", 7.0: "weeks", 365.25 / 12: "months", 365.25: "years"}
+    for d, name in names.items():
+        if abs(float(days_per_unit) - d) < 1e-6:
+            return name
+    return f"periods of {float(days_per_unit):g} days"
+
+
+def _matrix_plot(matrix: pd.DataFrame, title: str, label: str, ax, cmap: str,
+                 unit: str = "periods") -> Figure:
     fig, ax = _figure(ax, (7, 5))
     image = ax.imshow(np.ma.masked_invalid(matrix.to_numpy(float)), aspect="auto", origin="lower",
                       cmap=cmap, interpolation="nearest",
                       extent=(matrix.columns.min() - 0.5, matrix.columns.max() + 0.5,
                               matrix.index.min() - 0.5, matrix.index.max() + 0.5))
-    ax.set_xlabel(f"recency (age at last purchase; customer age T = {matrix.attrs['T']:g})")
+    ax.set_xlabel(f"recency: age at the last purchase, {unit} (customer age T = "
+                  f"{matrix.attrs['T']:.3g} {unit})")
     ax.set_ylabel("frequency (repeat purchases)")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label=label)
@@ -84,8 +97,9 @@ def plot_frequency_recency_matrix(model, *, T: float | None = None, max_frequenc
     age ``T``: the best customers bought often and recently (top right)."""
     from ..clv.validation import frequency_recency_matrix
     m = frequency_recency_matrix(model, T, max_frequency, max_recency, t)
-    return _matrix_plot(m, f"Expected purchases in the next {t:g} periods", "expected purchases",
-                        ax, cmap)
+    unit = _unit_name(getattr(model, "time_unit_", None))
+    return _matrix_plot(m, f"Expected purchases in the next {t:g} {unit}", "expected purchases",
+                        ax, cmap, unit)
 
 
 def plot_probability_alive_matrix(model, *, T: float | None = None, max_frequency=None,
@@ -94,7 +108,8 @@ def plot_probability_alive_matrix(model, *, T: float | None = None, max_frequenc
     not bought for a long time are the likeliest to have left (top left)."""
     from ..clv.validation import probability_alive_matrix
     m = probability_alive_matrix(model, T, max_frequency, max_recency)
-    return _matrix_plot(m, "Probability that the customer is still active", "P(alive)", ax, cmap)
+    return _matrix_plot(m, "Probability that the customer is still active", "P(alive)", ax, cmap,
+                        _unit_name(getattr(model, "time_unit_", None)))
 
 
 def plot_period_transactions(model, summary: pd.DataFrame, *, max_frequency: int = 7,
