@@ -558,6 +558,11 @@ def test_agreement_with_lifetimes(bgbb, fitted):
     for p, e, a in zip(pts, lt_e39, lt_alive):
         assert mbg.expected_purchases(39, *p) == pytest.approx(e, rel=1e-5)
         assert mbg.probability_alive(*p) == pytest.approx(a, rel=1e-5)
+    # standard errors (lifetimes: inverse Hessian of its autograd likelihood)
+    np.testing.assert_allclose(bgbb.summary["se"], [0.06939136218670135, 0.029447716220978304,
+                                                    0.05100985033285293, 0.320818939435368], rtol=1e-3)
+    np.testing.assert_allclose(mbg.summary["se"], [0.08326394529768373, 0.6955971916028643,
+                                                   0.15478532069898931, 0.5374723507887403], rtol=2e-3)
     lt_pmf = [0.6106527012796732, 0.18171104018649717, 0.0830175156176034, 0.04470277936115211]
     for n, v in enumerate(lt_pmf):
         assert mbg.probability_of_n_purchases_up_to_time(30, n) == pytest.approx(v, rel=1e-5)

@@ -101,6 +101,10 @@ class ConditionalPredictionsMixin:
             p1, p2, p3, p4 = (ind[c].to_numpy(float) for c in base._param_names)
         elif covariates is not None:
             raise ValueError(f"{type(self).__name__} was fitted without covariates")
+        elif len(self.params_) != 4:
+            raise NotImplementedError(
+                f"{type(self).__name__}: conditional predictions need each customer's "
+                f"parameters (individual_params), which this model does not provide")
         else:
             p1, p2, p3, p4 = self._unload()
         name = base._model_name
