@@ -6,6 +6,11 @@
 ``conditional_expected_number_of_purchases_up_to_time``, ``conditional_probability_alive``, …)
 with standard errors and intervals; :func:`customer_lifetime_value` adds intervals to CLV.
 :mod:`retention_lab.clv.simulate` draws data from each model (tests, benchmarks).
+``BetaGeoBetaBinomFitter`` (BG/BB, discrete time) and ``ModifiedBetaGeoFitter`` (MBG/NBD) add
+models; :mod:`~retention_lab.clv.predictive` P(alive) at a future time, P(no purchase), the
+conditional count distribution and DERT; every fitter has ``save(path)`` / ``load(path)``
+(:mod:`~retention_lab.clv.persistence`, JSON) and the BTYD ones ``plot_*`` methods;
+:func:`compare_models` sets BG/NBD, MBG/NBD and Pareto/NBD side by side.
 """
 from .base import ConvergenceError, ConvergenceWarning
 from .beta_geo import BetaGeoFitter
