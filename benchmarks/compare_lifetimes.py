@@ -356,8 +356,8 @@ def main(argv=None) -> int:
         lt.run(save=save, **job)  # warm-up, and its CLV for the check
 
         def clv_ours():
-            return rl.clv.customer_lifetime_value(bg, gg, t, horizon=12, freq=month_days,
-                                                  discount_rate=0.01, time_unit="W",
+            return rl.clv.customer_lifetime_value(bg, gg, t, horizon=12, horizon_unit=month_days,
+                                                  discount_rate=0.01, summary_unit="W",
                                                   n_draws=200)
 
         def check_clv(ours, _ans):

@@ -110,7 +110,7 @@ def analyze_clv(transactions: pd.DataFrame, calibration_end, observation_end, *,
     summary = rfm_summary(transactions, observation_end, freq=freq, freq_multiplier=freq_multiplier)
     fitted = Fitter(penalizer_coef).fit(summary)
     spend = GammaGammaFitter(penalizer_coef).fit(summary)
-    value = customer_lifetime_value(fitted, spend, summary, horizon=horizon_months, freq="M",
+    value = customer_lifetime_value(fitted, spend, summary, horizon=horizon_months, horizon_unit="M",
                                     discount_rate=discount_rate, margin=margin,
                                     n_draws=n_draws, seed=seed)
     table = summary.join(value.customers)

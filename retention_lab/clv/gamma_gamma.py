@@ -114,19 +114,22 @@ class GammaGammaFitter(BaseFitter):
                                 freq=None, **kwargs):
         """Two call styles.
 
+        In both, as in lifetimes, ``time`` is a number of months, ``discount_rate`` monthly and
+        ``freq`` **the unit of recency and T** (``summary_unit`` of
+        :func:`retention_lab.clv.customer_lifetime_value`; never the horizon's unit here).
+
         * ``gg.customer_lifetime_value(model, summary, **kwargs)`` — a summary frame: the same
           as :func:`retention_lab.clv.customer_lifetime_value` (returns a ``CLVResult``);
         * lifetimes' ``gg.customer_lifetime_value(model, frequency, recency, T, monetary_value,
-          time=12, discount_rate=0.01, freq="D")`` — arrays; as in lifetimes, ``time`` is in
-          months, ``discount_rate`` monthly and ``freq`` **the unit of recency and T** (required
-          here, no default, since a wrong one silently scales CLV). Returns the CLV Series.
+          time=12, discount_rate=0.01, freq="D")`` — arrays; ``freq`` is required (no default,
+          since a wrong one silently scales CLV). Returns the CLV Series.
         """
         from .value import customer_lifetime_value
         if isinstance(frequency, pd.DataFrame):
             if recency is not None:
                 raise TypeError("with a summary frame, pass the other settings by keyword")
             if freq is not None:
-                kwargs["freq"] = freq
+                kwargs["summary_unit"] = freq
             return customer_lifetime_value(transaction_model, self, frequency, horizon=time,
                                            discount_rate=discount_rate, **kwargs)
         if freq is None:
@@ -137,7 +140,8 @@ class GammaGammaFitter(BaseFitter):
                                 "recency": np.asarray(recency, float),
                                 "T": np.asarray(T, float),
                                 "monetary_value": np.asarray(monetary_value, float)}, index=index)
-        result = customer_lifetime_value(transaction_model, self, summary, horizon=time, freq="M",
-                                         discount_rate=discount_rate, time_unit=freq,
+        result = customer_lifetime_value(transaction_model, self, summary, horizon=time,
+                                         horizon_unit="M", discount_rate=discount_rate,
+                                         summary_unit=freq,
                                          method="delta", customer_intervals=False, **kwargs)
         return result.clv

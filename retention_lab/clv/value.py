@@ -6,18 +6,22 @@
 given the customer's frequency, recency and T), valued at the spend model's conditional expected
 spend per transaction, times the margin, discounted per period (as ``lifetimes``'
 ``customer_lifetime_value``, Fader, Hardie & Lee 2005, "RFM and CLV", but with the discount
-applied per ``freq`` period at the end of each period).
+applied per ``horizon_unit`` period at the end of each period).
 
 Time units — the convention, explicitly
 ----------------------------------------
-* ``horizon`` is a number of ``freq`` periods (``freq="M"``: months) and ``discount_rate`` is the
-  rate *per* ``freq`` period (``0.01`` per month ≈ 12.7 % a year).
+* ``horizon`` is a number of ``horizon_unit`` periods (``horizon_unit="M"``: months) and
+  ``discount_rate`` is the rate *per* ``horizon_unit`` period (``0.01`` per month ≈ 12.7 % a
+  year).
 * The summary's own unit (the unit of ``recency`` and ``T``, and so of the fitted model) is
-  ``time_unit``. When not given it is read from ``summary.attrs`` (``freq`` × ``freq_multiplier``,
+  ``summary_unit``. When not given it is read from ``summary.attrs`` (``freq`` × ``freq_multiplier``,
   as :func:`retention_lab.features.rfm_summary` records them: ``freq="D", freq_multiplier=7`` →
   weeks of 7 days), then from the transaction model (``time_unit_``, remembered at ``fit``);
-  otherwise it is an error — never a silent guess. (In ``lifetimes``, ``freq`` named the
-  summary's unit, a frequent source of bugs; here it names the horizon's.)
+  otherwise it is an error — never a silent guess.
+* Names: ``freq`` means the summary's unit in ``lifetimes`` and the flooring period in
+  :mod:`retention_lab.features`, so the two units here have their own names. The earlier
+  keywords still work: ``freq=`` for ``horizon_unit=`` and ``time_unit=`` for
+  ``summary_unit=``.
 * Periods convert through days: D = 1, W = 7, M = 30.436875 (the mean Gregorian month), Y =
   365.2425, so one month is 4.348 weeks.
 
@@ -74,7 +78,7 @@ def _resolve_time_unit(time_unit, summary, model) -> float:
         return from_model
     raise ValueError(
         "customer_lifetime_value: the time unit of the summary (of recency and T) is unknown — "
-        "pass time_unit= (e.g. 'W' or '7D' for weeks, 'D' for days), or build the summary with "
+        "pass summary_unit= (e.g. 'W' or '7D' for weeks, 'D' for days), or build the summary with "
         "retention_lab.features.rfm_summary, which records it in summary.attrs")
 
 
@@ -147,6 +151,9 @@ class CLVResult:
     settings: dict = field(default_factory=dict)
     total_draws: np.ndarray | None = None
     mean_draws: np.ndarray | None = None
+    #: SE of ``mean`` as an estimate of the population mean CLV: customer sampling and
+    #: parameter error together (:func:`_mean_se_population`); ``None`` without a covariance
+    mean_se_population: float | None = None
 
     @property
     def clv(self) -> pd.Series:
@@ -187,7 +194,15 @@ class CLVResult:
             var_param = float(sa ** 2 + sb ** 2)
             d = None
             method = "delta method (independent fits)"
-        if sampling:
+        if sampling and self.mean_se_population is not None \
+                and other.mean_se_population is not None:
+            scale = [1.0, 1.0] if what == "mean" else [self.n, other.n]
+            se = float(np.hypot(scale[0] * self.mean_se_population,
+                                scale[1] * other.mean_se_population))
+            lo, hi = diff - Z95 * se, diff + Z95 * se
+            method = ("influence function of each group's mean (customer sampling and parameter "
+                      "error together, independent groups); normal interval")
+        elif sampling:
             var_s = 0.0
             for res in (self, other):
                 v = _weighted_var(res) * res.n
@@ -210,6 +225,86 @@ class CLVResult:
                 f"[{self.total_ci[0]:,.0f}, {self.total_ci[1]:,.0f}] ({self.method})>")
 
 
+def _row_scores(model, prepared):
+    """Per-row gradient of the log-likelihood in the log-parameters at the estimate, and the
+    per-row log-likelihood."""
+    params = np.asarray(model._unload(), float)
+    if model._loglik_grad is not None:
+        ll, g = model._loglik_grad(params, prepared)
+        return ll, g * params
+    ll = model._loglik(params, prepared)
+    g = np.empty((len(ll), len(params)))
+    for k in range(len(params)):
+        h = 1e-6
+        up, dn = params.copy(), params.copy()
+        up[k] *= np.exp(h)
+        dn[k] *= np.exp(-h)
+        g[:, k] = (model._loglik(up, prepared) - model._loglik(dn, prepared)) / (2 * h)
+    return ll, g
+
+
+def _customer_scores(model, which, ut, us, it, is_, w):
+    """Each customer's score (d log-likelihood / d log θ) under ``model`` when the summary is
+    the data the model was fitted on (same customer count and log-likelihood), else ``None``:
+    then the parameter error is independent of these customers."""
+    from .gamma_gamma import GammaGammaFitter
+    if which == 0:
+        ll, g = _row_scores(model, model._prepare(*ut))
+        ll, g = ll[it], g[it]
+    elif isinstance(model, GammaGammaFitter):
+        x, m = us
+        rows = (x > 0) & (m > 0)
+        ll, g = np.zeros(len(x)), np.zeros((len(x), 3))
+        d = dict(x=x[rows], m=m[rows], logm=np.log(m[rows]), logx=np.log(x[rows]))
+        ll[rows], g[rows] = _row_scores(model, d)
+        ll, g = ll[is_], g[is_]
+    else:
+        return None
+    fitted_here = (abs(float(w.sum()) - model.n_customers_) < 1e-6 * model.n_customers_ + 1e-9
+                   if which == 0 else True)
+    fitted_here = fitted_here and abs(float(w @ ll) - model.log_likelihood_) \
+        <= 1e-8 * abs(model.log_likelihood_) + 1e-8
+    return g if fitted_here else None
+
+
+def _mean_se_population(blocks, spend_model, evaluate, margin, clv, w, n, it, is_, ut, us):
+    """SE of the mean CLV as an estimate of the *population* mean (the quantity two arms are
+    compared on): ``mean − μ ≈ (1/n) Σ_i ψ_i`` with the influence ``ψ_i = CLV_i − mean +
+    n gᵀ Σ s_i`` — ``g`` the gradient of the mean in the log-parameters, ``Σ`` their covariance,
+    ``s_i`` the customer's score. The customers who make up the mean also made the estimates,
+    so the sampling and the parameter error are correlated (a sample that buys more gives both
+    a higher mean and higher rates) and their variances do not simply add: on BG/NBD
+    simulations the sum of the two gave 88 % coverage, the influence function 95 %. A model
+    fitted on other customers contributes ``gᵀ Σ g`` (independent) instead."""
+    mean = float(w @ clv) / n
+    psi = clv - mean
+    var_indep = 0.0
+    for which, model in enumerate(blocks):
+        base = np.asarray(model._log_params, float)
+        cov = model.variance_matrix_log_.to_numpy()
+        g = np.empty(len(base))
+        for k in range(len(base)):
+            h = 1e-5 * max(1.0, abs(base[k]))
+            vals = []
+            for sign in (1, -1):
+                lp = base.copy()
+                lp[k] += sign * h
+                clone = model._with_params(np.exp(lp))
+                d_, _, s_ = evaluate(clone if which == 0 else blocks[0],
+                                     clone if which == 1 else spend_model)
+                vals.append(margin * float(w @ (s_[is_] * d_[it])) / n)
+            g[k] = (vals[0] - vals[1]) / (2 * h)
+        scores = _customer_scores(model, which, ut, us, it, is_, w)
+        if scores is None:
+            var_indep += float(g @ cov @ g)
+        else:
+            psi = psi + n * (scores @ (cov @ g))
+    if n <= 1:
+        return None
+    var = float(w @ psi ** 2) / (n * (n - 1)) + var_indep
+    return float(np.sqrt(var)) if np.isfinite(var) else None
+
+
 def _weighted_var(res) -> float:
     """Variance of CLV across the customers (rows weighted by a `weight` column if any)."""
     clv = res.customers["clv"].to_numpy()
@@ -223,11 +318,22 @@ def _se_from_ci(ci, value):
     return value * (np.log(ci[1]) - np.log(ci[0])) / (2 * Z95)
 
 
+def _alias(name, value, old_name, old_value, default=None):
+    if old_value is None:
+        return default if value is None else value
+    if value is not None and value != old_value:
+        raise TypeError(f"customer_lifetime_value: {name}={value!r} and its alias "
+                        f"{old_name}={old_value!r} disagree; give one")
+    return old_value
+
+
 def customer_lifetime_value(transaction_model, spend_model, summary, horizon: int = 12,
-                            freq: str = "M", discount_rate: float = 0.01, margin: float = 1.0,
-                            *, time_unit=None, method: str = "bootstrap", n_draws: int = 200,
-                            seed=0, customer_intervals: bool = True) -> CLVResult:
-    """Expected CLV of each customer over ``horizon`` ``freq`` periods, with 95 % intervals.
+                            horizon_unit=None, discount_rate: float = 0.01, margin: float = 1.0,
+                            *, summary_unit=None, method: str = "bootstrap", n_draws: int = 200,
+                            seed=0, customer_intervals: bool = True, freq=None,
+                            time_unit=None) -> CLVResult:
+    """Expected CLV of each customer over ``horizon`` ``horizon_unit`` periods, with 95 %
+    intervals.
 
     Parameters
     ----------
@@ -239,11 +345,14 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
         from :func:`retention_lab.features.rfm_summary`; its index identifies the customers.
         An optional ``weight`` column (rows standing for several identical customers) weights
         the total, the mean and ``n``.
-    horizon, freq, discount_rate, margin
-        ``horizon`` periods of ``freq`` (``"D"``, ``"W"``, ``"M"``, ``"Y"``), discounted at
+    horizon, horizon_unit, discount_rate, margin
+        ``horizon`` periods of ``horizon_unit`` (``"D"``, ``"W"``, ``"M"`` (default), ``"Y"``,
+        a long name such as ``"month"``, or a number of days), discounted at
         ``discount_rate`` per period; CLV is ``margin`` × spend. See the module docstring.
-    time_unit : str or float, optional
+    summary_unit : str or float, optional
         The summary's unit (see the module docstring for how it is inferred otherwise).
+    freq, time_unit
+        The earlier names of ``horizon_unit`` and ``summary_unit`` (still accepted).
     method : {"bootstrap", "delta"}
     n_draws, seed : bootstrap draws and their seed (combined with the fitted parameters, so
         that independently fitted groups get independent draws; see :func:`draw_streams`).
@@ -255,8 +364,10 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     CLVResult with ``customers`` (``clv, lower 95%, upper 95%, expected_purchases,
     expected_spend``), ``total``, ``total_ci``, ``mean``, ``mean_ci`` and the bootstrap draws.
     """
+    freq = horizon_unit = _alias("horizon_unit", horizon_unit, "freq", freq, default="M")
+    time_unit = summary_unit = _alias("summary_unit", summary_unit, "time_unit", time_unit)
     if int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"horizon must be a positive whole number of {freq} periods")
+        raise ValueError(f"horizon must be a positive whole number of {horizon_unit} periods")
     if discount_rate <= -1:
         raise ValueError("discount_rate must be > -1")
     if hasattr(transaction_model, "_clv_with_covariates"):  # per-customer covariates
@@ -265,8 +376,8 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
             margin=margin, time_unit=time_unit, method=method, n_draws=n_draws, seed=seed,
             customer_intervals=customer_intervals)
     horizon = int(horizon)
-    unit = _resolve_time_unit(time_unit, summary, transaction_model)
-    step = unit_days(freq) / unit
+    unit = _resolve_time_unit(summary_unit, summary, transaction_model)
+    step = unit_days(horizon_unit) / unit
     x, tx, T_, w = btyd_arrays(summary)  # w: the `weight` column of a collapsed summary
     if isinstance(spend_model, (int, float, np.integer, np.floating)):
         m = np.zeros_like(x)
@@ -290,7 +401,8 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     clv = margin * spend[is_] * disc[it]
     total = float(np.dot(w, clv))
     customers = pd.DataFrame({"clv": clv}, index=summary.index)
-    settings = dict(horizon=horizon, freq=freq, discount_rate=discount_rate, margin=margin,
+    settings = dict(horizon=horizon, horizon_unit=horizon_unit, freq=horizon_unit,
+                    discount_rate=discount_rate, margin=margin,
                     summary_unit_days=unit, periods_per_step=step)
     has_spend_params = hasattr(spend_model, "sample_params")
     if method not in ("bootstrap", "delta"):
@@ -391,6 +503,11 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
             customers["lower 95%"], customers["upper 95%"] = clv / f, clv * f
         result_method = "delta method on the log scale (finite-difference gradients)"
 
+    mean_se_pop = None
+    if not by_hand and not no_cov:
+        with np.errstate(all="ignore"):
+            mean_se_pop = _mean_se_population(blocks, spend_model, evaluate, margin, clv, w, n, it, is_,
+                                              ut, us)
     customers["expected_purchases"] = cum[it]
     customers["expected_spend"] = spend[is_]
     if "weight" in summary.columns:
@@ -398,4 +515,5 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     total_ci = (float(total_ci[0]), float(total_ci[1]))
     return CLVResult(customers=customers, total=total, total_ci=total_ci, mean=total / n,
                      mean_ci=(total_ci[0] / n, total_ci[1] / n), n=n, method=result_method,
-                     settings=settings, total_draws=total_draws, mean_draws=mean_draws)
+                     settings=settings, total_draws=total_draws, mean_draws=mean_draws,
+                     mean_se_population=mean_se_pop)
