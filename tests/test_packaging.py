@@ -102,4 +102,4 @@ def test_dev_extra_and_package_data():
     assert {"pytest", "nbval"} <= set(dev)
     data = pyproject["tool"]["setuptools"]["package-data"]["retention_lab.datasets"]
     shipped = {p.name for p in (ROOT / "retention_lab" / "datasets").glob(data[0])}
-    assert shipped == {"CDNOW_sample.txt.gz", "CDNOW_master.txt.gz"}
+    assert shipped == {"CDNOW_sample.txt.gz", "CDNOW_master.txt.gz", "donations.csv.gz"}
