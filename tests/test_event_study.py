@@ -63,6 +63,7 @@ def test_a_pretrend_makes_the_check_fail():
     res = event_study(panel, outcome="y", months_before=6, months_after=3)
     assert res.pretrend["status"] == "fail" and res.pretrend["p_value"] < 1e-3
     assert "parallel trends is doubtful" in res.pretrend["detail"]
+    assert res.as_check()["status"] == "fail" and res.as_check()["value"] < 1e-3
     clean = event_study(staggered_panel(seed=2, effect=lambda e: 0.0 * e), outcome="y",
                         months_before=6, months_after=3)
     assert clean.pretrend["status"] == "pass"

@@ -120,6 +120,13 @@ class EventStudyResult:
         from ..plots.event_study import plot_event_study  # plots sit downstream of impact
         return plot_event_study(self, ax=ax, truth=truth)
 
+    def as_check(self) -> dict:
+        """The pre-trend test as a report check row (``check``, ``status``, ``value`` = p-value,
+        ``detail``)."""
+        p = self.pretrend
+        return {"check": "pre-trends (event study, placebo months)", "status": p["status"],
+                "value": p["p_value"], "detail": p["detail"]}
+
     def summary_text(self) -> str:
         o, p = self.overall, self.pretrend
         level = int(round(100 * (1 - self.alpha)))
