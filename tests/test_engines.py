@@ -542,3 +542,112 @@ def test_every_feature_function_dispatches_to_the_engines():
         np.testing.assert_allclose(engine_table.sort_index()[cols].to_numpy(float),
                                    pandas_table.sort_index()[cols].to_numpy(float),
                                    rtol=1e-12, atol=1e-9, equal_nan=True)
+
+
+# --------------------------------------------------------------------------- one engine choice
+def _forbid_duckdb(monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("DuckDB was used although engine='pandas' was asked for")
+    monkeypatch.setattr(rl.engines.backends.DuckDBBackend, "__init__", refuse)
+
+
+def test_engine_pandas_runs_pandas_above_the_auto_threshold(cases, monkeypatch):
+    """Issue 13.5: frames at or above AUTO_PANDAS_MAX_ROWS (2M; lowered here so that the edge
+    cases count as big) with engine="pandas" ran DuckDB — the pandas path called back into the
+    dispatcher without the engine — and the result was labelled "pandas" all the same. Now
+    DuckDB is never opened, every table says pandas, and both entry points agree."""
+    calls = []
+    for name in ("rfm_summary", "calibration_holdout", "churn_table", "cohort_retention"):
+        real = getattr(rl.engines.pandas_engine, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(rl.engines.pandas_engine, name, spy)
+    monkeypatch.setattr(rl.engines.sources, "AUTO_PANDAS_MAX_ROWS", len(cases) - 1)
+    assert rl.engines.pick_engine(cases) == "duckdb"
+    expected = {  # computed on DuckDB (the auto choice now), compared below with pandas
+        "rfm_summary": rl.engines.rfm_summary(cases, OBS_END, freq="W"),
+        "calibration_holdout": rl.engines.calibration_holdout(cases, CAL_END, OBS_END, freq="W"),
+        "churn_table": rl.engines.churn_table(cases, 30, OBS_END),
+    }
+    assert all(t.attrs["engine"] == "duckdb" for t in expected.values()) and calls == []
+    _forbid_duckdb(monkeypatch)
+    for module in (rl.features, rl.engines):
+        got = {
+            "rfm_summary": module.rfm_summary(cases, OBS_END, freq="W", engine="pandas"),
+            "calibration_holdout": module.calibration_holdout(cases, CAL_END, OBS_END, freq="W",
+                                                              engine="pandas"),
+            "churn_table": module.churn_table(cases, 30, OBS_END, engine="pandas"),
+            "cohort_retention": module.cohort_retention(cases, "M", OBS_END, engine="pandas"),
+        }
+        for name, table in got.items():
+            assert table.attrs["engine"] == "pandas", name
+            if name in expected:
+                assert_same(expected[name], table)
+    tables = ("rfm_summary", "calibration_holdout", "churn_table", "cohort_retention")
+    assert set(calls) == set(tables) and all(calls.count(t) >= 2 for t in tables)
+
+
+def test_one_signature_per_table():
+    """rl.features.<table> and rl.engines.<table> are one function: same signature (collapse=,
+    engine=, spark=, … on both), same defaults (engine="auto")."""
+    import inspect
+
+    for name in ("rfm_summary", "calibration_holdout", "churn_table", "cohort_retention",
+                 "customer_periods"):
+        f, e = getattr(rl.features, name), getattr(rl.engines, name)
+        assert inspect.signature(f) == inspect.signature(e), name
+        assert inspect.signature(f).parameters["engine"].default == "auto"
+    assert "collapse" in inspect.signature(rl.features.churn_table).parameters
+    assert "collapse" in inspect.signature(rl.features.rfm_summary).parameters
+
+
+def test_no_import_cycle_between_engines_and_features():
+    """Data flows one way: retention_lab.periods -> engines -> features. A fresh interpreter
+    imports the engines without importing retention_lab.features."""
+    import subprocess
+    import sys
+
+    code = ("import sys, retention_lab.engines; "
+            "print(any(m.startswith('retention_lab.features') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- one-pass kernel
+def test_one_pass_kernel_equals_the_sql_path_and_pandas(cases, cdnow_sample, monkeypatch):
+    """The DuckDB summary of integer ids runs the one-pass kernel (engines.kernels); it equals
+    the SQL window path (partitions=1 forces it) and pandas on every edge case, for D/W/M, with
+    and without the first transaction, compiled and in its numpy fallback."""
+    from retention_lab.engines import kernels
+
+    used = []
+    real = kernels.Accumulator.result
+    monkeypatch.setattr(kernels.Accumulator, "result",
+                        lambda self: used.append(self.compiled) or real(self))
+    for data, end in ((cases, OBS_END), (cdnow_sample, "1998-06-30"), (cases, None)):
+        for kwargs in SUMMARY_ARGS:
+            expected = rl.features.rfm_summary(data, end, engine="pandas", **kwargs)
+            sql_path = rl.engines.rfm_summary(data, end, engine="duckdb", partitions=1, **kwargs)
+            n = len(used)
+            got = rl.engines.rfm_summary(data, end, engine="duckdb", **kwargs)
+            assert len(used) == n + 1  # the kernel ran
+            assert_same(expected, got)
+            assert_same(sql_path, got)
+    monkeypatch.setattr(kernels, "_accumulate", None)  # no numba: the numpy scatter version
+    assert kernels.compiled_kernel() is None
+    for kwargs in SUMMARY_ARGS:
+        got = rl.engines.rfm_summary(cases, OBS_END, engine="duckdb", **kwargs)
+        assert used[-1] is False
+        assert_same(rl.features.rfm_summary(cases, OBS_END, **kwargs), got)
+
+
+def test_one_pass_kernel_declines_sparse_and_string_ids(cases):
+    """Ids that are not dense integers (hashes, strings) take the SQL path: same table."""
+    from retention_lab.engines import kernels
+
+    assert kernels.plan(0, 10**12, 19000, 19500, 1000, "D") is None      # sparse
+    assert kernels.plan(0, 10**8, 19000, 19500, 10**8, "D") is None      # bitmap too big
+    sparse = cases.assign(customer_id=cases["customer_id"] * 10**9)
+    same_everywhere("rfm_summary", sparse, "duckdb", observation_end=OBS_END, freq="W")

@@ -278,3 +278,29 @@ def test_rfm_scores_ties_share_the_lower_score():
     assert scores["R"].tolist() == [1, 1, 3, 3]
     assert scores["F"].tolist() == [1, 1, 1, 4]
     assert set(scores["segment"]) <= {name for name, _, _ in features.SEGMENT_RULES} | {"Others"}
+
+
+def test_summaries_save_to_parquet_and_feather_with_their_ledger(tx, tmp_path):
+    """Issue 15.8: attrs held a DataQuality object and Timestamps, so ``to_parquet`` raised
+    TypeError (not JSON serialisable). Every summary table now keeps JSON values only; the
+    tables, their attrs and the quality ledger (rl.quality) come back from both formats."""
+    tables = {
+        "rfm_summary": features.rfm_summary(tx, observation_end=OBS_END, freq="W"),
+        "calibration_holdout": features.calibration_holdout(tx, "2024-02-15", OBS_END, freq="D"),
+        "churn_table": features.churn_table(tx, 30, observation_end=OBS_END),
+        "cohort_retention": features.cohort_retention(tx, "M", observation_end=OBS_END),
+    }
+    assert len(rl.quality(tables["rfm_summary"])) == 1  # purchases after the end: counted
+    for name, table in tables.items():
+        for fmt in ("parquet", "feather"):
+            path = tmp_path / f"{name}.{fmt}"
+            getattr(table, f"to_{fmt}")(path)
+            back = getattr(pd, f"read_{fmt}")(path)
+            pd.testing.assert_frame_equal(back, table, check_freq=False)
+            assert back.attrs == table.attrs, (name, fmt)
+            pd.testing.assert_frame_equal(rl.quality(back).table, rl.quality(table).table)
+    ledger = rl.quality(tables["rfm_summary"]).table
+    assert ledger[["column", "n_rows", "action"]].values.tolist() == [
+        ["date", 2, "outside window"]]  # customer a's and e's purchases after 2024-03-13
+    assert pd.Timestamp(tables["churn_table"].attrs["cutoff"]) == pd.Timestamp("2024-02-12")
+    assert rl.DataQuality.from_attrs(tables["rfm_summary"].attrs).table.equals(ledger)

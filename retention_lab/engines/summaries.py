@@ -252,9 +252,9 @@ def _one_pass_summary(src: Source, clean: str, end: pd.Timestamp, freq: str, fre
         reader = src.backend.con.sql(
             f"SELECT CAST(customer_id AS BIGINT) AS customer_id, epoch_us(ts) AS t, amount "
             f"FROM {clean} WHERE {sql.in_window(end)}").to_arrow_reader(BATCH_ROWS)
-        for batch in reader:
-            acc.add(batch.column(0).to_numpy(), batch.column(1).to_numpy(),
-                    batch.column(2).to_numpy())
+        for batch in reader:  # DuckDB reads the next batch while the workers count this one
+            acc.submit(batch.column(0).to_numpy(), batch.column(1).to_numpy(),
+                       batch.column(2).to_numpy())
     ids, first, last_p, count, total, first_spend = acc.result()
     return pandas_engine.summary_columns(ids, first, last_p, count, total, first_spend,
                                          end_period, freq_multiplier, include_first_transaction)
