@@ -166,3 +166,62 @@ def test_sbg_from_individual_lifetimes_equals_counts():
     b = rl.clv.ShiftedBetaGeoFitter().fit(durations=durations, churned=churned)
     np.testing.assert_allclose(a.params_, b.params_, rtol=1e-6)
     assert a.log_likelihood_ == pytest.approx(b.log_likelihood_)
+
+
+def _beta_mixture(f, alpha, beta, shift=0.0):
+    """E_θ[f(θ)] for θ ~ Beta(α, β) by adaptive quadrature with the algebraic end-point weight
+    θ^(α−1) (1−θ)^(β−1), normalised by the same quadrature of 1 — an oracle that shares no
+    formula with the sBG code (no beta functions, no hypergeometric series)."""
+    from scipy import integrate
+    kw = dict(weight="alg", limit=200, epsabs=0, epsrel=1e-12)
+    num = integrate.quad(f, 0, 1, wvar=(alpha - 1 + shift, beta - 1), **kw)[0]
+    return num / integrate.quad(lambda t: 1.0, 0, 1, wvar=(alpha - 1, beta - 1), **kw)[0]
+
+
+@pytest.mark.parametrize("alpha, beta", [(0.704, 1.182), (0.668, 3.806), (3.8, 15.19)])
+def test_sbg_churn_lifetime_and_derl_against_quadrature(alpha, beta):
+    """Issue 13 item 8: probability_of_churn_at, expected_lifetime and
+    discounted_expected_residual_lifetime had no test. Oracles: the customer-level definitions
+    (geometric lifetime with churn probability θ) integrated over θ ~ Beta(α, β) — at the
+    Fader & Hardie (2007) estimates of the regular and high-end segments and at α > 1."""
+    sbg = rl.clv.ShiftedBetaGeoFitter()
+    sbg.params_ = pd.Series({"alpha": alpha, "beta": beta})
+    # P(T = t) = E[θ (1−θ)^(t−1)]
+    for t in (1, 2, 5, 12):
+        assert sbg.probability_of_churn_at(t) == pytest.approx(
+            _beta_mixture(lambda th: th * (1 - th) ** (t - 1), alpha, beta), rel=1e-9)
+    # E[min(T, k)] = Σ_{t<k} S(t) = E[Σ_{j<k} (1−θ)^j]
+    for k in (1, 4, 20):
+        assert sbg.expected_lifetime(truncate=k) == pytest.approx(
+            _beta_mixture(lambda th: sum((1 - th) ** j for j in range(k)), alpha, beta),
+            rel=1e-9)
+    # E[T] = E[1/θ], finite only for α > 1
+    if alpha > 1:
+        assert sbg.expected_lifetime() == pytest.approx(
+            _beta_mixture(lambda th: 1.0, alpha, beta, shift=-1.0), rel=1e-9)  # θ^-1 in the weight
+    else:
+        assert sbg.expected_lifetime() == np.inf
+    # DERL after n renewals (Fader & Hardie 2010, eq. 6): the discounted number of future
+    # payments, the next one undiscounted, for θ ~ Beta(α, β+n) (the survivors' posterior):
+    # Σ_{k>=0} (1−θ)^(k+1) / (1+d)^k = (1−θ)(1+d) / (d+θ)
+    for n, d in ((0, 0.1), (3, 0.1), (10, 0.05)):
+        assert sbg.discounted_expected_residual_lifetime(n, d) == pytest.approx(
+            _beta_mixture(lambda th: (1 - th) * (1 + d) / (d + th), alpha, beta + n), rel=1e-8)
+
+
+def test_sbg_derl_equals_the_brute_force_sum_of_survival_ratios():
+    """DERL as the discounted sum of S(n+k+1)/S(n), S from the counts' own retention rates
+    r_t = S(t)/S(t−1) multiplied out (5,000 periods: the tail is below 1e-12)."""
+    sbg = rl.clv.ShiftedBetaGeoFitter().fit(survivors=REGULAR[:8])
+    alpha, beta = sbg.params_["alpha"], sbg.params_["beta"]
+    t = np.arange(1, 5_001)
+    S = np.cumprod((beta + t - 1) / (alpha + beta + t - 1))  # S(1), S(2), …
+    S = np.r_[1.0, S]
+    for n in (0, 2, 7):
+        d = 0.1
+        k = np.arange(0, 5_000 - n)
+        brute = np.sum(S[n + k + 1] / S[n] / (1 + d) ** k)
+        assert sbg.discounted_expected_residual_lifetime(n, d) == pytest.approx(brute, rel=1e-10)
+    # a longer-tenured customer is worth more (retention rises with tenure)
+    assert sbg.discounted_expected_residual_lifetime(7, 0.1) > \
+        sbg.discounted_expected_residual_lifetime(0, 0.1)
