@@ -27,13 +27,24 @@ def covered(model, truth):
     return ((s["lower 95%"] <= t) & (t <= s["upper 95%"])).to_numpy()
 
 
+def assert_recovers(model, truth, z_max=4.0):
+    """Each estimate within ``z_max`` standard errors of the truth (on the log scale, where the
+    intervals are built): a recovery check on one simulation, failing by chance about once in
+    10^4 — not a coverage claim; coverage is measured over many seeds in the slow suite."""
+    s = model.summary
+    t = np.array([truth[k] for k in s.index])
+    se_log = (np.log(s["upper 95%"]) - np.log(s["lower 95%"])) / (2 * 1.959964)
+    z = np.abs(np.log(s["coef"].to_numpy()) - np.log(t)) / se_log.to_numpy()
+    assert np.all(z < z_max), dict(zip(s.index, np.round(z, 2)))
+
+
 def bg_data(n, seed, resolution=None):
     return simulate.beta_geo(n, **BG_TRUE, T=ages(n, seed), seed=seed, resolution=resolution)
 
 
 def test_bgnbd_recovers_truth():
     m = rl.clv.BetaGeoFitter().fit(bg_data(20_000, seed=1))
-    assert covered(m, BG_TRUE).all(), m.summary
+    assert_recovers(m, BG_TRUE)
     np.testing.assert_allclose(m.params_, list(BG_TRUE.values()), rtol=0.25)
 
 
@@ -42,13 +53,13 @@ def test_bgnbd_on_day_resolution_collapses_and_recovers():
     collapsed = rl.features.collapse_summary(data)
     assert len(collapsed) < len(data) / 2
     m = rl.clv.BetaGeoFitter().fit(collapsed)
-    assert covered(m, BG_TRUE).all(), m.summary
+    assert_recovers(m, BG_TRUE)
 
 
 def test_pareto_nbd_recovers_truth():
     data = simulate.pareto_nbd(5_000, **PNBD_TRUE, T=ages(5_000, 3), seed=3)
     m = rl.clv.ParetoNBDFitter().fit(data)
-    assert covered(m, PNBD_TRUE).all(), m.summary
+    assert_recovers(m, PNBD_TRUE)
 
 
 def test_gamma_gamma_recovers_truth():
@@ -56,7 +67,7 @@ def test_gamma_gamma_recovers_truth():
     x = x[x > 0]
     m_value = simulate.gamma_gamma(x, **GG_TRUE, seed=4)
     m = rl.clv.GammaGammaFitter().fit(x, m_value)
-    assert covered(m, GG_TRUE).all(), m.summary
+    assert_recovers(m, GG_TRUE)
 
 
 def test_sbg_recovers_truth_from_counts_and_lifetimes():
@@ -64,7 +75,7 @@ def test_sbg_recovers_truth_from_counts_and_lifetimes():
     a = rl.clv.ShiftedBetaGeoFitter().fit(survivors=survivors)
     b = rl.clv.ShiftedBetaGeoFitter().fit(durations=lifetimes["duration"],
                                           churned=lifetimes["churned"])
-    assert covered(a, SBG_TRUE).all(), a.summary
+    assert_recovers(a, SBG_TRUE)
     np.testing.assert_allclose(a.params_, b.params_, rtol=1e-6)
 
 
@@ -78,11 +89,15 @@ def coverage(fit_one, truth, reps):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["bgnbd", "pareto", "gamma_gamma", "sbg"])
+@pytest.mark.parametrize("name", ["bgnbd", "bgnbd_daily", "pareto", "gamma_gamma", "sbg"])
 def test_interval_coverage_is_nominal(name):
-    reps = 100 if name == "pareto" else 200
+    reps = 100 if name in ("pareto", "bgnbd_daily") else 200
     if name == "bgnbd":
         fit = lambda seed: rl.clv.BetaGeoFitter().fit(bg_data(2_000, seed + 100))  # noqa: E731
+        truth = BG_TRUE
+    elif name == "bgnbd_daily":  # ages in whole days, fitted on the collapsed table
+        fit = lambda seed: rl.clv.BetaGeoFitter().fit(rl.features.collapse_summary(  # noqa: E731
+            bg_data(2_000, seed + 600, resolution=1 / 7)))
         truth = BG_TRUE
     elif name == "pareto":
         fit = lambda seed: rl.clv.ParetoNBDFitter().fit(  # noqa: E731
