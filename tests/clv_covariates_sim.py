@@ -54,14 +54,17 @@ def simulate_static(n, params, g_trans, g_life, T=52.0, seed=0, model="pnbd"):
 
 
 def simulate_dynamic(n, params, g_trans, g_life, weeks=104, seed=0, p_member=0.5,
-                     season=False, max_birth_week=52):
+                     season=False, max_birth_week=52, return_truth=False):
     """Transactions and the customer × week covariate panel (``member`` and, with ``season``,
     ``q4`` — weeks 40–51 of each year) of a dynamic-covariate Pareto/NBD world.
 
     Covariate effects: ``g_trans``/``g_life`` dicts {column: coefficient}. Members enrol in a
     week uniform between their birth week + 1 and the last week (so some enrol after the
     observation end has long passed for the others: late enrolment), independently of their
-    rates. Returns ``(transactions, panel, observation_end)``.
+    rates. Order values are Gamma(4, 4/m_i) with m_i ~ 10·Gamma(8)/8 per customer. Returns
+    ``(transactions, panel, observation_end)`` and, with ``return_truth``, a per-customer frame
+    of the latent ``lam``, ``mu``, ``death`` (weeks on the calendar), ``spend_mean``,
+    ``enrol_week`` and ``birth``.
     """
     rng = np.random.default_rng(seed)
     r, alpha, s, beta = params
@@ -79,7 +82,7 @@ def simulate_dynamic(n, params, g_trans, g_life, weeks=104, seed=0, p_member=0.5
     a, c = np.exp(lin_t), np.exp(lin_l)
     lam = rng.gamma(r, 1 / alpha, n)
     mu = rng.gamma(s, 1 / beta, n)
-    rows = []
+    rows, deaths = [], []
     wk = np.arange(weeks + 1, dtype=float)
     for i in range(n):
         # exposure of each week after birth
@@ -87,7 +90,7 @@ def simulate_dynamic(n, params, g_trans, g_life, weeks=104, seed=0, p_member=0.5
         C = np.r_[0, np.cumsum(c[i] * expo)]
         E = rng.exponential() / mu[i]
         if E >= C[-1]:
-            death = float(weeks)
+            death = float(weeks) + (E - C[-1]) / c[i, -1]   # after the end: at the last rate
         else:
             k = np.searchsorted(C, E, side="right") - 1
             death = max(wk[k], birth[i]) + (E - C[k]) / c[i, k]
@@ -100,14 +103,21 @@ def simulate_dynamic(n, params, g_trans, g_life, weeks=104, seed=0, p_member=0.5
             k = np.searchsorted(A, u, side="right") - 1
             times += list(np.maximum(wk[k], birth[i]) + (u - A[k]) / a[i, k])
         rows.append(np.c_[np.full(len(times), i), times])
+        deaths.append(death)
     tr = np.concatenate(rows)
-    tx = pd.DataFrame({"customer_id": tr[:, 0].astype(int),
+    spend_mean = 10.0 * rng.gamma(8.0, 1 / 8.0, n)
+    cid = tr[:, 0].astype(int)
+    tx = pd.DataFrame({"customer_id": cid,
                        "date": ORIGIN + pd.to_timedelta(np.floor(tr[:, 1] * 7), unit="D"),
-                       "amount": 10.0})
+                       "amount": np.round(rng.gamma(4.0, spend_mean[cid] / 4.0), 2)})
     end = ORIGIN + pd.Timedelta(days=7 * weeks - 1)
     tx = tx.loc[tx["date"] <= end]
     panel = pd.DataFrame({"customer_id": np.repeat(np.arange(n), weeks),
                           "period": np.tile(ORIGIN + pd.to_timedelta(7 * np.arange(weeks), "D"), n)})
     for k, v in cols.items():
         panel[k] = v.ravel()
+    if return_truth:
+        truth = pd.DataFrame({"lam": lam, "mu": mu, "death": deaths, "spend_mean": spend_mean,
+                              "enrol_week": np.where(enrols, ke, -1), "birth": birth})
+        return tx.reset_index(drop=True), panel, end, truth
     return tx.reset_index(drop=True), panel, end
