@@ -28,6 +28,14 @@ from .report import EFFECT_COLUMNS, LABELS, PRIMARY, ImpactReport, _assumptions 
 from .common import _costs
 from .roi import programme_roi
 from .surveys import survey_scores
+from ..errors import DataError
+from .design_rolling import _event_study, analyze_rolling
+from .rolling import choose_analysis, late_enrolment_check
+
+DESIGNS = ("randomized", "self_selected", "launch", "rolling")
+#: checks whose failure means the data cannot separate selection from effect
+IDENTIFICATION_CHECKS = ("history before enrolment (rolling)", "propensity overlap (rolling)",
+                         "enrolment timing (launch design)", "propensity overlap")
 
 
 def analyze(data, design: str | None = None, horizon: int = 365, margin: float = 0.3,
@@ -35,7 +43,8 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
             reward_rate: float | None = None, alpha: float = 0.05,
             segment_column: str | None = "tier", seed: int = 0, correction: str = "holm",
             trim: float = 0.01, clv: bool = True, survival: bool = True,
-            sensitivity: bool = True, n_draws: int = 100) -> ImpactReport:
+            sensitivity: bool = True, n_draws: int = 100, horizon_days: int | None = None,
+            event_study: bool = True, retention_days: int | None = None) -> ImpactReport:
     """Analyse a loyalty-programme study.
 
     Parameters
@@ -43,9 +52,16 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
     data : ExperimentData
         The simulator's bundle or :func:`retention_lab.io.read_experiment` /
         :func:`retention_lab.io.load_data` output (needs ``launch_date``).
-    design : {"randomized", "self_selected"}, default ``data.design``
-    horizon : int
-        Days after launch of the outcome window; retention is measured after it.
+    design : {"randomized", "self_selected", "launch", "rolling"}, default ``data.design``
+        ``"self_selected"`` picks the analysis from the data (:func:`.rolling.choose_analysis`):
+        ``"rolling"`` enrolment when more than 10 % of members enrolled after their first
+        purchase on or after the launch (each member anchored at their own enrolment date,
+        :mod:`.rolling`), else the single-``"launch"`` design (everyone measured from the
+        launch). Both can be asked for explicitly; the report's ``analysis`` says which ran.
+    horizon_days : int
+        Days of the outcome window: after the launch (randomized, launch) or after each
+        member's enrolment (rolling); retention is measured after it. ``horizon`` is the
+        older name of the same parameter.
     margin : float
         Gross margin on spend (for ROI).
     cost_per_member, reward_rate, fixed_cost : float, optional
@@ -64,35 +80,69 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
     clv, survival, sensitivity : bool
         Skip the slower parts (BTYD fits, Cox models, the self-selected sensitivity analysis
         with its per-covariate refits) when False, e.g. in coverage studies.
+    event_study : bool
+        Self-selected designs: also run the event study by month since enrolment
+        (:func:`.event_study.event_study`) and report its pre-trend check.
+    retention_days : int, optional
+        Rolling design: retention = a purchase within this many days after the window
+        (default :data:`.rolling.RETENTION_DAYS`).
+
+    Identification: when a check that decides whether these data can separate selection from
+    effect fails (:data:`IDENTIFICATION_CHECKS`), ``report.identified`` is False and the
+    summary makes no causal claim; it recommends a randomized holdout instead.
     """
     design = design or getattr(data, "design", None) or "randomized"
-    if design not in ("randomized", "self_selected"):
-        raise ValueError(f"design must be 'randomized' or 'self_selected', not {design!r}")
-    out = outcome_table(data, horizon)
+    if design not in DESIGNS:
+        raise ValueError(f"design must be one of {DESIGNS}, not {design!r}")
+    if horizon_days is not None:
+        horizon = horizon_days
+    try:
+        out = outcome_table(data, horizon)
+    except DataError:
+        if design != "rolling":
+            raise
+        out = outcome_table(data, 1)   # customer attributes only: rolling windows are per member
+    analysis = design if design != "self_selected" else choose_analysis(out)
     sv = survey_scores(getattr(data, "surveys", None), out.index, out.attrs["launch"])
     out["nps_score"], out["csat_score"] = sv["nps_score"], sv["csat_score"]
     X = covariate_matrix(out)
     cpm, rr, fc = _costs(data, cost_per_member, reward_rate, fixed_cost)
-    settings = dict(design=design, horizon=int(horizon), margin=margin, cost_per_member=cpm,
+    report_design = "randomized" if analysis == "randomized" else "self_selected"
+    settings = dict(design=report_design, analysis=analysis, horizon=int(horizon),
+                    horizon_days=int(horizon), margin=margin, cost_per_member=cpm,
                     reward_rate=rr, fixed_cost=fc, alpha=alpha, segment_column=segment_column,
                     correction=correction, trim=trim, n_customers=len(out),
                     launch=out.attrs["launch"], observation_end=out.attrs["observation_end"])
-    if design == "randomized":
+    roi_table = None
+    if analysis == "randomized":
         rep = analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed)
-    else:
+    elif analysis == "launch":
         rep = analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim,
                              sensitivity)
+        rep[1].append(late_enrolment_check(out))
+        if event_study:
+            es, check = _event_study(data, alpha)
+            rep[1].append(check)
+            rep[2]["event_study"] = es
+    else:
+        *rep, roi_table = analyze_rolling(data, out, alpha, survival, trim, int(horizon),
+                                          sensitivity=sensitivity, event_study=event_study,
+                                          retention_days=retention_days)
+        settings["rolling"] = {k: v for k, v in rep[2]["rolling"].info.items()}
     effects, checks, extra = rep
     effects = pd.DataFrame(effects)
     effects = effects[[c for c in EFFECT_COLUMNS if c in effects.columns] +
                       [c for c in effects.columns if c not in EFFECT_COLUMNS]]
-    est = "ITT" if design == "randomized" else "effect on members"
+    est = "ITT" if analysis == "randomized" else "effect on members"
     spend_row = effects.loc[(effects["metric"] == "spend") & (effects["estimand"] == est)].iloc[0]
-    n_roi = int(out["arm_treated"].sum()) if design == "randomized" else int(out["enrolled"].sum())
-    roi_out = out if design == "randomized" else out
-    roi = programme_roi(spend_row.to_dict(), n_roi, roi_out.loc[
-        (roi_out["arm_treated"] == 1) if design == "randomized" else slice(None)],
-        margin=margin, reward_rate=rr, cost_per_member=cpm, fixed_cost=fc)
+    if analysis == "randomized":
+        n_roi, roi_out = int(out["arm_treated"].sum()), out.loc[out["arm_treated"] == 1]
+    elif analysis == "launch":
+        n_roi, roi_out = int(out["enrolled"].sum()), out
+    else:
+        n_roi, roi_out = len(roi_table), roi_table
+    roi = programme_roi(spend_row.to_dict(), n_roi, roi_out, margin=margin, reward_rate=rr,
+                        cost_per_member=cpm, fixed_cost=fc)
     segs = pd.DataFrame()
     if segment_column:
         segs = segment_effects(out, segment_column, extra.pop("segment_estimator"),
@@ -110,7 +160,12 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
         source = "the control group's spend per customer-year"
     retention_value = ctx.retention_gain_value(float(ctrl["control"]), margin * year_value)
     retention_value["method"] += f"; yearly value per customer from {source}, × margin"
-    return ImpactReport(design=design, effects=effects.reset_index(drop=True),
-                        checks=pd.DataFrame(checks), segments=segs, roi=roi,
-                        assumptions=_assumptions(design, settings), context=context,
-                        retention_value=retention_value, settings=settings, **extra)
+    checks = pd.DataFrame(checks)
+    failed = checks.loc[checks["check"].isin(IDENTIFICATION_CHECKS) & (checks["status"] == "fail")]
+    settings["identified"] = failed.empty
+    settings["not_identified_because"] = list(failed["check"])
+    return ImpactReport(design=report_design, effects=effects.reset_index(drop=True),
+                        checks=checks, segments=segs, roi=roi,
+                        assumptions=_assumptions(report_design, settings), context=context,
+                        retention_value=retention_value, settings=settings, analysis=analysis,
+                        **extra)

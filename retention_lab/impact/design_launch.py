@@ -14,6 +14,7 @@ from .common import _clv_rows, _cox, _km, _members_note
 from .frequency import nb_rate_ratio
 from .power import mde_table
 from .randomized import CORE, balance_check
+from .rolling import MIN_EFFECTIVE_COMPARISON, OVERLAP_FAIL_SHARE
 from .self_selected import (att_effects, did_effect, fit_propensity, naive_effects,
                             propensity_balance)
 from .sensitivity import (conditional_benchmarks, covariate_benchmarks, member_effects,
@@ -31,8 +32,13 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
     checks = [_members_note(int((D & ~elig).sum()))]
     ps = fit_propensity(out, X, trim=trim)
     ov = ps.overlap()
-    status = "pass" if ov["n_trimmed"] <= 0.05 * ov["n_eligible"] and \
-        ov["max_weight_share"] < 0.05 else "warn"
+    trimmed_members = ov["n_trimmed"] / max(ov["n_members"], 1)
+    if trimmed_members > OVERLAP_FAIL_SHARE or ov["ess_non_members"] < MIN_EFFECTIVE_COMPARISON:
+        status = "fail"   # many members have no comparable non-members: not identified
+    elif ov["n_trimmed"] <= 0.05 * ov["n_eligible"] and ov["max_weight_share"] < 0.05:
+        status = "pass"
+    else:
+        status = "warn"
     checks.append(dict(check="propensity overlap", status=status, value=ov["ess_non_members"],
                        detail=f"scores: members {ov['min_member']:.3f}–{ov['max_member']:.3f}, "
                               f"non-members {ov['min_non_member']:.3f}–"
@@ -84,12 +90,18 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
     effects = pd.concat(effects, ignore_index=True)
     bench = cond = sens = None
     if sensitivity:
-        bench = covariate_benchmarks(out, ps, extra_outcomes=clv_values)
-        cond = conditional_benchmarks(
-            out, ps, effects, X, extra_outcomes=clv_values, crude=bench,
-            refit=lambda p: member_effects(out, p, extra_outcomes=clv_values, alpha=alpha))
-        sens = sensitivity_table(effects, out, ps, extra_outcomes=clv_values, benchmarks=bench,
-                                 conditional=cond)
+        try:
+            bench = covariate_benchmarks(out, ps, extra_outcomes=clv_values)
+            cond = conditional_benchmarks(
+                out, ps, effects, X, extra_outcomes=clv_values, crude=bench,
+                refit=lambda p: member_effects(out, p, extra_outcomes=clv_values, alpha=alpha))
+            sens = sensitivity_table(effects, out, ps, extra_outcomes=clv_values,
+                                     benchmarks=bench, conditional=cond)
+        except (ZeroDivisionError, ValueError, np.linalg.LinAlgError) as exc:
+            bench = cond = sens = None   # data the benchmarks cannot handle: say so, not crash
+            checks.append(dict(check="sensitivity analysis", status="warn", value=np.nan,
+                               detail=f"not computed on these data ({type(exc).__name__}: "
+                                      f"{exc}); the effects above do not depend on it"))
     power = mde_table(out, D & ps.kept_, ~D & ps.kept_,
                       columns={"purchases": "orders", "spend": "spend", "retention": "retained"},
                       alpha=alpha, n_control_effective=ov["ess_non_members"])

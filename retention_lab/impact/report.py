@@ -27,6 +27,18 @@ def _fmt(x, digits: int = 3) -> str:
     return f"{float(f'{x:.{digits}g}'):,g}"
 
 
+#: metrics reported in points, with the factor from the stored value (a share, or NPS already
+#: on its −100…100 scale)
+POINTS = {"retention": 100.0, "csat": 100.0, "nps": 1.0}
+
+
+def _pts(x, factor: float, digits: int = 3, sign: bool = False) -> str:
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    v = float(x) * factor
+    return f"{v:+.1f}" if sign else f"{v:.1f}"
+
+
 def _pct(x) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:+.1%}"
 
@@ -67,6 +79,15 @@ class ImpactReport:
     sensitivity: pd.DataFrame | None = None
     confounder_benchmarks: pd.DataFrame = field(default_factory=pd.DataFrame)
     conditional_benchmarks: pd.DataFrame = field(default_factory=pd.DataFrame)
+    analysis: str = ""
+    event_study: object = None
+    rolling: object = None
+
+    @property
+    def identified(self) -> bool:
+        """False when a check that decides identification failed (history before enrolment,
+        overlap, enrolment timing of a launch design): the report then makes no causal claim."""
+        return bool(self.settings.get("identified", True))
 
     @property
     def member_estimand(self) -> str:
@@ -102,53 +123,100 @@ class ImpactReport:
             return f"The programme did not pay for itself within the horizon. {head}."
         return f"Whether the programme paid for itself is not settled by these data. {head}."
 
+    def headline_family(self) -> pd.DataFrame:
+        """The headline effects (purchases, spend, retention × the report's estimands) with
+        Holm-adjusted p-values across that family (Holm 1979): the summary says "raised" or
+        "lowered" only where the adjusted p-value is below ``alpha``."""
+        from statsmodels.stats.multitest import multipletests
+        h = self.headline().copy()
+        h["p_holm"] = np.nan
+        ok = h["p_value"].notna()
+        if ok.any():
+            h.loc[ok, "p_holm"] = multipletests(h.loc[ok, "p_value"], method="holm")[1]
+        return h
+
     def summary_text(self) -> str:
-        """Plain sentences for an executive summary: headline effects with intervals, the ROI
-        verdict and any failed check."""
+        """Plain sentences for an executive summary: the design, the headline effects with
+        intervals (shares and NPS in points, counts and money as relative lifts) and which of
+        them survive a Holm correction across the headline family, the ROI verdict and any
+        failed check. When identification fails the summary makes no causal claim."""
         s = self.settings
         h = s.get("horizon", 365)
+        alpha = s.get("alpha", 0.05)
+        rolling = self.analysis == "rolling"
+        anchor = "after enrolment" if rolling else "after launch"
         lines = []
+        tu = self.take_up
         if self.design == "randomized":
-            tu = self.take_up
             lines.append(f"Randomized study: {tu.get('n_invited', 0):,} customers invited, "
                          f"{tu.get('n_control', 0):,} in control; {_pct(tu.get('take_up'))[1:]} of "
                          f"the invited joined (95 % CI {_pct(tu.get('ci', (np.nan,) * 2)[0])[1:]} "
                          f"to {_pct(tu.get('ci', (np.nan,) * 2)[1])[1:]}).")
             groups = (("ITT", "Inviting customers"), ("effect on members",
                                                        "For customers who joined, the programme"))
-        else:
-            tu = self.take_up
-            lines.append(f"Self-selected study: {tu.get('n_members', 0):,} members among "
-                         f"{tu.get('n_customers', 0):,} customers; members are compared with "
-                         f"{tu.get('n_eligible_non_members', 0):,} non-members who also bought "
-                         "after the launch, weighted to resemble them (inverse-probability "
-                         "weighting with a regression adjustment: doubly robust).")
+        elif rolling:
+            ri = s.get("rolling", {})
+            lines.append(
+                f"Self-selected study, rolling enrolment: {tu.get('n_members_analysed', 0):,} of "
+                f"{tu.get('n_members', 0):,} members are analysed at their own enrolment date "
+                f"(the others enrolled too late for a complete {h}-day window), each against "
+                f"customers not yet enrolled who bought in the same month, with the purchase "
+                f"history both had at that moment ({ri.get('n_trials', 0)} monthly trials, "
+                f"{tu.get('n_comparison_customers', 0):,} comparison customers; doubly robust "
+                "adjustment; comparison customers who enrolled later are followed until their "
+                "enrolment and completed with their expected untreated purchases).")
             groups = (("effect on members", "For members, the programme"),)
+        else:
+            lines.append(f"Self-selected study, one launch date: {tu.get('n_members', 0):,} "
+                         f"members among {tu.get('n_customers', 0):,} customers; members are "
+                         f"compared with {tu.get('n_eligible_non_members', 0):,} non-members who "
+                         "also bought after the launch, weighted to resemble them "
+                         "(inverse-probability weighting with a regression adjustment: doubly "
+                         "robust).")
+            groups = (("effect on members", "For members, the programme"),)
+        identified = self.identified
+        if not identified:
+            why = "; ".join(s.get("not_identified_because", []))
+            lines.append(
+                f"NOT IDENTIFIED — the effect of the programme is not identified by these data "
+                f"(failed: {why}): they cannot separate who chose to join from what joining "
+                "did. The differences below describe how members differed from comparable "
+                "customers; they are not a measured effect of the programme. To measure it, "
+                "run a randomized holdout: keep a random share of eligible customers out of the "
+                "programme (or invite a random half) and compare them.")
+        fam = self.headline_family()
         for est, who in groups:
             for metric in PRIMARY:
-                try:
-                    r = self.effect(metric, est)
-                except KeyError:
+                row = fam.loc[(fam["metric"] == metric) & (fam["estimand"] == est)]
+                if row.empty:
                     continue
-                unit = " points" if metric == "retention" else ""
+                r = row.iloc[0]
                 if metric == "retention":
                     lvl = f"{r['control']:.1%} to {r['treatment']:.1%}"
-                    diff = (f"{100 * r['abs_diff']:+.1f}{unit}, 95 % CI "
+                    diff = (f"{100 * r['abs_diff']:+.1f} points, 95 % CI "
                             f"{100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}")
                 else:
                     lvl = f"{_fmt(r['control'])} to {_fmt(r['treatment'])}"
                     diff = (f"{_pct(r['rel_lift'])}, 95 % CI {_pct(r['rel_ci_low'])} to "
                             f"{_pct(r['rel_ci_high'])}")
-                what = {"purchases": f"purchases per customer in the {h} days after launch",
-                        "spend": f"spend per customer in the {h} days after launch",
+                what = {"purchases": f"purchases per customer in the {h} days {anchor}",
+                        "spend": f"spend per customer in the {h} days {anchor}",
                         "retention": f"the share still buying after {h} days"}[metric]
-                if r["p_value"] < s.get("alpha", 0.05):
+                p_txt = f"p = {_fmt(r['p_value'], 2)}, Holm-adjusted {_fmt(r['p_holm'], 2)}"
+                if not identified:
+                    lines.append(f"Members vs comparison customers, {what}: {lvl} ({diff}; "
+                                 f"{p_txt}) — an association, not an effect.")
+                    continue
+                if r["p_holm"] < alpha:
                     verb = "raised" if r["abs_diff"] > 0 else "lowered"
+                elif r["p_value"] < alpha:
+                    verb = ("may have " + ("raised" if r["abs_diff"] > 0 else "lowered") +
+                            " (not significant after correcting for the "
+                            f"{len(fam)} headline tests)")
                 else:
                     verb = "did not clearly change"
-                lines.append(f"{who} {verb} {what}: {lvl} ({diff}; p = "
-                             f"{_fmt(r['p_value'], 2)}).")
-        if self.design == "self_selected" and len(self.naive):
+                lines.append(f"{who} {verb} {what}: {lvl} ({diff}; {p_txt}).")
+        if self.analysis == "launch" and len(self.naive):
             nv = self.naive.loc[self.naive["metric"] == "purchases"]
             if len(nv):
                 corr = self.effect("purchases", "effect on members")["abs_diff"]
@@ -159,7 +227,8 @@ class ImpactReport:
                     "to be active to enrol.")
         if self.design == "self_selected":
             lines.append(self.sensitivity_text())
-        lines.append(self.roi_verdict())
+        lines.append(self.roi_verdict() if identified else
+                     "ROI not assessed: it needs an identified effect on spend.")
         for _, c in self.failed_checks().iterrows():
             lines.append(f"FAILED CHECK — {c['check']}: {c['detail']}")
         return "\n".join(lines)
@@ -236,7 +305,7 @@ class ImpactReport:
         import html
         parts = []
         for line in self.summary_text().splitlines():
-            if line.startswith("FAILED CHECK"):
+            if line.startswith(("FAILED CHECK", "NOT IDENTIFIED")):
                 parts.append(f'<p style="color:#c00;font-weight:bold">{html.escape(line)}</p>')
             else:
                 parts.append(f"<p>{html.escape(line)}</p>")
@@ -255,11 +324,24 @@ class ImpactReport:
 
     def headline_table(self, digits: int = 3) -> pd.DataFrame:
         """Headline effects rounded to ``digits`` significant figures (strings), for display
-        and output checks: metric, estimand, control, treatment, difference, interval, lift."""
+        and output checks: metric, estimand, control, treatment, difference, interval, lift.
+        Shares (retention, CSAT) and NPS are differences in points (percentage points; NPS
+        points on its −100…100 scale) and get no relative lift — a relative change of a share
+        or of a score that can be negative misleads."""
         rows = []
         for _, r in self.effects.iterrows():
             if r["metric"] not in PRIMARY + ("aov", "rmst", "clv", "nps", "csat") or \
                     r["estimand"] not in ("ITT", "effect on members"):
+                continue
+            if r["metric"] in POINTS:
+                k = POINTS[r["metric"]]
+                rows.append(dict(metric=r["metric"], estimand=r["estimand"],
+                                 control=_pts(r["control"], k, digits),
+                                 treatment=_pts(r["treatment"], k, digits),
+                                 difference=_pts(r["abs_diff"], k, digits, sign=True) + " pts",
+                                 ci=f"[{_pts(r['ci_low'], k, digits, sign=True)}, "
+                                    f"{_pts(r['ci_high'], k, digits, sign=True)}] pts",
+                                 rel_lift="—"))
                 continue
             rows.append(dict(metric=r["metric"], estimand=r["estimand"],
                              control=_fmt(r["control"], digits),
