@@ -23,6 +23,7 @@ from .persistence import load_model, save_model
 from .comparison import compare_models
 from .value import CLVResult, customer_lifetime_value
 from .covariates import BetaGeoCovariatesFitter, ParetoNBDCovariatesFitter
+from .covariates_tv import TimeVaryingParetoNBDFitter, membership_covariates
 from .analysis import CLVAnalysis, analyze_clv
 from . import simulate, validation
 
@@ -31,4 +32,5 @@ __all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "ShiftedBetaG
            "compare_models",
            "customer_lifetime_value", "CLVResult", "ConvergenceError", "ConvergenceWarning",
            "analyze_clv", "CLVAnalysis", "simulate", "validation",
-           "ParetoNBDCovariatesFitter", "BetaGeoCovariatesFitter"]
+           "ParetoNBDCovariatesFitter", "BetaGeoCovariatesFitter",
+           "TimeVaryingParetoNBDFitter", "membership_covariates"]

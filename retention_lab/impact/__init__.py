@@ -16,7 +16,7 @@ from .self_selected import (PropensityModel, fit_propensity, att_effects, naive_
                             did_effect, propensity_balance)
 from .frequency import nb_rate_ratio
 from .survival_effects import km_curves, cox_hazard_ratio, enrolment_hazard_ratio
-from .clv_effects import predicted_clv
+from .clv_effects import membership_clv_effect, predicted_clv
 from .event_study import event_study, event_panel, EventStudyResult
 from .roi import programme_roi
 from .heterogeneity import segment_effects, cochran_q
@@ -32,6 +32,7 @@ __all__ = ["analyze", "ImpactReport", "outcome_table", "covariate_matrix", "Mean
            "PropensityModel", "fit_propensity", "att_effects", "naive_effects", "did_effect",
            "propensity_balance", "nb_rate_ratio", "km_curves", "cox_hazard_ratio",
            "enrolment_hazard_ratio", "predicted_clv", "event_study", "event_panel",
+           "membership_clv_effect",
            "EventStudyResult", "programme_roi", "segment_effects",
            "cochran_q", "mde_table", "context_table", "retention_gain_value", "geometric_clv",
            "EValue", "evalue", "evalues_rr", "evalues_or", "evalues_hr", "evalues_md",
