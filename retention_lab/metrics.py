@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import math
-from statistics import NormalDist
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .units import DAYS_PER_UNIT, days_per, unit_code, z_value
 
 __all__ = [
     "MetricResult", "wilson_interval", "retention_rate", "churn_rate", "CustomerCounts",
@@ -27,8 +27,10 @@ __all__ = [
     "repeat_purchase_rate", "simple_cltv", "simple_cltv_from_transactions",
 ]
 
-#: Days per time unit for frequencies and lifespans.
-DAYS_PER_UNIT = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "year": 365.25}
+#: Days per time unit for frequencies and lifespans: :data:`retention_lab.units.DAYS_PER_UNIT`
+#: (codes ``D W M Y`` or the names ``day week month year``; a month is the mean Gregorian month,
+#: 30.436875 days, a year 365.2425 days).
+__all__.append("DAYS_PER_UNIT")
 
 
 @dataclass(frozen=True)
@@ -92,10 +94,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _z(alpha: float) -> float:
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), not {alpha}")
-    return NormalDist().inv_cdf(1 - alpha / 2)
+_z = z_value  # two-sided normal critical value (retention_lab.units)
 
 
 def wilson_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
@@ -390,8 +389,7 @@ def simple_cltv_from_transactions(tx: pd.DataFrame, inactivity_days: int = 90,
     each customer's purchases, spend and life together.
     """
     from .features import churn_table
-    if time_unit not in DAYS_PER_UNIT:
-        raise ValueError(f"time_unit must be one of {tuple(DAYS_PER_UNIT)}, not {time_unit!r}")
+    per_unit = days_per(unit_code(time_unit))  # ValueError naming the units for anything else
     if validate:
         from .schema import validate_transactions
         tx, _ = validate_transactions(tx)
@@ -404,7 +402,7 @@ def simple_cltv_from_transactions(tx: pd.DataFrame, inactivity_days: int = 90,
     revenue = per["sum"].to_numpy(dtype=float)
     purchases = per["size"].to_numpy(dtype=float)
     life = (table["followup_end"] - table["first_purchase"]).dt.days.to_numpy(dtype=float) \
-        / DAYS_PER_UNIT[time_unit]
+        / per_unit
     events = table["churned"].to_numpy(dtype=float)
     n = len(table)
     if events.sum() == 0:

@@ -268,7 +268,7 @@ def test_simple_cltv_from_transactions_hand_example():
     assert (r.n, d["purchases"], d["lapses"]) == (3, 4, 2)
     yearly = m.simple_cltv_from_transactions(cltv_tx(), 90, "2024-12-31", n_boot=200)
     assert yearly.value == pytest.approx(55.0)  # the unit cancels
-    assert yearly.details["lifespan"] == pytest.approx(152 / 365.25)
+    assert yearly.details["lifespan"] == pytest.approx(152 / 365.2425)  # mean Gregorian year (retention_lab.units)
 
 
 def test_simple_cltv_from_transactions_cdnow(cdnow_sample):
@@ -315,7 +315,7 @@ def test_metric_result_prints_and_serialises():
         r.value = 0.5  # frozen
     rec = rl.reporting.record_result("retention_rate", r)
     assert rec["value"] == 0.8 and rec["ci_low"] == r.ci[0] and rec["n"] == 1000
-    assert "unit" not in rec  # a fraction has no unit
+    assert rec["unit"] == "proportion"  # metrics.json: every metric carries a unit (issue 15.2)
     assert rl.reporting.record_result("nps", m.nps([10, 9, 0, 7]))["unit"] == m.nps([1]).unit != ""
 
 
@@ -385,3 +385,26 @@ def test_simple_cltv_from_transactions_recovers_known_lifetime_revenue(seed):
                                         n_boot=300, seed=seed)
     assert r.value == pytest.approx(550, rel=0.05)
     assert r.ci[0] < 550 < r.ci[1]
+
+
+def test_time_units_and_z_come_from_units():
+    """One definition of days per unit and of z (issue 13.7): a month is 365.2425 / 12 days
+    everywhere (metrics had 365.25 / 12), and the intervals use z = Phi^-1(0.975)."""
+    from statistics import NormalDist
+
+    import retention_lab.features.periods as fp
+    from retention_lab import units
+
+    assert m.DAYS_PER_UNIT is units.DAYS_PER_UNIT
+    assert units.days_per("month") == 365.2425 / 12 == fp.DAYS_PER["M"]
+    assert m._z(0.05) == units.Z95 == pytest.approx(NormalDist().inv_cdf(0.975), abs=1e-12)
+    lo, hi = m.wilson_interval(50, 100)
+    z = NormalDist().inv_cdf(0.975)  # Wilson (1927) by hand
+    centre, half = (0.5 + z * z / 200) / (1 + z * z / 100), \
+        z * math.sqrt(0.25 / 100 + z * z / 40000) / (1 + z * z / 100)
+    assert (lo, hi) == pytest.approx((centre - half, centre + half), abs=1e-12)
+    for unit in ("month", "M"):
+        r = m.simple_cltv_from_transactions(cltv_tx(), 90, "2024-12-31", time_unit=unit, n_boot=50)
+        assert r.details["lifespan"] == pytest.approx(152 / 30.436875)
+    with pytest.raises(ValueError, match="unit must be one of"):
+        m.simple_cltv_from_transactions(cltv_tx(), 90, "2024-12-31", time_unit="fortnight")
