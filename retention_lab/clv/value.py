@@ -243,40 +243,51 @@ def _row_scores(model, prepared):
     return ll, g
 
 
-def _customer_scores(model, which, ut, us, it, is_, w):
-    """Each customer's score (d log-likelihood / d log θ) under ``model`` when the summary is
-    the data the model was fitted on (same customer count and log-likelihood), else ``None``:
-    then the parameter error is independent of these customers."""
+def _row_level_scores(model, which, ut, us, wt, ws):
+    """Scores (d log-likelihood / d log θ) of the distinct transaction rows ``ut`` (``which ==
+    0``) or spend rows ``us`` (``which == 1``, weights ``wt``/``ws``) when the summary is the
+    data the model was fitted on (same log-likelihood and customer count), else ``None``: then
+    the parameter error is independent of these customers."""
     from .gamma_gamma import GammaGammaFitter
     if which == 0:
         ll, g = _row_scores(model, model._prepare(*ut))
-        ll, g = ll[it], g[it]
+        w = wt
+        same_n = abs(float(w.sum()) - model.n_customers_) <= 1e-6 * model.n_customers_
     elif isinstance(model, GammaGammaFitter):
         x, m = us
         rows = (x > 0) & (m > 0)
         ll, g = np.zeros(len(x)), np.zeros((len(x), 3))
         d = dict(x=x[rows], m=m[rows], logm=np.log(m[rows]), logx=np.log(x[rows]))
         ll[rows], g[rows] = _row_scores(model, d)
-        ll, g = ll[is_], g[is_]
+        w, same_n = ws, True
     else:
         return None
-    fitted_here = (abs(float(w.sum()) - model.n_customers_) < 1e-6 * model.n_customers_ + 1e-9
-                   if which == 0 else True)
-    fitted_here = fitted_here and abs(float(w @ ll) - model.log_likelihood_) \
+    fitted_here = same_n and abs(float(w @ ll) - model.log_likelihood_) \
         <= 1e-8 * abs(model.log_likelihood_) + 1e-8
     return g if fitted_here else None
 
 
-def _mean_se_population(blocks, spend_model, evaluate, margin, clv, w, n, it, is_, ut, us):
+def _mean_se_population(blocks, spend_model, evaluate, margin, n, ut, us, it, is_, w, pairs):
     """SE of the mean CLV as an estimate of the *population* mean (the quantity two arms are
     compared on): ``mean − μ ≈ (1/n) Σ_i ψ_i`` with the influence ``ψ_i = CLV_i − mean +
     n gᵀ Σ s_i`` — ``g`` the gradient of the mean in the log-parameters, ``Σ`` their covariance,
     ``s_i`` the customer's score. The customers who make up the mean also made the estimates,
     so the sampling and the parameter error are correlated (a sample that buys more gives both
     a higher mean and higher rates) and their variances do not simply add: on BG/NBD
-    simulations the sum of the two gave 88 % coverage, the influence function 95 %. A model
-    fitted on other customers contributes ``gᵀ Σ g`` (independent) instead."""
-    mean = float(w @ clv) / n
+    simulations the sum of the two gave 86.5 % coverage, the influence function 95.5 %. A model
+    fitted on other customers contributes ``gᵀ Σ g`` (independent) instead. Computed on the
+    distinct (transaction row, spend row) pairs ``pairs`` with their customer counts."""
+    if n <= 1:
+        return None
+    (p_t, p_s), _, counts = pairs
+    wt = np.bincount(it, weights=w, minlength=len(ut[0]))
+    ws = np.bincount(is_, weights=w, minlength=len(us[0]))
+
+    def mean_of(tm, sm):
+        d_, _, s_ = evaluate(tm, sm)
+        return margin * float(counts @ (s_[p_s] * d_[p_t])) / n, margin * s_[p_s] * d_[p_t]
+
+    mean, clv = mean_of(blocks[0], spend_model)
     psi = clv - mean
     var_indep = 0.0
     for which, model in enumerate(blocks):
@@ -290,18 +301,15 @@ def _mean_se_population(blocks, spend_model, evaluate, margin, clv, w, n, it, is
                 lp = base.copy()
                 lp[k] += sign * h
                 clone = model._with_params(np.exp(lp))
-                d_, _, s_ = evaluate(clone if which == 0 else blocks[0],
-                                     clone if which == 1 else spend_model)
-                vals.append(margin * float(w @ (s_[is_] * d_[it])) / n)
+                vals.append(mean_of(clone if which == 0 else blocks[0],
+                                    clone if which == 1 else spend_model)[0])
             g[k] = (vals[0] - vals[1]) / (2 * h)
-        scores = _customer_scores(model, which, ut, us, it, is_, w)
+        scores = _row_level_scores(model, which, ut, us, wt, ws)
         if scores is None:
             var_indep += float(g @ cov @ g)
         else:
-            psi = psi + n * (scores @ (cov @ g))
-    if n <= 1:
-        return None
-    var = float(w @ psi ** 2) / (n * (n - 1)) + var_indep
+            psi = psi + n * (scores @ (cov @ g))[p_t if which == 0 else p_s]
+    var = float(counts @ psi ** 2) / (n * (n - 1)) + var_indep
     return float(np.sqrt(var)) if np.isfinite(var) else None
 
 
@@ -391,6 +399,7 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     ut, it, _ = distinct_rows(x, tx, T_)
     us, is_, _ = distinct_rows(x, m)
     ut_pairs = distinct_rows(ut[0], ut[2])  # the (x, T) pairs of the distinct triples
+    pairs = distinct_rows(it, is_, weights=w)  # customers by (transaction row, spend row)
 
     def evaluate(tm, sm):
         disc, cum = _discounted_purchases(tm, *ut, step, horizon, discount_rate, ut_pairs)
@@ -456,7 +465,7 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
                               f"draws gave non-finite CLV and were dropped", RuntimeWarning,
                               stacklevel=2)
         # total per draw = Σ_customers spend[is] disc[it]: via the (it, is) pair counts
-        (p_t, p_s), pinv, counts = distinct_rows(it, is_, weights=w)
+        (p_t, p_s), pinv, counts = pairs
         total_draws = margin * ((spend_b[:, p_s] * disc_b[:, p_t]) @ counts)
         total_ci = tuple(np.percentile(total_draws, [2.5, 97.5]).tolist())
         lo = hi = None
@@ -506,8 +515,8 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     mean_se_pop = None
     if not by_hand and not no_cov:
         with np.errstate(all="ignore"):
-            mean_se_pop = _mean_se_population(blocks, spend_model, evaluate, margin, clv, w, n, it, is_,
-                                              ut, us)
+            mean_se_pop = _mean_se_population(blocks, spend_model, evaluate, margin, n, ut, us,
+                                              it, is_, w, pairs)
     customers["expected_purchases"] = cum[it]
     customers["expected_spend"] = spend[is_]
     if "weight" in summary.columns:
