@@ -34,7 +34,13 @@ draws of the log-parameters from each model's asymptotic normal (independent mod
 recomputed per draw, percentile intervals; the draws of the total and mean are kept on the
 result (``total_draws``, ``mean_draws``) so that arms or segments can be compared
 (:meth:`CLVResult.difference`). ``method="delta"``: the delta method on the log scale (finite-
-difference gradients), faster for very large tables.
+difference gradients), faster for very large tables. Each model's draws come from their own
+random stream (:func:`draw_streams`), so independently fitted groups never share draws.
+
+For comparing groups of *different* customers (arms), the mean CLV also estimates a population
+mean: ``mean_se_population`` is its SE from the influence function, customer sampling and
+parameter error together (they are correlated when the customers are the ones the models were
+fitted on, so their variances do not add).
 """
 from __future__ import annotations
 
@@ -172,12 +178,12 @@ class CLVResult:
         """``self − other`` for the mean (or total) CLV with a 95 % interval, for two groups of
         customers with independently fitted models (e.g. experiment arms).
 
-        The parameter uncertainty comes from the independent bootstrap draws (their
-        difference's variance) or the delta method. With ``sampling=True`` (default, for
-        comparing *different* customers such as two arms) the customer-sampling variance of
-        each group's mean, ``var(CLV_i)/n``, is added and the interval is normal; with
-        ``sampling=False`` only the parameter uncertainty counts (percentile interval of the
-        draws) — right for the same customers under two models, wrong for two arms.
+        With ``sampling=True`` (default, for comparing *different* customers such as two
+        arms) the SE is ``sqrt(se_a² + se_b²)`` of the two groups' ``mean_se_population``
+        (customer sampling and parameter error together, by the influence function) and the
+        interval is normal. With ``sampling=False`` only the parameter uncertainty counts: the
+        variance of the difference of the independent bootstrap draws (percentile interval) or
+        the delta method — right for the same customers under two models, wrong for two arms.
         """
         a, b = (self.mean, other.mean) if what == "mean" else (self.total, other.total)
         da = self.mean_draws if what == "mean" else self.total_draws
