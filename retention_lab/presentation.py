@@ -350,7 +350,7 @@ def effects_table(effects: pd.DataFrame, metrics=None, *, estimands=None, curren
         is_ratio = kind == "ratio"
         row = {}
         if "segment" in e.columns:
-            row["Segment"] = f"{r['segment']} = {r['level']}"
+            row[_humanize(r["segment"])] = str(r["level"])
         row["Metric"] = METRIC_LABELS.get(r["metric"], _humanize(r["metric"]))
         row["Estimand"] = r["estimand"]
         if levels:
@@ -403,7 +403,12 @@ def effects_table(effects: pd.DataFrame, metrics=None, *, estimands=None, curren
         return Table(["Metric"], [], [False], ["No effects for this selection."], caption)
     frame = frame.loc[:, [c for c in frame.columns if not (c == "method" and
                                                             frame[c].isna().all())]]
-    text_cols = {"Segment", "Metric", "Estimand"}
+    text_cols = {"Metric", "Estimand"} | ({_humanize(x) for x in e["segment"]}
+                                          if "segment" in e.columns else set())
+    if "segment" in e.columns and frame["Estimand"].nunique() == 1:
+        # one estimand for every row: say it once, in the caption (the table stays narrow)
+        caption = caption or f"Effects by {e['segment'].iloc[0]}: {frame['Estimand'].iloc[0]}"
+        frame = frame.drop(columns="Estimand")
     t = table(frame, formats={c: "text" for c in frame.columns}, ci=None, index=False,
               labels={c: c for c in frame.columns}, caption=caption,
               missing="see the notes below.")

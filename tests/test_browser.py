@@ -1,6 +1,9 @@
 """A report's HTML rendered by a real browser (headless Debian chromium): figures shown, no
-console errors, nothing fetched from the network. Run with `make test-browser` (installs
-chromium with apt-get if missing).
+console errors, nothing fetched from the network; reports 01-04 (04 randomized and
+self-selected, run with small parameters) show the expected figures in each section and no raw
+Python output (reprs, tuples, None/NaN, scientific notation) in their visible text, and no table
+is wider than a 1,000 px page. Run with `make test-browser` (installs chromium with apt-get if
+missing). Screenshots of the reports are left in the pytest temporary folder (path printed).
 
 The report is served from a local HTTP server next to a probe page that loads it in an iframe
 (same origin) and, once loaded, writes into its own DOM how many <img> the report has and how many
@@ -10,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import html
 import http.server
+import json
 import re
 import shutil
 import subprocess
@@ -127,3 +132,136 @@ def test_real_reports_render(report, tmp_path):
     imgs, data, shown, code, external = map(int, m.groups())
     assert imgs >= 1 and imgs == data == shown and code == 0 and external == 0, m.group(0)
     assert [ln for ln in log.splitlines() if ":CONSOLE" in ln and "/report.html" in ln] == []
+
+
+
+# ------------------------------------------------------------------ reports 01-04 as a reader sees them
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+#: name -> (notebook, small parameters, {section heading: figures in it})
+REPORTS = {
+    "01_customer_metrics": ("01_customer_metrics.ipynb", {"n_customers": 3000},
+                            {"The business metrics": 1, "Cohort retention": 1, "RFM segments": 1,
+                             "Data quality": 0, "Notes on method": 0}),
+    "02_churn_survival": ("02_churn_survival.ipynb", {"n_customers": 3000},
+                          {"Retention curves": 1, "Who lapses sooner: Cox proportional hazards": 2,
+                           "Loyalty membership as a time-varying exposure": 1,
+                           "Effect sizes between groups": 0,
+                           "Beyond the observed window: parametric lifetimes": 1,
+                           "Churn risk and the at-risk list": 1, "Headline numbers": 0}),
+    "03_clv": ("03_clv.ipynb", {"n_draws": 30},
+               {"Holdout validation": 2, "Who is still active?": 1, "Customer lifetime value": 1,
+                "CLV by RFM segment": 0, "High-value customers at risk": 0}),
+    "04_randomized": ("04_loyalty_impact.ipynb", {"n_customers": 4000, "design": "randomized"},
+                      {"Verdict": 1, "Executive summary": 0, "Purchase frequency": 1,
+                       "Spend and average order value": 1, "Retention": 1,
+                       "Customer lifetime value": 0, "Satisfaction: NPS and CSAT": 0,
+                       "Did it pay? Incremental revenue and ROI": 0,
+                       "Who responds? Effects by segment": 1, "Power": 0, "Checks": 1,
+                       "Method notes": 0}),
+    "04_self_selected": ("04_loyalty_impact.ipynb", {"n_customers": 4000,
+                                                     "design": "self_selected"},
+                         {"Verdict": 1, "Purchase frequency": 1,
+                          "Spend and average order value": 1, "Retention": 1,
+                          "Who responds? Effects by segment": 1, "Checks": 1,
+                          "Sensitivity to unmeasured confounding": 0, "Method notes": 0}),
+}
+#: Raw output a reader must never see: (what, pattern on the visible text).
+RAW = [("a Python repr", r"\b[A-Z]\w+\(\w+=|<[\w.]+ object at 0x|<(?:Report)?Figure size"),
+       ("an IPython object", r"<IPython\.core"), ("a tuple of floats", r"\(-?\d+\.\d+, -?\d+\.\d+\)"),
+       ("a Python list", r"\['[^']*'(?:, '[^']*')*\]"), ("None", r"\bNone\b"),
+       ("NaN", r"\b(?:NaN|nan)\b"), ("n/a", r"\bn/a\b"),
+       ("scientific notation", r"\b\d+(?:\.\d+)?[eE][+-]?\d+\b"),
+       ("a pandas dump", r"\bdtype:|Empty DataFrame|\bName: \w+, dtype"),
+       ("an unformatted float", r"\b\d+\.\d{7,}\b")]
+READER = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><pre id="verdict">pending</pre>
+<iframe id="r" src="report.html" width="1000" height="1200"></iframe>
+<script>
+document.getElementById("r").addEventListener("load", () => {
+  const doc = document.getElementById("r").contentDocument;
+  const sections = [];
+  let current = {title: "(top)", imgs: 0, shown: 0};
+  sections.push(current);
+  for (const el of doc.querySelectorAll("h2, img")) {
+    if (el.tagName === "H2") {
+      current = {title: el.textContent.replace(/\u00b6/g, "").trim(), imgs: 0, shown: 0};
+      sections.push(current);
+    } else {
+      current.imgs += 1;
+      if (el.complete && el.naturalWidth > 0) current.shown += 1;
+    }
+  }
+  const page = doc.documentElement.clientWidth;
+  const wide = Array.from(doc.querySelectorAll("table"))
+    .filter(t => t.getBoundingClientRect().right > page + 1 || t.scrollWidth > t.parentElement.clientWidth + 1)
+    .map(t => t.innerText.slice(0, 80));
+  document.getElementById("verdict").textContent = JSON.stringify(
+    {sections: sections, wide: wide, text: doc.body.innerText});
+});
+</script></body></html>"""
+
+
+@pytest.fixture(scope="module")
+def real_reports(tmp_path_factory):
+    """The five reports, run through the runner with small parameters, each served over HTTP."""
+    out = tmp_path_factory.mktemp("real-reports")
+    runs = {}
+    for name, (nb, params, _) in REPORTS.items():
+        res = run_notebook(NOTEBOOKS / nb, params, name=name, output_dir=out, update_index=False)
+        assert res.ok, (name, res.error)
+        runs[name] = Path(res.path)
+    print(f"\nreports and screenshots in {out}")
+    return runs
+
+
+def _read(run: Path, tmp_path) -> dict:
+    (run / "reader.html").write_text(READER)
+    with _serve(run) as url:
+        dom, log = _render(f"{url}/reader.html", tmp_path)
+    raw = re.search(r'<pre id="verdict">(.*?)</pre>', dom, re.S).group(1)
+    got = json.loads(html.unescape(raw))
+    got["console"] = [ln for ln in log.splitlines() if ":CONSOLE" in ln and "report.html" in ln]
+    return got
+
+
+def _screenshot(run: Path, tmp_path) -> None:
+    subprocess.run([_chromium(), *FLAGS, f"--user-data-dir={tmp_path / 'shot-profile'}",
+                    f"--screenshot={run / 'screenshot.png'}", "--window-size=1000,3000",
+                    "--hide-scrollbars", (run / "report.html").as_uri()],
+                   capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("name", list(REPORTS))
+def test_report_reads_like_a_report(real_reports, name, tmp_path):
+    run = real_reports[name]
+    got = _read(run, tmp_path)
+    _screenshot(run, tmp_path)
+    sections = {s["title"]: s for s in got["sections"]}
+    expected = REPORTS[name][2]
+    counts = {t: sections[t]["imgs"] if t in sections else None for t in expected}
+    assert counts == expected, f"figures per section: {counts}"
+    for s in got["sections"]:  # every figure, in any section, is decoded and shown
+        assert s["imgs"] == s["shown"], s
+    text = got["text"]
+    found = {what: sorted(set(m.group(0) for m in re.finditer(pat, text)))[:5]
+             for what, pat in RAW if re.search(pat, text)}
+    assert found == {}, f"raw output in the visible text: {found}"
+    assert got["wide"] == [], f"tables wider than a 1,000 px page: {got['wide']}"
+    assert got["console"] == []
+    title = text.strip().splitlines()[0]
+    assert text.count(title) == 1, f"the title {title!r} appears more than once"
+
+
+def test_reader_catches_raw_output(tmp_path):
+    """The checks above can fail: a page with a repr, a tuple, NaN and 1e-08 is caught."""
+    run = tmp_path / "raw"
+    run.mkdir()
+    (run / "report.html").write_text(
+        "<html><body><h1>t</h1><h2>A</h2><p>ExperimentData(design='x') (55450.77, 186903.48) "
+        "NaN p = 1.1e-08</p><table><tr><td style='white-space:nowrap'>" + "wide " * 400 +
+        "</td></tr></table></body></html>")
+    got = _read(run, tmp_path)
+    hits = {what for what, pat in RAW if re.search(pat, got["text"])}
+    assert {"a Python repr", "a tuple of floats", "NaN", "scientific notation"} <= hits
+    assert [s["title"] for s in got["sections"]] == ["(top)", "A"]
+    assert len(got["wide"]) == 1
