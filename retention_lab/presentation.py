@@ -441,13 +441,15 @@ class VerdictCard:
     failed: list
     warnings: list
     design: str
+    identified: bool = True
 
     def _repr_html_(self) -> str:
         e = html.escape
-        parts = ['<div class="rl-verdict" style="border:2px solid #356;padding:12px 16px;'
+        border, colour = ("#356", "inherit") if self.identified else ("#c00", "#c00")
+        parts = [f'<div class="rl-verdict" style="border:2px solid {border};padding:12px 16px;'
                  'margin:0 0 16px 0">',
-                 f'<p class="rl-answer" style="font-size:120%;font-weight:bold;margin:0 0 8px 0">'
-                 f'{e(self.sentence)}</p>',
+                 f'<p class="rl-answer" style="font-size:120%;font-weight:bold;margin:0 0 8px 0;'
+                 f'color:{colour}">{e(self.sentence)}</p>',
                  self.effects._repr_html_()]
         if self.roi:
             parts.append(f'<p class="rl-roi" style="font-weight:bold">{e(self.roi)}</p>')
@@ -483,6 +485,10 @@ def _sentence(report) -> str:
             if text:
                 return str(text)
     lines = [ln for ln in report.summary_text().splitlines() if ln.strip()]
+    if not getattr(report, "identified", True):
+        flagged = [ln for ln in lines if ln.startswith("NOT IDENTIFIED")]
+        if flagged:
+            return flagged[0]
     return lines[1] if len(lines) > 1 else (lines[0] if lines else "")
 
 
@@ -490,6 +496,8 @@ def roi_sentence(report, currency: str | None = None) -> str:
     """The ROI verdict: the report's own verdict sentence, then ROI, margin, costs and net benefit
     with their intervals in money."""
     currency = _currency(currency)
+    if not getattr(report, "identified", True):
+        return "ROI not assessed: it needs an identified effect on spend."
     r = report.roi or {}
     verdict = report.roi_verdict()
     head = verdict.split(". ")[0].rstrip(".") + "."
@@ -527,13 +535,17 @@ def verdict_card(report, currency: str | None = None, metrics=HEADLINE_METRICS) 
     effects.numeric.pop(j)
     for row in effects.rows:
         row.pop(j)
+    identified = bool(getattr(report, "identified", True))
     effects.caption = ("Effect of inviting customers (intention to treat), 95 % intervals"
                        if est == "ITT" else "Effect on members, 95 % intervals")
+    if not identified:
+        effects.caption = ("Members vs comparison customers, 95 % intervals — an association, "
+                           "not a measured effect of the programme")
     failed = [f"{c['check']}: {c['detail']}" for _, c in report.checks.iterrows()
               if c["status"] == "fail"]
     warns = [c["check"] for _, c in report.checks.iterrows() if c["status"] == "warn"]
     return VerdictCard(_sentence(report), effects, roi_sentence(report, currency), failed, warns,
-                       report.design)
+                       report.design, identified)
 
 
 def data_summary(data, *, caption: str | None = "The data") -> Table:

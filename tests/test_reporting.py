@@ -203,14 +203,36 @@ def test_metrics_keys_have_no_spaces_and_every_metric_a_unit(tmp_path, monkeypat
     rl.reporting.record("nps_members", 10.0)
     rl.reporting.record("retention_365d", 0.4)
     rl.reporting.record("logrank_p_value", 0.01)
+    rl.reporting.record("repeat_purchase_rate", 0.89)
     with pytest.warns(UserWarning, match="without a unit"):
         rl.reporting.record("mystery", 1.0)
     saved = json.loads(path.read_text())
     assert sorted(saved) == ["clv_mean", "lapse_hazard_ratio_itt", "logrank_p_value", "mystery",
-                             "nps_members", "retention_365d", "spend_itt"]
+                             "nps_members", "repeat_purchase_rate", "retention_365d",
+                             "spend_itt"]
     assert {k: v["unit"] for k, v in saved.items()} == {
-        "lapse_hazard_ratio_itt": "hazard ratio", "spend_itt": "USD",
+        "lapse_hazard_ratio_itt": "hazard ratio", "spend_itt": "USD per customer",
         "clv_mean": "USD per customer", "nps_members": "NPS points",
         "retention_365d": "proportion", "logrank_p_value": "probability",
-        "mystery": "unspecified"}
+        "repeat_purchase_rate": "proportion", "mystery": "unspecified"}
     rl.reporting.clear()
+
+
+def test_verdict_card_of_an_unidentified_study_makes_no_claim():
+    class Unidentified(_Report):
+        design = "self_selected"
+        identified = False
+        summary_sentence = None
+
+        def __init__(self):
+            self.effects = _effects().assign(estimand="effect on members")
+
+        def summary_text(self):
+            return ("Self-selected study, rolling enrolment: ...\nNOT IDENTIFIED — the effect of "
+                    "the programme is not identified by these data (failed: overlap).\nMembers vs "
+                    "comparison customers ...")
+    card = rl.reporting.verdict_card(Unidentified(), currency="USD")
+    assert card.sentence.startswith("NOT IDENTIFIED — the effect of the programme")
+    assert card.roi == "ROI not assessed: it needs an identified effect on spend."
+    assert "an association, not a measured effect" in card.effects.caption
+    assert "border:2px solid #c00" in card._repr_html_()
