@@ -78,7 +78,7 @@ MEMBERSHIP_CLV_METHOD = (
 
 
 def membership_clv_effect(data, members: pd.Series | None = None, *, months: int = 12,
-                          discount_rate: float = 0.01, margin: float = 1.0, freq: str = "W",
+                          discount_rate: float = 0.01, margin: float = 1.0, freq: str = "D",
                           n_draws: int = 200, seed: int = 0, alpha: float = 0.05) -> dict:
     """The programme's effect on members' CLV from one time-varying-covariate model (module
     docstring). ``members``: index dates (enrolment dates) indexed by ``customer_id`` — e.g. the
@@ -186,3 +186,39 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
                 ci_high=est + z * se, p_value=p, se=se, method=method, n=int(d.n),
                 model=model, gg=gg, aov_ratio=rho, per_member=per_member,
                 se_parameters=float(np.sqrt(var_param)), se_sampling=float(np.sqrt(var_sampling)))
+
+
+#: the keys of an effects-table row
+ROW_KEYS = ("metric", "estimand", "control", "treatment", "abs_diff", "rel_lift", "ci_low",
+            "ci_high", "p_value", "se", "method", "n")
+
+
+def rolling_clv_rows(data, rolling, *, alpha: float = 0.05, n_draws: int = 200,
+                     seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """The CLV row of a rolling-enrolment report and its check, for
+    :func:`retention_lab.impact.design_rolling.analyze_rolling`: ``membership_clv_effect`` for
+    the members the rolling analysis analysed (``rolling.trials`` rows with ``member == 1`` and
+    ``kept``, at their index dates). Never raises: a failure becomes a ``warn`` check and no
+    row."""
+    name = "CLV model (Pareto/NBD, membership as a time-varying covariate)"
+    try:
+        tr = rolling.trials
+        keep = (tr["member"] == 1) & tr.get("kept", True)
+        mem = tr.loc[keep].drop_duplicates("customer_id").set_index("customer_id")["index_date"]
+        res = membership_clv_effect(data, mem, alpha=alpha, n_draws=n_draws, seed=seed)
+    except Exception as exc:  # the CLV model must not sink the report
+        return pd.DataFrame(), dict(check=name, status="warn", value=np.nan,
+                                    detail=f"not fitted: {type(exc).__name__}: {exc}")
+    s = res["model"].summary
+    rr = {k: float(np.exp(s.loc[f"{k}.member", "coef"])) for k in ("trans", "life")}
+    detail = (f"membership multiplies the purchase rate by {rr['trans']:.2f} "
+              f"[{np.exp(s.loc['trans.member', 'lower 95%']):.2f}, "
+              f"{np.exp(s.loc['trans.member', 'upper 95%']):.2f}] and the dropout rate by "
+              f"{rr['life']:.2f} [{np.exp(s.loc['life.member', 'lower 95%']):.2f}, "
+              f"{np.exp(s.loc['life.member', 'upper 95%']):.2f}]; order values x "
+              f"{res['aov_ratio']:.2f}; {res['n']:,} members. Assumes enrolment does not "
+              f"anticipate a change in a customer's own rates and that dropout is unrelated "
+              f"to the purchase rate (Pareto/NBD)")
+    return pd.DataFrame([{k: res[k] for k in ROW_KEYS}]), dict(check=name, status="pass",
+                                                                value=float(res["n"]),
+                                                                detail=detail)
