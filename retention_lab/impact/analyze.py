@@ -44,7 +44,8 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
             segment_column: str | None = "tier", seed: int = 0, correction: str = "holm",
             trim: float = 0.01, clv: bool = True, survival: bool = True,
             sensitivity: bool = True, n_draws: int = 100, horizon_days: int | None = None,
-            event_study: bool = True, retention_days: int | None = None) -> ImpactReport:
+            event_study: bool = True, retention_days: int | None = None,
+            planned_share: float | None = None) -> ImpactReport:
     """Analyse a loyalty-programme study.
 
     Parameters
@@ -80,6 +81,9 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
     clv, survival, sensitivity : bool
         Skip the slower parts (BTYD fits, Cox models, the self-selected sensitivity analysis
         with its per-covariate refits) when False, e.g. in coverage studies.
+    planned_share : float, optional
+        Randomized design: the planned share of invited customers, for the sample-ratio check
+        (default: the simulator's recorded ``invite_share``, else 0.5).
     event_study : bool
         Self-selected designs: also run the event study by month since enrolment
         (:func:`.event_study.event_study`) and report its pre-trend check.
@@ -115,7 +119,8 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
                     launch=out.attrs["launch"], observation_end=out.attrs["observation_end"])
     roi_table = None
     if analysis == "randomized":
-        rep = analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed)
+        rep = analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed,
+                                 planned_share=planned_share)
     elif analysis == "launch":
         rep = analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim,
                              sensitivity)

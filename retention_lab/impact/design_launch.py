@@ -71,6 +71,8 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
         curves = _km(out, {"members": D & ps.kept_, "non-members (weighted)": ~D & ps.kept_}, w)
         hr, ph = _cox(out, D, w, alpha, "effect on members (IPW Cox)")
         if hr is not None:
+            hr["method"] = (f"{hr.get('method', '')}; ATT weights taken as known (the "
+                            "propensity's estimation is not propagated into this SE)")
             effects.append(pd.DataFrame([hr]))
             checks.append(ph)
         try:

@@ -15,14 +15,16 @@ from .power import mde_table
 from .randomized import CORE, balance_check, balance_table, itt_and_members, srm_check
 
 
-def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed):
+def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed, planned_share=None):
     if "arm_treated" not in out.columns:
         raise DataError("customers: missing required column(s) 'arm'; rule 'required columns "
                         "present' (design='randomized' needs the arm of each customer)",
                         table="customers", column="arm", rule="required columns present",
                         n_rows=len(out))
     z = out["arm_treated"].to_numpy() == 1
-    checks = [srm_check(z, float((data.params or {}).get("invite_share", 0.5)))]
+    if planned_share is None:   # the simulator records its allocation; users pass theirs
+        planned_share = float((data.params or {}).get("invite_share", 0.5))
+    checks = [srm_check(z, float(planned_share))]
     bal = balance_table(X, z)
     checks.append(balance_check(bal, name="covariate balance (invited vs control)"))
     rows, tu = itt_and_members(out, CORE, covariates=X, alpha=alpha)
@@ -55,17 +57,21 @@ def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed):
             res = itt_and_members(out.loc[sub], (metric,), covariates=X.loc[sub],
                                   alpha=alpha)[0]
             effects.append(res if take > 0 else res.loc[res["estimand"] == "ITT"])
-    if sub.sum():
+    for metric, col in (("NPS", "nps_score"), ("CSAT", "csat_score")):
+        sub = out[col].notna().to_numpy()   # each survey metric's own respondents
+        if not sub.sum():
+            continue
         n_t, n_s = z[sub].sum(), sub.sum()
         share_t, share_c = n_t / z.sum(), (n_s - n_t) / (~z).sum()
         diff = share_t - share_c
         se = np.sqrt(share_t * (1 - share_t) / z.sum() + share_c * (1 - share_c) / (~z).sum())
         p = z_interval(diff, se)[2]
-        checks.append(dict(check="survey response balanced by arm",
+        p = 1.0 if not np.isfinite(p) else p
+        checks.append(dict(check=f"survey response balanced by arm ({metric})",
                            status="pass" if p >= 0.01 else "warn", value=float(p),
-                           detail=f"surveyed {share_t:.1%} of invited vs {share_c:.1%} of control "
-                                  f"(p = {p:.3g}); NPS/CSAT differences assume response does not "
-                                  "depend on the arm"))
+                           detail=f"{metric} answered by {share_t:.1%} of invited vs "
+                                  f"{share_c:.1%} of control (p = {p:.3g}); the {metric} "
+                                  "difference assumes response does not depend on the arm"))
     curves = {}
     if survival:
         curves = _km(out, {"invited": z, "control": ~z})

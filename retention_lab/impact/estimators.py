@@ -63,8 +63,10 @@ def arm_means(Y: dict, groups: dict, X: np.ndarray | None = None, weights=None) 
 
     Unweighted, unadjusted: ``psi_i = (y_i - ybar_g) / n_g`` on the group. Adjusted: the OLS of
     ``y`` on centred ``X`` within the group, plus the term ``beta' (x_i - xbar) / n`` of the overall
-    mean. Weighted (Hajek): ``psi_i = w_i (y_i - mu) / sum(w)`` (the propensity model is taken as
-    known, which is conservative for the ATT; Lunceford & Davidian 2004).
+    mean. Weighted (Hajek): ``psi_i = w_i (y_i - mu) / sum(w)``, the weights taken as known;
+    callers with estimated propensity weights add the propensity model's score term themselves
+    (:func:`retention_lab.impact.self_selected.att_means` does; treating it as known is
+    conservative for the ATE — Lunceford & Davidian 2004 — but not guaranteed for the ATT).
     """
     names, est, cols = [], [], []
     ynames = list(Y)

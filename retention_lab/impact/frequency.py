@@ -5,7 +5,9 @@
 ``exp(b1)`` is the rate ratio. The dispersion ``alpha`` is estimated by statsmodels'
 ``NegativeBinomial``; the rate ratio's interval uses the sandwich (HC0) covariance so it stays
 valid when the NB2 variance is wrong (e.g. zero inflation from customers who lapsed). With ATT
-weights (self-selected design) the weighted GLM gives the ratio of weighted rates.
+weights (self-selected design) the weighted GLM gives the ratio of weighted rates; its sandwich
+SE takes the weights as known — the estimation of the propensity behind them is not propagated,
+which for the ATT is not guaranteed to be conservative, and the report's method text says so.
 """
 from __future__ import annotations
 
@@ -49,7 +51,9 @@ def nb_rate_ratio(orders, exposure_days, treated, weights=None, *, per_days: flo
         glm = sm.GLM(y, X, family=sm.families.NegativeBinomial(alpha=disp),
                      exposure=expo, var_weights=w).fit(cov_type="HC0")
         b, cov = glm.params, glm.cov_params()
-        how = "weighted negative-binomial GLM (ATT weights), exposure offset, sandwich SE"
+        how = ("weighted negative-binomial GLM (ATT weights), exposure offset, sandwich SE "
+               "with the weights taken as known (the propensity's estimation is not "
+               "propagated; the doubly robust purchases row accounts for it)")
     b = np.asarray(b)
     se = float(np.sqrt(np.asarray(cov)[1, 1]))
     z = stats.norm.ppf(1 - alpha / 2)

@@ -458,7 +458,10 @@ def _untreated_btyd(H: _History, frame: dict):
                             "recency": (last - first)[ok].astype(float),
                             "T": (stop - first)[ok].astype(float)})
     summary["T"] = np.maximum(summary["T"], summary["recency"])
-    return BetaGeoFitter().fit(summary)
+    import warnings
+    with warnings.catch_warnings():   # a dropout parameter at its bound (no dropout) is fine
+        warnings.simplefilter("ignore")
+        return BetaGeoFitter().fit(summary)
 
 
 def _retention_probability(bg, x, T, gap, R, n_nodes: int = 32):

@@ -21,7 +21,10 @@ comparable non-members: checked, extreme scores trimmed), and a correct propensi
 (checked by the weighted balance table).
 
 Standard errors stack the logit's score into the influence function of the weighted means, so
-the estimated propensity is accounted for (Lunceford & Davidian 2004, *Stat. Med.* 23).
+the estimated propensity is accounted for (M-estimation with stacked estimating equations;
+Stefanski & Boos 2002, *Am. Stat.* 56; for the ATT, Reifeis & Hudgens 2022, *Am. J. Epidemiol.*
+191). Lunceford & Davidian (2004) derive this for the ATE, where treating the propensity as known
+is conservative; for the ATT it need not be, which is why the score is stacked here.
 """
 from __future__ import annotations
 
@@ -222,25 +225,26 @@ def did_effect(out: pd.DataFrame, ps: PropensityModel | None = None, *, alpha: f
                horizon: int | None = None) -> dict:
     """Difference-in-differences of purchase rates around enrolment (Abadie 2005, *Rev. Econ.
     Stud.* 72): the change from the pre-launch repeat-purchase rate (per ``horizon`` days) to the
-    orders in the window, members minus eligible non-members — ATT-weighted if ``ps`` is given,
-    so parallel trends need hold only conditionally on the covariates."""
+    orders in the window, members minus eligible non-members, ATT-weighted so that parallel
+    trends need hold only conditionally on the covariates. ``ps=None`` fits the propensity
+    model on the default covariates (:func:`fit_propensity`): an unweighted DiD compares heavy
+    buyers with light ones, whose rates revert differently, and gets even the sign wrong.
+
+    ``treatment`` is the members' observed mean, ``control`` their counterfactual (observed
+    minus the DiD), so ``rel_lift`` is relative to what members would have done."""
     h = out.attrs.get("horizon", 365) if horizon is None else horizon
+    if ps is None:
+        ps = fit_propensity(out)
     tenure = out["tenure_days"].clip(lower=30).to_numpy(float)
     pre_rate = (out["pre_orders"].to_numpy(float) - 1).clip(min=0) / tenure * h
     delta = out["orders"].to_numpy(float) - pre_rate
     Y = {"delta": delta, "pre": pre_rate, "post": out["orders"].to_numpy(float)}
-    if ps is None:
-        e = out["eligible"].to_numpy() == 1
-        D = out["enrolled"].to_numpy() == 1
-        m = arm_means(Y, {"t": e & D, "c": e & ~D})
-        how = "unweighted"
-    else:
-        m = att_means(Y, ps, augment=False)
-        how = "ATT-weighted"
-    row = effect_row("purchases", "effect on members (DiD)", m, lambda mm: mm["post|c"] -
-                     mm["delta|c"] + mm["delta|c"], lambda mm: mm["post|c"] + mm["delta|t"] -
-                     mm["delta|c"], method=f"difference-in-differences of purchase rates "
-                     f"(pre-launch repeat rate vs window), members vs eligible non-members, {how}",
+    m = att_means(Y, ps, augment=False)
+    row = effect_row("purchases", "effect on members (DiD)", m,
+                     lambda mm: mm["post|t"] - (mm["delta|t"] - mm["delta|c"]),
+                     lambda mm: mm["post|t"],
+                     method="difference-in-differences of purchase rates (pre-launch repeat rate "
+                     "vs window), members vs eligible non-members, ATT-weighted",
                      n=int(np.sum(out["eligible"] == 1)), alpha=alpha)
     row["pre_members"], row["pre_non_members"] = m["pre|t"], m["pre|c"]
     return row
