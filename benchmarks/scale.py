@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/scale.py                      # 10M and 100M, every engine
     .venv/bin/python benchmarks/scale.py --sizes 10M --engines duckdb,spark
+    .venv/bin/python benchmarks/scale.py --sizes 100M --engines duckdb,duckdb-sql --no-fit
     .venv/bin/python benchmarks/scale.py --generate-only --sizes 100M
 
 Datasets are generated once with DuckDB itself (out-of-core, deterministic hashes instead of a
@@ -10,7 +11,11 @@ random state) as hive-partitioned Parquet directories under ``benchmarks/data/``
 (timestamp with time of day), amount``, two years of purchases.
 
 Each measurement runs in a fresh subprocess, so the peak RSS (the whole process tree, the Spark
-JVM included, sampled every 50 ms) is that measurement's own. pandas is refused — with a message
+JVM included, sampled every 50 ms) is that measurement's own. The machine may be shared, so
+every size is also timed with a *baseline* in the same run — DuckDB's plain
+``SELECT customer_id, COUNT(*), MAX(date) ... GROUP BY customer_id`` over the same files (one
+scan, one hash aggregate) — and each summary is reported as a ratio to it (wall and CPU), with
+the load average when it ran; compare ratios across runs, not seconds. pandas is refused — with a message
 pointing to DuckDB — when the estimated memory need exceeds the memory available, instead of an
 out-of-memory crash. The BG/NBD fit runs on the collapsed (frequency, recency, T, weight) table
 of the largest dataset's summary, computed engine-side.
@@ -123,6 +128,26 @@ class PeakRSS:
         self.cpu_seconds = self.cpu() - self.cpu0
 
 
+def _baseline(size: str) -> dict:
+    """Runs inside the child process: the plain DuckDB scan + GROUP BY the ratios refer to."""
+    import duckdb
+
+    from retention_lab.engines.backends import DUCKDB_CONFIG
+
+    glob = str(dataset_path(size) / "**" / "*.parquet")
+    config = {k: v for k, v in DUCKDB_CONFIG.items() if v is not None}
+    con = duckdb.connect(config=config)
+    result = {"size": size, "engine": "baseline", "rows": SIZES[size]}
+    with PeakRSS() as rss:
+        t0 = time.perf_counter()
+        out = con.execute(f"SELECT customer_id, COUNT(*) AS n, MAX(date) AS last FROM "
+                          f"read_parquet('{glob}') GROUP BY customer_id").fetchnumpy()
+        elapsed = time.perf_counter() - t0
+    result.update(seconds=elapsed, cpu=rss.cpu_seconds, peak_rss=rss.peak,
+                  customers=len(out["customer_id"]))
+    return result
+
+
 def _measure(size: str, engine: str) -> dict:
     """Runs inside the child process: one summary, timed, with its peak RSS."""
     import duckdb  # noqa: F401 - imports are not the summary's time
@@ -152,11 +177,17 @@ def _measure(size: str, engine: str) -> dict:
             tx = pd.read_parquet(path, columns=["customer_id", "date", "amount"])
             summary = rl.features.rfm_summary(tx, observation_end=OBSERVATION_END, freq="D",
                                              engine="pandas")
+        elif engine == "duckdb-sql":  # the window-SQL path the one-pass kernel replaced
+            src = rl.engines.source(path, "duckdb")
+            k = rl.engines.summaries.n_partitions(src, n)
+            summary = rl.engines.rfm_summary(src, observation_end=OBSERVATION_END, freq="D",
+                                             engine="duckdb", partitions=k)
         else:
             summary = rl.engines.rfm_summary(path, observation_end=OBSERVATION_END, freq="D",
                                              engine=engine)
         elapsed = time.perf_counter() - t0
-    result.update(seconds=elapsed, cpu=rss.cpu_seconds, peak_rss=rss.peak, customers=len(summary))
+    result.update(seconds=elapsed, cpu=rss.cpu_seconds, peak_rss=rss.peak, customers=len(summary),
+                  path=summary.attrs.get("source", ""))
     return result
 
 
@@ -207,18 +238,23 @@ def _child(kind: str, size: str, engine: str) -> dict:
     return json.loads(lines[-1])
 
 
-def _table(rows: list[dict]) -> str:
+def _table(rows: list[dict], baselines: dict | None = None) -> str:
+    """One line per measurement; ``x base`` = seconds / the baseline's seconds (same size)."""
+    baselines = baselines or {}
     head = (f"{'rows':>6} {'engine':<15} {'customers':>11} {'wall s':>8} {'CPU s':>7} "
-            f"{'rows/s':>12} {'peak RSS':>9}")
+            f"{'x base':>7} {'CPU x':>6} {'peak RSS':>9} {'load':>5}")
     out = [head, "-" * len(head)]
     for r in rows:
         if "refused" in r:
             out.append(f"{r['size']:>6} {r['engine']:<15} {r['refused']}")
             continue
-        rate = r["rows"] / r["seconds"]
+        base = baselines.get(r["size"])
+        ratio = r["seconds"] / base["seconds"] if base else float("nan")
+        cpu_ratio = r.get("cpu", float("nan")) / base["cpu"] if base else float("nan")
         cust = f"{r['customers']:,}" if "customers" in r else ""
         out.append(f"{r['size']:>6} {r['engine']:<15} {cust:>11} {r['seconds']:8.2f} "
-                   f"{r.get('cpu', float('nan')):7.1f} {rate:12,.0f} {r['peak_rss'] / 2**30:7.2f} G")
+                   f"{r.get('cpu', float('nan')):7.1f} {ratio:7.2f} {cpu_ratio:6.2f} "
+                   f"{r['peak_rss'] / 2**30:7.2f} G {r.get('load', float('nan')):5.1f}")
         if r.get("note"):
             out.append(f"{'':>6} {'':<15} {r['note']}")
     return "\n".join(out)
@@ -234,7 +270,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.child:
         kind, size, engine = args.child
-        res = _measure(size, engine) if kind == "summary" else _fit(size)
+        res = (_measure(size, engine) if kind == "summary" else _baseline(size)
+               if kind == "baseline" else _fit(size))
+        res["load"] = os.getloadavg()[0]
         print(json.dumps(res), flush=True)
         return 0
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
@@ -242,19 +280,22 @@ def main(argv=None) -> int:
         generate(s)
     if args.generate_only:
         return 0
-    rows = []
+    rows, baselines = [], {}
     for s in sizes:
+        baselines[s] = _child("baseline", s, "baseline")
+        rows.append(baselines[s])
         for e in [e.strip() for e in args.engines.split(",") if e.strip()]:
             rows.append(_child("summary", s, e))
-            print(_table(rows[-1:]).splitlines()[-1], flush=True)
+            print(_table(rows[-1:], baselines).splitlines()[-1], flush=True)
     if not args.no_fit:
         fit_size = "100M" if "100M" in sizes else sizes[-1]
         rows.append(_child("fit", fit_size, "duckdb"))
     print()
     print(f"BTYD summary (freq='D', observation_end={OBSERVATION_END}); {os.cpu_count()} cores "
           f"(load average {os.getloadavg()[0]:.1f}); wall and CPU seconds and peak RSS of the "
-          "process tree (Spark: the JVM included)")
-    print(_table(rows))
+          "process tree (Spark: the JVM included); 'x base' and 'CPU x': time / the baseline's "
+          "(DuckDB scan + GROUP BY customer_id of the same files, same run)")
+    print(_table(rows, baselines))
     return 0
 
 
