@@ -29,9 +29,12 @@ def test_long_format_edges():
     assert rows["G"] == [[0, 30, 1, 1]]                       # enrolled before the first purchase
     assert info["n_switch"] == 1 and info["n_member_from_start"] == 2
     assert info["n_enrolled_after_followup"] == 2 and info["n_zero_durations"] == 1
-    collapsed, _ = rl.survival.enrolment_long_format(t.assign(duration=100, churned=1,
+    collapsed, _ = rl.survival.enrolment_long_format(t.assign(duration=100, churned=0,
                                                               enrolment_age=np.nan))
     assert len(collapsed) == 1 and collapsed["weight"].iloc[0] == 7
+    lapses, _ = rl.survival.enrolment_long_format(t.assign(duration=100, churned=1,
+                                                           enrolment_age=np.nan))
+    assert len(lapses) == 7 and (lapses["weight"] == 1).all()   # Efron counts tied lapses by rows
 
 
 def test_collapsed_long_format_fits_like_the_row_by_row_one():
@@ -41,9 +44,9 @@ def test_collapsed_long_format_fits_like_the_row_by_row_one():
     assert len(a) < len(b)
     fa = CoxTimeVaryingFitter().fit(a, event_col="churned", weights_col="weight")
     fb = CoxTimeVaryingFitter().fit(b.drop(columns="customer_id"), event_col="churned")
-    # identical likelihood except Efron's tie correction on weighted rows
-    np.testing.assert_allclose(fa.params_, fb.params_, atol=5e-4)
-    np.testing.assert_allclose(fa.standard_errors_, fb.standard_errors_, rtol=1e-3)
+    # only censored episodes are merged: the Efron partial likelihood is the row-by-row one
+    np.testing.assert_allclose(fa.params_, fb.params_, rtol=1e-8)
+    np.testing.assert_allclose(fa.standard_errors_, fb.standard_errors_, rtol=1e-8)
 
 
 def test_immortal_time_naive_shows_spurious_benefit_time_varying_does_not():
@@ -115,7 +118,13 @@ def test_enrolment_effect_time_origin_and_censoring_edges():
     assert any("zero duration" in n for n in r.notes)
     assert any("at or after the end of their follow-up" in n for n in r.notes)
     assert np.isfinite(r.hazard_ratio) and r.ci[0] < r.hazard_ratio < r.ci[1]
-    assert r.n == len(t) and "censored at observation end − 90 days" in r.method
+    # time at risk counts from the launch (the first enrolment, 2024-02-01): customers whose
+    # follow-up ended before it are left out, and said so
+    assert r.launch_ == pd.Timestamp("2024-02-01")
+    gone = int((t["duration"].clip(lower=0.5) <= t["entry_age"]).sum())
+    assert gone > 0 and r.info["n_left_before_entry"] == gone and r.n == len(t) - gone
+    assert any(f"{gone:,} customer(s) left out" in n for n in r.notes)
+    assert "censored at observation end − 90 days" in r.method
     assert r.value == r.hazard_ratio
 
 
@@ -141,8 +150,26 @@ def test_enrolment_effect_on_the_loyalty_simulator():
     exp = rl.datasets.simulate_loyalty_experiment(n_customers=4000, design="self_selected",
                                                   seed=3)
     r = rl.survival.enrolment_effect(exp, inactivity_days=90)
-    # the programme lowers dropout: members lapse less at the same age; the naive comparison
-    # (self-selection + immortal time) exaggerates it
-    assert r.ci[1] < 1.0
-    assert r.naive_hazard_ratio < r.hazard_ratio
+    # the programme lowers dropout: members lapse less at the same age and purchase history;
+    # the naive comparison (self-selection + immortal time) exaggerates it
+    assert r.hazard_ratio < 1.0
+    assert r.naive_hazard_ratio < r.ci[0]
     assert r.n_members > 100
+    assert "log(purchase days so far)" in r.method and "programme launch" in r.method
+
+
+def test_enrolment_at_a_purchase_is_unbiased_under_the_null():
+    """Issue 13, defect 3, on a BG/NBD-style population built in tests/survival_sims.py:
+    invited customers enrol at their first purchase after the launch and the programme does
+    nothing. Enrolment at a purchase selects frequent buyers, whose lapses (dated at the last
+    purchase) come sooner: the plain time-varying model shows a spurious harm; adjusting for the
+    purchases so far and counting from the launch removes it."""
+    from survival_sims import bgnbd_enrolment
+    data = bgnbd_enrolment(6000, theta=1.0, seed=11)
+    plain = rl.survival.enrolment_effect(data, inactivity_days=90, adjust_history=False)
+    assert plain.hazard_ratio > 1.08 and plain.ci[0] > 1.0        # the bias of the old model
+    r = rl.survival.enrolment_effect(data, inactivity_days=90)
+    assert r.ci[0] < 1.0 < r.ci[1]
+    assert abs(np.log(r.hazard_ratio)) < 0.08
+    assert r.info["history"] and r.launch_ == data.launch_date
+    assert "log_purchases" in r.model_summary.index

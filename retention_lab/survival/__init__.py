@@ -11,7 +11,8 @@ plain-language ``interpretation``.
   horizons, log-rank test.
 * :mod:`.regression` — Cox PH with the Schoenfeld PH check and a stratification / time-
   interaction fallback.
-* :mod:`.time_varying` — loyalty enrolment as a time-varying covariate; ``enrolment_effect``.
+* :mod:`.time_varying` — loyalty enrolment as a time-varying covariate; ``enrolment_effect``
+  (adjusted for the purchase history and counted from the launch: enrolment at a purchase).
 * :mod:`.parametric` — Weibull / log-logistic / log-normal models chosen by AIC; extrapolated
   retention.
 * :mod:`.effects` — hazard ratios, RMST and retention differences between groups.
@@ -28,7 +29,7 @@ from .prediction import (ChurnRiskModel, HoldoutResult, at_risk_list, at_risk_su
                          concordance_se, holdout_evaluation)
 from .simulate import simulate_enrolment, simulate_lifetimes
 from .time_varying import (EnrolmentEffect, enrolment_ages, enrolment_effect,
-                           enrolment_long_format, time_varying_enrolment)
+                           enrolment_long_format, purchase_ages, time_varying_enrolment)
 
 __all__ = ["churn_frame", "SurvivalResult", "RetentionCurves", "logrank", "LogRankResult", "km_at",
            "ChurnCoxModel", "cox_summary", "enrolment_long_format", "time_varying_enrolment",
@@ -36,4 +37,4 @@ __all__ = ["churn_frame", "SurvivalResult", "RetentionCurves", "logrank", "LogRa
            "PARAMETRIC_MODELS", "rmst", "rmst_difference", "retention_difference",
            "hazard_ratios", "EffectResult", "ChurnRiskModel", "holdout_evaluation",
            "HoldoutResult", "at_risk_list", "at_risk_summary", "concordance_se",
-           "simulate_lifetimes", "simulate_enrolment"]
+           "simulate_lifetimes", "simulate_enrolment", "purchase_ages"]
