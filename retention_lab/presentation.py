@@ -810,8 +810,10 @@ def recorded_table(entries: dict | None = None, caption: str | None = None) -> T
         if v.get("method"):
             methods.setdefault(v["method"], len(methods) + 1)
             label += str(methods[v["method"]]).translate(_SUP)
-        rows.append([label, fmt.value(v.get("value"), kind, currency=cur),
-                     fmt.interval(v.get("ci_low"), v.get("ci_high"), kind, currency=cur),
+        signed = "control" in v and "treatment" in v  # an effect: treatment − control
+        rows.append([label, fmt.value(v.get("value"), kind, currency=cur, signed=signed),
+                     fmt.interval(v.get("ci_low"), v.get("ci_high"), kind, currency=cur,
+                                  signed=signed),
                      unit, fmt.count(v["n"]) if v.get("n") is not None else fmt.MISSING])
     notes = [f"{str(i).translate(_SUP)} {m}" for m, i in methods.items()]
     if any(fmt.MISSING in r for r in rows):

@@ -84,8 +84,9 @@ def metric_text(entry) -> tuple[str, str]:
     if not isinstance(entry, dict):
         return fmt.number(entry) if isinstance(entry, (int, float)) else str(entry), ""
     kind, currency, unit = unit_kind(entry.get("unit"))
+    signed = "control" in entry and "treatment" in entry  # an effect: treatment − control
     text = fmt.estimate(entry.get("value"), entry.get("ci_low"), entry.get("ci_high"), kind,
-                        currency=currency)
+                        currency=currency, signed=signed)
     return text, unit
 
 
