@@ -240,6 +240,8 @@ def test_report_reads_like_a_report(real_reports, name, tmp_path):
     expected = REPORTS[name][2]
     counts = {t: sections[t]["imgs"] if t in sections else None for t in expected}
     assert counts == expected, f"figures per section: {counts}"
+    if name == "04_randomized":  # the sensitivity section applies to self-selected studies only
+        assert not any("Sensitivity" in t for t in sections), list(sections)
     for s in got["sections"]:  # every figure, in any section, is decoded and shown
         assert s["imgs"] == s["shown"], s
     text = got["text"]
