@@ -25,7 +25,7 @@ def _study(design: str, null: bool) -> pd.DataFrame:
             exp = rl.datasets.simulate_loyalty_experiment(
                 n_customers=N_CUSTOMERS, design=design, seed=10_000 + s, **(NULL if null else {}))
             rep = rl.impact.analyze(exp, clv=False, survival=False, sensitivity=False,
-                                    segment_column=None)
+                                    segment_column=None, event_study=False)
             keys = (("ITT", "itt"), ("effect on members", "effect_on_members")) \
                 if design == "randomized" else (("effect on members", "effect_on_members"),)
             for estimand, key in keys:

@@ -73,3 +73,24 @@ def test_notebook_on_simulated_data_both_designs(tmp_path):
     for design in ("randomized", "self_selected"):
         nb = _run(tmp_path, ("n_customers", 4000), ("design", design))
         assert "customer_id" not in _text(nb)
+
+
+def test_notebook_on_rolling_csv_files(tmp_path):
+    """Issue 12: the plain papermill CLI on rolling-enrolment data written to CSV files; the
+    self-selected design picks the rolling analysis and says so, with the event study."""
+    exp = rl.datasets.simulate_loyalty_experiment(n_customers=3000, design="rolling", seed=6)
+    exp.transactions.to_csv(tmp_path / "tx.csv", index=False)
+    exp.customers.to_csv(tmp_path / "customers.csv", index=False)
+    exp.surveys.to_csv(tmp_path / "surveys.csv", index=False)
+    nb = _run(tmp_path, ("data_source", tmp_path / "tx.csv"),
+              ("customers_path", tmp_path / "customers.csv"),
+              ("surveys_path", tmp_path / "surveys.csv"),
+              ("observation_end", str(exp.observation_end.date())),
+              ("launch_date", str(exp.launch_date.date())), ("design", "self_selected"),
+              ("cost_per_member", 2.0), ("reward_rate", 0.03))
+    text = _text(nb)
+    assert "rolling enrolment" in text and "monthly trials" in text
+    assert "customer_id" not in text
+    figures = sum("image/png" in (o.get("data") or {}) for c in nb.cells
+                  for o in c.get("outputs", []))
+    assert figures >= 3

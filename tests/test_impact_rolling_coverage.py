@@ -1,0 +1,76 @@
+"""Coverage, false-positive rate and bias of the rolling-enrolment analysis over 200 studies of
+the package's rolling simulator (slow; issue 12 acceptance).
+
+Each study: 3,000 customers, a fresh seed, enrolment on observed history only
+(``latent_selection=0``). The truth of each study is the effect on the members the analysis
+uses (enrolled early enough for a complete window, not trimmed), from both potential outcomes:
+purchases and spend from ``truth["members"]``; retention (a purchase in the 90 days after the
+window) from the observed and the untreated transactions."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import retention_lab as rl
+from retention_lab.impact.rolling import rolling_effects
+
+N_SEEDS, N_CUSTOMERS = 200, 3000
+NULL = dict(freq_lift=0.0, dropout_reduction=0.0, spend_lift=0.0, nps_lift=0.0, csat_lift=0.0)
+PRIMARY = ("purchases", "spend", "retention")
+
+
+def _truth(data, res) -> dict:
+    tr = res.trials
+    mem = tr.loc[(tr["member"] == 1) & tr["kept"], ["customer_id", "index_date"]]
+    M = data.truth["members"].set_index("customer_id").loc[mem["customer_id"]]
+    h, R = res.info["horizon_days"], res.info["retention_days"]
+
+    def retained(tx):
+        t = tx.merge(mem, on="customer_id")
+        d = (t["date"] - t["index_date"]).dt.days
+        return mem["customer_id"].isin(t.loc[(d > h) & (d <= h + R), "customer_id"]).mean()
+    return {"purchases": float((M["purchases_1"] - M["purchases_0"]).mean()),
+            "spend": float((M["spend_1"] - M["spend_0"]).mean()),
+            "retention": float(retained(data.transactions) -
+                               retained(data.truth["untreated_transactions"]))}
+
+
+def _study(null: bool) -> pd.DataFrame:
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for s in range(N_SEEDS):
+            data = rl.datasets.simulate_loyalty_experiment(
+                n_customers=N_CUSTOMERS, design="rolling", seed=20_000 + s,
+                **(NULL if null else {}))
+            res = rolling_effects(data, horizon_days=data.truth["windows"]["horizon_days"])
+            truth = _truth(data, res)
+            e = res.effects.set_index("metric")
+            for m in PRIMARY:
+                r = e.loc[m]
+                rows.append(dict(seed=s, metric=m, est=r["abs_diff"], se=r["se"],
+                                 truth=truth[m], cover=r["ci_low"] <= truth[m] <= r["ci_high"],
+                                 signif=r["p_value"] < 0.05))
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.slow
+def test_rolling_coverage_and_bias():
+    df = _study(null=False)
+    g = df.groupby("metric")
+    print(g[["cover", "est", "truth", "se"]].mean().to_string())
+    cov = g["cover"].mean()
+    assert ((cov >= 0.93) & (cov <= 0.97)).all(), cov
+    bias = (g["est"].mean() - g["truth"].mean()).abs() / g["truth"].mean().abs()
+    assert (bias <= 0.10).all(), bias
+
+
+@pytest.mark.slow
+def test_rolling_null_false_positive_rate():
+    df = _study(null=True)
+    fpr = df.groupby("metric")["signif"].mean()
+    print(fpr.to_string())
+    assert (fpr <= 0.06).all(), fpr
