@@ -70,20 +70,26 @@ def pnbd_count_pmf(n, t, r, alpha, s, beta):
     n, t, r, alpha, s, beta = np.broadcast_arrays(*(np.asarray(v, float)
                                                     for v in (n, t, r, alpha, s, beta)))
     alive = np.exp(_nbd_log_pmf(n, r, alpha, t) + s * (np.log(beta) - np.log(beta + t)))
+    flat = [v.ravel() for v in (n, t, r, alpha, s, beta)]
+    dead = np.empty(alive.size)
+    step = 20_000                       # cells per block: (nodes × block) work arrays stay small
+    for lo in range(0, alive.size, step):
+        dead[lo:lo + step] = _pnbd_dead_part(*(v[lo:lo + step] for v in flat))
+    return alive + dead.reshape(alive.shape)
+
+
+def _pnbd_dead_part(n, t, r, alpha, s, beta):
+    """``∫_0^t NBD(n; τ) f(τ) dτ`` by Gauss–Legendre in ``u = τ/(α+τ)`` (1-D cell arrays)."""
     nodes, weights = _LEGENDRE
     u_max = t / (alpha + t)
-    u = (nodes[:, None] + 1) / 2 * u_max.ravel()[None, :]            # (nodes, cells)
-    shape = (1, -1)
-    r_, a_, s_, b_, n_ = (v.ravel().reshape(shape) for v in (r, alpha, s, beta, n))
+    u = (nodes[:, None] + 1) / 2 * u_max[None, :]                    # (nodes, cells)
     with np.errstate(divide="ignore", invalid="ignore"):
-        tau = a_ * u / (1 - u)
-        log_nbd = (gammaln(r_ + n_) - gammaln(r_) - gammaln(n_ + 1) + r_ * np.log1p(-u)
-                   + np.where(n_ > 0, n_ * np.log(u), 0.0))
-        log_f = np.log(s_) + s_ * np.log(b_) - (s_ + 1) * np.log(b_ + tau)
-        jac = a_ / (1 - u) ** 2
-        integrand = np.exp(log_nbd + log_f) * jac
-    dead = (weights[:, None] * integrand).sum(0) * u_max.ravel() / 2
-    return alive + dead.reshape(alive.shape)
+        tau = alpha * u / (1 - u)
+        log_nbd = (gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log1p(-u)
+                   + np.where(n > 0, n * np.log(u), 0.0))
+        log_f = np.log(s) + s * np.log(beta) - (s + 1) * np.log(beta + tau)
+        integrand = np.exp(log_nbd + log_f) * alpha / (1 - u) ** 2
+    return (weights[:, None] * integrand).sum(0) * u_max / 2
 
 
 class ConditionalPredictionsMixin:
@@ -168,11 +174,36 @@ class ConditionalPredictionsMixin:
             integral = beta * hyperu(1.0, 2.0 - s, delta * beta)
             return self._alive_now(x, tx, T, covariates) * r / alpha * integral
         nodes, weights = _LAGUERRE
-        u = nodes.reshape((-1,) + (1,) * max(np.ndim(x), np.ndim(delta)))
-        if covariates is None:
-            ev = self.expected_purchases(u / delta, x, tx, T)
-        else:
-            ev = self.expected_purchases(u / delta, x, tx, T, covariates=covariates)
-        return np.tensordot(weights, ev, axes=1)
+        x, tx, T, delta = np.broadcast_arrays(x, tx, T, delta)
+        if covariates is None and hasattr(self, "_expected_purchases_if_alive"):
+            # DERT = P(alive) · ∫ e^{−u} E[X(T, T+u/δ) | alive] du, and the integral depends
+            # on (x, T, δ) only: once per distinct triple
+            from .base import distinct_rows
+            (ux, uT, ud), inv, _ = distinct_rows(x.ravel(), T.ravel(), delta.ravel())
+            integral = np.empty(len(ux))
+            step = 20_000
+            for lo in range(0, len(ux), step):
+                sl = slice(lo, lo + step)
+                horizons = nodes[:, None] / ud[None, sl]
+                integral[sl] = weights @ self._expected_purchases_if_alive(horizons, ux[sl], uT[sl])
+            return (integral[inv] * np.ravel(self.probability_alive(x, tx, T))).reshape(x.shape)
+        flat = [v.ravel() for v in (x, tx, T)]
+        d_flat = delta.ravel()
+        out = np.empty(x.size)
+        step = 20_000                   # customers per block: (nodes × block) arrays stay small
+        for d in np.unique(d_flat):     # horizons as a column (k, 1): the models' fast path
+            rows = np.flatnonzero(d_flat == d)
+            for lo in range(0, len(rows), step):
+                idx = rows[lo:lo + step]
+                xs, txs, Ts = (v[idx] for v in flat)
+                horizons = (nodes / d)[:, None]
+                if covariates is None:
+                    ev = self.expected_purchases(horizons, xs, txs, Ts)
+                else:
+                    cov = (covariates.iloc[idx] if hasattr(covariates, "iloc")
+                           else np.atleast_2d(np.asarray(covariates, float))[idx])
+                    ev = self.expected_purchases(horizons, xs, txs, Ts, covariates=cov)
+                out[idx] = weights @ ev
+        return out.reshape(x.shape)
 
     dert = discounted_expected_residual_transactions
