@@ -333,6 +333,13 @@ def test_dert_equals_the_discounted_integral_of_expected_purchases(fitted, name)
             assert float(m.dert(delta, x, tx, T)) == pytest.approx(brute, rel=1e-6)
     v = m.dert(0.01, np.array([1.0, 2.0]), np.array([10.0, 30.0]), np.array([38.0, 38.0]))
     assert v.shape == (2,)
+    # one discount rate per customer, and a (2, 3) grid, equal the scalar calls
+    d = np.array([0.002, 0.05, 0.01])
+    xs, txs, Ts = np.array([0.0, 2.0, 10.0]), np.array([0.0, 30.43, 38.0]), np.array([38.86, 38.86, 38.5])
+    grid = m.dert(d, np.vstack([xs, xs]), np.vstack([txs, txs]), np.vstack([Ts, Ts]))
+    assert grid.shape == (2, 3)
+    for j in range(3):
+        assert grid[1, j] == pytest.approx(float(m.dert(d[j], xs[j], txs[j], Ts[j])), rel=1e-12)
 
 
 # ------------------------------------------------------------------------------ save / load
