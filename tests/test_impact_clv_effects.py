@@ -55,7 +55,7 @@ def test_membership_clv_effect_recovers_the_true_effect():
     buyers = set(tx.loc[tx["date"] < enrolled.reindex(tx["customer_id"]).to_numpy(),
                         "customer_id"])
     members = enrolled.loc[ok & enrolled.index.isin(list(buyers))]
-    res = membership_clv_effect(data, members, n_draws=100, seed=0)
+    res = membership_clv_effect(data, members, n_draws=100, seed=0, model="pnbd", freq="W")
     assert res["n"] == len(members)
     want, want_on, want_off = _true_effect(truth.loc[members.index], ke[members.index], weeks)
     assert res["ci_low"] < want < res["ci_high"], (res["abs_diff"], want)

@@ -24,6 +24,7 @@ from .comparison import compare_models
 from .value import CLVResult, customer_lifetime_value
 from .covariates import BetaGeoCovariatesFitter, ParetoNBDCovariatesFitter
 from .covariates_tv import TimeVaryingParetoNBDFitter, membership_covariates
+from .covariates_tv_bg import TimeVaryingBetaGeoFitter
 from .analysis import CLVAnalysis, analyze_clv
 from . import simulate, validation
 
@@ -33,4 +34,5 @@ __all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "ShiftedBetaG
            "customer_lifetime_value", "CLVResult", "ConvergenceError", "ConvergenceWarning",
            "analyze_clv", "CLVAnalysis", "simulate", "validation",
            "ParetoNBDCovariatesFitter", "BetaGeoCovariatesFitter",
-           "TimeVaryingParetoNBDFitter", "membership_covariates"]
+           "TimeVaryingParetoNBDFitter", "membership_covariates",
+           "TimeVaryingBetaGeoFitter"]

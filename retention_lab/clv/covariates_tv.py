@@ -250,6 +250,10 @@ class DynamicData:
         S = np.zeros((len(ids), kt))
         np.add.at(S, cpos[rep], X[at])
         self.S = S
+        # each repeat purchase: customer, life design row in force, whether it is the last
+        self.buy_c, self.buy_Z = cpos[rep], Z[at]
+        self.buy_last = np.r_[self.buy_c[1:] != self.buy_c[:-1], True] if rep.any() \
+            else np.zeros(0, bool)
         lastrow = np.r_[np.flatnonzero(np.diff(ppos_i)), len(ppos_i) - 1]
         self.last_X, self.last_Z = X[lastrow], Z[lastrow]
         # segments: the runs clipped to ages < T, consecutive equal covariates merged
@@ -445,6 +449,20 @@ class TimeVaryingParetoNBDFitter:
 
     _model_name = "Pareto/NBD with time-varying covariates"
     _reference = "Bachmann, Meierer & Naef (2021), Marketing Science 40(4); CLVTools pnbd dyncov"
+    _base_names = ("r", "alpha", "s", "beta")
+
+    @staticmethod
+    def _no_covariate_model():
+        from .pareto_nbd import ParetoNBDFitter
+        return ParetoNBDFitter()
+
+    @staticmethod
+    def _terms(theta, d):
+        return dynamic_loglik_terms(theta, d)
+
+    @staticmethod
+    def _total_and_grad(theta, d):
+        return dynamic_loglik_grad(theta, d)
 
     def fit(self, transactions: pd.DataFrame, covariates: pd.DataFrame, observation_end, *,
             freq: str = "W", covariates_trans=None, covariates_life=None, initial_params=None,
@@ -468,15 +486,14 @@ class TimeVaryingParetoNBDFitter:
         self.observation_end_ = pd.Timestamp(observation_end)
         self.covariates_trans_, self.covariates_life_ = d.tnames, d.lnames
         if initial_params is None:
-            from .pareto_nbd import ParetoNBDFitter
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                initial_params = ParetoNBDFitter().fit(d.x, d.tx, d.T).params_.to_numpy()
+                initial_params = self._no_covariate_model().fit(d.x, d.tx, d.T).params_.to_numpy()
         theta0 = np.r_[np.log(np.asarray(initial_params, float)), np.zeros(d.kt + d.kl)]
         n = d.n
 
         def fun(t):
-            v, g = dynamic_loglik_grad(t, d)
+            v, g = self._total_and_grad(t, d)
             if not np.isfinite(v) or not np.all(np.isfinite(g)):
                 return np.inf, np.zeros_like(t)
             return -v / n, -g / n
@@ -490,27 +507,27 @@ class TimeVaryingParetoNBDFitter:
                 if res2.fun <= res.fun:
                     res = res2
         if not np.isfinite(res.fun):
-            raise ConvergenceError("TimeVaryingParetoNBDFitter: no finite maximum of the likelihood")
+            raise ConvergenceError(f"{type(self).__name__}: no finite maximum of the likelihood")
         gmax = float(np.max(np.abs(res.jac)))
         if gmax > 1e-5:
-            warnings.warn(f"TimeVaryingParetoNBDFitter: the optimiser stopped with gradient norm "
+            warnings.warn(f"{type(self).__name__}: the optimiser stopped with gradient norm "
                           f"{gmax:.2g}; estimates may be inaccurate", ConvergenceWarning,
                           stacklevel=2)
         self._store(res.x, d)
         return self
 
     def _store(self, theta, d):
-        names = (["r", "alpha", "s", "beta"] + [f"trans.{n}" for n in d.tnames]
+        names = (list(self._base_names) + [f"trans.{n}" for n in d.tnames]
                  + [f"life.{n}" for n in d.lnames])
         self._theta = theta
         pos = np.arange(len(theta)) < 4
         coef = np.where(pos, np.exp(theta), theta)
         self.params_ = pd.Series(coef, index=names, name="coef")
-        self.log_likelihood_ = float(dynamic_loglik_terms(theta, d)[0].sum())
+        self.log_likelihood_ = float(self._terms(theta, d)[0].sum())
         self.n_customers_ = float(d.n)
         k = len(names)
         self.AIC_ = 2 * k - 2 * self.log_likelihood_
-        H = hessian_from_gradient(lambda t: -dynamic_loglik_grad(t, d)[1], theta)
+        H = hessian_from_gradient(lambda t: -self._total_and_grad(t, d)[1], theta)
         self.hessian_ = H
         try:
             ev = np.linalg.eigvalsh(H)
@@ -586,7 +603,7 @@ class TimeVaryingParetoNBDFitter:
                 D[:, [names.index(n) for n in d.lnames]])
 
     def _p_alive(self, theta, d):
-        ll, alive, dead = dynamic_loglik_terms(theta, d)
+        ll, alive, dead = self._terms(theta, d)
         with np.errstate(invalid="ignore"):
             return expit(alive - dead)
 

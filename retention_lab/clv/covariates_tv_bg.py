@@ -1,0 +1,126 @@
+"""BG/NBD with time-varying covariates (piecewise constant per calendar period).
+
+The BG/NBD (Fader, Hardie & Lee 2005) extended here as the Pareto/NBD of
+:mod:`.covariates_tv` (Bachmann, Meierer & Näf 2021) is: CLVTools has no dynamic-covariate
+BG/NBD, so the form is ours and stated in full. While active, customer ``i`` buys as a
+Poisson process with intensity ``λ_i a_i(t)``, ``a_i(t) = exp(γ_trans′x_i(t))``; after their
+``j``-th repeat purchase (at ``t_j``) they survive with probability ``(1 − p_i)^{c_j}``,
+``c_j = exp(γ_life′z_i(t_j))`` — a complementary-log-log link, so a positive lifetime
+coefficient raises the dropout probability at every purchase and ``c = 1`` is the plain
+BG/NBD. ``λ ~ Gamma(r, α)``, ``p ~ Beta(a, b)``.
+
+Likelihood, with ``A(t) = ∫_0^t a``, ``C_x = Σ_{j≤x} c_j``:
+
+    L = Π_j a(t_j) Γ(r+x)/Γ(r) α^r · [ (α+A(T))^-(r+x) B(a, b+C_x)/B(a, b)
+          + 1{x>0} (α+A(t_x))^-(r+x) (B(a, b+C_x−c_x) − B(a, b+C_x))/B(a, b) ]
+
+(``E[(1−p)^C] = B(a, b+C)/B(a, b)``: alive after ``x`` purchases, or dropped at the last one).
+No hypergeometric functions: the fit uses central-difference gradients.
+
+Why it is here: in BG/NBD worlds the dropout rate per unit of time is ``λ p`` — it grows with
+the purchase rate — while the Pareto/NBD takes the two rates as independent. Members who enrol
+at a purchase are selected on ``λ``; on the untreated world of the package's rolling simulator
+(BG/NBD, no programme effect) the Pareto/NBD gives membership a spurious dropout effect
+(``life.member`` +0.45 [0.29, 0.62] at daily resolution), this model none (see the tests).
+
+Prediction from age ``e`` under a constant future path ``(a_f, c_f)``: given alive,
+``λ ~ Gamma(r+x, α+A(e))`` and ``p ~ Beta(a, b+C_x)`` independently, and with ``π = 1 −
+(1−p)^{c_f}``, ``E[X(e, e+t) | λ, p] = (1 − e^{−λ a_f π t})/π``, so
+
+    E[X(e, e+t) | history] = P(alive) · E_p[(1 − (B/(B + a_f π t))^{r+x}) / π],  B = α + A(e),
+
+the expectation over ``p`` by Gauss–Jacobi quadrature with the weight ``p^(a−1)`` (64 nodes).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import betaln, gammaln, roots_jacobi
+
+from .covariates_tv import TimeVaryingParetoNBDFitter, _states
+
+#: Gauss–Jacobi nodes for the expectation over p (relative error ≤ 1e-6 against the BG/NBD
+#: closed form at γ = 0, ~1e-10 unless b + x < 1)
+_NODES = 64
+
+
+def _purchase_sums(theta, d):
+    """``(C_x, c_x)`` per customer for lifetime coefficients in ``θ``."""
+    kt = d.kt
+    cj = np.exp(d.buy_Z @ theta[4 + kt:])
+    Cx = np.bincount(d.buy_c, weights=cj, minlength=d.n)
+    clast = np.zeros(d.n)
+    clast[d.buy_c[d.buy_last]] = cj[d.buy_last]
+    return Cx, clast
+
+
+def bg_dynamic_loglik_terms(theta, d):
+    """Per-customer ``(log L, log alive-term, log dead-term)`` (module docstring)."""
+    r, alpha, a, b = np.exp(theta[:4])
+    kt = d.kt
+    ac, _, AT, _ = _states(theta, d)
+    over = np.clip(d.tx[d.seg_c] - d.seg_u0, 0.0, d.seg_h)
+    Atx = np.bincount(d.seg_c, weights=ac * over, minlength=d.n)
+    Cx, clast = _purchase_sums(theta, d)
+    m = r + d.x
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ab = betaln(a, b)
+        alive = -m * np.log(alpha + AT) + betaln(a, b + Cx) - ab
+        b1 = betaln(a, b + Cx - clast)
+        dead = np.where(d.x > 0, -m * np.log(alpha + Atx) + b1
+                        + np.log(-np.expm1(betaln(a, b + Cx) - b1)) - ab, -np.inf)
+        base = d.S @ theta[4:4 + kt] + gammaln(m) - gammaln(r) + r * np.log(alpha)
+        return base + np.logaddexp(alive, dead), alive, dead
+
+
+class TimeVaryingBetaGeoFitter(TimeVaryingParetoNBDFitter):
+    """BG/NBD with time-varying covariates (module docstring): parameters ``r, alpha, a, b,
+    trans.<col>, life.<col>``; the same ``fit``, predictions and CLV as
+    :class:`~retention_lab.clv.TimeVaryingParetoNBDFitter`."""
+
+    _model_name = "BG/NBD with time-varying covariates"
+    _reference = ("Fader, Hardie & Lee (2005) BG/NBD with piecewise-constant covariates "
+                  "(purchase intensity and complementary-log-log dropout at purchases)")
+    _base_names = ("r", "alpha", "a", "b")
+
+    @staticmethod
+    def _no_covariate_model():
+        from .beta_geo import BetaGeoFitter
+        return BetaGeoFitter()
+
+    @staticmethod
+    def _terms(theta, d):
+        return bg_dynamic_loglik_terms(theta, d)
+
+    @staticmethod
+    def _total_and_grad(theta, d, h=1e-6):
+        f0 = bg_dynamic_loglik_terms(theta, d)[0].sum()
+        g = np.empty(len(theta))
+        for j in range(len(theta)):
+            e = np.zeros(len(theta))
+            e[j] = h
+            g[j] = (bg_dynamic_loglik_terms(theta + e, d)[0].sum()
+                    - bg_dynamic_loglik_terms(theta - e, d)[0].sum()) / (2 * h)
+        return float(f0), g
+
+    def _cum_expected(self, theta, d, t, future=None):
+        r, alpha, a, b = np.exp(theta[:4])
+        kt = d.kt
+        Xf, Zf = self._future(future, d)
+        af = np.exp(Xf @ theta[4:4 + kt])
+        cf = np.exp(Zf @ theta[4 + kt:])
+        _, _, AT, _ = _states(theta, d)
+        Cx, _ = _purchase_sums(theta, d)
+        B, m = alpha + AT, r + d.x
+        t = np.asarray(t, float)
+        # Gauss–Jacobi quadrature over p with the weight p^(a−1) (exact at the p → 0 end
+        # whatever a), the rest of the Beta(a, b + C_x) density in the integrand
+        xs, ws = roots_jacobi(_NODES, 0.0, a - 1.0)
+        p = ((1.0 + xs) / 2.0)[:, None]
+        wts = (ws * 2.0 ** -a)[:, None] * np.exp((b + Cx - 1.0)[None, :] * np.log1p(-p)
+                                                  - betaln(a, b + Cx)[None, :])  # (q, n)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            pi = -np.expm1(cf[None, :] * np.log1p(-p))                  # (q, n)
+            k = af[None, :] * pi
+            tt = t[..., None, :] if t.ndim else t                       # (..., 1, n) or scalar
+            g = -np.expm1(-m * np.log1p(k * tt / B)) / pi
+        return self._p_alive(theta, d) * np.sum(wts * g, axis=-2)
