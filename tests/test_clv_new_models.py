@@ -592,3 +592,20 @@ def test_bgbb_expectation_at_gamma_one_and_persistence_of_odd_types():
     pd.testing.assert_series_equal(back["weeks"], v["weeks"], check_freq=False)
     assert back["when"] == v["when"] and back["step"] == v["step"] and back[(1, 2)] == "tuple key"
     assert back["ints"].dtype == np.int32 and back["inf"] == [np.inf, -np.inf]
+
+
+def test_save_load_time_varying_model(tmp_path):
+    """The time-varying Pareto/NBD (not a BaseFitter; holds a DynamicData bundle) round-trips
+    through rl.clv.save_model / load_model with identical predictions under a future path."""
+    sim = pytest.importorskip("clv_covariates_sim")
+    from retention_lab.clv.covariates_tv import TimeVaryingParetoNBDFitter
+    tx, panel, end = sim.simulate_dynamic(600, (0.8, 8.0, 0.7, 30.0), {"member": 0.5},
+                                          {"member": -0.5}, seed=11)
+    m = TimeVaryingParetoNBDFitter().fit(tx, panel, end)
+    back = rl.clv.load_model(rl.clv.save_model(m, tmp_path / "tv.json"))
+    assert type(back) is TimeVaryingParetoNBDFitter
+    pd.testing.assert_frame_equal(back.summary, m.summary)
+    assert back.observation_end_ == m.observation_end_ and back.time_unit_ == m.time_unit_
+    for path in ({"member": 1.0}, {"member": 0.0}):
+        _same(back.expected_purchases(52, future=path), m.expected_purchases(52, future=path))
+    _same(back.probability_alive(), m.probability_alive())

@@ -15,7 +15,10 @@ the saved model. The document holds, readable by people and other tools:
 
 Floats are written with ``repr`` precision (Python's shortest round-tripping form), so a
 reload reproduces them exactly; non-finite floats are tagged, so the file is standard JSON
-(no ``NaN`` tokens). Only classes defined inside :mod:`retention_lab` are loaded.
+(no ``NaN`` tokens). Only classes defined inside :mod:`retention_lab` are loaded. Any fitted
+model of the package can be saved with :func:`save_model` — the ``BaseFitter`` ones also by
+``model.save(path)`` — including ones that hold package helper objects (their attributes are
+saved the same way).
 """
 from __future__ import annotations
 
@@ -60,6 +63,8 @@ def _encode(value):
         else:
             data = value.ravel().tolist()
         return {"__ndarray__": data, "dtype": str(value.dtype), "shape": list(value.shape)}
+    if isinstance(value, pd.Index):
+        return {"__index__": _encode_index(value)}
     if isinstance(value, pd.Series):
         return {"__series__": {"index": _encode_index(value.index),
                                "values": _encode(value.to_numpy()),
@@ -78,6 +83,11 @@ def _encode(value):
         return {"__tuple__": [_encode(v) for v in value]}
     if isinstance(value, list):
         return [_encode(v) for v in value]
+    if hasattr(value, "__dict__") and type(value).__module__.startswith("retention_lab."):
+        # a helper object of the package (e.g. a prepared data bundle): its attributes
+        cls = type(value)
+        return {"__object__": f"{cls.__module__}.{cls.__qualname__}",
+                "state": {k: _encode(v) for k, v in value.__dict__.items()}}
     raise TypeError(f"cannot save a value of type {type(value).__name__}")
 
 
@@ -105,6 +115,8 @@ def _decode(value):
         dtype = value["dtype"]
         arr = np.array(data, dtype=object if dtype == "object" else dtype)
         return arr.reshape(value["shape"])
+    if "__index__" in value:
+        return _decode_index(value["__index__"])
     if "__series__" in value:
         d = value["__series__"]
         out = pd.Series(_decode(d["values"]), index=_decode_index(d["index"]),
@@ -123,7 +135,22 @@ def _decode(value):
         return {_hashable(_decode(k)): _decode(v) for k, v in value["__items__"]}
     if "__tuple__" in value:
         return tuple(_decode(v) for v in value["__tuple__"])
+    if "__object__" in value:
+        obj = object.__new__(_package_class(value["__object__"]))
+        obj.__dict__.update(_decode(value["state"]))
+        return obj
     return {k: _decode(v) for k, v in value.items()}
+
+
+def _package_class(path: str) -> type:
+    """The class at ``path`` — only classes defined inside :mod:`retention_lab` are loaded."""
+    module_name, _, cls_name = str(path).rpartition(".")
+    if not module_name.startswith("retention_lab."):
+        raise ValueError(f"refusing to load class {path!r}: only retention_lab models")
+    cls = getattr(importlib.import_module(module_name), cls_name, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"{path!r} is not a class of retention_lab")
+    return cls
 
 
 def _hashable(k):
@@ -176,14 +203,7 @@ def model_from_dict(doc: dict):
     if int(doc.get("version", 0)) > VERSION:
         raise ValueError(f"saved with a newer format version {doc['version']} (this package "
                          f"reads up to {VERSION})")
-    module_name, _, cls_name = str(doc["class"]).rpartition(".")
-    if not module_name.startswith("retention_lab."):
-        raise ValueError(f"refusing to load class {doc['class']!r}: only retention_lab models")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    from .base import BaseFitter
-    if not (isinstance(cls, type) and issubclass(cls, BaseFitter)):
-        raise ValueError(f"{doc['class']!r} is not a retention_lab fitter")
-    model = object.__new__(cls)
+    model = object.__new__(_package_class(doc["class"]))
     model.__dict__.update(_decode(doc["state"]))
     return model
 
