@@ -67,20 +67,45 @@ def plan(min_id, max_id, first_day: int, last_day: int, n_rows: int, freq: str) 
 
 
 def _accumulate_py(ids, ts, amount, lo, unit_per_day, limit, day0, periods, width,
-                   state, money, bits, slot_from, slot_to):
+                   state, money, bits, slot_from, slot_to, shift):
     """Add the rows with ``ts < limit`` and a slot in ``[slot_from, slot_to)`` to ``state``
     (first, last, n_periods) and ``money`` (total, first period's spend); ``bits`` marks the
     (customer, period) cells seen. Disjoint slot ranges touch disjoint memory (bitmap rows are
-    whole words), so threads can share the arrays."""
-    for i in range(ids.shape[0]):
-        t = ts[i]
-        if t >= limit:
-            continue
+    whole words), so threads can share the arrays.
+
+    The rows are first moved into buckets of ``2**shift`` consecutive slots (a stable counting
+    sort by ``slot >> shift``, which keeps each customer's rows in their order, so sums add up
+    exactly as unbucketed), then counted bucket by bucket: a bucket's state fits the CPU cache,
+    where a random walk over all customers' state misses it on nearly every row (measured:
+    0.53 → 0.40 s CPU for 10M rows, 1M customers)."""
+    n = ids.shape[0]
+    n_buckets = ((slot_to - slot_from - 1) >> shift) + 1
+    start = np.zeros(n_buckets + 1, np.int64)
+    for i in range(n):
         k = ids[i] - lo
-        if k < slot_from or k >= slot_to:
-            continue
-        d = periods[t // unit_per_day - day0]
-        x = amount[i]
+        if ts[i] < limit and slot_from <= k < slot_to:
+            start[((k - slot_from) >> shift) + 1] += 1
+    for b in range(n_buckets):
+        start[b + 1] += start[b]
+    m = start[n_buckets]
+    pos = start[:n_buckets].copy()
+    slots = np.empty(m, np.int64)
+    period = np.empty(m, np.int32)
+    spend = np.empty(m, np.float64)
+    for i in range(n):
+        t = ts[i]
+        k = ids[i] - lo
+        if t < limit and slot_from <= k < slot_to:
+            b = (k - slot_from) >> shift
+            j = pos[b]
+            pos[b] = j + 1
+            slots[j] = k
+            period[j] = periods[t // unit_per_day - day0]
+            spend[j] = amount[i]
+    for j in range(m):
+        k = slots[j]
+        d = period[j]
+        x = spend[j]
         money[k, 0] += x
         f = state[k, 0]
         if d < f:
@@ -90,12 +115,22 @@ def _accumulate_py(ids, ts, amount, lo, unit_per_day, limit, day0, periods, widt
             money[k, 1] += x
         if d > state[k, 1]:
             state[k, 1] = d
-        b = k * width + d
-        w = b >> 6
-        m = np.uint64(1) << np.uint64(b & 63)
-        if (bits[w] & m) == 0:
-            bits[w] |= m
+        bit = k * width + d
+        w = bit >> 6
+        mask = np.uint64(1) << np.uint64(bit & 63)
+        if (bits[w] & mask) == 0:
+            bits[w] |= mask
             state[k, 2] += 1
+
+
+#: Bytes of per-customer state a bucket of the compiled kernel should fit in (L2 cache scale).
+BUCKET_BYTES = 512 * 1024
+
+
+def bucket_shift(layout: "Plan") -> int:
+    """log2 of the slots per bucket: ``BUCKET_BYTES`` of bitmap row + state per bucket."""
+    per_slot = layout.width // 8 + 3 * 4 + 2 * 8
+    return int(min(24, max(4, np.floor(np.log2(max(BUCKET_BYTES // per_slot, 1))))))
 
 
 _accumulate = False  # not compiled yet (numba is imported on first use: it costs ~0.4 s)
@@ -115,7 +150,7 @@ def compiled_kernel():
 
 
 def _accumulate_np(ids, ts, amount, lo, unit_per_day, limit, day0, periods, width,
-                   state, money, bits, slot_from=0, slot_to=None):
+                   state, money, bits, slot_from=0, slot_to=None, shift=None):
     keep = ts < limit
     if not keep.all():
         ids, ts, amount = ids[keep], ts[keep], amount[keep]
@@ -137,9 +172,9 @@ class Accumulator:
 
     With numba the counting runs in worker threads (the kernel releases the GIL) and
     :meth:`submit` returns at once, so DuckDB reads the next batch while this one is counted.
-    ``threads > 1`` splits the customers into ranges, one worker each: every worker scans every
-    row, so it pays only on idle cores (measured on 2 busy cores: 2 workers doubled the CPU
-    time and did not shorten the wall time), hence the default 1."""
+    ``threads`` (default: 2, or 1 on one core) workers each count one range of customers;
+    every worker scans every row, so more would cost more than they save (10M rows on 2
+    shared cores: 1 worker 0.51 s CPU / 3.2 s wall, 2 workers 0.58 s / 2.9 s)."""
 
     def __init__(self, layout: Plan, unit_per_day: int, limit: int, compiled: bool | None = None,
                  threads: int | None = None):
@@ -152,7 +187,7 @@ class Accumulator:
         self.bits = np.zeros(layout.bitmap_bytes // 8, np.uint64)
         self.kernel = compiled_kernel() if compiled in (None, True) else None
         self.compiled = self.kernel is not None
-        k = max(1, min(int(threads or 1), os.cpu_count() or 1)) if self.compiled else 1
+        k = max(1, min(int(threads or 2), os.cpu_count() or 1)) if self.compiled else 1
         edges = np.linspace(0, n, k + 1).astype(np.int64)
         self.ranges = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
         self.pool = ThreadPoolExecutor(k) if self.compiled else None
@@ -167,10 +202,11 @@ class Accumulator:
                 np.asarray(amount, dtype=np.float64), p.lo, self.unit_per_day, self.limit,
                 p.day0, p.periods, p.width, self.state, self.money, self.bits)
         fn = self.kernel if self.compiled else _accumulate_np
+        shift = bucket_shift(p)
         if self.pool is None:
-            fn(*args, 0, p.n_slots)
+            fn(*args, 0, p.n_slots, shift)
         else:
-            self.pending = [self.pool.submit(fn, *args, a, b) for a, b in self.ranges]
+            self.pending = [self.pool.submit(fn, *args, a, b, shift) for a, b in self.ranges]
 
     def wait(self) -> None:
         for f in self.pending:
