@@ -171,8 +171,8 @@ def value(x, kind: str = "number", *, currency: str | None = None, signed: bool 
         return money(x, currency, signed=signed)
     if kind == "share":
         return points(x, scale=100) if signed else share(x)
-    if kind == "nps":
-        return points(x) if signed else number(x, 3)
+    if kind == "nps":  # one decimal, as its differences in points
+        return points(x) if signed else _sign(float(x), False) + f"{abs(float(x)):.1f}"
     if kind == "days":
         return days(x, signed=signed)
     if kind == "ratio":

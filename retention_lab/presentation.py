@@ -457,9 +457,10 @@ class VerdictCard:
             parts.append(f'<p class="rl-fail" style="color:#c00;font-weight:bold">'
                          f'Failed check — {e(f)}</p>')
         if not self.failed:
-            parts.append('<p class="rl-pass" style="color:#080">No design check failed.'
-                         + (f" {len(self.warnings)} warning(s): see Checks." if self.warnings
-                            else "") + "</p>")
+            warned = (f" {'Warnings' if len(self.warnings) > 1 else 'Warning'}: "
+                      f"{'; '.join(self.warnings)} — see Checks." if self.warnings else "")
+            parts.append(f'<p class="rl-pass" style="color:#080">No design check failed.'
+                         f'{e(warned)}</p>')
         parts.append("</div>")
         return "".join(parts)
 
