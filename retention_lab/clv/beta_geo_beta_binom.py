@@ -172,7 +172,8 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
         x, tx, n, w = bgbb_arrays(data, recency, n_periods, weights)
         keep = w > 0
         x, tx, n, w = x[keep], tx[keep], n[keep], w[keep]
-        unit = time_unit if time_unit is not None else (getattr(data, "attrs", None) or {}).get("unit")
+        attrs = getattr(data, "attrs", None) or {}
+        unit = time_unit if time_unit is not None else attrs.get("unit")
         if unit is None:
             self.time_unit_ = None
         else:
@@ -196,10 +197,11 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
         dab = digamma(xa + beta + m)
         dgd = digamma(g + delta + k)
         grad = np.empty((len(ll), 4))
-        grad[:, 0] = (wts * (digamma(xa) - dab)).sum(1) - digamma(alpha) + digamma(alpha + beta)
-        grad[:, 1] = (wts * (digamma(beta + m) - dab)).sum(1) - digamma(beta) + digamma(alpha + beta)
-        grad[:, 2] = (wts * (digamma(g) - dgd)).sum(1) - digamma(gamma) + digamma(gamma + delta)
-        grad[:, 3] = (wts * (digamma(delta + k) - dgd)).sum(1) - digamma(delta) + digamma(gamma + delta)
+        dab0, dgd0 = digamma(alpha + beta), digamma(gamma + delta)
+        grad[:, 0] = (wts * (digamma(xa) - dab)).sum(1) - digamma(alpha) + dab0
+        grad[:, 1] = (wts * (digamma(beta + m) - dab)).sum(1) - digamma(beta) + dab0
+        grad[:, 2] = (wts * (digamma(g) - dgd)).sum(1) - digamma(gamma) + dgd0
+        grad[:, 3] = (wts * (digamma(delta + k) - dgd)).sum(1) - digamma(delta) + dgd0
         return ll, np.where(np.isfinite(grad), grad, 0.0)
 
     def _loglik(self, params, d):
@@ -207,7 +209,8 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
 
     # -- predictions ----------------------------------------------------------------------
     def _history(self, frequency, recency, n_periods):
-        x, tx, n = np.broadcast_arrays(*(np.asarray(v, float) for v in (frequency, recency, n_periods)))
+        x, tx, n = np.broadcast_arrays(*(np.asarray(v, float)
+                                         for v in (frequency, recency, n_periods)))
         return x, tx, n, (tx < x) | (tx > n) | ((x == 0) != (tx == 0))
 
     def _log_alive_now(self, x, tx, n):

@@ -79,7 +79,7 @@ def pnbd_count_pmf(n, t, r, alpha, s, beta):
 
 
 def _pnbd_dead_part(n, t, r, alpha, s, beta):
-    """``∫_0^t NBD(n; τ) f(τ) dτ`` by Gauss–Legendre in ``u = τ/(α+τ)`` (1-D cell arrays)."""
+    """``∫_0^t NBD(n; τ) f(τ) dτ`` by Gauss–Legendre in ``u = τ/(α+τ)`` (1-D arrays)."""
     nodes, weights = _LEGENDRE
     u_max = t / (alpha + t)
     u = (nodes[:, None] + 1) / 2 * u_max[None, :]                    # (nodes, cells)
@@ -140,7 +140,8 @@ class ConditionalPredictionsMixin:
             return now * np.exp(c * (np.log(d) - np.log(d + t)))
         from .beta_geo import log_hyp2f1  # (beta_geo imports this module)
         # E[exp(−λ p t)] = 2F1(r, a; a+b; −t/α) = (α/(α+t))^r 2F1(r, b; a+b; t/(α+t))
-        log_stay = r * (np.log(alpha) - np.log(alpha + t)) + log_hyp2f1(r, d, c + d, t / (alpha + t))
+        log_stay = (r * (np.log(alpha) - np.log(alpha + t))
+                    + log_hyp2f1(r, d, c + d, t / (alpha + t)))
         return now * np.exp(log_stay)
 
     def conditional_probability_of_n_purchases_up_to_time(self, n, t, frequency, recency, T,
@@ -170,7 +171,7 @@ class ConditionalPredictionsMixin:
             raise ValueError("discount_rate must be > 0 (continuous rate per time unit)")
         kind, (r, alpha, s, beta) = self._alive_posterior(x, T, covariates)
         if kind == "pnbd":
-            # ∫ e^{−δt} (β'/(β'+t))^s dt = β' U(1, 2−s, δβ') (= β'^s δ^{s−1} Ψ(s, s; δβ'))
+            # ∫ e^{−δt} (β'/(β'+t))^s dt = β' U(1, 2−s, δβ') = β'^s δ^{s−1} Ψ(s, s; δβ')
             integral = beta * hyperu(1.0, 2.0 - s, delta * beta)
             return self._alive_now(x, tx, T, covariates) * r / alpha * integral
         nodes, weights = _LAGUERRE
