@@ -93,6 +93,7 @@ class Table:
     notes: list = field(default_factory=list)
     caption: str | None = None
     row_classes: list = field(default_factory=list)
+    cell_styles: dict = field(default_factory=dict)  # (row, column) -> extra CSS
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=self.header)
@@ -105,8 +106,9 @@ class Table:
         for i, row in enumerate(self.rows):
             cls = self.row_classes[i] if i < len(self.row_classes) else ""
             style = ' style="color:#c00;font-weight:bold"' if cls == "rl-fail" else ""
-            cells = "".join(f'<td style="{_cell_style(c, num)}">{_cell_html(c)}</td>'
-                            for c, num in zip(row, self.numeric))
+            cells = "".join(
+                f'<td style="{_cell_style(c, num)}{self.cell_styles.get((i, j), "")}">'
+                f'{_cell_html(c)}</td>' for j, (c, num) in enumerate(zip(row, self.numeric)))
             body.append(f'<tr class="{cls}"{style}>{cells}</tr>' if cls else f"<tr>{cells}</tr>")
         cap = f"<caption>{e(self.caption)}</caption>" if self.caption else ""
         notes = ""
@@ -427,6 +429,9 @@ def checks_table(checks: pd.DataFrame) -> Table:
     t = table(c[["check", "status", "detail"]], formats={"check": "text", "status": "text",
                                                          "detail": "text"},
               fail_rows=(c["status"] == "fail").to_numpy())
+    colour = {"warn": "#b60", "pass": "#080"}
+    t.cell_styles = {(i, 1): f";color:{colour[s]};font-weight:bold"
+                     for i, s in enumerate(c["status"]) if s in colour}
     return t
 
 
@@ -705,8 +710,8 @@ def power_table(power: pd.DataFrame) -> Table:
     p = power.copy()
     caption = None
     if {"alpha", "power"} <= set(p.columns) and len(p):
-        caption = (f"Smallest effects detectable with {fmt.share(p['power'].iloc[0])} power at "
-                   f"alpha {fmt.share(p['alpha'].iloc[0])} (two-sided)")
+        caption = (f"Smallest effects detectable with {fmt.share(p['power'].iloc[0], decimals=0)}"
+                   f" power at alpha {fmt.number(p['alpha'].iloc[0])} (two-sided)")
         p = p.drop(columns=["alpha", "power", "sd"], errors="ignore")
     kind = (lambda r: kind_of_metric(r["metric"]))
     formats = {"n_treated": "count", "n_control": "count", "sd": kind, "mde_abs": kind,

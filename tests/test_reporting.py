@@ -189,7 +189,9 @@ def test_verdict_card():
 def test_checks_table_puts_failures_first_in_red():
     t = rl.reporting.checks_table(_Report.checks.iloc[::-1])
     assert [r[1] for r in t.rows] == ["fail", "pass"]
-    assert '<tr class="rl-fail" style="color:#c00;font-weight:bold">' in t._repr_html_()
+    html = t._repr_html_()
+    assert '<tr class="rl-fail" style="color:#c00;font-weight:bold">' in html
+    assert 'white-space:nowrap;color:#080;font-weight:bold">pass</td>' in html
 
 
 def test_metrics_keys_have_no_spaces_and_every_metric_a_unit(tmp_path, monkeypatch):
