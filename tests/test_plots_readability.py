@@ -84,3 +84,14 @@ def test_calibration_and_clv_titles_carry_units():
     assert ax.get_legend().get_texts()[0].get_text() == "mean €81.50"
     ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert ticks and all("10^" not in t and "$" not in t for t in ticks)
+
+
+def test_clv_matrix_names_its_time_unit():
+    tx = rl.datasets.load_cdnow(sample=True)
+    summary = rl.features.rfm_summary(tx, observation_end="1997-09-30", freq="W")
+    model = rl.clv.BetaGeoFitter().fit(summary)
+    fig = plots.plot_probability_alive_matrix(model)
+    label = fig.axes[0].get_xlabel()
+    assert label.startswith("recency: age at the last purchase, weeks (customer age T = ")
+    import re
+    assert re.search(r"T = \d+(\.\d)? weeks\)$", label), label
