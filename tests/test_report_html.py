@@ -61,7 +61,7 @@ def test_metric_text_units():
     assert metric_text(METRICS["spend_itt"]) == ("+$20.26 [+$5.72, +$34.79]", "per customer")
     assert metric_text({"value": 0.41, "ci_low": 0.38, "ci_high": 0.44, "unit": "proportion"}) \
         == ("41.0% [38.0%, 44.0%]", "")
-    assert metric_text({"value": 7.49, "unit": "NPS points"}) == ("7.49", "NPS points")
+    assert metric_text({"value": 7.49, "unit": "NPS points"}) == ("7.5", "NPS points")
 
 
 def _cells(name):
