@@ -22,6 +22,7 @@ from retention_lab import cli
 from retention_lab.runner import (ParameterError, build_index, check_parameters, latest_run,
                                   list_runs, load_schedule, notebook_parameters, run_notebook)
 from retention_lab.runner import folders
+from retention_lab.runner.html import metric_text
 from retention_lab.runner.params import parse_cli_value
 
 DEMO = Path(__file__).parent / "runner_fixtures" / "demo.ipynb"
@@ -192,7 +193,8 @@ def test_single_run_writes_a_complete_report(tmp_path, capsys):
 
     index = (tmp_path / "index.html").read_text()
     assert f"{run.name} (latest)" in index
-    assert f"mean: {metrics['mean']['value']:.4g} [{metrics['mean']['ci_low']:.4g}," in index
+    # formatted as in the report's footer (rl.runner.html.metric_text), not as raw floats
+    assert f"mean: {metric_text(metrics['mean'])[0]}" in index
 
 
 def test_failure_between_writing_and_moving_keeps_latest(tmp_path):

@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 
 from . import folders
-from .html import format_metric
+from .html import metric_text
 
 MAX_RUNS = 20  # runs listed per report
 
@@ -50,7 +50,8 @@ def build_index(output_dir="reports") -> Path:
                 link = f"<a href='{e(rel)}/report.html'>report</a> · <a href='{e(rel)}/report.ipynb'>ipynb</a>"
             else:
                 link = f"<a href='{e(rel)}/report.ipynb'>failed notebook</a>"
-            mtext = "<br>".join(f"{e(str(k))}: {e(format_metric(v))}" for k, v in metrics.items())
+            mtext = "<br>".join(f"{e(str(k))}: {e(' '.join(filter(None, metric_text(v))))}"
+                                for k, v in metrics.items())
             if status == "failed" and info.get("error"):
                 mtext = f"<span class='failed'>{e(str(info['error']))}</span>" + (
                     "<br>" + mtext if mtext else "")
