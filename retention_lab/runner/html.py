@@ -57,26 +57,6 @@ def _sanitize_outputs(nb) -> None:
                 data["text/html"] = sanitize_output_html("".join(raw) if isinstance(raw, list) else raw)
 
 
-def _fmt(x) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float):
-        return f"{x:.4g}"
-    return str(x)
-
-
-def format_metric(entry) -> str:
-    """``0.123 [0.1, 0.15]`` (plain text, not escaped; the reports index)."""
-    if not isinstance(entry, dict):
-        return _fmt(entry)
-    text = _fmt(entry.get("value"))
-    if entry.get("ci_low") is not None or entry.get("ci_high") is not None:
-        text += f" [{_fmt(entry.get('ci_low'))}, {_fmt(entry.get('ci_high'))}]"
-    if entry.get("unit"):
-        text += f" {entry['unit']}"
-    return text
-
-
 def metric_text(entry) -> tuple[str, str]:
     """``(estimate with its 95 % interval, unit)`` of one ``metrics.json`` entry, for people."""
     from .. import formatting as fmt
