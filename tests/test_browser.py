@@ -198,7 +198,10 @@ document.getElementById("r").addEventListener("load", () => {
   const page = doc.documentElement.clientWidth;
   const wide = Array.from(doc.querySelectorAll("table"))
     .filter(t => t.getBoundingClientRect().right > page + 1 || t.scrollWidth > t.parentElement.clientWidth + 1)
-    .map(t => t.innerText.slice(0, 80));
+    .map(t => t.innerText.slice(0, 80))
+    .concat(Array.from(doc.querySelectorAll("pre, img"))
+      .filter(x => x.getBoundingClientRect().right > page + 1 || x.scrollWidth > x.clientWidth + 1)
+      .map(x => x.tagName + ": " + (x.innerText || x.src).slice(0, 80)));
   document.getElementById("verdict").textContent = JSON.stringify(
     {sections: sections, wide: wide, text: doc.body.innerText});
 });
@@ -252,7 +255,7 @@ def test_report_reads_like_a_report(real_reports, name, tmp_path):
     found = {what: sorted(set(m.group(0) for m in re.finditer(pat, text)))[:5]
              for what, pat in RAW if re.search(pat, text)}
     assert found == {}, f"raw output in the visible text: {found}"
-    assert got["wide"] == [], f"tables wider than a 1,000 px page: {got['wide']}"
+    assert got["wide"] == [], f"tables, text or figures wider than a 1,000 px page: {got['wide']}"
     assert got["console"] == []
     title = text.strip().splitlines()[0]
     assert text.count(title) == 1, f"the title {title!r} appears more than once"
