@@ -191,3 +191,14 @@ def test_nps_and_shares_are_points_in_the_headline_table():
     assert tab.loc["nps", "difference"] == "+11.7 pts" and tab.loc["nps", "rel_lift"] == "—"
     assert tab.loc["nps", "ci"] == "[+5.0, +18.4] pts"
     assert tab.loc["retention", "difference"] == "+20.0 pts"
+
+
+def test_benchmarks_with_weights_summing_to_zero_give_nan_not_a_crash():
+    """Before: ZeroDivisionError 'Weights sum to zero' from np.average (rolling data analysed by
+    the launch design sent zero ATT weights to every non-member of some covariate level)."""
+    from retention_lab.impact.sensitivity import confounder_strength
+    levels = np.tile([0, 1], 200)
+    treated = np.repeat([True, False], 200)
+    y = np.ones(400)
+    eu, ud = confounder_strength(levels, treated, y, weights=np.zeros(400))
+    assert np.isnan(eu) and np.isnan(ud)

@@ -47,7 +47,11 @@ The design
   ``e/(1−e)``; a weighted least-squares outcome model ``m0`` on the weighted comparison rows;
   the members' counterfactual mean is ``mean_members m0(x) + Σ_c w (y − m0(x)) / Σ_c w``.
 * **Standard errors**: the per-row influence functions of both means are summed within customer
-  (cluster-robust sandwich; a customer who appears in several trials is one cluster). The fitted
+  (cluster-robust sandwich; a customer who appears in several trials is one cluster). A
+  completed outcome is an expectation, not an observation, so its variance given the history
+  (Bernoulli ``q (1 − q)`` for retention, Poisson for the completed purchases) is added as an
+  independent term (without it the 200-seed coverage of retention was 89.5 % and the null
+  false-positive rates 7–15 %). The fitted
   propensity, outcome and BG/NBD completion models are taken as known; the doubly robust form makes this
   first-order correct when both models are right (Sant'Anna & Zhao 2020, §3), and the coverage of
   the intervals is checked by simulation in the slow suite.
@@ -230,7 +234,8 @@ class RollingResult:
         if (sub & p["member"]).sum() < 10 or (sub & ~p["member"] & (p["w"] > 0)).sum() < 10:
             raise ValueError("fewer than 10 members or comparison rows in the subset")
         X = p["X"][:, np.r_[True, p["X"][sub][:, 1:].std(axis=0) > 0]]
-        m = _dr_means(p["Y"], p["member"], p["w"], X, p["code"], p["n_cl"], sub)
+        m = _dr_means(p["Y"], p["member"], p["w"], X, p["code"], p["n_cl"], sub,
+                      extra_var=p["extra_var"])
         return pd.DataFrame([_effect(name, m, p["method"], int((sub & p["member"]).sum()),
                                      p["alpha"]) for name in metrics if name in ROLLING_METRICS])
 
@@ -404,10 +409,14 @@ def _ipcw_outcomes(H: _History, log_surv, code, hday, enrol_hday, horizon_days, 
 
 
 def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster: np.ndarray,
-              n_clusters: int, rows_ok: np.ndarray, m0: np.ndarray | None = None) -> Means:
+              n_clusters: int, rows_ok: np.ndarray, m0: np.ndarray | None = None,
+              extra_var: dict | None = None) -> Means:
     """Members' means (``y|t``) and their doubly robust counterfactual means (``y|c``), with
-    influence functions summed within customer (clusters). ``w``: comparison weights (0 for
-    censored rows); ``rows_ok``: rows used (e.g. surveyed)."""
+    influence functions summed within customer (clusters). ``w``: comparison weights;
+    ``rows_ok``: rows used (e.g. surveyed). ``extra_var``: outcome name → per-row variance of a
+    completed (expected rather than observed) outcome, e.g. ``q (1 − q)`` for a retention
+    probability; it enters as independent extra influence terms ``w sqrt(v) / Σ w`` of the
+    counterfactual mean, which the expectation alone would leave out."""
     t = member & rows_ok
     c = ~member & rows_ok & (w > 0)
     nt = t.sum()
@@ -434,7 +443,15 @@ def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster
             names.append(f"{name}|{suffix}")
             est.append(mu)
             cols.append(np.bincount(cluster, weights=psi, minlength=n_clusters))
-    return Means(names, np.array(est), np.column_stack(cols))
+    psi = np.column_stack(cols)
+    if extra_var:
+        extra = np.zeros((int(c.sum()), len(names)))
+        for name, v in extra_var.items():
+            if name in Y:
+                j = names.index(f"{name}|c")
+                extra[:, j] = w[c] * np.sqrt(np.clip(np.asarray(v, float)[c], 0, None)) / sw
+        psi = np.r_[psi, extra]
+    return Means(names, np.array(est), psi)
 
 
 def _untreated_btyd(H: _History, frame: dict):
@@ -492,15 +509,19 @@ def _completed_outcomes(H: _History, bg, code, t0, enrol, follow_end, horizon_da
     given the history at ``E`` (:func:`_retention_probability`). Rows that never enrol during
     their follow-up keep their observed outcomes.
 
-    Returns (n, 3) orders, spend, retained and the boolean mask of completed rows."""
+    Returns (n, 3) orders, spend, retained, the boolean mask of completed rows and (n, 3) the
+    variance of each completed part given the history (Poisson for the expected purchases —
+    a lower bound of the BG/NBD predictive variance — times the squared order value for spend,
+    Bernoulli for retention; 0 for observed outcomes)."""
     e = np.where(np.isfinite(enrol), enrol, np.inf)
     win_end = t0 + horizon_days
     cens = e <= follow_end
     o_obs, s_obs = H.window(code, t0, win_end)
     r_obs, _ = H.window(code, win_end, follow_end)
     out = np.c_[o_obs, s_obs, (r_obs > 0).astype(float)]
+    var = np.zeros_like(out)
     if not cens.any():
-        return out, cens
+        return out, cens, var
     i = np.flatnonzero(cens)
     E = e[i].astype(np.int64)
     c = code[i]
@@ -525,7 +546,10 @@ def _completed_outcomes(H: _History, bg, code, t0, enrol, follow_end, horizon_da
         R = (follow_end[i] - win_end[i]).astype(float)
         ret[j] = _retention_probability(bg, x[j], T[j], rem[j], R[j])
     out[i, 2] = ret
-    return out, cens
+    var[i, 0] = exp_days * per_day ** 2
+    var[i, 1] = exp_days * (per_day * aov) ** 2
+    var[i, 2] = ret * (1 - ret)
+    return out, cens, var
 
 
 def _surveys(data, rows, frame, horizon_days):
@@ -632,8 +656,9 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
     rows["propensity"], rows["weight"], rows["kept"] = e, w, kept
     ok = kept.copy()
     bg = _untreated_btyd(H, frame)
-    done, completed = _completed_outcomes(H, bg, code[comp], hday[comp], enrol_h[comp],
-                                          follow_end[comp], horizon_days)
+    done, completed, done_var = _completed_outcomes(H, bg, code[comp], hday[comp],
+                                                    enrol_h[comp], follow_end[comp],
+                                                    horizon_days)
     for j, col in enumerate(("orders", "spend", "retained")):
         rows.loc[comp, col] = done[:, j]
     rows["completed"] = False
@@ -641,7 +666,12 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
     n_cl = int(code.max()) + 1
     Y = {"orders": rows["orders"].to_numpy(float), "spend": rows["spend"].to_numpy(float),
          "retained": rows["retained"].to_numpy(float)}
-    m = _dr_means(Y, member, w, X, code, n_cl, ok)
+    extra_var = {}
+    for j, col in enumerate(("orders", "spend", "retained")):
+        v = np.zeros(len(rows))
+        v[comp] = done_var[:, j]
+        extra_var[col] = v
+    m = _dr_means(Y, member, w, X, code, n_cl, ok, extra_var=extra_var)
     n_t = int((member & ok).sum())
     method = (f"sequential trial emulation ({info['n_trials']} trials of one "
               f"{ {'W': 'week', 'M': 'month', 'D': 'day', 'Y': 'year'}.get(period, period)}): "
@@ -717,7 +747,7 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
                      [f"trial_{k}" for k in levels[1:]])[keep_col]
     coef = pd.Series(beta, index=names)
     parts = dict(Y=Y, member=member, w=w, X=X, code=code, n_cl=n_cl, ok=ok, method=method,
-                 alpha=alpha)
+                 alpha=alpha, extra_var=extra_var)
     return RollingResult(effects=effects, checks=checks, trials=rows, balance=bal, info=info,
                          propensity_coef=coef, identified=identified, _parts=parts)
 
