@@ -230,6 +230,7 @@ class Accumulator:
         else:  # a customer's distinct periods: the set bits of their row
             n = np.bitwise_count(self.bits.reshape(p.n_slots, p.width // 64)).sum(
                 axis=1, dtype=np.int64)
+        self.bits = None  # the largest array (10M customers: ~1 GB) goes before the output
         seen = np.flatnonzero(n > 0)
         st, mo = self.state[seen].astype(np.int64), self.money[seen]
         return (seen + p.lo, st[:, 0] + p.p0, st[:, 1] + p.p0, n[seen].astype(np.int64),

@@ -256,6 +256,7 @@ def _one_pass_summary(src: Source, clean: str, end: pd.Timestamp, freq: str, fre
             acc.submit(batch.column(0).to_numpy(), batch.column(1).to_numpy(),
                        batch.column(2).to_numpy())
     ids, first, last_p, count, total, first_spend = acc.result()
+    del acc  # its per-slot state, before the output frame is built (peak memory at 100M rows)
     return pandas_engine.summary_columns(ids, first, last_p, count, total, first_spend,
                                          end_period, freq_multiplier, include_first_transaction)
 
