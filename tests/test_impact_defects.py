@@ -194,11 +194,13 @@ def test_nps_and_shares_are_points_in_the_headline_table():
 
 
 def test_benchmarks_with_weights_summing_to_zero_give_nan_not_a_crash():
-    """Before: ZeroDivisionError 'Weights sum to zero' from np.average (rolling data analysed by
-    the launch design sent zero ATT weights to every non-member of some covariate level)."""
-    from retention_lab.impact.sensitivity import confounder_strength
-    levels = np.tile([0, 1], 200)
-    treated = np.repeat([True, False], 200)
-    y = np.ones(400)
-    eu, ud = confounder_strength(levels, treated, y, weights=np.zeros(400))
+    """Before: ZeroDivisionError 'Weights sum to zero' from np.average in _pooled_sd, reached by
+    analyze(design="self_selected") on rolling data (the issue's third scenario): an outcome
+    with no weighted non-member left. Now NaN, and the benchmark is skipped."""
+    from retention_lab.impact.sensitivity import _pooled_sd, confounder_strength
+    y = np.arange(400, dtype=float)
+    t = np.repeat([True, False], 200)
+    c = np.zeros(400, bool)                     # no comparison customer with an outcome
+    assert np.isnan(_pooled_sd(y, t, c, np.zeros(400)))
+    eu, ud = confounder_strength(np.tile([0, 1], 200), t, y, weights=np.zeros(400))
     assert np.isnan(eu) and np.isnan(ud)
