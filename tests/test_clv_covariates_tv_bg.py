@@ -30,14 +30,15 @@ def _grid(lo, hi, n):
 
 
 def brute_loglik(r, alpha, a, b, purchase_ages, T, at, ct, n=900):
-    """log ∫∫ L | λ, p: ``at``/``ct`` per-week multipliers (week j = ages [j, j+1))."""
+    """log ∫∫ L | λ, p: ``at``/``ct`` per-week multipliers (week j = ages [j, j+1)); the
+    dropout multiplier of a purchase is the one of the week after it."""
     lu, wl = _grid(-90, 8, n)
     pu, wp = _grid(-60, 60, n)
     lam, p = np.exp(lu)[:, None], (1 / (1 + np.exp(-pu)))[None, :]
     A = np.r_[0, np.cumsum(at[:T])]
     x = len(purchase_ages)
     prod_a = np.prod([at[t] for t in purchase_ages]) if x else 1.0
-    c = [ct[t] for t in purchase_ages]
+    c = [ct[min(t + 1, T)] for t in purchase_ages]   # the state after the purchase
     ind = lam ** x * prod_a * np.exp(-lam * A[T]) * (1 - p) ** sum(c)
     if x:
         tx = max(purchase_ages)

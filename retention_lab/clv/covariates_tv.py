@@ -250,8 +250,11 @@ class DynamicData:
         S = np.zeros((len(ids), kt))
         np.add.at(S, cpos[rep], X[at])
         self.S = S
-        # each repeat purchase: customer, life design row in force, whether it is the last
-        self.buy_c, self.buy_Z = cpos[rep], Z[at]
+        # each repeat purchase: customer, the life design row in force in the period after it
+        # (a dropout decision follows the purchase: for a customer who enrols at a purchase,
+        # the member's), whether it is the last one
+        at_next = np.searchsorted(flat, key + 1, side="right") - 1
+        self.buy_c, self.buy_Z = cpos[rep], Z[at_next]
         self.buy_last = np.r_[self.buy_c[1:] != self.buy_c[:-1], True] if rep.any() \
             else np.zeros(0, bool)
         lastrow = np.r_[np.flatnonzero(np.diff(ppos_i)), len(ppos_i) - 1]

@@ -5,7 +5,9 @@ The BG/NBD (Fader, Hardie & Lee 2005) extended here as the Pareto/NBD of
 BG/NBD, so the form is ours and stated in full. While active, customer ``i`` buys as a
 Poisson process with intensity ``λ_i a_i(t)``, ``a_i(t) = exp(γ_trans′x_i(t))``; after their
 ``j``-th repeat purchase (at ``t_j``) they survive with probability ``(1 − p_i)^{c_j}``,
-``c_j = exp(γ_life′z_i(t_j))`` — a complementary-log-log link, so a positive lifetime
+``c_j = exp(γ_life′z_i)`` with ``z_i`` the covariates of the period *after* the purchase's
+(the decision to come back follows the purchase: a customer who enrols at a purchase decides
+it as a member) — a complementary-log-log link, so a positive lifetime
 coefficient raises the dropout probability at every purchase and ``c = 1`` is the plain
 BG/NBD. ``λ ~ Gamma(r, α)``, ``p ~ Beta(a, b)``.
 
@@ -23,7 +25,8 @@ at a purchase are selected on ``λ``; on the untreated world of the package's ro
 (BG/NBD, no programme effect) the Pareto/NBD gives membership a spurious dropout effect
 (``life.member`` +0.45 [0.29, 0.62] at daily resolution), this model none (see the tests).
 
-Prediction from age ``e`` under a constant future path ``(a_f, c_f)``: given alive,
+Prediction from age ``e`` under a constant future path ``(a_f, c_f)`` (which also sets the
+dropout multiplier of a purchase made in the last observed period): given alive,
 ``λ ~ Gamma(r+x, α+A(e))`` and ``p ~ Beta(a, b+C_x)`` independently, and with ``π = 1 −
 (1−p)^{c_f}``, ``E[X(e, e+t) | λ, p] = (1 − e^{−λ a_f π t})/π``, so
 
@@ -34,7 +37,7 @@ the expectation over ``p`` by Gauss–Jacobi quadrature with the weight ``p^(a�
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, gammaln, roots_jacobi
+from scipy.special import betaln, expit, gammaln, roots_jacobi
 
 from .covariates_tv import TimeVaryingParetoNBDFitter, _states
 
@@ -43,24 +46,31 @@ from .covariates_tv import TimeVaryingParetoNBDFitter, _states
 _NODES = 64
 
 
-def _purchase_sums(theta, d):
-    """``(C_x, c_x)`` per customer for lifetime coefficients in ``θ``."""
+def _purchase_sums(theta, d, c_future=None):
+    """``(C_x, c_x)`` per customer for lifetime coefficients in ``θ``. ``c_future``: the
+    dropout multiplier of a future path, used for a last purchase made in the last observed
+    period (its dropout decision falls after the observation end, under that path)."""
     kt = d.kt
     cj = np.exp(d.buy_Z @ theta[4 + kt:])
+    if c_future is not None:
+        cust = d.buy_c
+        at_end = d.buy_last & (d.tx[cust] == d.T[cust])
+        cj = np.where(at_end, np.asarray(c_future, float)[cust], cj)
     Cx = np.bincount(d.buy_c, weights=cj, minlength=d.n)
     clast = np.zeros(d.n)
     clast[d.buy_c[d.buy_last]] = cj[d.buy_last]
     return Cx, clast
 
 
-def bg_dynamic_loglik_terms(theta, d):
-    """Per-customer ``(log L, log alive-term, log dead-term)`` (module docstring)."""
+def bg_dynamic_loglik_terms(theta, d, c_future=None):
+    """Per-customer ``(log L, log alive-term, log dead-term)`` (module docstring;
+    ``c_future`` as :func:`_purchase_sums`)."""
     r, alpha, a, b = np.exp(theta[:4])
     kt = d.kt
     ac, _, AT, _ = _states(theta, d)
     over = np.clip(d.tx[d.seg_c] - d.seg_u0, 0.0, d.seg_h)
     Atx = np.bincount(d.seg_c, weights=ac * over, minlength=d.n)
-    Cx, clast = _purchase_sums(theta, d)
+    Cx, clast = _purchase_sums(theta, d, c_future)
     m = r + d.x
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ab = betaln(a, b)
@@ -109,7 +119,7 @@ class TimeVaryingBetaGeoFitter(TimeVaryingParetoNBDFitter):
         af = np.exp(Xf @ theta[4:4 + kt])
         cf = np.exp(Zf @ theta[4 + kt:])
         _, _, AT, _ = _states(theta, d)
-        Cx, _ = _purchase_sums(theta, d)
+        Cx, _ = _purchase_sums(theta, d, cf)
         B, m = alpha + AT, r + d.x
         t = np.asarray(t, float)
         # Gauss–Jacobi quadrature over p with the weight p^(a−1) (exact at the p → 0 end
@@ -123,4 +133,7 @@ class TimeVaryingBetaGeoFitter(TimeVaryingParetoNBDFitter):
             k = af[None, :] * pi
             tt = t[..., None, :] if t.ndim else t                       # (..., 1, n) or scalar
             g = -np.expm1(-m * np.log1p(k * tt / B)) / pi
-        return self._p_alive(theta, d) * np.sum(wts * g, axis=-2)
+        _, alive, dead = bg_dynamic_loglik_terms(theta, d, cf)
+        with np.errstate(invalid="ignore"):
+            p_alive = expit(alive - dead)
+        return p_alive * np.sum(wts * g, axis=-2)
