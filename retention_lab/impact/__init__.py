@@ -9,6 +9,7 @@ ROI, segment effects with multiplicity correction, power and context, and the se
 the self-selected effects to unmeasured confounding (E-values with covariate benchmarks).
 """
 from .analyze import analyze, ImpactReport
+from .rolling import RollingResult, build_trials, choose_analysis, rolling_effects
 from .outcomes import outcome_table, covariate_matrix
 from .estimators import Means, arm_means, effect_row
 from .randomized import srm_check, smd, balance_table, itt_and_members
@@ -27,7 +28,8 @@ from .sensitivity import (EValue, evalue, evalues_rr, evalues_or, evalues_hr, ev
                           conditional_benchmarks, member_effects, k_times, covariate_groups,
                           sensitivity_table)
 
-__all__ = ["analyze", "ImpactReport", "outcome_table", "covariate_matrix", "Means", "arm_means",
+__all__ = ["analyze", "ImpactReport", "RollingResult", "build_trials", "choose_analysis",
+           "rolling_effects", "outcome_table", "covariate_matrix", "Means", "arm_means",
            "effect_row", "srm_check", "smd", "balance_table", "itt_and_members",
            "PropensityModel", "fit_propensity", "att_effects", "naive_effects", "did_effect",
            "propensity_balance", "nb_rate_ratio", "km_curves", "cox_hazard_ratio",
