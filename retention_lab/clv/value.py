@@ -401,11 +401,15 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
                             table="summary", column="monetary_value", rule="required column")
         m = summary["monetary_value"].to_numpy(float)
     n = int(round(w.sum())) if np.all(w == np.round(w)) else float(w.sum())
-    # the transaction part depends on (x, t_x, T), the spend part on (x, m): evaluate distinct rows
-    ut, it, _ = distinct_rows(x, tx, T_)
-    us, is_, _ = distinct_rows(x, m)
+    # the transaction part depends on (x, t_x, T), the spend part on (x, m): each is evaluated
+    # once per distinct row, found among the distinct (x, t_x, T, m) (one pass over customers)
+    uq, iq, wq = distinct_rows(x, tx, T_, m, weights=w)
+    ut, it_q, _ = distinct_rows(*uq[:3])
+    us, is_q, _ = distinct_rows(uq[0], uq[3])
+    it, is_ = it_q[iq], is_q[iq]
     ut_pairs = distinct_rows(ut[0], ut[2])  # the (x, T) pairs of the distinct triples
-    pairs = distinct_rows(it, is_, weights=w)  # customers by (transaction row, spend row)
+    (p_t, p_s), pinv_q, counts = distinct_rows(it_q, is_q, weights=wq)
+    pairs = ((p_t, p_s), pinv_q[iq], counts)  # customers by (transaction row, spend row)
 
     def evaluate(tm, sm):
         disc, cum = _discounted_purchases(tm, *ut, step, horizon, discount_rate, ut_pairs)
