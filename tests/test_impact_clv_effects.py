@@ -64,3 +64,27 @@ def test_membership_clv_effect_recovers_the_true_effect():
     m = res["model"].summary
     assert m.loc["trans.member", "lower 95%"] < G_T < m.loc["trans.member", "upper 95%"]
     assert 0.8 < res["aov_ratio"] < 1.2
+
+
+def test_rolling_clv_rows_on_the_rolling_simulator():
+    """The rolling report's CLV row from the package's rolling simulator (BG/NBD world,
+    enrolment at a purchase chosen on the history): a labelled effects row within 4 standard
+    errors of the simulated truth (both potential outcomes) of the same members, and a check."""
+    import retention_lab as rl
+    from retention_lab.impact.clv_effects import ROW_KEYS, rolling_clv_rows
+    from retention_lab.impact.rolling import rolling_effects
+    exp = rl.datasets.simulate_loyalty_experiment(n_customers=3000, design="rolling", seed=2)
+    res = rolling_effects(exp, horizon_days=365)
+    rows, check = rolling_clv_rows(exp, res, n_draws=60)
+    assert list(rows.columns) == list(ROW_KEYS) and len(rows) == 1
+    row = rows.iloc[0]
+    assert row["metric"] == "clv" and row["estimand"] == "effect on members"
+    assert check["status"] == "pass" and "purchase rate" in check["detail"]
+    tr = res.trials
+    ids = tr.loc[(tr["member"] == 1) & tr["kept"], "customer_id"].unique()
+    m = exp.truth["members"].set_index("customer_id").loc[ids]
+    want = float((m["clv_1"] - m["clv_0"]).mean())
+    assert abs(row["abs_diff"] - want) < 4 * row["se"]     # coverage: the slow suite
+    broken = type(res)(**{**res.__dict__, "trials": res.trials.drop(columns="index_date")})
+    rows, check = rolling_clv_rows(exp, broken)
+    assert rows.empty and check["status"] == "warn"

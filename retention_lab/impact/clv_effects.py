@@ -203,13 +203,16 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     return dict(metric="clv", estimand="effect on members", control=c, treatment=t,
                 abs_diff=est, rel_lift=t / c - 1 if c > 0 else np.nan, ci_low=est - z * se,
                 ci_high=est + z * se, p_value=p, se=se, method=method, n=int(d.n),
+                # relative interval: the difference's over the counterfactual level
+                rel_ci_low=(est - z * se) / c if c > 0 else np.nan,
+                rel_ci_high=(est + z * se) / c if c > 0 else np.nan,
                 model=fitted, gg=gg, aov_ratio=rho, per_member=per_member,
                 se_parameters=float(np.sqrt(var_param)), se_sampling=float(np.sqrt(var_sampling)))
 
 
 #: the keys of an effects-table row
 ROW_KEYS = ("metric", "estimand", "control", "treatment", "abs_diff", "rel_lift", "ci_low",
-            "ci_high", "p_value", "se", "method", "n")
+            "ci_high", "p_value", "se", "rel_ci_low", "rel_ci_high", "method", "n")
 
 
 def rolling_clv_rows(data, rolling, *, alpha: float = 0.05, n_draws: int = 200,
