@@ -155,7 +155,7 @@ def test_enrolment_effect_on_the_loyalty_simulator():
     assert r.hazard_ratio < 1.0
     assert r.naive_hazard_ratio < r.ci[0]
     assert r.n_members > 100
-    assert "log(purchase days so far)" in r.method and "programme launch" in r.method
+    assert "purchase days so far" in r.method and "programme launch" in r.method
 
 
 def test_enrolment_at_a_purchase_is_unbiased_under_the_null():
@@ -172,7 +172,7 @@ def test_enrolment_at_a_purchase_is_unbiased_under_the_null():
     assert r.ci[0] < 1.0 < r.ci[1]
     assert abs(np.log(r.hazard_ratio)) < 0.08
     assert r.info["history"] and r.launch_ == data.launch_date
-    assert "log_purchases" in r.model_summary.index
+    assert "purchases=2" in r.model_summary.index and "period=1" in r.model_summary.index
 
 
 def test_vectorised_counting_process_cox_is_lifelines():
@@ -188,8 +188,8 @@ def test_vectorised_counting_process_cox_is_lifelines():
     ours = CountingProcessCox().fit(long, "churned", weights_col="weight")
     ref = CoxTimeVaryingFitter().fit(long, event_col="churned", weights_col="weight")
     np.testing.assert_allclose(ours.params_, ref.params_[ours.params_.index], rtol=1e-6)
-    np.testing.assert_allclose(ours.standard_errors_,
-                               ref.standard_errors_[ours.params_.index], rtol=1e-6)
+    np.testing.assert_allclose(ours.standard_errors_,      # lifelines stops at |Δβ| ~ 1e-7
+                               ref.standard_errors_[ours.params_.index], rtol=1e-5)
     assert ours.log_likelihood_ == pytest.approx(ref.log_likelihood_, rel=1e-9)
     assert r.summary.loc["member (time-varying)", "coef"] == pytest.approx(
         ref.params_["member"], rel=1e-6)
