@@ -268,7 +268,7 @@ def _plain_arrays(frame: pd.DataFrame):
         ids, dates, amount = frame["customer_id"], frame["date"], frame["amount"]
     except KeyError:
         return None
-    if not (pd.api.types.is_integer_dtype(ids.dtype) and ids.dtype.kind == "i"
+    if not (isinstance(ids.dtype, np.dtype) and ids.dtype.kind == "i"  # numpy ints: no nulls
             and isinstance(dates.dtype, np.dtype) and dates.dtype.kind == "M"
             and amount.dtype == np.float64):
         return None
