@@ -165,6 +165,17 @@ def rfm_summary(data, observation_end=None, freq: str = "D", freq_multiplier: fl
         if collapse:
             out = _collapsed(out)
         return _tag(out, "pandas", len(tx), desc)
+    fast = None
+    if eng == "duckdb" and partitions is None and validate:
+        fast = _frame_one_pass(data, observation_end, freq, freq_multiplier,
+                               include_first_transaction)
+    if fast is not None:  # a clean in-memory frame: checked and counted in numpy, no DuckDB
+        out, quality, end = fast
+        if collapse:
+            out = collapse_summary(out).astype({"weight": np.int64})
+        out.attrs = json_attrs(quality, freq=freq, freq_multiplier=freq_multiplier,
+                               observation_end=end)
+        return _tag(out, "duckdb", len(data), "pandas DataFrame (checked and counted in place)")
     src, clean, quality, n = _prepare(data, eng, validate, returns, spark, duckdb_settings)
     end, outside = _window(src, clean, observation_end)
     quality.record(TABLE, "date", f"date <= observation_end ({end.date()})", outside,
@@ -259,6 +270,46 @@ def _one_pass_summary(src: Source, clean: str, end: pd.Timestamp, freq: str, fre
     del acc  # its per-slot state, before the output frame is built (peak memory at 100M rows)
     return pandas_engine.summary_columns(ids, first, last_p, count, total, first_spend,
                                          end_period, freq_multiplier, include_first_transaction)
+
+
+def _frame_one_pass(data, observation_end, freq, freq_multiplier, include_first_transaction):
+    """``(summary, ledger, end)`` for a DataFrame that passes the data contract as it is —
+    numpy integer ids, naive datetime64 dates without NaT, float amounts without NaN or
+    returns, no ``order_id`` (whose uniqueness the engine checks) — else ``None`` (then the
+    engine's contract scan runs and raises or nets exactly as always). Saves the DuckDB scan
+    of the frame (0.2 s CPU of 0.8 s for 10M rows)."""
+    if not isinstance(data, pd.DataFrame) or "order_id" in data.columns or not len(data):
+        return None
+    arrays = _plain_arrays(data)
+    if arrays is None:
+        return None
+    ids, ts, amount, unit = arrays
+    if (ts == np.iinfo(np.int64).min).any() or np.isnan(amount).any() or (amount < 0).any():
+        return None
+    to_ts = np.dtype(f"datetime64[{unit}]")
+    end = (pd.Timestamp(ts.max().astype(to_ts)) if observation_end is None
+           else pd.Timestamp(observation_end))
+    limit = _to_int(window_end(end), unit)
+    inside = ts < limit
+    outside = int(len(ts) - np.count_nonzero(inside))
+    if outside == len(ts):
+        return None
+    first_ts, last_ts = ts.min(), ts[inside].max() if outside else ts.max()
+    per_day = kernels.NS_PER_DAY[unit]
+    layout = kernels.plan(ids.min(), ids.max(), first_ts // per_day, last_ts // per_day,
+                          len(ids), freq)
+    if layout is None:
+        return None
+    acc = kernels.Accumulator(layout, per_day, limit)
+    acc.add(ids, ts, amount)
+    result = acc.result()
+    del acc
+    quality = DataQuality()
+    quality.record(TABLE, "date", f"date <= observation_end ({end.date()})", outside,
+                   action="outside window", note="after the summary's observation end")
+    out = pandas_engine.summary_columns(*result, int(period_index([end], freq)[0]),
+                                        freq_multiplier, include_first_transaction)
+    return out, quality, end
 
 
 def _plain_arrays(frame: pd.DataFrame):
