@@ -38,6 +38,11 @@ Rows:
     Pareto/NBD fit on 100k resampled customers as above. lifetimes did not finish in 400 s
     (issue 16): it is tried once with ``--lifetimes-timeout`` seconds (default 60), then given
     up, and the row reports retention_lab's time alone.
+``bgnbd_1M_distinct`` / ``pnbd_100k_distinct``
+    The worst case for retention_lab: T jittered by a uniform fraction of a day, so that every
+    customer is a distinct (x, t_x, T) row and merging identical rows saves nothing (a summary
+    from :func:`retention_lab.features.rfm_summary` has ages in whole periods, so real tables
+    are closer to the rows above).
 ``clv_1M``
     12-month CLV of the 1M customers from BG/NBD + Gamma-Gamma (parameters fitted by
     retention_lab and given to both), lifetimes' convention (a month of 4.345 weeks, 1 % a
@@ -59,7 +64,8 @@ VENV_PY = VENV / "bin" / "python"
 STAMP = VENV / ".installed"
 DATA = HERE / "data" / "compare"
 REQUIREMENTS = ["lifetimes==0.11.3", "numpy<2", "pandas<2.2", "scipy<1.12", "pyarrow<17"]
-ROWS = ("summary_path", "summary_frame", "bgnbd_1M", "pnbd_cdnow", "pnbd_100k", "clv_1M")
+ROWS = ("summary_path", "summary_frame", "bgnbd_1M", "pnbd_cdnow", "pnbd_100k", "clv_1M",
+        "bgnbd_1M_distinct", "pnbd_100k_distinct")
 OBSERVATION_END = "2024-12-31"        # benchmarks/scale.py's tx_10M window
 MONTH_WEEKS = 4.345                   # lifetimes' month in weeks (its CLV freq="W")
 
@@ -196,13 +202,14 @@ def cdnow_summary():
     return rl.features.rfm_summary(tx, "1997-09-30", freq="D", freq_multiplier=7)
 
 
-def resampled(n: int, seed: int):
-    """``n`` CDNOW customers drawn with replacement, T (in weeks) + 0–6 whole days."""
+def resampled(n: int, seed: int, continuous: bool = False):
+    """``n`` CDNOW customers drawn with replacement, T (in weeks) + 0–6 whole days (or, with
+    ``continuous``, + a uniform fraction of one day)."""
     import numpy as np
     base = cdnow_summary()[["frequency", "recency", "T", "monetary_value"]].reset_index(drop=True)
     rng = np.random.default_rng(seed)
     out = base.iloc[rng.integers(0, len(base), n)].reset_index(drop=True)
-    out["T"] = out["T"] + rng.integers(0, 7, n) / 7.0
+    out["T"] = out["T"] + (rng.uniform(0, 1, n) if continuous else rng.integers(0, 7, n)) / 7.0
     out.index.name = "customer_id"
     return out
 
@@ -211,7 +218,9 @@ def prepare_data() -> dict:
     DATA.mkdir(parents=True, exist_ok=True)
     files = {}
     for name, make in (("cdnow", cdnow_summary), ("resampled_1M", lambda: resampled(10 ** 6, 1)),
-                       ("resampled_100k", lambda: resampled(10 ** 5, 2))):
+                       ("resampled_100k", lambda: resampled(10 ** 5, 2)),
+                       ("distinct_1M", lambda: resampled(10 ** 6, 3, continuous=True)),
+                       ("distinct_100k", lambda: resampled(10 ** 5, 4, continuous=True))):
         path = DATA / f"{name}.parquet"
         if not path.exists():
             table = make()[["frequency", "recency", "T", "monetary_value"]]
@@ -345,6 +354,18 @@ def main(argv=None) -> int:
                   check=lambda o, a: ((True, f"lifetimes did not finish in "
                                              f"{args.lifetimes_timeout:.0f} s") if a is None
                                       else compare_fit(rl.clv.ParetoNBDFitter, t, o, a)))
+    if "bgnbd_1M_distinct" in rows:
+        t = tables["distinct_1M"]
+        alternate("bgnbd_1M_distinct", lambda: rl.clv.BetaGeoFitter().fit(t),
+                  dict(job="bgnbd", table="distinct_1M"),
+                  check=lambda o, a: compare_fit(rl.clv.BetaGeoFitter, t, o, a))
+    if "pnbd_100k_distinct" in rows:
+        t = tables["distinct_100k"]
+        alternate("pnbd_100k_distinct", lambda: rl.clv.ParetoNBDFitter().fit(t),
+                  dict(job="pnbd", table="distinct_100k"), lt_timeout=args.lifetimes_timeout,
+                  check=lambda o, a: ((True, f"lifetimes did not finish in "
+                                             f"{args.lifetimes_timeout:.0f} s") if a is None
+                                      else compare_fit(rl.clv.ParetoNBDFitter, t, o, a)))
     if "clv_1M" in rows:
         t = tables["resampled_1M"]
         bg = rl.clv.BetaGeoFitter().fit(t)
@@ -370,7 +391,7 @@ def main(argv=None) -> int:
     lt.close()
 
     print("\nsummary (medians; ratio = lifetimes / retention_lab)")
-    print(f"{'row':<14} {'lifetimes s':>12} {'ours s':>8} {'ratio wall':>10} {'ratio CPU':>9}"
+    print(f"{'row':<19} {'lifetimes s':>12} {'ours s':>8} {'ratio wall':>10} {'ratio CPU':>9}"
           f" {'lifetimes CPU s':>15} {'ours CPU s':>10}  agree")
     for row in results:
         _print_row(row, short=True)
@@ -385,7 +406,7 @@ def _print_row(row, short: bool = False):
     ratio_c = f"{lc / oc:8.1f}×" if row["lifetimes"] else f"{'—':>9}"
     if short:
         lt_c = f"{lc:15.3f}" if row["lifetimes"] else f"{'—':>15}"
-        print(f"{row['name']:<14} {lt_s} {ow:8.3f} {ratio} {ratio_c} {lt_c} {oc:10.3f}  "
+        print(f"{row['name']:<19} {lt_s} {ow:8.3f} {ratio} {ratio_c} {lt_c} {oc:10.3f}  "
               f"{'yes' if row['ok'] else 'NO'}")
         return
     print(f"\n== {row['name']}")

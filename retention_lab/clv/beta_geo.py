@@ -19,6 +19,7 @@ plus a few vector operations per row.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from .base import BaseFitter, btyd_arrays, distinct_rows, time_unit_of
@@ -27,8 +28,16 @@ from .plotting import BtydPlotsMixin
 
 
 def _codes(values):
-    uniq, inv = np.unique(values, return_inverse=True)
-    return uniq, inv.ravel()
+    """Distinct values and the index of each row's value, or ``(values, None)`` when most rows
+    are distinct (then a per-value table would only add a gather)."""
+    inv, uniq = pd.factorize(values, sort=True)
+    if len(uniq) > len(values) // 2:
+        return np.asarray(values, float), None
+    return np.asarray(uniq, float), inv
+
+
+def _rows(per_value, index):
+    return per_value if index is None else per_value[index]
 
 
 def log_hyp2f1(a, b, c, z):
@@ -125,10 +134,16 @@ class BetaGeoFitter(BtydMixin, BaseFitter):
         return dict(x=x, ux=ux, ix=ix, uT=uT, iT=iT, utx=utx, itx=itx)
 
     def _subset(self, d, idx):
-        return {k: (v[idx] if k in ("x", "ix", "iT", "itx") else v) for k, v in d.items()}
+        out = dict(d, x=d["x"][idx])
+        for u, i in (("ux", "ix"), ("uT", "iT"), ("utx", "itx")):
+            if d[i] is None:  # row values stored directly
+                out[u] = d[u][idx]
+            else:
+                out[i] = d[i][idx]
+        return out
 
     def _initial(self, data, weights):
-        alpha0 = max(float(np.average(data["uT"][data["iT"]], weights=weights)) / 8, 1e-3)
+        alpha0 = max(float(np.average(_rows(data["uT"], data["iT"]), weights=weights)) / 8, 1e-3)
         return np.array([1.0, alpha0, 1.0, 1.0])
 
     def _loglik_grad(self, params, d):
@@ -138,28 +153,28 @@ class BetaGeoFitter(BtydMixin, BaseFitter):
         dab = digamma(a + b) - digamma(a + b + ux)
         has = ux > 0
         bx1 = np.where(has, b + ux - 1, 1.0)
-        per_x = np.stack([
-            gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + betaln(a, b + ux) - betaln(a, b),
-            digamma(r + ux) - digamma(r) + np.log(alpha),
-            dab,
-            digamma(b + ux) - digamma(b) + dab,
-            np.where(has, np.log(a) - np.log(bx1), -np.inf),
-            np.where(has, 1.0 / bx1, 0.0),
-        ], 1)[d["ix"]]
-        per_T = np.stack([np.log(alpha + uT), 1.0 / (alpha + uT)], 1)[d["iT"]]
-        per_tx = np.stack([np.log(alpha + utx), 1.0 / (alpha + utx)], 1)[d["itx"]]
+        ix, iT, itx = d["ix"], d["iT"], d["itx"]
+        ll_x = _rows(gammaln(r + ux) - gammaln(r) + r * np.log(alpha) + betaln(a, b + ux)
+                     - betaln(a, b), ix)
+        g_r_x = _rows(digamma(r + ux) - digamma(r) + np.log(alpha), ix)
+        g_a_x = _rows(dab, ix)
+        g_b_x = _rows(digamma(b + ux) - digamma(b) + dab, ix)
+        log_a_bx1 = _rows(np.where(has, np.log(a) - np.log(bx1), -np.inf), ix)
+        inv_bx1 = _rows(np.where(has, 1.0 / bx1, 0.0), ix)
+        la_T, la_tx = _rows(np.log(alpha + uT), iT), _rows(np.log(alpha + utx), itx)
+        ia_T, ia_tx = _rows(1.0 / (alpha + uT), iT), _rows(1.0 / (alpha + utx), itx)
         rx = r + d["x"]
-        A3 = -rx * per_T[:, 0]
-        A4 = per_x[:, 4] - rx * per_tx[:, 0]
+        A3 = -rx * la_T
+        A4 = log_a_bx1 - rx * la_tx
         M = np.logaddexp(A3, A4)
         w4 = np.exp(A4 - M)
         w3 = 1.0 - w4
-        ll = per_x[:, 0] + M
+        ll = ll_x + M
         g = np.empty((len(rx), 4))
-        g[:, 0] = per_x[:, 1] - w3 * per_T[:, 0] - w4 * per_tx[:, 0]
-        g[:, 1] = r / alpha - rx * (w3 * per_T[:, 1] + w4 * per_tx[:, 1])
-        g[:, 2] = per_x[:, 2] + w4 / a
-        g[:, 3] = per_x[:, 3] - w4 * per_x[:, 5]
+        g[:, 0] = g_r_x - w3 * la_T - w4 * la_tx
+        g[:, 1] = r / alpha - rx * (w3 * ia_T + w4 * ia_tx)
+        g[:, 2] = g_a_x + w4 / a
+        g[:, 3] = g_b_x - w4 * inv_bx1
         return ll, g
 
     def _loglik(self, params, d):
