@@ -104,7 +104,7 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     as a non-member's).
     """
     from scipy import stats
-    from ..clv import GammaGammaFitter
+    from ..clv import ConvergenceError, GammaGammaFitter
     from ..clv.covariates_tv import TimeVaryingParetoNBDFitter, membership_covariates
     from ..clv.covariates_tv_bg import TimeVaryingBetaGeoFitter
     if model not in ("bgnbd", "pnbd"):
@@ -178,7 +178,10 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     diff_i = clv_on - clv_off
     est = float(diff_i.mean())
     t_draws = fitted.sample_params(n_draws, seed=seed)
-    g_draws = gg.sample_params(n_draws, seed=seed + 1)
+    try:
+        g_draws = gg.sample_params(n_draws, seed=seed + 1)
+    except ConvergenceError:   # a spend model on its boundary: its point estimate in every draw
+        g_draws = np.tile(gg.params_.to_numpy(), (n_draws, 1))
     rng = np.random.default_rng(seed + 2)
     nb = int(both.sum())
     draws = np.empty(n_draws)
