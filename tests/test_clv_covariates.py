@@ -129,7 +129,6 @@ def test_api_names_summary_and_predictions_use_each_customers_covariates(cdnow_s
                                     + (cdnow_cov.loc[cdnow_summary.index, "cohort"] == "late")
                                     * g["trans.cohort=late"]))
     np.testing.assert_allclose(ind["alpha"], alpha_i, rtol=1e-12)
-    one = rl.clv.ParetoNBDFitter()._with_params if False else None  # noqa: F841
     hist = dict(frequency=[2, 2], recency=[20.0, 20.0], T=[38.0, 38.0])
     two = pd.DataFrame({"log_first": [1.0, 4.0], "cohort": ["early", "early"]})
     pa = pn.probability_alive(**hist, covariates=two)

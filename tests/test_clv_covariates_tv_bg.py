@@ -12,7 +12,6 @@ coefficient covers log(1 + freq_lift).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 from scipy.special import roots_legendre

@@ -100,8 +100,8 @@ def design_matrix(covariates: pd.DataFrame, index=None, *, table: str = "covaria
         else:
             lv = levels.get(col)
             if lv is None:
-                lv = list(pd.Categorical(s).categories) if not isinstance(s.dtype, pd.CategoricalDtype) \
-                    else list(s.cat.categories)
+                lv = (list(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype)
+                      else list(pd.Categorical(s).categories))
                 levels[col] = lv
             unknown = ~s.isin(lv)
             if unknown.any():
@@ -676,8 +676,9 @@ def covariate_clv(model, spend_model, summary, horizon: int = 12, freq: str = "M
     customers = pd.DataFrame({"clv": clv}, index=summary.index)
     has_spend = hasattr(spend_model, "sample_params")
     t_draws = model.sample_params(n_draws, seed=seed)
-    s_draws = (spend_model.sample_params(n_draws, seed=np.random.default_rng(seed).integers(2**32) + 1)
-               if has_spend else [None] * n_draws)
+    s_seed = np.random.default_rng(seed).integers(2**32) + 1
+    s_draws = (spend_model.sample_params(n_draws, seed=s_seed) if has_spend
+               else [None] * n_draws)
     vals = np.empty((n_draws, len(x)))
     for j in range(n_draws):
         tm = model._with_params(t_draws[j])

@@ -114,7 +114,8 @@ def membership_covariates(customers: pd.DataFrame, start, end, freq: str = "W", 
     if compact:
         on = has & (ke <= k1)
         k_on = np.clip(ke[on], k0, None)
-        starts = pd.DataFrame({"customer_id": ids, "k": k0, column: (has & (ke <= k0)).astype(float)})
+        starts = pd.DataFrame({"customer_id": ids, "k": k0,
+                               column: (has & (ke <= k0)).astype(float)})
         ons = pd.DataFrame({"customer_id": ids[on], "k": k_on, column: 1.0})
         ons = ons.loc[ons["k"] > k0]
         out = pd.concat([starts, ons], ignore_index=True).sort_values(["customer_id", "k"],

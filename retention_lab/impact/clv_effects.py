@@ -5,8 +5,9 @@ time-varying covariate of both the purchase and the dropout process — the BG/N
 :class:`retention_lab.clv.TimeVaryingBetaGeoFitter` by default, or the Pareto/NBD of
 :class:`retention_lab.clv.TimeVaryingParetoNBDFitter` (Bachmann, Meierer & Näf 2021) —
 fitted to every customer's daily history with membership switched on from the day after
-enrolment (:func:`retention_lab.clv.membership_covariates`). For each member, from their index date (the
-enrolment date) and the history they had by then, it projects the expected discounted spend
+enrolment (:func:`retention_lab.clv.membership_covariates`). For each member, from their
+index date (the enrolment date) and the history they had by then, it projects the expected
+discounted spend
 in the ``months`` months after the observation end twice — with membership on from the index
 date (the programme as it is) and switched off (the member's counterfactual) — and the effect
 is the mean difference. Spend per purchase: a Gamma-Gamma model of the members' pre-index
