@@ -654,3 +654,34 @@ def test_one_pass_kernel_declines_sparse_and_string_ids(cases):
     assert kernels.plan(0, 10**8, 19000, 19500, 10**8, "D") is None      # bitmap too big
     sparse = cases.assign(customer_id=cases["customer_id"] * 10**9)
     same_everywhere("rfm_summary", sparse, "duckdb", observation_end=OBS_END, freq="W")
+
+
+def test_clean_parquet_is_read_once(tmp_path, cdnow_sample):
+    """A typed Parquet table that passes the contract as it is (CDNOW: integer ids, no returns,
+    no order_id) is read once into Arrow, checked there and counted by the kernel; the table and
+    the ledger are the pandas path's. A NaN amount sends it back to the contract scan, which
+    raises the pandas path's error."""
+    from retention_lab.engines import summaries
+
+    path = tmp_path / "cdnow.parquet"
+    cdnow_sample.to_parquet(path, coerce_timestamps="us")
+    calls = []
+    real = summaries._table_one_pass
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(summaries, "_table_one_pass",
+                   lambda *a, **k: calls.append(real(*a, **k)) or calls[-1])
+    try:
+        for end in ("1997-09-30", "1997-09-30 12:00", None):
+            for kwargs in SUMMARY_ARGS:
+                got = rl.engines.rfm_summary(str(path), end, **kwargs)
+                assert calls[-1] is not None and got.attrs["engine"] == "duckdb"
+                assert_same(rl.features.rfm_summary(cdnow_sample, end, **kwargs), got)
+        bad = cdnow_sample.assign(amount=cdnow_sample["amount"].where(cdnow_sample.index != 5))
+        bad.to_parquet(tmp_path / "bad.parquet", coerce_timestamps="us")
+        with pytest.raises(DataError) as want:
+            rl.schema.validate_transactions(bad)
+        with pytest.raises(DataError) as got:
+            rl.engines.rfm_summary(str(tmp_path / "bad.parquet"), "1997-09-30")
+        assert calls[-1] is None and first_line(got) == first_line(want)
+    finally:
+        monkey.undo()

@@ -176,7 +176,18 @@ def rfm_summary(data, observation_end=None, freq: str = "D", freq_multiplier: fl
         out.attrs = json_attrs(quality, freq=freq, freq_multiplier=freq_multiplier,
                                observation_end=end)
         return _tag(out, "duckdb", len(data), "pandas DataFrame (checked and counted in place)")
-    src, clean, quality, n = _prepare(data, eng, validate, returns, spark, duckdb_settings)
+    src = source(data, eng, spark=spark, **duckdb_settings)
+    if eng == "duckdb" and partitions is None and validate:
+        fast = _table_one_pass(src, observation_end, freq, freq_multiplier,
+                               include_first_transaction)
+    if fast is not None:  # a clean typed table: read once, checked in Arrow, counted
+        out, quality, end, n = fast
+        if collapse:
+            out = collapse_summary(out).astype({"weight": np.int64})
+        out.attrs = json_attrs(quality, freq=freq, freq_multiplier=freq_multiplier,
+                               observation_end=end)
+        return _tag(out, "duckdb", n, src.description)
+    clean, quality, n = contract.clean_view(src, validate=validate, returns=returns)
     end, outside = _window(src, clean, observation_end)
     quality.record(TABLE, "date", f"date <= observation_end ({end.date()})", outside,
                    action="outside window", note="after the summary's observation end")
@@ -310,6 +321,65 @@ def _frame_one_pass(data, observation_end, freq, freq_multiplier, include_first_
     out = pandas_engine.summary_columns(*result, int(period_index([end], freq)[0]),
                                         freq_multiplier, include_first_transaction)
     return out, quality, end
+
+
+#: Largest table (bytes of ids, timestamps and amounts) that :func:`_table_one_pass` holds in
+#: memory to read it once; bigger ones are scanned twice (contract, then counting), streaming.
+ONE_READ_MAX_BYTES = 600_000_000
+
+
+def _table_one_pass(src: Source, observation_end, freq, freq_multiplier,
+                    include_first_transaction):
+    """``(summary, ledger, end, n_rows)`` for a DuckDB table that passes the data contract as
+    it is — integer ids, timestamp dates, float amounts, no nulls, NaN or returns, no
+    ``order_id`` — read once into Arrow (where those checks are cheap), else ``None`` (then the
+    contract scan runs and raises or nets exactly as always). Saves the second Parquet decode
+    (0.2 s CPU of 1.1 s for 10M rows)."""
+    from .backends import type_class
+
+    types = src.backend.columns(src.view)
+    if ("order_id" in types or any(c not in types for c in ("customer_id", "date", "amount"))
+            or type_class(types["customer_id"]) != "int" or type_class(types["date"]) != "ts"
+            or types["amount"].upper() not in ("DOUBLE", "FLOAT", "REAL")):
+        return None
+    n = src.n_rows  # Parquet: from the file metadata
+    if not n or n * 24 > ONE_READ_MAX_BYTES:
+        return None
+    import pyarrow.compute as pc
+
+    table = src.backend.con.sql(
+        f"SELECT CAST(customer_id AS BIGINT) AS c, epoch_us(CAST(date AS TIMESTAMP)) AS t, "
+        f"CAST(amount AS DOUBLE) AS a FROM {src.view}").to_arrow_table()
+    ids, ts, amount = table.column("c"), table.column("t"), table.column("a")
+    if ids.null_count or ts.null_count or amount.null_count:
+        return None
+    if pc.any(pc.is_nan(amount)).as_py() or pc.min(amount).as_py() < 0:
+        return None
+    t_min, t_max = (pc.min_max(ts)[k].as_py() for k in ("min", "max"))
+    end = (pd.Timestamp(t_max, unit="us") if observation_end is None
+           else pd.Timestamp(observation_end))
+    limit = _to_int(window_end(end), "us")
+    n_inside = int(pc.sum(pc.less(ts, limit)).as_py() or 0)
+    if n_inside == 0:
+        return None
+    last = t_max if n_inside == n else pc.max(pc.filter(ts, pc.less(ts, limit))).as_py()
+    per_day = kernels.NS_PER_DAY["us"]
+    layout = kernels.plan(pc.min(ids).as_py(), pc.max(ids).as_py(), t_min // per_day,
+                          last // per_day, n, freq)
+    if layout is None:
+        return None
+    acc = kernels.Accumulator(layout, per_day, limit)
+    for c, t, a in zip(ids.chunks, ts.chunks, amount.chunks):
+        acc.submit(c.to_numpy(), t.to_numpy(), a.to_numpy())
+    del table, ids, ts, amount, c, t, a
+    result = acc.result()
+    del acc
+    quality = DataQuality()
+    quality.record(TABLE, "date", f"date <= observation_end ({end.date()})", n - n_inside,
+                   action="outside window", note="after the summary's observation end")
+    out = pandas_engine.summary_columns(*result, int(period_index([end], freq)[0]),
+                                        freq_multiplier, include_first_transaction)
+    return out, quality, end, n
 
 
 def _plain_arrays(frame: pd.DataFrame):
