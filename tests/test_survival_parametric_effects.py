@@ -151,3 +151,30 @@ def test_retention_difference_covers_truth_and_hazard_ratios():
         assert row["hazard_ratio"] == pytest.approx(np.exp(-1.5721), rel=2e-4)
         assert row["hr_lower"] == pytest.approx(np.exp(-1.5721 - 1.959964 * 0.4124), rel=1e-3)
         assert row["hr_upper"] == pytest.approx(np.exp(-1.5721 + 1.959964 * 0.4124), rel=1e-3)
+
+
+def test_rmst_variance_is_greenwood_type_not_lifelines_return_variance():
+    """Issue 13, defect 6: lifelines' ``return_variance`` is the variance of min(T, τ) across
+    customers (lifelines #1682), not the sampling variance of the RMST estimate; ours is
+    Klein & Moeschberger's eq. 4.5.2, checked here by a direct loop over the event times."""
+    mp = "6 6 6 6+ 7 9+ 10 10+ 11+ 13 16 17+ 19+ 20+ 22 23 25+ 32+ 32+ 34+ 35+".split()
+    t = np.array([float(v.rstrip("+")) for v in mp])
+    e = np.array([int(not v.endswith("+")) for v in mp])
+    tau = 30.0
+    got = rl.survival.rmst(pd.DataFrame({"duration": t, "churned": e}), tau).iloc[0]
+    # Var = Σ_{t_i ≤ τ} A_i² d_i / (n_i (n_i − d_i)), A_i = ∫_{t_i}^τ S(u) du
+    times = np.unique(t[e == 1])
+    s, surv = 1.0, {}
+    for u in times:
+        s *= 1 - ((t == u) & (e == 1)).sum() / (t >= u).sum()
+        surv[u] = s
+    def area(lo):
+        pts = [u for u in times if lo <= u < tau]
+        knots = pts + [tau]
+        s_at = lambda u: min([surv[v] for v in times if v <= u], default=1.0)  # noqa: E731
+        return sum(s_at(a) * (b - a) for a, b in zip(knots[:-1], knots[1:]))
+    var = sum(area(u) ** 2 * ((t == u) & (e == 1)).sum() /
+              ((t >= u).sum() * ((t >= u).sum() - ((t == u) & (e == 1)).sum()))
+              for u in times if u <= tau)
+    assert got["estimate"] == pytest.approx(_km_area_by_hand(t, e, tau), rel=1e-12)
+    assert got["se"] == pytest.approx(np.sqrt(var), rel=1e-10)

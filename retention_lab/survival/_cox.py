@@ -1,6 +1,6 @@
 """A vectorised Cox partial likelihood for counting-process data ``(start, stop]`` with Efron's
 tie correction — the model lifelines' ``CoxTimeVaryingFitter`` fits, computed with sorted
-cumulative sums instead of a Python loop over the lapse times (which touches every row at
+bucketed cumulative sums instead of lifelines' loop over the lapse times (which touches every row at
 every lapse time: ~20 s for the 65,000 episodes of a 20,000-customer study, < 1 s here).
 
 Partial likelihood (Efron 1977; Therneau & Grambsch 2000, §3.3), tie conventions as lifelines'
@@ -23,14 +23,6 @@ from ..units import z_value
 __all__ = ["CountingProcessCox"]
 
 
-def _suffix(key: np.ndarray, vals: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Σ vals[i] over rows with key[i] >= each value of ``at``."""
-    order = np.argsort(key, kind="stable")
-    cs = np.cumsum(vals[order][::-1], axis=0)[::-1]
-    cs = np.concatenate([cs, np.zeros((1,) + vals.shape[1:])])
-    return cs[np.searchsorted(key[order], at, side="left")]
-
-
 class CountingProcessCox:
     """Efron Cox model on ``(start, stop]`` episodes. ``fit`` returns self; ``params_``,
     ``standard_errors_``, ``variance_matrix_``, ``log_likelihood_``, ``summary`` (lifelines'
@@ -44,19 +36,33 @@ class CountingProcessCox:
     def _terms(self, beta):
         X, w, k, frac, wa, xdeath = self._X, self._w, self._k, self._frac, self._wa, self._xd
         phi = w * np.exp(X @ beta)
-        phix = phi[:, None] * X
-        phixx = phix[:, :, None] * X[:, None, :]
-        t, st, sp = self._times, self._start, self._stop
-        S0 = _suffix(sp, phi, t) - _suffix(st, phi, t)
-        S1 = _suffix(sp, phix, t) - _suffix(st, phix, t)
-        S2 = _suffix(sp, phixx, t) - _suffix(st, phixx, t)
-        ev = self._ev
-        K = len(t)
-        T0 = np.bincount(k, phi[ev], minlength=K)
-        T1 = np.zeros((K, X.shape[1]))
-        np.add.at(T1, k, phix[ev])
-        T2 = np.zeros((K, X.shape[1], X.shape[1]))
-        np.add.at(T2, k, phixx[ev])
+        ev, K, q = self._ev, len(self._times), X.shape[1]
+        # risk-set sums at each lapse time t_k: a row counts for every k with
+        # start < t_k <= stop, i.e. + at its stop bucket and − at its start bucket, summed
+        # from the last bucket down (buckets sorted once in fit)
+        rows, sign, bounds = self._b_rows, self._b_sign, self._b_bounds
+        Xr, v = X[rows], phi[rows] * sign
+        vx = v[:, None] * Xr
+        B0 = np.add.reduceat(np.r_[v, 0.0], bounds[:-1])[:K] * (np.diff(bounds) > 0)
+        B1 = np.zeros((K, q))
+        B2 = np.zeros((K, q, q))
+        for j in np.flatnonzero(np.diff(bounds)):
+            seg = slice(bounds[j], bounds[j + 1])
+            B1[j] = vx[seg].sum(axis=0)
+            B2[j] = Xr[seg].T @ vx[seg]
+        S0 = np.cumsum(B0[::-1])[::-1]
+        S1 = np.cumsum(B1[::-1], axis=0)[::-1]
+        S2 = np.cumsum(B2[::-1], axis=0)[::-1]
+        Xe, pe = X[ev], phi[ev]
+        T0 = np.bincount(k, pe, minlength=K)
+        T1 = np.zeros((K, q))
+        T2 = np.zeros((K, q, q))
+        for j in np.flatnonzero(np.diff(self._e_bounds)):
+            seg = slice(self._e_bounds[j], self._e_bounds[j + 1])
+            xs = Xe[self._e_order[seg]]
+            ps = pe[self._e_order[seg]]
+            T1[j] = ps @ xs
+            T2[j] = xs.T @ (ps[:, None] * xs)
         denom = S0[k] - frac * T0[k]
         numer = S1[k] - frac[:, None] * T1[k]
         summand = numer / denom[:, None]
@@ -88,6 +94,17 @@ class CountingProcessCox:
         wsum = np.bincount(k, self._w[ev])
         self._k, self._frac, self._wa = k, rank / d[k], (wsum / d)[k]
         self._xd = (self._w[ev][:, None] * self._X[ev]).sum(axis=0)
+        K, n = len(self._times), len(df)
+        b_stop = np.searchsorted(self._times, self._stop, side="right") - 1
+        b_start = np.searchsorted(self._times, self._start, side="right") - 1
+        bidx = np.r_[b_stop, b_start]
+        keep = bidx >= 0
+        order = np.argsort(bidx[keep], kind="stable")
+        self._b_rows = np.r_[np.arange(n), np.arange(n)][keep][order]
+        self._b_sign = np.r_[np.ones(n), -np.ones(n)][keep][order]
+        self._b_bounds = np.searchsorted(bidx[keep][order], np.arange(K + 1))
+        self._e_order = order_k = np.argsort(k, kind="stable")
+        self._e_bounds = np.searchsorted(k[order_k], np.arange(K + 1))
 
         beta = np.zeros(X.shape[1])
         hess, grad, ll = self._terms(beta)
@@ -118,6 +135,7 @@ class CountingProcessCox:
             f"coef upper {level}": self.params_ + q * self.standard_errors_,
             "z": z, "p": 2 * stats.norm.sf(np.abs(z))})
         self.summary.index.name = "covariate"
-        for name in ("_X", "_start", "_stop", "_w", "_ev", "_k", "_frac", "_wa"):
+        for name in ("_X", "_start", "_stop", "_w", "_ev", "_k", "_frac", "_wa", "_b_rows",
+                     "_b_sign", "_b_bounds", "_e_order", "_e_bounds"):
             delattr(self, name)
         return self
