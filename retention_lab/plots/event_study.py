@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import new_figure as _figure
+from ._base import legend_outside, new_figure as _figure
 
 __all__ = ["plot_event_study"]
 
@@ -57,5 +57,5 @@ def plot_event_study(result, ax=None, truth=None):
     ticks = est["event_time"].to_numpy()
     if len(ticks):
         ax.set_xticks(np.arange(ticks.min(), ticks.max() + 1))
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    legend_outside(ax)
     return ax
