@@ -593,18 +593,28 @@ class TimeVaryingParetoNBDFitter:
                            levels=d.levels, names=d.names, fill=self.fill_)
 
     def _future(self, future, d: DynamicData):
-        """Per-customer constant future (trans, life) design rows."""
+        """Per-customer constant future (trans, life) design rows: the covariates given in
+        ``future`` (a dict for everyone or a frame indexed by customer), every other one held
+        at the customer's last observed value."""
         if future is None:
             return d.last_X, d.last_Z
         if isinstance(future, dict):
             future = pd.DataFrame({k: [v] * d.n for k, v in future.items()}, index=d.ids)
         future = future.reindex(d.ids)
-        missing = [c for c in d.cov_cols if c not in future.columns]
-        if missing:
-            raise ValueError(f"future: give a value for every covariate, missing {missing}")
-        D, names, _ = design_matrix(future[d.cov_cols], levels=dict(d.levels))
-        return (D[:, [names.index(n) for n in d.tnames]],
-                D[:, [names.index(n) for n in d.lnames]])
+        unknown = [c for c in future.columns if c not in d.cov_cols]
+        if unknown:
+            raise ValueError(f"future: {unknown} are not covariates of the model {d.cov_cols}")
+        cols = [c for c in d.cov_cols if c in future.columns]
+        D, names, _ = design_matrix(future[cols], levels={c: d.levels[c] for c in cols
+                                                          if c in d.levels})
+        X, Z = d.last_X.copy(), d.last_Z.copy()
+        for j, n in enumerate(d.tnames):
+            if n in names:
+                X[:, j] = D[:, names.index(n)]
+        for j, n in enumerate(d.lnames):
+            if n in names:
+                Z[:, j] = D[:, names.index(n)]
+        return X, Z
 
     def _p_alive(self, theta, d):
         ll, alive, dead = self._terms(theta, d)
