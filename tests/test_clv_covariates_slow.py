@@ -18,6 +18,12 @@ Recorded results (each run once, 200 seeds):
   described in the test; on daily periods (as the test fits now): effect trans 94.5 %,
   life 95.0 %; null trans 95.5 %, life 97.5 % (0 covered in 191 and 195 of 200 seeds).
 
+* impact CLV effect (``membership_clv_effect``, time-varying BG/NBD; rolling simulator, 1,500
+  customers and ~318 evaluable members a seed, 50 bootstrap draws): coverage 92.0 % (184/200;
+  6 intervals above the truth, 10 below), mean estimate 49.6 against a mean true effect of 48.0
+  (bias +1.7, 3.5 %), error sd 15.7 against a mean se of 14.0 — the interval leaves out the
+  noise of the realised outcomes that make up the simulated truth.
+
 The assertion allows 2.6 Monte Carlo standard errors around 95 % (``TOLERANCE``).
 """
 from __future__ import annotations
