@@ -73,7 +73,7 @@ def _clv_rows(data, out, groups, alpha, n_draws, seed, estimator, scale, checks,
         r = _add_param_var(r.to_dict(), pv * scale.get(r["estimand"], 1.0), alpha)
         r["method"] = ("BG/NBD + Gamma-Gamma fitted per group, expected discounted spend over "
                        "12 months after the observation end; interval: customer sampling + "
-                       f"delta method on the models' parameters; " + r["method"])
+                       "delta method on the models' parameters; " + r["method"])
         out_rows.append(r)
     checks.append(dict(check="CLV models (BG/NBD + Gamma-Gamma)", status="pass",
                        value=float(len(info)),
