@@ -132,7 +132,8 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
     else:
         *rep, roi_table = analyze_rolling(data, out, alpha, survival, trim, int(horizon),
                                           sensitivity=sensitivity, event_study=event_study,
-                                          retention_days=retention_days)
+                                          retention_days=retention_days, clv=clv,
+                                          n_draws=n_draws, seed=seed)
         settings["rolling"] = {k: v for k, v in rep[2]["rolling"].info.items()}
     effects, checks, extra = rep
     effects = pd.DataFrame(effects)

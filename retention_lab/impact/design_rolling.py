@@ -26,7 +26,8 @@ WORDS = {"purchases": "purchases", "spend": "spend", "retention": "retention",
 
 
 def analyze_rolling(data, out, alpha, survival, trim, horizon_days, *, sensitivity=True,
-                    event_study=True, retention_days=None, period="M"):
+                    event_study=True, retention_days=None, period="M", clv=True,
+                    n_draws=200, seed=0):
     """``(effects, checks, extra)`` for :func:`~.analyze` (see the module docstring)."""
     from .rolling import RETENTION_DAYS
     res = rolling_effects(data, horizon_days=horizon_days, alpha=alpha, trim=trim,
@@ -48,6 +49,11 @@ def analyze_rolling(data, out, alpha, survival, trim, horizon_days, *, sensitivi
         except Exception as exc:   # the survival module is optional here: report, do not fail
             checks.append(dict(check="time-varying Cox (enrolment)", status="warn", value=np.nan,
                                detail=f"not computed: {type(exc).__name__}: {exc}"))
+    if clv:   # one BG/NBD with membership switching on at enrolment (never raises)
+        from .clv_effects import rolling_clv_rows
+        rows, check = rolling_clv_rows(data, res, alpha=alpha, n_draws=n_draws, seed=seed)
+        effects.append(rows)
+        checks.append(check)
     effects = pd.concat(effects, ignore_index=True)
     sens = rolling_sensitivity(res, effects) if sensitivity else None
     tr = res.trials
