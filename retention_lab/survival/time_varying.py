@@ -227,6 +227,18 @@ def time_varying_enrolment(table: pd.DataFrame, enrolment_age: str = "enrolment_
             info["history"] = False
             notes.append("no customer has a purchase inside their follow-up: the purchase "
                          "history does not vary and is not adjusted for")
+    # a history or calendar class without a lapse would send its coefficient to −∞ (and the
+    # information matrix to singular): merge it into the class below (the first into the
+    # reference)
+    lapse_rows = long[event_col].to_numpy() == 1
+    for prefix in (f"{HISTORY}=", "period="):
+        cols = [c for c in long.columns if c.startswith(prefix)]
+        for j in range(len(cols) - 1, -1, -1):
+            if (long[cols[j]].to_numpy()[lapse_rows] == 1).any():
+                continue
+            if j > 0:
+                long[cols[j - 1]] = np.maximum(long[cols[j - 1]], long[cols[j]])
+            long = long.drop(columns=cols[j])
     # the same Efron partial likelihood as lifelines' CoxTimeVaryingFitter, vectorised (tested
     # equal); lifelines when a penalizer is asked for
     fitter = CountingProcessCox(alpha=alpha) if not penalizer else \
