@@ -271,7 +271,8 @@ def time_varying_enrolment(table: pd.DataFrame, enrolment_age: str = "enrolment_
         notes.append(f"{info['n_left_before_entry']:,} customer(s) left out of the time-varying "
                      f"model: their follow-up ended before their entry age (the programme "
                      f"launch)")
-    adjusted = list(covariates or []) + (["purchases so far"] if info["history"] else [])
+    adjusted = list(covariates or []) + (["purchases so far"] if info["history"] else []) + \
+        (["calendar period"] if calendar is not None else [])
     adj = f", adjusted for {', '.join(adjusted)}" if adjusted else ""
     hr, lo, hi, p = (float(tv[k]) for k in ("hazard_ratio", "hr_lower", "hr_upper", "p_value"))
     nhr, nlo, nhi = (float(nv[k]) for k in ("hazard_ratio", "hr_lower", "hr_upper"))
