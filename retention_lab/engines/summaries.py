@@ -359,7 +359,7 @@ def _table_one_pass(src: Source, observation_end, freq, freq_multiplier,
     end = (pd.Timestamp(t_max, unit="us") if observation_end is None
            else pd.Timestamp(observation_end))
     limit = _to_int(window_end(end), "us")
-    n_inside = int(pc.sum(pc.less(ts, limit)).as_py() or 0)
+    n_inside = n if t_max < limit else int(pc.sum(pc.less(ts, limit)).as_py() or 0)
     if n_inside == 0:
         return None
     last = t_max if n_inside == n else pc.max(pc.filter(ts, pc.less(ts, limit))).as_py()
