@@ -87,6 +87,12 @@ def p_value(p) -> str:
     return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
 
 
+def p_text(p, name: str = "p") -> str:
+    """A p-value in a sentence: ``p < 0.001``, ``p = 0.042`` (:func:`p_value`)."""
+    text = p_value(p)
+    return f"{name} {text}" if text[0] in "<>" else f"{name} = {text}"
+
+
 def money(x, currency: str | None = None, *, signed: bool = False, sig: int | None = None) -> str:
     """``$20.26``, ``$139``, ``−$1,235``, ``1,235 CHF``: cents below 100, none from 100 up;
     ``sig`` rounds to that many significant figures first (``$20,400``)."""

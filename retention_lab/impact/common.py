@@ -9,7 +9,12 @@ import pandas as pd
 
 from .clv_effects import predicted_clv
 from .estimators import z_interval
-from .report import _fmt
+from .. import formatting as fmt
+
+
+def _currency():
+    from ..reporting import get_currency
+    return get_currency()
 
 
 def _costs(data, cost_per_member, reward_rate, fixed_cost):
@@ -77,7 +82,8 @@ def _clv_rows(data, out, groups, alpha, n_draws, seed, estimator, scale, checks,
         out_rows.append(r)
     checks.append(dict(check="CLV models (BG/NBD + Gamma-Gamma)", status="pass",
                        value=float(len(info)),
-                       detail="; ".join(f"{k}: mean CLV {_fmt(v['mean'])} (n = {v['n']:,})"
+                       detail="; ".join(f"{k}: mean CLV {fmt.money(v['mean'], _currency())} "
+                                        f"(n = {fmt.count(v['n'])})"
                                         for k, v in info.items()) +
                        " — BTYD models assume stationary behaviour, so a change at enrolment is "
                        "only partly reflected"))

@@ -9,6 +9,7 @@ import pandas as pd
 from ..errors import DataError
 from ..units import z_value
 from .common import _clv_rows, _cox, _km
+from ..formatting import p_text
 from .estimators import z_interval
 from .frequency import nb_rate_ratio
 from .power import mde_table
@@ -70,7 +71,7 @@ def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed, planne
         checks.append(dict(check=f"survey response balanced by arm ({metric})",
                            status="pass" if p >= 0.01 else "warn", value=float(p),
                            detail=f"{metric} answered by {share_t:.1%} of invited vs "
-                                  f"{share_c:.1%} of control (p = {p:.3g}); the {metric} "
+                                  f"{share_c:.1%} of control ({p_text(p)}); the {metric} "
                                   "difference assumes response does not depend on the arm"))
     curves = {}
     if survival:

@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .. import formatting as fmt
 from ..errors import DataError
 from ..units import z_value
 
@@ -131,8 +132,9 @@ class EventStudyResult:
         o, p = self.overall, self.pretrend
         level = int(round(100 * (1 - self.alpha)))
         text = (f"Event study ({self.outcome} per month): mean effect over months 0–"
-                f"{o['months'][-1] if o['months'] else '?'} after enrolment {o['estimate']:.3g} "
-                f"[{o['ci_low']:.3g}, {o['ci_high']:.3g}] ({level} % CI); pre-trend test "
+                f"{o['months'][-1] if o['months'] else '?'} after enrolment "
+                f"{fmt.estimate(o['estimate'], o['ci_low'], o['ci_high'], signed=True)} "
+                f"({level} % CI); pre-trend test "
                 f"{p['status']}: {p['detail']}")
         share = self.sample.get("share_members_enrolled_on_a_purchase_day", float("nan"))
         if share >= 0.5:
@@ -506,8 +508,9 @@ def _pretrend(est: pd.DataFrame, inf: np.ndarray, N: int, threshold: float) -> d
                "enrolment: parallel trends is doubtful" if status == "fail" else
                "no evidence that members and comparison customers trended differently before "
                "enrolment")
-    detail = (f"joint Wald χ²({df}) = {W:.2f}, p = {pval:.3g} over {int(pre.sum())} placebo "
-              f"months (largest at month {int(worst['event_time'])}: "
-              f"{worst['estimate']:.3g} ± {worst['se']:.2g}); {verdict}.")
+    detail = (f"joint Wald χ²({df}) = {W:.2f}, {fmt.p_text(pval)} over {int(pre.sum())} "
+              f"placebo months (largest at month {fmt.number(worst['event_time'])}: "
+              f"{fmt.number(worst['estimate'], signed=True)} ± {fmt.number(worst['se'], 2)}); "
+              f"{verdict}.")
     return {"statistic": W, "df": df, "p_value": pval, "threshold": threshold,
             "status": status, "detail": detail}

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..formatting import p_text
 from .estimators import Means, arm_means, effect_row
 from .outcomes import covariate_matrix
 
@@ -37,7 +38,7 @@ def srm_check(arm_treated, expected_share: float = 0.5, threshold: float = 0.001
     status = "fail" if p < threshold else "pass"
     return dict(check="sample ratio (SRM)", status=status, value=float(p),
                 detail=f"{int(n_t):,} invited vs {int(n - n_t):,} control; planned share "
-                       f"{expected_share:.0%}; chi-square p = {p:.3g} (fail below {threshold:g})")
+                       f"{expected_share:.0%}; chi-square {p_text(p)} (fail below {threshold:g})")
 
 
 def smd(x, treated, weights=None) -> float:

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .sensitivity import BENCHMARK_CAVEAT, format_estimate
+from .. import formatting as fmt
+from ..presentation import kind_of_metric
+from ..reporting import metric_key
+from .sensitivity import BENCHMARK_CAVEAT
 
 EFFECT_COLUMNS = ["metric", "estimand", "control", "treatment", "abs_diff", "rel_lift", "ci_low",
                   "ci_high", "p_value", "method", "n", "se", "rel_ci_low", "rel_ci_high"]
@@ -19,6 +22,14 @@ LABELS = {"purchases": "purchases per customer", "spend": "spend per customer",
           "lapse hazard ratio": "lapse hazard ratio", "clv": "12-month CLV",
           "nps": "NPS", "csat": "CSAT (share 4–5)"}
 PRIMARY = ("purchases", "spend", "retention")
+#: units of the effect rows in ``metrics.json`` (an effect is in its metric's unit; the word
+#: ``currency`` becomes the report's currency, :func:`retention_lab.reporting.record`)
+UNITS = {"purchases": "purchases per customer", "spend": "currency per customer",
+         "aov": "currency per order", "retention": "proportion", "rmst": "days",
+         "purchase rate": "rate ratio", "lapse hazard ratio": "hazard ratio",
+         "clv": "currency per customer", "nps": "NPS points", "csat": "proportion"}
+#: rows whose effect is a ratio: recorded as the ratio (the column holding it), not ratio − 1
+RATIO_METRICS = {"lapse hazard ratio": "hazard_ratio", "purchase rate": "rate_ratio"}
 
 
 def _fmt(x, digits: int = 3) -> str:
@@ -41,6 +52,40 @@ def _pts(x, factor: float, digits: int = 3, sign: bool = False) -> str:
 
 def _pct(x) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:+.1%}"
+
+
+def _float(x):
+    return None if fmt.is_missing(x) else float(x)
+
+
+def _join(items, conj: str = "and") -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" {conj} " + items[-1]
+
+
+def _currency(currency: str | None) -> str | None:
+    """``currency`` if given (``""`` for none), else the report's (:func:`reporting.set_currency`)."""
+    if currency is not None:
+        return currency or None
+    from ..reporting import get_currency
+    return get_currency()
+
+
+def _ci(lo, hi, kind: str, currency: str | None = None, signed: bool = True) -> str:
+    return f"95 % CI {fmt.interval(lo, hi, kind, currency=currency, signed=signed)}"
+
+
+def estimate_text(scale: str, metric: str, est, currency: str | None = None) -> str:
+    """A sensitivity estimate as the sentences quote it: rate and risk ratios as a relative
+    change (``+11.9%``), hazard ratios as such, differences in the metric's units."""
+    if fmt.is_missing(est):
+        return fmt.MISSING
+    if scale == "hazard ratio":
+        return f"a hazard ratio of {fmt.ratio(est)}"
+    if scale in ("rate ratio", "risk ratio", "odds ratio"):
+        return fmt.lift(float(est) - 1)
+    return fmt.value(est, kind_of_metric(metric), currency=currency, signed=True)
 
 
 @dataclass
@@ -110,13 +155,18 @@ class ImpactReport:
     def failed_checks(self) -> pd.DataFrame:
         return self.checks.loc[self.checks["status"] == "fail"]
 
-    def roi_verdict(self) -> str:
+    def roi_verdict(self, currency: str | None = None) -> str:
+        """Whether the programme paid for itself within the horizon: ROI with its interval, the
+        incremental margin and the programme costs in ``currency`` (default: the report's,
+        :func:`retention_lab.reporting.set_currency`)."""
+        currency = _currency(currency)
         r = self.roi
-        if not r or not np.isfinite(r.get("roi", np.nan)):
+        if not r or fmt.is_missing(r.get("roi")):
             return "ROI could not be computed (no programme costs known)."
         lo, hi = r["roi_ci"]
-        head = (f"ROI {_pct(r['roi'])} (95 % CI {_pct(lo)} to {_pct(hi)}): incremental margin "
-                f"{_fmt(r['incremental_margin'])} against costs {_fmt(r['programme_cost'])}")
+        head = (f"ROI {fmt.lift(r['roi'])} ({_ci(lo, hi, 'lift')}): incremental margin "
+                f"{fmt.money(r['incremental_margin'], currency)} against costs "
+                f"{fmt.money(r['programme_cost'], currency)}")
         if lo > 0:
             return f"The programme paid for itself within the horizon. {head}."
         if hi < 0:
@@ -135,11 +185,78 @@ class ImpactReport:
             h.loc[ok, "p_holm"] = multipletests(h.loc[ok, "p_value"], method="holm")[1]
         return h
 
-    def summary_text(self) -> str:
+    def _groups(self) -> tuple:
+        """(estimand, subject of the sentence) of the headline sentences."""
+        if self.design == "randomized":
+            return (("ITT", "Inviting customers"),
+                    ("effect on members", "For customers who joined, the programme"))
+        return (("effect on members", "For members, the programme"),)
+
+    @staticmethod
+    def _effect_words(r, currency: str | None) -> tuple[str, str]:
+        """(levels "a to b", difference with its interval) of a headline row: retention in
+        points, purchases and spend as relative lifts."""
+        if r["metric"] == "retention":
+            return (f"{fmt.share(r['control'])} to {fmt.share(r['treatment'])}",
+                    f"{fmt.points(r['abs_diff'], scale=100)}, "
+                    f"{_ci(r['ci_low'], r['ci_high'], 'share')}")
+        kind = "money" if r["metric"] == "spend" else "number"
+        return (f"{fmt.value(r['control'], kind, currency=currency)} to "
+                f"{fmt.value(r['treatment'], kind, currency=currency)}",
+                f"{fmt.lift(r['rel_lift'])}, {_ci(r['rel_ci_low'], r['rel_ci_high'], 'lift')}")
+
+    def summary_sentence(self, currency: str | None = None) -> str:
+        """One sentence answering "did the programme work?" for the verdict card: the headline
+        effects (purchases, spend, retention) of the design's estimand (ITT in a randomized
+        study, the effect on members otherwise) that survive a Holm correction across the
+        headline family, with their intervals. When identification fails it makes no causal
+        claim and recommends a randomized holdout."""
+        currency = _currency(currency)
+        if not self.identified:
+            why = "; ".join(self.settings.get("not_identified_because", []))
+            return ("Not identified: these data cannot tell whether the programme worked, because "
+                    "they cannot separate who chose to join from what joining did"
+                    + (f" (failed: {why})" if why else "") +
+                    " — run a randomized holdout to measure it.")
+        alpha = self.settings.get("alpha", 0.05)
+        est, _ = self._groups()[0]
+        fam = self.headline_family()
+        rows = fam.loc[fam["estimand"] == est]
+        if rows.empty:
+            return "No headline effect (purchases, spend, retention) could be estimated."
+        names = {"purchases": "purchases per customer", "spend": "spend per customer",
+                 "retention": "retention"}
+        up, down, unclear = [], [], []
+        for _, r in rows.iterrows():
+            diff = self._effect_words(r, currency)[1].replace(", 95 % CI ", " ")
+            text = f"{names[r['metric']]} by {diff}"
+            if np.isfinite(r["p_holm"]) and r["p_holm"] < alpha:
+                (up if r["abs_diff"] > 0 else down).append(text)
+            else:
+                unclear.append(names[r["metric"]])
+        who = "inviting customers" if est == "ITT" else "the programme"
+        tail = (f" ({len(fam)} headline tests, Holm-corrected; 95 % intervals)")
+        if not up and not down:
+            return (f"Not clearly: {who} did not significantly change "
+                    f"{_join([names[m] for m in rows['metric']], 'or')} after a Holm correction "
+                    f"across the {len(fam)} headline tests.")
+        parts = []
+        if up:
+            parts.append(f"raised {_join(up)}")
+        if down:
+            parts.append(f"lowered {_join(down)}")
+        answer = "Yes" if up and not down else ("No" if down and not up else "Mixed")
+        rest = f"; {_join(unclear)} did not clearly change" if unclear else ""
+        subject = "Inviting customers" if est == "ITT" else "For members, the programme"
+        return f"{answer}: {subject} {' but '.join(parts)}{tail}{rest}."
+
+    def summary_text(self, currency: str | None = None) -> str:
         """Plain sentences for an executive summary: the design, the headline effects with
-        intervals (shares and NPS in points, counts and money as relative lifts) and which of
-        them survive a Holm correction across the headline family, the ROI verdict and any
-        failed check. When identification fails the summary makes no causal claim."""
+        intervals (shares in points, purchases and spend as relative lifts, levels in the
+        report's ``currency``) and which of them survive a Holm correction across the headline
+        family, the sensitivity in one sentence, the ROI verdict and any failed check. When
+        identification fails the summary makes no causal claim."""
+        currency = _currency(currency)
         s = self.settings
         h = s.get("horizon", 365)
         alpha = s.get("alpha", 0.05)
@@ -148,32 +265,30 @@ class ImpactReport:
         lines = []
         tu = self.take_up
         if self.design == "randomized":
-            lines.append(f"Randomized study: {tu.get('n_invited', 0):,} customers invited, "
-                         f"{tu.get('n_control', 0):,} in control; {_pct(tu.get('take_up'))[1:]} of "
-                         f"the invited joined (95 % CI {_pct(tu.get('ci', (np.nan,) * 2)[0])[1:]} "
-                         f"to {_pct(tu.get('ci', (np.nan,) * 2)[1])[1:]}).")
-            groups = (("ITT", "Inviting customers"), ("effect on members",
-                                                       "For customers who joined, the programme"))
+            ci = tu.get("ci", (np.nan, np.nan))
+            lines.append(f"Randomized study: {fmt.count(tu.get('n_invited', 0))} customers invited, "
+                         f"{fmt.count(tu.get('n_control', 0))} in control; "
+                         f"{fmt.share(tu.get('take_up'))} of the invited joined "
+                         f"({_ci(ci[0], ci[1], 'share', signed=False)}).")
         elif rolling:
             ri = s.get("rolling", {})
             lines.append(
-                f"Self-selected study, rolling enrolment: {tu.get('n_members_analysed', 0):,} of "
-                f"{tu.get('n_members', 0):,} members are analysed at their own enrolment date "
-                f"(the others enrolled too late for a complete {h}-day window), each against "
+                f"Self-selected study, rolling enrolment: "
+                f"{fmt.count(tu.get('n_members_analysed', 0))} of "
+                f"{fmt.count(tu.get('n_members', 0))} members are analysed at their own enrolment "
+                f"date (the others enrolled too late for a complete {h}-day window), each against "
                 f"customers not yet enrolled who bought in the same month, with the purchase "
-                f"history both had at that moment ({ri.get('n_trials', 0)} monthly trials, "
-                f"{tu.get('n_comparison_customers', 0):,} comparison customers; doubly robust "
-                "adjustment; comparison customers who enrolled later are followed until their "
-                "enrolment and completed with their expected untreated purchases).")
-            groups = (("effect on members", "For members, the programme"),)
+                f"history both had at that moment ({fmt.count(ri.get('n_trials', 0))} monthly "
+                f"trials, {fmt.count(tu.get('n_comparison_customers', 0))} comparison customers; "
+                "doubly robust adjustment; comparison customers who enrolled later are followed "
+                "until their enrolment and completed with their expected untreated purchases).")
         else:
-            lines.append(f"Self-selected study, one launch date: {tu.get('n_members', 0):,} "
-                         f"members among {tu.get('n_customers', 0):,} customers; members are "
-                         f"compared with {tu.get('n_eligible_non_members', 0):,} non-members who "
-                         "also bought after the launch, weighted to resemble them "
+            lines.append(f"Self-selected study, one launch date: {fmt.count(tu.get('n_members', 0))} "
+                         f"members among {fmt.count(tu.get('n_customers', 0))} customers; members "
+                         f"are compared with {fmt.count(tu.get('n_eligible_non_members', 0))} "
+                         "non-members who also bought after the launch, weighted to resemble them "
                          "(inverse-probability weighting with a regression adjustment: doubly "
                          "robust).")
-            groups = (("effect on members", "For members, the programme"),)
         identified = self.identified
         if not identified:
             why = "; ".join(s.get("not_identified_because", []))
@@ -185,24 +300,17 @@ class ImpactReport:
                 "run a randomized holdout: keep a random share of eligible customers out of the "
                 "programme (or invite a random half) and compare them.")
         fam = self.headline_family()
-        for est, who in groups:
+        for est, who in self._groups():
             for metric in PRIMARY:
                 row = fam.loc[(fam["metric"] == metric) & (fam["estimand"] == est)]
                 if row.empty:
                     continue
                 r = row.iloc[0]
-                if metric == "retention":
-                    lvl = f"{r['control']:.1%} to {r['treatment']:.1%}"
-                    diff = (f"{100 * r['abs_diff']:+.1f} points, 95 % CI "
-                            f"{100 * r['ci_low']:+.1f} to {100 * r['ci_high']:+.1f}")
-                else:
-                    lvl = f"{_fmt(r['control'])} to {_fmt(r['treatment'])}"
-                    diff = (f"{_pct(r['rel_lift'])}, 95 % CI {_pct(r['rel_ci_low'])} to "
-                            f"{_pct(r['rel_ci_high'])}")
+                lvl, diff = self._effect_words(r, currency)
                 what = {"purchases": f"purchases per customer in the {h} days {anchor}",
                         "spend": f"spend per customer in the {h} days {anchor}",
                         "retention": f"the share still buying after {h} days"}[metric]
-                p_txt = f"p = {_fmt(r['p_value'], 2)}, Holm-adjusted {_fmt(r['p_holm'], 2)}"
+                p_txt = f"{fmt.p_text(r['p_value'])}, Holm-adjusted {fmt.p_text(r['p_holm'])}"
                 if not identified:
                     lines.append(f"Members vs comparison customers, {what}: {lvl} ({diff}; "
                                  f"{p_txt}) — an association, not an effect.")
@@ -222,20 +330,37 @@ class ImpactReport:
                 corr = self.effect("purchases", "effect on members")["abs_diff"]
                 lines.append(
                     f"A naive comparison of members with all non-members would have credited the "
-                    f"programme with {_fmt(nv.iloc[0]['abs_diff'])} extra purchases per member "
-                    f"instead of {_fmt(corr)} — members were heavier buyers to begin with and had "
-                    "to be active to enrol.")
-        if self.design == "self_selected":
-            lines.append(self.sensitivity_text())
-        lines.append(self.roi_verdict() if identified else
+                    f"programme with {fmt.number(nv.iloc[0]['abs_diff'])} extra purchases per "
+                    f"member instead of {fmt.number(corr)} — members were heavier buyers to "
+                    "begin with and had to be active to enrol.")
+        if self.design == "self_selected" and identified:
+            lines.append(self.sensitivity_sentence())
+        lines.append(self.roi_verdict(currency) if identified else
                      "ROI not assessed: it needs an identified effect on spend.")
         for _, c in self.failed_checks().iterrows():
             lines.append(f"FAILED CHECK — {c['check']}: {c['detail']}")
         return "\n".join(lines)
 
-    def sensitivity_text(self) -> str:
-        """One sentence on the sensitivity of the primary effects on members to unmeasured
-        confounding (E-values, VanderWeele & Ding 2017) and the strongest measured covariate."""
+    def sensitivity_sentence(self) -> str:
+        """The executive summary's one sentence on unmeasured confounding: the E-values of the
+        primary effects on members, pointing to the sensitivity section for the benchmarks."""
+        if self.sensitivity is None:
+            return self.sensitivity_text()
+        sv = self.sensitivity.set_index("metric")
+        prim = [m for m in PRIMARY if m in sv.index and not fmt.is_missing(sv.loc[m, "evalue"])]
+        if not prim:
+            return ("Sensitivity to unmeasured confounding: no E-value could be computed (see the "
+                    "sensitivity section).")
+        ev = _join([f"{fmt.ratio(sv.loc[m, 'evalue'])} for {m}" for m in prim])
+        return (f"Sensitivity to unmeasured confounding (E-values, VanderWeele & Ding 2017): an "
+                f"unmeasured trait would need a risk-ratio association of at least {ev} with both "
+                "joining and the outcome to explain the effects on members away — the "
+                "sensitivity section compares this with the strongest measured covariates.")
+
+    def sensitivity_text(self, currency: str | None = None) -> str:
+        """The sensitivity section's paragraph: the E-values of the primary effects on members
+        (VanderWeele & Ding 2017) and the strongest measured covariate as a benchmark."""
+        currency = _currency(currency)
         if self.sensitivity is None:
             if self.design == "self_selected":
                 return ("The sensitivity analysis for unmeasured confounding was not computed "
@@ -243,68 +368,74 @@ class ImpactReport:
             return ("Randomized study: the effect of the invitation rests on the randomization, so "
                     "no sensitivity analysis for unmeasured confounding is needed.")
         sv = self.sensitivity.set_index("metric")
-        prim = [m for m in PRIMARY if m in sv.index and np.isfinite(sv.loc[m, "evalue"])]
+        prim = [m for m in PRIMARY if m in sv.index and not fmt.is_missing(sv.loc[m, "evalue"])]
         if not prim:
             return "Sensitivity to unmeasured confounding: no E-value could be computed."
-        ev = ", ".join(f"{sv.loc[m, 'evalue']:.2f} for {m}" for m in prim)
-        ci = ", ".join(f"{sv.loc[m, 'evalue_ci']:.2f}" for m in prim)
+        ev = _join([f"{fmt.ratio(sv.loc[m, 'evalue'])} for {m}" for m in prim])
+        ci = _join([fmt.ratio(sv.loc[m, "evalue_ci"]) for m in prim])
         text = (f"Sensitivity to unmeasured confounding (E-values, VanderWeele & Ding 2017): to "
                 f"explain the effects on members away, an unmeasured trait would have to be "
                 f"associated with both joining and the outcome by a risk ratio of at least {ev} "
                 f"beyond the measured covariates (for the interval to reach no effect: {ci}).")
         m = "retention" if "retention" in prim else prim[0]
         r = sv.loc[m]
-        if isinstance(r["benchmark"], str) and np.isfinite(r["benchmark_bias"]):
+        if isinstance(r["benchmark"], str) and not fmt.is_missing(r["benchmark_bias"]):
             rr = r["rr"] if r["rr"] >= 1 else 1 / r["rr"]
             enough = r["benchmark_bias"] >= rr
             cond = r["benchmark_kind"] == "conditional"
             text += (f" The strongest measured covariate, {r['benchmark']}, is associated with "
-                     f"joining by {r['benchmark_rr_eu']:.2f} and with {m} by "
-                     f"{r['benchmark_rr_ud']:.2f} "
+                     f"joining by {fmt.ratio(r['benchmark_rr_eu'])} and with {m} by "
+                     f"{fmt.ratio(r['benchmark_rr_ud'])} "
                      f"({'given the other covariates' if cond else 'crude'}): a confounder as "
                      f"strong could shift the {m} estimate by a factor of at most "
-                     f"{r['benchmark_bias']:.2f} — "
+                     f"{fmt.ratio(r['benchmark_bias'])} — "
                      f"{'enough, in the worst case,' if enough else 'not enough'} to explain it "
                      "away.")
-            if cond and np.isfinite(r["benchmark_shift"]):
+            if cond and not fmt.is_missing(r["benchmark_shift"]):
+                def est(x):
+                    return estimate_text(r["scale"], m, x, currency)
                 text += (f" Leaving it out of the adjustment moves the estimate from "
-                         f"{format_estimate(r['scale'], r['estimate'])} to "
-                         f"{format_estimate(r['scale'], r['benchmark_estimate_without'])}"
+                         f"{est(r['estimate'])} to {est(r['benchmark_estimate_without'])}"
                          + (f"; the largest move, leaving out {r['largest_shift']}, is to "
-                            f"{format_estimate(r['scale'], r['largest_shift_estimate_without'])}."
+                            f"{est(r['largest_shift_estimate_without'])}."
                             if isinstance(r["largest_shift"], str) and
                             r["largest_shift"] != r["benchmark"] else "."))
-            if cond and np.isfinite(r["crude_benchmark_bias"]):
+            if cond and not fmt.is_missing(r["crude_benchmark_bias"]):
                 text += (f" (Crude associations, which ignore the other covariates, give "
                          f"{r['crude_benchmark']} a bias factor of "
-                         f"{r['crude_benchmark_bias']:.2f}.)")
+                         f"{fmt.ratio(r['crude_benchmark_bias'])}.)")
             text += f" {BENCHMARK_CAVEAT}"
         return text
 
-    def context_text(self) -> str:
+    def context_text(self, currency: str | None = None) -> str:
         """Plain sentences: measured lifts beside the quoted ranges, and the value of a 5-point
-        retention gain for this customer base."""
+        retention gain for this customer base in ``currency`` (default: the report's)."""
+        currency = _currency(currency)
         lines = []
         for _, c in self.context.iterrows():
-            lines.append(f"Measured {c['metric']} lift for members: {_pct(c['measured_rel_lift'])} "
-                         f"(95 % CI {_pct(c['ci_low'])} to {_pct(c['ci_high'])}) — point estimate "
-                         f"{c['position']} the quoted {c['quoted_low']:.0%}–{c['quoted_high']:.0%} "
-                         f"({c['quoted']}).")
+            who = ("of inviting customers (ITT)" if c.get("estimand") == "ITT" else
+                   "for members")
+            lines.append(f"Measured {c['metric']} lift {who}: "
+                         f"{fmt.lift(c['measured_rel_lift'])} "
+                         f"({_ci(c['ci_low'], c['ci_high'], 'lift')}) — point estimate "
+                         f"{c['position']} the quoted {fmt.share(c['quoted_low'], decimals=0)}–"
+                         f"{fmt.share(c['quoted_high'], decimals=0)} ({c['quoted']}).")
         v = self.retention_value
         if v:
             lines.append(f"For this customer base, raising annual retention from "
-                         f"{v['retention']:.1%} to {v['retention'] + v['retention_gain']:.1%} "
-                         f"is worth {_fmt(v['value_per_customer'])} of discounted margin per "
-                         f"customer over {v['years']} years ({_pct(v['rel_change'])} of customer "
-                         f"value) — against the often-quoted 'a 5 % retention gain lifts profit "
-                         f"25–95 %'.")
+                         f"{fmt.share(v['retention'])} to "
+                         f"{fmt.share(v['retention'] + v['retention_gain'])} is worth "
+                         f"{fmt.money(v['value_per_customer'], currency)} of discounted margin "
+                         f"per customer over {v['years']} years ({fmt.lift(v['rel_change'])} of "
+                         f"customer value) — against the often-quoted 'a 5 % retention gain lifts "
+                         f"profit 25–95 %'.")
         return "\n".join(lines)
 
-    def summary_html(self) -> str:
+    def summary_html(self, currency: str | None = None) -> str:
         """The executive summary as HTML: one paragraph per sentence, failed checks in red."""
         import html
         parts = []
-        for line in self.summary_text().splitlines():
+        for line in self.summary_text(currency).splitlines():
             if line.startswith(("FAILED CHECK", "NOT IDENTIFIED")):
                 parts.append(f'<p style="color:#c00;font-weight:bold">{html.escape(line)}</p>')
             else:
@@ -361,17 +492,29 @@ class ImpactReport:
         for _, r in self.effects.iterrows():
             if r["estimand"] not in ("ITT", "effect on members"):
                 continue
-            name = f"{prefix}{r['metric']}_{'itt' if r['estimand'] == 'ITT' else 'members'}"
+            name = metric_key(f"{prefix}{r['metric']}_"
+                              f"{'itt' if r['estimand'] == 'ITT' else 'members'}")
+            unit = UNITS.get(r["metric"])
+            if r["metric"] in RATIO_METRICS:
+                # the ratio itself with its interval (the effects table stores ratio − 1)
+                ratio = r.get(RATIO_METRICS[r["metric"]], np.nan)
+                ratio = float(r["rel_lift"]) + 1 if fmt.is_missing(ratio) else float(ratio)
+                out[name] = reporting.record(name, ratio, (r["rel_ci_low"] + 1,
+                                                           r["rel_ci_high"] + 1),
+                                             method=r["method"], unit=unit, n=int(r["n"]),
+                                             p_value=_float(r["p_value"]))
+                continue
             out[name] = reporting.record(name, r["abs_diff"], (r["ci_low"], r["ci_high"]),
-                                         method=r["method"], n=int(r["n"]),
-                                         control=float(r["control"]),
-                                         treatment=float(r["treatment"]),
-                                         rel_lift=float(r["rel_lift"]))
+                                         method=r["method"], unit=unit, n=int(r["n"]),
+                                         control=_float(r["control"]),
+                                         treatment=_float(r["treatment"]),
+                                         rel_lift=_float(r["rel_lift"]),
+                                         p_value=_float(r["p_value"]))
         tu = self.take_up
         if "ci" in tu:
             out[f"{prefix}take_up"] = reporting.record(f"{prefix}take_up", tu["take_up"], tu["ci"],
                                                        method="share of invited who enrolled",
-                                                       unit="share")
+                                                       unit="proportion")
         if self.roi:
             out[f"{prefix}roi"] = reporting.record(f"{prefix}roi", self.roi["roi"],
                                                    self.roi["roi_ci"], method=self.roi["method"],

@@ -17,6 +17,8 @@ import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import proportional_hazard_test
 
+from ..formatting import p_text
+
 
 def launch_survival_table(out: pd.DataFrame, min_duration: float = 0.5) -> pd.DataFrame:
     """``duration`` (days from launch to the last purchase, at least ``min_duration``),
@@ -89,7 +91,7 @@ def cox_hazard_ratio(out: pd.DataFrame, treated, weights=None, *, alpha: float =
     p_ph = float(np.asarray(test.p_value).ravel()[0])
     status = "pass" if p_ph >= 0.01 else "warn"
     check = dict(check="proportional hazards (Cox)", status=status, value=p_ph,
-                 detail=f"Grambsch–Therneau test p = {p_ph:.3g}; a small p means the hazard "
+                 detail=f"Grambsch–Therneau test {p_text(p_ph)}; a small p means the hazard "
                         "ratio changes over time — read it as an average, and rely on retention "
                         "at the horizon and RMST instead")
     return row, check
