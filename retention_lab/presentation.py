@@ -418,6 +418,9 @@ def effects_table(effects: pd.DataFrame, metrics=None, *, estimands=None, curren
     t.notes = [n for n in t.notes if not n.startswith("— ")] + notes
     if any(fmt.MISSING in row for row in t.rows) and not notes:
         t.notes.append(MISSING_NOTE)
+    if "Estimand" in t.header:  # a phrase, not a label: it may wrap, so nine columns fit 1,000 px
+        j = t.header.index("Estimand")
+        t.cell_styles.update({(i, j): ";white-space:normal" for i in range(len(t.rows))})
     return t
 
 
@@ -541,6 +544,7 @@ def verdict_card(report, currency: str | None = None, metrics=HEADLINE_METRICS) 
     effects.numeric.pop(j)
     for row in effects.rows:
         row.pop(j)
+    effects.cell_styles = {}  # they styled the estimand column just removed
     identified = bool(getattr(report, "identified", True))
     effects.caption = ("Effect of inviting customers (intention to treat), 95 % intervals"
                        if est == "ITT" else "Effect on members, 95 % intervals")

@@ -158,13 +158,19 @@ def test_money_in_the_reports_currency():
 def test_summary_sentence_answers_with_holm_and_the_identification_guard():
     rep = _report()
     assert rep.summary_sentence(currency="USD") == (
-        "Yes: For members, the programme raised purchases per customer by +28.6% [+18.1%, "
-        "+40.0%], spend per customer by +25.3% [+12.8%, +39.3%] and retention by +8.1\u00a0pts "
-        "[+3.6\u00a0pts, +12.6\u00a0pts] (3 headline tests, Holm-corrected; 95 % intervals).")
+        "Yes: for members, the programme raised purchases per customer (+28.6%), spend per "
+        "customer (+25.3%) and retention (+8.1\u00a0pts) — each significant after a Holm "
+        "correction across the 3 headline tests.")
     # Holm by hand: sorted p 0.01, 0.03, 0.04 -> 0.03, 0.06, 0.06: only purchases survives
     mixed = _report(p=(0.01, 0.03, 0.04)).summary_sentence()
-    assert mixed.startswith("Yes: For members, the programme raised purchases per customer by")
-    assert mixed.endswith("; spend per customer and retention did not clearly change.")
+    assert mixed == ("Yes: for members, the programme raised purchases per customer (+28.6%) — "
+                     "significant after a Holm correction across the 3 headline tests; spend "
+                     "per customer and retention did not clearly change.")
+    lowered = _report(p=(0.01, 0.03, 0.001))   # Holm: 0.02, 0.03, 0.003
+    lowered.effects.loc[2, ["abs_diff", "rel_lift"]] = (-0.05, -0.1)
+    assert lowered.summary_sentence().startswith(
+        "Mixed: for members, the programme raised purchases per customer (+28.6%) and spend "
+        "per customer (+25.3%) but lowered retention (−5.0\u00a0pts) — each significant")
     none = _report(p=(0.2, 0.3, 0.04)).summary_sentence()
     assert none == ("Not clearly: the programme did not significantly change purchases per "
                     "customer, spend per customer or retention after a Holm correction across "
@@ -199,3 +205,15 @@ def test_p_text_in_sentences():
     assert [fmt.p_text(p) for p in (1.1e-08, 0.00043, 0.0123, 0.2, 0.9996, np.nan)] == \
         ["p < 0.001", "p < 0.001", "p = 0.012", "p = 0.20", "p > 0.999", "p = —"]
     assert fmt.p_text(0.04, "Holm-adjusted p") == "Holm-adjusted p = 0.040"
+
+
+def test_effects_table_lets_the_estimand_wrap():
+    """Before: every short text cell was nowrap, so the self-selected Retention table (estimands
+    such as "effect on members (time-varying Cox)") was 927 px wide in a 919 px column."""
+    rep = _report()
+    t = rl.reporting.effects_table(rep.effects)
+    j = t.header.index("Estimand")
+    html = t._repr_html_()
+    assert html.count("white-space:nowrap;white-space:normal") == len(t.rows)
+    assert all(t.cell_styles[(i, j)] == ";white-space:normal" for i in range(len(t.rows)))
+    assert rl.reporting.verdict_card(rep).effects.cell_styles == {}

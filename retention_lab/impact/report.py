@@ -228,14 +228,16 @@ class ImpactReport:
                  "retention": "retention"}
         up, down, unclear = [], [], []
         for _, r in rows.iterrows():
-            diff = self._effect_words(r, currency)[1].replace(", 95 % CI ", " ")
-            text = f"{names[r['metric']]} by {diff}"
+            diff = self._effect_words(r, currency)[1].split(", 95 % CI ")[0]
+            text = f"{names[r['metric']]} ({diff})"
             if np.isfinite(r["p_holm"]) and r["p_holm"] < alpha:
                 (up if r["abs_diff"] > 0 else down).append(text)
             else:
                 unclear.append(names[r["metric"]])
         who = "inviting customers" if est == "ITT" else "the programme"
-        tail = (f" ({len(fam)} headline tests, Holm-corrected; 95 % intervals)")
+        n_sig = len(up) + len(down)
+        tail = (f" — {'each ' if n_sig > 1 else ''}significant after a Holm correction across "
+                f"the {len(fam)} headline tests")
         if not up and not down:
             return (f"Not clearly: {who} did not significantly change "
                     f"{_join([names[m] for m in rows['metric']], 'or')} after a Holm correction "
@@ -247,7 +249,7 @@ class ImpactReport:
             parts.append(f"lowered {_join(down)}")
         answer = "Yes" if up and not down else ("No" if down and not up else "Mixed")
         rest = f"; {_join(unclear)} did not clearly change" if unclear else ""
-        subject = "Inviting customers" if est == "ITT" else "For members, the programme"
+        subject = "inviting customers" if est == "ITT" else "for members, the programme"
         return f"{answer}: {subject} {' but '.join(parts)}{tail}{rest}."
 
     def summary_text(self, currency: str | None = None) -> str:
