@@ -47,6 +47,23 @@ def test_notebook_structure():
     assert any(c.source.startswith("# NBVAL_CHECK_OUTPUT") for c in code)
 
 
+def test_parameter_cell_lists_every_design_and_text_takes_the_currency():
+    """The ``design`` comment names every value rl.impact.analyze accepts (before: only
+    "randomized" or "self_selected"), and the report's sentences get the ``currency``."""
+    from retention_lab.impact.analyze import DESIGNS
+    nb = nbformat.read(str(NOTEBOOK), as_version=4)
+    params = nb.cells[[c.cell_type for c in nb.cells].index("code")].source
+    start = params.index("design = ")
+    comment = params[start:params.index("n_customers", start)]
+    assert all(f'"{d}"' in comment for d in DESIGNS), comment
+    assert "auto-picks launch or rolling" in comment
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for call in ("summary_html(", "context_text(", "sensitivity_text(", "roi_sentence(",
+                 "verdict_card(", "sensitivity_table("):
+        at = code.index(call)
+        assert "currency=currency" in code[at:code.index(")", at) + 1], call
+
+
 def test_notebook_on_csv_files(tmp_path):
     exp = rl.datasets.simulate_loyalty_experiment(n_customers=2000, design="self_selected",
                                                   seed=3)
