@@ -217,3 +217,14 @@ def test_effects_table_lets_the_estimand_wrap():
     assert html.count("white-space:nowrap;white-space:normal") == len(t.rows)
     assert all(t.cell_styles[(i, j)] == ";white-space:normal" for i in range(len(t.rows)))
     assert rl.reporting.verdict_card(rep).effects.cell_styles == {}
+
+
+def test_sensitivity_interpretation_has_no_raw_numbers():
+    """Before: "n/a" for a missing estimate and "nan to move the interval" (issue 15)."""
+    from retention_lab.impact.sensitivity import format_estimate, interpret
+    assert [format_estimate("rate ratio", 1.2863), format_estimate("hazard ratio", 0.7891),
+            format_estimate("standardized mean difference", 56.934),
+            format_estimate("risk ratio", np.nan)] == ["+28.6%", "a hazard ratio of 0.789",
+                                                       "+56.9", "—"]
+    text = interpret(dict(evalue=1.59, evalue_ci=np.nan, rr=1.16, benchmark=None), "retention")
+    assert "(— to move the interval to include no effect)" in text and _raw(text) == {}

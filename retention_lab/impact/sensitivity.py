@@ -71,6 +71,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import formatting as fmt
 from .outcomes import COVARIATES, categorical_columns
 from .evalues import (RARE_THRESHOLD, SCALES, SMD_TO_LOG_RR, EValue, _check_interval,  # noqa: F401
                       _evalues, bias_factor, evalue, evalues_hr, evalues_md, evalues_or,
@@ -340,13 +341,13 @@ def _far(rr: float) -> float:
 def format_estimate(scale: str, est: float) -> str:
     """An estimate as the sentences quote it: ratios as a relative change (``+11.9 %``), hazard
     ratios as such, differences in the metric's units."""
-    if not np.isfinite(est):
-        return "n/a"
+    if fmt.is_missing(est):
+        return fmt.MISSING
     if scale == "hazard ratio":
-        return f"a hazard ratio of {est:.3f}"
+        return f"a hazard ratio of {fmt.ratio(est)}"
     if scale == "standardized mean difference":
-        return f"{est:+,.3g}"
-    return f"{est - 1:+.1%}"
+        return fmt.number(est, signed=True)
+    return fmt.lift(est - 1)
 
 
 def _times(k: float) -> str:
@@ -375,7 +376,7 @@ def interpret(row: dict, words: str) -> str:
     else:
         head = (f"To explain the estimate away, an unmeasured confounder would need a risk-ratio "
                 f"association of at least {e:.2f} with both joining and {words}, beyond the "
-                f"measured covariates ({e_ci:.2f} to move the interval to include no effect).")
+                f"measured covariates ({fmt.ratio(e_ci)} to move the interval to include no effect).")
     if not row.get("benchmark") or not np.isfinite(row.get("benchmark_bias", np.nan)):
         return head
     bias = row["benchmark_bias"]
