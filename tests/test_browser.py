@@ -177,7 +177,8 @@ RAW = [("a Python repr", r"\b[A-Z]\w+\(\w+=|<[\w.]+ object at 0x|<(?:Report)?Fig
        ("NaN", r"\b(?:NaN|nan)\b"), ("n/a", r"\bn/a\b"),
        ("scientific notation", r"\b\d+(?:\.\d+)?[eE][+-]?\d+\b"),
        ("a pandas dump", r"\bdtype:|Empty DataFrame|\bName: \w+, dtype"),
-       ("an unformatted float", r"\b\d+\.\d{7,}\b")]
+       ("an unformatted float", r"\b\d+\.\d{7,}\b"),
+       ("a warning", r"\b\w+Warning: ")]
 READER = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><pre id="verdict">pending</pre>
 <iframe id="r" src="report.html" width="1000" height="1200"></iframe>
 <script>

@@ -43,6 +43,17 @@ def test_metric_levels_have_the_effects_interval_and_a_legend_off_the_bars():
     assert labels[0] == "ITT\nΔ +$20.26 [+$5.72, +$34.79]"
 
 
+def test_metric_levels_of_one_estimand_warn_nothing():
+    """One row per metric (a self-selected study's effect on members): matplotlib's errorbar
+    called float() on one-element Series and pandas' FutureWarning landed in the report."""
+    import warnings
+    one = _effects().iloc[[0]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.plot_metric_levels(one, one["metric"].iloc[0])
+    assert len(fig.axes[0].patches) == 2
+
+
 def test_impact_legends_are_outside_the_axes():
     rng = np.random.default_rng(0)
     balance = pd.DataFrame({"covariate": list("abcde"), "smd": rng.normal(0, .3, 5),

@@ -71,9 +71,11 @@ def plot_metric_levels(effects: pd.DataFrame, metric: str, ax=None, currency=Non
     scale = 100 if kind == "share" else 1
     ax.bar(x - 0.2, scale * e["control"], 0.4, label="control / counterfactual", color="C7")
     ax.bar(x + 0.2, scale * e["treatment"], 0.4, label="treatment / members", color="C0")
-    lo = scale * (e["control"] + e["ci_low"])
-    hi = scale * (e["control"] + e["ci_high"])
-    mid = scale * e["treatment"]
+    # numpy, not Series: matplotlib's errorbar calls float() on Series elements (a pandas
+    # FutureWarning printed into the report)
+    lo = scale * (e["control"] + e["ci_low"]).to_numpy(float)
+    hi = scale * (e["control"] + e["ci_high"]).to_numpy(float)
+    mid = scale * e["treatment"].to_numpy(float)
     ax.errorbar(x + 0.2, mid, yerr=[mid - lo, hi - mid], fmt="none", ecolor="black", capsize=4,
                 lw=1.2, label="95 % CI of the effect")
     ax.set_xticks(x)
