@@ -689,8 +689,9 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
               f"{ {'W': 'week', 'M': 'month', 'D': 'day', 'Y': 'year'}.get(period, period)}): "
               "members at their enrolment vs not-yet-enrolled customers with a purchase in the "
               "same period, doubly robust (logit propensity on purchase history + weighted "
-              "outcome regression), later enrolment censored with IPC weights; SE clustered "
-              "by customer")
+              "outcome regression); comparison customers who enrol later are followed to their "
+              "enrolment purchase and completed with their expected untreated purchases "
+              "(BG/NBD g-computation); SE clustered by customer")
     rows_out = [_effect(name, m, method, n_t, alpha) for name in ROLLING_METRICS]
     for name, col in (("nps", "nps_score"), ("csat", "csat_score")):
         yv = sv[col].to_numpy(float)
@@ -738,9 +739,11 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
         check="later enrolment of comparison customers (censoring)", status="pass",
         value=float(cens[comp].mean()),
         detail=f"{cens[comp].sum():,} of {comp.sum():,} comparison rows enrolled during their "
-               "follow-up: their purchases after enrolment are censored and the purchases of "
-               "rows still unenrolled are weighted by the inverse probability of not having "
-               "enrolled yet (pooled logit of enrolment at each purchase on the history)"))
+               "follow-up: they count as comparison customers up to and including their "
+               "enrolment purchase, and the rest of their window is completed with the expected "
+               "untreated purchases given their history then (BG/NBD g-computation); their "
+               "survey answers count only before they enrolled, weighted by the inverse "
+               "probability of not having enrolled yet"))
     nap = info["n_members_not_at_purchase"]
     checks.append(dict(
         check="members enrolled at a purchase (rolling)",
