@@ -217,3 +217,15 @@ def test_rolling_report_parts():
     assert rep.event_study is not None
     assert "pre-trends (event study, not-yet-enrolled comparison)" in set(rep.checks["check"])
     assert np.isfinite(rep.roi["roi"]) or rep.roi["programme_cost"] == 0
+
+
+def test_rolling_method_notes_describe_the_rolling_analysis():
+    """The method notes of a rolling report used to be the launch design's ("outcomes are
+    measured in the 365 days from the launch", "CLV ... fitted to each group"): wrong there."""
+    from retention_lab.impact.report import _assumptions
+    s = dict(analysis="rolling", horizon=180, retention_days=60, alpha=0.1)
+    notes = " ".join(_assumptions("self_selected", s))
+    assert "from the launch" not in notes and "each group's whole history" not in notes
+    assert "180 days after their own enrolment" in notes
+    assert "a purchase in the 60 days after the window" in notes
+    assert "90% interval" in notes and "clustered by customer" in notes

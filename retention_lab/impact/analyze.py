@@ -135,6 +135,8 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
                                           retention_days=retention_days, clv=clv,
                                           n_draws=n_draws, seed=seed)
         settings["rolling"] = {k: v for k, v in rep[2]["rolling"].info.items()}
+        from .rolling import RETENTION_DAYS
+        settings["retention_days"] = RETENTION_DAYS if retention_days is None else retention_days
     effects, checks, extra = rep
     effects = pd.DataFrame(effects)
     effects = effects[[c for c in EFFECT_COLUMNS if c in effects.columns] +
