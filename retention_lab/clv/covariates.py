@@ -279,7 +279,31 @@ def _forward_hessian(grad, theta, step=1e-5):
 
 
 
-class _StaticCovariatesMixin:
+class LogShapeParamsMixin:
+    """Parameter draws and re-parameterised copies for the covariate models, whose ``θ`` holds
+    the four shape/scale parameters on the log scale followed by the coefficients."""
+
+    def sample_params(self, n_draws: int = 1000, seed=0) -> np.ndarray:
+        """Draws of all parameters (natural scale) from the asymptotic normal of ``θ``."""
+        self._check_fitted()
+        cov = self.variance_matrix_log_.to_numpy()
+        if not np.all(np.isfinite(cov)):
+            raise ConvergenceError(f"{type(self).__name__}: no finite covariance to sample from")
+        th = np.random.default_rng(seed).multivariate_normal(self._theta, cov, size=n_draws,
+                                                             method="cholesky")
+        th[:, :4] = np.exp(th[:, :4])
+        return th
+
+    def _with_params(self, params):
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        params = np.asarray(params, float)
+        clone.params_ = pd.Series(params, index=self.params_.index, name="coef")
+        clone._theta = np.r_[np.log(params[:4]), params[4:]]
+        return clone
+
+
+class _StaticCovariatesMixin(LogShapeParamsMixin):
     """Maximum likelihood with covariates on top of a no-covariate BTYD fitter class.
 
     Subclasses set ``_base``, ``_shape_names`` (the four positive parameters), ``_rows`` (per-row
@@ -465,25 +489,6 @@ class _StaticCovariatesMixin:
     @property
     def _log_params(self):
         return self._theta
-
-    def sample_params(self, n_draws: int = 1000, seed=0) -> np.ndarray:
-        """Draws of all parameters (natural scale) from the asymptotic normal of ``θ``."""
-        self._check_fitted()
-        cov = self.variance_matrix_log_.to_numpy()
-        if not np.all(np.isfinite(cov)):
-            raise ConvergenceError(f"{type(self).__name__}: no finite covariance to sample from")
-        th = np.random.default_rng(seed).multivariate_normal(self._theta, cov, size=n_draws,
-                                                             method="cholesky")
-        th[:, :4] = np.exp(th[:, :4])
-        return th
-
-    def _with_params(self, params):
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        params = np.asarray(params, float)
-        clone.params_ = pd.Series(params, index=self.params_.index, name="coef")
-        clone._theta = np.r_[np.log(params[:4]), params[4:]]
-        return clone
 
     # -- predictions -----------------------------------------------------------------------
     def _designs(self, covariates, n):

@@ -59,7 +59,7 @@ from scipy.special import digamma, expit, gammaln
 from ..errors import DataError
 from ..units import Z95
 from .base import ConvergenceError, ConvergenceWarning, hessian_from_gradient
-from .covariates import _select, design_matrix, pnbd_log_F_rows
+from .covariates import LogShapeParamsMixin, _select, design_matrix, pnbd_log_F_rows
 
 
 # ---------------------------------------------------------------------------- periods
@@ -441,7 +441,7 @@ def dynamic_loglik_grad(theta, d: DynamicData):
 
 
 # ---------------------------------------------------------------------------- the fitter
-class TimeVaryingParetoNBDFitter:
+class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
     """Pareto/NBD with time-varying covariates (Bachmann, Meierer & Näf 2021; CLVTools'
     ``pnbd`` with dynamic covariates). Parameters ``r, alpha, s, beta, trans.<col>,
     life.<col>``; see the module docstring for the model and its conventions.
@@ -564,24 +564,6 @@ class TimeVaryingParetoNBDFitter:
     def _check_fitted(self):
         if not hasattr(self, "params_"):
             raise RuntimeError("TimeVaryingParetoNBDFitter is not fitted: call fit() first")
-
-    def sample_params(self, n_draws: int = 1000, seed=0) -> np.ndarray:
-        self._check_fitted()
-        cov = self.variance_matrix_log_.to_numpy()
-        if not np.all(np.isfinite(cov)):
-            raise ConvergenceError("TimeVaryingParetoNBDFitter: no finite covariance")
-        th = np.random.default_rng(seed).multivariate_normal(self._theta, cov, size=n_draws,
-                                                             method="cholesky")
-        th[:, :4] = np.exp(th[:, :4])
-        return th
-
-    def _with_params(self, params):
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        params = np.asarray(params, float)
-        clone.params_ = pd.Series(params, index=self.params_.index, name="coef")
-        clone._theta = np.r_[np.log(params[:4]), params[4:]]
-        return clone
 
     # -- predictions -----------------------------------------------------------------------
     def _data_at(self, transactions=None, covariates=None, cut=None) -> DynamicData:

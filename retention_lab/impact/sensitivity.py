@@ -4,34 +4,11 @@ The self-selected design's effect on members rests on *no unmeasured confounding
 pre-launch behaviour and customer attributes, joining is as good as random. This module says how
 strong a confounder that the data do not contain would have to be to overturn an estimate.
 
-E-values (VanderWeele & Ding 2017, *Ann. Intern. Med.* 167:268–274)
--------------------------------------------------------------------
-For a risk ratio ``RR ≥ 1`` (``RR < 1``: use ``1/RR``) the E-value is
-
-    ``E = RR + sqrt(RR · (RR − 1))``,
-
-the minimum strength of association, on the risk-ratio scale, that an unmeasured confounder
-would need with *both* the exposure (joining) and the outcome, conditional on the measured
-covariates, to fully explain away the estimate. The E-value of the interval is that of the
-confidence limit closest to the null, and 1 when the interval includes the null. It follows
-from the bounding factor of Ding & VanderWeele (2016, *Epidemiology* 27:368–377): a confounder
-with associations ``RR_EU`` (exposure–confounder: ``max_u P(u | E=1) / P(u | E=0)``) and
-``RR_UD`` (confounder–outcome: ``max_{u,u'} E[Y | E=0, u] / E[Y | E=0, u']``; for the effect on
-the treated only the untreated stratum matters) can shift a ratio
-by at most ``B = RR_EU · RR_UD / (RR_EU + RR_UD − 1)``, and ``B ≥ RR`` needs
-``max(RR_EU, RR_UD) ≥ E``. The bound uses only that the stratum means are non-negative, so it
-applies to the ratio of mean counts (purchases) as to a risk ratio.
-
-Other scales are first converted to an approximate risk ratio, as in the paper's Table 2 and the
-R package EValue (``evalues.OR``, ``evalues.HR``, ``evalues.MD``):
-
-* rate ratio: used as a risk ratio;
-* odds ratio: ``OR`` if the outcome is rare (< 15 % at the end of follow-up), else ``sqrt(OR)``;
-* hazard ratio: ``HR`` if rare, else ``(1 − 0.5^sqrt(HR)) / (1 − 0.5^sqrt(1/HR))``;
-* difference in means of a continuous outcome: standardized ``d = difference / SD`` and
-  ``RR ≈ exp(0.91 d)`` with the interval ``exp(0.91 d_low), exp(0.91 d_high)`` (VanderWeele
-  2017, *Epidemiology* 28(4) e-appendix; EValue uses ``exp(0.91 d ± 1.78 se)``, the same at
-  95 %). ``SD`` here is the pooled within-group SD of members and weighted non-members.
+E-values (VanderWeele & Ding 2017)
+----------------------------------
+The formulas, and the conversions of odds ratios, hazard ratios and mean differences to an
+approximate risk ratio, are in :mod:`retention_lab.impact.evalues` (pure functions, no data);
+this module applies them to a report's effects on members.
 
 Benchmarks from the measured covariates
 ---------------------------------------
