@@ -25,10 +25,12 @@ DISPLAY_NAME = "Python (retention-lab)"
 _notified: set = set()
 
 
-#: Arguments for every kernel a report starts. ipykernel logs at WARNING that a kernel on
-#: loopback TCP is unencrypted and that it caught the KeyboardInterrupt of a normal shutdown;
-#: neither is about the report, and both buried its real output. Errors still show.
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+#: Arguments for every kernel a report starts. ipykernel logs that a kernel on loopback TCP is
+#: unencrypted (WARNING) and, now and then, that it caught the KeyboardInterrupt of a normal
+#: shutdown (ERROR); neither is about the report, and both buried its real output. Only the
+#: kernel application's own log is silenced: an error in a cell still fails the run with its
+#: traceback (papermill raises it), and the notebook's own output is untouched.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]
 
 
 def notebook_kernel(notebook) -> str | None:
