@@ -187,6 +187,20 @@ def numerical_gradient(fun, theta: np.ndarray, step: float = 1e-6) -> np.ndarray
 
 
 # ---------------------------------------------------------------------------- the base class
+def covariance_from_information(H: np.ndarray, warning: str, stacklevel: int = 3) -> np.ndarray:
+    """The inverse of the observed information ``H``; NaNs and a :class:`ConvergenceWarning`
+    saying ``warning`` where ``H`` is singular or not positive definite (relative eigenvalue
+    floor 1e-10), so that a fit on the boundary still gives its point estimates."""
+    try:
+        evals = np.linalg.eigvalsh(H)
+        if evals.min() <= 1e-10 * max(1.0, evals.max()):
+            raise np.linalg.LinAlgError("not positive definite")
+        return np.linalg.inv(H)
+    except np.linalg.LinAlgError:
+        warnings.warn(warning, ConvergenceWarning, stacklevel=stacklevel)
+        return np.full(H.shape, np.nan)
+
+
 class BaseFitter(PersistenceMixin):
     """Maximum likelihood on log-parameters with Hessian standard errors.
 
@@ -334,17 +348,10 @@ class BaseFitter(PersistenceMixin):
             H = hessian_from_function(lambda t: self._objective(t, data, weights, wsum) * wsum,
                                       log_params)
         self.hessian_ = H
-        try:
-            evals = np.linalg.eigvalsh(H)
-            if evals.min() <= 1e-10 * max(1.0, evals.max()):
-                raise np.linalg.LinAlgError("not positive definite")
-            cov_log = np.linalg.inv(H)
-        except np.linalg.LinAlgError:
-            warnings.warn(f"{type(self).__name__}: the information matrix is singular or not "
-                          f"positive definite at the estimate; standard errors are undefined "
-                          f"(reported as NaN) — the model is not identified by these data",
-                          ConvergenceWarning, stacklevel=4)
-            cov_log = np.full((k, k), np.nan)
+        cov_log = covariance_from_information(
+            H, f"{type(self).__name__}: the information matrix is singular or not positive "
+               "definite at the estimate; standard errors are undefined (reported as NaN) — the "
+               "model is not identified by these data", stacklevel=5)
         self.variance_matrix_log_ = pd.DataFrame(cov_log, index=names, columns=names)
         J = np.diag(params)
         self.variance_matrix_ = pd.DataFrame(J @ cov_log @ J, index=names, columns=names)

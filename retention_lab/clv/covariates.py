@@ -47,8 +47,8 @@ from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from ..errors import DataError
 from ..units import Z95
-from .base import (ConvergenceError, ConvergenceWarning, btyd_arrays, distinct_rows,
-                   time_unit_of)
+from .base import (ConvergenceError, ConvergenceWarning, btyd_arrays,
+                   covariance_from_information, distinct_rows, time_unit_of)
 from .beta_geo import BetaGeoFitter, log_hyp2f1
 from .pareto_nbd import ParetoNBDFitter, _log_hyp1_grad
 
@@ -456,16 +456,9 @@ class _StaticCovariatesMixin(LogShapeParamsMixin):
         wsum = w.sum()
         H = _forward_hessian(lambda t: self._nll_grad(t, d, w, wsum)[1] * wsum, theta)
         self.hessian_ = H
-        try:
-            ev = np.linalg.eigvalsh(H)
-            if ev.min() <= 1e-10 * max(1.0, ev.max()):
-                raise np.linalg.LinAlgError("not positive definite")
-            cov = np.linalg.inv(H)
-        except np.linalg.LinAlgError:
-            warnings.warn(f"{type(self).__name__}: the information matrix is singular at the "
-                          f"estimate (a covariate constant or collinear?); standard errors are "
-                          f"NaN", ConvergenceWarning, stacklevel=3)
-            cov = np.full((k, k), np.nan)
+        cov = covariance_from_information(
+            H, f"{type(self).__name__}: the information matrix is singular at the estimate (a "
+               "covariate constant or collinear?); standard errors are NaN", stacklevel=4)
         # the covariance of θ (log scale for the positive parameters, natural for γ)
         self.variance_matrix_log_ = pd.DataFrame(cov, index=names, columns=names)
         J = np.diag(np.where(pos, coef, 1.0))

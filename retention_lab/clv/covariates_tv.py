@@ -58,7 +58,8 @@ from scipy.special import digamma, expit, gammaln
 
 from ..errors import DataError
 from ..units import Z95
-from .base import ConvergenceError, ConvergenceWarning, hessian_from_gradient
+from .base import (ConvergenceError, ConvergenceWarning, covariance_from_information,
+                   hessian_from_gradient)
 from .covariates import LogShapeParamsMixin, _select, design_matrix, pnbd_log_F_rows
 
 
@@ -533,16 +534,9 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         self.AIC_ = 2 * k - 2 * self.log_likelihood_
         H = hessian_from_gradient(lambda t: -self._total_and_grad(t, d)[1], theta)
         self.hessian_ = H
-        try:
-            ev = np.linalg.eigvalsh(H)
-            if ev.min() <= 1e-10 * max(1.0, ev.max()):
-                raise np.linalg.LinAlgError("not positive definite")
-            cov = np.linalg.inv(H)
-        except np.linalg.LinAlgError:
-            warnings.warn("TimeVaryingParetoNBDFitter: the information matrix is singular (a "
-                          "covariate that never changes or is collinear?); standard errors are "
-                          "NaN", ConvergenceWarning, stacklevel=3)
-            cov = np.full((k, k), np.nan)
+        cov = covariance_from_information(
+            H, f"{type(self).__name__}: the information matrix is singular (a covariate that "
+               "never changes or is collinear?); standard errors are NaN", stacklevel=4)
         self.variance_matrix_log_ = pd.DataFrame(cov, index=names, columns=names)
         se_t = np.sqrt(np.diag(cov))
         se = np.where(pos, coef * se_t, se_t)
