@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .. import ids
 from . import context as ctx
 from .design_launch import analyze_launch
 from .design_randomized import analyze_randomized
@@ -33,9 +34,8 @@ from .design_rolling import _event_study, analyze_rolling
 from .rolling import choose_analysis, late_enrolment_check
 
 DESIGNS = ("randomized", "self_selected", "launch", "rolling")
-#: checks whose failure means the data cannot separate selection from effect
-IDENTIFICATION_CHECKS = ("history before enrolment (rolling)", "propensity overlap (rolling)",
-                         "enrolment timing (launch design)", "propensity overlap")
+#: ids of the checks whose failure means the data cannot separate selection from effect
+IDENTIFICATION_CHECKS = ids.IDENTIFICATION_CHECK_IDS
 
 
 def analyze(data, design: str | None = None, horizon: int = 365, margin: float = 0.3,
@@ -169,9 +169,9 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
     retention_value = ctx.retention_gain_value(float(ctrl["control"]), margin * year_value)
     retention_value["method"] += f"; yearly value per customer from {source}, × margin"
     checks = pd.DataFrame(checks)
-    failed = checks.loc[checks["check"].isin(IDENTIFICATION_CHECKS) & (checks["status"] == "fail")]
+    failed = checks.loc[checks["id"].isin(IDENTIFICATION_CHECKS) & (checks["status"] == "fail")]
     settings["identified"] = failed.empty
-    settings["not_identified_because"] = list(failed["check"])
+    settings["not_identified_because"] = list(failed["id"])
     return ImpactReport(design=report_design, effects=effects.reset_index(drop=True),
                         checks=checks, segments=segs, roi=roi,
                         assumptions=_assumptions(report_design, settings), context=context,

@@ -39,6 +39,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .. import ids
+
 
 def predicted_clv(data, out: pd.DataFrame, groups: dict, *, months: int = 12,
                   discount_rate: float = 0.01, margin: float = 1.0, n_draws: int = 100,
@@ -233,7 +235,7 @@ def rolling_clv_rows(data, rolling, *, alpha: float = 0.05, n_draws: int = 200,
         mem = tr.loc[keep].drop_duplicates("customer_id").set_index("customer_id")["index_date"]
         res = membership_clv_effect(data, mem, alpha=alpha, n_draws=n_draws, seed=seed)
     except Exception as exc:  # the CLV model must not sink the report
-        return pd.DataFrame(), dict(check=name, status="warn", value=np.nan,
+        return pd.DataFrame(), dict(id=ids.CHECK_CLV_MEMBERSHIP, check=name, status="warn", value=np.nan,
                                     detail=f"not fitted: {type(exc).__name__}: {exc}")
     s = res["model"].summary
     rr = {k: float(np.exp(s.loc[f"{k}.member", "coef"])) for k in ("trans", "life")}
@@ -245,6 +247,6 @@ def rolling_clv_rows(data, rolling, *, alpha: float = 0.05, n_draws: int = 200,
               f"{np.exp(s.loc['life.member', 'upper 95%']):.2f}]; order values x "
               f"{res['aov_ratio']:.2f}; {res['n']:,} members. Assumes enrolment does not "
               f"anticipate a change in a customer's own purchase or dropout rate")
-    return pd.DataFrame([{k: res[k] for k in ROW_KEYS}]), dict(check=name, status="pass",
+    return pd.DataFrame([{k: res[k] for k in ROW_KEYS}]), dict(id=ids.CHECK_CLV_MEMBERSHIP, check=name, status="pass",
                                                                 value=float(res["n"]),
                                                                 detail=detail)

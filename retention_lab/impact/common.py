@@ -9,6 +9,7 @@ import pandas as pd
 
 from .clv_effects import predicted_clv
 from .estimators import z_interval
+from .. import ids
 from .. import formatting as fmt
 
 
@@ -37,7 +38,7 @@ def _add_param_var(row: dict, extra_var: float, alpha: float) -> dict:
 
 def _members_note(n_members_not_eligible: int) -> dict:
     status = "pass" if n_members_not_eligible == 0 else "warn"
-    return dict(check="members enrolled at a purchase after launch", status=status,
+    return dict(id=ids.CHECK_ENROLLED_AT_PURCHASE_LAUNCH, check="members enrolled at a purchase after launch", status=status,
                 value=float(n_members_not_eligible),
                 detail=f"{n_members_not_eligible:,} members have no purchase on or after the "
                        "launch; the comparison assumes enrolment happens at a purchase")
@@ -62,7 +63,7 @@ def _clv_rows(data, out, groups, alpha, n_draws, seed, estimator, scale, checks,
     try:
         values, info = predicted_clv(data, out, groups, n_draws=n_draws, seed=seed)
     except Exception as exc:
-        checks.append(dict(check="CLV models (BG/NBD + Gamma-Gamma)", status="warn",
+        checks.append(dict(id=ids.CHECK_CLV_MODELS, check="CLV models (BG/NBD + Gamma-Gamma)", status="warn",
                            value=np.nan, detail=f"not fitted: {type(exc).__name__}: {exc}"))
         return pd.DataFrame()
     o = out.copy()
@@ -80,7 +81,7 @@ def _clv_rows(data, out, groups, alpha, n_draws, seed, estimator, scale, checks,
                        "12 months after the observation end; interval: customer sampling + "
                        "delta method on the models' parameters; " + r["method"])
         out_rows.append(r)
-    checks.append(dict(check="CLV models (BG/NBD + Gamma-Gamma)", status="pass",
+    checks.append(dict(id=ids.CHECK_CLV_MODELS, check="CLV models (BG/NBD + Gamma-Gamma)", status="pass",
                        value=float(len(info)),
                        detail="; ".join(f"{k}: mean CLV {fmt.money(v['mean'], _currency())} "
                                         f"(n = {fmt.count(v['n'])})"

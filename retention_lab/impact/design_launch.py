@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import ids
 from ..errors import DataError
 from .common import _clv_rows, _cox, _km, _members_note
 from .frequency import nb_rate_ratio
@@ -39,7 +40,7 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
         status = "pass"
     else:
         status = "warn"
-    checks.append(dict(check="propensity overlap", status=status, value=ov["ess_non_members"],
+    checks.append(dict(id=ids.CHECK_OVERLAP_LAUNCH, check="propensity overlap", status=status, value=ov["ess_non_members"],
                        detail=f"scores: members {ov['min_member']:.3f}–{ov['max_member']:.3f}, "
                               f"non-members {ov['min_non_member']:.3f}–"
                               f"{ov['max_non_member']:.3f}; {ov['n_trimmed']:,} trimmed (score > "
@@ -48,10 +49,11 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
                               f"weight share {ov['max_weight_share']:.2%}"))
     bal = propensity_balance(out, ps, X)
     checks.append(balance_check(bal, "smd", name="balance before weighting (members vs "
-                                "eligible non-members)") | {"status": "pass"} |
+                                "eligible non-members)", check_id=ids.CHECK_BALANCE_BEFORE_LAUNCH) | {"status": "pass"} |
                   {"detail": balance_check(bal, "smd")["detail"] + " — imbalance before "
                    "weighting is expected; it is what the weighting corrects"})
-    checks.append(balance_check(bal, "smd_weighted", name="balance after weighting"))
+    checks.append(balance_check(bal, "smd_weighted", name="balance after weighting",
+                                check_id=ids.CHECK_BALANCE_AFTER_LAUNCH))
     effects = [att_effects(out, ps, CORE, alpha=alpha)]
     naive = [naive_effects(out, CORE, alpha=alpha)]
     did = did_effect(out, ps, alpha=alpha)
@@ -81,7 +83,7 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
             effects.append(pd.DataFrame([tv]))
             naive.append(pd.DataFrame([nv]))
         except Exception as exc:  # the survival module is optional here: report, do not fail
-            checks.append(dict(check="time-varying Cox (enrolment)", status="warn", value=np.nan,
+            checks.append(dict(id=ids.CHECK_TV_COX, check="time-varying Cox (enrolment)", status="warn", value=np.nan,
                                detail=f"not computed: {type(exc).__name__}: {exc}"))
     clv_values = {}
     if clv:
@@ -101,7 +103,7 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
                                      benchmarks=bench, conditional=cond)
         except (ZeroDivisionError, ValueError, np.linalg.LinAlgError) as exc:
             bench = cond = sens = None   # data the benchmarks cannot handle: say so, not crash
-            checks.append(dict(check="sensitivity analysis", status="warn", value=np.nan,
+            checks.append(dict(id=ids.CHECK_SENSITIVITY, check="sensitivity analysis", status="warn", value=np.nan,
                                detail=f"not computed on these data ({type(exc).__name__}: "
                                       f"{exc}); the effects above do not depend on it"))
     power = mde_table(out, D & ps.kept_, ~D & ps.kept_,

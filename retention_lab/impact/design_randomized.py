@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import ids
 from ..errors import DataError
 from ..units import z_value
 from .common import _clv_rows, _cox, _km
@@ -27,7 +28,8 @@ def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed, planne
         planned_share = float((data.params or {}).get("invite_share", 0.5))
     checks = [srm_check(z, float(planned_share))]
     bal = balance_table(X, z)
-    checks.append(balance_check(bal, name="covariate balance (invited vs control)"))
+    checks.append(balance_check(bal, name="covariate balance (invited vs control)",
+                                check_id=ids.CHECK_BALANCE_RANDOMIZED))
     rows, tu = itt_and_members(out, CORE, covariates=X, alpha=alpha)
     raw, _ = itt_and_members(out, CORE, adjust=False, alpha=alpha)
     ratio = dict(zip(rows.loc[rows.estimand == "ITT", "metric"],
@@ -35,14 +37,14 @@ def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed, planne
                      raw.loc[raw.estimand == "ITT", "se"].to_numpy()))
     effects = [rows]
     control_members = int(out.loc[~z, "enrolled"].sum())
-    checks.append(dict(check="control arm not enrolled", status="pass" if control_members == 0
+    checks.append(dict(id=ids.CHECK_CONTROL_NOT_ENROLLED, check="control arm not enrolled", status="pass" if control_members == 0
                        else "warn", value=float(control_members),
                        detail=f"{control_members:,} control customers enrolled (the Wald "
                               "estimator handles two-sided non-compliance; check for leakage)"))
     take = tu["take_up"]
     if not take > 0:   # no enrolment data (or nobody joined): the ITT still stands
         effects = [rows.loc[rows["estimand"] == "ITT"]]
-        checks.append(dict(check="take-up", status="warn", value=0.0,
+        checks.append(dict(id=ids.CHECK_TAKE_UP, check="take-up", status="warn", value=0.0,
                            detail="no invited customer has an enrolled_at date: only the effect "
                                   "of the invitation (ITT) is estimated"))
         take = float("nan")
@@ -68,7 +70,7 @@ def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed, planne
         se = np.sqrt(share_t * (1 - share_t) / z.sum() + share_c * (1 - share_c) / (~z).sum())
         p = z_interval(diff, se)[2]
         p = 1.0 if not np.isfinite(p) else p
-        checks.append(dict(check=f"survey response balanced by arm ({metric})",
+        checks.append(dict(id=ids.CHECK_SURVEY_BALANCE, check=f"survey response balanced by arm ({metric})",
                            status="pass" if p >= 0.01 else "warn", value=float(p),
                            detail=f"{metric} answered by {share_t:.1%} of invited vs "
                                   f"{share_c:.1%} of control ({p_text(p)}); the {metric} "

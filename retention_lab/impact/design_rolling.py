@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .. import ids
 from .rolling import HISTORY_LABELS, rolling_effects
 from .sensitivity import (SENSITIVITY_COLUMNS, bias_factor, confounder_strength, evalues_md,
                           evalues_rr, interpret)
@@ -47,7 +48,7 @@ def analyze_rolling(data, out, alpha, survival, trim, horizon_days, *, sensitivi
             effects.append(pd.DataFrame([tv]))
             naive = pd.DataFrame([nv])
         except Exception as exc:   # the survival module is optional here: report, do not fail
-            checks.append(dict(check="time-varying Cox (enrolment)", status="warn", value=np.nan,
+            checks.append(dict(id=ids.CHECK_TV_COX, check="time-varying Cox (enrolment)", status="warn", value=np.nan,
                                detail=f"not computed: {type(exc).__name__}: {exc}"))
     if clv:   # one BG/NBD with membership switching on at enrolment (never raises)
         from .clv_effects import rolling_clv_rows
@@ -88,7 +89,7 @@ def _event_study(data, alpha):
         es = event_study(data, outcome="purchases", months_before=6, months_after=12,
                          alpha=alpha)
     except Exception as exc:   # H2's estimator may refuse a panel: say so, never crash
-        return None, dict(check=name, status="warn", value=np.nan,
+        return None, dict(id=ids.CHECK_PRETRENDS, check=name, status="warn", value=np.nan,
                           detail=f"event study not computed: {type(exc).__name__}: {exc}")
     p = es.pretrend
     status = {"pass": "pass", "fail": "warn"}.get(p.get("status"), "warn")
@@ -99,7 +100,7 @@ def _event_study(data, alpha):
                    "selects on recent activity) alone makes its placebo months differ; the "
                    "headline effects adjust for that history and do not rest on parallel "
                    "trends, but the event-study estimates do.")
-    return es, dict(check=name, status=status, value=float(p.get("p_value", np.nan)),
+    return es, dict(id=ids.CHECK_PRETRENDS, check=name, status=status, value=float(p.get("p_value", np.nan)),
                     detail=detail)
 
 

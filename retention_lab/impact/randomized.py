@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .. import ids
 from ..formatting import p_text
 from .estimators import Means, arm_means, effect_row
 from .outcomes import covariate_matrix
@@ -36,7 +37,7 @@ def srm_check(arm_treated, expected_share: float = 0.5, threshold: float = 0.001
     n_t, n = z.sum(), len(z)
     chi2, p = stats.chisquare([n_t, n - n_t], [n * expected_share, n * (1 - expected_share)])
     status = "fail" if p < threshold else "pass"
-    return dict(check="sample ratio (SRM)", status=status, value=float(p),
+    return dict(id=ids.CHECK_SRM, check="sample ratio (SRM)", status=status, value=float(p),
                 detail=f"{int(n_t):,} invited vs {int(n - n_t):,} control; planned share "
                        f"{expected_share:.0%}; chi-square {p_text(p)} (fail below {threshold:g})")
 
@@ -67,13 +68,13 @@ def balance_table(X: pd.DataFrame, treated, weights=None) -> pd.DataFrame:
 
 
 def balance_check(table: pd.DataFrame, column: str = "smd", limit: float = 0.1,
-                  name: str = "covariate balance") -> dict:
+                  name: str = "covariate balance", check_id: str | None = None) -> dict:
     worst = table.loc[table[column].abs().idxmax()] if len(table) else None
     if worst is None:
-        return dict(check=name, status="warn", value=np.nan, detail="no covariates")
+        return dict(id=check_id, check=name, status="warn", value=np.nan, detail="no covariates")
     v = abs(worst[column])
     status = "pass" if v < limit else ("warn" if v < 2 * limit else "fail")
-    return dict(check=name, status=status, value=float(v),
+    return dict(id=check_id, check=name, status=status, value=float(v),
                 detail=f"largest |SMD| {v:.3f} ({worst['covariate']}); threshold {limit}")
 
 

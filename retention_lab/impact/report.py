@@ -152,6 +152,12 @@ class ImpactReport:
             raise KeyError(f"no effect row for metric {metric!r}, estimand {est!r}")
         return rows.iloc[0]
 
+    def check_labels(self, check_ids) -> list[str]:
+        """The display labels of the checks with these ids (the id itself when unknown)."""
+        c = self.checks
+        labels = dict(zip(c["id"], c["check"])) if "id" in c.columns else {}
+        return [str(labels.get(i, i)) for i in check_ids]
+
     def failed_checks(self) -> pd.DataFrame:
         return self.checks.loc[self.checks["status"] == "fail"]
 
@@ -213,7 +219,7 @@ class ImpactReport:
         claim and recommends a randomized holdout."""
         currency = _currency(currency)
         if not self.identified:
-            why = "; ".join(self.settings.get("not_identified_because", []))
+            why = "; ".join(self.check_labels(self.settings.get("not_identified_because", [])))
             return ("Not identified: these data cannot tell whether the programme worked, because "
                     "they cannot separate who chose to join from what joining did"
                     + (f" (failed: {why})" if why else "") +
@@ -293,7 +299,7 @@ class ImpactReport:
                          "robust).")
         identified = self.identified
         if not identified:
-            why = "; ".join(s.get("not_identified_because", []))
+            why = "; ".join(self.check_labels(s.get("not_identified_because", [])))
             lines.append(
                 f"NOT IDENTIFIED — the effect of the programme is not identified by these data "
                 f"(failed: {why}): they cannot separate who chose to join from what joining "

@@ -75,6 +75,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .. import ids
 from ..errors import DataError
 from ..units import days_per
 from .estimators import Means, effect_row
@@ -713,7 +714,7 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
     prior = rows.loc[member, "prior_orders"].to_numpy()
     thin = float(np.mean(prior < MIN_PRIOR_PURCHASES))
     checks.append(dict(
-        check="history before enrolment (rolling)",
+        id=ids.CHECK_HISTORY, check="history before enrolment (rolling)",
         status="fail" if thin >= HISTORY_FAIL_SHARE else ("warn" if thin >= 0.05 else "pass"),
         value=thin,
         detail=f"{thin:.0%} of members enrolled with fewer than {MIN_PRIOR_PURCHASES} earlier "
@@ -726,16 +727,17 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
     share = float(wc.max() / wc.sum()) if wc.size else np.nan
     ov_fail = trimmed > OVERLAP_FAIL_SHARE or ess < MIN_EFFECTIVE_COMPARISON
     checks.append(dict(
-        check="propensity overlap (rolling)",
+        id=ids.CHECK_OVERLAP_ROLLING, check="propensity overlap (rolling)",
         status="fail" if ov_fail else ("warn" if trimmed > 0.02 or share > 0.05 else "pass"),
         value=ess,
         detail=f"{trimmed:.1%} of members trimmed (propensity > {1 - trim:.2f}; fails above "
                f"{OVERLAP_FAIL_SHARE:.0%}); effective comparison rows {ess:,.0f} (fails below "
                f"{MIN_EFFECTIVE_COMPARISON}); largest weight share {share:.2%}"))
     checks.append(balance_check(bal, "smd_weighted", name="history balance after weighting "
-                                "(rolling)"))
+                                "(rolling)", check_id=ids.CHECK_BALANCE_ROLLING))
     comp = ~member
     checks.append(dict(
+        id=ids.CHECK_CENSORING_ROLLING,
         check="later enrolment of comparison customers (censoring)", status="pass",
         value=float(cens[comp].mean()),
         detail=f"{cens[comp].sum():,} of {comp.sum():,} comparison rows enrolled during their "
@@ -746,14 +748,15 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
                "probability of not having enrolled yet"))
     nap = info["n_members_not_at_purchase"]
     checks.append(dict(
-        check="members enrolled at a purchase (rolling)",
+        id=ids.CHECK_ENROLLED_AT_PURCHASE_ROLLING, check="members enrolled at a purchase (rolling)",
         status="pass" if nap <= 0.05 * max(info["n_members_used"], 1) else "warn",
         value=float(nap),
         detail=f"{nap:,} of {info['n_members_used']:,} members have no purchase on their "
                f"enrolment day; {info['n_members_too_late']:,} members enrolled after "
                f"{info['last_index_date'].date()} (no complete window) and "
                f"{info['n_members_before_start']:,} before the start are not analysed"))
-    identified = not any(c["status"] == "fail" for c in checks[:2])
+    identified = not any(c["status"] == "fail" for c in checks
+                         if c["id"] in ids.IDENTIFICATION_CHECK_IDS)
     info.update(n_rows=len(rows), n_member_rows=n_t, n_comparison_rows=int((~member).sum()),
                 n_comparison_customers=int(rows.loc[~member, "code"].nunique()),
                 n_censored=int(cens.sum()), ess_comparison=ess,
@@ -815,7 +818,7 @@ def late_enrolment_check(out: pd.DataFrame) -> dict:
     D = out["enrolled"].to_numpy() == 1
     late = D & (out["enrolled_at"] > out["first_post"]).to_numpy()
     share = float(late.sum() / D.sum()) if D.sum() else 0.0
-    return dict(check="enrolment timing (launch design)",
+    return dict(id=ids.CHECK_ENROLMENT_TIMING, check="enrolment timing (launch design)",
                 status="fail" if share > LATE_ENROLMENT_FAIL_SHARE else "pass", value=share,
                 detail=f"{late.sum():,} of {D.sum():,} members ({share:.0%}) enrolled after "
                        f"their first purchase on or after the launch (fails above "

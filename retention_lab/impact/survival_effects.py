@@ -17,6 +17,7 @@ import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import proportional_hazard_test
 
+from .. import ids
 from ..formatting import p_text
 
 
@@ -90,7 +91,7 @@ def cox_hazard_ratio(out: pd.DataFrame, treated, weights=None, *, alpha: float =
         test = proportional_hazard_test(cph, tab, time_transform="rank")
     p_ph = float(np.asarray(test.p_value).ravel()[0])
     status = "pass" if p_ph >= 0.01 else "warn"
-    check = dict(check="proportional hazards (Cox)", status=status, value=p_ph,
+    check = dict(id=ids.CHECK_PH, check="proportional hazards (Cox)", status=status, value=p_ph,
                  detail=f"Grambsch–Therneau test {p_text(p_ph)}; a small p means the hazard "
                         "ratio changes over time — read it as an average, and rely on retention "
                         "at the horizon and RMST instead")
