@@ -53,6 +53,26 @@ class DataError(ValueError):
         return cls(msg, table=table, column=column, rule=rule, n_rows=n, examples=examples)
 
 
+class RetentionLabWarning(UserWarning):
+    """Base class of the warnings retention_lab emits: a report can collect them (filter on this
+    class) and show them next to the numbers they qualify."""
+
+
+class ConvergenceWarning(RetentionLabWarning, RuntimeWarning):
+    """A fit finished but is doubtful (optimiser stopped early, singular information matrix, …)."""
+
+
+class BoundaryWarning(ConvergenceWarning):
+    """An estimate ran to the boundary of the parameter space (a parameter to 0 or ∞, a
+    coefficient to ±∞): the data do not identify it; its standard error and p-value are not
+    ordinary inference. Fitted models flag such parameters (``summary['at_boundary']``)."""
+
+
+class SeparationWarning(BoundaryWarning):
+    """A covariate separates the events (e.g. lapses only in one group): the maximum-likelihood
+    coefficient is infinite; any finite number shown for it is a penalised estimate."""
+
+
 @dataclass
 class DataQuality:
     """A ledger of every row a documented policy excluded or changed.
