@@ -57,7 +57,8 @@ def test_trial_rows_match_a_hand_computation():
     # 4 (day 45)
     m = rows.loc[(1, 1)]
     assert m["member"] == 1 and m["index_date"] == pd.Timestamp("2024-02-10")
-    assert m["prior_orders"] == 3 and m["prior_spend"] == 35.0     # the tie day counts 2 orders
+    # two lines on day −100 are one purchase day (issue 19 item 3); spend sums both lines
+    assert m["prior_orders"] == 2 and m["prior_spend"] == 35.0
     assert m["tenure_days"] == 140 and m["recency_days"] == 70
     assert m["mean_gap_days"] == 70                                 # (−30 − (−100)) / 1
     assert m["orders"] == 1 and m["spend"] == 10.0                  # day 50 only: (40, 100]

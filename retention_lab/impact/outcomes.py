@@ -2,6 +2,12 @@
 
 Time line (all windows use whole days, ``launch`` = the programme launch):
 
+Purchases are counted as **purchase days** (distinct customer-days with a transaction), not
+transaction lines: an order written as two lines on the same day, or two orders placed on one
+day, is one purchase. The counts are then invariant to how a shop splits its orders into lines,
+and they are the purchase events of the BTYD models (Fader, Hardie & Lee 2005 count repeat
+purchase days too). Spend sums every line.
+
 * **pre-period** ``[.., launch)`` — behaviour before anyone could enrol: ``pre_orders``,
   ``pre_spend``, ``tenure_days`` (launch − first purchase), ``recency_days`` (launch − last
   purchase); the covariates of CUPED and of the propensity model;
@@ -62,7 +68,8 @@ def study_dates(data, horizon: int = 365):
 def outcome_table(data, horizon: int = 365) -> pd.DataFrame:
     """One row per customer of ``data.customers`` (index ``customer_id``).
 
-    Columns: ``pre_orders, pre_spend, tenure_days, recency_days, orders, spend, exposure_days,
+    Columns (``pre_orders`` and ``orders`` count purchase days): ``pre_orders, pre_spend,
+    tenure_days, recency_days, orders, spend, exposure_days,
     retained, first_post`` (first purchase after launch, NaT if none), ``enrolled``,
     ``enrolled_at``, ``days_to_enrol`` (from launch), ``member_spend`` (spend in the outcome window
     from the enrolment day on: the base of reward costs), ``joined_in_window``, ``eligible``,
@@ -84,7 +91,7 @@ def outcome_table(data, horizon: int = 365) -> pd.DataFrame:
 
     out = pd.DataFrame(index=cust.index)
     g_pre = pd.DataFrame({"id": ids[pre], "day": day[pre], "amount": amount[pre]}).groupby("id")
-    out["pre_orders"] = g_pre.size().reindex(out.index, fill_value=0).astype(float)
+    out["pre_orders"] = g_pre["day"].nunique().reindex(out.index, fill_value=0).astype(float)
     out["pre_spend"] = g_pre["amount"].sum().reindex(out.index, fill_value=0.0)
     first = pd.Series(day.groupby(ids).min()).reindex(out.index)
     if "signup_date" in cust.columns:
@@ -94,7 +101,7 @@ def outcome_table(data, horizon: int = 365) -> pd.DataFrame:
     out["recency_days"] = (launch - last_pre).dt.days.fillna(out["tenure_days"]).astype(float)
 
     g_post = pd.DataFrame({"id": ids[post], "day": day[post], "amount": amount[post]}).groupby("id")
-    out["orders"] = g_post.size().reindex(out.index, fill_value=0).astype(float)
+    out["orders"] = g_post["day"].nunique().reindex(out.index, fill_value=0).astype(float)
     out["spend"] = g_post["amount"].sum().reindex(out.index, fill_value=0.0)
     out["first_post"] = day[after_launch].groupby(ids[after_launch]).min().reindex(out.index)
     out["eligible"] = out["first_post"].notna().astype(float)
