@@ -24,17 +24,21 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from ..errors import DataError
+from ..errors import BoundaryWarning, ConvergenceWarning, DataError
 from ..units import DAYS_PER_UNIT, Z95
 from .persistence import PersistenceMixin
+
+__all__ = ["ConvergenceError", "ConvergenceWarning", "BoundaryWarning", "BOUNDARY_LOG",
+           "boundary_flags", "flag_boundary", "check_identified"]
+
+#: an estimate whose log (positive parameters) or whose effect across the covariate's range
+#: (coefficients: |γ|·(max − min)) exceeds this in absolute value has run to the boundary of
+#: the parameter space (e^12 ≈ 1.6e5): the likelihood keeps rising towards 0 / ∞ there
+BOUNDARY_LOG = 12.0
 
 
 class ConvergenceError(RuntimeError):
     """The optimiser did not reach a finite maximum of the likelihood."""
-
-
-class ConvergenceWarning(RuntimeWarning):
-    """The fit finished but is doubtful (boundary estimate, singular information matrix, …)."""
 
 
 # ---------------------------------------------------------------------------- input handling
@@ -98,6 +102,79 @@ def btyd_arrays(data, recency=None, T=None, weights=None, *, table: str = "summa
     check_rule(table, "recency", "recency == 0 when frequency == 0", (x == 0) & (tx != 0), frame)
     check_rule(table, "weight", "weight >= 0", w < 0, frame)
     return x, np.minimum(tx, T_), T_, w
+
+
+def check_identified(x, T, w, *, table: str = "summary", model: str = "BTYD model",
+                     age_column: str = "T") -> None:
+    """Refuse a summary from which the BTYD parameters cannot be estimated at all.
+
+    * every customer's age ``T`` is 0 (all first seen on the observation end): every
+      likelihood term is 1 whatever the parameters — nothing is observed;
+    * nobody made a repeat purchase (``frequency == 0`` for all): the purchase rate runs to 0
+      and the dropout parameters do not enter the likelihood (BG/NBD: ``B(a, b+x)/B(a, b) = 1``
+      at ``x = 0``), so predictions come out as 0, ±inf or NaN.
+
+    A customer with ``T = 0`` among others is valid (their prediction is the unconditional one
+    of a customer just acquired). Rows with zero weight are ignored. Raises
+    :class:`~retention_lab.DataError` naming the column, the rule and the count.
+    """
+    x, T, w = (np.asarray(v, float) for v in (x, T, w))
+    on = w > 0
+    n = int(on.sum())
+    if n and not np.any(T[on] > 0):
+        raise DataError(f"{table}.{age_column}: all {n:,} customers have {age_column} = 0 (first "
+                        f"seen on the observation end); the {model} cannot be estimated from "
+                        f"customers observed for no time — rule 'some customer with "
+                        f"{age_column} > 0'", table=table, column=age_column,
+                        rule=f"some customer with {age_column} > 0", n_rows=n)
+    if n and not np.any(x[on] > 0):
+        raise DataError(f"{table}.frequency: all {n:,} customers have frequency = 0 (no repeat "
+                        f"purchase at all); the {model}'s purchase and dropout processes are not "
+                        f"identified — rule 'some customer with frequency > 0'", table=table,
+                        column="frequency", rule="some customer with frequency > 0", n_rows=n)
+
+
+def boundary_flags(coef, names, *, positive=None, scale=None, limit: float = BOUNDARY_LOG):
+    """Which estimates ran to the boundary of the parameter space (a bool Series by name).
+
+    A positive parameter (``positive[j]``) is at the boundary when ``|log θ_j| > limit``
+    (towards 0 or ∞); a regression coefficient when ``|γ_j| · scale_j > limit``, ``scale_j`` the
+    range of its covariate (1 for a dummy): a rate ratio beyond e^12 between the customers with
+    the smallest and the largest value — the signature of a likelihood that keeps rising as the
+    coefficient runs to ±∞ (separation, or a process the data do not identify).
+    """
+    coef = np.asarray(coef, float)
+    positive = np.ones(len(coef), bool) if positive is None else np.asarray(positive, bool)
+    scale = np.ones(len(coef)) if scale is None else np.asarray(scale, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        size = np.where(positive, np.abs(np.log(np.where(positive, coef, 1.0))),
+                        np.abs(coef) * scale)
+    return pd.Series((size > limit) | ~np.isfinite(size), index=list(names), name="at_boundary")
+
+
+def flag_boundary(model, flags: pd.Series, *, stacklevel: int = 3) -> None:
+    """Record boundary estimates on a fitted model: ``model.at_boundary_`` (bool per parameter),
+    ``model.summary.attrs['at_boundary']`` (the same as a dict, kept by persistence), the
+    standard error, interval and p-value of each flagged row set to NaN in ``summary`` (they are
+    not ordinary inference at a boundary: the Wald approximation fails there), and a
+    :class:`~retention_lab.errors.BoundaryWarning` naming them."""
+    flags = flags.astype(bool)
+    model.at_boundary_ = flags
+    summary = model.summary
+    summary.attrs["at_boundary"] = {str(k): bool(v) for k, v in flags.items()}
+    bad = [k for k, v in flags.items() if v]
+    if not bad:
+        return
+    cols = [c for c in ("se", "lower 95%", "upper 95%", "p") if c in summary.columns]
+    summary.loc[bad, cols] = np.nan
+    if hasattr(model, "standard_errors_"):
+        model.standard_errors_.loc[bad] = np.nan
+    values = ", ".join(f"{k} = {model.params_[k]:.4g}" for k in bad)
+    warnings.warn(f"{type(model).__name__}: estimate(s) at the boundary of the parameter space "
+                  f"({values}); the data do not identify them, so no standard error, interval "
+                  f"or p-value is given for them (summary.attrs['at_boundary']) — simplify the "
+                  f"model (drop the covariate / use a simpler model) or add a penalizer_coef",
+                  BoundaryWarning, stacklevel=stacklevel)
 
 
 def distinct_rows(*columns, weights=None):
@@ -320,13 +397,9 @@ class BaseFitter(PersistenceMixin):
                           f"{gnorm:.2g} ({best.message}); estimates may be inaccurate",
                           ConvergenceWarning, stacklevel=3)
         log_params = best.x
-        if np.any(np.abs(log_params) > 12):
-            bad = [n for n, v in zip(self._param_names, log_params) if abs(v) > 12]
-            warnings.warn(f"{type(self).__name__}: parameter(s) {bad} ran to the boundary "
-                          f"(estimate {np.exp(log_params).round(6).tolist()}); the data do not "
-                          f"identify the model — consider a penalizer_coef", ConvergenceWarning,
-                          stacklevel=3)
         self._store(log_params, data, weights, n_obs)
+        flag_boundary(self, boundary_flags(np.exp(log_params), self._param_names),
+                      stacklevel=4)
         return self
 
     def _store(self, log_params, data, weights, n_obs):
@@ -421,6 +494,9 @@ class BaseFitter(PersistenceMixin):
                  self.summary.round(decimals).to_string(),
                  "",
                  f"  {self.summary.attrs['method']}"]
+        at = [k for k, v in self.summary.attrs.get("at_boundary", {}).items() if v]
+        if at:
+            lines.append(f"  at the boundary (not identified; no se/interval): {', '.join(at)}")
         print("\n".join(lines), file=file)
 
     def __repr__(self) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from .base import BaseFitter, btyd_arrays, distinct_rows, time_unit_of
+from .base import BaseFitter, btyd_arrays, check_identified, distinct_rows, time_unit_of
 from .predictive import ConditionalPredictionsMixin
 from .plotting import BtydPlotsMixin
 
@@ -90,6 +90,7 @@ class BtydMixin(ConditionalPredictionsMixin, BtydPlotsMixin):
         x, tx, T_, w = btyd_arrays(data, recency, T, weights)
         keep = w > 0
         x, tx, T_, w = x[keep], tx[keep], T_[keep], w[keep]
+        check_identified(x, T_, w, model=self._model_name)
         self.time_unit_ = time_unit_of(data)
         self._fit_data_ranges = dict(T=float(T_.max()), frequency=float(x.max()),
                                      recency=float(tx.max()))

@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, binom, digamma, gammaln, hyp2f1, logsumexp
 
-from .base import BaseFitter, _as_float_array, check_columns, check_rule, distinct_rows
+from .base import (BaseFitter, _as_float_array, check_columns, check_identified, check_rule,
+                   distinct_rows)
 from .plotting import BtydPlotsMixin
 from ..errors import DataError
 
@@ -172,6 +173,7 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
         x, tx, n, w = bgbb_arrays(data, recency, n_periods, weights)
         keep = w > 0
         x, tx, n, w = x[keep], tx[keep], n[keep], w[keep]
+        check_identified(x, n, w, table=_TABLE, model=self._model_name, age_column="n_periods")
         attrs = getattr(data, "attrs", None) or {}
         unit = time_unit if time_unit is not None else attrs.get("unit")
         if unit is None:
