@@ -21,6 +21,8 @@ import pandas as pd
 
 from .. import ids
 from . import context as ctx
+from . import verdict as vd
+from .power import holdout_plan
 from .design_launch import analyze_launch
 from .design_randomized import analyze_randomized
 from .heterogeneity import segment_effects
@@ -94,6 +96,13 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
     Identification: when a check that decides whether these data can separate selection from
     effect fails (:data:`IDENTIFICATION_CHECKS`), ``report.identified`` is False and the
     summary makes no causal claim; it recommends a randomized holdout instead.
+
+    The verdict (``report.verdict``: claim, evidence, robustness, reasons) is decided by
+    :func:`.verdict.decide` from check ids, metric ids and the sensitivity table; an
+    observational design claims an effect only if it survives an unmeasured confounder as
+    strong as the strongest measured covariate (rule in :mod:`.verdict`), else it is
+    "suggestive" and ``report.holdout`` sizes the randomized holdout that would settle it
+    (:func:`.power.holdout_plan`).
     """
     design = design or getattr(data, "design", None) or "randomized"
     if design not in DESIGNS:
@@ -172,8 +181,22 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
     failed = checks.loc[checks["id"].isin(IDENTIFICATION_CHECKS) & (checks["status"] == "fail")]
     settings["identified"] = failed.empty
     settings["not_identified_because"] = list(failed["id"])
-    return ImpactReport(design=report_design, effects=effects.reset_index(drop=True),
+    effects = effects.reset_index(drop=True)
+    verdict = vd.decide(effects, checks, report_design, sensitivity=extra.get("sensitivity"),
+                        alpha=alpha)
+    holdout = {}
+    sig = vd.significant(effects, report_design, alpha)
+    if report_design != "randomized" and sig:   # the randomized holdout that would settle it
+        row = effects.loc[(effects["metric"] == sig[0]) & (effects["estimand"] == est)].iloc[0]
+        y = None
+        if analysis == "rolling":   # outcomes in the windows after each index date
+            tr = extra["rolling"].trials
+            col = {"purchases": "orders", "spend": "spend", "retention": "retained"}[sig[0]]
+            if col in tr.columns:
+                y = tr.loc[tr["kept"].astype(bool), col].to_numpy(float)
+        holdout = holdout_plan(out, row, y=y, alpha=alpha, window_days=int(horizon))
+    return ImpactReport(design=report_design, effects=effects,
                         checks=checks, segments=segs, roi=roi,
                         assumptions=_assumptions(report_design, settings), context=context,
                         retention_value=retention_value, settings=settings, analysis=analysis,
-                        **extra)
+                        verdict=verdict, holdout=holdout, **extra)

@@ -127,6 +127,8 @@ class ImpactReport:
     analysis: str = ""
     event_study: object = None
     rolling: object = None
+    verdict: dict = field(default_factory=dict)
+    holdout: dict = field(default_factory=dict)
 
     @property
     def identified(self) -> bool:
