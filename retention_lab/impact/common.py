@@ -83,9 +83,21 @@ def _clv_rows(data, out, groups, alpha, n_draws, seed, estimator, scale, checks,
         out_rows.append(r)
     checks.append(dict(id=ids.CHECK_CLV_MODELS, check="CLV models (BG/NBD + Gamma-Gamma)", status="pass",
                        value=float(len(info)),
-                       detail="; ".join(f"{k}: mean CLV {fmt.money(v['mean'], _currency())} "
-                                        f"(n = {fmt.count(v['n'])})"
-                                        for k, v in info.items()) +
-                       " — BTYD models assume stationary behaviour, so a change at enrolment is "
-                       "only partly reflected"))
+                       detail=_clv_detail(out_rows, info)))
     return pd.DataFrame(out_rows)
+
+
+def _clv_detail(rows: list, info: dict) -> str:
+    """The CLV check's text, quoting the CLV table's own levels (the design estimator's
+    adjusted means of the per-customer predictions: one number, one source) and the size of
+    each group the models were fitted to."""
+    cur = _currency()
+    fitted = "; ".join(f"{k}: n = {fmt.count(v['n'])}" for k, v in info.items())
+    levels = ""
+    if rows:
+        r = rows[0]
+        levels = (f"{r['estimand']}: {fmt.money(r['treatment'], cur)} vs "
+                  f"{fmt.money(r['control'], cur)} per customer, as in the CLV table (the "
+                  "design's adjusted means of each customer's predicted CLV); ")
+    return (f"{levels}models fitted per group ({fitted}) — BTYD models assume stationary "
+            "behaviour, so a change at enrolment is only partly reflected")
