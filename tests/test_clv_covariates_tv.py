@@ -27,22 +27,42 @@ def _grid(lo, hi, n):
     return (hi - lo) / 2 * u + (hi + lo) / 2, (hi - lo) / 2 * w
 
 
-def brute_loglik(r, alpha, s, beta, purchase_ages, T, a, c, n=700):
-    """log ∫∫ L(purchases | λ, μ) dGamma(λ) dGamma(μ); ``a``, ``c``: per-week multipliers
-    (week j covers ages [j, j+1)), ``purchase_ages``: the repeat purchases' ages (integers)."""
+def week_intervals(kb, flags, T):
+    """The age intervals (weeks since the first purchase, made on day 2 of week ``kb``) of the
+    calendar weeks kb, kb+1, …: week j covers days [7j, 7j+7), day d the ages
+    ((d − d0 − 1)/7, (d − d0)/7] (a purchase on day d sits at the end of its day), clipped to
+    [0, T]; returns (lo, hi, flag of each interval)."""
+    d0 = 7 * kb + 2
+    j = kb + np.arange(len(flags))
+    lo = np.maximum(7 * j - d0 - 1, 0) / 7
+    hi = np.minimum((7 * j + 6 - d0) / 7, T)
+    keep = hi > lo
+    return lo[keep], hi[keep], np.asarray(flags, float)[keep]
+
+
+def brute_loglik(r, alpha, s, beta, purchase_ages, lo, hi, a, c, n=700):
+    """log ∫∫ L(purchases | λ, μ) dGamma(λ) dGamma(μ) with the purchase multiplier ``a`` and the
+    dropout multiplier ``c`` constant on the age intervals [lo_j, hi_j) (tiling [0, T]);
+    ``purchase_ages``: the repeat purchases' exact ages."""
     lu, wl = _grid(-90, 8, n)
     mv, wm = _grid(-90, 8, n)
     lam, mu = np.exp(lu)[:, None], np.exp(mv)[None, :]
     x = len(purchase_ages)
-    tx = max(purchase_ages) if x else 0
-    A = np.r_[0, np.cumsum(a[:T])]
-    C = np.r_[0, np.cumsum(c[:T])]
-    alive = np.exp(-lam * A[T] - mu * C[T])
+    tx = max(purchase_ages) if x else 0.0
+    A = np.r_[0, np.cumsum(a * (hi - lo))]
+    C = np.r_[0, np.cumsum(c * (hi - lo))]
+    alive = np.exp(-lam * A[-1] - mu * C[-1])
     dead = 0.0
-    for j in range(int(tx), T):   # weeks after the last purchase: death inside week j
+    for j in range(len(lo)):   # death inside interval j, after the last purchase
+        if hi[j] <= tx:
+            continue
+        off = max(lo[j], tx) - lo[j]
+        h = hi[j] - lo[j] - off
         k = lam * a[j] + mu * c[j]
-        dead = dead + mu * c[j] * np.exp(-lam * A[j] - mu * C[j]) * -np.expm1(-k) / k
-    prod_a = np.prod([a[int(t)] for t in purchase_ages]) if x else 1.0
+        dead = dead + (mu * c[j] * np.exp(-lam * (A[j] + a[j] * off) - mu * (C[j] + c[j] * off))
+                       * -np.expm1(-k * h) / k)
+    where = [int(np.searchsorted(hi, t, side="left")) for t in purchase_ages]
+    prod_a = np.prod(a[where]) if x else 1.0
     ind = prod_a * lam ** x * (alive + dead)
     dens = (stats.gamma.pdf(lam, r, scale=1 / alpha) * lam
             * stats.gamma.pdf(mu, s, scale=1 / beta) * mu)
@@ -81,8 +101,8 @@ def test_dynamic_likelihood_equals_brute_force(theta):
     r, alpha, s, beta, gt, gl = theta
     for i, cid in enumerate(d.ids):
         kb, buys, flags = HIST[cid]
-        f = np.asarray(flags, float)
-        want = brute_loglik(r, alpha, s, beta, [b - kb for b in buys], 30 - kb,
+        lo, hi, f = week_intervals(kb, flags, (216 - 7 * kb - 2) / 7)
+        want = brute_loglik(r, alpha, s, beta, [b - kb for b in buys], lo, hi,
                             np.exp(gt * f), np.exp(gl * f))
         assert ll[i] == pytest.approx(want, abs=1e-6), cid
 
@@ -96,7 +116,9 @@ def constant_world():
     z = pd.Series(rng.normal(size=800), index=np.arange(800))
     panel["z"] = z.reindex(panel["customer_id"]).to_numpy()
     panel = panel.drop(columns="member")
-    summ = rl.features.rfm_summary(tx, end, freq="W")
+    # exact purchase days, ages in weeks (the time-varying model's event times)
+    summ = rl.features.rfm_summary(tx, end, freq="D")[["frequency", "recency", "T"]] \
+        .assign(recency=lambda f: f["recency"] / 7, T=lambda f: f["T"] / 7)
     return tx, panel, end, summ, z.reindex(summ.index).to_frame("z")
 
 

@@ -20,7 +20,7 @@ import retention_lab as rl
 from clv_covariates_sim import simulate_dynamic
 from retention_lab.clv.covariates_tv import DynamicData, membership_covariates
 from retention_lab.clv.covariates_tv_bg import TimeVaryingBetaGeoFitter, bg_dynamic_loglik_terms
-from test_clv_covariates_tv import HIST, _world
+from test_clv_covariates_tv import HIST, _world, week_intervals
 
 
 def _grid(lo, hi, n):
@@ -28,20 +28,25 @@ def _grid(lo, hi, n):
     return (hi - lo) / 2 * u + (hi + lo) / 2, (hi - lo) / 2 * w
 
 
-def brute_loglik(r, alpha, a, b, purchase_ages, T, at, ct, n=900):
-    """log ∫∫ L | λ, p: ``at``/``ct`` per-week multipliers (week j = ages [j, j+1)); the
-    dropout multiplier of a purchase is the one of the week after it."""
+def brute_loglik(r, alpha, a, b, purchase_ages, lo, hi, at, ct, n=900):
+    """log ∫∫ L | λ, p: ``at``/``ct`` multipliers constant on the age intervals [lo_j, hi_j)
+    (tiling [0, T]); the dropout multiplier of a purchase is the one in force just after it."""
     lu, wl = _grid(-90, 8, n)
     pu, wp = _grid(-60, 60, n)
     lam, p = np.exp(lu)[:, None], (1 / (1 + np.exp(-pu)))[None, :]
-    A = np.r_[0, np.cumsum(at[:T])]
+    A = np.r_[0, np.cumsum(at * (hi - lo))]
+
+    def A_at(t):
+        j = min(int(np.searchsorted(hi, t, side="left")), len(lo) - 1)
+        return A[j] + at[j] * (t - lo[j])
     x = len(purchase_ages)
-    prod_a = np.prod([at[t] for t in purchase_ages]) if x else 1.0
-    c = [ct[min(t + 1, T)] for t in purchase_ages]   # the state after the purchase
-    ind = lam ** x * prod_a * np.exp(-lam * A[T]) * (1 - p) ** sum(c)
+    where = [int(np.searchsorted(hi, t, side="left")) for t in purchase_ages]
+    prod_a = np.prod(at[where]) if x else 1.0
+    c = [ct[int(np.searchsorted(hi, t, side="right"))] for t in purchase_ages]  # just after
+    ind = lam ** x * prod_a * np.exp(-lam * A[-1]) * (1 - p) ** sum(c)
     if x:
         tx = max(purchase_ages)
-        ind = ind + (lam ** x * prod_a * np.exp(-lam * A[tx]) * (1 - p) ** (sum(c) - c[-1])
+        ind = ind + (lam ** x * prod_a * np.exp(-lam * A_at(tx)) * (1 - p) ** (sum(c) - c[-1])
                      * (1 - (1 - p) ** c[-1]))
     dens = (stats.gamma.pdf(lam, r, scale=1 / alpha) * lam
             * stats.beta.pdf(p, a, b) * p * (1 - p))
@@ -56,8 +61,8 @@ def test_likelihood_equals_brute_force(theta):
     r, alpha, a, b, gt, gl = theta
     for i, cid in enumerate(d.ids):
         kb, buys, flags = HIST[cid]
-        f = np.asarray(flags, float)
-        want = brute_loglik(r, alpha, a, b, [k - kb for k in buys], 30 - kb, np.exp(gt * f),
+        lo, hi, f = week_intervals(kb, flags, (216 - 7 * kb - 2) / 7)
+        want = brute_loglik(r, alpha, a, b, [k - kb for k in buys], lo, hi, np.exp(gt * f),
                             np.exp(gl * f))
         assert ll[i] == pytest.approx(want, abs=1e-6), cid
 

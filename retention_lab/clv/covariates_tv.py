@@ -32,11 +32,28 @@ with equal covariates are merged first, so the cost is one ``2F1`` pair per cova
 between ``t_x`` and ``T`` per customer. The gradient is analytic (:func:`dynamic_loglik_grad`);
 standard errors from central differences of it.
 
-Time. Periods are calendar periods of ``freq`` (Monday weeks for ``"W"``, as
-:func:`retention_lab.features.rfm_summary`); a customer's ages are whole periods since their
-first purchase period, purchases in one period count once (the BTYD summary's convention), a
-purchase in period ``k`` is at age ``k − k_0`` and meets the covariates of period ``k``, and
-age ``[j, j+1)`` has the covariates of period ``k_0 + j``.
+Time: exact event times. A customer's purchases are their purchase *days* (several orders on
+one day count once, the BTYD summary's convention at daily resolution), ages are measured in
+units of ``freq`` (7 days for ``"W"``) from the first purchase day, whatever the period of the
+covariate table: the covariates are piecewise constant by calendar period of ``freq`` (Monday
+weeks for ``"W"``), the purchase events are not merged into periods. Day ``d`` is the age
+interval ``(d − d_0 − 1, d − d_0]`` (÷ days per unit): a purchase on day ``d`` sits at the right
+end of its day and meets the covariates in force on day ``d``. The covariate path is
+*predictable* (left-continuous, as in the counting-process likelihood of Andersen et al. 1993,
+ch. III): a switch that takes effect on day ``d + 1`` acts after every purchase of day ``d``. For
+membership that starts at a purchase this is the right side of the switch for the enrolment
+purchase: it was made by a non-member, so it belongs to the pre-switch regime
+(:func:`membership_covariates` switches membership on from the period after the enrolment;
+with ``freq="D"`` that is the next day, the exact switch). Counting it after the switch would
+hand the member regime a purchase it is guaranteed to have (the enrolment is conditioned on
+it) — a spurious positive ``trans.member``. The same happens, more quietly, when purchases are
+merged into periods: a period holding the enrolment is busier than others (enrolment follows
+activity) and loses more purchases to the merge (29.7 % against 13.2 % in the weeks of issue
+19), and a purchase placed at the start of its period while the period's exposure runs after
+it moves one period of events from the non-member to the member regime; together these gave a
+null programme ``trans.member`` ≈ +0.09–0.13 on weekly periods. With exact days both are gone
+(tests/test_clv_membership_calibration.py). The dropout multiplier of a BG/NBD purchase is the
+one in force just after it (the next day's).
 
 Predictions under a future covariate path (constant from a customer's cut-off on: e.g.
 membership on or off). Given the history up to age ``e`` and alive then, ``λ ~ Gamma(r+x,
@@ -57,7 +74,7 @@ from scipy import optimize, stats
 from scipy.special import digamma, expit, gammaln
 
 from ..errors import DataError
-from ..units import Z95
+from ..units import DAYS_PER_UNIT, Z95
 from .base import (ConvergenceError, ConvergenceWarning, covariance_from_information,
                    hessian_from_gradient)
 from .covariates import LogShapeParamsMixin, _select, design_matrix, pnbd_log_F_rows
@@ -67,6 +84,28 @@ from .covariates import LogShapeParamsMixin, _select, design_matrix, pnbd_log_F_
 def _period_index(dates, freq):
     from ..features.periods import period_index
     return period_index(dates, freq)
+
+
+def _period_first_day(k, freq):
+    """Day number (days since 1970-01-01) of the first day of periods ``k`` of ``freq``."""
+    k = np.asarray(k, dtype=np.int64)
+    f = str(freq).upper()
+    if f == "D":
+        return k
+    if f == "W":
+        return 7 * k - 3
+    return k.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
+def _day_to_period(days, freq):
+    """Period numbers of ``freq`` of day numbers ``days``."""
+    days = np.asarray(days, dtype=np.int64)
+    f = str(freq).upper()
+    if f == "D":
+        return days
+    if f == "W":
+        return np.floor_divide(days + 3, 7)
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
 
 
 def period_start(index, freq: str = "W") -> pd.DatetimeIndex:
@@ -168,43 +207,48 @@ class DynamicData:
         ti = [names.index(n) for n in tnames]
         li = [names.index(n) for n in lnames]
         kt, kl = len(ti), len(li)
-        # customers and their purchase periods
-        cp = customer_periods(transactions, f)
+        # customers and their purchase days: exact event times at the data's resolution (a
+        # day), whatever the period of the covariates; ages in units of ``freq``
+        cp = customer_periods(transactions, "D")
+        unit = float(DAYS_PER_UNIT[f])
+        self.unit = unit
         if np.ndim(end) == 0:
-            end_k = int(_period_index([pd.Timestamp(end)], f)[0])
-            cp = cp.loc[cp["period"].to_numpy() <= end_k]
+            end_d = int(_period_index([pd.Timestamp(end)], "D")[0])
+            cp = cp.loc[cp["period"].to_numpy() <= end_d]
             ids = pd.unique(cp["customer_id"])
-            endk = pd.Series(end_k, index=ids)
+            endd = pd.Series(end_d, index=ids)
         else:  # a cut-off per customer (Series indexed by customer_id)
-            endk = pd.Series(_period_index(pd.to_datetime(end.to_numpy()), f), index=end.index)
-            cp = cp.loc[cp["customer_id"].isin(endk.index)]
-            cp = cp.loc[cp["period"].to_numpy() <= endk.reindex(cp["customer_id"]).to_numpy()]
+            endd = pd.Series(_period_index(pd.to_datetime(end.to_numpy()), "D"), index=end.index)
+            cp = cp.loc[cp["customer_id"].isin(endd.index)]
+            cp = cp.loc[cp["period"].to_numpy() <= endd.reindex(cp["customer_id"]).to_numpy()]
             ids = pd.unique(cp["customer_id"])
-            endk = endk.reindex(ids)
+            endd = endd.reindex(ids)
         if len(ids) == 0:
             raise DataError("transactions: no customer purchased by the observation end",
                             table="transactions", column="date", rule="non-empty", n_rows=0)
         pos = pd.Series(np.arange(len(ids)), index=ids)
         cpos = pos.reindex(cp["customer_id"]).to_numpy()
-        per = cp["period"].to_numpy()
+        day = cp["period"].to_numpy()
         first = np.flatnonzero(np.r_[True, cpos[1:] != cpos[:-1]])
-        k0 = per[first]
-        n_per = np.diff(np.r_[first, len(cpos)])
-        last = per[np.r_[first[1:], len(cpos)] - 1]
+        d0 = day[first]
+        n_days = np.diff(np.r_[first, len(cpos)])
+        last = day[np.r_[first[1:], len(cpos)] - 1]
         self.ids = pd.Index(ids, name="customer_id")
-        self.k0 = k0
-        self.kend = endk.to_numpy()
-        self.x = (n_per - 1).astype(float)
-        self.tx = (last - k0).astype(float)
-        self.T = (self.kend - k0).astype(float)
-        # the panel rows of each customer up to their end, sorted by customer and period
+        self.d0, self.dend = d0, endd.to_numpy()
+        self.k0 = _day_to_period(d0, f)
+        self.kend = _day_to_period(self.dend, f)
+        self.x = (n_days - 1).astype(float)
+        self.tx = (last - d0) / unit
+        self.T = (self.dend - d0) / unit
+        # the covariate rows of each customer up to their end, sorted by customer and period;
+        # a row of period k holds from the first day of k (not before the first purchase)
         kp = _period_index(pd.to_datetime(covariates["period"]), f)
         ppos = pos.reindex(covariates["customer_id"]).to_numpy()
         ok = ~np.isnan(ppos)
         ppos_i = np.where(ok, ppos, 0).astype(np.int64)
         ok &= kp <= self.kend[ppos_i]
         if fill is None:
-            ok &= kp >= k0[ppos_i]
+            ok &= kp >= self.k0[ppos_i]
         ppos_i, kp, D = ppos_i[ok], kp[ok], D[ok]
         order = np.lexsort((kp, ppos_i))
         ppos_i, kp, D = ppos_i[order], kp[order], D[order]
@@ -213,22 +257,22 @@ class DynamicData:
             raise DataError(f"covariates: {int(dup.sum()):,} duplicate (customer_id, period) rows",
                             table="covariates", column="period",
                             rule="one row per customer and period", n_rows=int(dup.sum()))
+        sd = _period_first_day(kp, f)
         if fill is None:
-            need = self.T + 1          # periods k0 … kend
+            need = self.kend - self.k0 + 1          # periods k0 … kend
             short = np.bincount(ppos_i, minlength=len(ids)) < need
             rule = "a row for every period of a customer's life"
             what = "lack rows for some periods between their first purchase and the end"
         else:
             # forward fill: a row holds until the customer's next row; the row in force at the
-            # first purchase period is the last one dated at or before it
+            # first purchase is the last one starting at or before it
             nxt_same = np.r_[ppos_i[1:] == ppos_i[:-1], False]
-            nxt_kp = np.r_[kp[1:], 0]
-            superseded = nxt_same & (nxt_kp <= k0[ppos_i])
-            ppos_i, kp, D = ppos_i[~superseded], kp[~superseded], D[~superseded]
-            kp = np.maximum(kp, k0[ppos_i])
+            nxt_sd = np.r_[sd[1:], 0]
+            superseded = nxt_same & (nxt_sd <= d0[ppos_i])
+            ppos_i, kp, sd, D = (v[~superseded] for v in (ppos_i, kp, sd, D))
             first_row = np.r_[True, ppos_i[1:] != ppos_i[:-1]]
             short = np.ones(len(ids), bool)
-            short[ppos_i[first_row]] = False   # every customer needs a row in force at k0
+            short[ppos_i[first_row]] = False   # every customer needs a row in force at d0
             rule = "a row dated at or before the first purchase period (forward fill)"
             what = "have no covariate row in force at their first purchase"
         if short.any():
@@ -236,35 +280,38 @@ class DynamicData:
                 f"covariates: {int(short.sum()):,} of {len(ids):,} customers {what}; first: "
                 f"{list(self.ids[short][:5])}", table="covariates", column="period", rule=rule,
                 n_rows=int(short.sum()))
-        # runs: row j holds on periods [kp_j, next row's period or kend + 1)
+        sd = np.maximum(sd, d0[ppos_i])
+        # runs of days: row j holds on days [sd_j, next row's first day or dend + 1). Day d is
+        # the age interval (d − d0 − 1, d − d0] (÷ unit): a purchase on day d sits at its right
+        # end and meets the covariates of day d; the covariates are predictable (left-
+        # continuous), so a switch dated day d + 1 acts after every purchase of day d.
         same_next = np.r_[ppos_i[1:] == ppos_i[:-1], False]
-        run_end = np.where(same_next, np.r_[kp[1:], 0], self.kend[ppos_i] + 1)
-        age = (kp - k0[ppos_i]).astype(float)
-        run_len = (run_end - kp).astype(float)
+        run_end = np.where(same_next, np.r_[sd[1:], 0], self.dend[ppos_i] + 1)
+        base_d = d0[ppos_i]
+        age0 = np.maximum(sd - base_d - 1, 0) / unit
+        age1 = np.maximum(run_end - base_d - 1, 0) / unit
         X, Z = D[:, ti], D[:, li]
-        # transaction covariates summed over the repeat-purchase periods (the run holding them)
+        # transaction covariates summed over the repeat purchases (the run holding their day)
         rep = np.ones(len(cpos), bool)
         rep[first] = False
-        span = int(self.T.max()) + 2
-        flat = ppos_i * span + (kp - k0[ppos_i])
-        key = cpos[rep] * span + (per[rep] - k0[cpos[rep]])
+        span = int((self.dend - d0).max()) + 3
+        flat = ppos_i * span + (sd - base_d)
+        key = cpos[rep] * span + (day[rep] - d0[cpos[rep]])
         at = np.searchsorted(flat, key, side="right") - 1
         S = np.zeros((len(ids), kt))
         np.add.at(S, cpos[rep], X[at])
         self.S = S
-        # each repeat purchase: customer, the life design row in force in the period after it
-        # (a dropout decision follows the purchase: for a customer who enrols at a purchase,
-        # the member's), whether it is the last one
+        # each repeat purchase: customer, the life design row in force just after it (the next
+        # day's: a dropout decision follows the purchase), whether it is the last one
         at_next = np.searchsorted(flat, key + 1, side="right") - 1
         self.buy_c, self.buy_Z = cpos[rep], Z[at_next]
         self.buy_last = np.r_[self.buy_c[1:] != self.buy_c[:-1], True] if rep.any() \
             else np.zeros(0, bool)
         lastrow = np.r_[np.flatnonzero(np.diff(ppos_i)), len(ppos_i) - 1]
         self.last_X, self.last_Z = X[lastrow], Z[lastrow]
-        # segments: the runs clipped to ages < T, consecutive equal covariates merged
-        T_row = self.T[ppos_i]
-        life = age < T_row
-        sp, sa, sl = ppos_i[life], age[life], np.minimum(run_len, T_row - age)[life]
+        # segments: the runs of positive length, consecutive equal covariates merged
+        life = age1 > age0
+        sp, sa, sb = ppos_i[life], age0[life], age1[life]
         sX, sZ = X[life], Z[life]
         W = np.column_stack([sX, sZ])
         new = np.r_[True, (sp[1:] != sp[:-1])]
@@ -273,7 +320,10 @@ class DynamicData:
         starts = np.flatnonzero(new)
         self.seg_c = sp[starts]
         self.seg_u0 = sa[starts]
-        self.seg_h = np.add.reduceat(sl, starts) if len(starts) else np.zeros(0)
+        # a merged segment's length from its ends (not a sum of pieces: a dense panel and its
+        # table of changes give bit-identical segments)
+        self.seg_h = sb[np.r_[starts[1:], len(sp)] - 1] - sa[starts] if len(starts) \
+            else np.zeros(0)
         self.seg_X, self.seg_Z = sX[starts], sZ[starts]
         # the pieces of [t_x, T]: segment ∩ [t_x, T]
         u1 = self.seg_u0 + self.seg_h

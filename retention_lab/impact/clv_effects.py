@@ -165,7 +165,7 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     rho = aov_ratio(np.ones(both.sum())) if both.any() else 1.0
     # the window: months after the observation end, in periods from each member's index period
     unit = DAYS_PER[fitted.freq]
-    d_end = (period_index([end], freq)[0] - d.kend).astype(float)
+    d_end = (period_index([end], "D")[0] - d.dend) / d.unit
     steps = days_per("M") / unit * np.arange(0, months + 1)
     horizons = d_end[None, :] + steps[:, None]          # (months + 1, members)
     factors = (1.0 + discount_rate) ** -np.arange(1, months + 1)
