@@ -5,3 +5,4 @@ from .clv import *  # noqa: F401,F403
 from .survival import *  # noqa: F401,F403
 from .impact import *  # noqa: F401,F403
 from .event_study import *  # noqa: F401,F403
+from .monitor import *  # noqa: F401,F403

@@ -1,0 +1,23 @@
+"""Planning and always-valid monitoring of a running holdout (issue 24).
+
+* :mod:`.plan` — customers and weeks for a relative MDE (CUPED-adjusted), the MDE by a date,
+  the margin forgone;
+* :mod:`.sequential` — asymptotic confidence sequences (Waudby-Smith et al. 2023) for the ITT
+  difference with predictable regression adjustment; the sequential SRM check;
+* :mod:`.survival` — the KM retention difference at a horizon, with late entry and censoring;
+* :mod:`.decision` — the stopping rule stated in advance;
+* :mod:`.holdout` — :func:`monitor_holdout`, everything at one look;
+* :mod:`.report` — the words and tables (display).
+"""
+from .decision import DECISIONS, StoppingRule, decide
+from .holdout import MonitorResult, monitor_holdout
+from .plan import (forgone_margin, history_stats, mde_by_week, plan_holdout, sequential_mde,
+                   sequential_n)
+from .sequential import (asympcs_halfwidth, eta_for, itt_sequence, mixture_halfwidth, rho2_for,
+                         sequential_srm)
+from .survival import km_sequence, lapse_times
+
+__all__ = ["DECISIONS", "StoppingRule", "decide", "MonitorResult", "monitor_holdout",
+           "forgone_margin", "history_stats", "mde_by_week", "plan_holdout", "sequential_mde",
+           "sequential_n", "asympcs_halfwidth", "eta_for", "itt_sequence", "mixture_halfwidth",
+           "rho2_for", "sequential_srm", "km_sequence", "lapse_times"]
