@@ -11,9 +11,11 @@
                                            # ... and prune old runs (see runner.retention)
     retention-lab --version
 
-Exit status: 0 every run succeeded; 1 at least one run failed (its notebook is kept in
-reports/<name>/failed-<run-id>/; for clean: a run could not be removed); 2 bad usage,
-parameters or retention options, or (index) a folder without reports: nothing was run or removed.
+Exit status: 0 every run succeeded; 1 at least one run failed (its notebook and error are kept
+in reports/<name>/failed-<run-id>/, or nothing is kept when not even the error could be written,
+e.g. on a full disk; for clean: a run could not be removed); 2 bad usage, parameters (an input
+file that does not exist included) or retention options, an --output-dir that is a file, or
+(index) a folder without reports: nothing was run or removed.
 """
 from __future__ import annotations
 
@@ -105,7 +107,8 @@ def _print_result(res) -> None:
         if res.prune_error:
             print(f"WARNING {res.name}: pruning old runs failed: {res.prune_error}", file=sys.stderr)
     else:
-        print(f"FAILED  {res.name}  {res.run_id}  {res.error}\n        kept: {res.path}", file=sys.stderr)
+        kept = f"kept: {res.path}" if res.path else "nothing kept"
+        print(f"FAILED  {res.name}  {res.run_id}  {res.error}\n        {kept}", file=sys.stderr)
 
 
 def _cmd_run(args, parser) -> int:
@@ -139,6 +142,11 @@ def _cmd_run(args, parser) -> int:
     except (ParameterError, ValueError) as exc:
         print(f"retention-lab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # e.g. the reports folder cannot be written at all
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"retention-lab: error: {exc.strerror or exc}{where}; nothing was kept",
+              file=sys.stderr)
+        return EXIT_FAILED
     for res in results:
         _print_result(res)
     failed = [r for r in results if not r.ok]

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
+import glob
 import json
 import os
 import platform
+import shutil
 import subprocess
 import time
 import traceback
@@ -85,9 +88,7 @@ def _git_commit(where: Path) -> str | None:
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    folders.write_atomic(path, json.dumps(data, indent=2, default=str))
 
 
 def _read_metrics(path: Path) -> dict:
@@ -104,6 +105,114 @@ def _error_text(exc: BaseException) -> str:
         cell = getattr(exc, "exec_count", None)
         return f"{ename}: {evalue} (cell In[{cell}])" if cell else f"{ename}: {evalue}"
     return f"{type(exc).__name__}: {exc}"
+
+
+#: errno values of a full disk or an exhausted quota.
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded", "File too large")
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether a run failed because a disk (or quota) was full, here or in the kernel."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        if any(t in str(getattr(exc, "evalue", "") or exc) for t in _DISK_FULL_TEXT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _valid_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+#: What a failed run folder may keep: the notebook as far as it ran, what it recorded, and why
+#: it failed. Anything else a notebook wrote is kept too, unless the disk was full (then it may
+#: be cut off and is removed).
+_FAILED_KEEPS = {NOTEBOOK_FILE, METRICS_FILE, RUN_FILE, "error.txt"}
+
+
+def _tidy_failed(tmp: Path, disk_full: bool) -> list[str]:
+    """Remove what a failed run may have half-written; return the names removed.
+
+    ``report.html`` goes always (a failed run has no report), ``*.part`` files always, the
+    notebook and ``metrics.json`` when they are not whole JSON, and after a full disk every side
+    output of the notebook (it may be cut off)."""
+    removed = []
+    for child in sorted(tmp.iterdir()):
+        name = child.name
+        if name == HTML_FILE or name.endswith(".part"):
+            drop = True
+        elif name in (NOTEBOOK_FILE, METRICS_FILE):
+            drop = not _valid_json(child)
+        elif name in _FAILED_KEEPS:
+            drop = False
+        else:
+            drop = disk_full
+        if drop:
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    child.unlink()
+            if not os.path.lexists(child):
+                removed.append(name)
+    return removed
+
+
+def _write_failure(tmp: Path, run: dict, exc: BaseException) -> bool:
+    """Write ``error.txt`` (the traceback, else the one-line error) and ``run.json`` (status
+    failed) into a failed run; each is written whole or not at all. When the disk is too full,
+    the executed notebook is given up to make room; False if even then they cannot be written
+    (the caller removes the folder rather than keep a run without its error)."""
+    texts = ["".join(traceback.format_exception(exc)), str(run.get("error")) + "\n"]
+    for attempt in range(2):
+        try:
+            for text in texts:
+                try:
+                    folders.write_atomic(tmp / "error.txt", text)
+                    break
+                except OSError:
+                    if text is texts[-1]:
+                        raise
+            _write_json(tmp / RUN_FILE, run)
+            return True
+        except OSError:
+            nb = tmp / NOTEBOOK_FILE
+            if attempt or not nb.exists():
+                return False
+            with contextlib.suppress(OSError):
+                nb.unlink()
+            run.setdefault("removed_files", []).append(NOTEBOOK_FILE)
+            run["note"] = ("the disk was too full to keep the failed notebook with its error; "
+                           "it was removed")
+    return False
+
+
+def _keep_failed(tmp: Path, report_dir: Path, run_id: str, run: dict,
+                 exc: BaseException) -> Path | None:
+    """Make an unfinished run ``failed-<run-id>`` with its error text, or remove it: never leave
+    a half-written report, an empty ``error.txt`` or a ``run.json`` saying "running"."""
+    if not tmp.is_dir():
+        return None
+    removed = _tidy_failed(tmp, _disk_full(exc))
+    if removed:
+        run["removed_files"] = removed
+    if not _write_failure(tmp, run, exc):
+        folders.discard(tmp)
+        return None
+    try:
+        return folders.mark_failed(tmp, report_dir, run_id)
+    except OSError:
+        folders.discard(tmp)
+        return None
 
 
 #: Parameters that name files: a relative path in them is the caller's, not the kernel's.
@@ -134,6 +243,50 @@ def resolve_path_parameters(parameters: dict, base=None) -> dict:
         if (base / path).exists() or "/" in value or path.suffix:
             out[key] = str((base / path).resolve())
     return out
+
+
+#: Input parameters whose file must exist before a kernel is started (``*_dir`` may be an
+#: output folder the notebook creates).
+INPUT_PATH_SUFFIXES = ("_path", "_file")
+_GLOB_CHARS = ("*", "?", "[")
+
+
+def check_path_parameters(parameters: dict, base=None) -> None:
+    """Refuse, before any kernel starts, an input file parameter (``data_source``, ``*_path``,
+    ``*_file``) naming a file or folder that does not exist, or a glob that matches nothing.
+
+    ``parameters`` are those :func:`resolve_path_parameters` returned: relative paths are
+    already absolute against ``base`` (the caller's working directory), which the message names.
+    Named sources and URLs are left to the notebook."""
+    from ..io import CDNOW_SOURCES
+    from .params import ParameterError
+    base = Path.cwd() if base is None else Path(base)
+    problems = []
+    for key, value in parameters.items():
+        if not (key in PATH_PARAMETERS or key.endswith(INPUT_PATH_SUFFIXES)):
+            continue
+        if not isinstance(value, str) or not value:
+            continue
+        if value in CDNOW_SOURCES or value == "simulated" or ":" in value.split("/")[0]:
+            continue
+        path = Path(value).expanduser()
+        if any(c in value for c in _GLOB_CHARS):
+            if glob.glob(str(path if path.is_absolute() else base / path)):
+                continue
+            what = "matches no file"
+        elif path.exists() if path.is_absolute() else (base / path).exists():
+            continue
+        else:
+            what = "does not exist"
+        hint = ""
+        if key in PATH_PARAMETERS and "/" not in value and not path.suffix:
+            names = ", ".join(["simulated", *CDNOW_SOURCES])
+            hint = f"; it is not a named source either ({names})"
+        problems.append(f"parameter {key!r}: {value if path.is_absolute() else base / path} "
+                        f"{what}{hint}")
+    if problems:
+        raise ParameterError("; ".join(problems) + f" (relative paths are read from the folder "
+                             f"retention-lab was started in, {base}, not from the notebook's)")
 
 
 def run_notebook(notebook, parameters: dict | None = None, *, name: str | None = None,
@@ -167,18 +320,30 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
             raise ValueError(f"retention must be a RetentionPolicy, got {retention!r}")
     notebook = Path(notebook).resolve()
     parameters = resolve_path_parameters(check_parameters(notebook, parameters or {}))
-    kernel_name = kernel_for(notebook, kernel_name)
+    check_path_parameters(parameters)
     name = folders.check_name(name or notebook.stem)
-    report_dir = Path(output_dir).resolve() / name
+    report_dir = folders.check_output_dir(output_dir) / name
+    folders.check_output_dir(report_dir)
+    kernel_name = kernel_for(notebook, kernel_name)
     run_id = run_id or folders.new_run_id()
-    tmp = folders.make_tmp_dir(report_dir, run_id)
+    tmp = report_dir / f"{folders.TMP_PREFIX}{run_id}"
     run = {"name": name, "run_id": run_id, "notebook": str(notebook), "parameters": parameters,
            "status": "running", "started": _now(), "finished": None, "pid": os.getpid(),
            "host": platform.node(), "python": platform.python_version(),
            "git_commit": _git_commit(notebook.parent), "allow_ids": allow_ids}
-    _write_json(tmp / RUN_FILE, run)
     metrics_path = tmp / METRICS_FILE
-    _write_json(metrics_path, {})
+    try:
+        folders.make_tmp_dir(report_dir, run_id)
+        _write_json(tmp / RUN_FILE, run)
+        _write_json(metrics_path, {})
+    except OSError as exc:  # nothing ran yet: leave nothing behind
+        folders.discard(tmp)
+        error = (f"cannot write the run folder {tmp}: {exc.strerror or exc}; nothing was run "
+                 "and nothing was kept")
+        result = RunResult(name, run_id, "failed", "", str(notebook), parameters, 0.0, error)
+        if update_index:
+            _safe_index(output_dir)
+        return result
     t0 = time.perf_counter()
     try:
         with _environ(**{reporting.ENV_VAR: metrics_path, RUN_DIR_ENV: tmp, RUN_ID_ENV: run_id}):
@@ -203,12 +368,13 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
     except BaseException as exc:  # noqa: BLE001 — a KeyboardInterrupt must not leave a .tmp run
         run.update(status="failed", finished=_now(), duration=round(time.perf_counter() - t0, 2),
                    error=_error_text(exc))
-        with contextlib.suppress(OSError):
-            (tmp / "error.txt").write_text("".join(traceback.format_exception(exc)))
-            _write_json(tmp / RUN_FILE, run)
-        failed = folders.mark_failed(tmp, report_dir, run_id)
-        result = RunResult(name, run_id, "failed", str(failed), str(notebook), parameters,
-                           run["duration"], run["error"], _read_metrics(failed / METRICS_FILE))
+        failed = _keep_failed(tmp, report_dir, run_id, run, exc)
+        error = run["error"] if failed is not None else (
+            f"{run['error']} (the failed run and its error could not be written, so its folder "
+            "was removed)")
+        result = RunResult(name, run_id, "failed", "" if failed is None else str(failed),
+                           str(notebook), parameters, run["duration"], error,
+                           {} if failed is None else _read_metrics(failed / METRICS_FILE))
         if not isinstance(exc, Exception):
             if update_index:
                 _safe_index(output_dir)

@@ -87,27 +87,78 @@ def report_lock(report_dir):
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def check_output_dir(output_dir) -> Path:
+    """``output_dir`` as an absolute path, refused (:class:`ValueError`, a usage error) when it,
+    or the nearest part of it that exists, is not a folder: a report folder cannot be made
+    inside a file."""
+    path = Path(output_dir).expanduser().absolute()
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == path else f"cannot be created: {probe} is a file"
+        raise ValueError(f"output folder {path} {where}, not a folder; pass --output-dir "
+                         "a folder (it is created if missing)")
+    return path
+
+
 def make_tmp_dir(report_dir: Path, run_id: str) -> Path:
     tmp = Path(report_dir) / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir(parents=True)
     return tmp
 
 
+def write_atomic(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through ``<path>.part`` and a rename: readers see the old file
+    or the whole new one, never a truncated one. If the write fails (a full disk), the partial
+    ``.part`` file is removed and the error raised; ``path`` is untouched."""
+    path = Path(path)
+    part = path.with_name(path.name + ".part")
+    try:
+        part.write_text(text, encoding="utf-8")
+        os.replace(part, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            part.unlink()
+        raise
+    return path
+
+
+def discard(path) -> bool:
+    """Remove a run folder (best effort); True if nothing is left of it."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        with contextlib.suppress(OSError):
+            path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    return not os.path.lexists(path)
+
+
 def promote(tmp: Path, report_dir: Path, run_id: str) -> Path:
-    """Move a finished run into place and repoint ``latest`` at it (under the report's lock)."""
+    """Move a finished run into place and repoint ``latest`` at it (under the report's lock).
+
+    If ``latest`` cannot be repointed (a full disk), the run is moved back to ``tmp`` before the
+    error is raised, so the caller marks it failed and no run sits in place that ``latest``
+    does not name."""
     final = Path(report_dir) / run_id
     with report_lock(report_dir):
         os.rename(tmp, final)
-        set_latest(report_dir, run_id)
+        try:
+            set_latest(report_dir, run_id)
+        except BaseException:
+            os.rename(final, tmp)
+            raise
     return final
 
 
-def mark_failed(tmp: Path, report_dir: Path, run_id: str) -> Path:
+def mark_failed(tmp: Path, report_dir: Path, run_id: str) -> Path | None:
+    """Move an unfinished run aside as ``failed-<run-id>``; None if there is no folder to keep
+    (it was never made, or was removed because not even its error could be written)."""
     failed = Path(report_dir) / f"{FAILED_PREFIX}{run_id}"
-    if tmp.exists():
-        os.rename(tmp, failed)
-    else:
-        failed.mkdir(parents=True, exist_ok=True)
+    if not tmp.is_dir():
+        return None
+    os.rename(tmp, failed)
     return failed
 
 
@@ -116,12 +167,18 @@ def set_latest(report_dir: Path, run_id: str) -> None:
     link = report_dir / LATEST
     staging = report_dir / f"{TMP_PREFIX}{LATEST}-{secrets.token_hex(4)}"
     try:
-        os.symlink(run_id, staging, target_is_directory=True)
-    except (OSError, NotImplementedError):
-        staging.write_text(run_id + "\n")
-    if link.is_dir() and not link.is_symlink():
-        shutil.rmtree(link)  # never created by us; os.replace cannot overwrite a directory
-    os.replace(staging, link)
+        try:
+            os.symlink(run_id, staging, target_is_directory=True)
+        except (OSError, NotImplementedError):
+            staging.write_text(run_id + "\n")
+        if link.is_dir() and not link.is_symlink():
+            shutil.rmtree(link)  # never created by us; os.replace cannot overwrite a directory
+        os.replace(staging, link)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if os.path.lexists(staging):
+                staging.unlink()
+        raise
 
 
 def latest_run(report_dir) -> Path | None:

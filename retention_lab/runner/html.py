@@ -165,6 +165,5 @@ def export_html(notebook_path, html_path, *, title: str | None = None, run: dict
                  "rl_footer": metrics_footer_html(metrics or {}),
                  "metadata": {"name": title}}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    html_path = Path(html_path)
-    html_path.write_text(body, encoding="utf-8")
-    return html_path
+    from .folders import write_atomic
+    return write_atomic(Path(html_path), body)  # whole or not at all (a full disk)

@@ -69,6 +69,10 @@ def build_index(output_dir="reports") -> Path:
             f"</title><style>{_CSS}</style></head><body><h1>retention_lab reports</h1>{body}</body></html>")
     out = root / "index.html"
     tmp = root / f".index-{secrets.token_hex(4)}.html"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, out)
+    except BaseException:  # a full disk: no partial .index-*.html left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return out

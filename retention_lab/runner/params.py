@@ -120,7 +120,11 @@ def _plain(value):
 
 def load_parameter_file(path) -> dict:
     """Parameters from a YAML (or JSON) mapping file."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParameterError(f"cannot read the parameter file {Path(path).absolute()}: "
+                             f"{getattr(exc, 'strerror', None) or exc}") from None
     if not isinstance(data, dict):
         raise ParameterError(f"{path}: a parameter file must be a mapping name: value")
     return _plain(data)

@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from . import folders
-from .execute import RunResult, run_notebook
+from .execute import RunResult, _safe_index, run_notebook
 from .params import ParameterError, check_parameters, load_parameter_file
 from .retention import RetentionPolicy
 
@@ -135,9 +135,8 @@ def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
     """Run every spec (``jobs`` at a time, each in its own process); results in schedule order."""
     from tqdm.auto import tqdm
 
-    from .index import build_index
-
     runs = validate(runs)
+    folders.check_output_dir(output_dir)
     results: dict[int, RunResult] = {}
     bar = tqdm(total=len(runs), desc="reports", unit="run", disable=not progress)
     try:
@@ -172,5 +171,5 @@ def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
             pool.shutdown(wait=True)
     finally:
         bar.close()
-        build_index(output_dir)
+        _safe_index(output_dir)   # a full disk must not hide the runs' results
     return [results[i] for i in range(len(runs))]
