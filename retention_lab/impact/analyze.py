@@ -26,6 +26,7 @@ from .power import holdout_plan
 from .design_launch import analyze_launch
 from .design_randomized import analyze_randomized
 from .heterogeneity import segment_effects
+from .preflight import check_design
 from .outcomes import covariate_matrix, outcome_table
 from .report import EFFECT_COLUMNS, LABELS, PRIMARY, ImpactReport, _assumptions  # noqa: F401
 from .common import _costs
@@ -116,6 +117,7 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
             raise
         out = outcome_table(data, 1)   # customer attributes only: rolling windows are per member
     analysis = design if design != "self_selected" else choose_analysis(out)
+    check_design(out, analysis)   # degenerate groups: a DataError saying what the data lack
     sv = survey_scores(getattr(data, "surveys", None), out.index, out.attrs["launch"])
     out["nps_score"], out["csat_score"] = sv["nps_score"], sv["csat_score"]
     X = covariate_matrix(out)
