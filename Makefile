@@ -74,8 +74,9 @@ test-browser: setup
 benchmarks: setup-spark
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
+## JupyterLab refuses to start as root without --allow-root (containers often run as root).
 lab: setup
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

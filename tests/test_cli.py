@@ -124,3 +124,26 @@ def test_clean_keeps_live_and_recent_tmp_folders(tmp_path, capsys):
     assert "would remove" in capsys.readouterr().out and other_host.exists()
     assert cli.main(["clean", "--output-dir", str(tmp_path)]) == 0
     assert not other_host.exists() and live.exists()
+
+
+@pytest.mark.parametrize("uid, root", [("0", True), ("1000", False)])
+def test_make_lab_allows_root_only_as_root(tmp_path, uid, root):
+    """JupyterLab refuses to run as root unless given --allow-root; `make lab` adds it then
+    (and only then). The recipe runs with a fake `jupyter` and a fake `id` on PATH."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / ".installed").touch()
+    fake = {venv / "bin" / "jupyter": 'echo "jupyter $*"', tmp_path / "id": f"echo {uid}"}
+    for path, body in fake.items():
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+    root_dir = Path(__file__).resolve().parents[1]
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    res = subprocess.run(["make", "-s", "-o", f"{venv}/.installed", "lab", f"VENV={venv}"],
+                         cwd=root_dir, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    args = res.stdout.split()
+    assert args[:2] == ["jupyter", "lab"] and args[-1] == "notebooks/"
+    assert ("--allow-root" in args) == root
