@@ -145,13 +145,14 @@ def test_missing_column_and_empty_table():
         rl.clv.BetaGeoFitter().fit([0, 1], [2.0, 1.0], [5.0, 5.0])
 
 
-def test_degenerate_data_warns_instead_of_silent_nan():
-    # nobody ever came back: the dropout process is not identified
+def test_degenerate_data_is_refused_instead_of_silent_nan():
+    # nobody ever came back: the dropout process is not identified (issue 20: the fit used to
+    # warn and then predict ±inf); tests/test_clv_degenerate.py has the other cases
     data = pd.DataFrame({"frequency": np.zeros(200), "recency": np.zeros(200),
                          "T": np.linspace(10, 40, 200)})
-    with pytest.warns(rl.clv.ConvergenceWarning):
-        m = rl.clv.BetaGeoFitter().fit(data)
-    assert np.all(np.isfinite(m.params_))
+    with pytest.raises(rl.DataError, match="some customer with frequency > 0") as err:
+        rl.clv.BetaGeoFitter().fit(data)
+    assert (err.value.column, err.value.n_rows) == ("frequency", 200)
 
 
 def test_gamma_gamma_rejects_bad_spend():

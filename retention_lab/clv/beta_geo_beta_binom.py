@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, binom, digamma, gammaln, hyp2f1, logsumexp
+from scipy.special import betaln, binom, digamma, gammaln, logsumexp
 
 from .base import (BaseFitter, _as_float_array, check_columns, check_identified, check_rule,
                    distinct_rows)
@@ -285,19 +285,26 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
 
     def discounted_expected_residual_transactions(self, discount_rate, frequency, recency,
                                                   n_periods):
-        """DERT(d | x, t_x, n) = Σ_{k≥1} P(transaction at n+k | history) / (1+d)^k, in
-        closed form with ``2F1(1, δ+n+1; γ+δ+n+1; 1/(1+d))``;
-        ``discount_rate`` is the rate per opportunity."""
+        """DERT(d | x, t_x, n) = Σ_{k≥1} P(transaction at n+k | history) / (1+d)^k
+        (Fader, Hardie & Shang 2010, eq. 14): ``P(alive at n) · E[p | history] ·
+        Σ_{k≥1} E[(1−θ)^k] / (1+d)^k`` with ``p ~ Beta(α+x, β+n−x)`` and
+        ``θ ~ Beta(γ, δ+n)`` given alive. The paper's closed form
+        ``B(γ, δ+n+1)/B(γ, δ+n) · 2F1(1, δ+n+1; γ+δ+n+1; 1/(1+d)) / (1+d)`` is NaN in
+        scipy for realistic sizes (n = 365 daily opportunities, d = 0.0003), so the last factor
+        is summed as a series (:func:`~retention_lab.clv.shifted_beta_geo.
+        discounted_beta_geometric_sum`, once per distinct ``n``); ``discount_rate`` is the rate
+        per opportunity."""
+        from .shifted_beta_geo import discounted_beta_geometric_sum
         alpha, beta, gamma, delta = self._unload()
         d = np.asarray(discount_rate, float)
         x, tx, n, bad = self._history(frequency, recency, n_periods)
+        x, tx, n, d = np.broadcast_arrays(x, tx, n, d)
+        bad = np.broadcast_to(bad, x.shape)
         with np.errstate(all="ignore"):
             x, tx, n = (np.where(bad, 0.0, v) for v in (x, tx, n))
             log_alive_p = (self._log_alive_now(x, tx, n) + np.log(alpha + x)
                            - np.log(alpha + beta + n))
-            out = np.exp(log_alive_p + betaln(gamma, delta + n + 1) - betaln(gamma, delta + n)
-                         - np.log1p(d)) * hyp2f1(1.0, delta + n + 1, gamma + delta + n + 1,
-                                                 1.0 / (1.0 + d))
+            out = np.exp(log_alive_p) * discounted_beta_geometric_sum(gamma, delta + n, d)
         return np.where(bad, np.nan, out)
 
     dert = discounted_expected_residual_transactions
