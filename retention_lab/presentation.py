@@ -450,15 +450,24 @@ class VerdictCard:
     warnings: list
     design: str
     identified: bool = True
+    claim: str = ""
+    evidence: str = ""
+    notes: list = field(default_factory=list)
 
     def _repr_html_(self) -> str:
         e = html.escape
-        border, colour = ("#356", "inherit") if self.identified else ("#c00", "#c00")
-        parts = [f'<div class="rl-verdict" style="border:2px solid {border};padding:12px 16px;'
-                 'margin:0 0 16px 0">',
-                 f'<p class="rl-answer" style="font-size:120%;font-weight:bold;margin:0 0 8px 0;'
-                 f'color:{colour}">{e(self.sentence)}</p>',
-                 self.effects._repr_html_()]
+        border, colour = CLAIM_COLOURS.get(self.claim, ("#356", "inherit"))
+        if not self.identified:
+            border, colour = CLAIM_COLOURS["not identified"]
+        parts = [f'<div class="rl-verdict" data-claim="{e(self.claim)}" style="border:2px solid '
+                 f'{border};padding:12px 16px;margin:0 0 16px 0">']
+        if self.claim:
+            parts.append(f'<p class="rl-claim" style="margin:0 0 4px 0;color:{border};'
+                         f'font-weight:bold">{e(claim_label(self.claim, self.evidence))}</p>')
+        parts += [f'<p class="rl-answer" style="font-size:120%;font-weight:bold;margin:0 0 8px 0;'
+                  f'color:{colour}">{e(self.sentence)}</p>']
+        parts += [f'<p class="rl-note">{e(n)}</p>' for n in self.notes]
+        parts.append(self.effects._repr_html_())
         if self.roi:
             parts.append(f'<p class="rl-roi" style="font-weight:bold">{e(self.roi)}</p>')
         for f in self.failed:
@@ -473,7 +482,8 @@ class VerdictCard:
         return "".join(parts)
 
     def __str__(self) -> str:
-        lines = [self.sentence, str(self.effects)]
+        lines = ([claim_label(self.claim, self.evidence)] if self.claim else []) + \
+            [self.sentence, *self.notes, str(self.effects)]
         if self.roi:
             lines.append(self.roi)
         lines += [f"FAILED CHECK — {f}" for f in self.failed]
@@ -483,10 +493,35 @@ class VerdictCard:
 
 
 HEADLINE_METRICS = ("purchases", "spend", "retention", "clv", "nps")
+#: how a verdict's claim id is shown (:data:`retention_lab.ids.CLAIMS`)
+CLAIM_LABELS = {"effect": "Effect measured", "suggestive": "Suggestive, not proven",
+                "no effect detected": "No effect detected", "not identified": "Not identified"}
+EVIDENCE_LABELS = {"randomized": "randomized experiment",
+                   "observational": "observational data: customers chose to join"}
+#: (border, sentence colour) of the verdict card by claim id
+CLAIM_COLOURS = {"effect": ("#356", "inherit"), "no effect detected": ("#356", "inherit"),
+                 "suggestive": ("#8a5a00", "inherit"), "not identified": ("#c00", "#c00")}
+
+
+def claim_label(claim: str, evidence: str = "") -> str:
+    """``"Suggestive, not proven — observational data: customers chose to join"``."""
+    text = CLAIM_LABELS.get(claim, _humanize(claim))
+    return f"{text} — {EVIDENCE_LABELS.get(evidence, evidence)}" if evidence else text
+
+
+def _verdict(report) -> dict:
+    v = getattr(report, "verdict", None)
+    if isinstance(v, dict) and v:
+        return v
+    claim = getattr(report, "claim", None)   # an ImpactReport built without a stored verdict
+    if isinstance(claim, str):
+        return dict(report.verdict)
+    return {}
 
 
 def _sentence(report) -> str:
-    """The report's own one-sentence answer (its summary's first sentence)."""
+    """The report's own one-sentence answer (its ``summary_sentence``, else its summary's
+    second line, after the design)."""
     for name in ("verdict_sentence", "summary_sentence", "headline_sentence", "answer"):
         attr = getattr(report, name, None)
         if attr is not None:
@@ -494,10 +529,6 @@ def _sentence(report) -> str:
             if text:
                 return str(text)
     lines = [ln for ln in report.summary_text().splitlines() if ln.strip()]
-    if not getattr(report, "identified", True):
-        flagged = [ln for ln in lines if ln.startswith("NOT IDENTIFIED")]
-        if flagged:
-            return flagged[0]
     return lines[1] if len(lines) > 1 else (lines[0] if lines else "")
 
 
@@ -505,11 +536,15 @@ def roi_sentence(report, currency: str | None = None) -> str:
     """The ROI verdict: the report's own verdict sentence, then ROI, margin, costs and net benefit
     with their intervals in money."""
     currency = _currency(currency)
-    if not getattr(report, "identified", True):
+    claim = _verdict(report).get("claim")
+    if not getattr(report, "identified", True) or claim == "not identified":
         return "ROI not assessed: it needs an identified effect on spend."
     r = report.roi or {}
     verdict = report.roi_verdict()
     head = verdict.split(". ")[0].rstrip(".") + "."
+    if claim == "suggestive":
+        head = ("Only if the spend difference were entirely the programme's doing: "
+                + head[:1].lower() + head[1:])
     if not r or fmt.is_missing(r.get("roi")):
         return verdict
     lo, hi = r.get("roi_ci", (None, None))
@@ -545,17 +580,33 @@ def verdict_card(report, currency: str | None = None, metrics=HEADLINE_METRICS) 
     for row in effects.rows:
         row.pop(j)
     effects.cell_styles = {}  # they styled the estimand column just removed
-    identified = bool(getattr(report, "identified", True))
+    verdict = _verdict(report)
+    claim = verdict.get("claim", "")
+    identified = bool(getattr(report, "identified", True)) and claim != "not identified"
     effects.caption = ("Effect of inviting customers (intention to treat), 95 % intervals"
                        if est == "ITT" else "Effect on members, 95 % intervals")
+    notes = []
     if not identified:
         effects.caption = ("Members vs comparison customers, 95 % intervals — an association, "
                            "not a measured effect of the programme")
+    elif claim == "suggestive":
+        effects.caption = ("Members vs comparable non-members, 95 % intervals — measured "
+                           "differences, not a proven effect of the programme")
+        notes = [t for t in (_call(report, "fragility_sentence"),
+                             _call(report, "holdout_sentence", currency)) if t]
+    if not identified or claim == "suggestive":   # differences between groups, not effects
+        names = {"Control": "Comparison", "Treatment": "Members", "Effect": "Difference"}
+        effects.header = [names.get(h, h) for h in effects.header]
     failed = [f"{c['check']}: {c['detail']}" for _, c in report.checks.iterrows()
               if c["status"] == "fail"]
     warns = [c["check"] for _, c in report.checks.iterrows() if c["status"] == "warn"]
     return VerdictCard(_sentence(report), effects, roi_sentence(report, currency), failed, warns,
-                       report.design, identified)
+                       report.design, identified, claim, verdict.get("evidence", ""), notes)
+
+
+def _call(obj, name, *args):
+    f = getattr(obj, name, None)
+    return f(*args) if callable(f) else None
 
 
 def data_summary(data, *, caption: str | None = "The data") -> Table:

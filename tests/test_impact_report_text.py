@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import retention_lab as rl
+from retention_lab import ids
 from retention_lab.impact.report import ImpactReport
 
 #: the browser test's patterns for raw output (tests/test_browser.py::RAW)
@@ -34,24 +35,28 @@ def _row(metric, estimand, control, treatment, lo, hi, p, rel_lo=np.nan, rel_hi=
                 method="doubly robust", **kw)
 
 
-def _sensitivity():
+def _sensitivity(bias=1.0219, benchmark="days since the last purchase"):
     base = dict(benchmark_kind="conditional", benchmark_rr_eu=1.1345, benchmark_rr_ud=1.2467,
-                benchmark_bias=1.0219, benchmark_shift=1.01, largest_shift="acquisition channel",
+                benchmark_bias=bias, benchmark_shift=1.01, largest_shift="acquisition channel",
                 crude_benchmark="pre-launch purchase frequency", crude_benchmark_bias=1.0912,
-                benchmark="days since the last purchase")
+                benchmark=benchmark)
     return pd.DataFrame([
         dict(metric="purchases", scale="rate ratio", estimate=1.2863, evalue=1.8912,
-             evalue_ci=1.6412, rr=1.2863, benchmark_estimate_without=1.434,
+             evalue_ci=1.6412, rr=1.2863, rr_ci_low=1.181, rr_ci_high=1.400,
+             benchmark_estimate_without=1.434,
              largest_shift_estimate_without=1.44, **base),
         dict(metric="spend", scale="standardized mean difference", estimate=56.93, evalue=1.6071,
-             evalue_ci=1.3912, rr=1.19, benchmark_estimate_without=60.69,
+             evalue_ci=1.3912, rr=1.19, rr_ci_low=1.10, rr_ci_high=1.29,
+             benchmark_estimate_without=60.69,
              largest_shift_estimate_without=61.0, **base),
         dict(metric="retention", scale="risk ratio", estimate=1.1598, evalue=1.5918,
-             evalue_ci=np.nan, rr=1.1598, benchmark_estimate_without=1.163,
+             evalue_ci=np.nan, rr=1.1598, rr_ci_low=1.068, rr_ci_high=1.259,
+             benchmark_estimate_without=1.163,
              largest_shift_estimate_without=1.166, **base)])
 
 
-def _report(design="self_selected", p=(1.1e-08, 2.7e-05, 0.00043), identified=True):
+def _report(design="self_selected", p=(1.1e-08, 2.7e-05, 0.00043), identified=True,
+            sensitivity=None):
     """The self-selected run of the browser test, by hand: the p-values printed as 1.1e-08,
     2.7e-05 and 0.00043 before the fix."""
     est = "ITT" if design == "randomized" else "effect on members"
@@ -61,9 +66,13 @@ def _report(design="self_selected", p=(1.1e-08, 2.7e-05, 0.00043), identified=Tr
             _row("lapse hazard ratio", est, 1.0, 0.789, -0.313, -0.095, 0.0004,
                  -0.313, -0.095, hazard_ratio=0.789)]
     rows[3].update(abs_diff=-0.211, rel_lift=-0.211)
-    checks = pd.DataFrame([dict(check="sample ratio (SRM)", status="fail", value=3e-12,
-                                detail=rl.impact.randomized.srm_check(
-                                    np.r_[np.ones(600), np.zeros(400)])["detail"])])
+    checks = [dict(id=ids.CHECK_SRM, check="sample ratio (SRM)", status="fail", value=3e-12,
+                   detail=rl.impact.randomized.srm_check(
+                       np.r_[np.ones(600), np.zeros(400)])["detail"])]
+    if not identified:
+        checks.append(dict(id=ids.CHECK_HISTORY, check="history before enrolment (rolling)",
+                           status="fail", value=0.9, detail="90% of members have no history"))
+    checks = pd.DataFrame(checks)
     settings = dict(horizon=365, alpha=0.05, identified=identified,
                     not_identified_because=[] if identified else
                     ["history before enrolment (rolling)"])
@@ -81,7 +90,8 @@ def _report(design="self_selected", p=(1.1e-08, 2.7e-05, 0.00043), identified=Tr
                                       n_control=2000, take_up=0.4112, ci=(0.3897, 0.4328)),
         retention_value=dict(retention=0.5081, retention_gain=0.05, value_per_customer=4.4512,
                              years=5, rel_change=0.0757),
-        sensitivity=None if design == "randomized" else _sensitivity())
+        sensitivity=None if design == "randomized" else
+        (_sensitivity() if sensitivity is None else sensitivity))
 
 
 def test_summary_p_values_are_formatted_not_scientific():
@@ -157,31 +167,61 @@ def test_money_in_the_reports_currency():
 
 def test_summary_sentence_answers_with_holm_and_the_identification_guard():
     rep = _report()
+    robust = ("; observational evidence that survives an unmeasured trait as strong as the "
+              "strongest measured covariate (see the sensitivity section).")
+    # bounds 1.181, 1.10, 1.068 over the benchmark's bias factor 1.0219: all above 1
+    assert rep.verdict["claim"] == "effect" and rep.verdict["evidence"] == "observational"
     assert rep.summary_sentence(currency="USD") == (
         "Yes: for members, the programme raised purchases per customer (+28.6%), spend per "
         "customer (+25.3%) and retention (+8.1\u00a0pts) — each significant after a Holm "
-        "correction across the 3 headline tests.")
+        "correction across the 3 headline tests" + robust)
     # Holm by hand: sorted p 0.01, 0.03, 0.04 -> 0.03, 0.06, 0.06: only purchases survives
     mixed = _report(p=(0.01, 0.03, 0.04)).summary_sentence()
     assert mixed == ("Yes: for members, the programme raised purchases per customer (+28.6%) — "
                      "significant after a Holm correction across the 3 headline tests; spend "
-                     "per customer and retention did not clearly change.")
+                     "per customer and retention did not clearly change" + robust)
     lowered = _report(p=(0.01, 0.03, 0.001))   # Holm: 0.02, 0.03, 0.003
     lowered.effects.loc[2, ["abs_diff", "rel_lift"]] = (-0.05, -0.1)
     assert lowered.summary_sentence().startswith(
         "Mixed: for members, the programme raised purchases per customer (+28.6%) and spend "
         "per customer (+25.3%) but lowered retention (−5.0\u00a0pts) — each significant")
     none = _report(p=(0.2, 0.3, 0.04)).summary_sentence()
-    assert none == ("Not clearly: the programme did not significantly change purchases per "
-                    "customer, spend per customer or retention after a Holm correction across "
-                    "the 3 headline tests.")
+    assert none == ("Not clearly: members did not differ significantly from comparable "
+                    "non-members in purchases per customer, spend per customer or retention "
+                    "after a Holm correction across the 3 headline tests.")
+    rnone = _report("randomized", p=(0.2, 0.3, 0.04)).summary_sentence()
+    assert rnone == ("Not clearly: inviting customers did not significantly change purchases "
+                     "per customer, spend per customer or retention after a Holm correction "
+                     "across the 6 headline tests.") or rnone.startswith("Not clearly: inviting")
     guarded = _report(identified=False).summary_sentence()
     assert guarded.startswith("Not identified: these data cannot tell whether the programme "
                               "worked") and "randomized holdout" in guarded
+    assert "(failed: history before enrolment (rolling))" in guarded
     assert "raised" not in guarded and "lowered" not in guarded
     # the verdict card shows it first
     card = rl.reporting.verdict_card(rep, currency="USD")
     assert card.sentence == rep.summary_sentence(currency="USD")
+
+
+def test_suggestive_sentence_says_what_was_measured_not_what_the_programme_did():
+    # 1.181 / 1.25 < 1: fragile
+    rep = _report(sensitivity=_sensitivity(bias=1.25, benchmark="purchases so far"))
+    assert rep.verdict["claim"] == "suggestive"
+    assert rep.verdict["reasons"] == ["holm_significant", "fragile_to_benchmark"]
+    assert rep.summary_sentence() == (
+        "Suggestive, not proven: members bought 28.6% more, spent 25.3% more and had a "
+        "retention 8.1\u00a0pts higher than comparable non-members (each significant after a "
+        "Holm correction) — members chose to join, so this measures a difference, not what the "
+        "programme did.")
+    # E-value of 1.181 = 1.181 + sqrt(1.181 * 0.181) = 1.6434; of B = 1.25: 1.25 + sqrt(0.3125)
+    assert rep.fragility_sentence() == (
+        "Fragile: an unmeasured difference between members and non-members as strong as "
+        "purchases so far could explain the purchases difference (and the spend and retention "
+        "differences) away — the end of its interval nearest no effect needs an unmeasured trait "
+        "of strength 1.64 (E-value), less than the 1.81 that purchases so far implies.")
+    text = rep.summary_text()
+    assert "raised" not in text.replace("ROI", "")
+    assert "the programme paid" not in text or "Only if the spend difference" in text
 
 
 def test_executive_summary_has_one_sensitivity_sentence():

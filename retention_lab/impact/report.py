@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import formatting as fmt
+from .. import ids
 from ..presentation import kind_of_metric
 from ..reporting import metric_key
 from .sensitivity import BENCHMARK_CAVEAT
@@ -130,11 +131,33 @@ class ImpactReport:
     verdict: dict = field(default_factory=dict)
     holdout: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if not self.verdict:   # a report built by hand: decide from its ids now
+            _ = self.claim
+
     @property
     def identified(self) -> bool:
         """False when a check that decides identification failed (history before enrolment,
         overlap, enrolment timing of a launch design): the report then makes no causal claim."""
+        if self.verdict:
+            return self.verdict.get("claim") != ids.CLAIM_NOT_IDENTIFIED
         return bool(self.settings.get("identified", True))
+
+    @property
+    def claim(self) -> str:
+        """The verdict's claim id (:data:`retention_lab.ids.CLAIMS`); decided in estimation
+        (:func:`retention_lab.impact.verdict.decide`), recomputed only for a report built
+        without one."""
+        if not self.verdict:
+            from .verdict import decide
+            self.verdict = decide(self.effects, self.checks, self.design,
+                                  sensitivity=self.sensitivity,
+                                  alpha=self.settings.get("alpha", 0.05))
+        return self.verdict["claim"]
+
+    @property
+    def suggestive(self) -> bool:
+        return self.claim == ids.CLAIM_SUGGESTIVE
 
     @property
     def member_estimand(self) -> str:
@@ -185,13 +208,8 @@ class ImpactReport:
         """The headline effects (purchases, spend, retention × the report's estimands) with
         Holm-adjusted p-values across that family (Holm 1979): the summary says "raised" or
         "lowered" only where the adjusted p-value is below ``alpha``."""
-        from statsmodels.stats.multitest import multipletests
-        h = self.headline().copy()
-        h["p_holm"] = np.nan
-        ok = h["p_value"].notna()
-        if ok.any():
-            h.loc[ok, "p_holm"] = multipletests(h.loc[ok, "p_value"], method="holm")[1]
-        return h
+        from .verdict import headline_family
+        return headline_family(self.effects, self.design)
 
     def _groups(self) -> tuple:
         """(estimand, subject of the sentence) of the headline sentences."""
@@ -220,12 +238,14 @@ class ImpactReport:
         headline family, with their intervals. When identification fails it makes no causal
         claim and recommends a randomized holdout."""
         currency = _currency(currency)
-        if not self.identified:
-            why = "; ".join(self.check_labels(self.settings.get("not_identified_because", [])))
+        if self.claim == ids.CLAIM_NOT_IDENTIFIED:
+            why = "; ".join(self.check_labels(self.verdict.get("reasons", [])))
             return ("Not identified: these data cannot tell whether the programme worked, because "
                     "they cannot separate who chose to join from what joining did"
                     + (f" (failed: {why})" if why else "") +
                     " — run a randomized holdout to measure it.")
+        if self.claim == ids.CLAIM_SUGGESTIVE:
+            return self.measured_sentence()
         alpha = self.settings.get("alpha", 0.05)
         est, _ = self._groups()[0]
         fam = self.headline_family()
@@ -247,6 +267,10 @@ class ImpactReport:
         tail = (f" — {'each ' if n_sig > 1 else ''}significant after a Holm correction across "
                 f"the {len(fam)} headline tests")
         if not up and not down:
+            if self.design != "randomized":
+                return (f"Not clearly: members did not differ significantly from comparable "
+                        f"non-members in {_join([names[m] for m in rows['metric']], 'or')} "
+                        f"after a Holm correction across the {len(fam)} headline tests.")
             return (f"Not clearly: {who} did not significantly change "
                     f"{_join([names[m] for m in rows['metric']], 'or')} after a Holm correction "
                     f"across the {len(fam)} headline tests.")
@@ -258,15 +282,113 @@ class ImpactReport:
         answer = "Yes" if up and not down else ("No" if down and not up else "Mixed")
         rest = f"; {_join(unclear)} did not clearly change" if unclear else ""
         subject = "inviting customers" if est == "ITT" else "for members, the programme"
-        return f"{answer}: {subject} {' but '.join(parts)}{tail}{rest}."
+        robust = ""
+        if self.verdict.get("evidence") == ids.EVIDENCE_OBSERVATIONAL:
+            robust = ("; observational evidence that survives an unmeasured trait as strong as "
+                      "the strongest measured covariate (see the sensitivity section)")
+        return f"{answer}: {subject} {' but '.join(parts)}{tail}{rest}{robust}."
+
+    #: what members did, per metric, for the suggestive verdict (no causal verb)
+    _MEASURED = {"purchases": ("bought {x} more", "bought {x} less"),
+                 "spend": ("spent {x} more", "spent {x} less"),
+                 "retention": ("had a retention {x} higher", "had a retention {x} lower")}
+
+    def measured_sentence(self) -> str:
+        """The suggestive verdict's sentence: what was measured — members against comparable
+        non-members, the Holm-significant headline differences — with no causal verb."""
+        alpha = self.settings.get("alpha", 0.05)
+        fam = self.headline_family()
+        rows = fam.loc[fam["estimand"] == ids.MEMBERS]
+        said, unclear = [], []
+        names = {"purchases": "purchases", "spend": "spend", "retention": "retention"}
+        for _, r in rows.iterrows():
+            m = r["metric"]
+            if not (np.isfinite(r["p_holm"]) and r["p_holm"] < alpha):
+                unclear.append(names[m])
+                continue
+            if m == "retention":
+                x = fmt.points(abs(r["abs_diff"]), scale=100, signed=False)
+            else:
+                x = fmt.share(abs(r["rel_lift"]))
+            said.append(self._MEASURED[m][0 if r["abs_diff"] > 0 else 1].format(x=x))
+        rest = f"; {_join(unclear)} did not clearly differ" if unclear else ""
+        return (f"Suggestive, not proven: members {_join(said)} than comparable non-members "
+                f"(each significant after a Holm correction{rest}) — members chose to join, so "
+                "this measures a difference, not what the programme did.")
+
+    def fragility_sentence(self) -> str:
+        """One sentence: how strong an unmeasured difference between members and non-members
+        would have to be to explain the headline away, against the strongest measured covariate
+        (``verdict["robustness"]``)."""
+        rob = self.verdict.get("robustness") or {}
+        alpha = self.settings.get("alpha", 0.05)
+        fam = self.headline_family()
+        sig = [r["metric"] for _, r in fam.iterrows() if r["estimand"] == ids.MEMBERS and
+               np.isfinite(r["p_holm"]) and r["p_holm"] < alpha]
+        fragile = [m for m in sig if (rob.get(m) or {}).get("survives") is False]
+        if not fragile:
+            return ("Whether an unmeasured difference between members and non-members explains "
+                    "this could not be assessed: no measured covariate could serve as a "
+                    "benchmark.")
+        m = fragile[0]
+        r = rob[m]
+        what = {"purchases": "the purchases difference", "spend": "the spend difference",
+                "retention": "the retention difference"}[m]
+        others = [x for x in fragile[1:]]
+        also = f" (and the {_join(others)} difference{'s' if len(others) > 1 else ''})" \
+            if others else ""
+        return (f"Fragile: an unmeasured difference between members and non-members as strong "
+                f"as {r['benchmark']} could explain {what}{also} away — the end of its interval "
+                f"nearest no effect needs an unmeasured trait of strength "
+                f"{fmt.ratio(r['evalue_bound'])} (E-value), less than the "
+                f"{fmt.ratio(r['benchmark_strength'])} that {r['benchmark']} implies.")
+
+    def holdout_sentence(self, currency: str | None = None) -> str:
+        """The randomized holdout (share, weeks) that would settle a suggestive verdict
+        (``report.holdout``, :func:`retention_lab.impact.power.holdout_plan`)."""
+        h = self.holdout
+        if not h or fmt.is_missing(h.get("weeks")):
+            return ("A randomized holdout would settle it: keep a random share of newly eligible "
+                    "customers out of the programme and compare them with the rest.")
+        currency = _currency(currency)
+        m = h["metric"]
+        kind = {"purchases": "number", "spend": "money", "retention": "share"}[m]
+        unit = {"purchases": " purchases", "spend": "", "retention": ""}[m]
+
+        def v(x):
+            if m == "retention":
+                return fmt.points(x, scale=100)
+            return fmt.value(x, kind, currency=currency, signed=True) + unit
+        long = " — more than a year at the current rate" if h["weeks"] > 52 else ""
+        return (f"A randomized holdout would settle it: keep a random "
+                f"{fmt.share(h['share'], decimals=0)} of newly eligible customers out of the "
+                f"programme; at about {fmt.count(h['arrivals_per_week'])} new eligible customers "
+                f"a week, {fmt.count(h['weeks'])} weeks of sign-ups "
+                f"({fmt.count(h['n_total'])} customers, {fmt.count(h['n_holdout'])} held out){long} "
+                f"give {fmt.share(h['power'], decimals=0)} power to detect the difference measured "
+                f"here ({v(h['effect_members'])} per member, {v(h['effect_itt'])} per customer "
+                f"offered at {fmt.share(h['take_up'], decimals=0)} take-up), each customer "
+                f"followed for {h['window_days']} days.")
 
     def summary_text(self, currency: str | None = None) -> str:
         """Plain sentences for an executive summary: the design, the headline effects with
         intervals (shares in points, purchases and spend as relative lifts, levels in the
         report's ``currency``) and which of them survive a Holm correction across the headline
         family, the sensitivity in one sentence, the ROI verdict and any failed check. When
-        identification fails the summary makes no causal claim."""
+        identification fails the summary makes no causal claim; a suggestive (observational)
+        verdict describes differences, how fragile they are and the holdout that would settle
+        them."""
+        return "\n".join(text for _, text in self.summary_lines(currency))
+
+    #: kinds of :meth:`summary_lines` shown in red
+    ALERT_LINES = ("fail", "not_identified")
+
+    def summary_lines(self, currency: str | None = None) -> list[tuple[str, str]]:
+        """``(kind, sentence)`` of the executive summary: kind ``"text"``, ``"not_identified"``,
+        ``"suggestive"`` or ``"fail"`` (a failed check) — the display styles by kind, never by
+        the wording."""
         currency = _currency(currency)
+        kinds = []
         s = self.settings
         h = s.get("horizon", 365)
         alpha = s.get("alpha", 0.05)
@@ -300,8 +422,11 @@ class ImpactReport:
                          "(inverse-probability weighting with a regression adjustment: doubly "
                          "robust).")
         identified = self.identified
+        suggestive = self.suggestive
+        kinds = ["text"] * len(lines)
         if not identified:
-            why = "; ".join(self.check_labels(s.get("not_identified_because", [])))
+            why = "; ".join(self.check_labels(self.verdict.get("reasons", [])))
+            kinds.append("not_identified")
             lines.append(
                 f"NOT IDENTIFIED — the effect of the programme is not identified by these data "
                 f"(failed: {why}): they cannot separate who chose to join from what joining "
@@ -309,6 +434,10 @@ class ImpactReport:
                 "customers; they are not a measured effect of the programme. To measure it, "
                 "run a randomized holdout: keep a random share of eligible customers out of the "
                 "programme (or invite a random half) and compare them.")
+        if suggestive:
+            kinds += ["suggestive"] * 3
+            lines += [self.measured_sentence(), self.fragility_sentence(),
+                      self.holdout_sentence(currency)]
         fam = self.headline_family()
         for est, who in self._groups():
             for metric in PRIMARY:
@@ -322,8 +451,14 @@ class ImpactReport:
                         "retention": f"the share still buying after {h} days"}[metric]
                 p_txt = f"{fmt.p_text(r['p_value'])}, Holm-adjusted {fmt.p_text(r['p_holm'])}"
                 if not identified:
+                    kinds.append("text")
                     lines.append(f"Members vs comparison customers, {what}: {lvl} ({diff}; "
                                  f"{p_txt}) — an association, not an effect.")
+                    continue
+                if suggestive:
+                    kinds.append("text")
+                    lines.append(f"Members vs comparable non-members, {what}: {lvl} ({diff}; "
+                                 f"{p_txt}) — a measured difference, not a proven effect.")
                     continue
                 if r["p_holm"] < alpha:
                     verb = "raised" if r["abs_diff"] > 0 else "lowered"
@@ -333,23 +468,34 @@ class ImpactReport:
                             f"{len(fam)} headline tests)")
                 else:
                     verb = "did not clearly change"
+                kinds.append("text")
                 lines.append(f"{who} {verb} {what}: {lvl} ({diff}; {p_txt}).")
         if self.analysis == "launch" and len(self.naive):
             nv = self.naive.loc[self.naive["metric"] == "purchases"]
             if len(nv):
                 corr = self.effect("purchases", "effect on members")["abs_diff"]
+                kinds.append("text")
                 lines.append(
                     f"A naive comparison of members with all non-members would have credited the "
                     f"programme with {fmt.number(nv.iloc[0]['abs_diff'])} extra purchases per "
                     f"member instead of {fmt.number(corr)} — members were heavier buyers to "
                     "begin with and had to be active to enrol.")
         if self.design == "self_selected" and identified:
+            kinds.append("text")
             lines.append(self.sensitivity_sentence())
-        lines.append(self.roi_verdict(currency) if identified else
-                     "ROI not assessed: it needs an identified effect on spend.")
+        kinds.append("text")
+        if not identified:
+            lines.append("ROI not assessed: it needs an identified effect on spend.")
+        elif suggestive:
+            roi = self.roi_verdict(currency)
+            lines.append("Only if the spend difference were entirely the programme's doing: "
+                         + roi[:1].lower() + roi[1:])
+        else:
+            lines.append(self.roi_verdict(currency))
         for _, c in self.failed_checks().iterrows():
+            kinds.append("fail")
             lines.append(f"FAILED CHECK — {c['check']}: {c['detail']}")
-        return "\n".join(lines)
+        return list(zip(kinds, lines))
 
     def sensitivity_sentence(self) -> str:
         """The executive summary's one sentence on unmeasured confounding: the E-values of the
@@ -445,9 +591,11 @@ class ImpactReport:
         """The executive summary as HTML: one paragraph per sentence, failed checks in red."""
         import html
         parts = []
-        for line in self.summary_text(currency).splitlines():
-            if line.startswith(("FAILED CHECK", "NOT IDENTIFIED")):
+        for kind, line in self.summary_lines(currency):
+            if kind in self.ALERT_LINES:
                 parts.append(f'<p style="color:#c00;font-weight:bold">{html.escape(line)}</p>')
+            elif kind == "suggestive":
+                parts.append(f'<p style="color:#8a5a00;font-weight:bold">{html.escape(line)}</p>')
             else:
                 parts.append(f"<p>{html.escape(line)}</p>")
         return "\n".join(parts)

@@ -96,19 +96,20 @@ def robustness(sensitivity: pd.DataFrame | None) -> dict | None:
     if sensitivity is None:
         return None
     out = {}
-    s = sensitivity.loc[sensitivity["estimand"] == ids.MEMBERS]
+    s = sensitivity
+    if "estimand" in s.columns:
+        s = s.loc[s["estimand"] == ids.MEMBERS]
     for _, r in s.iterrows():
         m = r["metric"]
         if m not in ids.PRIMARY_METRICS or m in out:
             continue
-        rr = float(r["rr"]) if np.isfinite(r["rr"]) else np.nan
-        bound = float(r["rr_ci_low"] if rr >= 1 else r["rr_ci_high"]) if np.isfinite(rr) \
+        rr = _get(r, "rr")
+        bound = _get(r, "rr_ci_low" if rr >= 1 else "rr_ci_high") if np.isfinite(rr) \
             else np.nan
         if np.isfinite(bound) and (bound - 1) * (rr - 1) <= 0:
             bound = 1.0   # the interval includes the null
         far = bound if not np.isfinite(bound) or bound >= 1 else 1.0 / bound
-        bias = r.get("benchmark_bias", np.nan)
-        bias = float(bias) if bias is not None and np.isfinite(bias) else np.nan
+        bias = _get(r, "benchmark_bias")
         label = r.get("benchmark")
         out[m] = dict(bound=_num(bound), evalue_bound=_num(evalue(bound) if np.isfinite(bound)
                                                           and bound > 0 else np.nan),
@@ -117,6 +118,14 @@ def robustness(sensitivity: pd.DataFrame | None) -> dict | None:
                       survives=(bool(far / bias > 1) if np.isfinite(far) and np.isfinite(bias)
                                 else None))
     return out
+
+
+def _get(row, key) -> float:
+    x = row.get(key, np.nan)
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _num(x):
