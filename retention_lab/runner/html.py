@@ -63,6 +63,9 @@ def metric_text(entry) -> tuple[str, str]:
     from ..presentation import unit_kind
     if not isinstance(entry, dict):
         return fmt.number(entry) if isinstance(entry, (int, float)) else str(entry), ""
+    if entry.get("unit") == "claim":   # an impact verdict (reporting.record_verdict)
+        from ..presentation import claim_label
+        return claim_label(str(entry.get("value")), str(entry.get("evidence") or "")), ""
     kind, currency, unit = unit_kind(entry.get("unit"))
     signed = "control" in entry and "treatment" in entry  # an effect: treatment − control
     text = fmt.estimate(entry.get("value"), entry.get("ci_low"), entry.get("ci_high"), kind,
