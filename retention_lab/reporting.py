@@ -112,10 +112,29 @@ def record(name: str, value, ci=None, *, method: str | None = None, unit: str | 
             entry[k] = val
     entry.update(extra)
     _RECORDED[key] = entry
+    _write()
+    return entry
+
+
+def _write() -> None:
     path = os.environ.get(ENV_VAR)
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(_RECORDED, indent=2, default=str))
+
+
+VERDICT_KEY = "verdict"
+
+
+def record_verdict(verdict: dict, name: str = VERDICT_KEY) -> dict:
+    """Record an impact study's verdict (``ImpactReport.verdict``: ``claim``, ``evidence``,
+    ``robustness``, ``reasons`` — ids of :mod:`retention_lab.ids`) under ``name`` in
+    ``metrics.json``; ``value`` repeats the claim and ``unit`` is ``"claim"``, so that readers
+    of ``metrics.json`` that show every entry's value and unit show the claim."""
+    key = metric_key(name)
+    entry = {"value": verdict.get("claim"), "unit": "claim", **verdict}
+    _RECORDED[key] = entry
+    _write()
     return entry
 
 

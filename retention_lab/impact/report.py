@@ -642,11 +642,16 @@ class ImpactReport:
 
     def record(self, prefix: str = "") -> dict:
         """Record the headline numbers with :func:`retention_lab.reporting.record` (for the
-        report's ``metrics.json``): every ITT / effect-on-members row, take-up, ROI and, for a
+        report's ``metrics.json``): the verdict (key ``verdict``,
+        :func:`retention_lab.reporting.record_verdict`), every ITT / effect-on-members row
+        (each with the verdict's ``claim``, so that no estimate travels without it), take-up, ROI
+        and, for a
         self-selected study, the E-value of each effect on members (``<metric>_members_evalue``,
         with ``evalue_ci``, the scale and the risk ratio it was computed from)."""
         from .. import reporting
         out = {}
+        claim = self.claim
+        out[f"{prefix}verdict"] = reporting.record_verdict(self.verdict, f"{prefix}verdict")
         for _, r in self.effects.iterrows():
             if r["estimand"] not in ("ITT", "effect on members"):
                 continue
@@ -660,14 +665,14 @@ class ImpactReport:
                 out[name] = reporting.record(name, ratio, (r["rel_ci_low"] + 1,
                                                            r["rel_ci_high"] + 1),
                                              method=r["method"], unit=unit, n=int(r["n"]),
-                                             p_value=_float(r["p_value"]))
+                                             p_value=_float(r["p_value"]), claim=claim)
                 continue
             out[name] = reporting.record(name, r["abs_diff"], (r["ci_low"], r["ci_high"]),
                                          method=r["method"], unit=unit, n=int(r["n"]),
                                          control=_float(r["control"]),
                                          treatment=_float(r["treatment"]),
                                          rel_lift=_float(r["rel_lift"]),
-                                         p_value=_float(r["p_value"]))
+                                         p_value=_float(r["p_value"]), claim=claim)
         tu = self.take_up
         if "ci" in tu:
             out[f"{prefix}take_up"] = reporting.record(f"{prefix}take_up", tu["take_up"], tu["ci"],

@@ -357,6 +357,8 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
             check_no_identifiers(tmp / NOTEBOOK_FILE)
         metrics = _read_metrics(metrics_path)
         run.update(status="ok", finished=_now(), duration=round(time.perf_counter() - t0, 2))
+        from .index import run_summary
+        run["summary"] = run_summary(metrics)   # the verdict, when the notebook recorded one
         from .html import export_html
         export_html(tmp / NOTEBOOK_FILE, tmp / HTML_FILE, title=name, run=run, metrics=metrics)
         _write_json(tmp / RUN_FILE, run)

@@ -20,6 +20,7 @@ MAX_RUNS = 20  # runs listed per report
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}
 table{border-collapse:collapse;margin-bottom:2em}td,th{border-bottom:1px solid #ddd;
 padding:4px 10px;text-align:left;vertical-align:top}.failed{color:#b00}.latest{font-weight:bold}
+.suggestive{color:#8a5a00}
 .m{font-size:90%}"""
 
 
@@ -28,6 +29,56 @@ def _load(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+
+
+VERDICT_KEY = "verdict"
+#: CSS class of a run's verdict line by claim id
+CLAIM_CLASSES = {"not identified": "failed", "suggestive": "suggestive"}
+
+
+def run_summary(metrics: dict) -> dict:
+    """What ``run.json``'s ``summary`` says about a run: its verdict (``claim``, ``evidence``,
+    ``robustness``, ``reasons``) when the notebook recorded one
+    (:func:`retention_lab.reporting.record_verdict`), and how many numbers it recorded."""
+    out = {"n_metrics": len(metrics)}
+    v = metrics.get(VERDICT_KEY)
+    if isinstance(v, dict):
+        out[VERDICT_KEY] = {k: v.get(k) for k in ("claim", "evidence", "robustness", "reasons")}
+    return out
+
+
+def _is_effect(entry) -> bool:
+    """An effect estimate (treatment − control, or a ratio that carries the verdict's claim)."""
+    return isinstance(entry, dict) and (("control" in entry and "treatment" in entry) or
+                                        "claim" in entry and entry.get("unit") != "claim")
+
+
+def metrics_html(metrics: dict) -> str:
+    """A run's headline metrics for the index: the verdict first; a run whose effect is not
+    identified lists no effect estimate (only the verdict and the failed checks' ids); the
+    estimates of a suggestive run are marked as measured differences."""
+    e = html.escape
+    v = metrics.get(VERDICT_KEY)
+    claim = v.get("claim") if isinstance(v, dict) else None
+    lines = []
+    if claim:
+        text, _ = metric_text(v)
+        cls = CLAIM_CLASSES.get(claim, "ok")
+        reasons = ", ".join(str(r) for r in v.get("reasons") or [])
+        lines.append(f"<span class='{cls}'>verdict: {e(text)}"
+                     + (f" (reasons: {e(reasons)})" if reasons else "") + "</span>")
+    for k, entry in metrics.items():
+        if k == VERDICT_KEY:
+            continue
+        if _is_effect(entry) and claim == "not identified":
+            continue   # no bare estimate of an effect the data cannot identify
+        note = " (difference, not a proven effect)" if _is_effect(entry) and \
+            claim == "suggestive" else ""
+        lines.append(f"{e(str(k))}{e(note)}: {e(' '.join(filter(None, metric_text(entry))))}")
+    if claim == "not identified":
+        lines.append("<span class='failed'>no effect estimate: the data cannot separate who "
+                     "chose to join from what joining did</span>")
+    return "<br>".join(lines)
 
 
 def build_index(output_dir="reports") -> Path:
@@ -50,8 +101,7 @@ def build_index(output_dir="reports") -> Path:
                 link = f"<a href='{e(rel)}/report.html'>report</a> · <a href='{e(rel)}/report.ipynb'>ipynb</a>"
             else:
                 link = f"<a href='{e(rel)}/report.ipynb'>failed notebook</a>"
-            mtext = "<br>".join(f"{e(str(k))}: {e(' '.join(filter(None, metric_text(v))))}"
-                                for k, v in metrics.items())
+            mtext = metrics_html(metrics)
             if status == "failed" and info.get("error"):
                 mtext = f"<span class='failed'>{e(str(info['error']))}</span>" + (
                     "<br>" + mtext if mtext else "")
