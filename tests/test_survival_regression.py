@@ -98,9 +98,14 @@ def test_guards_collinear_constant_missing_and_separation():
         rl.survival.ChurnCoxModel().fit(bad, ["channel"])
     sep = d.copy()
     sep.loc[sep["channel"] == "social", "churned"] = 0  # nobody from social lapses
-    m = rl.survival.ChurnCoxModel().fit(sep, ["channel"], check_ph=False)
+    # issue 20: separation is reported as such; the penalised refit is kept apart, labelled
+    with pytest.warns(rl.errors.SeparationWarning, match="channel=social"):
+        m = rl.survival.ChurnCoxModel().fit(sep, ["channel"], check_ph=False)
     assert any("penalizer 0.01" in n and "channel=social" in n for n in m.notes)
-    assert np.isfinite(m.summary["se"]).all() and (m.summary["se"] < 5).all()
+    assert m.summary.loc["channel=social", "hazard_ratio"] == 0.0
+    assert np.isnan(m.summary.loc["channel=social", "se"])
+    pen = m.penalized_summary_
+    assert np.isfinite(pen["se"]).all() and (pen["se"] < 5).all()
 
 
 # -- issue 13, defect 1: Cox on collapsed rows (Efron ties, PH test) ---------------------------

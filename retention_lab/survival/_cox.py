@@ -11,14 +11,28 @@ Partial likelihood (Efron 1977; Therneau & Grambsch 2000, §3.3), tie convention
 ``S0_k = Σ_{start_i < t_k ≤ stop_i} w_i exp(x_iᵀβ)`` (risk set), ``T0_k`` the same sum over the
 tied lapses ``D_k``, ``W_k`` their total weight. Maximised by Newton–Raphson with step halving;
 variance = inverse of the observed information. Tested equal to lifelines.
+
+Convergence is checked, as lifelines does: a fit whose Newton steps are still large when the
+log-likelihood stops changing (a coefficient running to ±∞: monotone likelihood, e.g. a
+covariate that separates the lapses) or that uses up ``max_iter`` is not a maximum. Such
+coefficients, and any whose effect across the covariate's range exceeds e^12 in hazard ratio,
+are flagged in ``at_boundary_``: their se, interval, z and p are NaN and a
+:class:`~retention_lab.errors.SeparationWarning` says so; ``converged_`` tells whether the
+Newton iterations converged. No lapse at all is a :class:`~retention_lab.DataError`.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import warnings
+
 from scipy import stats
 
+from ..errors import ConvergenceWarning, DataError, SeparationWarning
 from ..units import z_value
+
+#: a coefficient whose hazard ratio across its covariate's range exceeds e^12 is at the boundary
+BOUNDARY_LOG = 12.0
 
 __all__ = ["CountingProcessCox"]
 
@@ -81,6 +95,12 @@ class CountingProcessCox:
         self._stop = df[stop_col].to_numpy(float)
         self._w = df[weights_col].to_numpy(float) if weights_col else np.ones(len(df))
         ev = df[event_col].to_numpy() == 1
+        if not np.any(ev & (self._w > 0)):
+            raise DataError(f"episodes.{event_col}: none of the {len(df):,} episodes has "
+                            f"{event_col} = 1; a Cox model needs at least one lapse — rule "
+                            f"'at least one row with {event_col} = 1'", table="episodes",
+                            column=event_col, rule=f"at least one row with {event_col} = 1",
+                            n_rows=len(df))
         self._ev = ev
         self._times = np.unique(self._stop[ev])
         k = np.searchsorted(self._times, self._stop[ev])
@@ -108,8 +128,12 @@ class CountingProcessCox:
 
         beta = np.zeros(X.shape[1])
         hess, grad, ll = self._terms(beta)
+        converged = False
         for _ in range(self.max_iter):
-            step = np.linalg.solve(-hess, grad)
+            try:
+                step = np.linalg.solve(-hess, grad)
+            except np.linalg.LinAlgError:
+                step = np.linalg.lstsq(-hess, grad, rcond=None)[0]
             for _half in range(30):
                 h2, g2, ll2 = self._terms(beta + step)
                 if np.isfinite(ll2) and ll2 >= ll - 1e-12 * abs(ll):
@@ -119,8 +143,35 @@ class CountingProcessCox:
                 self.tol * max(abs(ll), 1.0)
             hess, grad, ll = h2, g2, ll2
             if done:
+                converged = True
                 break
-        cov = np.linalg.inv(-hess)
+        # a flat log-likelihood with Newton steps still large: a coefficient running to ±∞
+        try:
+            newton = np.linalg.solve(-hess, grad)       # the next step from the final point
+        except np.linalg.LinAlgError:
+            newton = np.full(len(beta), np.inf)
+        running = ~(np.abs(newton) <= 1e-3)
+        rng = np.ptp(X, axis=0) if len(X) else np.zeros(X.shape[1])
+        at_boundary = running | (np.abs(beta) * rng > BOUNDARY_LOG)
+        self.converged_ = bool(converged and not running.any())
+        try:
+            cov = np.linalg.inv(-hess)
+        except np.linalg.LinAlgError:
+            cov = np.full(hess.shape, np.nan)
+        cov[at_boundary, :] = np.nan
+        cov[:, at_boundary] = np.nan
+        self.at_boundary_ = pd.Series(at_boundary, index=cols, name="at_boundary")
+        if at_boundary.any():
+            bad = [c for c, b in zip(cols, at_boundary) if b]
+            warnings.warn(f"CountingProcessCox: coefficient(s) of {', '.join(bad)} run to ±∞ "
+                          f"(estimates {', '.join(f'{v:.3g}' for v in beta[at_boundary])}; last "
+                          f"Newton step {np.max(np.abs(newton)):.2g}): the partial likelihood has no "
+                          f"finite maximum in them (a covariate separating the lapses?); their "
+                          f"se, interval and p-value are not given", SeparationWarning,
+                          stacklevel=2)
+        elif not converged:
+            warnings.warn(f"CountingProcessCox: Newton-Raphson did not converge in "
+                          f"{self.max_iter} iterations", ConvergenceWarning, stacklevel=2)
         self.params_ = pd.Series(beta, index=cols, name="coef")
         self.variance_matrix_ = pd.DataFrame(cov, index=cols, columns=cols)
         self.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=cols, name="se(coef)")

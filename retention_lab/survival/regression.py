@@ -29,10 +29,11 @@ from lifelines.exceptions import ConvergenceError
 from lifelines.statistics import proportional_hazard_test
 from lifelines.utils import concordance_index
 
+from ..errors import ConvergenceWarning, DataError, SeparationWarning
 from ._base import (SurvivalResult, check_survival_frame, collapse, design_matrix, p_words,
                     positive_durations)
 
-__all__ = ["ChurnCoxModel", "split_at", "cox_summary"]
+__all__ = ["ChurnCoxModel", "split_at", "cox_summary", "separated_columns", "require_events"]
 
 COX_METHOD = "Cox proportional hazards (lifelines CoxPHFitter, Efron ties), Wald 95 % CI"
 
@@ -50,6 +51,59 @@ def cox_summary(fitter, method: str, names: dict | None = None) -> pd.DataFrame:
     out.index = [str(i) for i in out.index]
     out.index.name = "covariate"
     out["method"] = method
+    return out
+
+
+def require_events(events, weights=None, *, table: str = "churn table",
+                   column: str = "churned") -> None:
+    """A Cox model needs at least one lapse: without one the partial likelihood is empty (no
+    coefficient is defined and lifelines fails with ``ZeroDivisionError``). Raises a
+    :class:`~retention_lab.DataError` naming the column, the rule and the row count."""
+    events = np.asarray(events, float)
+    w = np.ones_like(events) if weights is None else np.asarray(weights, float)
+    if not np.any((events == 1) & (w > 0)):
+        raise DataError(f"{table}.{column}: none of the {len(events):,} rows has {column} = 1; a "
+                        f"Cox model needs at least one lapse — rule 'at least one row with "
+                        f"{column} = 1'", table=table, column=column,
+                        rule=f"at least one row with {column} = 1", n_rows=len(events))
+
+
+def separated_columns(X: pd.DataFrame, duration, event, weights=None, strata=None) -> dict:
+    """Covariate columns that separate the lapses: the Cox partial likelihood rises
+    monotonically as the coefficient goes to +∞ (every lapsing customer has the largest value
+    of the column in their risk set) or to −∞ (the smallest), so the maximum-likelihood
+    coefficient is infinite (Bryson & Johnson 1981, "The incidence of monotone likelihood in
+    the Cox model", *Technometrics* 23(4); Heinze & Schemper 2001). A column constant in every
+    risk set is not separated (it is not identified at all). Risk sets are taken within strata.
+
+    Returns ``{column: +1 or −1}`` (the direction of the infinite coefficient). Checks one
+    column at a time (suffix maxima / minima over the rows sorted by duration); a separation by
+    a combination of columns shows up as a fit that does not converge instead.
+    """
+    d = np.asarray(duration, float)
+    ev = np.asarray(event, float) == 1
+    w = np.ones(len(d)) if weights is None else np.asarray(weights, float)
+    keep = w > 0
+    groups = (np.zeros(len(d), int) if strata is None or len(strata) == 0
+              else pd.factorize(pd.MultiIndex.from_frame(pd.DataFrame(strata)))[0])
+    out = {}
+    for col in X.columns:
+        x = X[col].to_numpy(float)
+        all_max = all_min = True
+        varies = False
+        for g in np.unique(groups[ev & keep]):
+            rows = np.flatnonzero((groups == g) & keep)
+            order = rows[np.argsort(d[rows], kind="stable")]
+            ds, xs = d[order], x[order]
+            smax = np.maximum.accumulate(xs[::-1])[::-1]     # max over rows with d >= ds[k]
+            smin = np.minimum.accumulate(xs[::-1])[::-1]
+            e = order[ev[order]]
+            k = np.searchsorted(ds, d[e], side="left")
+            varies |= bool(np.any(smax[k] > smin[k]))
+            all_max &= bool(np.all(x[e] >= smax[k]))
+            all_min &= bool(np.all(x[e] <= smin[k]))
+        if varies and (all_max or all_min):
+            out[str(col)] = 1 if all_max else -1
     return out
 
 
@@ -127,10 +181,17 @@ class ChurnCoxModel:
             self.frame_ = frame.rename(columns={weights_col: "weight"}) if weights_col else \
                 frame.assign(weight=1.0)
         self.notes = []
+        require_events(self.frame_[event_col], self.frame_["weight"], column=event_col)
+        self.separation_ = separated_columns(
+            self.frame_[list(X.columns)], self.frame_[duration_col], self.frame_[event_col],
+            self.frame_["weight"], self.frame_[strata] if strata else None)
         self.fitter_ = self._fit(self.frame_, strata)
         self.method = COX_METHOD + (f"; strata: {', '.join(strata)}" if strata else "") + \
             (f"; L2 penalizer {self.fitter_.penalizer}" if self.fitter_.penalizer else "")
         self.summary = cox_summary(self.fitter_, self.method)
+        self.penalized_summary_ = None
+        if self.fitter_.penalizer and not self.penalizer:
+            self._label_penalized()
         self.n_, self.n_events_ = int(round(self.frame_["weight"].sum())), \
             int(round((self.frame_["weight"] * self.frame_[event_col]).sum()))
         # lifelines' own concordance_index_ would ignore the case weights of collapsed rows
@@ -142,8 +203,51 @@ class ChurnCoxModel:
             self._check_ph(df, X)
         return self
 
+    def _label_penalized(self) -> None:
+        """The plain fit had no finite maximum: the penalised refit (kept in ``fitter_`` so that
+        predictions work) is a stand-in, not an estimate. ``penalized_summary_`` keeps its
+        numbers, labelled; in ``summary`` a separated column gets its true maximum-likelihood
+        value (coefficient ±inf, hazard ratio inf or 0) with no se, interval or p-value, and the
+        other columns are labelled as penalised estimates."""
+        pen = self.fitter_.penalizer
+        label = (f"L2-penalised Cox (penalizer {pen:g}) refitted because the plain fit had no "
+                 f"finite maximum: a shrunken stand-in, not a maximum-likelihood estimate")
+        self.penalized_summary_ = self.summary.assign(method=label)
+        s = self.summary
+        s["method"] = label
+        for col, sign in self.separation_.items():
+            if col not in s.index:
+                continue
+            s.loc[col, ["se", "lower 95%", "upper 95%", "hr_lower", "hr_upper", "z",
+                        "p_value"]] = np.nan
+            s.loc[col, "coef"] = sign * np.inf
+            s.loc[col, "hazard_ratio"] = np.inf if sign > 0 else 0.0
+            s.loc[col, "method"] = (
+                f"separation: every lapsing customer has the {'largest' if sign > 0 else 'smallest'}"
+                f" {col} in their risk set, so the maximum-likelihood hazard ratio is "
+                f"{'infinite' if sign > 0 else 'zero'} and no finite estimate or interval exists "
+                f"(the penalised value {float(self.penalized_summary_.loc[col, 'hazard_ratio']):.3g}"
+                f" in penalized_summary_ is not an estimate)")
+        s.attrs["separation"] = dict(self.separation_)
+        if self.separation_:
+            warnings.warn(f"ChurnCoxModel: {', '.join(self.separation_)} separate(s) the lapses "
+                          f"(monotone partial likelihood): the hazard ratio has no finite "
+                          f"estimate; summary reports it as {'/'.join(sorted({'inf' if v > 0 else '0' for v in self.separation_.values()}))} "
+                          f"with no interval, the penalised refit is in penalized_summary_",
+                          SeparationWarning, stacklevel=3)
+        else:
+            warnings.warn("ChurnCoxModel: the plain fit did not converge; the reported numbers "
+                          f"come from an L2-penalised refit (penalizer {pen:g}) and are labelled "
+                          "so in summary['method']", ConvergenceWarning, stacklevel=3)
+
     def _fit(self, frame, strata, penalizer=None):
         pen = self.penalizer if penalizer is None else penalizer
+        if not pen and getattr(self, "separation_", None):
+            self.notes.append(f"separation: {', '.join(self.separation_)} separate(s) the lapses "
+                              f"(the plain fit has no finite maximum); refitted with L2 penalizer "
+                              f"0.01 to keep a usable model — its value for "
+                              f"{', '.join(self.separation_)} is not an estimate")
+            return self._fit(frame, strata, penalizer=0.01)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -256,6 +360,12 @@ class ChurnCoxModel:
         for col, r in self.summary.iterrows():
             cov = next((c for c, m in self.info_.items() if col in m["columns"]), col)
             ref = self.info_.get(cov, {}).get("reference")
+            if col in getattr(self, "separation_", {}):
+                lines.append(f"{col} separates the lapses (every lapsing customer has the "
+                             f"{'largest' if self.separation_[col] > 0 else 'smallest'} value "
+                             f"among those still at risk): its hazard ratio cannot be estimated "
+                             f"from these data.")
+                continue
             who = (f"Customers with {col} lapse at {r['hazard_ratio']:.2f}× the hazard of "
                    f"{cov}={ref}" if ref is not None else
                    f"Each unit of {col} multiplies the lapse hazard by {r['hazard_ratio']:.2f}")

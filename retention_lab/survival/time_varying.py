@@ -283,6 +283,17 @@ def time_varying_enrolment(table: pd.DataFrame, enrolment_age: str = "enrolment_
               f"{verdict}{' than' if verdict != 'not clearly different from' else ''} "
               f"non-members'. The naive ever-member comparison gives {nhr:.2f} ({nlo:.2f}–"
               f"{nhi:.2f}); the gap is the immortal time members had to survive to enrol.")
+    boundary = [c for c, v in getattr(ctv, "at_boundary_", pd.Series(dtype=bool)).items() if v]
+    if boundary:
+        notes.append(f"no finite estimate for {', '.join(boundary)}: the partial likelihood keeps "
+                     f"rising as the coefficient runs to ±∞ (e.g. lapses only on one side); "
+                     f"no interval or p-value is given for it")
+    if MEMBER in boundary:
+        interp = (f"The membership hazard ratio cannot be estimated from these data: the "
+                  f"partial likelihood has no finite maximum (members' and non-members' lapses "
+                  f"are separated{adj}). The naive ever-member comparison gives {nhr:.2f} "
+                  f"({nlo:.2f}–{nhi:.2f}), which the immortal time members had to survive "
+                  f"biases.")
     out = EnrolmentEffect(summary=summary, method=TV_METHOD + adj, interpretation=interp,
                           notes=notes, value=hr, ci=(lo, hi), n=info["n_customers"])
     out.hazard_ratio, out.p_value, out.se = hr, p, float(tv["se"])
