@@ -181,7 +181,8 @@ def test_itt_sequence_rejects_bad_input():
 def test_plan_matches_the_closed_form_and_cuped_shrinks_it():
     """n = (z_{1-α/2} + z_power)² σ²(1 − R²)(1/h + 1/p) / δ² (normal approximation)."""
     st = {"purchases": {"mean": 1.0, "sd": 2.0, "r2": 0.5}}
-    plan = plan_holdout(st, holdout_share=0.1, rel_mde=0.05, enrol_per_week=1000, window_days=28)
+    plan = plan_holdout(st, holdout_share=0.1, rel_mde=0.05, enrol_per_week=1000, window_days=28,
+                        treatment_variance="equal")
     z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
     n = z ** 2 * 4 * 0.5 * (1 / 0.1 + 1 / 0.9) / 0.05 ** 2
     r = plan.iloc[0]
@@ -189,6 +190,11 @@ def test_plan_matches_the_closed_form_and_cuped_shrinks_it():
     assert r["n_fixed_unadjusted"] == pytest.approx(2 * n, abs=3)
     assert r["n_sequential"] > r["n_fixed"]
     assert r["weeks_fixed"] == pytest.approx(r["n_fixed"] / 1000 + 4, abs=0.01)
+    # treated SD scaled by 1 + MDE: n = z² σ²(1 − R²)(1/h + 1.05²/p) / δ²
+    scaled = plan_holdout(st, holdout_share=0.1, rel_mde=0.05, enrol_per_week=1000,
+                          window_days=28).iloc[0]
+    assert scaled["n_fixed"] == pytest.approx(z ** 2 * 4 * 0.5 * (1 / 0.1 + 1.05 ** 2 / 0.9)
+                                              / 0.05 ** 2, abs=2)
 
 
 def test_forgone_margin_by_hand():

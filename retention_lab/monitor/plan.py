@@ -101,12 +101,18 @@ def sequential_mde(n: float, sigma_phi: float, *, power: float, alpha: float,
 
 def plan_holdout(stats_: dict, *, holdout_share: float, rel_mde: float, enrol_per_week: float,
                  window_days: int, power: float = 0.8, alpha: float = 0.05,
-                 adjust: bool = True) -> pd.DataFrame:
+                 adjust: bool = True, treatment_variance: str = "scaled") -> pd.DataFrame:
     """One row per metric: ``baseline``, ``mde_abs``, ``variance_reduction`` (CUPED's 1 − R²
     as a reduction), ``n_fixed`` / ``weeks_fixed`` (fixed horizon) and ``n_fixed_unadjusted``,
     ``n_sequential`` / ``weeks_sequential`` (always valid), ``rho2`` (the boundary's tuning,
     fixed in advance). ``stats_``: from :func:`history_stats` (or any ``{metric: {mean, sd,
-    r2}}``)."""
+    r2}}``).
+
+    ``treatment_variance``: ``"scaled"`` (default) — under the alternative the treated arm's SD
+    is ``σ (1 + MDE)``, as when the programme multiplies each customer's rate (the SD of
+    gamma-Poisson counts and of spend grows with the mean); ``"equal"`` — the same SD in both
+    arms. Unequal variances enter statsmodels' ``NormalIndPower`` through the effective SD
+    ``σ_eff² = (σ₀²/h + σ₁²/p) / (1/h + 1/p)``."""
     if not 0 < holdout_share < 1:
         raise ValueError(f"holdout_share must be in (0, 1), got {holdout_share!r}")
     h, p = holdout_share, 1 - holdout_share
@@ -114,10 +120,16 @@ def plan_holdout(stats_: dict, *, holdout_share: float, rel_mde: float, enrol_pe
     for metric, s in stats_.items():
         delta = rel_mde * s["mean"]
         r2 = s.get("r2", 0.0) if adjust else 0.0
-        sd_adj = s["sd"] * np.sqrt(1 - r2)
+        if treatment_variance not in ("scaled", "equal"):
+            raise ValueError(f"treatment_variance must be 'scaled' or 'equal', got "
+                             f"{treatment_variance!r}")
+        k1 = (1 + rel_mde) ** 2 if treatment_variance == "scaled" else 1.0
+        inflate = np.sqrt((1 / h + k1 / p) / (1 / h + 1 / p))
+        sd_adj = s["sd"] * np.sqrt(1 - r2) * inflate
         n_ctrl = NormalIndPower().solve_power(effect_size=delta / sd_adj, nobs1=None, alpha=alpha,
                                               power=power, ratio=p / h, alternative="two-sided")
-        n_ctrl_un = NormalIndPower().solve_power(effect_size=delta / s["sd"], nobs1=None,
+        n_ctrl_un = NormalIndPower().solve_power(effect_size=delta / (s["sd"] * inflate),
+                                                 nobs1=None,
                                                  alpha=alpha, power=power, ratio=p / h,
                                                  alternative="two-sided")
         n_fixed = float(n_ctrl) / h

@@ -1,0 +1,86 @@
+"""Planning on a simulator written here: customers' purchase rates are gamma, the outcome (28
+days) and the pre-period covariate (90 days) are Poisson counts of the same rate, the programme
+multiplies the rate by 1.1. The plan reads the mean, SD and CUPED R² from a historical sample of
+the same population (no treatment), then the plan's fixed-horizon n is run 500 times with the
+adjusted (y − θ(x − x̄)) two-sided z-test.
+
+Recorded (seed 99, 500 runs; MC SE of a power near 80 %: 1.8 points): the CUPED plan asks for
+n = 4,563 customers and reaches 80.2 % empirical power (the unadjusted plan, tested unadjusted:
+n = 7,985, 80.6 %). CUPED's variance reduction (R² of the pre-period): 42.9 %, so the adjusted
+plan needs 57 % of the unadjusted customers.
+
+History of a miss: with equal SDs assumed in both arms the plan (n = 4,379) reached 82.4 % over
+these 500 runs but 78.4 % over 4,000 (MC SE 0.65 points): it overstated power, because the
+programme multiplies the purchase rate and so the treated arm's SD. The plan now scales the
+treated SD by 1 + MDE (``treatment_variance="scaled"``); over 4,000 runs: 79.6 %.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retention_lab.monitor import history_stats, plan_holdout  # noqa: F401
+
+SHAPE, MEAN_RATE = 1.2, 1.0 / 20   # purchases per day
+H = 0.2
+
+
+def _population(rng, n, lift=0.0, treated=None):
+    lam = rng.gamma(SHAPE, MEAN_RATE / SHAPE, n)
+    x = rng.poisson(lam * 90)
+    mult = 1 + lift * (treated if treated is not None else 0)
+    y = rng.poisson(lam * 28 * mult)
+    return x.astype(float), y.astype(float)
+
+
+def _stats(x, y):
+    r = np.corrcoef(x, y)[0, 1]
+    return {"purchases": {"mean": y.mean(), "sd": y.std(ddof=1), "r2": r ** 2}}
+
+
+def _power(n, runs, rng, adjust=True):
+    n_c = int(round(H * n))
+    hits = 0
+    for _ in range(runs):
+        a = np.zeros(n, bool)
+        a[n_c:] = True
+        x, y = _population(rng, n, lift=0.10, treated=a)
+        if adjust:
+            theta = np.cov(x, y)[0, 1] / np.var(x, ddof=1)
+            y = y - theta * (x - x.mean())
+        d = y[a].mean() - y[~a].mean()
+        se = np.sqrt(y[a].var(ddof=1) / a.sum() + y[~a].var(ddof=1) / (~a).sum())
+        hits += abs(d / se) > 1.959963984540054
+    return hits / runs
+
+
+def _plan(rng):
+    x, y = _population(rng, 50_000)
+    st = _stats(x, y)
+    return plan_holdout(st, holdout_share=H, rel_mde=0.10, enrol_per_week=2000,
+                        window_days=28, power=0.8).iloc[0]
+
+
+def test_plan_power_fast():
+    """100 runs: the CUPED plan's empirical power is near 80 % (± 2 MC SE = 8 points)."""
+    rng = np.random.default_rng(5)
+    plan = _plan(rng)
+    power = _power(plan["n_fixed"], 100, rng)
+    print(dict(n=plan["n_fixed"], n_unadjusted=plan["n_fixed_unadjusted"],
+               variance_reduction=plan["variance_reduction"], power=power))
+    assert 0.72 <= power <= 0.88
+    assert plan["n_fixed"] < plan["n_fixed_unadjusted"]
+
+
+@pytest.mark.slow
+def test_plan_power_500_runs():
+    """The acceptance: a plan for 80 % power reaches 78–82 % empirical power over 500 runs,
+    with CUPED; the unadjusted plan, tested unadjusted, is reported beside it."""
+    rng = np.random.default_rng(99)
+    plan = _plan(rng)
+    power = _power(plan["n_fixed"], 500, rng)
+    power_un = _power(plan["n_fixed_unadjusted"], 500, rng, adjust=False)
+    print(dict(n=plan["n_fixed"], n_unadjusted=plan["n_fixed_unadjusted"],
+               variance_reduction=round(plan["variance_reduction"], 3), power=power,
+               power_unadjusted=power_un))
+    assert 0.78 <= power <= 0.82
