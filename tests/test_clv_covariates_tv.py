@@ -134,7 +134,19 @@ def test_constant_covariates_equal_the_static_model(constant_world):
                               th[3] * np.exp(-th[5] * zi), summ["frequency"].to_numpy(float),
                               summ["recency"].to_numpy(float), summ["T"].to_numpy(float))
         np.testing.assert_allclose(dyn, st, rtol=1e-10, atol=1e-10)
-    tv = TimeVaryingParetoNBDFitter().fit(tx, panel, end)
+    # per-customer scores (the sandwich's ingredients) against the static model's analytic
+    # per-row gradient, chain rule α_i = α e^{-γ_t z}, β_i = β e^{-γ_l z}
+    th = [0.6, 9.0, 0.7, 12.0, 0.5, -0.4]
+    theta = np.r_[np.log(th[:4]), th[4:]]
+    ai, bi = th[1] * np.exp(-th[4] * zi), th[3] * np.exp(-th[5] * zi)
+    _, g = pnbd_loglik_rows(th[0], th[2], ai, bi, summ["frequency"].to_numpy(float),
+                            summ["recency"].to_numpy(float), summ["T"].to_numpy(float),
+                            grad=True)
+    want = np.column_stack([th[0] * g[:, 0], ai * g[:, 1], th[2] * g[:, 2], bi * g[:, 3],
+                            -zi * ai * g[:, 1], -zi * bi * g[:, 3]])
+    np.testing.assert_allclose(TimeVaryingParetoNBDFitter()._score_rows(theta, d), want,
+                               rtol=1e-5, atol=1e-7)
+    tv = TimeVaryingParetoNBDFitter().fit(tx, panel, end, se="model")
     static = rl.clv.ParetoNBDFitter().fit(summ, covariates=cov)
     np.testing.assert_allclose(tv.params_.to_numpy(), static.params_.to_numpy(), rtol=2e-5,
                                atol=2e-6)
