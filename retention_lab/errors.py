@@ -73,6 +73,12 @@ class SeparationWarning(BoundaryWarning):
     coefficient is infinite; any finite number shown for it is a penalised estimate."""
 
 
+class DuplicateRowsWarning(UserWarning):
+    """Exact duplicate transaction rows were kept (``duplicates="keep"``, the default of the
+    readers): they are counted in the ledger; pass ``duplicates="drop"`` if they were loaded
+    twice, or ``"error"`` to refuse them."""
+
+
 @dataclass
 class DataQuality:
     """A ledger of every row a documented policy excluded or changed.

@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, DataQuality
+from .errors import DataError, DataQuality, DuplicateRowsWarning
 
 TRANSACTION_COLUMNS = ("customer_id", "date", "amount")
 CUSTOMER_COLUMNS = ("customer_id",)
@@ -40,6 +40,8 @@ NPS_RANGE = (0, 10)
 CSAT_RANGE = (1, 5)
 
 Returns = Literal["net", "exclude", "error"]
+Duplicates = Literal["keep", "drop", "error"]
+DUPLICATES = ("keep", "drop", "error")
 
 
 def _require_frame(df, table: str) -> pd.DataFrame:
@@ -49,7 +51,21 @@ def _require_frame(df, table: str) -> pd.DataFrame:
     if len(df) == 0:
         raise DataError(f"{table}: the table is empty (0 rows); rule 'table has at least one row'",
                         table=table, column="*", rule="table has at least one row", n_rows=0)
+    check_unique_columns(df.columns, table)
     return df
+
+
+def check_unique_columns(columns, table: str, where: str = "") -> None:
+    """Two columns with one name: which one holds the data is anyone's guess (pandas would
+    rename the second ``amount.1`` when reading a CSV and use the first): a DataError."""
+    cols = pd.Index([str(c) for c in columns])
+    dup = cols[cols.duplicated()].unique()
+    if len(dup):
+        raise DataError(
+            f"{table}{where}: column name(s) {', '.join(repr(c) for c in dup)} appear more than "
+            f"once in the header; rule 'column names are unique': rename or remove the extra "
+            f"column(s) (header: {', '.join(cols)})", table=table, column=",".join(dup),
+            rule="column names are unique", n_rows=0)
 
 
 def _require_columns(df: pd.DataFrame, table: str, required) -> None:
@@ -126,6 +142,7 @@ def _text_dates(raw: pd.Series, df: pd.DataFrame, table: str, column: str,
     def parse(**kwargs) -> pd.Series:
         return _with_utc_fallback(u, **kwargs)
 
+    _check_one_tz_rule(u, raw, df, table, column, codes)
     iso = parse(format="ISO8601")
     all_iso = not iso.isna().any()
     if date_format is not None:
@@ -189,6 +206,63 @@ def _text_dates(raw: pd.Series, df: pd.DataFrame, table: str, column: str,
     return back(parsed)
 
 
+# a UTC offset or "Z" at the end of a timestamp (2025-01-02T10:00:00+02:00, …Z, …+0200)
+_TZ_SUFFIX = re.compile(r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:Z|UTC|[+-]\d{2}:?\d{2})$",
+                        re.IGNORECASE)
+
+
+def _check_one_tz_rule(u: pd.Series, raw: pd.Series, df: pd.DataFrame, table: str, column: str,
+                       codes: np.ndarray) -> None:
+    """Timestamps with a time zone (an offset or ``Z``, or tz-aware objects) mixed with naive
+    ones: the naive ones could be local time or UTC, and pandas would read them either way
+    without a word. A DataError naming that rule (rather than "unparseable")."""
+    def aware(v) -> bool | None:
+        if isinstance(v, pd.Timestamp) or hasattr(v, "tzinfo"):
+            return getattr(v, "tzinfo", None) is not None
+        if isinstance(v, str):
+            return bool(_TZ_SUFFIX.search(v.strip())) if ":" in v else None
+        return None
+    kinds = pd.Series([aware(v) for v in u], dtype=object)
+    with_tz, without = (kinds == True).to_numpy(), (kinds == False).to_numpy()  # noqa: E712
+    if with_tz.any() and without.any():
+        rows_tz = np.append(with_tz, False)[codes]
+        rows_naive = np.append(without, False)[codes]
+        ex_tz, ex_naive = u[with_tz].iloc[0], u[without].iloc[0]
+        raise DataError(
+            f"{table}.{column}: {int(rows_tz.sum()):,} timestamps carry a time zone (e.g. "
+            f"{str(ex_tz)!r}) and {int(rows_naive.sum()):,} do not (e.g. {str(ex_naive)!r}); "
+            "rule 'timestamps all with a time zone or all without': a naive timestamp could be "
+            "local time or UTC — write every timestamp with its offset, or none",
+            table=table, column=column, rule="timestamps all with a time zone or all without",
+            n_rows=int(min(rows_tz.sum(), rows_naive.sum())),
+            examples=_examples(df, rows_tz | rows_naive))
+
+
+def parse_date_param(value, name: str, date_format: str | None = None) -> pd.Timestamp | None:
+    """A date given as a parameter (``observation_end``, ``launch_date``, ``calibration_end``,
+    …) read by the same rules as the date columns (:func:`parse_dates`): a Timestamp, or None
+    for None. Anything that is not one date is a :class:`DataError` naming the parameter."""
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp) and value is not pd.NaT:
+        return value.tz_convert("UTC").tz_localize(None) if value.tzinfo else value
+    frame = pd.DataFrame({name: pd.Series([value], dtype=object)})
+    why = ""
+    if isinstance(value, (str, np.datetime64)) or hasattr(value, "year"):
+        try:
+            if not (isinstance(value, str) and not value.strip()):
+                parsed = parse_dates(frame, "parameters", name, date_format=date_format)
+                return pd.Timestamp(parsed.iloc[0])
+        except DataError:
+            pass
+    else:
+        why = f" (a {type(value).__name__})"
+    raise DataError(
+        f"parameter {name}={value!r} is not a date{why}; rule '{name} is a parseable date': "
+        "write it as YYYY-MM-DD (e.g. '2025-06-30'), or in the date_format of the data",
+        table="parameters", column=name, rule=f"{name} is a parseable date", n_rows=1)
+
+
 _MONTHS = dict(enumerate(["", "January", "February", "March", "April", "May", "June", "July",
                           "August", "September", "October", "November", "December"]))
 
@@ -237,7 +311,113 @@ def _numeric(df: pd.DataFrame, table: str, column: str) -> pd.Series:
 
 
 def _observation_end(observation_end) -> pd.Timestamp | None:
-    return None if observation_end is None else pd.Timestamp(observation_end)
+    return parse_date_param(observation_end, "observation_end")
+
+
+# How numbers may be written; each pattern is anchored (a whole value).
+_NUM = {
+    "dot_thousands_comma_decimal": r"^[+-]?\d{1,3}(?:\.\d{3})+,\d+$",     # 1.234,56
+    "comma_thousands_dot_decimal": r"^[+-]?\d{1,3}(?:,\d{3})+\.\d+$",     # 1,234.56
+    "dot_groups": r"^[+-]?\d{1,3}(?:\.\d{3}){2,}$",                        # 1.234.567
+    "comma_groups": r"^[+-]?\d{1,3}(?:,\d{3}){2,}$",                        # 1,234,567
+    "comma_decimal": r"^[+-]?\d*,\d+$",                                     # 12,5 / 1,234
+    "comma_three": r"^[+-]?\d{1,3},\d{3}$",                                 # 1,234
+    "dot_decimal": r"^[+-]?\d*\.\d+$",                                     # 12.5 / 1.234
+    "dot_three": r"^[+-]?\d{1,3}\.\d{3}$",                                 # 1.234
+}
+
+
+def _number_hint(text: pd.Series, table: str, column: str, df: pd.DataFrame) -> None:
+    """Refuse text numbers whose reading depends on the locale (DESIGN: a user's data is never
+    silently reinterpreted), naming the parameter that settles it.
+
+    * ``1.234,56`` or ``1.234.567`` — dotted thousands: ``thousands="."`` (and ``decimal=","``);
+    * ``1,234.56`` or ``1,234,567`` — comma thousands: ``thousands=","``;
+    * ``12,50`` — a decimal comma: ``decimal=","``; ``1,234`` alone could be either: both named;
+    * ``1.234`` — when every value with a dot has exactly three digits after it (and at most
+      three before), it may be 1,234 with a dotted thousands separator or 1.234: refused until
+      ``thousands="."`` or ``decimal="."`` says which. One value with another number of decimals
+      (``12.5``) shows the dot is a decimal point, and the column is read as it is.
+    """
+    failing = pd.to_numeric(text, errors="coerce").isna() & text.notna()
+    if failing.any():   # only values pandas cannot read, and only if all of them are in notation
+        t = text[failing]
+        if not t.str.match("|".join(_NUM[k] for k in _NUM if "dot_" not in k or "comma" in k
+                                    or k == "dot_groups")).all():
+            return      # something else is wrong too: the plain 'is numeric' error
+    else:
+        t = text.dropna()
+    match = {k: t.str.match(v) for k, v in _NUM.items()}
+
+    def refuse(mask, what: str, fix: str) -> None:
+        bad = text.notna() & text.isin(t[mask])
+        raise DataError(
+            f"{table}.{column}: {int(bad.sum()):,} of {len(text):,} values look like {what} "
+            f"(e.g. {t[mask].iloc[0]!r}); rule '{column} is a number in the file's notation': "
+            f"{fix}", table=table, column=column, rule=f"{column} is a number in the file's "
+            "notation", n_rows=int(bad.sum()), examples=_examples(df, bad))
+    if match["dot_thousands_comma_decimal"].any():
+        refuse(match["dot_thousands_comma_decimal"], "numbers with dotted thousands and a "
+               "decimal comma (1.234,56 = 1234.56)", "pass thousands='.' and decimal=','")
+    if match["dot_groups"].any():
+        refuse(match["dot_groups"], "numbers with dotted thousands (1.234.567 = 1234567)",
+               "pass thousands='.' (and decimal=',' if decimals are written with a comma)")
+    if (match["comma_thousands_dot_decimal"] | match["comma_groups"]).any():
+        m = match["comma_thousands_dot_decimal"] | match["comma_groups"]
+        refuse(m, "numbers with comma thousands (1,234.56 = 1234.56)", "pass thousands=','")
+    if match["comma_decimal"].any():
+        m = match["comma_decimal"]
+        if match["comma_three"][m].all():
+            refuse(m, "'1,234': 1234 with a comma thousands separator, or 1.234 with a decimal "
+                   "comma", "pass thousands=',' (1,234 = 1234) or decimal=',' (1,234 = 1.234)")
+        refuse(m, "numbers with a decimal comma (12,50 = 12.5)", "pass decimal=','")
+    dotted = match["dot_decimal"]
+    if dotted.any() and match["dot_three"][dotted].all():
+        refuse(dotted, "'1.234': 1234 with a dotted thousands separator, or 1.234 — every value "
+               "with a dot has exactly three digits after it", "pass thousands='.' (1.234 = "
+               "1234) or decimal='.' (1.234 = 1.234)")
+
+
+def parse_numbers(df: pd.DataFrame, table: str, column: str, *, decimal: str | None = None,
+                  thousands: str | None = None) -> pd.Series:
+    """``column`` as floats. Booleans are not numbers (a DataError). Text is read in the
+    notation ``decimal`` / ``thousands`` give (``decimal=","``, ``thousands="."`` for
+    1.234,56); without them, text whose reading depends on the notation is refused with the
+    parameter to set (:func:`_number_hint`) — never guessed."""
+    raw = df[column]
+    bad = (raw.notna() if pd.api.types.is_bool_dtype(raw) else
+           raw.map(lambda v: isinstance(v, (bool, np.bool_))).astype(bool)
+           if raw.dtype == object else None)
+    if bad is not None and bad.any():
+        raise DataError.for_rule(table, column, f"{column} is a number (true/false is not an "
+                                 "amount)", bad, df)
+    if pd.api.types.is_numeric_dtype(raw):
+        return raw.astype(float)
+    text = raw.astype("string").str.strip()
+    lowered = text.str.lower()
+    boolean = lowered.isin(["true", "false"]).fillna(False).astype(bool)
+    if boolean.any():
+        raise DataError.for_rule(table, column, f"{column} is a number (true/false is not an "
+                                 "amount)", boolean, df)
+    if decimal is None and thousands is None:
+        _number_hint(text, table, column, df)
+    else:
+        if thousands:
+            text = text.str.replace(thousands, "", regex=False)
+        if decimal and decimal != ".":
+            stray = text.str.contains(".", regex=False).fillna(False).astype(bool)
+            if stray.any():   # 12.5 in a file whose decimal is ',' : which is it?
+                raise DataError.for_rule(table, column, f"{column} is written with decimal="
+                                         f"{decimal!r}, thousands={thousands!r} (a '.' is "
+                                         "neither)", stray, df)
+            text = text.str.replace(decimal, ".", regex=False)
+    values = pd.to_numeric(text, errors="coerce")
+    bad = values.isna() & raw.notna()
+    if bad.any():
+        notation = ("" if decimal is None and thousands is None
+                    else f" written with decimal={decimal!r}, thousands={thousands!r}")
+        raise DataError.for_rule(table, column, f"{column} is numeric{notation}", bad, df)
+    return values.astype(float)
 
 
 def after_end(dates: pd.Series, end: pd.Timestamp) -> pd.Series:
@@ -251,14 +431,26 @@ def after_end(dates: pd.Series, end: pd.Timestamp) -> pd.Series:
 
 def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Returns = "net",
                           zero_amounts: Literal["keep", "exclude"] = "keep",
-                          quality: DataQuality | None = None, date_format: str | None = None
+                          quality: DataQuality | None = None, date_format: str | None = None,
+                          decimal: str | None = None, thousands: str | None = None,
+                          duplicates: Duplicates | None = None
                           ) -> tuple[pd.DataFrame, DataQuality]:
     """Check a transactions table against the contract and apply the documented policies.
 
     Errors (:class:`DataError`): empty table; a missing required column; a null ``customer_id``,
     ``date`` or ``amount``; an unparseable date; a non-numeric or infinite amount; a duplicate
     ``order_id`` among purchase rows (non-negative amounts); a negative amount when
-    ``returns="error"``.
+    ``returns="error"``; boolean amounts, and text amounts whose reading depends on the
+    notation unless ``decimal`` / ``thousands`` give it (:func:`parse_numbers`); an
+    ``observation_end`` that is not a date (:func:`parse_date_param`). The readers of
+    :mod:`retention_lab.io` add :func:`check_far_dates` when no ``observation_end`` is given.
+
+    Exact duplicate rows (every column equal), with ``duplicates`` (the readers of
+    :mod:`retention_lab.io` default to ``"keep"``; None, the default here, skips the rule):
+    ``"keep"`` counts them in the ledger (action ``kept``) and warns
+    (:class:`~retention_lab.errors.DuplicateRowsWarning`) — two identical purchases on one day
+    can be real; ``"drop"`` keeps the first of each set and counts the rest as excluded;
+    ``"error"`` raises a DataError.
 
     Counted exclusions (recorded in the returned ledger):
 
@@ -276,6 +468,8 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
     table = "transactions"
     if returns not in ("net", "exclude", "error"):
         raise ValueError(f"returns must be 'net', 'exclude' or 'error', not {returns!r}")
+    if duplicates not in (None, *DUPLICATES):
+        raise ValueError(f"duplicates must be one of {DUPLICATES}, not {duplicates!r}")
     if zero_amounts not in ("keep", "exclude"):
         raise ValueError(f"zero_amounts must be 'keep' or 'exclude', not {zero_amounts!r}")
     q = DataQuality() if quality is None else quality
@@ -285,10 +479,12 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
     df = tx.copy()
     df["date"] = parse_dates(df, table, "date", date_format=date_format)
     _not_null(df, table, "amount")
-    df["amount"] = _numeric(df, table, "amount")
+    df["amount"] = parse_numbers(df, table, "amount", decimal=decimal, thousands=thousands)
     infinite = ~np.isfinite(df["amount"])
     if infinite.any():
         raise DataError.for_rule(table, "amount", "amount is finite", infinite, df)
+    if duplicates is not None:
+        df = _exact_duplicates(df, duplicates, q)
 
     end = _observation_end(observation_end)
     if end is not None:
@@ -331,6 +527,67 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
                         "rule 'table has at least one row'\n" + repr(q),
                         table=table, column="*", rule="table has at least one row", n_rows=0)
     return df.reset_index(drop=True), q
+
+
+def _exact_duplicates(df: pd.DataFrame, rule: str, q: DataQuality) -> pd.DataFrame:
+    """The ``duplicates`` rule of :func:`validate_transactions` on the parsed rows."""
+    table = "transactions"
+    dup = df.duplicated(keep="first")
+    n = int(dup.sum())
+    if not n:
+        return df
+    if rule == "error":
+        raise DataError.for_rule(table, "*", "no exact duplicate rows (duplicates='error')",
+                                 df.duplicated(keep=False), df)
+    if rule == "drop":
+        q.record(table, "*", "no exact duplicate rows", n, action="excluded",
+                 note="identical copy of an earlier row dropped (duplicates='drop')")
+        return df.loc[~dup]
+    q.record(table, "*", "no exact duplicate rows", n, action="kept",
+             note="identical copies of earlier rows kept (duplicates='keep'); "
+                  "duplicates='drop' removes them")
+    warnings.warn(f"{table}: {n:,} rows are exact copies of earlier rows; they are kept and "
+                  "counted in the data-quality table (duplicates='keep'). Pass "
+                  "duplicates='drop' if the file was loaded twice, or 'error' to refuse them.",
+                  DuplicateRowsWarning, stacklevel=4)
+    return df
+
+
+#: a date more than this after the bulk of the data, without an observation_end, is refused
+FAR_DATE_GAP = pd.Timedelta(days=365)
+#: "the bulk": the rows before the gap must hold at least this share of all rows
+FAR_DATE_BULK = 0.99
+
+
+def check_far_dates(df: pd.DataFrame, table: str = "transactions", column: str = "date",
+                    gap: pd.Timedelta = FAR_DATE_GAP) -> None:
+    """Without an ``observation_end`` the last date ends the window, so one typo (2204-01-01)
+    would stretch it by centuries. Rule: sort the dates; if a gap of more than ``gap`` (a year)
+    separates the last ≤ 1 % of rows from the rest, those rows are a DataError showing them
+    (pass ``observation_end`` to exclude them — they are then counted — or correct them). A
+    business with a year without any transaction, then a few, is refused too: the window would
+    be unclear."""
+    dates = df[column].dropna().sort_values()
+    if len(dates) < 2:
+        return
+    gaps = dates.diff()
+    big = np.flatnonzero((gaps > gap).to_numpy())
+    if not len(big):
+        return
+    first_far = big[-1]          # rows from here on are after the last big gap
+    n_far = len(dates) - first_far
+    if n_far > (1 - FAR_DATE_BULK) * len(dates) and n_far > 1:
+        return
+    bulk_end = dates.iloc[first_far - 1]
+    bad = df[column] > bulk_end + gap
+    raise DataError(
+        f"{table}.{column}: {int(bad.sum()):,} of {len(df):,} rows are dated more than a year "
+        f"after the rest of the data (the bulk ends {bulk_end.date()}, then "
+        f"{df.loc[bad, column].min().date()}); rule 'dates within a year of the bulk of the data "
+        "(no observation_end given)': pass observation_end (e.g. "
+        f"'{bulk_end.date()}') to exclude them, counted, or correct the dates",
+        table=table, column=column, rule="dates within a year of the bulk of the data",
+        n_rows=int(bad.sum()), examples=_examples(df, bad, 5))
 
 
 def _net_returns(df: pd.DataFrame, negative: pd.Series, q: DataQuality) -> pd.DataFrame:

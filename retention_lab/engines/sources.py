@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import DataError
 from .backends import Backend, DuckDBBackend, SparkBackend, new_name, spark_session
 
 ENGINES = ("auto", "pandas", "duckdb", "spark")
@@ -154,7 +155,8 @@ def _file_kind(path: str) -> tuple[str, str]:
             return "parquet", f"{base}/**/*.parquet"
         if _glob.glob(os.path.join(base, "**", "*.csv"), recursive=True):
             return "csv", f"{base}/**/*.csv"
-        raise FileNotFoundError(f"no .parquet or .csv files under {path!r}")
+        raise _source_error(path, "no .parquet or .csv files under this directory",
+                            "a directory of .parquet or .csv files")
     if p.endswith(_PARQUET) or "parquet" in os.path.basename(p):
         kind = "parquet"
     elif p.endswith(_CSV):
@@ -163,8 +165,26 @@ def _file_kind(path: str) -> tuple[str, str]:
         raise ValueError(f"cannot tell the format of {path!r}: expected .parquet or .csv "
                          "(a file, a directory or a glob)")
     if not any(ch in path for ch in "*?[") and not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {path!r}")
+        raise _source_error(path, "no such file", "file exists")
+    if any(ch in path for ch in "*?[") and not _glob.glob(path, recursive=True):
+        raise _source_error(path, f"the pattern matches no file (a relative pattern is read "
+                            f"from the working directory {os.getcwd()})",
+                            "the pattern matches at least one file")
     return kind, path
+
+
+def _source_error(path: str, problem: str, rule: str, column: str = "*") -> DataError:
+    """A transactions source that cannot be read, as a DataError naming it."""
+    return DataError(f"transactions: {path}: {problem}; rule '{rule}'", table="transactions",
+                     column=column, rule=rule, n_rows=0)
+
+
+def _spark_missing(what: str) -> DataError:
+    return DataError(f"transactions: {what}: a Spark source needs pyspark, which is not "
+                     "installed; rule "
+                     "'pyspark installed': pip install 'retention-lab[spark]' (the spark extra; "
+                     "Spark also needs a Java runtime)", table="transactions", column="*",
+                     rule="pyspark installed", n_rows=0)
 
 
 def _sql_string(text: str) -> str:
@@ -260,10 +280,23 @@ def _duckdb_source(data, **settings) -> Source:
     if db is not None:
         path, table = db
         if not os.path.exists(path):
-            raise FileNotFoundError(f"no such DuckDB database: {path!r}")
+            raise _source_error(path, f"no such DuckDB database (a relative path is read from "
+                                f"the working directory {os.getcwd()})", "database exists")
+        import duckdb
         alias = new_name("db")
-        be.execute(f"ATTACH {_sql_string(path)} AS {alias} (READ_ONLY)")
-        view = be.create_view(new_name("tx"), f"SELECT * FROM {alias}.{table}")
+        try:
+            be.execute(f"ATTACH {_sql_string(path)} AS {alias} (READ_ONLY)")
+        except duckdb.Error as exc:
+            raise _source_error(path, f"is not a DuckDB database ({exc})",
+                                "a DuckDB database") from None
+        try:
+            view = be.create_view(new_name("tx"), f"SELECT * FROM {alias}.{table}")
+        except duckdb.CatalogException:
+            tables = be.query(f"SELECT table_name FROM information_schema.tables WHERE "
+                              f"table_catalog = {_sql_string(alias)}")["table_name"].tolist()
+            raise _source_error(path, f"no table {table!r} in the database (it has: "
+                                f"{', '.join(tables) or 'no tables'})", "table exists",
+                                column=table) from None
         return Source(be, view, f"DuckDB table {table} in {path}", origin=data)
     if isinstance(data, (str, Path)):
         path = str(data)
@@ -274,7 +307,12 @@ def _duckdb_source(data, **settings) -> Source:
             reader = f"read_parquet({_sql_string(pattern)}, hive_partitioning = true, union_by_name = true)"
         else:
             reader = f"read_csv({_sql_string(pattern)}, header = true)"
-        view = be.create_view(new_name("tx"), f"SELECT * FROM {reader}")
+        import duckdb
+        try:
+            view = be.create_view(new_name("tx"), f"SELECT * FROM {reader}")
+        except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+            raise _source_error(path, f"cannot be read as {kind} ({str(exc).splitlines()[0]})",
+                                f"a readable {kind} source") from None
         return Source(be, view, f"{kind} {path}", origin=data)
     raise TypeError(f"cannot read transactions from {type(data).__name__}")
 
@@ -291,7 +329,13 @@ def _spark_source(data, spark=None) -> Source:
         view = new_name("tx")
         data.createOrReplaceTempView(view)
         return Source(be, view, "Spark DataFrame", origin=data)
-    spark = spark or spark_session()
+    if spark is None:
+        try:
+            spark = spark_session()
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] == "pyspark":
+                raise _spark_missing(data if isinstance(data, (str, Path)) else type(data).__name__) from None
+            raise
     be = SparkBackend(spark)
     view = new_name("tx")
     if isinstance(data, pd.DataFrame):

@@ -17,6 +17,56 @@ from .power import mde_table
 from .randomized import CORE, balance_check, balance_table, itt_and_members, srm_check
 
 
+#: control customers who enrolled, as a share of the control arm, from which the effect on
+#: members (Wald/IV) is refused: :func:`control_enrolment_check`
+CONTROL_TAKE_UP_LIMIT = 0.05
+
+
+def control_enrolment_check(out, z, take_up: float, se: float, zc: float) -> dict:
+    """Are control customers enrolled, and does it leave the effect on members identified?
+
+    The Wald estimator divides the ITT by the take-up difference (invited − control share
+    enrolled; Imbens & Angrist 1994). With control customers enrolled it needs monotonicity
+    (nobody joins *because* they were not invited) and a take-up difference clearly away from
+    zero; near zero the ratio explodes (issue 20: a study with a control arm enrolled like the
+    invited one read 0 → 2.6e13 purchases per member). Rule (id :data:`~retention_lab.ids.CHECK_CONTROL_NOT_ENROLLED`):
+
+    * **pass** — no control customer enrolled (one-sided non-compliance: the effect on members
+      is the effect on the treated);
+    * **warn** — some did, fewer than :data:`CONTROL_TAKE_UP_LIMIT` (5 %) of the control arm,
+      and the take-up difference's interval excludes zero: the Wald ratio stands, as the
+      effect on compliers, if the leakage is not systematic;
+    * **fail** — 5 % of the control arm or more enrolled (the programme leaked into the
+      control arm: the complier population and monotonicity are in doubt), or the take-up
+      difference's interval includes zero (no first stage: the ratio is unstable). The effect
+      on members is then *not identified* and is not estimated; the ITT (the effect of the
+      invitation) is kept — randomization still identifies it.
+    """
+    control = ~np.asarray(z, bool)
+    n_c = int(control.sum())
+    members = int(out.loc[control, "enrolled"].sum())
+    share = members / n_c if n_c else float("nan")
+    lo, hi = take_up - zc * se, take_up + zc * se
+    base = dict(id=ids.CHECK_CONTROL_NOT_ENROLLED, check="control arm not enrolled",
+                value=float(members))
+    if members == 0:
+        return dict(base, status="pass", detail="no control customer enrolled")
+    what = (f"{members:,} of {n_c:,} control customers enrolled ({share:.1%}); take-up "
+            f"difference invited − control {take_up:.1%} [{lo:.1%}, {hi:.1%}]")
+    if share >= CONTROL_TAKE_UP_LIMIT or not lo > 0:
+        why = (f"{CONTROL_TAKE_UP_LIMIT:.0%} or more of the control arm enrolled"
+               if share >= CONTROL_TAKE_UP_LIMIT else
+               "the take-up difference's interval includes zero")
+        return dict(base, status="fail",
+                    detail=f"{what}: {why}, so the Wald ratio (ITT ÷ take-up difference) is "
+                           "not identified and is not reported; the ITT, the effect of the "
+                           "invitation, stands")
+    return dict(base, status="warn",
+                detail=f"{what}: the Wald estimator handles this two-sided non-compliance "
+                       "(effect on compliers, assuming no one joined because they were not "
+                       "invited); check how control customers could enrol")
+
+
 def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed, planned_share=None):
     if "arm_treated" not in out.columns:
         raise DataError("customers: missing required column(s) 'arm'; rule 'required columns "
@@ -36,22 +86,26 @@ def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed, planne
                      rows.loc[rows.estimand == "ITT", "se"].to_numpy() /
                      raw.loc[raw.estimand == "ITT", "se"].to_numpy()))
     effects = [rows]
-    control_members = int(out.loc[~z, "enrolled"].sum())
-    checks.append(dict(id=ids.CHECK_CONTROL_NOT_ENROLLED, check="control arm not enrolled", status="pass" if control_members == 0
-                       else "warn", value=float(control_members),
-                       detail=f"{control_members:,} control customers enrolled (the Wald "
-                              "estimator handles two-sided non-compliance; check for leakage)"))
-    take = tu["take_up"]
-    if not take > 0:   # no enrolment data (or nobody joined): the ITT still stands
+    zc = z_value(alpha)   # the take-up interval follows alpha like every other interval
+    leak = control_enrolment_check(out, z, tu["take_up"], tu["se"], zc)
+    checks.append(leak)
+    take = shown = tu["take_up"]
+    members_note = None
+    if leak["status"] == "fail":   # the Wald ratio is not identified: the ITT still stands
+        effects = [rows.loc[rows["estimand"] == "ITT"]]
+        members_note = ("effect on members not identified: " + leak["detail"])
+        take = float("nan")
+    elif not take > 0:   # no enrolment data (or nobody joined): the ITT still stands
         effects = [rows.loc[rows["estimand"] == "ITT"]]
         checks.append(dict(id=ids.CHECK_TAKE_UP, check="take-up", status="warn", value=0.0,
                            detail="no invited customer has an enrolled_at date: only the effect "
                                   "of the invitation (ITT) is estimated"))
-        take = float("nan")
-    zc = z_value(alpha)   # the take-up interval follows alpha like every other interval
-    take_up = dict(take_up=take, se=tu["se"], ci=(take - zc * tu["se"], take + zc * tu["se"]),
+        take = shown = float("nan")
+    take_up = dict(take_up=shown, se=tu["se"], ci=(shown - zc * tu["se"], shown + zc * tu["se"]),
                    n_invited=int(z.sum()), n_control=int((~z).sum()),
                    n_members=int(out["enrolled"].sum()))
+    if members_note:
+        take_up["members_not_identified"] = members_note
     effects.append(pd.DataFrame([nb_rate_ratio(out["orders"], out["exposure_days"], z,
                                                alpha=alpha)]))
     for metric, col in (("nps", "nps_score"), ("csat", "csat_score")):

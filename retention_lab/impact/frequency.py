@@ -18,6 +18,24 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from ..errors import DataError
+
+
+def _check_groups(y: np.ndarray, t: np.ndarray) -> None:
+    """A rate ratio needs two customers with exposure in each group and a purchase in each:
+    otherwise the regression is singular or the ratio is 0 or ∞ (a DataError saying so)."""
+    for name, side in (("treated", t == 1), ("control", t != 1)):
+        n, orders = int(side.sum()), float(y[side].sum())
+        if n < 2 or orders <= 0:
+            lack = (f"{n} customer{'s' if n != 1 else ''} with exposure" if n < 2
+                    else "no purchase")
+            raise DataError(f"transactions: the {name} group has {lack} in the outcome window; "
+                            "rule 'each group has two customers with exposure and a purchase' "
+                            "(a purchase-rate ratio needs both)", table="transactions",
+                            column="customer_id",
+                            rule="each group has two customers with exposure and a purchase",
+                            n_rows=n)
+
 
 def nb_rate_ratio(orders, exposure_days, treated, weights=None, *, per_days: float = 365.0,
                   alpha: float = 0.05, metric: str = "purchase rate",
@@ -33,10 +51,18 @@ def nb_rate_ratio(orders, exposure_days, treated, weights=None, *, per_days: flo
     if weights is not None:
         keep &= np.asarray(weights, float) > 0
     y, expo, t = y[keep], expo[keep], t[keep]
+    _check_groups(y, t)
     X = sm.add_constant(t.reshape(-1, 1), has_constant="add")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        nb = sm.NegativeBinomial(y, X, exposure=expo).fit(disp=0, maxiter=200)
+        try:
+            nb = sm.NegativeBinomial(y, X, exposure=expo).fit(disp=0, maxiter=200)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise DataError(f"transactions: the negative-binomial rate model cannot be fitted to "
+                            f"these {len(y):,} customers ({type(exc).__name__}: {exc}); rule "
+                            "'purchase counts vary within each group'", table="transactions",
+                            column="customer_id", rule="purchase counts vary within each group",
+                            n_rows=len(y)) from None
     disp = float(np.clip(nb.params[-1], 1e-8, None))
     if weights is None:
         b, cov = nb.params[:2], nb.cov_params()[:2, :2]

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from .. import ids
+from ..errors import DataError
 from ..formatting import p_text
 from .estimators import Means, arm_means, effect_row
 from .outcomes import covariate_matrix
@@ -48,6 +49,12 @@ def smd(x, treated, weights=None) -> float:
     x = np.asarray(x, float)
     t = np.asarray(treated, bool)
     w = np.ones_like(x) if weights is None else np.asarray(weights, float)
+    for name, side in (("treated", t), ("control", ~t)):
+        if not side.any() or not w[side].sum() > 0:
+            raise DataError(f"customers: the {name} group is empty (or has zero weight); rule "
+                            "'both compared groups have customers' (a standardized difference "
+                            "needs both)", table="customers", column="*",
+                            rule="both compared groups have customers", n_rows=0)
     mt = np.average(x[t], weights=w[t])
     mc = np.average(x[~t], weights=w[~t])
     s = np.sqrt((x[t].var(ddof=1) + x[~t].var(ddof=1)) / 2)
