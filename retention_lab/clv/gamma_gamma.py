@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.special import digamma, gammaln
 
 from .base import BaseFitter, _as_float_array, check_columns, check_rule, time_unit_of
-from ..errors import DataError
+from ..errors import ConvergenceWarning, DataError
 
 
 class GammaGammaFitter(BaseFitter):
@@ -64,7 +64,8 @@ class GammaGammaFitter(BaseFitter):
         x, m, w = x[keep], m[keep], w[keep]
         if np.unique(m).size == 1:
             warnings.warn("GammaGammaFitter: every repeat buyer has the same monetary_value; the "
-                          "spend heterogeneity is not identified", RuntimeWarning, stacklevel=2)
+                          "spend heterogeneity is not identified", ConvergenceWarning,
+                          stacklevel=2)
         self.time_unit_ = time_unit_of(data)
         data_ = dict(x=x, m=m, logm=np.log(m), logx=np.log(x))
         return self._fit(data_, w, len(x), initial_params=initial_params, **kwargs)
@@ -98,7 +99,7 @@ class GammaGammaFitter(BaseFitter):
         p, q, v = self._unload()
         if q <= 1:
             warnings.warn("GammaGammaFitter: q <= 1, the mean spend is infinite",
-                          RuntimeWarning, stacklevel=2)
+                          ConvergenceWarning, stacklevel=2)
         pop = p * v / (q - 1)
         if frequency is None:
             return pop
