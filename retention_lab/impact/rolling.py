@@ -682,7 +682,7 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
     n_cl = len(frame["cust"])          # one cluster per customer (code)
     Y = {"orders": rows["orders"].to_numpy(float), "spend": rows["spend"].to_numpy(float),
          "retained": rows["retained"].to_numpy(float)}
-    unc = _completion_uncertainty(bg, bg_codes, bg_summary, bg_warnings, complete, comp,
+    unc = _completion_uncertainty(bg, bg_codes, bg_summary, bg_warnings, complete, done, comp,
                                   len(rows), n_cl, ("orders", "spend", "retained"))
     m = _with_model_uncertainty(_dr_means(Y, member, w, X, code, n_cl, ok), unc, member, w, X,
                                 code, n_cl, ok)
@@ -781,7 +781,7 @@ def _effect(name, m, method, n, alpha) -> dict:
                       lambda mm: lvl(mm, "t"), method=method, n=n, alpha=alpha)
 
 
-def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, comp, n_rows,
+def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, base, comp, n_rows,
                             n_cl, outcomes, step: float = 1e-5) -> dict:
     """What the BG/NBD completion adds to the influence functions (linearization after
     imputation, Kim & Rao 2009, *Biometrika* 96(4), §2; Tsiatis 2006, *Semiparametric Theory and
@@ -795,7 +795,8 @@ def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, comp
 
     Returns ``dict(ok, psi_theta (n_cl, k), D (k dicts outcome → per-row derivative), detail)``;
     ``ok`` is False (with the reason in ``detail``) when the covariance is not finite or the
-    scores are not, and then the intervals leave the parameter uncertainty out."""
+    scores are not, and then the intervals leave the parameter uncertainty out. ``base``: the
+    completed outcomes at ``θ̂`` (``complete(bg)[0]``)."""
     names = list(bg.params_.index)
     V = getattr(bg, "variance_matrix_log_", None)
     why = None
@@ -815,7 +816,6 @@ def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, comp
                     detail=why + (f" (fit warnings: {msg})" if msg else ""))
     psi_theta = np.zeros((n_cl, len(names)))
     psi_theta[fit_codes] = score @ V.to_numpy()
-    base = complete(bg)[0]
     D = []
     for name in names:
         b = copy.copy(bg)
@@ -836,11 +836,15 @@ def _with_model_uncertainty(m: Means, unc: dict, member, w, X, code, n_cl, ok) -
     customer's influence row (unchanged when that term is not available)."""
     if not unc["ok"]:
         return m
+    # one weighted least squares for every (parameter, outcome) derivative at once
+    stacked = {f"{k}#{i}": v for i, Dk in enumerate(unc["D"]) for k, v in Dk.items()}
+    gm = _dr_means(stacked, member, w, X, code, n_cl, ok)
     G = np.zeros((len(unc["names"]), len(m.names)))
-    for i, Dk in enumerate(unc["D"]):
-        gm = _dr_means(Dk, member, w, X, code, n_cl, ok)
-        for name, val in zip(gm.names, gm.est):
-            G[i, m.names.index(name)] = val
+    for name, val in zip(gm.names, gm.est):
+        k_i, g = name.split("|")
+        k, i = k_i.rsplit("#", 1)
+        if f"{k}|{g}" in m.names:
+            G[int(i), m.names.index(f"{k}|{g}")] = val
     return Means(m.names, m.est, m.psi + unc["psi_theta"] @ G)
 
 
