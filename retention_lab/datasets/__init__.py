@@ -6,5 +6,5 @@ from .simulate import simulate_loyalty_experiment
 from .targeting import simulate_targeting_campaign
 from .holdout import HoldoutData, simulate_holdout
 
-__all__ = ["load_cdnow", "load_donations", "simulate_loyalty_experiment",
+__all__ = ["load_cdnow", "load_donations", "simulate_loyalty_experiment", "simulate_targeting_campaign",
            "HoldoutData", "simulate_holdout"]
