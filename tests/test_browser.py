@@ -169,6 +169,10 @@ REPORTS = {
                           "Spend and average order value": 1, "Retention": 1,
                           "Who responds? Effects by segment": 1, "Checks": 1,
                           "Sensitivity to unmeasured confounding": 0, "Method notes": 0}),
+    "06_holdout_monitor": ("06_holdout_monitor.ipynb", {"n_customers": 5000,
+                                                        "holdout_share": 0.2},
+                           {"Decision": 0, "Confidence sequences over calendar time": 1,
+                            "Plan against actuals": 1, "Sample ratio": 0, "Method notes": 0}),
 }
 #: Raw output a reader must never see: (what, pattern on the visible text).
 RAW = [("a Python repr", r"\b[A-Z]\w+\(\w+=|<[\w.]+ object at 0x|<(?:Report)?Figure size"),
@@ -275,3 +279,16 @@ def test_reader_catches_raw_output(tmp_path):
     assert {"a Python repr", "a tuple of floats", "NaN", "scientific notation"} <= hits
     assert [s["title"] for s in got["sections"]] == ["(top)", "A"]
     assert len(got["wide"]) == 1
+
+
+def test_holdout_monitor_shows_the_decision_and_the_figure(real_reports, tmp_path):
+    """Report 06: the decision sentence comes first under "Decision" and the confidence-sequence
+    figure is decoded and shown."""
+    got = _read(real_reports["06_holdout_monitor"], tmp_path)
+    sections = {s["title"]: s for s in got["sections"]}
+    text = got["text"]
+    after = text[text.index("Decision"):]
+    assert re.search(r"Decision\s+(Keep running|Stop for efficacy|Stop for futility|Stop:|"
+                     r"Stop and fix the assignment)", after), after[:300]
+    fig = sections["Confidence sequences over calendar time"]
+    assert fig["imgs"] == fig["shown"] == 1

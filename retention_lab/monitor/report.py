@@ -44,7 +44,7 @@ def decision_sentence(result, currency: str | None = None) -> str:
     if d["decision"] == STOP_EFFICACY:
         return (f"Stop for efficacy: by week {wk} the programme raised {noun} by {est} "
                 f"(always-valid 95 % interval, {fmt.count(d['n'])} customers) — the interval "
-                f"excludes no effect.")
+                f"excludes zero.")
     if d["decision"] == STOP_HARM:
         return (f"Stop: by week {wk} the programme lowered {noun} by {est} (always-valid 95 % "
                 f"interval, {fmt.count(d['n'])} customers).")
