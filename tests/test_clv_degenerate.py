@@ -174,3 +174,24 @@ def test_an_identified_fit_has_no_boundary_flag(cdnow_sample):
         m = rl.clv.BetaGeoFitter().fit(summary)
     assert m.summary.attrs["at_boundary"] == dict.fromkeys(["r", "alpha", "a", "b"], False)
     assert m.summary["se"].notna().all()
+
+
+def test_homogeneous_dropout_runs_a_and_b_to_infinity_like_clvtools_apparel():
+    """The issue's pattern (CLVTools' apparel data: a = 4.4e6, b = 3.2e7, life.Channel −14.6,
+    'p = 0.0003', no warning): one channel's customers share one dropout probability (0.08: no
+    heterogeneity, so a and b run to ∞ with a/(a+b) fixed), the other's vary (Beta(0.8, 8)); the
+    shared lifetime coefficient runs to −∞ to bring the second back to finite a_i, b_i."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    g0 = _simulate_bgnbd(n, np.full(n, 0.08), rng, r=3.0, alpha=6.0, T=104.0)
+    g1 = _simulate_bgnbd(n, rng.beta(0.8, 8.0, n), rng, r=3.0, alpha=6.0, T=104.0)
+    data = pd.concat([g0, g1], ignore_index=True)
+    data.index.name = "customer_id"
+    cov = pd.DataFrame({"channel": np.r_[np.zeros(n), np.ones(n)]}, index=data.index)
+    with pytest.warns(BoundaryWarning, match="life.channel"):
+        m = rl.clv.BetaGeoFitter().fit(data, covariates=cov, covariates_trans=[])
+    assert m.params_["a"] > 1e5 and m.params_["b"] > 1e6 and m.params_["life.channel"] < -12
+    assert m.params_["a"] / (m.params_["a"] + m.params_["b"]) == pytest.approx(0.08, abs=0.01)
+    assert m.at_boundary_[["a", "b", "life.channel"]].all()
+    assert not m.at_boundary_[["r", "alpha"]].any()
+    assert m.summary.loc[["a", "b", "life.channel"], ["se", "p"]].isna().all().all()
