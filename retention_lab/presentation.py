@@ -362,18 +362,10 @@ def effects_table(effects: pd.DataFrame, metrics=None, *, estimands=None, curren
             else:
                 row["Control"] = fmt.value(r["control"], kind, currency=currency)
                 row["Treatment"] = fmt.value(r["treatment"], kind, currency=currency)
-        if is_ratio:
-            est = r.get("hazard_ratio") if r["metric"] == "lapse hazard ratio" else \
-                r.get("rate_ratio")
-            if est is None or fmt.is_missing(est):
-                est = 1 + r["rel_lift"]
-            row["Effect"] = fmt.ratio(est)
-            row[CI_LABEL] = fmt.interval(1 + r["rel_ci_low"], 1 + r["rel_ci_high"], "ratio") \
-                if "rel_ci_low" in r else fmt.MISSING
+        if is_ratio and "rel_ci_low" not in r:
+            row["Effect"], row[CI_LABEL] = effect_text(r, currency)[0], fmt.MISSING
         else:
-            row["Effect"] = fmt.value(r["abs_diff"], kind, currency=currency, signed=True)
-            row[CI_LABEL] = fmt.interval(r["ci_low"], r["ci_high"], kind, currency=currency,
-                                         signed=True)
+            row["Effect"], row[CI_LABEL] = effect_text(r, currency)
         if lift:
             if kind == "nps":
                 row["Relative lift"] = fmt.MISSING
@@ -807,34 +799,82 @@ def _scale_text(scale, metric, x, currency):
     return fmt.value(x, kind_of_metric(metric), currency=currency, signed=True)
 
 
-def sensitivity_table(sensitivity: pd.DataFrame, currency: str | None = None) -> Table:
+def effect_text(r, currency: str | None = None) -> tuple[str, str]:
+    """``(effect, 95 % interval)`` of one effects row as :func:`effects_table` shows it: the
+    difference in the metric's units (money, points, counts), the ratio itself for the hazard
+    and rate ratio rows."""
+    kind = kind_of_metric(r["metric"])
+    if kind == "ratio":
+        est = r.get("hazard_ratio") if r["metric"] == "lapse hazard ratio" else \
+            r.get("rate_ratio")
+        if est is None or fmt.is_missing(est):
+            est = 1 + r["rel_lift"]
+        return fmt.ratio(est), fmt.interval(1 + r["rel_ci_low"], 1 + r["rel_ci_high"], "ratio")
+    return (fmt.value(r["abs_diff"], kind, currency=currency, signed=True),
+            fmt.interval(r["ci_low"], r["ci_high"], kind, currency=currency, signed=True))
+
+
+def sensitivity_table(sensitivity: pd.DataFrame, currency: str | None = None,
+                      effects: pd.DataFrame | None = None) -> Table:
     """The sensitivity of each effect on members to unmeasured confounding, in seven columns:
-    the estimate and its interval (ratios as relative changes), the E-values of the estimate
-    and of the interval (VanderWeele & Ding 2017), the strongest measured covariate, the bias a
-    confounder as strong could cause, and the estimate with that covariate left out."""
+    the estimate and its interval, the E-values of the estimate and of the interval
+    (VanderWeele & Ding 2017), the strongest measured covariate, the bias a confounder as strong
+    could cause, and the estimate with that covariate left out (the column is left out when no
+    row has it: crude benchmarks are not refitted).
+
+    With ``effects`` (the report's effects table) the estimate is the headline's own row, in the
+    headline's units (one number, one source); without, the sensitivity row's estimate (ratios
+    as relative changes, differences in the metric's units)."""
     currency = _currency(currency)
     rows = []
+    key = {} if effects is None else {(r["metric"], r["estimand"]): r
+                                      for _, r in effects.iterrows()}
     for _, r in sensitivity.iterrows():
-        est = _scale_text(r["scale"], r["metric"], r["estimate"], currency)
-        lo = _scale_text(r["scale"], r["metric"], r["ci_low"], currency)
-        hi = _scale_text(r["scale"], r["metric"], r["ci_high"], currency)
-        ci = fmt.MISSING if fmt.MISSING in (lo, hi) else f"[{lo}, {hi}]"
+        row = key.get((r["metric"], r.get("estimand")))
+        if row is not None:
+            est, ci = effect_text(row, currency)
+        else:
+            est = _scale_text(r["scale"], r["metric"], r["estimate"], currency)
+            lo = _scale_text(r["scale"], r["metric"], r["ci_low"], currency)
+            hi = _scale_text(r["scale"], r["metric"], r["ci_high"], currency)
+            ci = fmt.MISSING if fmt.MISSING in (lo, hi) else f"[{lo}, {hi}]"
         bench = r.get("benchmark")
+        if row is None:
+            without = _scale_text(r["scale"], r["metric"], r.get("benchmark_estimate_without"),
+                                  currency)
+        elif kind_of_metric(r["metric"]) == "ratio":   # the ratio itself, as the effect
+            without = fmt.ratio(r.get("benchmark_estimate_without"))
+        else:
+            without = fmt.value(r.get("benchmark_diff_without"), kind_of_metric(r["metric"]),
+                                currency=currency, signed=True)
         rows.append([metric_label(r["metric"]), f"{est} {ci}", fmt.ratio(r["evalue"]),
                      fmt.ratio(r["evalue_ci"]), bench if isinstance(bench, str) else fmt.MISSING,
-                     fmt.ratio(r.get("benchmark_bias")),
-                     _scale_text(r["scale"], r["metric"], r.get("benchmark_estimate_without"),
-                                 currency)])
+                     fmt.ratio(r.get("benchmark_bias")), without])
     header = ["Metric", f"Effect on members [{CI_LABEL}]", "E-value", "E-value of the interval",
               "Strongest measured covariate", "Its bias factor", "Estimate without it"]
+    numeric = [False, True, True, True, False, True, True]
+    crude = "benchmark_kind" in sensitivity.columns and \
+        (sensitivity["benchmark_kind"] == "crude").all()
     notes = ["E-value: the risk ratio an unmeasured confounder would need with both joining and "
              "the outcome to explain the estimate away (VanderWeele & Ding 2017); of the "
              "interval: to move it to no effect (1 = it already includes no effect).",
              "Bias factor: the largest shift, as a ratio, that a confounder as strong as the "
-             "measured covariate (given the others) could cause (Ding & VanderWeele 2016)."]
+             "measured covariate " + ("(crude associations: with joining, and with the outcome "
+                                      "among non-members)" if crude else "(given the others)") +
+             " could cause (Ding & VanderWeele 2016).",
+             "Effects in the headline's units" + (" (the effects tables' rows)" if key else
+                                                   ": ratios as relative changes") +
+             "; each E-value is computed on the ratio scale (differences through the "
+             "standardized difference, VanderWeele 2017)."]
+    if rows and all(r[-1] == fmt.MISSING for r in rows):
+        # no refit without the benchmark (rolling design: crude benchmarks): no empty column
+        for r in rows:
+            r.pop()
+        header.pop()
+        numeric.pop()
     if any(fmt.MISSING in r for r in rows):
         notes.append(MISSING_NOTE)
-    return Table(header, rows, [False, True, True, True, False, True, True], notes)
+    return Table(header, rows, numeric, notes)
 
 
 #: How a ``metrics.json`` unit is shown (a kind of :mod:`retention_lab.formatting`).

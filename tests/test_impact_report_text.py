@@ -233,7 +233,8 @@ def test_executive_summary_has_one_sensitivity_sentence():
                      "the outcome to explain the effects on members away — the sensitivity "
                      "section compares this with the strongest measured covariates."]
     assert "strongest measured covariate, days since the last purchase" in rep.sensitivity_text()
-    assert "from +16.0% to +16.3%" in rep.sensitivity_text()
+    # the paragraph discusses the metric that decides the verdict: purchases, first significant
+    assert "moves the purchases estimate from +28.6% to +43.4%" in rep.sensitivity_text()
     # the section's E-value of the interval is missing for retention: shown as —, not nan
     assert "(for the interval to reach no effect: 1.64, 1.39 and —)" in rep.sensitivity_text()
     assert not any("unmeasured" in ln for ln in _report(identified=False)

@@ -147,6 +147,10 @@ def rolling_sensitivity(res, effects: pd.DataFrame) -> pd.DataFrame:
                 if not sd > 0:
                     raise ValueError("the outcome has no variance")
                 ev = evalues_md(r["abs_diff"] / sd, lo=r["ci_low"] / sd, hi=r["ci_high"] / sd)
+                # the table shows the estimate in the metric's units, as the headline does (the
+                # E-value uses d = difference / SD; before, d itself was shown as dollars)
+                ev.estimate, ev.ci_low, ev.ci_high = (float(r["abs_diff"]), float(r["ci_low"]),
+                                                      float(r["ci_high"]))
             else:
                 sd = None
                 if not (r["control"] > 0 and r["treatment"] > 0):

@@ -533,7 +533,7 @@ class ImpactReport:
                 f"explain the effects on members away, an unmeasured trait would have to be "
                 f"associated with both joining and the outcome by a risk ratio of at least {ev} "
                 f"beyond the measured covariates (for the interval to reach no effect: {ci}).")
-        m = "retention" if "retention" in prim else prim[0]
+        m = self._sensitivity_metric(prim)
         r = sv.loc[m]
         if isinstance(r["benchmark"], str) and not fmt.is_missing(r["benchmark_bias"]):
             rr = r["rr"] if r["rr"] >= 1 else 1 / r["rr"]
@@ -548,12 +548,19 @@ class ImpactReport:
                      f"{'enough, in the worst case,' if enough else 'not enough'} to explain it "
                      "away.")
             if cond and not fmt.is_missing(r["benchmark_shift"]):
-                def est(x):
+                headline = m in PRIMARY and not fmt.is_missing(r.get("benchmark_diff_without"))
+
+                def est(x, diff=None):
+                    if headline and not fmt.is_missing(diff):   # the headline's units
+                        return fmt.value(diff, kind_of_metric(m), currency=currency,
+                                         signed=True) if m != "retention" else \
+                            fmt.points(diff, scale=100)
                     return estimate_text(r["scale"], m, x, currency)
-                text += (f" Leaving it out of the adjustment moves the estimate from "
-                         f"{est(r['estimate'])} to {est(r['benchmark_estimate_without'])}"
+                text += (f" Leaving it out of the adjustment moves the {m} estimate from "
+                         f"{est(r['estimate'], self.effect(m)['abs_diff'] if headline else None)}"
+                         f" to {est(r['benchmark_estimate_without'], r.get('benchmark_diff_without'))}"
                          + (f"; the largest move, leaving out {r['largest_shift']}, is to "
-                            f"{est(r['largest_shift_estimate_without'])}."
+                            f"{est(r['largest_shift_estimate_without'], r.get('largest_shift_diff_without'))}."
                             if isinstance(r["largest_shift"], str) and
                             r["largest_shift"] != r["benchmark"] else "."))
             if cond and not fmt.is_missing(r["crude_benchmark_bias"]):
@@ -562,6 +569,21 @@ class ImpactReport:
                          f"{fmt.ratio(r['crude_benchmark_bias'])}.)")
             text += f" {BENCHMARK_CAVEAT}"
         return text
+
+    def _sensitivity_metric(self, prim: list) -> str:
+        """The metric the sensitivity paragraph discusses: the one that decided the verdict (the
+        first significant headline effect that does not survive its benchmark, else the first
+        significant one), else retention, else the first with an E-value."""
+        rob = self.verdict.get("robustness") or {}
+        alpha = self.settings.get("alpha", 0.05)
+        fam = self.headline_family()
+        sig = [r["metric"] for _, r in fam.iterrows() if r["estimand"] == ids.MEMBERS and
+               np.isfinite(r["p_holm"]) and r["p_holm"] < alpha and r["metric"] in prim]
+        fragile = [m for m in sig if (rob.get(m) or {}).get("survives") is False]
+        for choice in (fragile, sig, [m for m in ("retention",) if m in prim], prim):
+            if choice:
+                return choice[0]
+        return prim[0]
 
     def context_text(self, currency: str | None = None) -> str:
         """Plain sentences: measured lifts beside the quoted ranges, and the value of a 5-point

@@ -82,8 +82,10 @@ TARGETS = {
 SENSITIVITY_COLUMNS = ["metric", "estimand", "scale", "estimate", "ci_low", "ci_high", "rr",
                        "rr_ci_low", "rr_ci_high", "evalue", "evalue_ci", "benchmark_kind",
                        "benchmark", "benchmark_rr_eu", "benchmark_rr_ud", "benchmark_bias",
-                       "benchmark_k_null", "benchmark_estimate_without", "benchmark_shift",
+                       "benchmark_k_null", "benchmark_estimate_without",
+                       "benchmark_diff_without", "benchmark_shift",
                        "benchmark_k_shift", "largest_shift", "largest_shift_estimate_without",
+                       "largest_shift_diff_without",
                        "largest_shift_factor", "crude_benchmark", "crude_benchmark_rr_eu",
                        "crude_benchmark_rr_ud", "crude_benchmark_bias", "interpretation",
                        "method"]
@@ -280,11 +282,14 @@ def sensitivity_table(effects: pd.DataFrame, out: pd.DataFrame, ps, *,
                        benchmark_bias=float(top["bias_factor"]),
                        benchmark_k_null=float(top["k_null"]),
                        benchmark_estimate_without=float(top["estimate_without"]),
+                       benchmark_diff_without=float(top.get("diff_without", np.nan)),
                        benchmark_shift=float(top["shift"]),
                        benchmark_k_shift=float(top["k_shift"]),
                        largest_shift=None if big is None else big["label"],
                        largest_shift_estimate_without=np.nan if big is None else
                        float(big["estimate_without"]),
+                       largest_shift_diff_without=np.nan if big is None else
+                       float(big.get("diff_without", np.nan)),
                        largest_shift_factor=np.nan if big is None else float(big["shift"]))
             how = ("; benchmark: the measured covariate with the largest bias factor given the "
                    "other covariates (leave-one-covariate-out: association with joining from "
@@ -299,9 +304,11 @@ def sensitivity_table(effects: pd.DataFrame, out: pd.DataFrame, ps, *,
                        benchmark_bias=row["crude_benchmark_bias"],
                        benchmark_k_null=np.nan if crude_top is None else k_times(
                            crude_top["rr_eu"], crude_top["rr_ud"], ev.rr),
-                       benchmark_estimate_without=np.nan, benchmark_shift=np.nan,
+                       benchmark_estimate_without=np.nan, benchmark_diff_without=np.nan,
+                       benchmark_shift=np.nan,
                        benchmark_k_shift=np.nan, largest_shift=None,
-                       largest_shift_estimate_without=np.nan, largest_shift_factor=np.nan)
+                       largest_shift_estimate_without=np.nan, largest_shift_diff_without=np.nan,
+                       largest_shift_factor=np.nan)
             how = ("; benchmark: crude associations of the measured covariate with joining and "
                    "with the outcome among non-members (Ding & VanderWeele 2016 bias factor)")
         row["method"] = ev.method + how
@@ -401,6 +408,7 @@ def interpret(row: dict, words: str) -> str:
 
 CONDITIONAL_COLUMNS = ["covariate", "label", "metric", "estimand", "scale", "rr_eu", "rr_ud",
                        "bias_factor", "k_null", "k_null_ci", "estimate", "estimate_without",
+                       "diff_without",
                        "rr", "rr_without", "shift", "k_shift", "crude_rr_eu", "crude_rr_ud",
                        "crude_bias_factor"]
 
@@ -525,7 +533,8 @@ def conditional_benchmarks(out: pd.DataFrame, ps, effects: pd.DataFrame, X: pd.D
       ``k_null`` (``k_null_ci``) — how many times as strong on the log scale
       (``rr_eu**k``, ``rr_ud**k``) an unmeasured confounder would have to be to reach the
       estimate's risk ratio (the confidence limit closest to the null), see :func:`k_times`.
-    * ``estimate_without``, ``rr_without`` — the estimate with ``j`` dropped from the adjustment
+    * ``estimate_without``, ``rr_without``, ``diff_without`` (the difference in the metric's
+      units) — the estimate with ``j`` dropped from the adjustment
       (propensity and outcome model alike: the same estimator, ``refit(ps_-j)``), and ``shift``
       ``= rr_without / rr``, the omitted-variable benchmark: what leaving out this measured
       confounder did. ``k_shift = |log rr| / |log shift|`` is how many such shifts, towards no
@@ -623,7 +632,9 @@ def conditional_benchmarks(out: pd.DataFrame, ps, effects: pd.DataFrame, X: pd.D
                              estimand=k[1], scale=scale, rr_eu=rr_eu, rr_ud=rr_ud,
                              bias_factor=B, k_null=k_times(rr_eu, rr_ud, rr),
                              k_null_ci=k_times(rr_eu, rr_ud, lim),
-                             estimate=est, estimate_without=est_wo, rr=rr, rr_without=rr_wo,
+                             estimate=est, estimate_without=est_wo,
+                             diff_without=np.nan if rg is None else float(rg["abs_diff"]),
+                             rr=rr, rr_without=rr_wo,
                              shift=shift, k_shift=k_shift,
                              crude_rr_eu=np.nan if cr is None else float(cr["rr_eu"]),
                              crude_rr_ud=np.nan if cr is None else float(cr["rr_ud"]),
