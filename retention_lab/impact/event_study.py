@@ -136,6 +136,16 @@ class EventStudyResult:
                 f"{fmt.estimate(o['estimate'], o['ci_low'], o['ci_high'], signed=True)} "
                 f"({level} % CI); pre-trend test "
                 f"{p['status']}: {p['detail']}")
+        unit = {"purchases": "purchases", "spend": "spend", "active": "active months"}.get(
+            self.outcome, self.outcome)
+        if o["months"] and np.isfinite(o["estimate"]):
+            kind = "money" if self.outcome == "spend" else "number"
+            year = fmt.estimate(12 * o["estimate"], 12 * o["ci_low"], 12 * o["ci_high"], kind,
+                                signed=True)
+            text += (f" A different estimand from the headline: {unit} per member per month, "
+                     f"by month since enrolment, against customers not yet enrolled, without "
+                     f"adjusting for purchase history; at 12 times the mean monthly effect it is "
+                     f"{year} {unit} per member over 12 months.")
         share = self.sample.get("share_members_enrolled_on_a_purchase_day", float("nan"))
         if share >= 0.5:
             text += (f" {100 * share:.0f} % of members enrolled on a day they bought: month 0 "

@@ -570,6 +570,24 @@ class ImpactReport:
             text += f" {BENCHMARK_CAVEAT}"
         return text
 
+    def event_study_text(self, currency: str | None = None) -> str:
+        """The event study's summary beside the headline's own purchases effect, in the same
+        unit (purchases per member over the window), so that a reader sees the two estimands
+        side by side: the event study is unadjusted and per month; the headline is adjusted for
+        purchase history."""
+        if self.event_study is None:
+            return ""
+        text = self.event_study.summary_text()
+        try:
+            r = self.effect("purchases", ids.MEMBERS)
+        except KeyError:
+            return text
+        h = self.settings.get("horizon", 365)
+        anchor = "enrolment" if self.analysis == "rolling" else "the launch"
+        return (f"{text} The headline, adjusted for that history: "
+                f"{fmt.estimate(r['abs_diff'], r['ci_low'], r['ci_high'], signed=True)} purchases "
+                f"per member in the {h} days after {anchor}.")
+
     def _sensitivity_metric(self, prim: list) -> str:
         """The metric the sensitivity paragraph discusses: the one that decided the verdict (the
         first significant headline effect that does not survive its benchmark, else the first
