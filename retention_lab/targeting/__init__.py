@@ -12,3 +12,4 @@ from .learners import (DRLearner, censoring_survival, design_matrix, make_folds,
 from .policy import (BY_CLV, BY_RISK, EVERYONE, LEARNED, NO_ONE, POLICY_IDS,  # noqa: F401
                      REC_EVERYONE, REC_EVERYONE_OR_NO_ONE, REC_NO_ONE, REC_RANK, policy_difference,
                      policy_value, qini_curve, rate_test, recommendation, threshold_policy, top_k)
+from .analyze import TargetingReport, analyze  # noqa: F401,E402
