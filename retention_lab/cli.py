@@ -221,9 +221,12 @@ def main(argv=None) -> int:
             return 130
     if args.command == "params":
         return _cmd_params(args)
-    if args.command == "clean":
-        return _cmd_clean(args)
-    return _cmd_index(args)
+    try:
+        return _cmd_clean(args) if args.command == "clean" else _cmd_index(args)
+    except OSError as exc:  # a full disk or a read-only folder: say so, no traceback
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"retention-lab: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def _cmd_index(args) -> int:

@@ -233,3 +233,14 @@ def test_missing_parameter_file_is_a_usage_error(tmp_path, capsys):
                      "--output-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == cli.EXIT_USAGE and "Traceback" not in err and "nope.yaml" in err
+
+
+def test_cli_index_on_a_full_disk_is_a_message(tmp_path, small_disk, capsys):
+    run = tmp_path / "demo" / "20200101T000000Z-0000"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    small_disk(tmp_path, 10)
+    assert cli.main(["index", "--output-dir", str(tmp_path)]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "No space left on device" in err
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".index-")] == []
