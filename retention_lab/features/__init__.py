@@ -11,7 +11,8 @@ from .rfm import calibration_holdout, collapse_summary, rfm_summary
 from .churn import churn_table, collapse_churn
 from .cohort import cohort_retention
 from .segments import rfm_scores, SEGMENT_RULES
+from .spend import exclude_nonpositive_spend
 
 __all__ = ["rfm_summary", "calibration_holdout", "collapse_summary", "churn_table",
            "collapse_churn", "cohort_retention", "rfm_scores", "SEGMENT_RULES",
-           "customer_periods", "period_index", "window_end"]
+           "customer_periods", "period_index", "window_end", "exclude_nonpositive_spend"]
