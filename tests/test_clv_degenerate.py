@@ -195,3 +195,31 @@ def test_homogeneous_dropout_runs_a_and_b_to_infinity_like_clvtools_apparel():
     assert m.at_boundary_[["a", "b", "life.channel"]].all()
     assert not m.at_boundary_[["r", "alpha"]].any()
     assert m.summary.loc[["a", "b", "life.channel"], ["se", "p"]].isna().all().all()
+
+
+# ---------------------------------------------------------------------------- bootstrap draws
+class _FailsAboveR(rl.clv.BetaGeoFitter):
+    """A BG/NBD whose predictions are NaN when r exceeds a cut (a fake of a numerically failing
+    parameter region)."""
+
+    cut = np.inf
+
+    def _expected_purchases_if_alive(self, t, x, T):
+        out = super()._expected_purchases_if_alive(t, x, T)
+        return out * np.nan if self.params_["r"] > self.cut else out
+
+
+@pytest.mark.parametrize("z, refused", [(2.5, False), (0.0, True)])
+def test_non_finite_bootstrap_draws_are_counted_and_refused_above_the_share(cdnow_sample, z,
+                                                                            refused):
+    summary = rl.features.rfm_summary(cdnow_sample, observation_end="1997-09-30", freq="W")
+    m = _FailsAboveR().fit(summary)
+    m.cut = m.params_["r"] + z * m.standard_errors_["r"]
+    with pytest.warns(rl.clv.ConvergenceWarning, match=r"of 400 bootstrap draws") as rec:
+        res = rl.clv.customer_lifetime_value(m, 1.0, summary, horizon=12, n_draws=400, seed=3)
+    n_bad = res.settings["n_nonfinite_draws"]
+    assert 0 < n_bad < 400
+    assert f"{n_bad} of 400" in str(rec[0].message) and f"{n_bad} of 400" in res.method
+    assert (n_bad > 0.05 * 400) == refused
+    assert np.isnan(res.total_ci[0]) == refused
+    assert np.isfinite(res.total)

@@ -139,6 +139,12 @@ def _spend(spend_model, x, m):
     return spend_model.conditional_expected_average_profit(x, m)
 
 
+#: above this share of bootstrap draws with a non-finite CLV the interval is refused (NaN): the
+#: draws left would be a trimmed distribution (issue 20); below it they are counted, in
+#: ``settings['n_nonfinite_draws']`` and the method note, and a ConvergenceWarning says so
+MAX_NONFINITE_SHARE = 0.05
+
+
 @dataclass
 class CLVResult:
     """Per-customer CLV with 95 % intervals, and the total and mean over customers.
@@ -467,19 +473,24 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
             with np.errstate(all="ignore"):
                 disc_b[j], _, spend_b[j] = evaluate(tm, sm)
         bad = ~np.isfinite(disc_b).all(1) | ~np.isfinite(spend_b).all(1)
-        if bad.any():
+        n_nonfinite = int(bad.sum())
+        refused = n_nonfinite > MAX_NONFINITE_SHARE * n_draws
+        if n_nonfinite:
+            # dropping them trims one tail of the draws: count them, say so, and above the
+            # documented share refuse the interval instead of showing a trimmed one
             disc_b, spend_b = disc_b[~bad], spend_b[~bad]
-            if bad.mean() > 0.05:
-                import warnings
-                warnings.warn(f"customer_lifetime_value: {bad.sum()} of {n_draws} bootstrap "
-                              f"draws gave non-finite CLV and were dropped", RuntimeWarning,
-                              stacklevel=2)
+            import warnings
+            warnings.warn(f"customer_lifetime_value: {n_nonfinite} of {n_draws} bootstrap draws "
+                          f"gave a non-finite CLV and were left out"
+                          + (f"; above {MAX_NONFINITE_SHARE:.0%} of the draws, so no interval is "
+                             f"given" if refused else ""), ConvergenceWarning, stacklevel=2)
         # total per draw = Σ_customers spend[is] disc[it]: via the (it, is) pair counts
         (p_t, p_s), pinv, counts = pairs
         total_draws = margin * ((spend_b[:, p_s] * disc_b[:, p_t]) @ counts)
-        total_ci = tuple(np.percentile(total_draws, [2.5, 97.5]).tolist())
+        total_ci = (tuple(np.percentile(total_draws, [2.5, 97.5]).tolist()) if not refused
+                    else (np.nan, np.nan))
         lo = hi = None
-        if customer_intervals:
+        if customer_intervals and not refused:
             lo, hi = np.empty(len(p_t)), np.empty(len(p_t))
             for s0 in range(0, len(p_t), 20_000):
                 sl = slice(s0, s0 + 20_000)
@@ -487,6 +498,15 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
                 lo[sl], hi[sl] = np.percentile(v, [2.5, 97.5], axis=0)
             customers["lower 95%"], customers["upper 95%"] = lo[pinv], hi[pinv]
         result_method = f"parametric bootstrap ({len(total_draws)} draws, seed {seed}), percentile"
+        if n_nonfinite:
+            result_method += (f"; {n_nonfinite} of {n_draws} draws non-finite and left out"
+                              + (f" (over {MAX_NONFINITE_SHARE:.0%}: interval refused)"
+                                 if refused else ""))
+        if refused:
+            total_ci = (np.nan, np.nan)
+            if customer_intervals:
+                customers["lower 95%"] = customers["upper 95%"] = np.nan
+        settings["n_nonfinite_draws"] = n_nonfinite
         mean_draws = total_draws / n
     else:  # delta
         total_draws = mean_draws = None
