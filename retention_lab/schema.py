@@ -216,14 +216,17 @@ def _check_one_tz_rule(u: pd.Series, raw: pd.Series, df: pd.DataFrame, table: st
     """Timestamps with a time zone (an offset or ``Z``, or tz-aware objects) mixed with naive
     ones: the naive ones could be local time or UTC, and pandas would read them either way
     without a word. A DataError naming that rule (rather than "unparseable")."""
-    def aware(v) -> bool | None:
-        if isinstance(v, pd.Timestamp) or hasattr(v, "tzinfo"):
-            return getattr(v, "tzinfo", None) is not None
-        if isinstance(v, str):
-            return bool(_TZ_SUFFIX.search(v.strip())) if ":" in v else None
-        return None
-    kinds = pd.Series([aware(v) for v in u], dtype=object)
-    with_tz, without = (kinds == True).to_numpy(), (kinds == False).to_numpy()  # noqa: E712
+    is_text = u.map(type).eq(str).to_numpy()
+    text = u.where(is_text).astype("string").str.strip()
+    iso_like = text.str.match(r"\d{4}-\d{2}-\d{2}").fillna(False).to_numpy(bool)
+    suffix = text.str.contains(_TZ_SUFFIX).fillna(False).to_numpy(bool)
+    timed = text.str.contains(":", regex=False).fillna(False).to_numpy(bool)
+    # a date without a time of day is a day, read as UTC midnight beside offset timestamps
+    with_tz, without = iso_like & suffix, iso_like & timed & ~suffix
+    if not is_text.all():   # datetime objects in an object column: their own tzinfo
+        objs = np.array([hasattr(v, "tzinfo") for v in u], dtype=bool)
+        tz = np.array([getattr(v, "tzinfo", None) is not None for v in u], dtype=bool)
+        with_tz, without = with_tz | (objs & tz), without | (objs & ~tz)
     if with_tz.any() and without.any():
         rows_tz = np.append(with_tz, False)[codes]
         rows_naive = np.append(without, False)[codes]
