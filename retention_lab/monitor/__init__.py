@@ -6,9 +6,11 @@
   difference with predictable regression adjustment; the sequential SRM check;
 * :mod:`.survival` — the KM retention difference at a horizon, with late entry and censoring;
 * :mod:`.decision` — the stopping rule stated in advance;
+* :mod:`.data` — :func:`read_holdout`, your own tables;
 * :mod:`.holdout` — :func:`monitor_holdout`, everything at one look;
 * :mod:`.report` — the words and tables (display).
 """
+from .data import read_holdout
 from .decision import DECISIONS, StoppingRule, decide
 from .holdout import MonitorResult, monitor_holdout
 from .plan import (forgone_margin, history_stats, mde_by_week, plan_holdout, sequential_mde,
@@ -17,7 +19,7 @@ from .sequential import (asympcs_halfwidth, eta_for, itt_sequence, mixture_halfw
                          sequential_srm)
 from .survival import km_sequence, lapse_times
 
-__all__ = ["DECISIONS", "StoppingRule", "decide", "MonitorResult", "monitor_holdout",
+__all__ = ["read_holdout", "DECISIONS", "StoppingRule", "decide", "MonitorResult", "monitor_holdout",
            "forgone_margin", "history_stats", "mde_by_week", "plan_holdout", "sequential_mde",
            "sequential_n", "asympcs_halfwidth", "eta_for", "itt_sequence", "mixture_halfwidth",
            "rho2_for", "sequential_srm", "km_sequence", "lapse_times"]
