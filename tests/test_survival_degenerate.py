@@ -155,3 +155,23 @@ def test_counting_process_cox_checks_convergence_like_lifelines():
     assert np.allclose(ours.params_, ref.params_[ours.params_.index], atol=1e-7)
     assert np.allclose(ours.standard_errors_, ref.standard_errors_[ours.params_.index],
                        rtol=1e-6)
+
+
+def test_separation_by_a_combination_is_labelled_penalised():
+    """Lapses ordered by x1 + x2 (each lapsing customer has the largest x1 + x2 of those still
+    at risk) but by neither column alone: the plain fit has no finite maximum, the univariate
+    detector finds nothing, and the penalised refit is labelled as such, with a package
+    ConvergenceWarning."""
+    rng = np.random.default_rng(11)
+    n = 200
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    s = x1 + x2
+    ev = s > np.quantile(s, 0.6)
+    dur = np.where(ev, 100 - 10 * s, 200.0)        # larger x1 + x2 lapses earlier
+    tab = pd.DataFrame({"duration": dur, "churned": ev.astype(int), "x1": x1, "x2": x2})
+    assert separated_columns(tab[["x1", "x2"]], dur, ev.astype(int)) == {}
+    with pytest.warns(rl.errors.ConvergenceWarning, match="L2-penalised"):
+        m = rl.survival.ChurnCoxModel().fit(tab, ["x1", "x2"], check_ph=False)
+    assert m.separation_ == {} and m.fitter_.penalizer > 0
+    assert m.summary["method"].str.contains("not a maximum-likelihood estimate").all()
+    assert m.penalized_summary_ is not None
