@@ -27,7 +27,10 @@ class ExperimentData:
         When the programme started (invites sent / enrolment opened); behaviour before it is
         the pre-period used for CUPED and difference-in-differences.
     design : str or None
-        ``"randomized"`` or ``"self_selected"`` when known.
+        ``"randomized"`` or ``"self_selected"`` (or ``"launch"`` / ``"rolling"``) when known;
+        :func:`retention_lab.io.load_data` infers it from the customers table's columns
+        (``arm`` → randomized, ``enrolled_at`` → self_selected). None: no impact design — the
+        customers table, if any, only carries covariates.
     truth : dict or None
         The true effects (simulated data only).
     quality : DataQuality
