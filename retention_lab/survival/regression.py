@@ -242,11 +242,12 @@ class ChurnCoxModel:
 
     def _fit(self, frame, strata, penalizer=None):
         pen = self.penalizer if penalizer is None else penalizer
-        if not pen and getattr(self, "separation_", None):
-            self.notes.append(f"separation: {', '.join(self.separation_)} separate(s) the lapses "
-                              f"(the plain fit has no finite maximum); refitted with L2 penalizer "
-                              f"0.01 to keep a usable model — its value for "
-                              f"{', '.join(self.separation_)} is not an estimate")
+        sep = [c for c in getattr(self, "separation_", {}) if c in frame.columns]
+        if not pen and sep:
+            self.notes.append(f"separation: {', '.join(sep)} separate(s) the lapses (the plain "
+                              f"fit has no finite maximum); refitted with L2 penalizer 0.01 to "
+                              f"keep a usable model — its value for {', '.join(sep)} is not an "
+                              f"estimate")
             return self._fit(frame, strata, penalizer=0.01)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
