@@ -223,18 +223,20 @@ def test_metrics_keys_have_no_spaces_and_every_metric_a_unit(tmp_path, monkeypat
 def test_verdict_card_of_an_unidentified_study_makes_no_claim():
     class Unidentified(_Report):
         design = "self_selected"
-        identified = False
-        summary_sentence = None
+        identified = True   # the verdict's claim decides, not this flag or any wording
+        verdict = {"claim": "not identified", "evidence": "observational", "robustness": None,
+                   "reasons": ["overlap_rolling"]}
 
         def __init__(self):
             self.effects = _effects().assign(estimand="effect on members")
 
-        def summary_text(self):
-            return ("Self-selected study, rolling enrolment: ...\nNOT IDENTIFIED — the effect of "
-                    "the programme is not identified by these data (failed: overlap).\nMembers vs "
-                    "comparison customers ...")
+        def summary_sentence(self):
+            return "Not identified: these data cannot tell whether the programme worked."
     card = rl.reporting.verdict_card(Unidentified(), currency="USD")
-    assert card.sentence.startswith("NOT IDENTIFIED — the effect of the programme")
+    assert card.sentence.startswith("Not identified: these data cannot tell")
+    assert not card.identified and card.claim == "not identified"
+    assert str(card).splitlines()[0] == ("Not identified — observational data: customers chose "
+                                         "to join")
     assert card.roi == "ROI not assessed: it needs an identified effect on spend."
     assert "an association, not a measured effect" in card.effects.caption
     assert "border:2px solid #c00" in card._repr_html_()
