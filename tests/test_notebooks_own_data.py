@@ -92,3 +92,13 @@ def test_notebook_02_short_follow_up_and_no_covariates_says_why_instead_of_nan(o
     printed = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
                       for o in c.get("outputs", []))
     assert not re.search(r"\bnan\b", printed)
+
+
+@pytest.mark.slow   # ~30 s: CDNOW's master file; the exclusion itself: tests/test_features_spend.py
+def test_notebook_03_runs_on_cdnow_full_and_counts_the_zero_spend_customer(tmp_path):
+    res = run_notebook(NOTEBOOKS / "03_clv.ipynb", {"data_source": "cdnow_full", "n_draws": 20},
+                       name="full03", output_dir=tmp_path)
+    assert res.ok, res.error
+    text = _visible_text(Path(res.path) / "report.html")
+    assert "23,569 customers" in text
+    assert re.search(r"monetary_value &gt; 0 when frequency &gt; 0\s+1\s+excluded", text)
