@@ -110,6 +110,11 @@ def test_no_lapse_is_a_data_error():
     long = tab.assign(start=0.0, stop=tab["duration"] + 1)[["start", "stop", "churned", "z"]]
     with pytest.raises(rl.DataError, match="churned = 1"):
         CountingProcessCox().fit(long, "churned")
+    # the parametric families' scale runs to infinity and the log-rank statistic is 0/0
+    with pytest.raises(rl.DataError, match="parametric lifetime model needs at least one lapse"):
+        rl.survival.ParametricRetention().fit(tab)
+    with pytest.raises(rl.DataError, match="log-rank test needs at least one lapse"):
+        rl.survival.logrank(tab, "g")
 
 
 def _episodes(seed=3, n=400, separate=False):

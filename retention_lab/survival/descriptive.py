@@ -136,6 +136,9 @@ def logrank(table: pd.DataFrame, group: str, *, duration_col: str = "duration",
     lifelines ``multivariate_logrank_test``). ``weightings`` selects a weighted variant
     (``"wilcoxon"``, ``"tarone-ware"``, ``"peto"``) that stresses early differences."""
     df = check_survival_frame(table, duration_col, event_col, weights_col, [group])
+    from .regression import require_events
+    require_events(df[event_col], df[weights_col] if weights_col else None, column=event_col,
+                   model="the log-rank test")
     c = collapse(df, [group, duration_col, event_col], weights_col)
     res = multivariate_logrank_test(c[duration_col], c[group], c[event_col],
                                     weights=c["weight"], weightings=weightings)

@@ -75,6 +75,10 @@ class ParametricRetention:
         optimizer's tolerance (~1e-6 relative); ``False`` reproduces lifelines' unweighted run.
         """
         df = check_survival_frame(table, duration_col, event_col, weights_col)
+        from .regression import require_events
+        # no lapse: every family's scale runs to infinity (lifelines only warns)
+        require_events(df[event_col], df[weights_col] if weights_col else None,
+                       column=event_col, model="a parametric lifetime model")
         self.unit_ = table.attrs.get("unit", "D")
         self.duration_col, self.event_col = duration_col, event_col
         self.max_followup_ = float(df[duration_col].max())

@@ -55,15 +55,16 @@ def cox_summary(fitter, method: str, names: dict | None = None) -> pd.DataFrame:
 
 
 def require_events(events, weights=None, *, table: str = "churn table",
-                   column: str = "churned") -> None:
+                   column: str = "churned", model: str = "a Cox model") -> None:
     """A Cox model needs at least one lapse: without one the partial likelihood is empty (no
-    coefficient is defined and lifelines fails with ``ZeroDivisionError``). Raises a
+    coefficient is defined and lifelines fails with ``ZeroDivisionError``); so do parametric
+    lifetime models (the scale runs to ∞) and the log-rank test (0/0). Raises a
     :class:`~retention_lab.DataError` naming the column, the rule and the row count."""
     events = np.asarray(events, float)
     w = np.ones_like(events) if weights is None else np.asarray(weights, float)
     if not np.any((events == 1) & (w > 0)):
-        raise DataError(f"{table}.{column}: none of the {len(events):,} rows has {column} = 1; a "
-                        f"Cox model needs at least one lapse — rule 'at least one row with "
+        raise DataError(f"{table}.{column}: none of the {len(events):,} rows has {column} = 1; "
+                        f"{model} needs at least one lapse — rule 'at least one row with "
                         f"{column} = 1'", table=table, column=column,
                         rule=f"at least one row with {column} = 1", n_rows=len(events))
 
@@ -181,7 +182,8 @@ class ChurnCoxModel:
             self.frame_ = frame.rename(columns={weights_col: "weight"}) if weights_col else \
                 frame.assign(weight=1.0)
         self.notes = []
-        require_events(self.frame_[event_col], self.frame_["weight"], column=event_col)
+        require_events(df[event_col], df[weights_col] if weights_col else None,
+                       column=event_col)
         self.separation_ = separated_columns(
             self.frame_[list(X.columns)], self.frame_[duration_col], self.frame_[event_col],
             self.frame_["weight"], self.frame_[strata] if strata else None)
