@@ -336,8 +336,10 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
         folders.make_tmp_dir(report_dir, run_id)
         _write_json(tmp / RUN_FILE, run)
         _write_json(metrics_path, {})
-    except OSError as exc:  # nothing ran yet: leave nothing behind
+    except BaseException as exc:  # nothing ran yet: leave nothing behind
         folders.discard(tmp)
+        if not isinstance(exc, OSError):
+            raise
         error = (f"cannot write the run folder {tmp}: {exc.strerror or exc}; nothing was run "
                  "and nothing was kept")
         result = RunResult(name, run_id, "failed", "", str(notebook), parameters, 0.0, error)
