@@ -297,7 +297,14 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
     """Execute ``notebook`` with ``parameters`` into a new run folder; never raises for a
     failing notebook (the result says ``status="failed"``), but raises
     :class:`~retention_lab.runner.params.ParameterError` before starting any kernel if the
-    parameters do not match the notebook's ``parameters`` cell.
+    parameters do not match the notebook's ``parameters`` cell or an input file parameter names
+    a file that does not exist (:func:`check_path_parameters`), and :class:`ValueError` if
+    ``output_dir`` is a file.
+
+    Faults, a full disk included: a failed run ends as ``failed-<run-id>/`` holding a whole
+    ``run.json`` (status "failed", its error) and ``error.txt``, without ``report.html`` or any
+    cut-off file (:func:`_tidy_failed`); when not even that can be written, its folder is removed
+    and ``result.path`` is empty. If the run folder cannot be made at all, nothing is kept.
 
     ``cwd`` (default: the notebook's folder, as in JupyterLab) is the kernel's working directory;
     relative paths in file parameters (``data_source``, ``*_path``) are resolved against the

@@ -5,7 +5,10 @@ one filesystem, which POSIX makes atomic):
 
 1. the runner writes everything into ``.tmp-<run-id>/`` (hidden, never listed as a report);
 2. on success it renames ``.tmp-<run-id>`` → ``<run-id>`` and then repoints ``latest``;
-3. on failure it renames ``.tmp-<run-id>`` → ``failed-<run-id>`` and leaves ``latest`` alone.
+3. on failure it renames ``.tmp-<run-id>`` → ``failed-<run-id>`` and leaves ``latest`` alone;
+   the failed folder holds ``run.json`` (status "failed") and ``error.txt``, each written whole
+   through a ``.part`` file and a rename (:func:`write_atomic`), or, when the disk is too full
+   even for those, it is removed (:func:`discard`).
 
 A runner killed in the middle (SIGKILL, power loss) leaves only a ``.tmp-*`` folder behind;
 ``latest`` still names the previous good run. ``latest`` is a relative symlink (so
