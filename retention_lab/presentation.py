@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import formatting as fmt
+from . import ids
 
 CI_LABEL = "95 % CI"
 #: Interval column pairs merged into one ``95 % CI`` column (low, high).
@@ -557,7 +558,7 @@ def verdict_card(report, currency: str | None = None, metrics=HEADLINE_METRICS) 
     a randomized study, the effect on members in a self-selected one) with 95 % intervals in
     business units, the ROI verdict and every failed check."""
     currency = _currency(currency)
-    est = "ITT" if report.design == "randomized" else "effect on members"
+    est = ids.ITT if report.design == "randomized" else ids.MEMBERS
     e = report.effects
     e = e.loc[(e["estimand"] == est) & e["metric"].isin(metrics)]
     e = e.iloc[np.argsort([list(metrics).index(m) for m in e["metric"]], kind="stable")]

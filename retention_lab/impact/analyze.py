@@ -152,8 +152,8 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
     effects = pd.DataFrame(effects)
     effects = effects[[c for c in EFFECT_COLUMNS if c in effects.columns] +
                       [c for c in effects.columns if c not in EFFECT_COLUMNS]]
-    est = "ITT" if analysis == "randomized" else "effect on members"
-    spend_row = effects.loc[(effects["metric"] == "spend") & (effects["estimand"] == est)].iloc[0]
+    est = ids.ITT if analysis == "randomized" else ids.MEMBERS
+    spend_row = effects.loc[(effects["metric"] == ids.SPEND) & (effects["estimand"] == est)].iloc[0]
     if analysis == "randomized":
         n_roi, roi_out = int(out["arm_treated"].sum()), out.loc[out["arm_treated"] == 1]
     elif analysis == "launch":
@@ -168,9 +168,9 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
                                correction=correction)
     else:
         extra.pop("segment_estimator")
-    context = ctx.context_table(effects, "effect on members")
-    ctrl = effects.loc[(effects["metric"] == "retention") & (effects["estimand"] == est)].iloc[0]
-    clv_rows = effects.loc[(effects["metric"] == "clv") & (effects["estimand"] == est)]
+    context = ctx.context_table(effects, ids.MEMBERS)
+    ctrl = effects.loc[(effects["metric"] == ids.RETENTION) & (effects["estimand"] == est)].iloc[0]
+    clv_rows = effects.loc[(effects["metric"] == ids.CLV) & (effects["estimand"] == est)]
     if len(clv_rows):   # the fitted BTYD models' 12-month value of a control customer
         year_value = float(clv_rows.iloc[0]["control"])
         source = "the fitted BG/NBD + Gamma-Gamma 12-month CLV of the control group"

@@ -130,7 +130,7 @@ def rolling_sensitivity(res, effects: pd.DataFrame) -> pd.DataFrame:
               "retention": "risk ratio", "nps": "standardized mean difference",
               "csat": "risk ratio"}
     rows = []
-    for _, r in effects.loc[effects["estimand"] == "effect on members"].iterrows():
+    for _, r in effects.loc[effects["estimand"] == ids.MEMBERS].iterrows():
         m = r["metric"]
         if m not in cols or cols[m] not in tr.columns:
             continue

@@ -161,16 +161,16 @@ class ImpactReport:
 
     @property
     def member_estimand(self) -> str:
-        return "effect on members"
+        return ids.MEMBERS
 
     def headline(self) -> pd.DataFrame:
         """The primary rows: purchases, spend, retention (ITT and/or effect on members)."""
         e = self.effects
-        keep = e["metric"].isin(PRIMARY) & e["estimand"].isin(["ITT", "effect on members"])
+        keep = e["metric"].isin(PRIMARY) & e["estimand"].isin([ids.ITT, ids.MEMBERS])
         return e.loc[keep].reset_index(drop=True)
 
     def effect(self, metric: str, estimand: str | None = None) -> pd.Series:
-        est = estimand or ("ITT" if self.design == "randomized" else "effect on members")
+        est = estimand or (ids.ITT if self.design == "randomized" else ids.MEMBERS)
         rows = self.effects.loc[(self.effects["metric"] == metric) &
                                 (self.effects["estimand"] == est)]
         if rows.empty:
@@ -660,7 +660,7 @@ class ImpactReport:
         rows = []
         for _, r in self.effects.iterrows():
             if r["metric"] not in PRIMARY + ("aov", "rmst", "clv", "nps", "csat") or \
-                    r["estimand"] not in ("ITT", "effect on members"):
+                    r["estimand"] not in (ids.ITT, ids.MEMBERS):
                 continue
             if r["metric"] in POINTS:
                 k = POINTS[r["metric"]]
@@ -693,7 +693,7 @@ class ImpactReport:
         claim = self.claim
         out[f"{prefix}verdict"] = reporting.record_verdict(self.verdict, f"{prefix}verdict")
         for _, r in self.effects.iterrows():
-            if r["estimand"] not in ("ITT", "effect on members"):
+            if r["estimand"] not in (ids.ITT, ids.MEMBERS):
                 continue
             name = metric_key(f"{prefix}{r['metric']}_"
                               f"{'itt' if r['estimand'] == 'ITT' else 'members'}")
