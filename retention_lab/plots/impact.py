@@ -20,10 +20,12 @@ _LABELS = {"purchases": "purchases / customer", "spend": "spend / customer",
 
 
 def plot_effect_summary(effects: pd.DataFrame, estimand: str = "ITT", ax=None,
-                        quoted: dict | None = None, exclude=("nps",)):
+                        quoted: dict | None = None, exclude=("nps",), verdict: dict | None = None):
     """Relative lift of every metric of one ``estimand`` with its 95 % interval (percent);
     ``quoted`` {metric: (low, high)} shades practitioners' quoted ranges. ``exclude``: metrics
-    whose relative lift is not meaningful (NPS sits near 0 on its −100…100 scale)."""
+    whose relative lift is not meaningful (NPS sits near 0 on its −100…100 scale).
+    ``verdict`` (``report.verdict``): a suggestive or not-identified study is titled as
+    differences between members and comparison customers, not as effects."""
     e = effects.loc[effects["estimand"].str.startswith(estimand) &
                     effects["rel_lift"].notna() &
                     ~effects["metric"].isin(exclude)].reset_index(drop=True)
@@ -42,7 +44,13 @@ def plot_effect_summary(effects: pd.DataFrame, estimand: str = "ITT", ax=None,
     ax.set_yticklabels([f"{_LABELS.get(m, m)}\n({s})" if s != estimand else _LABELS.get(m, m)
                         for m, s in zip(e["metric"], e["estimand"])], fontsize=8)
     ax.set_xlabel("relative lift, % (95 % interval)")
-    ax.set_title(f"Effects: {estimand}" + (" — green: quoted ranges" if quoted else ""))
+    claim = (verdict or {}).get("claim")
+    head = {"suggestive": "Differences, members vs comparable non-members\n(suggestive, not "
+                          "proven)",
+            "not identified": "Differences, members vs comparison customers\n(not identified)"
+            }.get(claim, f"Effects: {estimand}")
+    ax.set_title(head + (" — green: quoted ranges" if quoted else ""), fontsize=9 if claim in
+                 ("suggestive", "not identified") else None)
     return fig
 
 
