@@ -452,8 +452,9 @@ class VerdictCard:
         border, colour = CLAIM_COLOURS.get(self.claim, ("#356", "inherit"))
         if not self.identified:
             border, colour = CLAIM_COLOURS["not identified"]
-        parts = [f'<div class="rl-verdict" data-claim="{e(self.claim)}" style="border:2px solid '
-                 f'{border};padding:12px 16px;margin:0 0 16px 0">']
+        slug = "rl-claim-" + self.claim.replace(" ", "-") if self.claim else ""
+        parts = [f'<div class="rl-verdict {slug}" data-claim="{e(self.claim)}" style="border:2px '
+                 f'solid {border};padding:12px 16px;margin:0 0 16px 0">']
         if self.claim:
             parts.append(f'<p class="rl-claim" style="margin:0 0 4px 0;color:{border};'
                          f'font-weight:bold">{e(claim_label(self.claim, self.evidence))}</p>')
