@@ -632,6 +632,10 @@ def fit_with_covariates(fitter, data, recency=None, T=None, weights=None, **kwar
 
 
 # ---------------------------------------------------------------------------- CLV
+#: above this share of parameter draws with a non-finite CLV, covariate_clv refuses its interval
+MAX_NONFINITE_DRAW_SHARE = 0.05
+
+
 def covariate_clv(model, spend_model, summary, horizon: int = 12, freq: str = "M",
                   discount_rate: float = 0.01, margin: float = 1.0, *, time_unit=None,
                   method: str = "bootstrap", n_draws: int = 200, seed=0,
@@ -644,6 +648,10 @@ def covariate_clv(model, spend_model, summary, horizon: int = 12, freq: str = "M
     ``expected_fn(model, horizons) -> (k, n)`` cumulative expected purchases at the horizons
     (summary units) overrides the model's own conditional expectation (the time-varying model
     uses it for a future covariate path).
+
+    Draws whose CLV is not finite are left out and counted (``result.n_nonfinite_draws``, and
+    in ``method``); when more than :data:`MAX_NONFINITE_DRAW_SHARE` of them are, the intervals
+    are NaN and ``result.interval_refused`` says why.
     """
     from .value import CLVResult, _resolve_time_unit, _spend, unit_days
     if int(horizon) != horizon or horizon < 1:
@@ -685,11 +693,26 @@ def covariate_clv(model, spend_model, summary, horizon: int = 12, freq: str = "M
         sm = spend_model._with_params(s_draws[j]) if has_spend else spend_model
         with np.errstate(all="ignore"):
             vals[j] = evaluate(tm, sm)[0]
-    vals = vals[np.isfinite(vals).all(1)]
+    # draws with a non-finite CLV (parameters where the model's expectations overflow) are
+    # counted, not dropped silently; above MAX_NONFINITE_DRAW_SHARE the interval is refused
+    finite = np.isfinite(vals).all(1)
+    n_bad = int((~finite).sum())
+    vals = vals[finite]
+    refused = None
+    if n_bad > MAX_NONFINITE_DRAW_SHARE * n_draws:
+        refused = (f"{n_bad} of {n_draws} parameter draws gave a non-finite CLV (more than "
+                   f"{MAX_NONFINITE_DRAW_SHARE:.0%}); no interval")
     total_draws = vals @ w
-    total_ci = tuple(float(v) for v in np.percentile(total_draws, [2.5, 97.5]))
+    if refused:
+        total_ci = (np.nan, np.nan)
+    else:
+        total_ci = tuple(float(v) for v in np.percentile(total_draws, [2.5, 97.5]))
     if customer_intervals:
-        customers["lower 95%"], customers["upper 95%"] = np.percentile(vals, [2.5, 97.5], axis=0)
+        if refused:
+            customers["lower 95%"] = customers["upper 95%"] = np.nan
+        else:
+            customers["lower 95%"], customers["upper 95%"] = np.percentile(vals, [2.5, 97.5],
+                                                                           axis=0)
     customers["expected_purchases"] = cum
     customers["expected_spend"] = _spend(spend_model, x, m)
     if "weight" in summary.columns:
@@ -699,7 +722,11 @@ def covariate_clv(model, spend_model, summary, horizon: int = 12, freq: str = "M
     res = CLVResult(customers=customers, total=total, total_ci=total_ci, mean=total / n,
                     mean_ci=(total_ci[0] / n, total_ci[1] / n), n=n,
                     method=f"parametric bootstrap ({len(vals)} draws, seed {seed}), percentile; "
-                           f"per-customer covariates", settings=settings,
-                    total_draws=total_draws, mean_draws=total_draws / n)
+                           f"per-customer covariates"
+                           + (f"; {n_bad} non-finite draw(s) of {n_draws} left out" if n_bad
+                              else "") + (f" — {refused}" if refused else ""),
+                    settings=settings, total_draws=total_draws, mean_draws=total_draws / n)
     res.draws = vals  # per-customer CLV draws (draws × customers), for paired contrasts
+    res.n_nonfinite_draws = n_bad
+    res.interval_refused = refused
     return res

@@ -4,19 +4,23 @@
 time-varying covariate of both the purchase and the dropout process — the BG/NBD of
 :class:`retention_lab.clv.TimeVaryingBetaGeoFitter` by default, or the Pareto/NBD of
 :class:`retention_lab.clv.TimeVaryingParetoNBDFitter` (Bachmann, Meierer & Näf 2021) —
-fitted to every customer's daily history with membership switched on from the day after
-enrolment (:func:`retention_lab.clv.membership_covariates`). For each member, from their
-index date (the enrolment date) and the history they had by then, it projects the expected
-discounted spend
+fitted to every customer's purchase days (exact event times; membership switched on from the
+day after enrolment, so the enrolment purchase is a non-member's:
+:func:`retention_lab.clv.membership_covariates`). For each member, from their index date (the
+enrolment date) and the history they had by then, it projects the expected discounted spend
 in the ``months`` months after the observation end twice — with membership on from the index
 date (the programme as it is) and switched off (the member's counterfactual) — and the effect
 is the mean difference. Spend per purchase: a Gamma-Gamma model of the members' pre-index
 repeat purchases (their expected order value before joining) times, with membership, the
-within-member ratio of post- to pre-index order values, per order (so a programme that
-changes basket size counts; 1 when it does not). Interval: parametric bootstrap of the
-transaction model's parameters (and the Gamma-Gamma's, and a customer bootstrap of the
-order-value ratio) plus the customer-sampling variance of the members' predicted effects;
-normal interval.
+order-value ratio of :func:`order_value_ratio`: the members' post/pre ratio of order values,
+each order deflated by the calendar month's order value among customers not (yet) enrolled —
+a difference-in-differences, so a price rise for everybody cancels (the earlier members-only
+before/after ratio turned a null into a gain under an 8 %-a-year price rise, issue 19).
+Interval: influence functions over customers (the members' own variation, the transaction
+model's parameters through their per-customer scores — a sandwich —, the Gamma-Gamma's and the
+order-value ratio's), added per customer before squaring; normal interval. Members whose
+projection is not finite are counted and left out; above :data:`MAX_NONFINITE_SHARE` the
+interval is refused.
 
 Because the model sees each customer before and after their own enrolment, it separates the
 programme's effect from who joins (the gamma / beta heterogeneity absorbs stable differences
@@ -77,17 +81,98 @@ def predicted_clv(data, out: pd.DataFrame, groups: dict, *, months: int = 12,
 #: the CLV effect's method note (one place; the report shows it under the CLV row)
 MEMBERSHIP_CLV_METHOD = (
     "{model} with membership as a time-varying covariate of purchase and dropout rates "
-    "(as Bachmann, Meierer & Naef 2021), fitted to all customers' daily histories; each member "
-    "projected from their enrolment with membership on vs switched off: discounted spend in the "
-    "{months} months after the observation end ({rate:.0%} per month, margin {margin:g}); spend "
-    "per purchase from a Gamma-Gamma of pre-enrolment purchases x the within-member ratio of "
-    "post- to pre-enrolment order values; interval: parametric bootstrap ({draws} draws) + "
-    "customer sampling variance, normal")
+    "(as Bachmann, Meierer & Naef 2021), fitted to all customers' purchase days (exact times, "
+    "the enrolment purchase a non-member's); each member projected from their enrolment with "
+    "membership on vs switched off: discounted spend in the {months} months after the "
+    "observation end ({rate:.0%} per month, margin {margin:g}); spend per purchase from a "
+    "Gamma-Gamma of pre-enrolment purchases x the members' post/pre ratio of order values "
+    "deflated by the calendar-month order value of customers not (yet) enrolled (a "
+    "difference-in-differences: price changes common to everybody cancel); interval: influence "
+    "functions over customers (members' sampling, the transaction model's sandwich, the "
+    "Gamma-Gamma and the order-value ratio), normal")
+
+#: above this share of members whose CLV contribution is not finite the interval is refused
+MAX_NONFINITE_SHARE = 0.05
+
+
+def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.Series, end):
+    """The programme's effect on order value as a ratio, by a difference-in-differences over
+    calendar months, and its influence function over customers.
+
+    Every order made by a customer not (yet) enrolled (never enrolled, or dated on or before
+    their enrolment — the enrolment order is a non-member's) enters the month's reference order
+    value ``I_m`` (mean amount of those orders in calendar month ``m``; months without any:
+    the nearest month's). A member's orders are deflated by ``I_m`` of their month; the ratio is
+    the members' deflated post-index order value over their deflated pre-index one,
+
+        ρ = Σ_i Σ_post a/I_m  /  Σ_i n_post,i · mean_pre,i(a/I_m)
+
+    over members with orders on both sides of their index date (``index_date``, a Series by
+    customer). A price change common to everybody moves ``I_m`` and the members' amounts
+    alike and cancels; a members-only before/after ratio would credit it to the programme.
+
+    Returns ``(ρ, influence, n_members_used)``: ``influence`` a Series by customer_id (members
+    and reference customers) with ``ρ̂ − ρ ≈ Σ influence`` (the members' ratio-estimator terms
+    plus the reference index's, by the chain rule through each ``I_m``; clustered by customer).
+    """
+    from ..features.periods import period_index
+    cid = tx["customer_id"].to_numpy()
+    dates = tx["date"].to_numpy()
+    amt = tx["amount"].to_numpy(float)
+    keep = dates <= pd.Timestamp(end).to_datetime64()
+    cid, dates, amt = cid[keep], dates[keep], amt[keep]
+    month = period_index(dates, "M")
+    m0 = int(month.min())
+    mi = (month - m0).astype(np.int64)
+    nm = int(mi.max()) + 1
+    enr = pd.Series(pd.to_datetime(enrolled_at.to_numpy()), index=enrolled_at.index)
+    enr = enr[~enr.index.duplicated()]
+    e_o = enr.reindex(cid).to_numpy()
+    ref = pd.isna(e_o) | (dates <= e_o)
+    n_m = np.bincount(mi[ref], minlength=nm).astype(float)
+    s_m = np.bincount(mi[ref], weights=amt[ref], minlength=nm)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        I = pd.Series(np.where(n_m > 0, s_m / np.where(n_m > 0, n_m, 1), np.nan))
+    if not I.notna().any():
+        return np.nan, pd.Series(dtype=float), 0
+    I = I.ffill().bfill().to_numpy()
+    idx = pd.Series(pd.to_datetime(index_date.to_numpy()), index=index_date.index)
+    idx = idx[~idx.index.duplicated()]
+    i_o = idx.reindex(cid).to_numpy()
+    mem = ~pd.isna(i_o)
+    ids_m, pos = np.unique(cid[mem], return_inverse=True)
+    post_o = dates[mem] > i_o[mem]
+    y = amt[mem] / I[mi[mem]]                      # deflated amounts
+    nmem = len(ids_m)
+    n_pre = np.bincount(pos[~post_o], minlength=nmem).astype(float)
+    n_post = np.bincount(pos[post_o], minlength=nmem).astype(float)
+    s_pre = np.bincount(pos[~post_o], weights=y[~post_o], minlength=nmem)
+    s_post = np.bincount(pos[post_o], weights=y[post_o], minlength=nmem)
+    both = (n_pre > 0) & (n_post > 0)
+    if not both.any():
+        return np.nan, pd.Series(dtype=float), 0
+    k = np.where(both, n_post / np.where(n_pre > 0, n_pre, 1.0), 0.0)   # n_post / n_pre
+    a_i = np.where(both, s_post, 0.0)
+    b_i = k * s_pre
+    A, B = a_i.sum(), b_i.sum()
+    rho = A / B
+    infl = pd.Series((a_i - rho * b_i) / B, index=ids_m)
+    # the reference index: dρ/dI_m (members' deflated amounts scale as 1/I_m) …
+    ob = both[pos]
+    dA = -np.bincount(mi[mem][ob & post_o], weights=y[ob & post_o], minlength=nm)
+    dB = -np.bincount(mi[mem][ob & ~post_o], weights=(k[pos] * y)[ob & ~post_o], minlength=nm)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        drho = np.where(n_m > 0, (dA - rho * dB) / B / I, 0.0)  # months without orders: fixed
+    # … times each reference customer's influence on I_m = S_m / N_m
+    rc, rpos = np.unique(cid[ref], return_inverse=True)
+    contrib = drho[mi[ref]] * (amt[ref] - I[mi[ref]]) / np.where(n_m > 0, n_m, 1.0)[mi[ref]]
+    infl_ref = pd.Series(np.bincount(rpos, weights=contrib, minlength=len(rc)), index=rc)
+    return float(rho), infl.add(infl_ref, fill_value=0.0), int(both.sum())
 
 
 def membership_clv_effect(data, members: pd.Series | None = None, *, months: int = 12,
                           discount_rate: float = 0.01, margin: float = 1.0, freq: str = "D",
-                          model: str = "bgnbd", n_draws: int = 200, seed: int = 0,
+                          model: str = "bgnbd", n_draws: int | None = None, seed: int = 0,
                           alpha: float = 0.05) -> dict:
     """The programme's effect on members' CLV from one time-varying-covariate model (module
     docstring). ``members``: index dates (enrolment dates) indexed by ``customer_id`` — e.g. the
@@ -96,35 +181,55 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     Returns an effects-table row (``metric="clv"``, ``estimand="effect on members"``,
     ``control`` = mean CLV with membership switched off, ``treatment`` = with it, ``abs_diff``,
     ``rel_lift``, ``ci_low``, ``ci_high``, ``p_value``, ``se``, ``method``, ``n``) plus
-    ``model`` (the fitted :class:`~retention_lab.clv.TimeVaryingParetoNBDFitter`), ``gg``,
-    ``aov_ratio`` and ``per_member`` (a frame of each member's ``clv_on``, ``clv_off``).
+    ``model`` (the fitted time-varying fitter), ``gg``, ``aov_ratio`` (the order-value
+    difference-in-differences of :func:`order_value_ratio`), ``per_member`` (each member's
+    ``clv_on``, ``clv_off``), the standard-error parts (``se_sampling``, ``se_parameters``,
+    ``se_spend``, ``se_aov``), ``n_nonfinite`` (members whose contribution is not finite, left
+    out and counted) and ``interval_refused`` (``None``, or why the interval is NaN: more than
+    :data:`MAX_NONFINITE_SHARE` of the members non-finite, or a non-finite covariance).
+
+    Interval: the estimate is a smooth function of the transaction model's parameters ``θ``
+    (fitted to every customer), the Gamma-Gamma's ``φ`` (the members' pre-index purchases), the
+    order-value ratio ``ρ`` and the members' own histories, so
+
+        ψ_c = 1{c member}(f_c − f̄)/n + J_θ H⁻¹ s_c + J_φ H_φ⁻¹ s_φ,c + J_ρ ψ_ρ,c
+
+    is customer ``c``'s influence (``s_c`` their score, ``H`` the observed information, ``J``
+    the derivatives of the mean effect, by central differences), and ``Var = Σ_c ψ_c²`` — the
+    delta method with a sandwich over customers (clustered: a customer's terms add before
+    squaring). Cost: ``2 dim θ + 1`` evaluations of the members' projections instead of a
+    refit or a re-evaluation per bootstrap draw. ``n_draws`` is ignored (kept for callers of
+    the earlier parametric bootstrap).
 
     ``model``: ``"bgnbd"`` (default, :class:`~retention_lab.clv.TimeVaryingBetaGeoFitter`:
     dropout at purchases, so its rate grows with the purchase rate) or ``"pnbd"``
-    (:class:`~retention_lab.clv.TimeVaryingParetoNBDFitter`: dropout in continuous time,
-    independent of the purchase rate). ``freq``: the period of the membership covariate and of
-    the ages (daily by default: with weeks, purchases later in the enrolment week are counted
-    as a non-member's).
+    (:class:`~retention_lab.clv.TimeVaryingParetoNBDFitter`). ``freq``: the period of the
+    membership covariate and the unit of the ages (daily by default: the switch the day after
+    the enrolment; the purchase events are exact days whatever ``freq``).
     """
     from scipy import stats
-    from ..clv import ConvergenceError, GammaGammaFitter
+    from ..clv import GammaGammaFitter
+    from ..clv.base import covariance_from_information, hessian_from_gradient
     from ..clv.covariates_tv import TimeVaryingParetoNBDFitter, membership_covariates
     from ..clv.covariates_tv_bg import TimeVaryingBetaGeoFitter
     if model not in ("bgnbd", "pnbd"):
         raise ValueError(f"model must be 'bgnbd' or 'pnbd', not {model!r}")
     cls = TimeVaryingBetaGeoFitter if model == "bgnbd" else TimeVaryingParetoNBDFitter
     from ..errors import DataError
-    from ..features.periods import DAYS_PER, customer_periods, period_index
+    from ..features.periods import customer_periods, period_index
     from ..units import days_per
     tx, cust, end = data.transactions, data.customers, pd.Timestamp(data.observation_end)
+    if "enrolled_at" not in cust.columns:
+        raise DataError("customers: missing column 'enrolled_at' (enrolment date or null)",
+                        table="customers", column="enrolled_at", rule="required column")
+    enr_all = pd.Series(pd.to_datetime(cust["enrolled_at"]).to_numpy(),
+                        index=cust["customer_id"].to_numpy())
     if members is None:
-        enr = pd.to_datetime(cust["enrolled_at"]) if "enrolled_at" in cust.columns else None
-        if enr is None or not enr.notna().any():
+        if not enr_all.notna().any():
             raise DataError("customers: no enrolled customer; rule 'some enrolled_at not null'",
                             table="customers", column="enrolled_at",
                             rule="some enrolled_at not null", n_rows=0)
-        members = pd.Series(enr.to_numpy(), index=cust["customer_id"].to_numpy())
-        members = members.loc[members.notna() & (members <= end)]
+        members = enr_all.loc[enr_all.notna() & (enr_all <= end)]
     members = pd.to_datetime(members)
     panel = membership_covariates(cust, tx["date"].min(), end, freq=freq, compact=True)
     with warnings.catch_warnings():
@@ -146,74 +251,112 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gg = GammaGammaFitter().fit(f_pre[f_pre > 0], m_pre[f_pre > 0])
-    # within-member ratio of post- to pre-index order values, per order (per purchase occasion
-    # it would also grow with the purchase rate: more orders share a week)
-    mt = mt.loc[mt["customer_id"].isin(d.ids)]
-    amt = mt["amount"].to_numpy(float)
-    cpos = pd.Series(np.arange(d.n), index=d.ids).reindex(mt["customer_id"]).to_numpy()
-    pre = mt["date"].to_numpy() <= idx.reindex(mt["customer_id"]).to_numpy()
-    post = ~pre & (mt["date"].to_numpy() <= end.to_datetime64())
-    n_pre = np.bincount(cpos[pre], minlength=d.n).astype(float)
-    s_pre = np.bincount(cpos[pre], weights=amt[pre], minlength=d.n)
-    n_post = np.bincount(cpos[post], minlength=d.n).astype(float)
-    s_post = np.bincount(cpos[post], weights=amt[post], minlength=d.n)
-    both = (n_pre > 0) & (n_post > 0)
-
-    def aov_ratio(wts):
-        den = np.sum(wts * (n_post * s_pre / np.where(n_pre > 0, n_pre, 1.0))[both])
-        return float(np.sum(wts * s_post[both]) / den) if den > 0 else 1.0
-    rho = aov_ratio(np.ones(both.sum())) if both.any() else 1.0
-    # the window: months after the observation end, in periods from each member's index period
-    unit = DAYS_PER[fitted.freq]
+    rho, infl_rho, n_rho = order_value_ratio(tx, enr_all, idx, end)
+    if not np.isfinite(rho):       # no member with orders on both sides: no basket effect
+        rho, infl_rho = 1.0, pd.Series(dtype=float)
+    # the window: months after the observation end, in model units from each member's index
     d_end = (period_index([end], "D")[0] - d.dend) / d.unit
-    steps = days_per("M") / unit * np.arange(0, months + 1)
+    steps = days_per("M") / d.unit * np.arange(0, months + 1)
     horizons = d_end[None, :] + steps[:, None]          # (months + 1, members)
     factors = (1.0 + discount_rate) ** -np.arange(1, months + 1)
 
-    def effect(mod, gmod, r_):
-        spend = gmod.conditional_expected_average_profit(f_pre, m_pre)
-        th = mod._theta
-        on = factors @ np.diff(mod._cum_expected(th, d, horizons, {"member": 1.0}), axis=0)
-        off = factors @ np.diff(mod._cum_expected(th, d, horizons, {"member": 0.0}), axis=0)
-        return margin * spend * r_ * on, margin * spend * off
-
-    clv_on, clv_off = effect(fitted, gg, rho)
-    diff_i = clv_on - clv_off
-    est = float(diff_i.mean())
-    t_draws = fitted.sample_params(n_draws, seed=seed)
-    try:
-        g_draws = gg.sample_params(n_draws, seed=seed + 1)
-    except ConvergenceError:   # a spend model on its boundary: its point estimate in every draw
-        g_draws = np.tile(gg.params_.to_numpy(), (n_draws, 1))
-    rng = np.random.default_rng(seed + 2)
-    nb = int(both.sum())
-    draws = np.empty(n_draws)
-    for j in range(n_draws):
-        r_j = aov_ratio(rng.multinomial(nb, np.full(nb, 1.0 / nb))) if nb else 1.0
+    def projections(th):
+        mod = fitted if th is None else fitted._with_params(
+            np.r_[np.exp(th[:4]), th[4:]])
+        t_ = mod._theta
         with np.errstate(all="ignore"):
-            on_j, off_j = effect(fitted._with_params(t_draws[j]), gg._with_params(g_draws[j]),
-                                 r_j)
-        draws[j] = np.mean(on_j - off_j)
-    draws = draws[np.isfinite(draws)]
-    var_param = float(np.var(draws, ddof=1))
-    var_sampling = float(np.var(diff_i, ddof=1) / len(diff_i))
-    se = float(np.sqrt(var_param + var_sampling))
+            on = factors @ np.diff(mod._cum_expected(t_, d, horizons, {"member": 1.0}), axis=0)
+            off = factors @ np.diff(mod._cum_expected(t_, d, horizons, {"member": 0.0}), axis=0)
+        return on, off
+
+    spend = gg.conditional_expected_average_profit(f_pre, m_pre)
+    on, off = projections(None)
+    clv_on, clv_off = margin * spend * rho * on, margin * spend * off
+    diff_i = clv_on - clv_off
+    ok = np.isfinite(diff_i)
+    n_bad = int((~ok).sum())
+    refused = None
+    if n_bad > MAX_NONFINITE_SHARE * len(diff_i):
+        refused = (f"{n_bad:,} of {len(diff_i):,} members ({n_bad / len(diff_i):.1%}) have a "
+                   f"non-finite projected CLV (more than {MAX_NONFINITE_SHARE:.0%})")
+    n = int(ok.sum())
+    est = float(diff_i[ok].mean()) if n else np.nan
+    # influence functions over customers, on the fitted model's customer positions
+    pos_all = pd.Series(np.arange(fitted.data_.n), index=fitted.data_.ids)
+    psi = np.zeros(fitted.data_.n)
+    mpos = pos_all.reindex(d.ids).to_numpy()
+    part = {}
+    psi_s = np.zeros(fitted.data_.n)
+    psi_s[mpos[ok]] = (diff_i[ok] - est) / n if n else 0.0
+    part["sampling"] = psi_s
+    theta = fitted._theta
+    H_inv = fitted.variance_matrix_model_log_.to_numpy()
+    J = np.empty(len(theta))
+    for j in range(len(theta)):
+        h = 1e-5 * max(1.0, abs(theta[j]))
+        e = np.zeros(len(theta))
+        e[j] = h
+        up, dn = projections(theta + e), projections(theta - e)
+        fu = margin * spend * (rho * up[0] - up[1])
+        fd = margin * spend * (rho * dn[0] - dn[1])
+        J[j] = (np.mean(fu[ok]) - np.mean(fd[ok])) / (2 * h)
+    part["parameters"] = fitted.scores_ @ (H_inv @ J)
+    # Gamma-Gamma: per-row scores on the log scale and its observed information
+    psi_g = np.zeros(fitted.data_.n)
+    rows = f_pre > 0
+    gdat = dict(x=f_pre[rows], m=m_pre[rows], logm=np.log(m_pre[rows]), logx=np.log(f_pre[rows]))
+    lp = np.log(gg.params_.to_numpy())
+    with np.errstate(all="ignore"):
+        sg = gg._loglik_grad(np.exp(lp), gdat)[1] * np.exp(lp)
+        Hg = hessian_from_gradient(
+            lambda t: -(gg._loglik_grad(np.exp(t), gdat)[1] * np.exp(t)).sum(0), lp)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Hg_inv = covariance_from_information(Hg, "Gamma-Gamma information singular")
+        Jg = np.empty(3)
+        dclv = margin * (rho * on - off)
+        for j in range(3):
+            e = np.zeros(3)
+            e[j] = 1e-5 * max(1.0, abs(lp[j]))
+            su = gg._with_params(np.exp(lp + e)).conditional_expected_average_profit(f_pre, m_pre)
+            sd = gg._with_params(np.exp(lp - e)).conditional_expected_average_profit(f_pre, m_pre)
+            Jg[j] = np.mean(((su - sd) * dclv)[ok]) / (2 * e[j])
+    psi_g[mpos[rows]] = sg @ (Hg_inv @ Jg)
+    part["spend"] = psi_g
+    # the order-value ratio
+    psi_r = np.zeros(fitted.data_.n)
+    if len(infl_rho):
+        J_rho = float(np.mean((margin * spend * on)[ok]))
+        rp = pos_all.reindex(infl_rho.index).to_numpy()
+        good = ~np.isnan(rp)
+        np.add.at(psi_r, rp[good].astype(np.int64), J_rho * infl_rho.to_numpy()[good])
+    part["aov"] = psi_r
+    for k_, v in part.items():
+        if not np.all(np.isfinite(v)) and refused is None:
+            refused = f"the {k_} part of the influence function is not finite"
+        psi = psi + v
+    se = float(np.sqrt(np.sum(psi ** 2))) if refused is None else np.nan
+    se_part = {k_: float(np.sqrt(np.sum(v ** 2))) for k_, v in part.items()}
     z = stats.norm.ppf(1 - alpha / 2)
-    c, t = float(clv_off.mean()), float(clv_on.mean())
+    c, t = float(clv_off[ok].mean()), float(clv_on[ok].mean())
     p = float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else np.nan
     method = MEMBERSHIP_CLV_METHOD.format(model=fitted._model_name.split(" with")[0],
-                                          months=months, rate=discount_rate, margin=margin,
-                                          draws=len(draws))
+                                          months=months, rate=discount_rate, margin=margin)
+    if n_bad:
+        method += (f"; {n_bad:,} member(s) with a non-finite projection left out"
+                   + (" — interval refused" if refused else ""))
     per_member = pd.DataFrame({"index_date": idx, "clv_on": clv_on, "clv_off": clv_off},
                               index=d.ids)
     return dict(metric="clv", estimand="effect on members", control=c, treatment=t,
                 abs_diff=est, rel_lift=t / c - 1 if c > 0 else np.nan, ci_low=est - z * se,
-                ci_high=est + z * se, p_value=p, se=se, method=method, n=int(d.n),
+                ci_high=est + z * se, p_value=p, se=se, method=method, n=n,
                 # relative interval: the difference's over the counterfactual level
                 rel_ci_low=(est - z * se) / c if c > 0 else np.nan,
                 rel_ci_high=(est + z * se) / c if c > 0 else np.nan,
-                model=fitted, gg=gg, aov_ratio=rho, per_member=per_member,
-                se_parameters=float(np.sqrt(var_param)), se_sampling=float(np.sqrt(var_sampling)))
+                model=fitted, gg=gg, aov_ratio=rho, aov_members=n_rho, per_member=per_member,
+                se_parameters=se_part["parameters"], se_sampling=se_part["sampling"],
+                se_spend=se_part["spend"], se_aov=se_part["aov"], n_nonfinite=n_bad,
+                interval_refused=refused)
 
 
 #: the keys of an effects-table row
@@ -221,21 +364,24 @@ ROW_KEYS = ("metric", "estimand", "control", "treatment", "abs_diff", "rel_lift"
             "ci_high", "p_value", "se", "rel_ci_low", "rel_ci_high", "method", "n")
 
 
-def rolling_clv_rows(data, rolling, *, alpha: float = 0.05, n_draws: int = 200,
+def rolling_clv_rows(data, rolling, *, alpha: float = 0.05, n_draws: int | None = None,
                      seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """The CLV row of a rolling-enrolment report and its check, for
+    """The CLV row of a rolling-enrolment report and its check (id
+    :data:`retention_lab.ids.CHECK_CLV_MEMBERSHIP`), for
     :func:`retention_lab.impact.design_rolling.analyze_rolling`: ``membership_clv_effect`` for
     the members the rolling analysis analysed (``rolling.trials`` rows with ``member == 1`` and
     ``kept``, at their index dates). Never raises: a failure becomes a ``warn`` check and no
-    row."""
+    row; a refused interval (non-finite projections above the documented share, or a
+    non-finite covariance) a ``warn`` check saying why, with the row's interval NaN."""
     name = "CLV model (BG/NBD, membership as a time-varying covariate)"
     try:
         tr = rolling.trials
         keep = (tr["member"] == 1) & tr.get("kept", True)
         mem = tr.loc[keep].drop_duplicates("customer_id").set_index("customer_id")["index_date"]
-        res = membership_clv_effect(data, mem, alpha=alpha, n_draws=n_draws, seed=seed)
+        res = membership_clv_effect(data, mem, alpha=alpha, seed=seed)
     except Exception as exc:  # the CLV model must not sink the report
-        return pd.DataFrame(), dict(id=ids.CHECK_CLV_MEMBERSHIP, check=name, status="warn", value=np.nan,
+        return pd.DataFrame(), dict(id=ids.CHECK_CLV_MEMBERSHIP, check=name, status="warn",
+                                    value=np.nan,
                                     detail=f"not fitted: {type(exc).__name__}: {exc}")
     s = res["model"].summary
     rr = {k: float(np.exp(s.loc[f"{k}.member", "coef"])) for k in ("trans", "life")}
@@ -244,9 +390,16 @@ def rolling_clv_rows(data, rolling, *, alpha: float = 0.05, n_draws: int = 200,
               f"{np.exp(s.loc['trans.member', 'upper 95%']):.2f}] and the log survival per "
               f"purchase (dropout) by "
               f"{rr['life']:.2f} [{np.exp(s.loc['life.member', 'lower 95%']):.2f}, "
-              f"{np.exp(s.loc['life.member', 'upper 95%']):.2f}]; order values x "
-              f"{res['aov_ratio']:.2f}; {res['n']:,} members. Assumes enrolment does not "
-              f"anticipate a change in a customer's own purchase or dropout rate")
-    return pd.DataFrame([{k: res[k] for k in ROW_KEYS}]), dict(id=ids.CHECK_CLV_MEMBERSHIP, check=name, status="pass",
-                                                                value=float(res["n"]),
-                                                                detail=detail)
+              f"{np.exp(s.loc['life.member', 'upper 95%']):.2f}] (robust intervals); order "
+              f"values x {res['aov_ratio']:.2f} against customers not yet enrolled in the same "
+              f"months; {res['n']:,} members. Assumes enrolment does not anticipate a change in "
+              f"a customer's own purchase or dropout rate")
+    status = "pass"
+    if res["n_nonfinite"]:
+        detail += f"; {res['n_nonfinite']:,} member(s) with a non-finite projection left out"
+    if res["interval_refused"]:
+        status = "warn"
+        detail += f"; no interval: {res['interval_refused']}"
+    return (pd.DataFrame([{k: res[k] for k in ROW_KEYS}]),
+            dict(id=ids.CHECK_CLV_MEMBERSHIP, check=name, status=status,
+                 value=float(res["n"]), detail=detail))
