@@ -131,7 +131,10 @@ def membership_covariates(customers: pd.DataFrame, start, end, freq: str = "W", 
     0.0 before and for customers never enrolled). With ``from_next_period=True`` (default)
     membership starts in the period *after* the enrolment period: enrolment happens at a
     purchase, and that purchase was made by a non-member — counting it as a member purchase
-    would credit the programme with the purchase that triggered it.
+    would credit the programme with the purchase that triggered it. With ``freq="D"`` that is
+    the exact switch (the day after the enrolment); with weeks, the rest of the enrolment week
+    counts as a non-member's — its purchases *and* its exposure, so nothing is biased, only a
+    few member days are lost (the fitters place every purchase on its exact day).
 
     ``compact=True``: only the rows where the value changes (one row at ``start`` per customer
     and one at the first member period), marked ``attrs["fill"] = "forward"`` — the same

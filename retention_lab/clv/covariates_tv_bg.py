@@ -5,9 +5,11 @@ The BG/NBD (Fader, Hardie & Lee 2005) extended here as the Pareto/NBD of
 BG/NBD, so the form is ours and stated in full. While active, customer ``i`` buys as a
 Poisson process with intensity ``λ_i a_i(t)``, ``a_i(t) = exp(γ_trans′x_i(t))``; after their
 ``j``-th repeat purchase (at ``t_j``) they survive with probability ``(1 − p_i)^{c_j}``,
-``c_j = exp(γ_life′z_i)`` with ``z_i`` the covariates of the period *after* the purchase's
-(the decision to come back follows the purchase: a customer who enrols at a purchase decides
-it as a member) — a complementary-log-log link, so a positive lifetime
+``c_j = exp(γ_life′z_i)`` with ``z_i`` the covariates in force just *after* the purchase (the
+next day's: the decision to come back follows the purchase; with daily membership a customer
+who enrols at a purchase decides it as a member, while the purchase itself, made at the
+exact day of :mod:`.covariates_tv`, is a non-member's) — a complementary-log-log link, so a
+positive lifetime
 coefficient raises the dropout probability at every purchase and ``c = 1`` is the plain
 BG/NBD. ``λ ~ Gamma(r, α)``, ``p ~ Beta(a, b)``.
 
