@@ -319,8 +319,6 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
     fail the run: it is reported in ``result.prune_error``.
     ``_before_promote`` is a test hook called with the temporary folder just before the move.
     """
-    import papermill
-
     if retention is not None:
         from .retention import RetentionPolicy
         if not isinstance(retention, RetentionPolicy):
@@ -332,6 +330,7 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
     report_dir = folders.check_output_dir(output_dir) / name
     folders.check_output_dir(report_dir)
     kernel_name = kernel_for(notebook, kernel_name)
+    import papermill  # after every check: a usage error is reported without importing it
     run_id = run_id or folders.new_run_id()
     tmp = report_dir / f"{folders.TMP_PREFIX}{run_id}"
     run = {"name": name, "run_id": run_id, "notebook": str(notebook), "parameters": parameters,

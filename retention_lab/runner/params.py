@@ -31,20 +31,19 @@ def notebook_parameters(notebook) -> dict[str, dict]:
 
     Raises :class:`ParameterError` if the notebook has no cell tagged ``parameters``.
     """
-    import nbformat
-    import papermill
-
     path = Path(notebook)
     if not path.is_file():
         raise ParameterError(f"notebook not found: {path}")
-    nb = nbformat.read(path, as_version=4)
-    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+    cells = _cells(path)
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells):
         raise ParameterError(f"{path.name} has no cell tagged 'parameters'; "
                              "a report notebook must declare its parameters")
-    source = next(c.source for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    source = next(c["source"] for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    source = "".join(source) if isinstance(source, list) else source
     try:
         found = _parse_parameters_cell(source)
     except SyntaxError:
+        import papermill
         found = {name: (None if (info.get("inferred_type_name") or "None") == "None"
                         else info["inferred_type_name"], info.get("default"), info.get("help") or "")
                  for name, info in papermill.inspect_notebook(str(path)).items()}
@@ -55,6 +54,20 @@ def notebook_parameters(notebook) -> dict[str, dict]:
             ptype = _literal_type(default)
         out[name] = {"type": ptype, "default": default, "help": help_}
     return out
+
+
+def _cells(path: Path) -> list[dict]:
+    """The notebook's cells: plain JSON for an nbformat 4 file (a usage error is then reported
+    without importing nbformat and papermill, seconds on a busy machine), nbformat otherwise."""
+    import json
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(nb, dict) and nb.get("nbformat") == 4 and isinstance(nb.get("cells"), list):
+            return nb["cells"]
+    except (OSError, ValueError):
+        pass
+    import nbformat
+    return nbformat.read(path, as_version=4).cells
 
 
 def _parse_parameters_cell(source: str) -> dict[str, tuple[str | None, str | None, str]]:
