@@ -128,19 +128,25 @@ def test_srm_e_process_exact_false_alarm_rate():
         new[:-1] += alive * (1 - p)
         new[1:] += alive * p
         x = np.arange(n + 1)
-        hit = sequential_srm(x, np.full(n + 1, n), p_treat=p, alpha=alpha)["e_value"].to_numpy()
-        # the running max inside sequential_srm runs over rows here, so use the raw E per row
-        from scipy.special import betaln
-        k = 100.0
-        log_e = (betaln(k * p + x, k * (1 - p) + n - x) - betaln(k * p, k * (1 - p))
-                 - x * np.log(p) - (n - x) * np.log1p(-p))
+        log_e = sequential_srm(x, np.full(n + 1, n), p_treat=p, alpha=alpha)["log_e"].to_numpy()
         cross = log_e >= np.log(1 / alpha)
         crossed += new[cross].sum()
         new[cross] = 0.0
         alive = new
-        assert hit.shape == (n + 1,)
     assert crossed <= alpha
     assert crossed > 0.001          # and the check has some power to cross at all
+
+
+def test_srm_e_value_is_the_beta_mixture_likelihood_ratio():
+    """Brute force: E = ∫ q^x (1−q)^(n−x) Beta(q; κp, κ(1−p)) dq / (p^x (1−p)^(n−x))."""
+    p, kappa = 0.9, 100.0
+    for x, n in [(10, 10), (85, 100), (930, 1000), (450, 520)]:
+        f = lambda q: np.exp(x * np.log(q) + (n - x) * np.log1p(-q)  # noqa: E731
+                             + stats.beta.logpdf(q, kappa * p, kappa * (1 - p))
+                             - x * np.log(p) - (n - x) * np.log1p(-p))
+        ref = integrate.quad(f, 0, 1, limit=500, points=[x / n])[0]
+        got = sequential_srm([x], [n], p_treat=p, concentration=kappa)["e_value"].iloc[0]
+        assert got == pytest.approx(ref, rel=1e-6)
 
 
 def test_srm_detects_a_broken_ratio():

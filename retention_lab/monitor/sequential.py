@@ -182,8 +182,9 @@ def sequential_srm(n_treated, n_total, *, p_treat: float, alpha: float = 0.05,
     multinomial count data", NeurIPS — the Dirichlet-multinomial test for two arms).
 
     ``n_treated``, ``n_total``: cumulative counts at each look. Columns ``n``, ``n_treated``,
-    ``share``, ``e_value`` (the running maximum of E), ``p_value`` (always-valid, ``1/max E``
-    capped at 1) and ``mismatch`` (``e_value ≥ 1/α``).
+    ``share``, ``log_e`` (log E at that row), ``e_value`` (the running maximum of E over the
+    rows), ``p_value`` (always-valid, ``1/max E`` capped at 1) and ``mismatch``
+    (``e_value ≥ 1/α``).
     """
     x = np.asarray(n_treated, float)
     n = np.asarray(n_total, float)
@@ -198,5 +199,5 @@ def sequential_srm(n_treated, n_total, *, p_treat: float, alpha: float = 0.05,
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(n > 0, x / n, np.nan)
     return pd.DataFrame({"n": n.astype(int), "n_treated": x.astype(int), "share": share,
-                         "e_value": e_run, "p_value": np.minimum(1.0, 1.0 / e_run),
+                         "log_e": log_e, "e_value": e_run, "p_value": np.minimum(1.0, 1.0 / e_run),
                          "mismatch": e_run >= 1.0 / alpha})
