@@ -29,7 +29,7 @@ from ..units import DAYS_PER_UNIT, Z95
 from .persistence import PersistenceMixin
 
 __all__ = ["ConvergenceError", "ConvergenceWarning", "BoundaryWarning", "BOUNDARY_LOG",
-           "boundary_flags", "flag_boundary", "check_identified"]
+           "boundary_flags", "covariate_scale", "flag_boundary", "check_identified"]
 
 #: an estimate whose log (positive parameters) or whose effect across the covariate's range
 #: (coefficients: |γ|·(max − min)) exceeds this in absolute value has run to the boundary of
@@ -139,8 +139,8 @@ def boundary_flags(coef, names, *, positive=None, scale=None, limit: float = BOU
 
     A positive parameter (``positive[j]``) is at the boundary when ``|log θ_j| > limit``
     (towards 0 or ∞); a regression coefficient when ``|γ_j| · scale_j > limit``, ``scale_j`` the
-    range of its covariate (1 for a dummy): a rate ratio beyond e^12 between the customers with
-    the smallest and the largest value — the signature of a likelihood that keeps rising as the
+    spread of its covariate (:func:`covariate_scale`; 1 for a dummy): a rate ratio beyond e^12
+    between customers at the low and the high end of the covariate — the signature of a likelihood that keeps rising as the
     coefficient runs to ±∞ (separation, or a process the data do not identify).
     """
     coef = np.asarray(coef, float)
@@ -150,6 +150,17 @@ def boundary_flags(coef, names, *, positive=None, scale=None, limit: float = BOU
         size = np.where(positive, np.abs(np.log(np.where(positive, coef, 1.0))),
                         np.abs(coef) * scale)
     return pd.Series((size > limit) | ~np.isfinite(size), index=list(names), name="at_boundary")
+
+
+def covariate_scale(design) -> np.ndarray:
+    """Per column of a design matrix, the spread that :func:`boundary_flags` multiplies a
+    coefficient by: the 1st–99th percentile range (robust to a few extreme values of a numeric
+    covariate), or the full range where that is 0 (a rare dummy: 1)."""
+    M = np.asarray(design, float)
+    if M.ndim != 2 or M.shape[1] == 0 or M.shape[0] == 0:
+        return np.zeros(0 if M.ndim != 2 else M.shape[1])
+    lo, hi = np.percentile(M, [1, 99], axis=0)
+    return np.where(hi > lo, hi - lo, np.ptp(M, axis=0))
 
 
 def flag_boundary(model, flags: pd.Series, *, stacklevel: int = 3) -> None:

@@ -48,7 +48,8 @@ from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 from ..errors import DataError
 from ..units import Z95
 from .base import (ConvergenceError, ConvergenceWarning, boundary_flags, btyd_arrays,
-                   covariance_from_information, distinct_rows, flag_boundary, time_unit_of)
+                   covariance_from_information, covariate_scale, distinct_rows, flag_boundary,
+                   time_unit_of)
 from .beta_geo import BetaGeoFitter, log_hyp2f1
 from .pareto_nbd import ParetoNBDFitter, _log_hyp1_grad
 
@@ -477,7 +478,7 @@ class _StaticCovariatesMixin(LogShapeParamsMixin):
             "parameterization); se from the observed information; 95% Wald intervals on the log "
             "scale for r, alpha, s|a, beta|b and on the natural scale for the coefficients, "
             "whose p tests coefficient = 0")
-        scale = np.r_[np.ones(4), np.ptp(d["X"], axis=0), np.ptp(d["Z"], axis=0)]
+        scale = np.r_[np.ones(4), covariate_scale(self._X_fit), covariate_scale(self._Z_fit)]
         flag_boundary(self, boundary_flags(coef, names, positive=pos, scale=scale), stacklevel=4)
         return self
 

@@ -14,9 +14,9 @@ variance = inverse of the observed information. Tested equal to lifelines.
 
 Convergence is checked, as lifelines does: a fit whose Newton steps are still large when the
 log-likelihood stops changing (a coefficient running to ±∞: monotone likelihood, e.g. a
-covariate that separates the lapses) or that uses up ``max_iter`` is not a maximum. Such
-coefficients, and any whose effect across the covariate's range exceeds e^12 in hazard ratio,
-are flagged in ``at_boundary_``: their se, interval, z and p are NaN and a
+covariate that separates the lapses) or that uses up ``max_iter`` is not a maximum. The
+coefficients whose Newton step from the final point is still above 1e-3 are flagged in
+``at_boundary_``: their se, interval, z and p are NaN and a
 :class:`~retention_lab.errors.SeparationWarning` says so; ``converged_`` tells whether the
 Newton iterations converged. No lapse at all is a :class:`~retention_lab.DataError`.
 """
@@ -31,8 +31,6 @@ from scipy import stats
 from ..errors import ConvergenceWarning, DataError, SeparationWarning
 from ..units import z_value
 
-#: a coefficient whose hazard ratio across its covariate's range exceeds e^12 is at the boundary
-BOUNDARY_LOG = 12.0
 
 __all__ = ["CountingProcessCox"]
 
@@ -150,10 +148,8 @@ class CountingProcessCox:
             newton = np.linalg.solve(-hess, grad)       # the next step from the final point
         except np.linalg.LinAlgError:
             newton = np.full(len(beta), np.inf)
-        running = ~(np.abs(newton) <= 1e-3)
-        rng = np.ptp(X, axis=0) if len(X) else np.zeros(X.shape[1])
-        at_boundary = running | (np.abs(beta) * rng > BOUNDARY_LOG)
-        self.converged_ = bool(converged and not running.any())
+        at_boundary = ~(np.abs(newton) <= 1e-3)
+        self.converged_ = bool(converged and not at_boundary.any())
         try:
             cov = np.linalg.inv(-hess)
         except np.linalg.LinAlgError:
