@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retention_lab.monitor import history_stats, plan_holdout  # noqa: F401
+from retention_lab.monitor import plan_holdout
 
 SHAPE, MEAN_RATE = 1.2, 1.0 / 20   # purchases per day
 H = 0.2
