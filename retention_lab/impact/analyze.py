@@ -189,11 +189,14 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
     holdout = {}
     sig = vd.significant(effects, report_design, alpha)
     if report_design != "randomized" and sig:   # the randomized holdout that would settle it
-        row = effects.loc[(effects["metric"] == sig[0]) & (effects["estimand"] == est)].iloc[0]
+        rob = verdict.get("robustness") or {}
+        fragile = [m for m in sig if (rob.get(m) or {}).get("survives") is not True]
+        metric = (fragile or sig)[0]   # the claim in doubt
+        row = effects.loc[(effects["metric"] == metric) & (effects["estimand"] == est)].iloc[0]
         y = None
         if analysis == "rolling":   # outcomes in the windows after each index date
             tr = extra["rolling"].trials
-            col = {"purchases": "orders", "spend": "spend", "retention": "retained"}[sig[0]]
+            col = {"purchases": "orders", "spend": "spend", "retention": "retained"}[metric]
             if col in tr.columns:
                 y = tr.loc[tr["kept"].astype(bool), col].to_numpy(float)
         holdout = holdout_plan(out, row, y=y, alpha=alpha, window_days=int(horizon))

@@ -721,7 +721,7 @@ class ImpactReport:
         if self.roi:
             out[f"{prefix}roi"] = reporting.record(f"{prefix}roi", self.roi["roi"],
                                                    self.roi["roi_ci"], method=self.roi["method"],
-                                                   unit="ratio")
+                                                   unit="ratio", claim=claim)
         if self.sensitivity is not None:
             for _, r in self.sensitivity.iterrows():
                 name = f"{prefix}{r['metric']}_members_evalue"
