@@ -261,3 +261,22 @@ def test_read_holdout_round_trip_and_errors(tmp_path):
     bad = data.transactions.assign(amount=-1.0)
     with pytest.raises(DataError, match="amount"):
         rl.monitor.read_holdout(bad, data.customers, holdout_share=0.1)
+
+
+def test_decision_projection_counts_customers_in_their_window():
+    """While enrolment runs the projected day is later than today; once enrolment has stopped
+    and too few customers are in the pipeline, the interval will never be narrow enough."""
+    data = rl.datasets.simulate_holdout(3000, holdout_share=0.1, enrol_weeks=10, follow_weeks=8,
+                                        purchase_lift=0.0, retention_lift=0.0, seed=8,
+                                        as_of="2026-02-16")
+    res = rl.monitor.monitor_holdout(data, rule=rl.monitor.StoppingRule(min_effect_rel=0.05))
+    d = res.decision
+    assert d["decision"] == "keep_running"
+    assert d["n_needed"] > 3000                     # far more than this holdout will ever have
+    assert d["day_needed"] > d["day"]
+    late = rl.datasets.simulate_holdout(3000, holdout_share=0.1, enrol_weeks=10, follow_weeks=8,
+                                        purchase_lift=0.0, retention_lift=0.0, seed=8)
+    res = rl.monitor.monitor_holdout(late, rule=rl.monitor.StoppingRule(min_effect_rel=0.05))
+    assert res.decision["decision"] == "keep_running" and res.decision["day_needed"] == np.inf
+    from retention_lab.monitor import report as words
+    assert "will not become narrow enough" in words.decision_sentence(res)

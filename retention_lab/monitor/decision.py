@@ -17,6 +17,7 @@ the error rate of each stop at most α (asymptotically).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -44,12 +45,13 @@ class StoppingRule:
 
 
 def decide(last: dict, *, rule: StoppingRule, baseline: float, srm_mismatch: bool,
-           n_now: int, per_day: float, sigma_phi: float, rho2: float, day_now: int,
-           days_left: int | None = None) -> dict:
+           n_now: int, sigma_phi: float, rho2: float, day_now: int,
+           day_for_n: Callable[[float], float]) -> dict:
     """The decision at the latest look, as numbers: ``decision`` (one of :data:`DECISIONS`),
     ``metric``, ``lower``, ``upper``, ``estimate``, ``min_effect_abs``, ``n``, and for
-    ``keep_running`` ``n_needed`` and ``day_needed`` (days since the start; ``inf`` when the
-    enrolment rate is 0 or the day falls after ``days_left`` more days of enrolment)."""
+    ``keep_running`` ``n_needed`` and ``day_needed`` = ``day_for_n(n_needed)``: the day (since
+    the start) by which that many customers will have a known outcome, ``inf`` if never at the
+    current enrolment rate."""
     delta = rule.min_effect_rel * baseline
     lo, hi = float(last["lower"]), float(last["upper"])
     if srm_mismatch:
@@ -67,10 +69,7 @@ def decide(last: dict, *, rule: StoppingRule, baseline: float, srm_mismatch: boo
                day=int(day_now), n_needed=np.nan, day_needed=np.nan)
     if d == KEEP_RUNNING and np.isfinite(sigma_phi) and sigma_phi > 0:
         n_needed = sequential_n(delta, sigma_phi, power=rule.power, alpha=rule.alpha, rho2=rho2)
-        extra = max(n_needed - n_now, 0.0)
-        day_needed = day_now + extra / per_day if per_day > 0 else np.inf
-        if days_left is not None and extra > per_day * days_left:
-            day_needed = np.inf
+        day_needed = float(day_for_n(n_needed))
         out.update(n_needed=float(np.ceil(n_needed)), day_needed=float(np.ceil(day_needed))
                    if np.isfinite(day_needed) else np.inf)
     return out

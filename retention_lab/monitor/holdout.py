@@ -164,18 +164,31 @@ def monitor_holdout(data, *, rule: StoppingRule | None = None, window_days: int 
     prim = sequences[rule.primary]
     last = prim.iloc[-1] if len(prim) else pd.Series(
         dict(estimate=np.nan, lower=-np.inf, upper=np.inf))
-    recent = (batch > today - 28).sum() / min(28, max(today - window_days + 2, 1))
+    # projection: customers already entered complete on their own day; later ones enter at the
+    # rate of the last 28 days and complete window_days later
+    known_on = np.sort(e + window_days - 1)
+    recent_days = min(28, today + 1)
+    entry_rate = float((e > today - recent_days).sum()) / recent_days
+
+    def day_for_n(n_needed):
+        k = int(np.ceil(n_needed))
+        if k <= len(known_on):
+            return float(max(known_on[k - 1], today))
+        if entry_rate <= 0:
+            return np.inf
+        return float(today + (k - len(known_on)) / entry_rate + window_days - 1)
+
     decision = decide(last, rule=rule, baseline=plan.loc[rule.primary, "baseline"]
                       if rule.primary in plan.index else np.nan,
                       srm_mismatch=bool(srm["mismatch"].iloc[-1]), n_now=int(done.sum()),
-                      per_day=float(recent), sigma_phi=sds.get(rule.primary, np.nan),
+                      sigma_phi=sds.get(rule.primary, np.nan),
                       rho2=float(plan.loc[rule.primary, "rho2"]) if rule.primary in plan.index
-                      else np.nan, day_now=today)
+                      else np.nan, day_now=today, day_for_n=day_for_n)
     ctrl = ~treated & done
     actual = dict(entered=int(len(cust)), completed=int(done.sum()),
                   entered_control=int((~treated).sum()), weeks_run=(today + 1) / 7,
                   enrol_per_week=float(len(cust) / max((today + 1) / 7, 1e-9)),
-                  completed_per_day=float(recent),
+                  entering_per_day=entry_rate,
                   control_mean={ids.PURCHASES: float(y["purchases"].to_numpy()[ctrl].mean())
                                 if ctrl.any() else np.nan,
                                 ids.SPEND: float(y["spend"].to_numpy()[ctrl].mean())
