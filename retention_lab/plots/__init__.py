@@ -6,3 +6,4 @@ from .survival import *  # noqa: F401,F403
 from .impact import *  # noqa: F401,F403
 from .event_study import *  # noqa: F401,F403
 from .monitor import *  # noqa: F401,F403
+from .targeting import *  # noqa: F401,F403

@@ -183,7 +183,7 @@ def analyze(customers: pd.DataFrame, *, covariates=None, treatment: str = "treat
             comps.append(dict(baseline=base, **d))
     comparisons = pd.DataFrame(comps)
 
-    rate = P.rate_test(g, tau, n_boot=n_boot, alpha=alpha, seed=seed)
+    rate = P.rate_test(g, tau, folds=folds, n_boot=n_boot, alpha=alpha, seed=seed)
     curves = {P.LEARNED: P.qini_curve(g, tau, n_boot=n_boot, seed=seed, alpha=alpha)}
     if risk is not None:
         curves[P.BY_RISK] = P.qini_curve(g, risk, n_boot=n_boot, seed=seed, alpha=alpha)
