@@ -359,16 +359,17 @@ class ImpactReport:
             if m == "retention":
                 return fmt.points(x, scale=100)
             return fmt.value(x, kind, currency=currency, signed=True) + unit
-        long = " — more than a year at the current rate" if h["weeks"] > 52 else ""
+        long = (" At the current rate that is more than a year of sign-ups: only a larger base "
+                "(or a larger effect) would shorten it." if h["weeks"] > 52 else "")
         return (f"A randomized holdout would settle it: keep a random "
                 f"{fmt.share(h['share'], decimals=0)} of newly eligible customers out of the "
                 f"programme; at about {fmt.count(h['arrivals_per_week'])} new eligible customers "
                 f"a week, {fmt.count(h['weeks'])} weeks of sign-ups "
-                f"({fmt.count(h['n_total'])} customers, {fmt.count(h['n_holdout'])} held out){long} "
+                f"({fmt.count(h['n_total'])} customers, {fmt.count(h['n_holdout'])} held out) "
                 f"give {fmt.share(h['power'], decimals=0)} power to detect the difference measured "
                 f"here ({v(h['effect_members'])} per member, {v(h['effect_itt'])} per customer "
                 f"offered at {fmt.share(h['take_up'], decimals=0)} take-up), each customer "
-                f"followed for {h['window_days']} days.")
+                f"followed for {h['window_days']} days.{long}")
 
     def summary_text(self, currency: str | None = None) -> str:
         """Plain sentences for an executive summary: the design, the headline effects with
