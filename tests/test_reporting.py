@@ -240,3 +240,30 @@ def test_verdict_card_of_an_unidentified_study_makes_no_claim():
     assert card.roi == "ROI not assessed: it needs an identified effect on spend."
     assert "an association, not a measured effect" in card.effects.caption
     assert "border:2px solid #c00" in card._repr_html_()
+
+
+def test_sensitivity_table_in_the_headlines_units():
+    """Issue 19: the rolling sensitivity table showed spend as "+$0.08 [+$0.04, +$0.11]" (the
+    standardized d) while the headline said +$21.94, and "Estimate without it" was — in every
+    row. With the effects, each row is the effects table's own number; an all-missing column
+    goes."""
+    sens = pd.DataFrame([
+        dict(metric="spend", estimand="effect on members", scale="standardized mean difference",
+             estimate=0.08, ci_low=0.04, ci_high=0.11, evalue=1.36, evalue_ci=1.24,
+             benchmark="spend so far", benchmark_bias=1.48, benchmark_estimate_without=np.nan),
+        dict(metric="retention", estimand="effect on members", scale="risk ratio",
+             estimate=1.204, ci_low=1.109, ci_high=1.307, evalue=1.70, evalue_ci=1.46,
+             benchmark="mean inter-purchase time", benchmark_bias=1.36,
+             benchmark_estimate_without=np.nan)])
+    eff = pd.DataFrame([
+        dict(metric="spend", estimand="effect on members", control=296.0, treatment=317.94,
+             abs_diff=21.94, ci_low=10.5, ci_high=33.4, rel_lift=0.074, rel_ci_low=0.035,
+             rel_ci_high=0.113),
+        dict(metric="retention", estimand="effect on members", control=0.40, treatment=0.481,
+             abs_diff=0.081, ci_low=0.043, ci_high=0.119, rel_lift=0.204, rel_ci_low=0.109,
+             rel_ci_high=0.307)])
+    t = rl.reporting.sensitivity_table(sens, currency="USD", effects=eff)
+    assert t.header[-1] == "Its bias factor"        # "Estimate without it" had no value
+    assert t.rows[0][1] == "+$21.94 [+$10.50, +$33.40]"
+    assert t.rows[1][1] == "+8.1\u00a0pts [+4.3\u00a0pts, +11.9\u00a0pts]"
+    assert t.rows[0][2:4] == ["1.36", "1.24"]
