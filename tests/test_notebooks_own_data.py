@@ -84,6 +84,9 @@ def test_notebook_02_short_follow_up_and_no_covariates_says_why_instead_of_nan(o
     assert "No covariates given (covariates = []): no Cox model" in text
     metrics = json.loads((Path(res.path) / "metrics.json").read_text())
     assert "retention_365d" not in metrics and "retention_180d" in metrics
+    # RMST only up to an age every group is followed to, not "up to 365 days" on a flat extension
+    assert "RMST up to 365 days cannot be estimated" in text and "shown up to 180 days" in text
+    assert "rmst_difference_365d" not in metrics and "rmst_difference_180d" in metrics
     for name, entry in metrics.items():
         for key in ("value", "ci_low", "ci_high"):
             value = entry.get(key)
