@@ -375,6 +375,8 @@ def load_data(source="simulated", *, customers=None, surveys=None, observation_e
                                    launch_date=launch_date, design=None, duplicates="keep")
         data.params["transactions"] = source
         return data
+    observation_end = schema.parse_date_param(observation_end, "observation_end", date_format)
+    launch_date = schema.parse_date_param(launch_date, "launch_date", date_format)
     design = "infer" if design is None else design
     if design not in DESIGNS:
         raise ValueError(f"design must be one of {', '.join(map(repr, DESIGNS))}, not {design!r}")

@@ -459,3 +459,51 @@ def test_ledgers_share_one_quality_object():
     schema.validate_customers(customers_frame(), observation_end="2024-03-14", quality=q)
     assert q.table["table"].tolist() == ["transactions", "customers"]
     assert q.n_excluded() == 3 and q.n_excluded("customers") == 0
+
+
+# --------------------------------------------------------------------------- number notation
+
+
+@pytest.mark.parametrize("text, kwargs, expected", [
+    (["1.234,56", "12,50", "7"], dict(decimal=",", thousands="."), [1234.56, 12.5, 7.0]),
+    (["1,234.56", "12.50", "7"], dict(thousands=","), [1234.56, 12.5, 7.0]),
+    (["1 234,56", "12,5", "7"], dict(decimal=",", thousands=" "), [1234.56, 12.5, 7.0]),
+    (["1.234", "999", "12.345"], dict(thousands="."), [1234.0, 999.0, 12345.0]),
+    (["1.234", "999", "12.345"], dict(decimal="."), [1.234, 999.0, 12.345]),
+    (["1.5", "12.25", "0.125"], {}, [1.5, 12.25, 0.125]),        # mixed decimals: no doubt
+    ([" 3 ", "-2.5", "+4"], {}, [3.0, -2.5, 4.0]),
+])
+def test_numbers_in_a_given_notation(text, kwargs, expected):
+    out = schema.parse_numbers(pd.DataFrame({"amount": text}), "transactions", "amount",
+                               **kwargs)
+    assert out.tolist() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text, names", [
+    (["1.234,56", "7"], ["thousands='.'", "decimal=','"]),
+    (["1,234.56", "7"], ["thousands=','"]),
+    (["12,50", "7,5"], ["decimal=','"]),
+    (["1,234", "7"], ["thousands=','", "decimal=','"]),               # either reading
+    (["1.234", "7", "25.000"], ["thousands='.'", "decimal='.'"]),       # either reading
+    (["1.234.567"], ["thousands='.'"]),
+])
+def test_numbers_whose_reading_depends_on_the_notation_are_refused(text, names):
+    with pytest.raises(DataError) as e:
+        schema.parse_numbers(pd.DataFrame({"amount": text}), "transactions", "amount")
+    assert all(n in message(e) for n in names) and e.value.column == "amount"
+
+
+def test_a_dot_in_a_decimal_comma_column_is_refused():
+    with pytest.raises(DataError) as e:
+        schema.parse_numbers(pd.DataFrame({"amount": ["12,5", "3.75"]}), "transactions",
+                             "amount", decimal=",")
+    assert e.value.n_rows == 1
+
+
+def test_duplicate_column_names_in_a_frame():
+    tx = tx_frame()
+    tx.insert(3, "extra", 1.0)
+    tx.columns = ["customer_id", "date", "amount", "date"]
+    with pytest.raises(DataError) as e:
+        schema.validate_transactions(tx)
+    assert e.value.column == "date" and e.value.rule == "column names are unique"
