@@ -207,8 +207,12 @@ document.getElementById("r").addEventListener("load", () => {
     .concat(Array.from(doc.querySelectorAll("pre, img"))
       .filter(x => x.getBoundingClientRect().right > page + 1 || x.scrollWidth > x.clientWidth + 1)
       .map(x => x.tagName + ": " + (x.innerText || x.src).slice(0, 80)));
+  const card = doc.querySelector(".rl-verdict");
   document.getElementById("verdict").textContent = JSON.stringify(
-    {sections: sections, wide: wide, text: doc.body.innerText});
+    {sections: sections, wide: wide, text: doc.body.innerText,
+     card: card ? card.innerText : null,
+     claim: card ? (Array.from(card.classList).find(c => c.startsWith("rl-claim-")) || "")
+                     .replace("rl-claim-", "").replace(/-/g, " ") : null});
 });
 </script></body></html>"""
 
@@ -264,6 +268,27 @@ def test_report_reads_like_a_report(real_reports, name, tmp_path):
     assert got["console"] == []
     title = text.strip().splitlines()[0]
     assert text.count(title) == 1, f"the title {title!r} appears more than once"
+
+
+def test_verdict_card_of_observational_runs_claims_no_effect_it_cannot_show(real_reports,
+                                                                            tmp_path):
+    """Issue 19: the self-selected run (members chose to join) is graded 'suggestive' or 'not
+    identified' unless it survives the strongest measured covariate; its verdict card then says
+    what was measured — no unqualified "raised" — how fragile it is and which holdout would
+    settle it. The randomized run keeps its Holm-adjusted claim."""
+    got = _read(real_reports["04_self_selected"], tmp_path)
+    card = got["card"] or ""
+    assert got["claim"] in ("suggestive", "not identified", "effect", "no effect detected")
+    if got["claim"] in ("suggestive", "not identified"):
+        assert not re.search(r"\braised\b", card), card
+    if got["claim"] == "suggestive":
+        assert "Suggestive, not proven" in card and "than comparable non-members" in card
+        assert "randomized holdout" in card and "weeks of sign-ups" in card
+        assert "Fragile:" in card or "could not be assessed" in card
+    (tmp_path / "r").mkdir()
+    randomized = _read(real_reports["04_randomized"], tmp_path / "r")
+    assert randomized["claim"] in ("effect", "no effect detected")
+    assert "randomized experiment" in randomized["card"]
 
 
 def test_reader_catches_raw_output(tmp_path):
