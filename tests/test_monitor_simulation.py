@@ -170,7 +170,10 @@ def _pipeline_aa(seeds):
 
 @pytest.mark.slow
 def test_pipeline_aa_false_positive_rate():
-    """Recorded (seeds 0–199): see the module docstring."""
+    """Recorded (seeds 0–199, 3,000 customers, holdout 30 %, daily looks over 84 days): any-look
+    false-positive rate purchases 0.0 %, spend 0.0 %, retention 0.5 %. Far below 5 %: the
+    boundary is tuned at the plan's fixed-horizon size for a +5 % MDE (tens of thousands of
+    customers), so at 3,000 it is wide — conservative, at a cost in power."""
     rates = _pipeline_aa(range(200))
     print(rates)
     for m, r in rates.items():
