@@ -139,8 +139,10 @@ def parse_duckdb_url(data) -> tuple[str, str] | None:
     if isinstance(data, str) and data.startswith(DUCKDB_URL):
         rest = data[len(DUCKDB_URL):]
         if "::" not in rest:
-            raise ValueError(f"a DuckDB source names its table: 'duckdb:///path/db.duckdb::table', "
-                             f"not {data!r}")
+            raise DataError(f"transactions: {data}: a DuckDB source names its table "
+                            "('duckdb:///path/db.duckdb::table'); rule 'a table named after ::'",
+                            table="transactions", column="*", rule="a table named after ::",
+                            n_rows=0)
         path, table = rest.rsplit("::", 1)
         return path, table
     return None
