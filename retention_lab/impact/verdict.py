@@ -36,6 +36,12 @@ Rules, in order:
    effect has no benchmark (sensitivity not computed, or no covariate could be scored) the claim
    is ``"suggestive"`` with reason ``no_benchmark`` — never ``"effect"``.
 
+The benchmark is the sensitivity section's: for a single-launch design the strongest covariate
+*given the others* (leave-one-covariate-out, :func:`~retention_lab.impact.sensitivity.
+conditional_benchmarks`); for rolling enrolment the strongest history covariate's *crude*
+associations (:func:`~retention_lab.impact.design_rolling.rolling_sensitivity`), which include
+what the adjustment already removed — there the rule errs towards "suggestive".
+
 Why this rule and not a p-value: when the selection into membership runs through a trait the
 data do not record, no estimator can separate "keener customers" from "a programme that works";
 the E-value bounds how strong that trait would have to be, and the measured covariates are the
