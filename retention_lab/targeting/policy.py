@@ -157,15 +157,20 @@ def _rate_one(g_sorted, n_boot, rng):
 
 
 def rate_test(scores, priority, *, folds=None, n_boot: int = 200, alpha: float = 0.05,
-              seed=0) -> dict:
+              seed=0, combine: str = "bound") -> dict:
     """RATE (AUTOC) of ``priority`` with its Poisson-bootstrap SE and the one-sided test of
     heterogeneity (module docstring): ``autoc``, ``se``, ``ci_low``, ``ci_high``, ``z``,
     ``p_value``, ``heterogeneity`` (bool: rejected at ``alpha``).
 
     With ``folds`` (the learner's ``fold_``), the AUTOC is computed within each fold — each
     fold's customers ranked by the one model that never saw them — and averaged with weights
-    n_k/n (variance Σ (n_k/n)² SE_k²): the cross-fitted RATE of Yadlowsky et al. (§4). Pooling
-    the ranks of several fold models would mix their levels with the folds' noise."""
+    ``w_k = n_k/n`` (pooling the ranks of several fold models would mix their levels with the
+    folds' noise). The fold estimates are *not* independent: fold ``k``'s ranking was learned
+    from the other folds' outcomes, which also enter their own estimates. Treating them as
+    independent (``combine="independent"``, SE² = Σ w_k² SE_k²) gave z-statistics with SD 1.235
+    and 10 % rejections at nominal 5 % over 40 null seeds (tests/test_targeting_slow.py).
+    The default ``combine="bound"`` uses SE = Σ w_k SE_k, the largest SD the weighted mean can
+    have whatever the correlation (Cauchy–Schwarz): valid, conservative."""
     g_all = np.asarray(scores, float)
     pri = np.asarray(priority, float)
     rng = np.random.default_rng(seed)
@@ -173,14 +178,17 @@ def rate_test(scores, priority, *, folds=None, n_boot: int = 200, alpha: float =
         est, se = _rate_one(g_all[_order(pri)], n_boot, rng)
     else:
         folds = np.asarray(folds)
-        est, var = 0.0, 0.0
+        if combine not in ("bound", "independent"):
+            raise ValueError("combine must be 'bound' or 'independent'")
+        est, var, bound = 0.0, 0.0, 0.0
         for k in np.unique(folds):
             m = folds == k
             w = m.mean()
             e_k, se_k = _rate_one(g_all[m][_order(pri[m])], n_boot, rng)
             est += w * e_k
             var += (w * se_k) ** 2
-        se = float(np.sqrt(var))
+            bound += w * se_k
+        se = float(bound if combine == "bound" else np.sqrt(var))
     z = est / se if se > 0 else 0.0
     p = float(norm.sf(z))
     zc = _z(alpha)

@@ -86,17 +86,23 @@ def comparison_table(report, currency: str | None = None):
                  caption="Gain of the rule over the alternatives (paired, same customers)")
 
 
+def _points_ci(v, lo, hi) -> str:
+    """Share points with their interval: ``+3.8 pts [+0.9 pts, +6.7 pts]`` (inputs in points)."""
+    return f"{fmt.points(v)} [{fmt.points(lo)}, {fmt.points(hi)}]"
+
+
 def effects_table(report, currency: str | None = None):
-    labels = {"clv": ("12-month CLV (discounted spend)", "money"),
-              "retention": (f"retention to {report.settings['horizon']:g} months (IPCW)", "points"),
-              "spend": ("spend in the first 3 months", "money")}
+    labels = {"clv": "12-month CLV (discounted spend)",
+              "retention": f"retention to {report.settings['horizon']:g} months (IPCW)",
+              "spend": "spend in the first 3 months"}
     rows = []
     for _, r in report.effects.iterrows():
-        label, kind = labels[r["outcome"]]
-        scale = 100 if kind == "points" else 1
-        rows.append({"outcome": label, "average effect of the offer": fmt.estimate(
-            r["value"] * scale, r["ci_low"] * scale, r["ci_high"] * scale,
-            "points" if kind == "points" else "money", currency=currency, signed=True)})
+        if r["outcome"] == "retention":
+            text = _points_ci(100 * r["value"], 100 * r["ci_low"], 100 * r["ci_high"])
+        else:
+            text = fmt.estimate(r["value"], r["ci_low"], r["ci_high"], "money", currency=currency,
+                                signed=True)
+        rows.append({"outcome": labels[r["outcome"]], "average effect of the offer": text})
     return table(pd.DataFrame(rows), caption="Average effect of the offer (everyone contacted vs no one)")
 
 
@@ -111,32 +117,39 @@ def rate_text(report, currency: str | None = None) -> str:
 
 def retention_table(report):
     r = report.retention
-    rows = [{"method": "IPCW (censoring weights)", "retention gain": r["ipcw"]["value"] * 100,
-             "ci_low": r["ipcw"]["ci_low"] * 100, "ci_high": r["ipcw"]["ci_high"] * 100},
-            {"method": "complete cases only (biased; for contrast)",
-             "retention gain": r["complete_case"]["value"] * 100,
-             "ci_low": r["complete_case"]["ci_low"] * 100, "ci_high": r["complete_case"]["ci_high"] * 100}]
-    return table(pd.DataFrame(rows), {"retention gain": "points"}, signed=("retention gain",),
+    rows = [{"estimator": label, "retention gain (95 % CI)": _points_ci(
+                100 * v["value"], 100 * v["ci_low"], 100 * v["ci_high"])}
+            for label, v in (("IPCW (censoring weights)", r["ipcw"]),
+                             ("complete cases only (biased; for contrast)", r["complete_case"]))]
+    return table(pd.DataFrame(rows),
                  caption=(f"The rule's gain in retention to {r['horizon']:g} months, share points "
                           f"of the base ({fmt.share(r['censored_share'])} censored before it)"))
 
 
 def segments_table(report, currency: str | None = None, columns=None):
-    """Segments (by estimated gain, highest first) described by their covariates — no ids."""
-    seg = report.segments.copy()
-    fixed = ["segment", "n", "contacted", "effect", "effect_ci_low", "effect_ci_high"]
-    covs = [c for c in seg.columns if c not in fixed + ["net_gain"]]
-    if columns is not None:
-        covs = [c for c in covs if c in columns]
-    seg = seg[fixed + covs].rename(columns={"effect_ci_low": "ci_low", "effect_ci_high": "ci_high",
-                                            "effect": "CLV effect", "contacted": "share contacted"})
-    seg["segment"] = [f"{k} ({'highest' if k == 1 else 'lowest' if k == len(seg) else ''} gain)".replace(" ()", "")
-                      for k in seg["segment"]]
-    formats = {"CLV effect": "money", "share contacted": "share", "model CLV": "money",
-               "monetary_value": "money"}
-    formats.update({c: "share" for c in covs if " = " in c or c == "churn risk"})
-    return table(seg, formats, currency=currency, signed=("CLV effect",),
-                 caption="Customers grouped by estimated gain: their measured effect and who they are")
+    """Segments by estimated gain (columns, highest first) described by their covariates (rows):
+    the measured effect with its interval, the share contacted, covariate means and, for a
+    category, the share of each level — no ids."""
+    seg = report.segments
+    fixed = ["segment", "n", "contacted", "effect", "effect_ci_low", "effect_ci_high", "net_gain"]
+    covs = [c for c in seg.columns if c not in fixed and (columns is None or c in columns)]
+    money_like = {"monetary_value", "model CLV"}
+    head = [f"{k}{' (highest gain)' if k == 1 else ' (lowest gain)' if k == len(seg) else ''}"
+            for k in seg["segment"]]
+    rows = {"customers": [fmt.count(v) for v in seg["n"]],
+            "share contacted by the rule": [fmt.share(v) for v in seg["contacted"]],
+            "CLV effect": [fmt.money(v, currency, signed=True) for v in seg["effect"]],
+            "95 % CI": [fmt.interval(lo, hi, "money", currency=currency, signed=True)
+                        for lo, hi in zip(seg["effect_ci_low"], seg["effect_ci_high"])]}
+    for c in covs:
+        if " = " in c or c == "churn risk":
+            rows[f"{c} (share)" if " = " in c else c] = [fmt.share(v) for v in seg[c]]
+        elif c in money_like:
+            rows[c] = [fmt.money(v, currency) for v in seg[c]]
+        else:
+            rows[c] = [fmt.number(v, 3) for v in seg[c]]
+    df = pd.DataFrame(rows, index=head).T.reset_index().rename(columns={"index": "segment"})
+    return table(df, caption="Customers grouped by estimated gain: their measured effect and who they are")
 
 
 def settings_table(report, currency: str | None = None):
