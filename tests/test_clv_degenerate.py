@@ -223,3 +223,21 @@ def test_non_finite_bootstrap_draws_are_counted_and_refused_above_the_share(cdno
     assert (n_bad > 0.05 * 400) == refused
     assert np.isnan(res.total_ci[0]) == refused
     assert np.isfinite(res.total)
+
+
+def test_clv_of_a_fit_at_the_boundary_has_no_interval(cdnow_sample):
+    """A fit flagged at the boundary with a finite covariance (made by hand here: the flag set
+    on an ordinary fit) gets CLV point estimates without intervals, like a fit without a
+    covariance, and a BoundaryWarning."""
+    import copy
+    summary = rl.features.rfm_summary(cdnow_sample, observation_end="1997-09-30", freq="W")
+    bg = rl.clv.BetaGeoFitter().fit(summary)
+    ok = rl.clv.customer_lifetime_value(bg, 1.0, summary, horizon=6, n_draws=50)
+    flagged = copy.copy(bg)
+    flagged.at_boundary_ = bg.at_boundary_.copy()
+    flagged.at_boundary_["b"] = True
+    with pytest.warns(BoundaryWarning, match=r"BetaGeoFitter \(b\) at the boundary"):
+        res = rl.clv.customer_lifetime_value(flagged, 1.0, summary, horizon=6, n_draws=50)
+    assert res.total == pytest.approx(ok.total, rel=1e-12)
+    assert np.isnan(res.total_ci).all() and np.isfinite(ok.total_ci).all()
+    assert res.method == "point estimate only (at the boundary: BetaGeoFitter (b))"

@@ -52,7 +52,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..units import DAYS_PER_UNIT, UNIT_NAMES, Z95
-from .base import ConvergenceWarning, btyd_arrays, distinct_rows, time_unit_of
+from .base import BoundaryWarning, ConvergenceWarning, btyd_arrays, distinct_rows, time_unit_of
 
 
 def unit_days(unit) -> float:
@@ -436,6 +436,11 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     by_hand = [type(b).__name__ for b in blocks if not hasattr(b, "variance_matrix_log_")]
     no_cov = [type(b).__name__ for b in blocks if hasattr(b, "variance_matrix_log_")
               and not np.all(np.isfinite(b.variance_matrix_log_.to_numpy()))]
+    # parameters at the boundary of the parameter space (base.flag_boundary): the normal
+    # approximation behind both interval methods does not hold there, whatever the covariance
+    at_bound = [f"{type(b).__name__} ({', '.join(k for k, v in b.at_boundary_.items() if v)})"
+                for b in blocks if getattr(b, "at_boundary_", None) is not None
+                and bool(np.any(b.at_boundary_)) and type(b).__name__ not in no_cov]
 
     if by_hand:
         # parameters set by hand (published estimates): point values, and no intervals
@@ -445,20 +450,27 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
             customers["lower 95%"] = customers["upper 95%"] = np.nan
         result_method = (f"point estimate only ({', '.join(by_hand)}: parameters set by hand, "
                          f"no covariance)")
-    elif no_cov:
+    elif no_cov or at_bound:
         # A fit on the boundary of the parameter space (e.g. BG/NBD's a, b → ∞ when the data
         # show no dropout) has no usable covariance: the point estimates stand, intervals don't.
         import warnings
-        warnings.warn(f"customer_lifetime_value: {', '.join(no_cov)} has no finite covariance "
-                      "(its fit is on the boundary of the parameter space or its information "
-                      "matrix is not positive definite: the data do not identify the model); "
-                      "CLV point estimates without intervals. A penalizer_coef or another "
-                      "model may identify it.", ConvergenceWarning, stacklevel=2)
+        if no_cov:
+            warnings.warn(f"customer_lifetime_value: {', '.join(no_cov)} has no finite "
+                          "covariance (its fit is on the boundary of the parameter space or its "
+                          "information matrix is not positive definite: the data do not identify "
+                          "the model); CLV point estimates without intervals. A penalizer_coef or "
+                          "another model may identify it.", ConvergenceWarning, stacklevel=2)
+        else:
+            warnings.warn(f"customer_lifetime_value: {', '.join(at_bound)} at the boundary of "
+                          "the parameter space: no valid interval there; CLV point estimates "
+                          "without intervals", BoundaryWarning, stacklevel=2)
         total_ci = (np.nan, np.nan)
         total_draws = mean_draws = None
         if customer_intervals:
             customers["lower 95%"] = customers["upper 95%"] = np.nan
-        result_method = f"point estimate only (no finite covariance for {', '.join(no_cov)})"
+        result_method = (f"point estimate only (no finite covariance for {', '.join(no_cov)})"
+                         if no_cov else
+                         f"point estimate only (at the boundary: {', '.join(at_bound)})")
     elif method == "bootstrap":
         t_stream, s_stream = draw_streams(seed, transaction_model,
                                           spend_model if has_spend_params else None)
@@ -543,7 +555,7 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
         result_method = "delta method on the log scale (finite-difference gradients)"
 
     mean_se_pop = None
-    if not by_hand and not no_cov:
+    if not by_hand and not no_cov and not at_bound:
         with np.errstate(all="ignore"):
             mean_se_pop = _mean_se_population(blocks, spend_model, evaluate, margin, n, ut, us,
                                               it, is_, w, pairs)
