@@ -173,6 +173,9 @@ REPORTS = {
                                                         "holdout_share": 0.2},
                            {"Decision": 0, "Confidence sequences over calendar time": 1,
                             "Plan against actuals": 1, "Sample ratio": 0, "Method notes": 0}),
+    "05_targeting": ("05_targeting.ipynb", {"n_customers": 3000, "n_folds": 3, "n_boot": 50},
+                     {"The answer": 1, "Which ranking finds the customers who gain?": 1,
+                      "Who gains most": 0, "The offer's average effects": 0, "Method notes": 0}),
 }
 #: Raw output a reader must never see: (what, pattern on the visible text).
 RAW = [("a Python repr", r"\b[A-Z]\w+\(\w+=|<[\w.]+ object at 0x|<(?:Report)?Figure size"),
@@ -317,3 +320,33 @@ def test_holdout_monitor_shows_the_decision_and_the_figure(real_reports, tmp_pat
                      r"Stop and fix the assignment)", after), after[:300]
     fig = sections["Confidence sequences over calendar time"]
     assert fig["imgs"] == fig["shown"] == 1
+
+
+FIRST_SCREEN = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><pre id="verdict">pending</pre>
+<iframe id="r" src="report.html" width="1000" height="900"></iframe>
+<script>
+document.getElementById("r").addEventListener("load", () => {
+  const doc = document.getElementById("r").contentDocument;
+  const seen = Array.from(doc.querySelectorAll("h1, h2, p, li, th, td"))
+    .filter(e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= 900; })
+    .map(e => e.innerText);
+  document.getElementById("verdict").textContent = JSON.stringify(seen);
+});
+</script></body></html>"""
+
+
+def test_targeting_answer_interval_and_comparison_on_the_first_screen(real_reports, tmp_path):
+    """Report 05 as a new user opens it: without scrolling (1000 x 900 px) they read whom to
+    contact (or that no ranking is warranted), the expected gain in money with its interval and
+    the comparison with the churn-risk ranking."""
+    run = real_reports["05_targeting"]
+    (run / "first.html").write_text(FIRST_SCREEN)
+    with _serve(run) as url:
+        dom, _ = _render(f"{url}/first.html", tmp_path)
+    raw = re.search(r'<pre id="verdict">(.*?)</pre>', dom, re.S).group(1)
+    text = " ".join(json.loads(html.unescape(raw)))
+    assert re.search(r"\bContact \d[\d,]* of \d|Target everyone or no one|Contact everyone|"
+                     r"Contact no one", text), text[:600]
+    money = r"[−+-]?\$[\d,.]+"
+    assert re.search(rf"{money} \[{money}, {money}\] per customer", text), text[:600]
+    assert "churn risk" in text, text[:600]

@@ -60,6 +60,11 @@ def answer_text(report, currency: str | None = None) -> str:
                      f"of the {fmt.money(s['cost'], currency)} contact cost"
                      + (" — the data do not say whether that is above or below zero."
                         if report.recommendation == P.REC_EVERYONE_OR_NO_ONE else "."))
+        if P.BY_RISK in set(report.policies["policy"]):
+            r = report.policy(P.BY_RISK)
+            lines.append(f"Contacting the {fmt.count(r['n_treated'])} customers with the highest "
+                         f"churn risk instead: {_money_ci(r, currency)} per customer — a churn-risk "
+                         f"ranking is no better founded than any other here.")
     return "\n".join(lines)
 
 
