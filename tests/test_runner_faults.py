@@ -244,3 +244,21 @@ def test_cli_index_on_a_full_disk_is_a_message(tmp_path, small_disk, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and "No space left on device" in err
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".index-")] == []
+
+
+def test_a_dead_schedule_worker_leaves_no_running_run(tmp_path):
+    """A worker killed mid-run leaves .tmp-<run-id> with run.json "running"; the schedule's
+    parent, which drew the run id, closes it as failed-<run-id> with the worker's error."""
+    from retention_lab.runner.schedule import close_abandoned_run
+    run_id = folders.new_run_id()
+    tmp = folders.make_tmp_dir(tmp_path / "demo", run_id)
+    (tmp / "run.json").write_text(json.dumps({"name": "demo", "run_id": run_id,
+                                              "status": "running", "pid": 1}))
+    (tmp / "report.ipynb").write_text('{"cells": [')                 # cut off mid-write
+    error = "BrokenProcessPool: A process in the process pool was terminated abruptly"
+    path = close_abandoned_run(tmp_path, "demo", run_id, error)
+    assert path == tmp_path / "demo" / f"failed-{run_id}" and not tmp.exists()
+    info = json.loads((path / "run.json").read_text())
+    assert info["status"] == "failed" and info["error"] == error
+    assert (path / "error.txt").read_text().strip() and not (path / "report.ipynb").exists()
+    assert close_abandoned_run(tmp_path, "demo", "20200101T000000Z-beef", error) is None

@@ -106,6 +106,27 @@ def validate(runs: list[RunSpec]) -> list[RunSpec]:
     return checked
 
 
+def close_abandoned_run(output_dir, name: str, run_id: str, error: str) -> Path | None:
+    """Close the unfinished run ``<output_dir>/<name>/.tmp-<run-id>`` of a runner process that
+    died: ``failed-<run-id>`` with ``run.json`` saying "failed" and why, or removed if even
+    that cannot be written; an existing ``failed-<run-id>`` is returned as it is. None if there
+    is nothing to keep (the run never started, or was removed)."""
+    import json
+
+    from .execute import _keep_failed, _now
+    report_dir = folders.check_output_dir(output_dir) / name
+    tmp = report_dir / f"{folders.TMP_PREFIX}{run_id}"
+    if not tmp.is_dir():   # never started, or the worker closed it itself on its way out
+        failed = report_dir / f"{folders.FAILED_PREFIX}{run_id}"
+        return failed if failed.is_dir() else None
+    try:
+        run = json.loads((tmp / "run.json").read_text())
+    except (OSError, ValueError):
+        run = {"name": name, "run_id": run_id}
+    run.update(status="failed", finished=_now(), error=error)
+    return _keep_failed(tmp, report_dir, run_id, run, RuntimeError(error))
+
+
 _STOPPING = False  # set in a worker once the parent stopped the schedule
 
 
@@ -121,13 +142,14 @@ def _worker_init() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _run_one(spec: RunSpec, output_dir: str, kernel_name) -> RunResult:
+def _run_one(spec: RunSpec, output_dir: str, kernel_name, run_id: str | None = None
+             ) -> RunResult:
     if _STOPPING:
         return RunResult(spec.name, "", "failed", "", spec.notebook, spec.parameters, 0.0,
                          "not started: the schedule was stopped")
     return run_notebook(spec.notebook, spec.parameters, name=spec.name, output_dir=output_dir,
                         kernel_name=kernel_name, update_index=False, allow_ids=spec.allow_ids,
-                        retention=spec.retention)
+                        retention=spec.retention, run_id=run_id)
 
 
 def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
@@ -149,7 +171,11 @@ def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
             ctx = multiprocessing.get_context("spawn")  # no forked zmq/thread state in workers
             pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init)
             try:
-                futures = {pool.submit(_run_one, spec, output_dir, kernel_name): i
+                # run ids are drawn here, so that the run of a worker that dies (killed, out of
+                # memory) can still be found and closed as failed-<run-id>
+                run_ids = [folders.new_run_id() for _ in runs]
+                abandoned: list[int] = []
+                futures = {pool.submit(_run_one, spec, output_dir, kernel_name, run_ids[i]): i
                            for i, spec in enumerate(runs)}
                 for fut in as_completed(futures):
                     i = futures[fut]
@@ -157,8 +183,9 @@ def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
                         results[i] = fut.result()
                     except Exception as exc:  # the worker itself died
                         spec = runs[i]
-                        results[i] = RunResult(spec.name, "", "failed", "", spec.notebook,
+                        results[i] = RunResult(spec.name, run_ids[i], "failed", "", spec.notebook,
                                                spec.parameters, 0.0, f"{type(exc).__name__}: {exc}")
+                        abandoned.append(i)
                     bar.set_postfix_str(f"{results[i].name} {results[i].status}")
                     bar.update()
             except BaseException:
@@ -169,6 +196,9 @@ def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
             pool.shutdown(wait=True)
+            for i in abandoned:   # every worker has exited now: nobody else writes there
+                path = close_abandoned_run(output_dir, runs[i].name, run_ids[i], results[i].error)
+                results[i].path = "" if path is None else str(path)
     finally:
         bar.close()
         _safe_index(output_dir)   # a full disk must not hide the runs' results
