@@ -140,10 +140,17 @@ def _report(p_values):
                          treatment=1.2, abs_diff=0.2, rel_lift=0.2, ci_low=0.01, ci_high=0.4,
                          p_value=p, rel_ci_low=0.01, rel_ci_high=0.4, se=0.1, n=100,
                          method="m"))
+    # a benchmark the effects survive (bound 1.1 over a bias factor of 1.0), so that the
+    # observational verdict is "effect" (issue 19) and the Holm wording is what is tested
+    sens = pd.DataFrame([dict(metric=m, estimand="effect on members", rr=1.2, rr_ci_low=1.1,
+                              rr_ci_high=1.3, evalue=1.69, evalue_ci=1.43, benchmark="b",
+                              benchmark_bias=1.0)
+                         for m in ("purchases", "spend", "retention")])
     return ImpactReport(design="self_selected", effects=pd.DataFrame(rows),
-                        checks=pd.DataFrame(columns=["check", "status", "value", "detail"]),
+                        checks=pd.DataFrame(columns=["id", "check", "status", "value", "detail"]),
                         segments=pd.DataFrame(), roi={}, assumptions=[],
-                        settings=dict(horizon=365, alpha=0.05), analysis="launch")
+                        settings=dict(horizon=365, alpha=0.05), analysis="launch",
+                        sensitivity=sens)
 
 
 def test_headline_says_raised_only_after_holm():
