@@ -60,7 +60,9 @@ def test_outcome_table_counts(study):
     launch = data.launch_date
     tx = data.transactions
     post = tx[(tx.date >= launch) & (tx.date < launch + pd.Timedelta(days=365))]
-    assert out["orders"].sum() == len(post)
+    # purchases are purchase days (issue 19): distinct customer-days, not lines
+    assert out["orders"].sum() == len(post.assign(day=post.date.dt.normalize())
+                                      .drop_duplicates(["customer_id", "day"]))
     assert out["spend"].sum() == pytest.approx(post["amount"].sum())
     assert out["enrolled"].sum() == truth["D"].sum()
     assert (out["exposure_days"] == 365).all()
