@@ -66,6 +66,17 @@ The design
   form makes this first-order correct when both are right (Sant'Anna & Zhao 2020, §3), and the
   coverage of the intervals is checked by simulation in the slow suite
   (tests/test_impact_rolling_coverage.py, tests/test_impact_rolling_foreign.py).
+* **Known limit (open, issue 19):** the completion is only as good as the BG/NBD. On a simulator
+  it was not designed around (renewal purchases, calendar-time lifetimes, enrolment chosen on
+  the inter-purchase gap; tests/test_impact_rolling_foreign.py) the BG/NBD's dropout at
+  purchases under-predicts the untreated retention and purchases of heavy buyers who enrol
+  later: retention is biased up by about +0.02 (coverage ≈ 87–89 %) and purchases by about
+  +0.07–0.09 purchase days. Replacing the completion by the true untreated continuation (an
+  oracle) removed the retention bias (+0.007 → −0.014 with a +25 % programme, +0.026 → +0.004
+  under a null with price drift, 6 seeds each). Under an 8 %-a-year price drift the completed
+  spend (expected purchase days × the customer's past mean spend per day) is also too low, so
+  spend is biased up under a null. A completion model chosen by fit (BG/NBD vs Pareto/NBD) and
+  a calendar price index for the completed spend are the candidate fixes.
 
 Identification (see :data:`MIN_PRIOR_PURCHASES`, :data:`HISTORY_FAIL_SHARE` and
 :data:`OVERLAP_FAIL_SHARE`): the adjustment can only separate selection from effect when members
