@@ -70,8 +70,8 @@ def metrics_html(metrics: dict) -> str:
     for k, entry in metrics.items():
         if k == VERDICT_KEY:
             continue
-        if _is_effect(entry) and claim == "not identified":
-            continue   # no bare estimate of an effect the data cannot identify
+        if claim == "not identified" and (_is_effect(entry) or str(k).endswith("_evalue")):
+            continue   # no bare estimate (nor its E-value) of an effect not identified
         note = " (difference, not a proven effect)" if _is_effect(entry) and \
             claim == "suggestive" else ""
         lines.append(f"{e(str(k))}{e(note)}: {e(' '.join(filter(None, metric_text(entry))))}")
