@@ -4,15 +4,25 @@ the package's rolling simulator (slow; issue 12 acceptance).
 Each study: 3,000 customers, a fresh seed, enrolment on observed history only
 (``latent_selection=0``). The truth of each study is the effect on the members the analysis
 uses (enrolled early enough for a complete window, not trimmed), from both potential outcomes:
-purchases and spend from ``truth["members"]``; retention (a purchase in the 90 days after the
-window) from the observed and the untreated transactions.
+spend from ``truth["members"]``; purchases (purchase days, the analysis' unit since issue 19 —
+the simulator's ``purchases_*`` count orders, and about 1 % of its orders share a day) and
+retention (a purchase in the 90 days after the window) from the observed and the untreated
+transactions.
 
-Measured (200 seeds, 3,000 customers each, ~10 min): coverage purchases 97.5 %, spend 98.0 %,
-retention 97.0 % (pooled 97.5 %: conservative, just above the issue's 93–97 %; before the
-completion's model uncertainty entered the SEs it was 97.0 / 97.5 / 94.0 % but the null
-false-positive rates were 6.5 / 7.0 / 5.0 %); bias −1.8 % (purchases), +0.2 % (spend), −5.8 %
-(retention) of the effect; null false-positive rates 4.5 % (purchases), 5.5 % (spend), 2.5 %
-(retention)."""
+Measured before issue 19 (200 seeds, 3,000 customers each, ~10 min): coverage purchases
+97.5 %, spend 98.0 %, retention 97.0 % (pooled 97.5 %, and the pooled bound had been raised to
+0.98 so that it passed); bias −1.8 % (purchases), +0.2 % (spend), −5.8 % (retention) of the
+effect; null false-positive rates 4.5 % (purchases), 5.5 % (spend), 2.5 % (retention). The
+completion noise was then counted twice (a conditional-variance row per completed outcome plus
+the BG/NBD parameter term).
+
+After issue 19 (purchases as purchase days; the conditional-variance rows removed; the BG/NBD
+term as a per-customer sandwich) — measured on the FIRST 40 SEEDS ONLY (the machine was shared;
+the 200-seed run and the null study were not rerun): coverage purchases 97.5 %, spend 100 %,
+retention 95.0 % (pooled 97.5 %, Monte Carlo SE ≈ 2.5 points at 40 seeds); mean SE / SD of the
+estimates: purchases 0.308 / 0.291 (1.06), spend 20.5 / 20.1 (1.02), retention 0.0289 / 0.0294
+(0.98); bias −1.9 % (purchases), −1.0 % (spend), −5.9 % (retention) of the effect. The pooled
+bound is back at 0.97; whether the 200 seeds meet it is not yet measured."""
 from __future__ import annotations
 
 import warnings
@@ -39,7 +49,14 @@ def _truth(data, res) -> dict:
         t = tx.merge(mem, on="customer_id")
         d = (t["date"] - t["index_date"]).dt.days
         return mem["customer_id"].isin(t.loc[(d > h) & (d <= h + R), "customer_id"]).mean()
-    return {"purchases": float((M["purchases_1"] - M["purchases_0"]).mean()),
+
+    def purchase_days(tx):
+        t = tx.merge(mem, on="customer_id")
+        d = (t["date"] - t["index_date"]).dt.days
+        w = t.loc[(d > 0) & (d <= h)].drop_duplicates(["customer_id", "date"])
+        return len(w) / len(mem)
+    return {"purchases": float(purchase_days(data.transactions) -
+                               purchase_days(data.truth["untreated_transactions"])),
             "spend": float((M["spend_1"] - M["spend_0"]).mean()),
             "retention": float(retained(data.transactions) -
                                retained(data.truth["untreated_transactions"]))}
@@ -71,9 +88,8 @@ def test_rolling_coverage_and_bias():
     print(g[["cover", "est", "truth", "se"]].mean().to_string())
     cov = g["cover"].mean()
     # as tests/test_impact_coverage.py: each metric within Monte Carlo error of 95 % (2 SE ≈ 3
-    # points at 200 seeds; more room above). The issue asks 93–97 % pooled; the measured 97.5 %
-    # misses it on the conservative side, and the bound says so rather than hide it.
-    assert 0.93 <= df["cover"].mean() <= 0.98, df["cover"].mean()
+    # points at 200 seeds; more room above); pooled within the issue's 93–97 %.
+    assert 0.93 <= df["cover"].mean() <= 0.97, df["cover"].mean()
     assert ((cov >= 0.92) & (cov <= 0.99)).all(), cov
     bias = (g["est"].mean() - g["truth"].mean()).abs() / g["truth"].mean().abs()
     assert (bias <= 0.10).all(), bias
