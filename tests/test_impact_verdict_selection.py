@@ -89,9 +89,15 @@ def test_null_with_unobserved_selection_is_never_an_effect(seed, tmp_path):
 
 @pytest.mark.slow
 def test_null_with_unobserved_selection_is_never_an_effect_200_seeds(tmp_path):
-    """200 seeds (1-200) of the null programme above.
+    """200 seeds (1-200) of the null programme above (n = 1,200, selection 0.10 (λ/10)^2.5).
 
-    Record (to be filled by the run below; see the report of issue 19)."""
+    Record (run 2026-12-06, all 200 seeds, about 44 CPU-minutes under load): the adjusted
+    difference is far from the truth 0 — purchases +16.8 % on average (smallest +7.1 %), spend
+    +16.8 %, retention +4.2 % relative — and Holm-significant in 200 / 199 / 181 seeds
+    (purchases / spend / retention): the estimator cannot see the selection on the latent rate.
+    Verdicts: "suggestive" in 196 seeds (every one fragile to the crude history benchmark — mean
+    inter-purchase time or purchases so far), "not identified" in 4 (propensity overlap of the
+    rolling design failed), "effect" in none."""
     claims, lifts = [], []
     for seed in range(1, 201):
         rep = run(seed, tmp_path)
