@@ -68,7 +68,11 @@ CHECK_IDS = (CHECK_SRM, CHECK_BALANCE_RANDOMIZED, CHECK_CONTROL_NOT_ENROLLED, CH
 #: checks whose failure means the data cannot separate selection from effect: the report is then
 #: "not identified" and makes no causal claim
 IDENTIFICATION_CHECK_IDS = frozenset({CHECK_HISTORY, CHECK_OVERLAP_ROLLING, CHECK_OVERLAP_LAUNCH,
-                                      CHECK_ENROLMENT_TIMING, CHECK_CONTROL_NOT_ENROLLED})
+                                      CHECK_ENROLMENT_TIMING})
+#: checks whose failure leaves only the effect on members of a randomized study unidentified
+#: (control customers enrolled: no first stage for the Wald estimator); the ITT rests on the
+#: randomization and keeps its claim
+MEMBER_IDENTIFICATION_CHECK_IDS = frozenset({CHECK_CONTROL_NOT_ENROLLED})
 
 # --- the verdict ------------------------------------------------------------------------------
 CLAIM_EFFECT = "effect"

@@ -111,7 +111,8 @@ def test_control_enrolled_like_the_invited_fails_and_keeps_the_itt(study):
     assert set(ids.PRIMARY_METRICS) <= set(itt["metric"])
     assert np.isfinite(itt[["control", "treatment", "abs_diff", "ci_low", "ci_high"]]
                        .to_numpy(float)).all()
-    assert ids.CHECK_CONTROL_NOT_ENROLLED in rep.settings["not_identified_because"]
+    assert ids.CHECK_CONTROL_NOT_ENROLLED in rep.settings["members_not_identified_because"]
+    assert rep.identified and rep.verdict["claim"] != "not identified"   # the ITT stands
 
 
 def test_a_little_leakage_warns_and_keeps_the_wald_estimate(study):

@@ -183,6 +183,10 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
     failed = checks.loc[checks["id"].isin(IDENTIFICATION_CHECKS) & (checks["status"] == "fail")]
     settings["identified"] = failed.empty
     settings["not_identified_because"] = list(failed["id"])
+    failed_m = checks.loc[checks["id"].isin(ids.MEMBER_IDENTIFICATION_CHECK_IDS) &
+                          (checks["status"] == "fail")]
+    settings["members_identified"] = failed_m.empty
+    settings["members_not_identified_because"] = list(failed_m["id"])
     effects = effects.reset_index(drop=True)
     verdict = vd.decide(effects, checks, report_design, sensitivity=extra.get("sensitivity"),
                         alpha=alpha)
