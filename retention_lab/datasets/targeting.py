@@ -6,11 +6,13 @@ The generative model (time in months; the pre-period summary in weeks, BTYD conv
   ``T`` ~ U(26, 156) weeks, a weekly purchase rate ``λ ~ Gamma(1.5, 0.08)`` × channel factor and a
   mean order value ``m ~ Gamma(3, m̄/3)`` × channel factor. The pre-period summary holds
   ``frequency`` ~ Poisson(λT) repeat purchases, ``recency`` (age at the last one: ``T·U^{1/x}``)
-  and ``monetary_value`` (mean of the ``x`` order values). Everybody is a current customer.
+  and ``monetary_value`` (mean of the ``x`` order values). Everybody is a current customer, but
+  35 % went quiet at a uniform time of their history (purchase rate × 0.1 from then on), which
+  the BTYD models see as a possible dropout.
 * **Lapse.** A customer closes their account (a recorded lapse) at an exponential time with
-  monthly hazard ``h₀ = base · exp(0.9·z_gap − 0.4·z_rate + channel)``, where ``z_gap`` is the
-  standardized log time since the last purchase and ``z_rate`` the standardized log purchase
-  rate: churn risk is visible in the data.
+  monthly hazard ``h₀ = 0.02 · exp(0.7·z_gap − 0.3·z_rate + 0.6·quiet + channel)``, where
+  ``z_gap`` is the standardized log time since the last purchase and ``z_rate`` the standardized
+  log purchase rate: churn risk is visible in the data (and in BG/NBD's P(alive)).
 * **The offer** is sent to each customer with the known probability ``treat_share`` (the
   campaign's randomization). It multiplies the hazard by ``exp(−b)`` and the purchase rate by
   ``1 + 0.15·s``, with responsiveness ``s ∈ [0, 1]`` rising with order value and the app channel;
@@ -92,16 +94,23 @@ def simulate_targeting_campaign(n_customers: int = 20_000, *, seed: int = 1,
     T = rng.uniform(26, 156, n)
     lam = rng.gamma(1.5, 0.08, n) * np.array([1.3, 1.0, 0.8])[ch]          # per week
     m = rng.gamma(3.0, mean_order_value / 3.0, n) * np.array([0.9, 1.0, 1.25])[ch]
-    x = rng.poisson(lam * T).astype(float)
+    # some customers went quiet before the campaign (rate × 0.1 from a uniform time on)
+    dormant = rng.uniform(size=n) < 0.35
+    td = np.where(dormant, T * rng.uniform(size=n), T)
+    k1 = rng.poisson(lam * td)
+    k2 = rng.poisson(0.1 * lam * (T - td))
+    x = (k1 + k2).astype(float)
     u = rng.uniform(size=n)
-    recency = np.where(x > 0, T * u ** (1.0 / np.maximum(x, 1)), 0.0)
+    recency = np.where(k2 > 0, td + (T - td) * u ** (1.0 / np.maximum(k2, 1)),
+                       np.where(k1 > 0, td * u ** (1.0 / np.maximum(k1, 1)), 0.0))
     # mean of x Gamma(4, m/4) order values = Gamma(4x, m/(4x))
     mv = np.where(x > 0, rng.gamma(np.maximum(4 * x, 1e-9), m / np.maximum(4 * x, 1)), 0.0)
     gap = np.log1p(T - recency)
     rate = np.log((x + 0.5) / T)
     z_gap = (gap - gap.mean()) / gap.std()
     z_rate = (rate - rate.mean()) / rate.std()
-    h0 = 0.022 * np.exp(0.9 * z_gap - 0.4 * z_rate + np.array([-0.1, 0.0, 0.15])[ch])
+    h0 = 0.02 * np.exp(0.7 * z_gap - 0.3 * z_rate + 0.6 * dormant
+                       + np.array([-0.1, 0.0, 0.15])[ch])
     s = expit(1.4 * np.log(m / mean_order_value) + 1.2 * (ch == 0) - 0.3)
     if effect == "none":
         b = np.zeros(n)
