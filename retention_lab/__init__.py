@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "schema", "io", "datasets", "engines", "features", "metrics", "survival", "clv",
-    "impact", "monitor", "plots", "reporting", "formatting", "runner", "cli", "overview",
+    "impact", "monitor", "targeting", "plots", "reporting", "formatting", "runner", "cli", "overview",
 )
 
 __all__ = ["DataError", "DataQuality", "quality", "__version__", *_SUBMODULES]
