@@ -103,7 +103,9 @@ def test_self_selected_corrected_covers_truth_and_naive_is_biased(self_selected)
     win = tx.loc[(tx.date >= launch) & (tx.date < launch + pd.Timedelta(days=365))]
     late = tx.loc[(tx.date > launch + pd.Timedelta(days=365)) & (tx.date <= end)]
     member = cust["enrolled_at"].notna()
-    per = pd.DataFrame({"purchases": win.groupby("customer_id").size(),
+    # purchases are purchase days (issue 19): distinct days, not lines
+    per = pd.DataFrame({"purchases": win.groupby("customer_id")["date"].agg(
+                            lambda d: d.dt.normalize().nunique()),
                         "spend": win.groupby("customer_id")["amount"].sum()}
                        ).reindex(cust.index, fill_value=0)
     per["retention"] = cust.index.isin(late["customer_id"]).astype(float)
