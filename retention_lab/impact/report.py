@@ -403,6 +403,9 @@ class ImpactReport:
                          f"{fmt.count(tu.get('n_control', 0))} in control; "
                          f"{fmt.share(tu.get('take_up'))} of the invited joined "
                          f"({_ci(ci[0], ci[1], 'share', signed=False)}).")
+            if tu.get("members_not_identified"):   # control customers enrolled: no first stage
+                lines.append(f"The effect on members is not estimated — "
+                             f"{tu['members_not_identified']}.")
         elif rolling:
             ri = s.get("rolling", {})
             lines.append(
