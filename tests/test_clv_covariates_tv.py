@@ -241,3 +241,18 @@ def test_analytic_gradient_matches_central_differences():
         num = [(dynamic_loglik_terms(t + e, d)[0].sum() - dynamic_loglik_terms(t - e, d)[0].sum())
                / 2e-6 for e in np.eye(len(t)) * 1e-6]
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-6)
+
+
+def test_fit_needs_only_customer_id_and_date():
+    """The fitter's docstring asks for ``customer_id, date``: no ``amount`` column is needed
+    (issue 20: it raised KeyError: 'amount'). Same fit with and without amounts."""
+    import retention_lab as rl
+    from retention_lab.clv import covariates_tv as tv
+    e = rl.datasets.simulate_loyalty_experiment(n_customers=600, design="self_selected", seed=2)
+    cov = tv.membership_covariates(e.customers, e.transactions["date"].min(), e.observation_end,
+                                   freq="W", compact=True)
+    a = tv.TimeVaryingParetoNBDFitter().fit(e.transactions[["customer_id", "date"]], cov,
+                                            e.observation_end, fill="forward")
+    b = tv.TimeVaryingParetoNBDFitter().fit(e.transactions, cov, e.observation_end,
+                                            fill="forward")
+    assert np.allclose(a.params_.to_numpy(float), b.params_.to_numpy(float))

@@ -212,6 +212,8 @@ class DynamicData:
         kt, kl = len(ti), len(li)
         # customers and their purchase days: exact event times at the data's resolution (a
         # day), whatever the period of the covariates; ages in units of ``freq``
+        if "amount" not in transactions.columns:   # only purchase days are used here
+            transactions = transactions.assign(amount=0.0)
         cp = customer_periods(transactions, "D")
         unit = float(DAYS_PER_UNIT[f])
         self.unit = unit
