@@ -84,3 +84,19 @@ def test_plan_power_500_runs():
                variance_reduction=round(plan["variance_reduction"], 3), power=power,
                power_unadjusted=power_un))
     assert 0.78 <= power <= 0.82
+
+
+def test_window_purchases_are_purchase_days():
+    """Two lines on one day are one purchase (issue 19's rule, package-wide); spend adds up.
+    Oracle: counted by hand."""
+    import pandas as pd
+    from retention_lab.monitor.plan import window_outcomes
+    cust = pd.DataFrame({"customer_id": [1, 2], "entered_at": pd.to_datetime(["2026-01-01"] * 2)})
+    tx = pd.DataFrame({"customer_id": [1, 1, 1, 2, 2],
+                       "date": pd.to_datetime(["2026-01-02 09:00", "2026-01-02 17:00",
+                                               "2026-01-05", "2026-01-03", "2026-02-20"],
+                                              format="ISO8601"),
+                       "amount": [10.0, 5.0, 7.0, 3.0, 100.0]})
+    out = window_outcomes(cust, tx, start_col="entered_at", offset_days=0, days=30)
+    assert out.loc[1, "purchases"] == 2 and out.loc[1, "spend"] == 22.0
+    assert out.loc[2, "purchases"] == 1 and out.loc[2, "spend"] == 3.0

@@ -103,7 +103,11 @@ def simulate_holdout(n_customers: int = 20_000, *, holdout_share: float = 0.1,
         ci, tt = cid[alive], t[alive]
         amt = base_amt[alive] * m[ci] * fs
         in_win = tt < window_days
-        purchases = np.bincount(ci[in_win], minlength=n)
+        # purchases are purchase days (two events on one calendar day are one purchase), as
+        # the package counts them in data
+        day_w = np.floor(entry[ci[in_win]] + tt[in_win]).astype(np.int64)
+        pairs = np.unique(np.c_[ci[in_win], day_w], axis=0)
+        purchases = np.bincount(pairs[:, 0], minlength=n)
         spend = np.bincount(ci[in_win], amt[in_win], minlength=n)
         lapse = _lapse_day(ci, tt, n, inactivity_days, np.full(n, np.inf))
         worlds.append(dict(ci=ci, t=tt, amt=amt, purchases=purchases, spend=spend,

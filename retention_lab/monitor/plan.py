@@ -37,15 +37,19 @@ __all__ = ["history_stats", "plan_holdout", "mde_by_week", "forgone_margin",
 
 def window_outcomes(customers: pd.DataFrame, transactions: pd.DataFrame, *, start_col: str,
                     offset_days: int, days: int) -> pd.DataFrame:
-    """Purchases and spend of each customer in ``[start + offset, start + offset + days)``
-    (days relative to the customer's ``start_col`` date); index ``customer_id``."""
+    """Purchases (purchase days, as everywhere in the package: two lines on one day are one
+    purchase) and spend of each customer in ``[start + offset, start + offset + days)`` (days
+    relative to the customer's ``start_col`` date); index ``customer_id``."""
     ref = pd.to_datetime(customers.set_index("customer_id")[start_col]).dt.normalize()
     tx = transactions.loc[transactions["customer_id"].isin(ref.index)]
     rel = (pd.to_datetime(tx["date"]).dt.normalize().to_numpy()
            - ref.reindex(tx["customer_id"]).to_numpy()) / np.timedelta64(1, "D")
     inside = (rel >= offset_days) & (rel < offset_days + days)
-    g = tx.loc[inside].groupby("customer_id")["amount"]
-    out = pd.DataFrame({"purchases": g.size(), "spend": g.sum()}).reindex(ref.index).fillna(0.0)
+    w = tx.loc[inside]
+    days_in = pd.to_datetime(w["date"]).dt.normalize()
+    out = pd.DataFrame({"purchases": days_in.groupby(w["customer_id"]).nunique(),
+                        "spend": w.groupby("customer_id")["amount"].sum()}
+                       ).reindex(ref.index).fillna(0.0)
     return out
 
 
