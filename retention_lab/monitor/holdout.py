@@ -11,7 +11,9 @@ import pandas as pd
 from .. import ids
 from ..errors import DataError
 from .decision import StoppingRule, decide
-from .plan import history_stats, plan_holdout, window_outcomes
+from ..units import DAYS_PER_YEAR, Z95
+from .plan import (history_stats, plan_holdout, share_stats, value_of_knowing,
+                   window_outcomes)
 from .sequential import itt_sequence, sequential_srm
 from .survival import km_sequence, lapse_times
 
@@ -57,6 +59,20 @@ class MonitorResult:
                              upper=r["upper"], naive_lower=r["naive_lower"],
                              naive_upper=r["naive_upper"], baseline=base))
         return pd.DataFrame(rows)
+
+    def value_of_knowing(self, margin: float, metric: str = "spend") -> dict:
+        """What knowing the programme's effect on ``metric`` (money per customer in the window)
+        is worth, on a year of customers entering at the plan's rate: the expected value of
+        perfect information (:func:`.plan.value_of_knowing`) of the keep-or-drop decision given
+        the latest estimate and its fixed-horizon SE, × margin × windows a year × customers a
+        year. Returns ``estimate``, ``se``, ``per_unit`` and ``value``."""
+        last = self.latest().set_index("metric").loc[metric]
+        se = (last["naive_upper"] - last["naive_lower"]) / (2 * Z95)
+        rate = float(self.plan.set_index("metric").loc[metric, "enrol_per_week"])
+        window = float(self.settings.get("window_days", 28))
+        per_unit = margin * DAYS_PER_YEAR / window * rate * DAYS_PER_YEAR / 7
+        return dict(estimate=float(last["estimate"]), se=float(se), per_unit=per_unit,
+                    value=value_of_knowing(last["estimate"], se, per_unit=per_unit))
 
     def record(self) -> dict:
         """Write the headline numbers to ``metrics.json`` (via :mod:`retention_lab.reporting`)."""
@@ -155,6 +171,15 @@ def monitor_holdout(data, *, rule: StoppingRule | None = None, window_days: int 
     km = km.rename(columns={"look": "day"})
     km.insert(1, "date", dates(km["day"]))
     sequences[ids.RETENTION] = km.loc[np.isfinite(km["estimate"])].reset_index(drop=True)
+    # retention's plan: a share at the control arm's current KM level (after the boundary's
+    # tuning above, which stays fixed by the purchases/spend plan); followed for horizon_days
+    p0 = km["control"].dropna()
+    if len(p0) and 0 < float(p0.iloc[-1]) < 1:
+        ret = plan_holdout({ids.RETENTION: share_stats(float(p0.iloc[-1]))}, holdout_share=h,
+                           rel_mde=rule.min_effect_rel, enrol_per_week=rate,
+                           window_days=horizon_days, power=rule.power, alpha=rule.alpha,
+                           treatment_variance="binary").set_index("metric")
+        plan = pd.concat([plan, ret])
 
     n_in = np.bincount(e, minlength=today + 1)[:today + 1]
     n_tr = np.bincount(e[treated], minlength=today + 1)[:today + 1]

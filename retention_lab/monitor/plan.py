@@ -16,6 +16,10 @@ predictor, estimated from the data's own history (:func:`history_stats`).
   term's SD is ``σ_φ = σ sqrt(1 − R²) / sqrt(p h)`` and ``ρ`` is tuned at the fixed-horizon
   ``n`` (fixed in advance).
 
+Retention at a horizon is planned as a share (:func:`share_stats`, ``treatment_variance=
+"binary"``: Bernoulli variances at ``p₀`` and ``p₀(1 + MDE)``, no CUPED); the monitor takes
+``p₀`` from the control arm's current Kaplan–Meier level.
+
 Customers count once their window is complete: at an enrolment rate of ``r`` customers a week,
 ``n`` customers take ``n / r`` weeks plus the window. The margin forgone: holdout customers do
 not get the programme's effect (assumed ``effect_rel`` on spend) from entry to the end of the
@@ -31,7 +35,7 @@ from statsmodels.stats.power import NormalIndPower
 from ..errors import DataError
 from .sequential import asympcs_halfwidth, rho2_for
 
-__all__ = ["history_stats", "plan_holdout", "mde_by_week", "forgone_margin",
+__all__ = ["history_stats", "share_stats", "plan_holdout", "mde_by_week", "forgone_margin", "value_of_knowing",
            "sequential_n", "sequential_mde", "window_outcomes"]
 
 
@@ -75,6 +79,16 @@ def history_stats(customers: pd.DataFrame, transactions: pd.DataFrame, *, window
     return out
 
 
+def share_stats(p0: float, n: int | None = None) -> dict:
+    """``{"mean", "sd", "r2", "n"}`` of a share (retention at a horizon) with baseline ``p0``:
+    the Bernoulli SD ``sqrt(p0 (1 − p0))``, no CUPED adjustment. For :func:`plan_holdout` with
+    ``treatment_variance="binary"``."""
+    if not 0 < p0 < 1:
+        raise ValueError(f"a share's baseline must be in (0, 1), got {p0!r}")
+    return {"mean": float(p0), "sd": float(np.sqrt(p0 * (1 - p0))), "r2": 0.0,
+            "n": None if n is None else int(n)}
+
+
 def _z(q):
     return stats.norm.ppf(q)
 
@@ -115,8 +129,9 @@ def plan_holdout(stats_: dict, *, holdout_share: float, rel_mde: float, enrol_pe
     ``treatment_variance``: ``"scaled"`` (default) — under the alternative the treated arm's SD
     is ``σ (1 + MDE)``, as when the programme multiplies each customer's rate (the SD of
     gamma-Poisson counts and of spend grows with the mean); ``"equal"`` — the same SD in both
-    arms. Unequal variances enter statsmodels' ``NormalIndPower`` through the effective SD
-    ``σ_eff² = (σ₀²/h + σ₁²/p) / (1/h + 1/p)``."""
+    arms; ``"binary"`` — a share (retention): ``σ₁² = p₁(1 − p₁)`` at ``p₁ = p₀(1 + MDE)``
+    (stats from :func:`share_stats`). Unequal variances enter statsmodels' ``NormalIndPower``
+    through the effective SD ``σ_eff² = (σ₀²/h + σ₁²/p) / (1/h + 1/p)``."""
     if not 0 < holdout_share < 1:
         raise ValueError(f"holdout_share must be in (0, 1), got {holdout_share!r}")
     h, p = holdout_share, 1 - holdout_share
@@ -124,10 +139,15 @@ def plan_holdout(stats_: dict, *, holdout_share: float, rel_mde: float, enrol_pe
     for metric, s in stats_.items():
         delta = rel_mde * s["mean"]
         r2 = s.get("r2", 0.0) if adjust else 0.0
-        if treatment_variance not in ("scaled", "equal"):
-            raise ValueError(f"treatment_variance must be 'scaled' or 'equal', got "
+        if treatment_variance not in ("scaled", "equal", "binary"):
+            raise ValueError(f"treatment_variance must be 'scaled', 'equal' or 'binary', got "
                              f"{treatment_variance!r}")
-        k1 = (1 + rel_mde) ** 2 if treatment_variance == "scaled" else 1.0
+        if treatment_variance == "binary":
+            p0 = s["mean"]
+            p1 = min(p0 * (1 + rel_mde), 1 - 1e-9)
+            k1 = p1 * (1 - p1) / (p0 * (1 - p0))
+        else:
+            k1 = (1 + rel_mde) ** 2 if treatment_variance == "scaled" else 1.0
         inflate = np.sqrt((1 / h + k1 / p) / (1 / h + 1 / p))
         sd_adj = s["sd"] * np.sqrt(1 - r2) * inflate
         n_ctrl = NormalIndPower().solve_power(effect_size=delta / sd_adj, nobs1=None, alpha=alpha,
@@ -181,3 +201,27 @@ def forgone_margin(*, enrol_per_week: float, holdout_share: float, weeks: float,
     customer_weeks = holdout_share * enrol_per_week * weeks ** 2 / 2
     per_week = spend_per_customer_window / (window_days / 7)
     return float(customer_weeks * per_week * effect_rel * margin)
+
+
+def value_of_knowing(estimate: float, se: float, *, per_unit: float = 1.0) -> float:
+    """Expected value of perfect information (EVPI) of the keep-or-drop decision about the
+    programme, in the units of ``per_unit`` × the effect.
+
+    With the programme's net effect ``θ`` (per customer, in the metric's units) uncertain as
+    ``θ ~ N(μ, s²)`` — ``μ`` the current estimate, ``s`` its standard error — a decision taken
+    now earns ``max(μ, 0)``, one taken knowing ``θ`` earns ``E[max(θ, 0)]``; the difference is the
+    most that knowing is worth (Raiffa & Schlaifer 1961, *Applied Statistical Decision Theory*,
+    ch. 5; the normal linear-loss integral):
+
+        ``EVPI = s φ(μ/s) − |μ| Φ(−|μ|/s)``.
+
+    ``per_unit`` converts one unit of the effect into money (e.g. margin × customers a year).
+    Set it against :func:`forgone_margin`: a holdout is worth running while what it forgoes is
+    small against what knowing is worth."""
+    mu, s = float(estimate), float(se)
+    if not (np.isfinite(mu) and np.isfinite(s)) or s < 0:
+        return float("nan")
+    if s == 0:
+        return 0.0
+    z = abs(mu) / s
+    return float(per_unit * (s * stats.norm.pdf(z) - abs(mu) * stats.norm.cdf(-z)))
