@@ -35,14 +35,31 @@ def period_index(dates, freq: str = "D") -> np.ndarray:
     ``D``: days since 1970-01-01; ``W``: Monday-based weeks, ``floor((day + 3) / 7)`` (pandas'
     ``W-SUN`` periods; 1970-01-01 was a Thursday); ``M``: ``12 * (year - 1970) + month - 1``.
     """
+    days = pd.DatetimeIndex(dates).values.astype("datetime64[D]").astype(np.int64)
+    return day_period(days, freq)
+
+
+def day_period(days, freq: str = "D") -> np.ndarray:
+    """:func:`period_index` of day numbers (days since 1970-01-01)."""
     f = check_freq(freq)
-    values = pd.DatetimeIndex(dates).values.astype("datetime64[D]")
-    days = values.astype(np.int64)
+    days = np.asarray(days, dtype=np.int64)
     if f == "D":
         return days
     if f == "W":
         return np.floor_divide(days + 3, 7)
-    return values.astype("datetime64[M]").astype(np.int64)
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+def period_first_day(k, freq: str = "D") -> np.ndarray:
+    """Day number (days since 1970-01-01) of the first day of periods ``k`` — the inverse of
+    :func:`day_period` on a period's first day."""
+    f = check_freq(freq)
+    k = np.asarray(k, dtype=np.int64)
+    if f == "D":
+        return k
+    if f == "W":
+        return 7 * k - 3
+    return k.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
 
 
 def window_end(observation_end) -> pd.Timestamp:

@@ -74,6 +74,7 @@ from scipy import optimize, stats
 from scipy.special import digamma, expit, gammaln
 
 from ..errors import DataError
+from ..periods import day_period, period_first_day, period_index
 from ..units import DAYS_PER_UNIT, Z95
 from .base import (ConvergenceError, ConvergenceWarning, covariance_from_information,
                    hessian_from_gradient)
@@ -81,44 +82,9 @@ from .covariates import LogShapeParamsMixin, _select, design_matrix, pnbd_log_F_
 
 
 # ---------------------------------------------------------------------------- periods
-def _period_index(dates, freq):
-    from ..features.periods import period_index
-    return period_index(dates, freq)
-
-
-def _period_first_day(k, freq):
-    """Day number (days since 1970-01-01) of the first day of periods ``k`` of ``freq``."""
-    k = np.asarray(k, dtype=np.int64)
-    f = str(freq).upper()
-    if f == "D":
-        return k
-    if f == "W":
-        return 7 * k - 3
-    return k.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-
-
-def _day_to_period(days, freq):
-    """Period numbers of ``freq`` of day numbers ``days``."""
-    days = np.asarray(days, dtype=np.int64)
-    f = str(freq).upper()
-    if f == "D":
-        return days
-    if f == "W":
-        return np.floor_divide(days + 3, 7)
-    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
-
-
 def period_start(index, freq: str = "W") -> pd.DatetimeIndex:
-    """The first day of calendar periods numbered as :func:`features.periods.period_index`."""
-    k = np.asarray(index, dtype=np.int64)
-    f = str(freq).upper()
-    if f == "D":
-        return pd.DatetimeIndex(k.astype("datetime64[D]"))
-    if f == "W":
-        return pd.DatetimeIndex((7 * k - 3).astype("datetime64[D]"))
-    if f == "M":
-        return pd.DatetimeIndex(k.astype("datetime64[M]").astype("datetime64[D]"))
-    raise ValueError(f"freq must be 'D', 'W' or 'M', not {freq!r}")
+    """The first day of calendar periods numbered as :func:`retention_lab.periods.period_index`."""
+    return pd.DatetimeIndex(period_first_day(index, freq).astype("datetime64[D]"))
 
 
 def membership_covariates(customers: pd.DataFrame, start, end, freq: str = "W", *,
@@ -146,14 +112,14 @@ def membership_covariates(customers: pd.DataFrame, start, end, freq: str = "W", 
     if "enrolled_at" not in customers.columns:
         raise DataError("customers: missing column 'enrolled_at' (enrolment date or null)",
                         table="customers", column="enrolled_at", rule="required column")
-    k0, k1 = (int(_period_index([pd.Timestamp(d)], freq)[0]) for d in (start, end))
+    k0, k1 = (int(period_index([pd.Timestamp(d)], freq)[0]) for d in (start, end))
     if k1 < k0:
         raise ValueError(f"end ({end}) is before start ({start})")
     ids = customers["customer_id"].to_numpy()
     enrol = pd.to_datetime(customers["enrolled_at"])
     ke = np.full(len(ids), np.iinfo(np.int64).max)
     has = enrol.notna().to_numpy()
-    ke[has] = _period_index(enrol[has], freq) + int(bool(from_next_period))
+    ke[has] = period_index(enrol[has], freq) + int(bool(from_next_period))
     if compact:
         on = has & (ke <= k1)
         k_on = np.clip(ke[on], k0, None)
@@ -218,12 +184,12 @@ class DynamicData:
         unit = float(DAYS_PER_UNIT[f])
         self.unit = unit
         if np.ndim(end) == 0:
-            end_d = int(_period_index([pd.Timestamp(end)], "D")[0])
+            end_d = int(period_index([pd.Timestamp(end)], "D")[0])
             cp = cp.loc[cp["period"].to_numpy() <= end_d]
             ids = pd.unique(cp["customer_id"])
             endd = pd.Series(end_d, index=ids)
         else:  # a cut-off per customer (Series indexed by customer_id)
-            endd = pd.Series(_period_index(pd.to_datetime(end.to_numpy()), "D"), index=end.index)
+            endd = pd.Series(period_index(pd.to_datetime(end.to_numpy()), "D"), index=end.index)
             cp = cp.loc[cp["customer_id"].isin(endd.index)]
             cp = cp.loc[cp["period"].to_numpy() <= endd.reindex(cp["customer_id"]).to_numpy()]
             ids = pd.unique(cp["customer_id"])
@@ -240,14 +206,14 @@ class DynamicData:
         last = day[np.r_[first[1:], len(cpos)] - 1]
         self.ids = pd.Index(ids, name="customer_id")
         self.d0, self.dend = d0, endd.to_numpy()
-        self.k0 = _day_to_period(d0, f)
-        self.kend = _day_to_period(self.dend, f)
+        self.k0 = day_period(d0, f)
+        self.kend = day_period(self.dend, f)
         self.x = (n_days - 1).astype(float)
         self.tx = (last - d0) / unit
         self.T = (self.dend - d0) / unit
         # the covariate rows of each customer up to their end, sorted by customer and period;
         # a row of period k holds from the first day of k (not before the first purchase)
-        kp = _period_index(pd.to_datetime(covariates["period"]), f)
+        kp = period_index(pd.to_datetime(covariates["period"]), f)
         ppos = pos.reindex(covariates["customer_id"]).to_numpy()
         ok = ~np.isnan(ppos)
         ppos_i = np.where(ok, ppos, 0).astype(np.int64)
@@ -262,7 +228,7 @@ class DynamicData:
             raise DataError(f"covariates: {int(dup.sum()):,} duplicate (customer_id, period) rows",
                             table="covariates", column="period",
                             rule="one row per customer and period", n_rows=int(dup.sum()))
-        sd = _period_first_day(kp, f)
+        sd = period_first_day(kp, f)
         if fill is None:
             need = self.kend - self.k0 + 1          # periods k0 … kend
             short = np.bincount(ppos_i, minlength=len(ids)) < need
