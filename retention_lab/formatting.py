@@ -67,6 +67,12 @@ def number(x, digits: int = 3, *, signed: bool = False) -> str:
     return _sign(x, signed) + text
 
 
+def general(x, digits: int = 3, *, missing: str = MISSING) -> str:
+    """Python's ``g`` format with ``digits`` significant figures (plain-text logs: ``0.000632``,
+    ``1.2e+04``); ``missing`` for a missing or infinite value."""
+    return missing if is_missing(x) else f"{float(x):.{digits}g}"
+
+
 def count(x) -> str:
     """A whole number with thousands separators: ``7997.0`` → ``7,997``."""
     if is_missing(x):

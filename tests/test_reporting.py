@@ -267,3 +267,10 @@ def test_sensitivity_table_in_the_headlines_units():
     assert t.rows[0][1] == "+$21.94 [+$10.50, +$33.40]"
     assert t.rows[1][1] == "+8.1\u00a0pts [+4.3\u00a0pts, +11.9\u00a0pts]"
     assert t.rows[0][2:4] == ["1.36", "1.24"]
+
+
+def test_general_format_for_plain_text_logs():
+    from retention_lab import formatting as fmt
+    assert fmt.general(0.000632123) == "0.000632" and fmt.general(12345.6) == "1.23e+04"
+    assert fmt.general(float("nan"), missing="not estimable") == "not estimable"
+    assert fmt.general(float("inf")) == fmt.MISSING and fmt.general(None) == fmt.MISSING
