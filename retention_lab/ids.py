@@ -96,3 +96,23 @@ def check_ids(checks) -> list[str]:
     if hasattr(checks, "columns"):
         return list(checks["id"]) if "id" in checks.columns else []
     return [c.get("id") for c in checks]
+
+# --- running holdouts: the decision of a look (:mod:`retention_lab.monitor.decision`) ----------
+STOP_SRM = "stop_srm"
+STOP_EFFICACY = "stop_efficacy"
+STOP_HARM = "stop_harm"
+STOP_FUTILITY = "stop_futility"
+KEEP_RUNNING = "keep_running"
+DECISIONS = (STOP_SRM, STOP_EFFICACY, STOP_HARM, STOP_FUTILITY, KEEP_RUNNING)
+
+# --- targeting: policies compared and the recommendation (:mod:`retention_lab.targeting`) -----
+POLICY_LEARNED = "learned"
+POLICY_EVERYONE = "everyone"
+POLICY_NO_ONE = "no_one"
+POLICY_BY_RISK = "churn_risk"
+POLICY_BY_CLV = "clv"
+POLICY_IDS = (POLICY_LEARNED, POLICY_EVERYONE, POLICY_NO_ONE, POLICY_BY_RISK, POLICY_BY_CLV)
+REC_RANK = "rank_by_effect"
+REC_EVERYONE = "target_everyone"
+REC_NO_ONE = "target_no_one"
+REC_EVERYONE_OR_NO_ONE = "target_everyone_or_no_one"

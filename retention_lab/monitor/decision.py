@@ -21,14 +21,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..ids import DECISIONS, KEEP_RUNNING, STOP_EFFICACY, STOP_FUTILITY, STOP_HARM, STOP_SRM
 from .plan import sequential_n
-
-STOP_SRM = "stop_srm"
-STOP_EFFICACY = "stop_efficacy"
-STOP_HARM = "stop_harm"
-STOP_FUTILITY = "stop_futility"
-KEEP_RUNNING = "keep_running"
-DECISIONS = (STOP_SRM, STOP_EFFICACY, STOP_HARM, STOP_FUTILITY, KEEP_RUNNING)
 
 
 @dataclass(frozen=True)

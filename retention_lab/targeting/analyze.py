@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..units import z_value
 from . import policy as P
 from .learners import DRLearner, design_matrix, retention_outcomes
 
@@ -158,7 +159,7 @@ def analyze(customers: pd.DataFrame, *, covariates=None, treatment: str = "treat
     fit_sp = DRLearner(**kw).fit(X, a, frame[spend_outcome].to_numpy(float), e, folds=folds)
     fits = dict(clv=fit_clv, retention=fit_ret, spend=fit_sp)
 
-    z = P._z(alpha)
+    z = z_value(alpha)
     effects = pd.DataFrame([dict(outcome=k, value=f.ate_, se=f.ate_se_, ci_low=f.ate_ - z * f.ate_se_,
                                  ci_high=f.ate_ + z * f.ate_se_, n=n) for k, f in fits.items()])
 

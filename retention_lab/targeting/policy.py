@@ -26,25 +26,15 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from ..ids import (POLICY_BY_CLV as BY_CLV, POLICY_BY_RISK as BY_RISK,  # noqa: F401
+                   POLICY_EVERYONE as EVERYONE, POLICY_IDS, POLICY_LEARNED as LEARNED,
+                   POLICY_NO_ONE as NO_ONE, REC_EVERYONE, REC_EVERYONE_OR_NO_ONE, REC_NO_ONE,
+                   REC_RANK)
+from ..units import z_value
+
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
 
-# --- stable ids of the policies and the recommendation -------------------------------------
-LEARNED = "learned"
-EVERYONE = "everyone"
-NO_ONE = "no_one"
-BY_RISK = "churn_risk"
-BY_CLV = "clv"
-POLICY_IDS = (LEARNED, EVERYONE, NO_ONE, BY_RISK, BY_CLV)
-REC_RANK = "rank_by_effect"
-REC_EVERYONE = "target_everyone"
-REC_NO_ONE = "target_no_one"
-REC_EVERYONE_OR_NO_ONE = "target_everyone_or_no_one"
-
-
-def _z(alpha: float) -> float:
-    return float(norm.ppf(1 - alpha / 2))
-
-
+# stable ids of the policies and the recommendation: :mod:`retention_lab.ids`
 def threshold_policy(cate, *, margin: float = 1.0, cost: float = 0.0, budget=None,
                      cost_per_contact=None) -> np.ndarray:
     """Treat where ``margin · τ̂ > cost``; with a ``budget`` (money), only the
@@ -76,7 +66,7 @@ def policy_value(scores, treat, *, margin: float = 1.0, cost: float = 0.0,
     n = g.size
     value = float(g.mean())
     se = float(g.std(ddof=1) / np.sqrt(n)) if np.any(treat) else 0.0
-    z = _z(alpha)
+    z = z_value(alpha)
     return dict(value=value, se=se, ci_low=value - z * se, ci_high=value + z * se,
                 n_treated=int(np.sum(treat)), share_treated=float(np.mean(treat)), n=n)
 
@@ -88,7 +78,7 @@ def policy_difference(scores, treat_a, treat_b, *, margin: float = 1.0, cost: fl
         margin * np.asarray(scores, float) - cost)
     value = float(d.mean())
     se = float(d.std(ddof=1) / np.sqrt(d.size))
-    z = _z(alpha)
+    z = z_value(alpha)
     p = float(2 * norm.sf(abs(value) / se)) if se > 0 else float("nan")
     return dict(value=value, se=se, ci_low=value - z * se, ci_high=value + z * se, p_value=p)
 
@@ -192,7 +182,7 @@ def rate_test(scores, priority, *, folds=None, n_boot: int = 200, alpha: float =
         se = float(bound if combine == "bound" else np.sqrt(var))
     z = est / se if se > 0 else 0.0
     p = float(norm.sf(z))
-    zc = _z(alpha)
+    zc = z_value(alpha)
     return dict(autoc=est, se=se, ci_low=est - zc * se, ci_high=est + zc * se, z=float(z),
                 p_value=p, heterogeneity=bool(p < alpha), alpha=alpha, n_boot=n_boot)
 
