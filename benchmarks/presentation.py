@@ -2,7 +2,7 @@
 
 Builds the default impact report's analysis (20,000 simulated customers, randomized), then times
 everything notebook 04 adds on top of it: the verdict card, every table of the formatting layer
-(``rl.reporting``) rendered to HTML, and every figure rendered to PNG as the inline backend does.
+(``rl.report.recording``) rendered to HTML, and every figure rendered to PNG as the inline backend does.
 Prints the seconds of each part and its ratio to the analysis, measured in the same process.
 
     .venv/bin/python benchmarks/presentation.py [n_customers]
@@ -30,22 +30,22 @@ def timed(fn):
 
 def main(n_customers: int = 20_000) -> None:
     warnings.filterwarnings("ignore")
-    rl.reporting.set_currency("USD")
+    rl.report.recording.set_currency("USD")
     data = rl.datasets.simulate_loyalty_experiment(n_customers=n_customers, design="randomized",
                                                    seed=1)
     report, t_analysis = timed(lambda: rl.impact.analyze(data, design="randomized", seed=1))
 
     def tables():
         r = report
-        parts = [rl.reporting.verdict_card(r),
-                 *(rl.reporting.effects_table(r.effects, m) for m in
+        parts = [rl.report.tables.verdict_card(r),
+                 *(rl.report.tables.effects_table(r.effects, m) for m in
                    (["purchases", "purchase rate"], ["spend", "aov"],
                     ["retention", "rmst", "lapse hazard ratio"], ["clv"], ["nps", "csat"])),
-                 rl.reporting.roi_table(r.roi), rl.reporting.effects_table(r.segments),
-                 rl.reporting.context_table(r.context),
-                 rl.reporting.retention_value_table(r.retention_value),
-                 rl.reporting.power_table(r.power), rl.reporting.checks_table(r.checks),
-                 rl.reporting.data_summary(data), rl.reporting.quality_table(data.quality)]
+                 rl.report.tables.roi_table(r.roi), rl.report.tables.effects_table(r.segments),
+                 rl.report.tables.context_table(r.context),
+                 rl.report.tables.retention_value_table(r.retention_value),
+                 rl.report.tables.power_table(r.power), rl.report.tables.checks_table(r.checks),
+                 rl.report.tables.data_summary(data), rl.report.tables.quality_table(data.quality)]
         return [p._repr_html_() for p in parts]
 
     def figures():

@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import importlib
 
+from . import _compat
 from .errors import DataError, DataQuality, quality
 
 __version__ = "0.1.0"
 
 _SUBMODULES = (
     "schema", "io", "datasets", "engines", "features", "metrics", "survival", "clv",
-    "impact", "monitor", "targeting", "plots", "reporting", "formatting", "runner", "cli", "overview",
+    "impact", "monitor", "targeting", "report", "formatting", "runner", "cli", "overview",
 )
+_compat.install()  # old import paths of moved modules keep working, with a DeprecationWarning
 
 __all__ = ["DataError", "DataQuality", "quality", "__version__", *_SUBMODULES]
 
 
 def __getattr__(name: str):
+    moved = _compat.new_path(f"{__name__}.{name}")
+    if moved is not None:
+        _compat.deprecation(f"{__name__}.{name}", moved, stacklevel=2)
+        return importlib.import_module(moved)
     if name in _SUBMODULES:
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module

@@ -62,7 +62,7 @@ def test_matrices_and_period_transactions(bg, cal):
 
 
 def test_every_figure_returns_a_figure(bg, cal, cdnow_sample):
-    import retention_lab.plots as P
+    import retention_lab.report.figures as P
     sbg = rl.clv.ShiftedBetaGeoFitter().fit(survivors=[1000, 631, 468, 382, 326, 289, 262, 241])
     res = rl.clv.customer_lifetime_value(bg, 10.0, cal, method="delta")
     figs = [P.plot_calibration_purchases_vs_holdout_purchases(bg, cal),

@@ -143,7 +143,7 @@ def test_fixed_spend_pareto_and_record_result(weeks):
     res = rl.clv.customer_lifetime_value(pn, 20.0, weeks, horizon=6, margin=0.5, n_draws=50)
     assert (res.customers["expected_spend"] == 20.0).all()
     assert np.isfinite(res.customers[["clv", "lower 95%", "upper 95%"]].to_numpy()).all()
-    entry = rl.reporting.record("test_clv_mean", res.value, res.ci, method=res.method, n=res.n)
+    entry = rl.report.recording.record("test_clv_mean", res.value, res.ci, method=res.method, n=res.n)
     assert entry["value"] == pytest.approx(res.mean) and entry["ci_low"] < entry["value"]
 
 

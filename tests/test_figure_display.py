@@ -1,4 +1,4 @@
-"""Every figure of retention_lab.plots appears exactly once in an executed notebook, whatever the
+"""Every figure of retention_lab.report.figures appears exactly once in an executed notebook, whatever the
 cell ends with (``;``, a DataFrame, the figure itself, an explicit ``display``), and no figure
 stays open in pyplot after its cell (batch runs leak nothing)."""
 from __future__ import annotations
@@ -8,13 +8,13 @@ import pytest
 from nbclient import NotebookClient
 
 CELLS = {
-    "semicolon": "rl.plots.nps_bar(res);",
-    "then_dataframe": "rl.plots.nps_bar(res)\npd.DataFrame({'a': [1]})",
-    "value": "rl.plots.nps_bar(res)",
-    "display": "display(rl.plots.nps_bar(res))\nprint('after')",
-    "two_in_a_loop": "for _ in range(2):\n    display(rl.plots.nps_bar(res))",
+    "semicolon": "rl.report.figures.nps_bar(res);",
+    "then_dataframe": "rl.report.figures.nps_bar(res)\npd.DataFrame({'a': [1]})",
+    "value": "rl.report.figures.nps_bar(res)",
+    "display": "display(rl.report.figures.nps_bar(res))\nprint('after')",
+    "two_in_a_loop": "for _ in range(2):\n    display(rl.report.figures.nps_bar(res))",
     "user_axes": "fig, axes = plt.subplots(1, 2)\nrl.plots.nps_bar(res, ax=axes[0]);",
-    "shown_in_a_later_cell": "later = rl.plots.nps_bar(res);",
+    "shown_in_a_later_cell": "later = rl.report.figures.nps_bar(res);",
     "later": "later",
     "open_figures": "print(len(plt.get_fignums()))",
 }
@@ -58,6 +58,6 @@ def test_scripts_keep_no_figure_open():
 
     import retention_lab as rl
     before = len(plt.get_fignums())
-    fig = rl.plots.nps_bar(rl.metrics.nps(pd.Series([0, 9, 10])))
+    fig = rl.report.figures.nps_bar(rl.metrics.nps(pd.Series([0, 9, 10])))
     assert len(plt.get_fignums()) == before
     assert fig.axes  # still drawable and savable

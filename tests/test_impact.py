@@ -175,7 +175,7 @@ def test_same_answer_from_csv_files(tmp_path):
 
 def test_figures(randomized, self_selected):
     matplotlib.use("Agg")
-    from retention_lab import plots
+    from retention_lab.report import figures as plots
     _, rep = randomized
     _, ss = self_selected
     figs = [plots.plot_effect_summary(rep.effects, "ITT", quoted={"purchases": (0.2, 0.3)}),

@@ -125,12 +125,12 @@ def test_take_up_sentence_of_a_randomized_report():
 def test_record_keeps_the_hazard_ratio_itself_with_units_and_no_spaces():
     """Before: ``lapse hazard ratio_itt`` with value HR − 1 = −0.211 (it read as a negative
     ratio). Now ``lapse_hazard_ratio_itt`` = 0.789 [0.687, 0.905], unit "hazard ratio"."""
-    rl.reporting.clear()
-    rl.reporting.set_currency("EUR")
+    rl.report.recording.clear()
+    rl.report.recording.set_currency("EUR")
     try:
         rec = _report("randomized").record()
     finally:
-        rl.reporting.set_currency(None)
+        rl.report.recording.set_currency(None)
     hr = rec["lapse_hazard_ratio_itt"]
     assert hr["value"] == pytest.approx(0.789)
     assert (hr["ci_low"], hr["ci_high"]) == pytest.approx((0.687, 0.905))
@@ -157,12 +157,12 @@ def test_money_in_the_reports_currency():
                              "years (+7.6% of customer value)")
     assert "£225 to £282" in rep.summary_text(currency="GBP")
     # the report's currency is the default
-    rl.reporting.set_currency("USD")
+    rl.report.recording.set_currency("USD")
     try:
         assert "margin $14,057" in rep.roi_verdict()
         assert "$4.45" in rep.context_text()
     finally:
-        rl.reporting.set_currency(None)
+        rl.report.recording.set_currency(None)
 
 
 def test_summary_sentence_answers_with_holm_and_the_identification_guard():
@@ -199,7 +199,7 @@ def test_summary_sentence_answers_with_holm_and_the_identification_guard():
     assert "(failed: history before enrolment (rolling))" in guarded
     assert "raised" not in guarded and "lowered" not in guarded
     # the verdict card shows it first
-    card = rl.reporting.verdict_card(rep, currency="USD")
+    card = rl.report.tables.verdict_card(rep, currency="USD")
     assert card.sentence == rep.summary_sentence(currency="USD")
 
 
@@ -252,12 +252,12 @@ def test_effects_table_lets_the_estimand_wrap():
     """Before: every short text cell was nowrap, so the self-selected Retention table (estimands
     such as "effect on members (time-varying Cox)") was 927 px wide in a 919 px column."""
     rep = _report()
-    t = rl.reporting.effects_table(rep.effects)
+    t = rl.report.tables.effects_table(rep.effects)
     j = t.header.index("Estimand")
     html = t._repr_html_()
     assert html.count("white-space:nowrap;white-space:normal") == len(t.rows)
     assert all(t.cell_styles[(i, j)] == ";white-space:normal" for i in range(len(t.rows)))
-    assert rl.reporting.verdict_card(rep).effects.cell_styles == {}
+    assert rl.report.tables.verdict_card(rep).effects.cell_styles == {}
 
 
 def test_sensitivity_interpretation_has_no_raw_numbers():

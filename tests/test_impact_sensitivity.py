@@ -282,7 +282,7 @@ def test_report_summary_and_record(self_selected_report):
     assert "E-values, VanderWeele & Ding 2017" in text
     e_ret = rep.sensitivity.set_index("metric").loc["retention", "evalue"]
     assert f"{e_ret:.2f} for retention" in text
-    rl.reporting.clear()
+    rl.report.recording.clear()
     recorded = rep.record()
     entry = recorded["retention_members_evalue"]
     assert entry["value"] == pytest.approx(e_ret)
@@ -290,7 +290,7 @@ def test_report_summary_and_record(self_selected_report):
     assert entry["evalue_ci"] <= entry["value"]
     assert entry["benchmark_kind"] == "conditional"
     assert entry["crude_benchmark_bias"] >= 1 and entry["benchmark_shift"] > 0
-    assert "retention_members_evalue" in rl.reporting.recorded()
+    assert "retention_members_evalue" in rl.report.recording.recorded()
     assert any("E-value" in a for a in rep.assumptions)
 
 
@@ -300,7 +300,7 @@ def test_randomized_report_has_no_sensitivity_table():
     assert rep.sensitivity is None
     assert "no sensitivity analysis" in rep.sensitivity_text()
     assert "E-values" not in rep.summary_text()
-    rl.reporting.clear()
+    rl.report.recording.clear()
     assert not any(k.endswith("_evalue") for k in rep.record())
 
 

@@ -216,6 +216,6 @@ def test_not_identified_by_id_whatever_the_label():
     assert "(failed: wibble wobble)" in rep.summary_sentence()
     kinds = dict(rep.summary_lines())
     assert "not_identified" in kinds and "wibble wobble" in kinds["not_identified"]
-    card = rl.reporting.verdict_card(rep)
+    card = rl.report.tables.verdict_card(rep)
     assert "raised" not in str(card) and not card.identified
     assert 'data-claim="not identified"' in card._repr_html_()

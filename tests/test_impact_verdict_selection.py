@@ -81,7 +81,7 @@ def test_null_with_unobserved_selection_is_never_an_effect(seed, tmp_path):
                                                                       "p_holm"]])
     assert set(v) == {"claim", "evidence", "robustness", "reasons"}
     if v["claim"] == ids.CLAIM_SUGGESTIVE:   # the card says what was measured, nothing more
-        card = str(rl.reporting.verdict_card(rep))
+        card = str(rl.report.tables.verdict_card(rep))
         assert "raised" not in card
         assert "members bought" in card or "members spent" in card or "retention" in card
         assert rep.holdout and rep.holdout["weeks"] > 0

@@ -313,10 +313,10 @@ def test_metric_result_prints_and_serialises():
     assert (r.lower, r.upper) == r.ci
     with pytest.raises(AttributeError):
         r.value = 0.5  # frozen
-    rec = rl.reporting.record_result("retention_rate", r)
+    rec = rl.report.recording.record_result("retention_rate", r)
     assert rec["value"] == 0.8 and rec["ci_low"] == r.ci[0] and rec["n"] == 1000
     assert rec["unit"] == "proportion"  # metrics.json: every metric carries a unit (issue 15.2)
-    assert rl.reporting.record_result("nps", m.nps([10, 9, 0, 7]))["unit"] == m.nps([1]).unit != ""
+    assert rl.report.recording.record_result("nps", m.nps([10, 9, 0, 7]))["unit"] == m.nps([1]).unit != ""
 
 
 # --------------------------------------------------------------------------- figures
@@ -326,7 +326,7 @@ def test_cohort_heatmap(cdnow_sample):
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
     cohorts = rl.features.cohort_retention(cdnow_sample, freq="M", observation_end="1998-06-30")
-    fig = rl.plots.cohort_heatmap(cohorts)
+    fig = rl.report.figures.cohort_heatmap(cohorts)
     assert isinstance(fig, Figure) and plt.get_fignums() == []  # returned, not left open
     ax = fig.axes[0]
     image = ax.images[0].get_array()
@@ -340,7 +340,7 @@ def test_cohort_heatmap(cdnow_sample):
 
 def test_segment_bar(cdnow_sample):
     scores = rl.features.rfm_scores(cdnow_sample, observation_end="1998-06-30")
-    fig = rl.plots.segment_bar(scores)
+    fig = rl.report.figures.segment_bar(scores)
     bars = fig.axes[0].patches
     counts = scores["segment"].value_counts()
     assert len(bars) == scores["segment"].nunique()
@@ -350,7 +350,7 @@ def test_segment_bar(cdnow_sample):
 
 def test_nps_bar():
     result = m.nps([10] * 45 + [8] * 30 + [3] * 25)
-    fig = rl.plots.nps_bar(result)
+    fig = rl.report.figures.nps_bar(result)
     widths = [p.get_width() for p in fig.axes[0].patches]
     assert widths == pytest.approx([0.25, 0.30, 0.45])
     assert fig.axes[0].get_title() == "NPS 20 (95% CI 4 to 36), n = 100"

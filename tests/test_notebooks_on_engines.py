@@ -47,7 +47,7 @@ def _text(nb) -> str:
 def test_clv_notebook_on_a_parquet_directory(tmp_path, cdnow_dir, cdnow_sample):
     nb = _run(tmp_path, "03_clv", ("data_source", cdnow_dir), ("n_draws", 50))
     text = _text(nb)
-    assert f"duckdb ({len(cdnow_sample):,} rows read)" in text  # rl.reporting.data_summary
+    assert f"duckdb ({len(cdnow_sample):,} rows read)" in text  # rl.report.tables.data_summary
     # every checked number equals the nbval snapshot's (the same notebook on the in-memory
     # CDNOW sample, n_draws=50): BG/NBD r 0.243 (Fader, Hardie & Lee 2005) among them
     snapshot = nbformat.read(str(ROOT / "tests" / "notebooks" / "03_clv.ipynb"), as_version=4)
@@ -58,7 +58,7 @@ def test_clv_notebook_on_a_parquet_directory(tmp_path, cdnow_dir, cdnow_sample):
 def test_metrics_notebook_on_a_parquet_directory(tmp_path, cdnow_dir, cdnow_sample):
     nb = _run(tmp_path, "01_customer_metrics", ("data_source", cdnow_dir))
     text = _text(nb)
-    assert f"duckdb ({len(cdnow_sample):,} rows read)" in text  # rl.reporting.data_summary
+    assert f"duckdb ({len(cdnow_sample):,} rows read)" in text  # rl.report.tables.data_summary
     overview = rl.overview.customer_metrics(rl.io.load_data("cdnow"))
     r = overview.results["retention_rate"]
     assert (f"retention_rate: {r.value:.3g}  (95% CI {r.ci[0]:.3g} to {r.ci[1]:.3g})"

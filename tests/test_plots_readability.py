@@ -11,7 +11,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.container import ErrorbarContainer  # noqa: E402
 
 import retention_lab as rl  # noqa: E402
-from retention_lab import plots  # noqa: E402
+from retention_lab.report import figures as plots  # noqa: E402
 
 
 def _effects():
@@ -85,11 +85,11 @@ def test_calibration_and_clv_titles_carry_units():
                                     "observed_lower": [.08, .22], "observed_upper": [.16, .33]})
     fig = plots.plot_churn_calibration(Holdout())
     assert fig.axes[0].get_title() == "Calibration at 90 days (C = 0.610)"
-    rl.reporting.set_currency("EUR")
+    rl.report.recording.set_currency("EUR")
     try:
         fig = plots.plot_clv_distribution(pd.Series([1.0, 5.0, 20.0, 300.0]))
     finally:
-        rl.reporting.set_currency(None)
+        rl.report.recording.set_currency(None)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "expected CLV (EUR per customer)"
     assert ax.get_legend().get_texts()[0].get_text() == "mean €81.50"

@@ -72,7 +72,7 @@ def test_notebooks_that_show_money_take_a_currency_parameter():
     for name in ("01_customer_metrics.ipynb", "03_clv.ipynb", "04_loyalty_impact.ipynb"):
         params = next(c for c in _cells(name) if "parameters" in c.metadata.get("tags", []))
         assert re.search(r'^currency = "USD"', params.source, re.M), name
-        assert any("rl.reporting.set_currency(currency)" in c.source for c in _cells(name)), name
+        assert any("rl.report.recording.set_currency(currency)" in c.source for c in _cells(name)), name
 
 
 def test_sensitivity_section_only_in_self_selected_reports():
@@ -89,4 +89,4 @@ def test_verdict_card_comes_first_in_notebook_04():
              "parameters" not in c.metadata.get("tags", []) and
              "remove-cell" not in c.metadata.get("tags", [])]
     first_shown = next(s for s in shows if not s.rstrip().endswith("report.record()"))
-    assert first_shown.startswith("rl.reporting.verdict_card(report")
+    assert first_shown.startswith("rl.report.tables.verdict_card(report")

@@ -12,16 +12,16 @@ import pytest
 
 import retention_lab as rl
 from retention_lab import formatting as fmt
-from retention_lab.presentation import VerdictCard
+from retention_lab.report.tables import VerdictCard
 
 NB = "\u00a0"
 
 
 @pytest.fixture(autouse=True)
 def _no_currency():
-    rl.reporting.set_currency(None)
+    rl.report.recording.set_currency(None)
     yield
-    rl.reporting.set_currency(None)
+    rl.report.recording.set_currency(None)
 
 
 @pytest.mark.parametrize("x, expected", [
@@ -76,7 +76,7 @@ def test_table_for_people():
                        "coef": [0.36554, 20.25], "lower 95%": [0.1559, 5.72],
                        "upper 95%": [0.5752, 34.79], "p": [5.853e-299, None],
                        "method": ["CUPED/Lin", "CUPED/Lin"]}, index=[0, 10])
-    t = rl.reporting.table(df)
+    t = rl.report.tables.table(df)
     assert t.header == ["Metric", "Customers", "Coefficient", "95 % CI", "p"]
     assert t.rows == [["purchases¹", "7,997", "0.366", "[0.156, 0.575]", "< 0.001"],
                       ["spend¹", "12", "20.2", "[5.72, 34.8]", "—"]]
@@ -90,17 +90,17 @@ def test_table_for_people():
 
 def test_table_index_shown_only_when_it_names_rows():
     named = pd.DataFrame({"value": [0.5]}, index=pd.Index(["retention"], name="metric"))
-    assert rl.reporting.table(named).header == ["Metric", "Value"]
+    assert rl.report.tables.table(named).header == ["Metric", "Value"]
     unnamed = pd.DataFrame({"value": [0.5]}, index=[7])
-    assert rl.reporting.table(unnamed).header == ["Value"]
+    assert rl.report.tables.table(unnamed).header == ["Value"]
 
 
 def test_table_cells_tuples_lists_and_row_kinds():
     df = pd.DataFrame({"metric": ["retention", "spend"], "value": [0.3569, 139.2],
                        "ci_low": [0.31, 120.0], "ci_high": [0.40, 160.0],
                        "range": [(1.0, 2.0), None], "tags": [["a", "b"], []]})
-    kinds = {"value": lambda r: rl.reporting.kind_of_metric(r["metric"])}
-    t = rl.reporting.table(df, formats=kinds, currency="USD")
+    kinds = {"value": lambda r: rl.report.tables.kind_of_metric(r["metric"])}
+    t = rl.report.tables.table(df, formats=kinds, currency="USD")
     assert t.rows == [["retention", "35.7%", "[31.0%, 40.0%]", "[1, 2]", "a, b"],
                       ["spend", "$139", "[$120, $160]", "—", ""]]
 
@@ -109,7 +109,7 @@ def test_key_values_roi_has_no_tuples_or_none():
     roi = {"incremental_revenue": 40129.07, "incremental_revenue_ci": (11340.96, 68917.19),
            "roi": 1.1298, "roi_ci": (-0.398, 2.658), "p_positive_roi_one_sided": None,
            "method": "ROI = (margin × revenue − costs) / costs"}
-    t = rl.reporting.key_values(roi, {"incremental_revenue": "money", "roi": "lift", "p_positive_roi_one_sided": "p"},
+    t = rl.report.tables.key_values(roi, {"incremental_revenue": "money", "roi": "lift", "p_positive_roi_one_sided": "p"},
                                 currency="USD")
     assert t.rows == [["Incremental revenue", "$40,129"],
                       ["Incremental revenue — 95 % CI", "[$11,341, $68,917]"],
@@ -136,7 +136,7 @@ def _effects():
 
 
 def test_effects_in_business_units():
-    t = rl.reporting.effects_table(_effects(), currency="USD")
+    t = rl.report.tables.effects_table(_effects(), currency="USD")
     assert t.header == ["Metric", "Estimand", "Control", "Treatment", "Effect", "95 % CI",
                         "Relative lift", "p", "n"]
     assert t.rows[0] == ["Spend per customer¹", "ITT", "$119", "$139", "+$20.26",
@@ -170,7 +170,7 @@ class _Report:
 
 
 def test_verdict_card():
-    card = rl.reporting.verdict_card(_Report(), currency="USD")
+    card = rl.report.tables.verdict_card(_Report(), currency="USD")
     assert isinstance(card, VerdictCard)
     assert card.sentence == "Inviting customers raised spend per customer."
     assert [r[0] for r in card.effects.rows] == ["Spend per customer¹", "Retention at the horizon¹",
@@ -187,7 +187,7 @@ def test_verdict_card():
 
 
 def test_checks_table_puts_failures_first_in_red():
-    t = rl.reporting.checks_table(_Report.checks.iloc[::-1])
+    t = rl.report.tables.checks_table(_Report.checks.iloc[::-1])
     assert [r[1] for r in t.rows] == ["fail", "pass"]
     html = t._repr_html_()
     assert '<tr class="rl-fail" style="color:#c00;font-weight:bold">' in html
@@ -196,18 +196,18 @@ def test_checks_table_puts_failures_first_in_red():
 
 def test_metrics_keys_have_no_spaces_and_every_metric_a_unit(tmp_path, monkeypatch):
     path = tmp_path / "metrics.json"
-    monkeypatch.setenv(rl.reporting.ENV_VAR, str(path))
-    rl.reporting.clear()
-    rl.reporting.set_currency("USD")
-    rl.reporting.record("lapse hazard ratio_itt", 0.9, (0.8, 0.97))
-    rl.reporting.record("spend_itt", 20.3, (5.7, 34.8))
-    rl.reporting.record("clv_mean", 60.0, unit="currency per customer")
-    rl.reporting.record("nps_members", 10.0)
-    rl.reporting.record("retention_365d", 0.4)
-    rl.reporting.record("logrank_p_value", 0.01)
-    rl.reporting.record("repeat_purchase_rate", 0.89)
+    monkeypatch.setenv(rl.report.recording.ENV_VAR, str(path))
+    rl.report.recording.clear()
+    rl.report.recording.set_currency("USD")
+    rl.report.recording.record("lapse hazard ratio_itt", 0.9, (0.8, 0.97))
+    rl.report.recording.record("spend_itt", 20.3, (5.7, 34.8))
+    rl.report.recording.record("clv_mean", 60.0, unit="currency per customer")
+    rl.report.recording.record("nps_members", 10.0)
+    rl.report.recording.record("retention_365d", 0.4)
+    rl.report.recording.record("logrank_p_value", 0.01)
+    rl.report.recording.record("repeat_purchase_rate", 0.89)
     with pytest.warns(UserWarning, match="without a unit"):
-        rl.reporting.record("mystery", 1.0)
+        rl.report.recording.record("mystery", 1.0)
     saved = json.loads(path.read_text())
     assert sorted(saved) == ["clv_mean", "lapse_hazard_ratio_itt", "logrank_p_value", "mystery",
                              "nps_members", "repeat_purchase_rate", "retention_365d",
@@ -217,7 +217,7 @@ def test_metrics_keys_have_no_spaces_and_every_metric_a_unit(tmp_path, monkeypat
         "clv_mean": "USD per customer", "nps_members": "NPS points",
         "retention_365d": "proportion", "logrank_p_value": "probability",
         "repeat_purchase_rate": "proportion", "mystery": "unspecified"}
-    rl.reporting.clear()
+    rl.report.recording.clear()
 
 
 def test_verdict_card_of_an_unidentified_study_makes_no_claim():
@@ -232,7 +232,7 @@ def test_verdict_card_of_an_unidentified_study_makes_no_claim():
 
         def summary_sentence(self):
             return "Not identified: these data cannot tell whether the programme worked."
-    card = rl.reporting.verdict_card(Unidentified(), currency="USD")
+    card = rl.report.tables.verdict_card(Unidentified(), currency="USD")
     assert card.sentence.startswith("Not identified: these data cannot tell")
     assert not card.identified and card.claim == "not identified"
     assert str(card).splitlines()[0] == ("Not identified — observational data: customers chose "
@@ -262,7 +262,7 @@ def test_sensitivity_table_in_the_headlines_units():
         dict(metric="retention", estimand="effect on members", control=0.40, treatment=0.481,
              abs_diff=0.081, ci_low=0.043, ci_high=0.119, rel_lift=0.204, rel_ci_low=0.109,
              rel_ci_high=0.307)])
-    t = rl.reporting.sensitivity_table(sens, currency="USD", effects=eff)
+    t = rl.report.tables.sensitivity_table(sens, currency="USD", effects=eff)
     assert t.header[-1] == "Its bias factor"        # "Estimate without it" had no value
     assert t.rows[0][1] == "+$21.94 [+$10.50, +$33.40]"
     assert t.rows[1][1] == "+8.1\u00a0pts [+4.3\u00a0pts, +11.9\u00a0pts]"

@@ -17,7 +17,7 @@ def data():
 def test_retention_by_group(data):
     rc = rl.survival.RetentionCurves().fit(data, "channel")
     par = rl.survival.ParametricRetention(models=("weibull",)).fit(data)
-    fig = rl.plots.plot_retention_by_group(rc, horizons=[90, 180], parametric=par)
+    fig = rl.report.figures.plot_retention_by_group(rc, horizons=[90, 180], parametric=par)
     assert isinstance(fig, Figure) and plt.get_fignums() == []
     ax = fig.axes[0]
     assert len(ax.collections) == 3                       # one band per channel
@@ -27,18 +27,18 @@ def test_retention_by_group(data):
 
 def test_hazard_ratio_forest_and_ph_diagnostics(data):
     m = rl.survival.ChurnCoxModel().fit(data, ["x", "channel"])
-    fig = rl.plots.plot_hazard_ratios(m)
+    fig = rl.report.figures.plot_hazard_ratios(m)
     assert isinstance(fig, Figure)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(m.summary.index)
-    fig = rl.plots.plot_ph_diagnostics(m)
+    fig = rl.report.figures.plot_ph_diagnostics(m)
     assert isinstance(fig, Figure)
     assert sum(ax.get_visible() for ax in fig.axes) == len(m.summary)
     e = rl.survival.time_varying_enrolment(rl.survival.simulate_enrolment(2000, seed=1))
-    assert len(rl.plots.plot_hazard_ratios(e).axes[0].get_yticklabels()) == 2
+    assert len(rl.report.figures.plot_hazard_ratios(e).axes[0].get_yticklabels()) == 2
 
 
 def test_calibration_plot(data):
     h = rl.survival.holdout_evaluation(data, ["x"], 120, n_bins=5)
-    fig = rl.plots.plot_churn_calibration(h)
+    fig = rl.report.figures.plot_churn_calibration(h)
     assert isinstance(fig, Figure) and "Calibration at 120" in fig.axes[0].get_title()
     assert plt.get_fignums() == []

@@ -22,14 +22,14 @@ VERDICTS = {
 
 def _metrics(tmp_path, monkeypatch, verdict):
     path = tmp_path / "metrics.json"
-    monkeypatch.setenv(rl.reporting.ENV_VAR, str(path))
-    rl.reporting.clear()
-    rl.reporting.record_verdict(verdict)
-    rl.reporting.record("purchases_members", 2.08, (1.84, 2.32), unit="purchases per customer",
+    monkeypatch.setenv(rl.report.recording.ENV_VAR, str(path))
+    rl.report.recording.clear()
+    rl.report.recording.record_verdict(verdict)
+    rl.report.recording.record("purchases_members", 2.08, (1.84, 2.32), unit="purchases per customer",
                         control=3.0, treatment=5.08, p_value=1e-62, claim=verdict["claim"])
-    rl.reporting.record("take_up", 0.4, (0.38, 0.42), unit="proportion")
+    rl.report.recording.record("take_up", 0.4, (0.38, 0.42), unit="proportion")
     saved = json.loads(path.read_text())
-    rl.reporting.clear()
+    rl.report.recording.clear()
     return saved
 
 

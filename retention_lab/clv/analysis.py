@@ -63,8 +63,8 @@ class CLVAnalysis:
         return self.at_risk.head(n).reset_index(drop=True).set_index("rank")
 
     def record(self) -> dict:
-        """Record the headline numbers with :func:`retention_lab.reporting.record`."""
-        from .. import reporting
+        """Record the headline numbers with :func:`retention_lab.report.recording.record`."""
+        from ..report import recording as reporting
         out = {}
         h = self.headline
         method_fit = self.model.summary.attrs["method"]

@@ -1,4 +1,4 @@
-"""``plot_*`` methods of the BTYD fitters: thin wrappers of :mod:`retention_lab.plots.clv`.
+"""``plot_*`` methods of the BTYD fitters: thin wrappers of :mod:`retention_lab.report.figures.clv`.
 
 Each returns the matplotlib ``Figure`` that the plotting function returns (drawn on ``ax``
 when one is given) and never shows it; the numbers behind each figure come from
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 def _plots():
-    from ..plots import clv
+    from ..report.figures import clv
     return clv
 
 

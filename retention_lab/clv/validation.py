@@ -1,4 +1,4 @@
-"""Model checks behind the CLV validation figures (the tables; :mod:`retention_lab.plots.clv`
+"""Model checks behind the CLV validation figures (the tables; :mod:`retention_lab.report.figures.clv`
 draws them).
 
 * :func:`calibration_holdout_table` — predicted vs actual holdout purchases, grouped by the

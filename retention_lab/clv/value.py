@@ -150,7 +150,7 @@ class CLVResult:
     """Per-customer CLV with 95 % intervals, and the total and mean over customers.
 
     ``value`` / ``ci`` are the mean CLV per customer and its interval (so that
-    :func:`retention_lab.reporting.record_result` records it); ``total`` / ``total_ci`` the sum.
+    :func:`retention_lab.report.recording.record_result` records it); ``total`` / ``total_ci`` the sum.
     """
 
     customers: pd.DataFrame

@@ -14,7 +14,7 @@ from .. import formatting as fmt
 
 
 def _currency():
-    from ..reporting import get_currency
+    from ..report.recording import get_currency
     return get_currency()
 
 

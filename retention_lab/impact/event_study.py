@@ -117,8 +117,8 @@ class EventStudyResult:
     influence: np.ndarray = field(default=None, repr=False)
 
     def plot(self, ax=None, truth=None):
-        """The event-study figure (:func:`retention_lab.plots.plot_event_study`); the Axes."""
-        from ..plots.event_study import plot_event_study  # plots sit downstream of impact
+        """The event-study figure (:func:`retention_lab.report.figures.plot_event_study`); the Axes."""
+        from ..report.figures.event_study import plot_event_study  # plots sit downstream of impact
         return plot_event_study(self, ax=ax, truth=truth)
 
     def as_check(self) -> dict:

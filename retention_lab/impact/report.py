@@ -11,8 +11,8 @@ import pandas as pd
 
 from .. import formatting as fmt
 from .. import ids
-from ..presentation import kind_of_metric
-from ..reporting import metric_key
+from ..report.tables import kind_of_metric
+from ..report.recording import metric_key
 from .sensitivity import BENCHMARK_CAVEAT
 
 EFFECT_COLUMNS = ["metric", "estimand", "control", "treatment", "abs_diff", "rel_lift", "ci_low",
@@ -24,7 +24,7 @@ LABELS = {"purchases": "purchases per customer", "spend": "spend per customer",
           "nps": "NPS", "csat": "CSAT (share 4–5)"}
 PRIMARY = ("purchases", "spend", "retention")
 #: units of the effect rows in ``metrics.json`` (an effect is in its metric's unit; the word
-#: ``currency`` becomes the report's currency, :func:`retention_lab.reporting.record`)
+#: ``currency`` becomes the report's currency, :func:`retention_lab.report.recording.record`)
 UNITS = {"purchases": "purchases per customer", "spend": "currency per customer",
          "aov": "currency per order", "retention": "proportion", "rmst": "days",
          "purchase rate": "rate ratio", "lapse hazard ratio": "hazard ratio",
@@ -69,7 +69,7 @@ def _currency(currency: str | None) -> str | None:
     """``currency`` if given (``""`` for none), else the report's (:func:`reporting.set_currency`)."""
     if currency is not None:
         return currency or None
-    from ..reporting import get_currency
+    from ..report.recording import get_currency
     return get_currency()
 
 
@@ -189,7 +189,7 @@ class ImpactReport:
     def roi_verdict(self, currency: str | None = None) -> str:
         """Whether the programme paid for itself within the horizon: ROI with its interval, the
         incremental margin and the programme costs in ``currency`` (default: the report's,
-        :func:`retention_lab.reporting.set_currency`)."""
+        :func:`retention_lab.report.recording.set_currency`)."""
         currency = _currency(currency)
         r = self.roi
         if not r or fmt.is_missing(r.get("roi")):
@@ -685,14 +685,14 @@ class ImpactReport:
         return pd.DataFrame(rows)
 
     def record(self, prefix: str = "") -> dict:
-        """Record the headline numbers with :func:`retention_lab.reporting.record` (for the
+        """Record the headline numbers with :func:`retention_lab.report.recording.record` (for the
         report's ``metrics.json``): the verdict (key ``verdict``,
-        :func:`retention_lab.reporting.record_verdict`), every ITT / effect-on-members row
+        :func:`retention_lab.report.recording.record_verdict`), every ITT / effect-on-members row
         (each with the verdict's ``claim``, so that no estimate travels without it), take-up, ROI
         and, for a
         self-selected study, the E-value of each effect on members (``<metric>_members_evalue``,
         with ``evalue_ci``, the scale and the risk ratio it was computed from)."""
-        from .. import reporting
+        from ..report import recording as reporting
         out = {}
         claim = self.claim
         out[f"{prefix}verdict"] = reporting.record_verdict(self.verdict, f"{prefix}verdict")

@@ -2,7 +2,7 @@
 
 ``decide(...)`` returns ``{"claim", "evidence", "robustness", "reasons"}`` with ids from
 :mod:`retention_lab.ids` only (no words: the display layer, :mod:`.report` and
-:mod:`retention_lab.presentation`, turns them into sentences). Every decision reads check
+:mod:`retention_lab.report.tables`, turns them into sentences). Every decision reads check
 ``id``s and metric ids, never labels.
 
 Rules, in order:

@@ -75,8 +75,8 @@ class MonitorResult:
                     value=value_of_knowing(last["estimate"], se, per_unit=per_unit))
 
     def record(self) -> dict:
-        """Write the headline numbers to ``metrics.json`` (via :mod:`retention_lab.reporting`)."""
-        from .. import reporting
+        """Write the headline numbers to ``metrics.json`` (via :mod:`retention_lab.report.recording`)."""
+        from ..report import recording as reporting
         units = {ids.PURCHASES: "purchases per customer", ids.SPEND: "currency per customer",
                  ids.RETENTION: "proportion"}
         out = {}

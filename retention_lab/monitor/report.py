@@ -10,7 +10,7 @@ import pandas as pd
 
 from .. import formatting as fmt
 from .. import ids
-from ..presentation import Table, metric_label, table
+from ..report.tables import Table, metric_label, table
 from .decision import KEEP_RUNNING, STOP_EFFICACY, STOP_FUTILITY, STOP_HARM, STOP_SRM
 
 __all__ = ["decision_sentence", "DecisionCard", "decision_card", "sequences_table",

@@ -2,8 +2,8 @@
 
 The run folder holds ``report.ipynb`` (executed by Papermill), ``report.html`` (see
 :mod:`retention_lab.runner.html`), ``metrics.json`` (what the notebook recorded with
-:func:`retention_lab.reporting.record`), ``run.json`` (notebook, parameters, times, status,
-versions) and every file the notebook wrote through :func:`retention_lab.reporting.output_path`
+:func:`retention_lab.report.recording.record`), ``run.json`` (notebook, parameters, times, status,
+versions) and every file the notebook wrote through :func:`retention_lab.report.recording.output_path`
 (e.g. ``at_risk.csv``). The kernel learns where to write from the environment it inherits:
 ``RETENTION_LAB_METRICS``, ``RETENTION_LAB_RUN_DIR``, ``RETENTION_LAB_RUN_ID``.
 Atomicity and the ``latest`` pointer: :mod:`retention_lab.runner.folders`.
@@ -24,7 +24,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import reporting
+from ..report import recording as reporting
 from . import folders
 from .kernel import KERNEL_ARGUMENTS, kernel_for
 from .params import check_parameters

@@ -60,11 +60,11 @@ def _sanitize_outputs(nb) -> None:
 def metric_text(entry) -> tuple[str, str]:
     """``(estimate with its 95 % interval, unit)`` of one ``metrics.json`` entry, for people."""
     from .. import formatting as fmt
-    from ..presentation import unit_kind
+    from ..report.tables import unit_kind
     if not isinstance(entry, dict):
         return fmt.number(entry) if isinstance(entry, (int, float)) else str(entry), ""
     if entry.get("unit") == "claim":   # an impact verdict (reporting.record_verdict)
-        from ..presentation import claim_label
+        from ..report.tables import claim_label
         return claim_label(str(entry.get("value")), str(entry.get("evidence") or "")), ""
     kind, currency, unit = unit_kind(entry.get("unit"))
     signed = "control" in entry and "treatment" in entry  # an effect: treatment − control

@@ -39,7 +39,7 @@ CLAIM_CLASSES = {"not identified": "failed", "suggestive": "suggestive"}
 def run_summary(metrics: dict) -> dict:
     """What ``run.json``'s ``summary`` says about a run: its verdict (``claim``, ``evidence``,
     ``robustness``, ``reasons``) when the notebook recorded one
-    (:func:`retention_lab.reporting.record_verdict`), and how many numbers it recorded."""
+    (:func:`retention_lab.report.recording.record_verdict`), and how many numbers it recorded."""
     out = {"n_metrics": len(metrics)}
     v = metrics.get(VERDICT_KEY)
     if isinstance(v, dict):

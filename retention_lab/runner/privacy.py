@@ -2,7 +2,7 @@
 
 The rule (DESIGN, Reports): HTML reports show counts and aggregates, never raw customer ids;
 id-level lists (at-risk customers, scores) go to a CSV beside the report through
-:func:`retention_lab.reporting.output_path`. The runner enforces the common way a report leaks
+:func:`retention_lab.report.recording.output_path`. The runner enforces the common way a report leaks
 ids — a displayed DataFrame whose column or index is ``customer_id`` — by scanning the executed
 notebook's HTML outputs for such a table header before the report is published. A run that
 breaks the rule fails (its notebook is kept in ``failed-<run-id>/`` and ``latest`` is not
@@ -42,5 +42,5 @@ def check_no_identifiers(notebook_path, columns=ID_COLUMNS) -> None:
         where = ", ".join(f"code cell {k} shows a {col!r} column" for k, col in hits)
         raise PrivacyError(
             f"the report would show raw customer identifiers ({where}); write id-level tables to "
-            "a CSV beside the report with rl.reporting.output_path('at_risk.csv'), or pass "
+            "a CSV beside the report with rl.report.recording.output_path('at_risk.csv'), or pass "
             "--allow-ids (schedule: allow_ids: true) if the report is meant to show them")

@@ -27,7 +27,7 @@ class SurvivalResult:
     ``method`` (how it was computed), ``interpretation`` (plain words) and ``notes`` (what the
     wrapper did to the data: zero durations replaced, rows collapsed, penalizer added, …).
 
-    ``value``, ``ci`` and ``n`` give the headline number for :func:`retention_lab.reporting.
+    ``value``, ``ci`` and ``n`` give the headline number for :func:`retention_lab.report.recording.
     record_result` where one exists.
     """
 

@@ -117,7 +117,7 @@ class RetentionCurves:
         return "\n".join(parts)
 
     def plot(self, ax=None, horizons=None):
-        from ..plots.survival import plot_retention_by_group
+        from ..report.figures.survival import plot_retention_by_group
         return plot_retention_by_group(self, ax=ax, horizons=horizons)
 
 

@@ -387,5 +387,5 @@ class ChurnCoxModel:
             print("note:", n)
 
     def plot(self, ax=None):
-        from ..plots.survival import plot_hazard_ratios
+        from ..report.figures.survival import plot_hazard_ratios
         return plot_hazard_ratios(self, ax=ax)

@@ -193,7 +193,7 @@ class EnrolmentEffect(SurvivalResult):
     ``hazard_ratio``, ``ci``, ``p_value``, ``se`` (of the log-HR) from the time-varying model;
     ``naive_hazard_ratio``, ``naive_ci``, ``naive_p_value`` from the ever-member comparison;
     ``summary`` (one row each), ``model_summary`` (every coefficient of the time-varying model),
-    ``value``/``ci``/``n`` for :func:`retention_lab.reporting.record_result`.
+    ``value``/``ci``/``n`` for :func:`retention_lab.report.recording.record_result`.
     """
 
 

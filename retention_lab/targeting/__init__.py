@@ -4,7 +4,7 @@ robust value next to treat-everyone / no one / by churn risk / by CLV, Qini curv
 test of whether there is heterogeneity worth ranking on.
 
 Estimation only (numbers keyed by stable ids); :mod:`retention_lab.targeting.report` and
-:mod:`retention_lab.plots.targeting` turn them into sentences, tables and figures. Needs
+:mod:`retention_lab.report.figures.targeting` turn them into sentences, tables and figures. Needs
 scikit-learn (the ``targeting`` extra): see :mod:`retention_lab.targeting.learners` for why.
 """
 from .learners import (DRLearner, censoring_survival, design_matrix, make_folds,  # noqa: F401

@@ -59,8 +59,8 @@ class TargetingReport:
         return self.policies.set_index("policy").loc[pid].to_dict()
 
     def record(self) -> dict:
-        """Headline numbers into ``metrics.json`` (:func:`retention_lab.reporting.record`)."""
-        from .. import reporting
+        """Headline numbers into ``metrics.json`` (:func:`retention_lab.report.recording.record`)."""
+        from ..report import recording as reporting
         out = {}
         cur = "currency per customer"
         for pid in (P.LEARNED, P.EVERYONE, P.BY_RISK, P.BY_CLV):

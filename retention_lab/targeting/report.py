@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import formatting as fmt
-from ..presentation import key_values, table
+from ..report.tables import key_values, table
 from . import policy as P
 
 POLICY_LABELS = {P.LEARNED: "the targeting rule (expected CLV gain × margin > cost)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import formatting as fmt
+from ... import formatting as fmt
 from ._base import legend_outside, money_unit
 from ._base import new_figure as _figure
 

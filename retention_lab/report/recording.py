@@ -7,7 +7,7 @@ it had recorded. Outside the runner the values are only kept in memory (:func:`r
 
 Files that belong beside the report but not inside it (an at-risk list with customer ids, a
 scored table) go to :func:`output_path`: the runner sets ``RETENTION_LAB_RUN_DIR`` to the run's
-folder, so ``df.to_csv(rl.reporting.output_path("at_risk.csv"))`` lands in
+folder, so ``df.to_csv(rl.report.recording.output_path("at_risk.csv"))`` lands in
 ``reports/<name>/<run-id>/at_risk.csv``. Privacy rule: HTML reports never show raw customer
 identifiers; print counts and aggregates, and write id-level lists through :func:`output_path`.
 
@@ -16,7 +16,7 @@ Keys of ``metrics.json`` never contain spaces (``lapse hazard ratio_itt`` is rec
 ``currency`` replaced by the report's currency (:func:`set_currency`), else one inferred from the
 metric's name (:func:`infer_unit`).
 
-The presentation layer for tables and the verdict card lives in :mod:`retention_lab.presentation`
+The presentation layer for tables and the verdict card lives in :mod:`retention_lab.report.tables`
 and is re-exported here: :func:`table`, :func:`effects_table`, :func:`key_values`,
 :func:`checks_table`, :func:`verdict_card`.
 """
@@ -175,7 +175,7 @@ def output_path(filename: str) -> Path:
     return path
 
 
-from .presentation import (Table, checks_table, data_summary, effects_table,  # noqa: E402,F401
+from .tables import (Table, checks_table, data_summary, effects_table,  # noqa: E402,F401
                            hazard_ratio_table, key_values, kind_of_metric, metric_label,
                            metrics_table, paragraphs, power_table, context_table,
                            quality_table, recorded_table, retention_value_table,

@@ -1,4 +1,4 @@
-"""The one way every figure in :mod:`retention_lab.plots` is made.
+"""The one way every figure in :mod:`retention_lab.report.figures` is made.
 
 A report cell may end in ``;``, in a DataFrame, or in the figure itself, and may ``display()`` the
 figure explicitly: the figure must appear exactly once in each case, in JupyterLab and in the
@@ -103,8 +103,8 @@ def plain_log_ticks(axis, values=RATIO_TICKS, max_ticks: int = 8) -> None:
 
 
 def money_unit(currency=None) -> str:
-    """The currency for axis labels: ``currency``, else the report's (``rl.reporting``)."""
+    """The currency for axis labels: ``currency``, else the report's (``rl.report.recording``)."""
     if currency is None:
-        from ..reporting import get_currency
+        from ..recording import get_currency
         currency = get_currency()
     return str(currency) if currency else "money"

@@ -1,4 +1,4 @@
-"""Tables and the verdict card, made for people (re-exported by :mod:`retention_lab.reporting`).
+"""Tables and the verdict card, made for people (re-exported by :mod:`retention_lab.report.recording`).
 
 :func:`table` turns a DataFrame into a :class:`Table` that Jupyter and the runner's HTML show
 without a pandas index, with numbers formatted by :mod:`retention_lab.formatting` (no scientific
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import formatting as fmt
-from . import ids
+from .. import formatting as fmt
+from .. import ids
 
 CI_LABEL = "95 % CI"
 #: Interval column pairs merged into one ``95 % CI`` column (low, high).
@@ -79,7 +79,7 @@ def kind_of_metric(metric: str) -> str:
 def _currency(currency):
     if currency is not None:
         return currency or None
-    from .reporting import get_currency
+    from .recording import get_currency
     return get_currency()
 
 
@@ -667,7 +667,7 @@ class Paragraphs:
 
 
 def paragraphs(*texts) -> Paragraphs:
-    """``display(rl.reporting.paragraphs(model.interpretation, *notes))``: one paragraph per line
+    """``display(rl.report.tables.paragraphs(model.interpretation, *notes))``: one paragraph per line
     of each text (``None`` and empty texts are skipped)."""
     lines = []
     for t in texts:
@@ -903,7 +903,7 @@ def recorded_table(entries: dict | None = None, caption: str | None = None) -> T
     """The headline numbers recorded for ``metrics.json`` (default: all recorded so far), each
     in its unit with its 95 % interval; methods as footnotes."""
     if entries is None:
-        from .reporting import recorded
+        from .recording import recorded
         entries = recorded()
     rows, methods = [], {}
     for key, v in entries.items():
