@@ -13,7 +13,7 @@ import argparse
 import time
 
 import retention_lab as rl
-from retention_lab.impact.event_study import event_panel, event_study
+from retention_lab.impact.core.event_study import event_panel, event_study
 
 
 def best(fn, repeat):

@@ -22,7 +22,7 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 
 import retention_lab as rl  # noqa: E402
-from retention_lab.impact.outcomes import outcome_table  # noqa: E402
+from retention_lab.impact.core.outcomes import outcome_table  # noqa: E402
 from retention_lab.impact.rolling import rolling_effects  # noqa: E402
 
 BUDGET_S = 60.0

@@ -19,6 +19,27 @@ MOVED = {
     "retention_lab.plots": "retention_lab.report.figures",
     "retention_lab.presentation": "retention_lab.report.tables",
     "retention_lab.reporting": "retention_lab.report.recording",
+    # impact/ grouped by design; retention_lab.impact.randomized and .rolling kept their names
+    # as packages that re-export the old modules' public names.
+    "retention_lab.impact.estimators": "retention_lab.impact.core.estimators",
+    "retention_lab.impact.evalues": "retention_lab.impact.core.evalues",
+    "retention_lab.impact.outcomes": "retention_lab.impact.core.outcomes",
+    "retention_lab.impact.frequency": "retention_lab.impact.core.frequency",
+    "retention_lab.impact.surveys": "retention_lab.impact.core.surveys",
+    "retention_lab.impact.power": "retention_lab.impact.core.power",
+    "retention_lab.impact.roi": "retention_lab.impact.core.roi",
+    "retention_lab.impact.heterogeneity": "retention_lab.impact.core.heterogeneity",
+    "retention_lab.impact.survival_effects": "retention_lab.impact.core.survival_effects",
+    "retention_lab.impact.clv_effects": "retention_lab.impact.core.clv_effects",
+    "retention_lab.impact.common": "retention_lab.impact.core.common",
+    "retention_lab.impact.preflight": "retention_lab.impact.core.preflight",
+    "retention_lab.impact.context": "retention_lab.impact.core.context",
+    "retention_lab.impact.sensitivity": "retention_lab.impact.core.sensitivity",
+    "retention_lab.impact.self_selected": "retention_lab.impact.core.propensity",
+    "retention_lab.impact.event_study": "retention_lab.impact.core.event_study",
+    "retention_lab.impact.design_randomized": "retention_lab.impact.randomized.design",
+    "retention_lab.impact.design_launch": "retention_lab.impact.launch.design",
+    "retention_lab.impact.design_rolling": "retention_lab.impact.rolling.design",
 }
 
 

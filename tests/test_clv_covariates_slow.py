@@ -102,7 +102,7 @@ def test_impact_clv_effect_covers_the_rolling_simulators_truth():
     """membership_clv_effect on the package's rolling simulator (BG/NBD world, enrolment at a
     purchase chosen on the history, both potential outcomes simulated): the interval of the
     members' CLV effect covers the true mean of clv_1 − clv_0 over the same members."""
-    from retention_lab.impact.clv_effects import membership_clv_effect
+    from retention_lab.impact.core.clv_effects import membership_clv_effect
     hits, est, truth = [], [], []
     for seed in SEEDS:
         exp = rl.datasets.simulate_loyalty_experiment(n_customers=1500, design="rolling",

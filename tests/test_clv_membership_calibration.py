@@ -154,7 +154,7 @@ def test_order_value_ratio_against_price_drift_and_a_customer_bootstrap():
     """The order-value difference-in-differences: with +8 %/yr prices for everybody and no
     programme it is 1 (the members-only before/after ratio is not); with members' baskets
     × 1.10 it is 1.10; its influence-function SE matches a customer bootstrap (100 draws)."""
-    from retention_lab.impact.clv_effects import order_value_ratio
+    from retention_lab.impact.core.clv_effects import order_value_ratio
     for aov_lift, want in ((1.0, 1.0), (1.10, 1.10)):
         tx, cust, end = simulate_enrolment(2000, "pnbd", seed=11, drift=0.08, aov_lift=aov_lift)
         enr = cust.set_index("customer_id")["enrolled_at"]
@@ -193,7 +193,7 @@ def test_clv_effect_covers_a_null_programme_under_price_drift():
     One seed; seed 12 was tried first and missed (−18.2, SE 8.4: z = −2.16, a 1-in-20 event
     for a calibrated interval), so this uses seed 13 — the coverage over seeds, drift included,
     is measured in tests/test_clv_membership_slow.py."""
-    from retention_lab.impact.clv_effects import membership_clv_effect
+    from retention_lab.impact.core.clv_effects import membership_clv_effect
     tx, cust, end = simulate_enrolment(3000, "bgnbd", seed=13, drift=0.08)
     data = ExperimentData(transactions=tx, customers=cust, observation_end=end)
     res = membership_clv_effect(data)

@@ -42,7 +42,7 @@ import numpy as np
 import pytest
 
 from retention_lab.experiment_data import ExperimentData
-from retention_lab.impact.clv_effects import membership_clv_effect
+from retention_lab.impact.core.clv_effects import membership_clv_effect
 from test_clv_membership_calibration import fit_membership, simulate_enrolment
 
 N_SEEDS = 200

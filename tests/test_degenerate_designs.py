@@ -19,8 +19,8 @@ import pytest
 import retention_lab as rl
 from retention_lab import DataError, ids
 from retention_lab.impact import heterogeneity, preflight
-from retention_lab.impact.design_randomized import control_enrolment_check
-from retention_lab.impact.frequency import nb_rate_ratio
+from retention_lab.impact.randomized.design import control_enrolment_check
+from retention_lab.impact.core.frequency import nb_rate_ratio
 from retention_lab.impact.randomized import smd
 
 FAST = dict(clv=False, survival=False, sensitivity=False, event_study=False)

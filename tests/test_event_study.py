@@ -11,7 +11,7 @@ import pytest
 import retention_lab as rl
 from retention_lab import DataError
 from retention_lab.experiment_data import ExperimentData
-from retention_lab.impact.event_study import event_panel, event_study
+from retention_lab.impact.core.event_study import event_panel, event_study
 
 
 def staggered_panel(n=3000, T=24, seed=0, effect=lambda e: 0.3 + 0.05 * e, pretrend=0.0,

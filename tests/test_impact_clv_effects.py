@@ -1,5 +1,5 @@
 """The programme's CLV effect from the time-varying-covariate Pareto/NBD
-(retention_lab.impact.clv_effects.membership_clv_effect).
+(retention_lab.impact.core.clv_effects.membership_clv_effect).
 
 Oracle: data from tests/clv_covariates_sim.py (a dynamic-covariate world written for the tests,
 membership switched on at random weeks, late enrolment, customers acquired over a year) whose
@@ -15,7 +15,7 @@ import pytest
 
 from clv_covariates_sim import ORIGIN, simulate_dynamic
 from retention_lab.experiment_data import ExperimentData
-from retention_lab.impact.clv_effects import membership_clv_effect
+from retention_lab.impact.core.clv_effects import membership_clv_effect
 from retention_lab.units import days_per
 
 G_T, G_L = 0.4, -0.6
@@ -71,7 +71,7 @@ def test_rolling_clv_rows_on_the_rolling_simulator():
     enrolment at a purchase chosen on the history): a labelled effects row within 4 standard
     errors of the simulated truth (both potential outcomes) of the same members, and a check."""
     import retention_lab as rl
-    from retention_lab.impact.clv_effects import ROW_KEYS, rolling_clv_rows
+    from retention_lab.impact.core.clv_effects import ROW_KEYS, rolling_clv_rows
     from retention_lab.impact.rolling import rolling_effects
     exp = rl.datasets.simulate_loyalty_experiment(n_customers=3000, design="rolling", seed=2)
     res = rolling_effects(exp, horizon_days=365)

@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 import retention_lab as rl
-from retention_lab.impact.outcomes import covariate_matrix, outcome_table
-from retention_lab.impact.self_selected import att_means, did_effect, fit_propensity
+from retention_lab.impact.core.outcomes import covariate_matrix, outcome_table
+from retention_lab.impact.core.propensity import att_means, did_effect, fit_propensity
 
 
 def quiet(data, **kw):
@@ -169,7 +169,7 @@ def test_headline_says_raised_only_after_holm():
 
 def test_segment_levels_whose_estimator_fails_are_reported():
     """Before: a level whose estimator raised was dropped without a word."""
-    from retention_lab.impact.heterogeneity import segment_effects
+    from retention_lab.impact.core.heterogeneity import segment_effects
     out = pd.DataFrame({"seg": np.repeat(["a", "b", "c"], 100)})
 
     def est(mask, metrics):
@@ -204,7 +204,7 @@ def test_benchmarks_with_weights_summing_to_zero_give_nan_not_a_crash():
     """Before: ZeroDivisionError 'Weights sum to zero' from np.average in _pooled_sd, reached by
     analyze(design="self_selected") on rolling data (the issue's third scenario): an outcome
     with no weighted non-member left. Now NaN, and the benchmark is skipped."""
-    from retention_lab.impact.sensitivity import _pooled_sd, confounder_strength
+    from retention_lab.impact.core.sensitivity import _pooled_sd, confounder_strength
     y = np.arange(400, dtype=float)
     t = np.repeat([True, False], 200)
     c = np.zeros(400, bool)                     # no comparison customer with an outcome

@@ -262,7 +262,7 @@ def test_effects_table_lets_the_estimand_wrap():
 
 def test_sensitivity_interpretation_has_no_raw_numbers():
     """Before: "n/a" for a missing estimate and "nan to move the interval" (issue 15)."""
-    from retention_lab.impact.sensitivity import format_estimate, interpret
+    from retention_lab.impact.core.sensitivity import format_estimate, interpret
     assert [format_estimate("rate ratio", 1.2863), format_estimate("hazard ratio", 0.7891),
             format_estimate("standardized mean difference", 56.934),
             format_estimate("risk ratio", np.nan)] == ["+28.6%", "a hazard ratio of 0.789",

@@ -14,7 +14,7 @@ from scipy import special, stats
 
 import retention_lab as rl
 from retention_lab.experiment_data import ExperimentData
-from retention_lab.impact import rolling as R
+from retention_lab.impact.rolling import trials as R
 
 from impact_rolling_data import rolling_study
 

@@ -1,4 +1,4 @@
-"""Sensitivity to unmeasured confounding (retention_lab.impact.sensitivity): E-values against the
+"""Sensitivity to unmeasured confounding (retention_lab.impact.core.sensitivity): E-values against the
 published examples, the conversions of other scales, the bounding factor they rest on, a
 confounder hidden from the analysis of a simulated study, and the report integration."""
 from __future__ import annotations

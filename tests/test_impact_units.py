@@ -100,7 +100,7 @@ def test_cuped_shrinks_the_interval_and_keeps_the_estimate_close(study):
 def test_nb_rate_ratio_equals_ratio_of_means_with_equal_exposure(study):
     data, _ = study
     out = impact.outcome_table(data)
-    from retention_lab.impact.frequency import nb_rate_ratio
+    from retention_lab.impact.core.frequency import nb_rate_ratio
     z = out["arm_treated"].to_numpy() == 1
     row = nb_rate_ratio(out["orders"], out["exposure_days"], z)
     ratio = out.loc[z, "orders"].mean() / out.loc[~z, "orders"].mean()
@@ -144,7 +144,7 @@ def test_ipw_recovers_effect_under_known_selection():
 
 def test_holm_and_bh_match_statsmodels():
     from statsmodels.stats.multitest import multipletests
-    from retention_lab.impact.heterogeneity import segment_effects
+    from retention_lab.impact.core.heterogeneity import segment_effects
     rng = np.random.default_rng(0)
     out = pd.DataFrame({"seg": rng.choice(list("abcd"), 4000)})
     pvals = {"a": 0.001, "b": 0.02, "c": 0.04, "d": 0.5}
@@ -160,7 +160,7 @@ def test_holm_and_bh_match_statsmodels():
 
 
 def test_mde_matches_statsmodels_power():
-    from retention_lab.impact.power import mde_table
+    from retention_lab.impact.core.power import mde_table
     rng = np.random.default_rng(1)
     out = pd.DataFrame({"y": rng.normal(10, 2, 2000)})
     t = np.r_[np.ones(1000), np.zeros(1000)].astype(bool)
@@ -191,7 +191,7 @@ def test_horizon_past_observation_end_is_a_data_error(study):
 
 
 def test_geometric_clv_value_of_retention_gain():
-    from retention_lab.impact.context import retention_gain_value, geometric_clv
+    from retention_lab.impact.core.context import retention_gain_value, geometric_clv
     assert geometric_clv(100, 0.5, years=3, annual_discount=0.0) == pytest.approx(175.0)
     v = retention_gain_value(0.5, 100, gain=0.05, years=3, monthly_discount=0.0)
     assert v["clv_with_gain"] == pytest.approx(100 * (1 + 0.55 + 0.55 ** 2))

@@ -19,8 +19,8 @@ import pytest
 import retention_lab as rl
 from retention_lab import ids
 from retention_lab.impact import verdict as vd
-from retention_lab.impact.evalues import bias_factor, evalue
-from retention_lab.impact.power import holdout_size
+from retention_lab.impact.core.evalues import bias_factor, evalue
+from retention_lab.impact.core.power import holdout_size
 
 
 def _effects(p=(1e-6, 1e-4, 1e-3), estimand=ids.MEMBERS, diff=(0.5, 20.0, 0.05)):

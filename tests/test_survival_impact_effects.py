@@ -1,4 +1,4 @@
-"""The impact report's lapse hazard ratio (``retention_lab.impact.survival_effects``) on tied
+"""The impact report's lapse hazard ratio (``retention_lab.impact.core.survival_effects``) on tied
 whole-day data built here: the Cox fit and its PH check are lifelines' per-customer ones
 (issue 13, defect 1: merging tied lapses into weights moved the estimate and hid PH failures)."""
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from lifelines import CoxPHFitter
 from lifelines.statistics import proportional_hazard_test
 
-from retention_lab.impact.survival_effects import cox_hazard_ratio, launch_survival_table
+from retention_lab.impact.core.survival_effects import cox_hazard_ratio, launch_survival_table
 
 
 def _outcomes(seed, n, shape_treated, horizon=365):

@@ -9,21 +9,21 @@ ROI, segment effects with multiplicity correction, power and context, and the se
 the self-selected effects to unmeasured confounding (E-values with covariate benchmarks).
 """
 from .analyze import analyze, ImpactReport
-from .rolling import RollingResult, build_trials, choose_analysis, rolling_effects
-from .outcomes import outcome_table, covariate_matrix
-from .estimators import Means, arm_means, effect_row
-from .randomized import srm_check, smd, balance_table, itt_and_members
-from .self_selected import (PropensityModel, fit_propensity, att_effects, naive_effects,
+from .rolling.trials import RollingResult, build_trials, choose_analysis, rolling_effects
+from .core.outcomes import outcome_table, covariate_matrix
+from .core.estimators import Means, arm_means, effect_row
+from .randomized.estimators import srm_check, smd, balance_table, itt_and_members
+from .core.propensity import (PropensityModel, fit_propensity, att_effects, naive_effects,
                             did_effect, propensity_balance)
-from .frequency import nb_rate_ratio
-from .survival_effects import km_curves, cox_hazard_ratio, enrolment_hazard_ratio
-from .clv_effects import membership_clv_effect, predicted_clv
-from .event_study import event_study, event_panel, EventStudyResult
-from .roi import programme_roi
-from .heterogeneity import segment_effects, cochran_q
-from .power import mde_table
-from .context import context_table, retention_gain_value, geometric_clv
-from .sensitivity import (EValue, evalue, evalues_rr, evalues_or, evalues_hr, evalues_md,
+from .core.frequency import nb_rate_ratio
+from .core.survival_effects import km_curves, cox_hazard_ratio, enrolment_hazard_ratio
+from .core.clv_effects import membership_clv_effect, predicted_clv
+from .core.event_study import event_study, event_panel, EventStudyResult
+from .core.roi import programme_roi
+from .core.heterogeneity import segment_effects, cochran_q
+from .core.power import mde_table
+from .core.context import context_table, retention_gain_value, geometric_clv
+from .core.sensitivity import (EValue, evalue, evalues_rr, evalues_or, evalues_hr, evalues_md,
                           bias_factor, confounder_strength, covariate_benchmarks,
                           conditional_benchmarks, member_effects, k_times, covariate_groups,
                           sensitivity_table)

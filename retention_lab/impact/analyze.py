@@ -20,21 +20,21 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import ids
-from . import context as ctx
+from .core import context as ctx
 from . import verdict as vd
-from .power import holdout_plan
-from .design_launch import analyze_launch
-from .design_randomized import analyze_randomized
-from .heterogeneity import segment_effects
-from .preflight import check_design
-from .outcomes import covariate_matrix, outcome_table
+from .core.power import holdout_plan
+from .launch.design import analyze_launch
+from .randomized.design import analyze_randomized
+from .core.heterogeneity import segment_effects
+from .core.preflight import check_design
+from .core.outcomes import covariate_matrix, outcome_table
 from .report import EFFECT_COLUMNS, LABELS, PRIMARY, ImpactReport, _assumptions  # noqa: F401
-from .common import _costs
-from .roi import programme_roi
-from .surveys import survey_scores
+from .core.common import _costs
+from .core.roi import programme_roi
+from .core.surveys import survey_scores
 from ..errors import DataError
-from .design_rolling import _event_study, analyze_rolling
-from .rolling import choose_analysis, late_enrolment_check
+from .rolling.design import _event_study, analyze_rolling
+from .rolling.trials import choose_analysis, late_enrolment_check
 
 DESIGNS = ("randomized", "self_selected", "launch", "rolling")
 #: ids of the checks whose failure means the data cannot separate selection from effect
@@ -146,7 +146,7 @@ def analyze(data, design: str | None = None, horizon: int = 365, margin: float =
                                           retention_days=retention_days, clv=clv,
                                           n_draws=n_draws, seed=seed)
         settings["rolling"] = {k: v for k, v in rep[2]["rolling"].info.items()}
-        from .rolling import RETENTION_DAYS
+        from .rolling.trials import RETENTION_DAYS
         settings["retention_days"] = RETENTION_DAYS if retention_days is None else retention_days
     effects, checks, extra = rep
     effects = pd.DataFrame(effects)

@@ -13,7 +13,7 @@ from .. import formatting as fmt
 from .. import ids
 from ..report.tables import kind_of_metric
 from ..report.recording import metric_key
-from .sensitivity import BENCHMARK_CAVEAT
+from .core.sensitivity import BENCHMARK_CAVEAT
 
 EFFECT_COLUMNS = ["metric", "estimand", "control", "treatment", "abs_diff", "rel_lift", "ci_low",
                   "ci_high", "p_value", "method", "n", "se", "rel_ci_low", "rel_ci_high"]
@@ -102,9 +102,9 @@ class ImpactReport:
     its associations with joining and the outcome given the other covariates, and the estimate
     without it (Cinelli & Hazlett 2020 benchmarking) — and a plain interpretation;
     ``conditional_benchmarks`` those leave-one-covariate-out numbers for every measured covariate
-    (:func:`retention_lab.impact.sensitivity.conditional_benchmarks`); ``confounder_benchmarks``
+    (:func:`retention_lab.impact.core.sensitivity.conditional_benchmarks`); ``confounder_benchmarks``
     the crude strength of every measured covariate
-    (:func:`retention_lab.impact.sensitivity.covariate_benchmarks`)."""
+    (:func:`retention_lab.impact.core.sensitivity.covariate_benchmarks`)."""
 
     design: str
     effects: pd.DataFrame
@@ -345,7 +345,7 @@ class ImpactReport:
 
     def holdout_sentence(self, currency: str | None = None) -> str:
         """The randomized holdout (share, weeks) that would settle a suggestive verdict
-        (``report.holdout``, :func:`retention_lab.impact.power.holdout_plan`)."""
+        (``report.holdout``, :func:`retention_lab.impact.core.power.holdout_plan`)."""
         h = self.holdout
         if not h or fmt.is_missing(h.get("weeks")):
             return ("A randomized holdout would settle it: keep a random share of newly eligible "

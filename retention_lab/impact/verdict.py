@@ -20,7 +20,7 @@ Rules, in order:
 4. **Observational designs** (members chose to join) claim ``"effect"`` only if *every*
    Holm-significant headline effect survives an unmeasured confounder as strong as the strongest
    measured covariate (the benchmark of the sensitivity section,
-   :mod:`retention_lab.impact.sensitivity`). With ``RR_b`` the confidence limit nearer the null
+   :mod:`retention_lab.impact.core.sensitivity`). With ``RR_b`` the confidence limit nearer the null
    as a risk ratio (the sensitivity table's ``rr_ci_low`` for an increase, ``rr_ci_high`` for a
    decrease; spend on the standardized-mean-difference scale ``exp(0.91 d)``, VanderWeele 2017)
    and ``B = RR_EU · RR_UD / (RR_EU + RR_UD − 1)`` the benchmark's bias factor (Ding &
@@ -37,9 +37,9 @@ Rules, in order:
    is ``"suggestive"`` with reason ``no_benchmark`` — never ``"effect"``.
 
 The benchmark is the sensitivity section's: for a single-launch design the strongest covariate
-*given the others* (leave-one-covariate-out, :func:`~retention_lab.impact.sensitivity.
+*given the others* (leave-one-covariate-out, :func:`~retention_lab.impact.core.sensitivity.
 conditional_benchmarks`); for rolling enrolment the strongest history covariate's *crude*
-associations (:func:`~retention_lab.impact.design_rolling.rolling_sensitivity`), which include
+associations (:func:`~retention_lab.impact.rolling.design.rolling_sensitivity`), which include
 what the adjustment already removed — there the rule errs towards "suggestive".
 
 Why this rule and not a p-value: when the selection into membership runs through a trait the
@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from .. import ids
-from .evalues import evalue
+from .core.evalues import evalue
 
 
 def headline_family(effects: pd.DataFrame, design: str) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """The enrolment event-study figure: effect by month since enrolment with its intervals, the
 placebo months before enrolment in grey and the pre-trend verdict in the title (red when it
 fails). Takes any result with ``estimates`` / ``pretrend`` / ``overall`` (an
-:class:`~retention_lab.impact.event_study.EventStudyResult`); returns the Axes."""
+:class:`~retention_lab.impact.core.event_study.EventStudyResult`); returns the Axes."""
 from __future__ import annotations
 
 import numpy as np

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .. import ids
-from ..errors import DataError
-from ..formatting import p_text
-from .estimators import Means, arm_means, effect_row
-from .outcomes import covariate_matrix
+from ... import ids
+from ...errors import DataError
+from ...formatting import p_text
+from ..core.estimators import Means, arm_means, effect_row
+from ..core.outcomes import covariate_matrix
 
 #: metric name -> (numerator column, denominator column or None) in the outcome table
 METRICS = {"purchases": ("orders", None), "spend": ("spend", None), "rmst": ("rmst_days", None),

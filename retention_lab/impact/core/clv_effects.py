@@ -43,7 +43,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .. import ids
+from ... import ids
 
 
 def predicted_clv(data, out: pd.DataFrame, groups: dict, *, months: int = 12,
@@ -52,8 +52,8 @@ def predicted_clv(data, out: pd.DataFrame, groups: dict, *, months: int = 12,
     """Per-customer expected CLV (index of ``out``; customers without transactions get 0) from
     a BG/NBD + Gamma-Gamma pair fitted to each group, and each group's delta-method variance of
     the mean CLV (parameter uncertainty). Returns ``(clv, info)``."""
-    from .. import clv as rlclv
-    from ..features import rfm_summary
+    from ... import clv as rlclv
+    from ...features import rfm_summary
     end = out.attrs["observation_end"]
     tx = data.transactions
     values = pd.Series(0.0, index=out.index)
@@ -115,7 +115,7 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     and reference customers) with ``ρ̂ − ρ ≈ Σ influence`` (the members' ratio-estimator terms
     plus the reference index's, by the chain rule through each ``I_m``; clustered by customer).
     """
-    from ..features.periods import period_index
+    from ...features.periods import period_index
     cid = tx["customer_id"].to_numpy()
     dates = tx["date"].to_numpy()
     amt = tx["amount"].to_numpy(float)
@@ -208,16 +208,16 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     the enrolment; the purchase events are exact days whatever ``freq``).
     """
     from scipy import stats
-    from ..clv import GammaGammaFitter
-    from ..clv.base import covariance_from_information, hessian_from_gradient
-    from ..clv.covariates_tv import TimeVaryingParetoNBDFitter, membership_covariates
-    from ..clv.covariates_tv_bg import TimeVaryingBetaGeoFitter
+    from ...clv import GammaGammaFitter
+    from ...clv.base import covariance_from_information, hessian_from_gradient
+    from ...clv.covariates_tv import TimeVaryingParetoNBDFitter, membership_covariates
+    from ...clv.covariates_tv_bg import TimeVaryingBetaGeoFitter
     if model not in ("bgnbd", "pnbd"):
         raise ValueError(f"model must be 'bgnbd' or 'pnbd', not {model!r}")
     cls = TimeVaryingBetaGeoFitter if model == "bgnbd" else TimeVaryingParetoNBDFitter
-    from ..errors import DataError
-    from ..features.periods import customer_periods, period_index
-    from ..units import days_per
+    from ...errors import DataError
+    from ...features.periods import customer_periods, period_index
+    from ...units import days_per
     tx, cust, end = data.transactions, data.customers, pd.Timestamp(data.observation_end)
     if "enrolled_at" not in cust.columns:
         raise DataError("customers: missing column 'enrolled_at' (enrolment date or null)",
@@ -368,7 +368,7 @@ def rolling_clv_rows(data, rolling, *, alpha: float = 0.05, n_draws: int | None 
                      seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """The CLV row of a rolling-enrolment report and its check (id
     :data:`retention_lab.ids.CHECK_CLV_MEMBERSHIP`), for
-    :func:`retention_lab.impact.design_rolling.analyze_rolling`: ``membership_clv_effect`` for
+    :func:`retention_lab.impact.rolling.design.analyze_rolling`: ``membership_clv_effect`` for
     the members the rolling analysis analysed (``rolling.trials`` rows with ``member == 1`` and
     ``kept``, at their index dates). Never raises: a failure becomes a ``warn`` check and no
     row; a refused interval (non-finite projections above the documented share, or a

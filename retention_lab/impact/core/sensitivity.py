@@ -7,7 +7,7 @@ strong a confounder that the data do not contain would have to be to overturn an
 E-values (VanderWeele & Ding 2017)
 ----------------------------------
 The formulas, and the conversions of odds ratios, hazard ratios and mean differences to an
-approximate risk ratio, are in :mod:`retention_lab.impact.evalues` (pure functions, no data);
+approximate risk ratio, are in :mod:`retention_lab.impact.core.evalues` (pure functions, no data);
 this module applies them to a report's effects on members.
 
 Benchmarks from the measured covariates
@@ -48,7 +48,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import formatting as fmt
+from ... import formatting as fmt
 from .outcomes import COVARIATES, categorical_columns
 from .evalues import (RARE_THRESHOLD, SCALES, SMD_TO_LOG_RR, EValue, _check_interval,  # noqa: F401
                       _evalues, bias_factor, evalue, evalues_hr, evalues_md, evalues_or,
@@ -439,8 +439,8 @@ def member_effects(out: pd.DataFrame, ps, *, extra_outcomes: dict | None = None,
     surveyed, CLV (``extra_outcomes["clv"]``) and the ATT-weighted negative-binomial rate ratio.
     The IPW Cox hazard ratio is not refitted (too slow to repeat per covariate)."""
     from .frequency import nb_rate_ratio
-    from .randomized import CORE
-    from .self_selected import att_effects
+    from ..randomized.estimators import CORE
+    from .propensity import att_effects
     D = ps.treated_
     rows = [att_effects(out, ps, CORE, alpha=alpha)]
     rows.append(pd.DataFrame([nb_rate_ratio(out["orders"], out["exposure_days"], D, ps.weights(),
@@ -551,7 +551,7 @@ def conditional_benchmarks(out: pd.DataFrame, ps, effects: pd.DataFrame, X: pd.D
     dropping a covariate also changes how the remaining ones adjust (Cinelli & Hazlett 2020,
     §6), so ``shift`` is a reading aid rather than an estimate of omitted-variable bias."""
     from .outcomes import covariate_matrix
-    from .self_selected import fit_propensity
+    from .propensity import fit_propensity
     if X is None:  # the columns the propensity model was fitted on
         X = covariate_matrix(out)
         X = X[[x for x in ps.X_.columns if x != "const"]]

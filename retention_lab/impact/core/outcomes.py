@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ...errors import DataError
 
 COVARIATES = ["pre_orders", "pre_spend", "tenure_days", "recency_days"]
 

@@ -88,7 +88,7 @@ report makes no causal claim. Selection on a latent buying rate among members wi
 history is not detectable from the data at all; the sensitivity analysis (E-values) is the only
 guide there.
 
-The CLV effect of rolling members is computed in :mod:`retention_lab.impact.clv_effects`; the
+The CLV effect of rolling members is computed in :mod:`retention_lab.impact.core.clv_effects`; the
 trial rows with their weights (``RollingResult.trials``) are the hook it can use.
 """
 from __future__ import annotations
@@ -100,12 +100,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .. import ids
-from ..errors import DataError
-from ..units import days_per
-from .estimators import Means, effect_row
-from .outcomes import categorical_columns
-from .randomized import METRICS, balance_check, balance_table
+from ... import ids
+from ...errors import DataError
+from ...units import days_per
+from ..core.estimators import Means, effect_row
+from ..core.outcomes import categorical_columns
+from ..randomized.estimators import METRICS, balance_check, balance_table
 
 #: members with fewer purchase days than this before their enrolment day have "too little
 #: history" (purchase days, not transaction lines: splitting an order into lines changes nothing)
@@ -489,7 +489,7 @@ def _untreated_btyd(H: _History, frame: dict):
     past (the same sequential ignorability the whole design rests on).
 
     Returns ``(fitter, customer codes of the fitted rows, their summary, fit warnings)``."""
-    from ..clv.beta_geo import BetaGeoFitter
+    from ...clv.beta_geo import BetaGeoFitter
     shift, enrol_day, end_day = frame["shift"], frame["enrol_day"], frame["end_day"]
     n = len(enrol_day)
     stop = np.where(np.isfinite(enrol_day), enrol_day, end_day) + shift

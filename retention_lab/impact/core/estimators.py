@@ -65,7 +65,7 @@ def arm_means(Y: dict, groups: dict, X: np.ndarray | None = None, weights=None) 
     ``y`` on centred ``X`` within the group, plus the term ``beta' (x_i - xbar) / n`` of the overall
     mean. Weighted (Hajek): ``psi_i = w_i (y_i - mu) / sum(w)``, the weights taken as known;
     callers with estimated propensity weights add the propensity model's score term themselves
-    (:func:`retention_lab.impact.self_selected.att_means` does; treating it as known is
+    (:func:`retention_lab.impact.core.propensity.att_means` does; treating it as known is
     conservative for the ATE — Lunceford & Davidian 2004 — but not guaranteed for the ATT).
     """
     names, est, cols = [], [], []

@@ -5,7 +5,7 @@ time-varying Cox model of :func:`retention_lab.survival.enrolment_effect`.
 Time origin is the launch; a customer's "lifetime" ends at their last purchase up to
 ``observation_end``; a lapse is confirmed when no purchase follows within the retention window
 ``(launch + horizon, observation_end]``, otherwise the customer is censored at ``horizon``
-(same definitions as :mod:`retention_lab.impact.outcomes`, so KM at ``horizon`` equals the
+(same definitions as :mod:`retention_lab.impact.core.outcomes`, so KM at ``horizon`` equals the
 retention share).
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import proportional_hazard_test
 
-from .. import ids
-from ..formatting import p_text
+from ... import ids
+from ...formatting import p_text
 
 
 def launch_survival_table(out: pd.DataFrame, min_duration: float = 0.5) -> pd.DataFrame:
@@ -102,7 +102,7 @@ def enrolment_hazard_ratio(data, out: pd.DataFrame, *, alpha: float = 0.05) -> t
     """Members' lapse hazard ratio with enrolment as a time-varying covariate
     (:func:`retention_lab.survival.enrolment_effect`), inactivity window = the retention window.
     Returns ``(row, naive_row)``."""
-    from .. import survival
+    from ... import survival
     end, h_end = out.attrs["observation_end"], out.attrs["horizon_end"]
     res = survival.enrolment_effect(data, inactivity_days=int((end - h_end).days), alpha=alpha)
     rows = []

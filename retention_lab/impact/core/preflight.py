@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..errors import DataError
+from ...errors import DataError
 
 #: the fewest customers a compared group may have
 MIN_PER_GROUP = 10

@@ -9,12 +9,12 @@ import pandas as pd
 
 from .clv_effects import predicted_clv
 from .estimators import z_interval
-from .. import ids
-from .. import formatting as fmt
+from ... import ids
+from ... import formatting as fmt
 
 
 def _currency():
-    from ..report.recording import get_currency
+    from ...report.recording import get_currency
     return get_currency()
 
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import ids
-from .rolling import HISTORY_LABELS, rolling_effects
-from .sensitivity import (SENSITIVITY_COLUMNS, bias_factor, confounder_strength, evalues_md,
+from ... import ids
+from .trials import HISTORY_LABELS, rolling_effects
+from ..core.sensitivity import (SENSITIVITY_COLUMNS, bias_factor, confounder_strength, evalues_md,
                           evalues_rr, interpret)
 
 #: history covariates used as benchmarks of the rolling sensitivity analysis
@@ -30,7 +30,7 @@ def analyze_rolling(data, out, alpha, survival, trim, horizon_days, *, sensitivi
                     event_study=True, retention_days=None, period="M", clv=True,
                     n_draws=200, seed=0):
     """``(effects, checks, extra)`` for :func:`~.analyze` (see the module docstring)."""
-    from .rolling import RETENTION_DAYS
+    from .trials import RETENTION_DAYS
     res = rolling_effects(data, horizon_days=horizon_days, alpha=alpha, trim=trim,
                           retention_days=RETENTION_DAYS if retention_days is None
                           else retention_days, period=period)
@@ -43,7 +43,7 @@ def analyze_rolling(data, out, alpha, survival, trim, horizon_days, *, sensitivi
         checks.append(check)
     if survival:
         try:
-            from .survival_effects import enrolment_hazard_ratio
+            from ..core.survival_effects import enrolment_hazard_ratio
             tv, nv = enrolment_hazard_ratio(data, out, alpha=alpha)
             effects.append(pd.DataFrame([tv]))
             naive = pd.DataFrame([nv])
@@ -51,7 +51,7 @@ def analyze_rolling(data, out, alpha, survival, trim, horizon_days, *, sensitivi
             checks.append(dict(id=ids.CHECK_TV_COX, check="time-varying Cox (enrolment)", status="warn", value=np.nan,
                                detail=f"not computed: {type(exc).__name__}: {exc}"))
     if clv:   # one BG/NBD with membership switching on at enrolment (never raises)
-        from .clv_effects import rolling_clv_rows
+        from ..core.clv_effects import rolling_clv_rows
         rows, check = rolling_clv_rows(data, res, alpha=alpha, n_draws=n_draws, seed=seed)
         effects.append(rows)
         checks.append(check)
@@ -85,7 +85,7 @@ def _event_study(data, alpha):
     """The event study and its pre-trend check (a warning for the headline: see below)."""
     name = "pre-trends (event study, not-yet-enrolled comparison)"
     try:
-        from .event_study import event_study
+        from ..core.event_study import event_study
         es = event_study(data, outcome="purchases", months_before=6, months_after=12,
                          alpha=alpha)
     except Exception as exc:   # H2's estimator may refuse a panel: say so, never crash

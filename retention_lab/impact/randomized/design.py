@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import ids
-from ..errors import DataError
-from ..units import z_value
-from .common import _clv_rows, _cox, _km
-from ..formatting import p_text
-from .estimators import z_interval
-from .frequency import nb_rate_ratio
-from .power import mde_table
-from .randomized import CORE, balance_check, balance_table, itt_and_members, srm_check
+from ... import ids
+from ...errors import DataError
+from ...units import z_value
+from ..core.common import _clv_rows, _cox, _km
+from ...formatting import p_text
+from ..core.estimators import z_interval
+from ..core.frequency import nb_rate_ratio
+from ..core.power import mde_table
+from .estimators import CORE, balance_check, balance_table, itt_and_members, srm_check
 
 
 #: control customers who enrolled, as a share of the control arm, from which the effect on

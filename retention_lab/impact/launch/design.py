@@ -9,16 +9,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import ids
-from ..errors import DataError
-from .common import _clv_rows, _cox, _km, _members_note
-from .frequency import nb_rate_ratio
-from .power import mde_table
-from .randomized import CORE, balance_check
-from .rolling import MIN_EFFECTIVE_COMPARISON, OVERLAP_FAIL_SHARE
-from .self_selected import (att_effects, did_effect, fit_propensity, naive_effects,
+from ... import ids
+from ...errors import DataError
+from ..core.common import _clv_rows, _cox, _km, _members_note
+from ..core.frequency import nb_rate_ratio
+from ..core.power import mde_table
+from ..randomized.estimators import CORE, balance_check
+from ..rolling.trials import MIN_EFFECTIVE_COMPARISON, OVERLAP_FAIL_SHARE
+from ..core.propensity import (att_effects, did_effect, fit_propensity, naive_effects,
                             propensity_balance)
-from .sensitivity import (conditional_benchmarks, covariate_benchmarks, member_effects,
+from ..core.sensitivity import (conditional_benchmarks, covariate_benchmarks, member_effects,
                           sensitivity_table)
 
 
@@ -78,7 +78,7 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
             effects.append(pd.DataFrame([hr]))
             checks.append(ph)
         try:
-            from .survival_effects import enrolment_hazard_ratio
+            from ..core.survival_effects import enrolment_hazard_ratio
             tv, nv = enrolment_hazard_ratio(data, out, alpha=alpha)
             effects.append(pd.DataFrame([tv]))
             naive.append(pd.DataFrame([nv]))

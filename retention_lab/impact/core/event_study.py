@@ -64,9 +64,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .. import formatting as fmt
-from ..errors import DataError
-from ..units import z_value
+from ... import formatting as fmt
+from ...errors import DataError
+from ...units import z_value
 
 #: Pre-trend test threshold: ``status = "fail"`` when the joint placebo p-value is below it.
 PRETREND_ALPHA = 0.05
@@ -118,7 +118,7 @@ class EventStudyResult:
 
     def plot(self, ax=None, truth=None):
         """The event-study figure (:func:`retention_lab.report.figures.plot_event_study`); the Axes."""
-        from ..report.figures.event_study import plot_event_study  # plots sit downstream of impact
+        from ...report.figures.event_study import plot_event_study  # plots sit downstream of impact
         return plot_event_study(self, ax=ax, truth=truth)
 
     def as_check(self) -> dict:

@@ -18,7 +18,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from ..errors import DataError
+from ...errors import DataError
 
 
 def _check_groups(y: np.ndarray, t: np.ndarray) -> None:
