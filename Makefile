@@ -69,7 +69,7 @@ test-spark: setup-spark
 ## Renders a report's HTML in headless Chromium (installs Debian's chromium if missing).
 test-browser: setup
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
-	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/test_browser.py
+	$(PY) -m pytest -q -p no:cacheprovider -m browser tests/report/test_browser.py
 
 benchmarks: setup-spark
 	for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

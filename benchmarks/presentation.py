@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import retention_lab as rl  # noqa: E402
-from retention_lab import plots  # noqa: E402
+from retention_lab.report import figures as plots  # noqa: E402
 
 
 def timed(fn):

@@ -19,6 +19,8 @@ MOVED = {
     "retention_lab.plots": "retention_lab.report.figures",
     "retention_lab.presentation": "retention_lab.report.tables",
     "retention_lab.reporting": "retention_lab.report.recording",
+    "retention_lab.monitor.report": "retention_lab.report.monitor",
+    "retention_lab.targeting.report": "retention_lab.report.targeting",
     # impact/ grouped by design; retention_lab.impact.randomized and .rolling kept their names
     # as packages that re-export the old modules' public names.
     "retention_lab.impact.estimators": "retention_lab.impact.core.estimators",

@@ -97,7 +97,7 @@ def test_notebook_02_short_follow_up_and_no_covariates_says_why_instead_of_nan(o
     assert not re.search(r"\bnan\b", printed)
 
 
-@pytest.mark.slow   # ~30 s: CDNOW's master file; the exclusion itself: tests/test_features_spend.py
+@pytest.mark.slow   # ~30 s: CDNOW's master file; the exclusion itself: tests/features/test_features_spend.py
 def test_notebook_03_runs_on_cdnow_full_and_counts_the_zero_spend_customer(tmp_path):
     res = run_notebook(NOTEBOOKS / "03_clv.ipynb", {"data_source": "cdnow_full", "n_draws": 20},
                        name="full03", output_dir=tmp_path)

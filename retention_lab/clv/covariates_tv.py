@@ -52,7 +52,7 @@ activity) and loses more purchases to the merge (29.7 % against 13.2 % in the we
 19), and a purchase placed at the start of its period while the period's exposure runs after
 it moves one period of events from the non-member to the member regime; together these gave a
 null programme ``trans.member`` ≈ +0.09–0.13 on weekly periods. With exact days both are gone
-(tests/test_clv_membership_calibration.py). The dropout multiplier of a BG/NBD purchase is the
+(tests/clv/test_membership_calibration.py). The dropout multiplier of a BG/NBD purchase is the
 one in force just after it (the next day's).
 
 Predictions under a future covariate path (constant from a customer's cut-off on: e.g.

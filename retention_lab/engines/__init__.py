@@ -6,7 +6,7 @@ calibration–holdout split, the churn table, the cohort matrix — are written 
 out-of-core: a memory limit and spill to disk) or Spark SQL (local or a cluster); on DuckDB the
 BTYD summary of integer ids runs as a one-pass kernel (:mod:`.kernels`). The engine is chosen
 here and only here (:mod:`.summaries`). The numbers are the same on every engine
-(tests/test_engines.py checks every column of every customer).
+(tests/engines/test_engines.py checks every column of every customer).
 
 ``engine="auto"`` picks pandas for DataFrames under 2M rows, DuckDB for files, DuckDB tables
 and large frames, Spark for Spark DataFrames and tables (see :mod:`.sources`). The data contract

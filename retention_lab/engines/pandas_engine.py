@@ -16,7 +16,7 @@ one period are one purchase occasion whose amount is their sum. Ages are differe
 numbers (:func:`retention_lab.periods.period_index`) divided by ``freq_multiplier``
 (``freq="D", freq_multiplier=7``: the fractional weeks of the published CDNOW analyses).
 
-Where we differ from lifetimes 0.11.3, on purpose (tests/test_features.py shows each case):
+Where we differ from lifetimes 0.11.3, on purpose (tests/features/test_features.py shows each case):
 
 * the window is cut on dates *before* flooring to periods, so nothing after
   ``observation_end`` is used (lifetimes floors first, so with ``freq="W"`` it keeps purchases

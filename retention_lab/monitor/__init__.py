@@ -8,7 +8,7 @@
 * :mod:`.decision` — the stopping rule stated in advance;
 * :mod:`.data` — :func:`read_holdout`, your own tables;
 * :mod:`.holdout` — :func:`monitor_holdout`, everything at one look;
-* :mod:`.report` — the words and tables (display).
+* the words and tables (display) are :mod:`retention_lab.report.monitor`.
 """
 from .data import read_holdout
 from .decision import DECISIONS, StoppingRule, decide

@@ -1,6 +1,6 @@
 """``monitor_holdout``: the weekly look at a running holdout — always-valid intervals for purchases,
 spend and retention, the sequential SRM check, the pre-registered decision and the plan against
-the actuals. Numbers only, keyed by metric ids; :mod:`retention_lab.monitor.report` words them."""
+the actuals. Numbers only, keyed by metric ids; :mod:`retention_lab.report.monitor` words them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

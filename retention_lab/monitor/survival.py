@@ -19,7 +19,7 @@ Biometrics 52:1033–1041; the counting-process martingale structure of Gu & Lai
 Statist. 19:1403–1433), i.e. a Brownian motion with drift in information time — the process the
 Gaussian-mixture boundary of Waudby-Smith et al. (2023) controls uniformly. The restricted mean
 (RMST) does *not* have independent increments (Murray & Tsiatis 1999), which is why the fixed-
-horizon survival is used here. The A/A simulation in ``tests/test_monitor_simulation.py``
+horizon survival is used here. The A/A simulation in ``tests/monitor/test_monitor_simulation.py``
 measures the resulting false-positive rate under daily looks.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@ retention to a horizon under censoring and on spend in a window; a targeting rul
 robust value next to treat-everyone / no one / by churn risk / by CLV, Qini curves and the RATE
 test of whether there is heterogeneity worth ranking on.
 
-Estimation only (numbers keyed by stable ids); :mod:`retention_lab.targeting.report` and
+Estimation only (numbers keyed by stable ids); :mod:`retention_lab.report.targeting` and
 :mod:`retention_lab.report.figures.targeting` turn them into sentences, tables and figures. Needs
 scikit-learn (the ``targeting`` extra): see :mod:`retention_lab.targeting.learners` for why.
 """

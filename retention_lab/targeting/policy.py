@@ -158,7 +158,7 @@ def rate_test(scores, priority, *, folds=None, n_boot: int = 200, alpha: float =
     folds' noise). The fold estimates are *not* independent: fold ``k``'s ranking was learned
     from the other folds' outcomes, which also enter their own estimates. Treating them as
     independent (``combine="independent"``, SE² = Σ w_k² SE_k²) gave z-statistics with SD 1.235
-    and 10 % rejections at nominal 5 % over 40 null seeds (tests/test_targeting_slow.py).
+    and 10 % rejections at nominal 5 % over 40 null seeds (tests/targeting/test_targeting_slow.py).
     The default ``combine="bound"`` uses SE = Σ w_k SE_k, the largest SD the weighted mean can
     have whatever the correlation (Cauchy–Schwarz): valid, conservative (200 null seeds: no
     rejection, z SD 0.672; it costs power — a real ranking needs a larger campaign to pass)."""

@@ -31,7 +31,7 @@ buying is still observed, with zeros). Every 2 × 2 comparison uses the customer
 of its months (``b`` and ``t``), so it is a balanced comparison; a customer acquired after ``b``
 simply does not enter it. (R ``did`` and the Python ``differences`` package treat an unbalanced
 panel as repeated cross-sections instead; on a balanced panel the two coincide and
-``tests/test_event_study.py`` checks it against ``differences`` to 1e-6.) Members enrolled in
+``tests/impact/test_event_study.py`` checks it against ``differences`` to 1e-6.) Members enrolled in
 their acquisition month have no pre-enrolment month and enter no comparison as treated; the
 month of observation end is dropped when it is incomplete. Both are counted in ``.sample``.
 

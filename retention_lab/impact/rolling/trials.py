@@ -65,10 +65,10 @@ The design
   is missing. The fitted propensity and outcome models are taken as known; the doubly robust
   form makes this first-order correct when both are right (Sant'Anna & Zhao 2020, §3), and the
   coverage of the intervals is checked by simulation in the slow suite
-  (tests/test_impact_rolling_coverage.py, tests/test_impact_rolling_foreign.py).
+  (tests/impact/test_rolling_coverage.py, tests/impact/test_rolling_foreign.py).
 * **Known limit (open, issue 19):** the completion is only as good as the BG/NBD. On a simulator
   it was not designed around (renewal purchases, calendar-time lifetimes, enrolment chosen on
-  the inter-purchase gap; tests/test_impact_rolling_foreign.py) the BG/NBD's dropout at
+  the inter-purchase gap; tests/impact/test_rolling_foreign.py) the BG/NBD's dropout at
   purchases under-predicts the untreated retention and purchases of heavy buyers who enrol
   later: retention is biased up by about +0.02 (200-seed coverage 89 % with a +25 % programme,
   85.5 % under a null) and purchases by about +0.07 purchase days (coverage 94.5 % and 86 %). There the completed retention of the censored comparison rows was
