@@ -42,8 +42,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from ... import ids
+from .clv_projection import d_beta, discount_coefficients, discounted_pass
 
 
 def predicted_clv(data, out: pd.DataFrame, groups: dict, *, months: int = 12,
@@ -210,8 +212,9 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     from scipy import stats
     from ...clv import GammaGammaFitter
     from ...clv.base import covariance_from_information, hessian_from_gradient
-    from ...clv.covariates_tv import TimeVaryingParetoNBDFitter, membership_covariates
-    from ...clv.covariates_tv_bg import TimeVaryingBetaGeoFitter
+    from ...clv.covariates_tv import TimeVaryingParetoNBDFitter, _states, membership_covariates
+    from ...clv.covariates_tv_bg import (TimeVaryingBetaGeoFitter, _purchase_sums,
+                                        bg_dynamic_loglik_terms)
     if model not in ("bgnbd", "pnbd"):
         raise ValueError(f"model must be 'bgnbd' or 'pnbd', not {model!r}")
     cls = TimeVaryingBetaGeoFitter if model == "bgnbd" else TimeVaryingParetoNBDFitter
@@ -270,7 +273,14 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
         return on, off
 
     spend = gg.conditional_expected_average_profit(f_pre, m_pre)
-    on, off = projections(None)
+    theta = fitted._theta
+    if model == "bgnbd":
+        # one fused pass per distinct member row, with the derivatives in θ (clv_projection)
+        (on, off), (d_on, d_off) = _bg_projections(
+            theta, d, d_end, days_per("M") / d.unit, discount_coefficients(months, discount_rate),
+            fitted._future, _states, _purchase_sums, bg_dynamic_loglik_terms)
+    else:
+        on, off = projections(None)
     clv_on, clv_off = margin * spend * rho * on, margin * spend * off
     diff_i = clv_on - clv_off
     ok = np.isfinite(diff_i)
@@ -289,10 +299,12 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     psi_s = np.zeros(fitted.data_.n)
     psi_s[mpos[ok]] = (diff_i[ok] - est) / n if n else 0.0
     part["sampling"] = psi_s
-    theta = fitted._theta
     H_inv = fitted.variance_matrix_model_log_.to_numpy()
     J = np.empty(len(theta))
     for j in range(len(theta)):
+        if model == "bgnbd":
+            J[j] = np.mean((margin * spend * (rho * d_on[:, j] - d_off[:, j]))[ok])
+            continue
         h = 1e-5 * max(1.0, abs(theta[j]))
         e = np.zeros(len(theta))
         e[j] = h
@@ -357,6 +369,56 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
                 se_parameters=se_part["parameters"], se_sampling=se_part["sampling"],
                 se_spend=se_part["spend"], se_aov=se_part["aov"], n_nonfinite=n_bad,
                 interval_refused=refused)
+
+
+def _bg_projections(theta, d, t0, dt, c, future_rows, states, purchase_sums, loglik_terms,
+                    step: float = 1e-5):
+    """Each member's discounted expected purchases with membership on and off under the
+    time-varying BG/NBD at ``θ`` — ``P(alive) · S`` of :mod:`.clv_projection`, the same
+    quantity as ``factors @ diff(fitted._cum_expected(θ, d, horizons, future))`` — and their
+    gradients in ``θ`` (members × dim θ). The per-member inputs ``m, B, a_f, c_f, β, P`` are
+    cheap functions of ``θ`` (their derivatives by central differences, step ``1e-5``
+    relative, as the earlier full re-evaluations); the expensive expectation over ``p`` runs
+    once with its partial derivatives, plus two value passes for ``a`` (which moves the
+    quadrature nodes). Returns ``((on, off), (d_on, d_off))``."""
+    kt = d.kt
+
+    def inputs(th, Xf, Zf):
+        r, alpha, a, b = np.exp(th[:4])
+        af = np.exp(Xf @ th[4:4 + kt])
+        cf = np.exp(Zf @ th[4 + kt:])
+        AT = states(th, d)[2]
+        Cx = purchase_sums(th, d, cf)[0]
+        with np.errstate(all="ignore"):
+            _, alive, dead = loglik_terms(th, d, cf)
+            p_alive = expit(alive - dead)
+        return np.column_stack([r + d.x, alpha + AT, af, cf, b + Cx, p_alive])
+
+    vals, grads = [], []
+    for member in (1.0, 0.0):
+        Xf, Zf = future_rows({"member": member}, d)
+        base = inputs(theta, Xf, Zf)
+        m, B, af, cf, beta, P = base.T
+        a = float(np.exp(theta[2]))
+        with np.errstate(all="ignore"):
+            out = discounted_pass(a, m, B, af, cf, beta, t0, dt, c, grad=True)
+            S = out[:, 0]
+            dS = np.column_stack([out[:, 1], out[:, 2], out[:, 3], out[:, 4],
+                                  d_beta(out, a, beta)])         # ∂S/∂(m, B, af, cf, β)
+            g = np.empty((len(S), len(theta)))
+            for j in range(len(theta)):
+                h = step * max(1.0, abs(theta[j]))
+                e = np.zeros(len(theta))
+                e[j] = h
+                dIn = (inputs(theta + e, Xf, Zf) - inputs(theta - e, Xf, Zf)) / (2 * h)
+                g[:, j] = dIn[:, 5] * S + P * np.sum(dS * dIn[:, :5], axis=1)
+                if j == 2:   # a also moves the nodes and the Beta normalisation
+                    Sa = [discounted_pass(float(np.exp(theta[2] + sgn * h)), m, B, af, cf,
+                                          beta, t0, dt, c)[:, 0] for sgn in (1.0, -1.0)]
+                    g[:, j] += P * (Sa[0] - Sa[1]) / (2 * h)
+        vals.append(P * S)
+        grads.append(g)
+    return tuple(vals), tuple(grads)
 
 
 #: the keys of an effects-table row

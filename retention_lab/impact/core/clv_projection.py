@@ -1,0 +1,216 @@
+"""Members' discounted projections under the time-varying BG/NBD, and their derivatives, in one
+pass (the CLV effect of :mod:`.clv_effects` at a million customers, issue 22).
+
+The quantity (:class:`retention_lab.clv.TimeVaryingBetaGeoFitter`'s prediction, Fader, Hardie
+& Lee 2005 with the covariates of :mod:`retention_lab.clv.covariates_tv_bg`): for a member with
+``m = r + x``, ``B = α + A(e)``, ``β = b + C_x``, a constant future path ``(a_f, c_f)`` and
+``P`` = P(alive at the cut-off),
+
+    proj = P · S,   S = Σ_k c_k E_p[ v(t_k) / π ],   v(t) = 1 − (B / (B + a_f π t))^m,
+    π = 1 − (1 − p)^{c_f},   p ~ Beta(a, β),   t_k = t_0 + k Δ,
+
+with ``c_k`` the discount weights of the monthly increments (``Σ_k f_k (E(t_k) − E(t_{k−1}))``
+telescoped: ``c_0 = −f_1``, ``c_k = f_k − f_{k+1}``, ``c_M = f_M``) — the quantity
+:meth:`TimeVaryingBetaGeoFitter._cum_expected` gives, summed the same way. ``E_p`` is a
+Gauss–Jacobi rule with the Beta weight ``p^(a−1) (1 − p)^(⌊β⌋−1)`` (:func:`rules`,
+:data:`N_NODES` = 36 nodes, within 1e-9 relative of adaptive quadrature on the tests' rows)
+instead of the fitter's 64-node rule with the weight ``p^(a−1)`` only.
+
+What is new is the cost: one fused loop (numba, two threads; a chunked numpy fallback gives the
+same numbers) instead of (months + 1) × nodes × members arrays, evaluated once per *distinct*
+input row (members with equal ``m, B, a_f, c_f, β, t_0`` share one evaluation), and the
+partial derivatives ``∂S/∂(m, B, a_f, c_f, β)`` in the same pass (closed forms below), so that
+the gradient of the mean effect in the model's parameters needs two more value passes (for
+``a``, which moves the nodes) instead of ``2 dim θ`` full re-evaluations.
+
+Derivatives, with ``L_k = log(1 + a_f π t_k / B)``, ``u_k = e^{−m L_k}``, ``V = Σ c_k (1 − u_k)``,
+``A = Σ c_k m u_k t_k / (B + a_f π t_k)`` and ``G = V / π`` at a node:
+``∂G/∂m = Σ c_k L_k u_k / π``, ``∂G/∂B = −a_f A / B``, ``∂G/∂a_f = A``,
+``∂G/∂c_f = (a_f A / π − V / π²) · ∂π/∂c_f`` with ``∂π/∂c_f = −(1 − π) log(1 − p)``, and the
+node weight ``W ∝ (1 − p)^{β−1} / B(a, β)`` gives ``∂S/∂β = Σ W G log(1 − p) − (ψ(β) − ψ(a + β)) S``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.special import betaln, digamma, roots_jacobi
+
+
+#: Gauss–Jacobi nodes per Beta-weight table (:func:`rules`). Measured against adaptive
+#: quadrature and a 200-node evaluation: on the members of a 20k-customer rolling study S is
+#: within 6e-10 (relative) at 32 nodes, its partial derivatives within 3e-7; the hardest row of
+#: the tests (3 repeat purchases in 5 days, 1000 days ahead) needs 36 for 1e-9 (32: 1.1e-8).
+#: The fitter's own ``p^(a−1)`` rule needs 48 nodes on the same members (32: 2e-6).
+N_NODES = 36
+#: the outputs of one pass: S and its partial derivatives
+PARTS = ("S", "m", "B", "af", "cf", "beta_log")
+
+
+def _kernel_py(logq, wq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, grad, out):
+    """The pass for rows ``out.shape[0]`` (plain Python; compiled by numba when available):
+    row ``i`` uses the node table ``grp[i]`` (``logq``, ``wq``: groups × nodes) and the weight
+    correction ``(1 − p)^delta[i] / B(a, β_i)``."""
+    n = m.shape[0]
+    nq = logq.shape[1]
+    nk = c.shape[0]
+    for i in _range(n):
+        gi = grp[i]
+        s = 0.0
+        sm = 0.0
+        sa = 0.0
+        sc = 0.0
+        sl = 0.0
+        Bi = B[i]
+        mi = m[i]
+        afi = af[i]
+        cfi = cf[i]
+        for q in range(nq):
+            lq = logq[gi, q]
+            W = wq[gi, q] * math.exp(delta[i] * lq - lbeta[i])
+            pi = -math.expm1(cfi * lq)
+            K = afi * pi
+            V = 0.0
+            A = 0.0
+            LU = 0.0
+            for k in range(nk):
+                t = t0[i] + dt * k
+                L = math.log1p(K * t / Bi)
+                v = -math.expm1(-mi * L)
+                V += c[k] * v
+                if grad:
+                    u = 1.0 - v
+                    A += c[k] * mi * u * t / (Bi + K * t)
+                    LU += c[k] * L * u
+            G = V / pi
+            s += W * G
+            if grad:
+                sm += W * LU / pi
+                sa += W * A
+                sc += W * (A * afi / pi - V / (pi * pi)) * (-(1.0 - pi) * lq)
+                sl += W * G * lq
+        out[i, 0] = s
+        if grad:
+            out[i, 1] = sm
+            out[i, 2] = -(afi / Bi) * sa
+            out[i, 3] = sa
+            out[i, 4] = sc
+            out[i, 5] = sl
+
+
+_range = range
+_compiled = False   # not compiled yet: numba is imported on first use (it costs ~0.4 s)
+
+
+def _kernel():
+    """The numba-compiled :func:`_kernel_py` (parallel over rows), or ``None`` without numba."""
+    global _compiled, _range
+    if _compiled is False:
+        try:
+            import numba   # heavy optional import, deferred to the first projection
+            _range = numba.prange
+            _compiled = numba.njit(parallel=True, cache=True)(_kernel_py)
+        except ImportError:  # pragma: no cover
+            _compiled = None
+    return _compiled
+
+
+def _pass_numpy(logq, wq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, grad, out, chunk=2048):
+    """The same pass as arrays, ``chunk`` rows at a time (months × nodes × rows)."""
+    k = np.arange(len(c), dtype=float)
+    for lo in range(0, len(m), chunk):
+        sl_ = slice(lo, lo + chunk)
+        mi, Bi, afi, cfi = m[sl_], B[sl_], af[sl_], cf[sl_]
+        lq = logq[grp[sl_]].T                                           # (q, n)
+        W = wq[grp[sl_]].T * np.exp(delta[sl_][None, :] * lq - lbeta[sl_][None, :])
+        pi = -np.expm1(cfi[None, :] * lq)
+        K = afi[None, :] * pi
+        t = (t0[sl_][None, :] + dt * k[:, None])[:, None, :]              # (k, 1, n)
+        L = np.log1p(K[None] * t / Bi)
+        v = -np.expm1(-mi * L)                                          # (k, q, n)
+        V = np.tensordot(c, v, axes=(0, 0))
+        G = V / pi
+        out[sl_, 0] = np.sum(W * G, axis=0)
+        if grad:
+            u = 1.0 - v
+            A = np.tensordot(c, mi * u * t / (Bi + K[None] * t), axes=(0, 0))
+            LU = np.tensordot(c, L * u, axes=(0, 0))
+            out[sl_, 1] = np.sum(W * LU / pi, axis=0)
+            sa = np.sum(W * A, axis=0)
+            out[sl_, 2] = -(afi / Bi) * sa
+            out[sl_, 3] = sa
+            out[sl_, 4] = np.sum(W * (A * afi / pi - V / pi ** 2) * (-(1.0 - pi) * lq), axis=0)
+            out[sl_, 5] = np.sum(W * G * lq, axis=0)
+
+
+def rules(a: float, beta, n: int = N_NODES, beta_weight: bool = True):
+    """Node tables for the expectation over ``p ~ Beta(a, β)`` of each row: ``(log(1 − p),
+    w, group of each row, δ of each row)`` with ``E[h] = Σ_q w_q (1 − p_q)^δ h(p_q) / B(a, β)``.
+
+    ``beta_weight=True`` (default): Gauss–Jacobi with the weight ``p^(a−1) (1 − p)^(β₀−1)``,
+    ``β₀ = ⌊β⌋`` (``β`` itself below 1), one table per distinct ``β₀``: the Beta density is in
+    the rule, the rest (``(1 − p)^δ``, ``δ < 1``, and the integrand) is smooth on the scale of
+    the posterior. ``beta_weight=False``: the fitter's rule, weight ``p^(a−1)`` only, every row
+    ``δ = β − 1`` (its 64 nodes are the reference of the tests).
+    """
+    beta = np.asarray(beta, float)
+    if not beta_weight:
+        xs, ws = roots_jacobi(n, 0.0, a - 1.0)
+        return (np.log1p(-(1.0 + xs) / 2.0)[None, :], (ws * 2.0 ** -a)[None, :],
+                np.zeros(len(beta), np.int64), beta - 1.0)
+    b0 = np.where(beta >= 1.0, np.floor(beta), beta)
+    levels, grp = np.unique(b0, return_inverse=True)
+    logq = np.empty((len(levels), n))
+    wq = np.empty((len(levels), n))
+    for j, lv in enumerate(levels):
+        xs, ws = roots_jacobi(n, lv - 1.0, a - 1.0)
+        logq[j] = np.log((1.0 - xs) / 2.0)
+        wq[j] = ws * 2.0 ** -(a + lv - 1.0)
+    return logq, wq, grp.ravel().astype(np.int64), beta - b0
+
+
+def discounted_pass(a: float, m, B, af, cf, beta, t0, dt: float, c, *, grad: bool = False,
+                    use_numba: bool | None = None, n_nodes: int = N_NODES,
+                    beta_weight: bool = True) -> np.ndarray:
+    """``S`` (and with ``grad`` its partial derivatives, columns :data:`PARTS`) of each row,
+    evaluated once per distinct row (nodes from :func:`rules`). ``beta_log`` is
+    ``Σ W G log(1 − p)``; :func:`d_beta` turns it into ``∂S/∂β``."""
+    X = np.column_stack([np.asarray(v, float) for v in (m, B, af, cf, beta, t0)])
+    fin = np.all(np.isfinite(X), axis=1)
+    uniq, inv = np.unique(X[fin], axis=0, return_inverse=True)
+    inv = inv.ravel()
+    mu, Bu, afu, cfu, bu, tu = (np.ascontiguousarray(uniq[:, j]) for j in range(6))
+    res = np.zeros((len(uniq), len(PARTS)))
+    c = np.ascontiguousarray(np.asarray(c, float))
+    if len(uniq):
+        logq, wq, grp, delta = rules(a, bu, n_nodes, beta_weight)
+        with np.errstate(all="ignore"):
+            lbeta = betaln(a, bu)
+        kern = _kernel() if use_numba is not False else None
+        args = (np.ascontiguousarray(logq), np.ascontiguousarray(wq), grp, mu, Bu, afu, cfu,
+                delta, lbeta, tu, float(dt), c, bool(grad), res)
+        if kern is not None:
+            kern(*args)
+        else:
+            with np.errstate(all="ignore"):
+                _pass_numpy(*args)
+    out = np.full((len(X), len(PARTS)), np.nan)
+    out[fin] = res[inv]
+    return out
+
+
+def d_beta(out: np.ndarray, a: float, beta) -> np.ndarray:
+    """``∂S/∂β`` from a ``grad`` pass."""
+    with np.errstate(all="ignore"):
+        return out[:, 5] - (digamma(beta) - digamma(a + beta)) * out[:, 0]
+
+
+def discount_coefficients(months: int, discount_rate: float) -> np.ndarray:
+    """``c_k`` (k = 0 … months) with ``Σ_k c_k E(t_k) = Σ_{k≥1} f_k (E(t_k) − E(t_{k−1}))``,
+    ``f_k = (1 + rate)^−k``."""
+    f = (1.0 + discount_rate) ** -np.arange(1, months + 1)
+    c = np.zeros(months + 1)
+    c[0] = -f[0]
+    c[1:months] = f[:-1] - f[1:]
+    c[months] = f[-1]
+    return c
