@@ -69,16 +69,17 @@ def test_values_match_adaptive_quadrature_to_1e_8():
 def test_partial_derivatives_match_central_differences_of_the_oracle():
     m, B, af, cf, beta, t0 = _inputs()
     out = cp.discounted_pass(A_SHAPE, m, B, af, cf, beta, t0, DT, C, grad=True)
-    d_beta = cp.d_beta(out, A_SHAPE, beta)
+    d_beta, d_a = cp.d_beta(out, A_SHAPE, beta), cp.d_a(out, A_SHAPE, beta)
     for i in (0, 3, 5, 7):
-        base = dict(m=m[i], B=B[i], af=af[i], cf=cf[i], beta=beta[i], t0=t0[i])
-        for col, name in ((1, "m"), (2, "B"), (3, "af"), (4, "cf"), (None, "beta")):
+        base = dict(m=m[i], B=B[i], af=af[i], cf=cf[i], beta=beta[i], t0=t0[i], a=A_SHAPE)
+        for col, name in ((1, "m"), (2, "B"), (3, "af"), (4, "cf"), ("beta", "beta"),
+                          ("a", "a")):
             h = 1e-4 * base[name]
             up, dn = dict(base), dict(base)
             up[name] += h
             dn[name] -= h
             num = (_oracle(**up) - _oracle(**dn)) / (2 * h)
-            got = d_beta[i] if col is None else out[i, col]
+            got = {"beta": d_beta, "a": d_a}[col][i] if isinstance(col, str) else out[i, col]
             assert got == pytest.approx(num, rel=1e-6, abs=1e-12 * abs(out[i, 0])), (i, name)
 
 

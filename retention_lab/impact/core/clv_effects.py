@@ -45,7 +45,7 @@ import pandas as pd
 from scipy.special import expit
 
 from ... import ids
-from .clv_projection import d_beta, discount_coefficients, discounted_pass
+from .clv_projection import d_a, d_beta, discount_coefficients, discounted_pass
 
 
 def predicted_clv(data, out: pd.DataFrame, groups: dict, *, months: int = 12,
@@ -379,8 +379,8 @@ def _bg_projections(theta, d, t0, dt, c, future_rows, states, purchase_sums, log
     gradients in ``θ`` (members × dim θ). The per-member inputs ``m, B, a_f, c_f, β, P`` are
     cheap functions of ``θ`` (their derivatives by central differences, step ``1e-5``
     relative, as the earlier full re-evaluations); the expensive expectation over ``p`` runs
-    once with its partial derivatives, plus two value passes for ``a`` (which moves the
-    quadrature nodes). Returns ``((on, off), (d_on, d_off))``."""
+    once per future path, with its partial derivatives in the same pass (in ``a`` through the
+    quadrature rule's nodes and weights). Returns ``((on, off), (d_on, d_off))``."""
     kt = d.kt
 
     def inputs(th, Xf, Zf):
@@ -412,10 +412,8 @@ def _bg_projections(theta, d, t0, dt, c, future_rows, states, purchase_sums, log
                 e[j] = h
                 dIn = (inputs(theta + e, Xf, Zf) - inputs(theta - e, Xf, Zf)) / (2 * h)
                 g[:, j] = dIn[:, 5] * S + P * np.sum(dS * dIn[:, :5], axis=1)
-                if j == 2:   # a also moves the nodes and the Beta normalisation
-                    Sa = [discounted_pass(float(np.exp(theta[2] + sgn * h)), m, B, af, cf,
-                                          beta, t0, dt, c)[:, 0] for sgn in (1.0, -1.0)]
-                    g[:, j] += P * (Sa[0] - Sa[1]) / (2 * h)
+                if j == 2:   # a = exp(θ_2) also moves the nodes and the Beta normalisation
+                    g[:, j] += P * a * d_a(out, a, beta)
         vals.append(P * S)
         grads.append(g)
     return tuple(vals), tuple(grads)

@@ -19,15 +19,21 @@ instead of the fitter's 64-node rule with the weight ``p^(a−1)`` only.
 What is new is the cost: one fused loop (numba, two threads; a chunked numpy fallback gives the
 same numbers) instead of (months + 1) × nodes × members arrays, evaluated once per *distinct*
 input row (members with equal ``m, B, a_f, c_f, β, t_0`` share one evaluation), and the
-partial derivatives ``∂S/∂(m, B, a_f, c_f, β)`` in the same pass (closed forms below), so that
-the gradient of the mean effect in the model's parameters needs two more value passes (for
-``a``, which moves the nodes) instead of ``2 dim θ`` full re-evaluations.
+partial derivatives ``∂S/∂(m, B, a_f, c_f, β, a)`` in the same pass (closed forms below), so
+that the gradient of the mean effect in the model's parameters costs one pass per future path
+instead of ``2 dim θ`` full re-evaluations.
 
 Derivatives, with ``L_k = log(1 + a_f π t_k / B)``, ``u_k = e^{−m L_k}``, ``V = Σ c_k (1 − u_k)``,
 ``A = Σ c_k m u_k t_k / (B + a_f π t_k)`` and ``G = V / π`` at a node:
 ``∂G/∂m = Σ c_k L_k u_k / π``, ``∂G/∂B = −a_f A / B``, ``∂G/∂a_f = A``,
 ``∂G/∂c_f = (a_f A / π − V / π²) · ∂π/∂c_f`` with ``∂π/∂c_f = −(1 − π) log(1 − p)``, and the
-node weight ``W ∝ (1 − p)^{β−1} / B(a, β)`` gives ``∂S/∂β = Σ W G log(1 − p) − (ψ(β) − ψ(a + β)) S``.
+node weight ``W = w_q (1 − p_q)^δ / B(a, β)`` gives ``∂S/∂β = Σ W G log(1 − p) − (ψ(β) −
+ψ(a + β)) S``. ``a`` moves the rule itself: ``∂S/∂a = Σ_q [∂w_q/∂a (1 − p_q)^δ G / B(a, β) +
+W (∂G/∂p − δ G / (1 − p)) ∂p_q/∂a] − (ψ(a) − ψ(a + β)) S`` with ``∂G/∂p = ∂G/∂π · c_f (1 −
+π) / (1 − p)`` and the nodes' and weights' derivatives by central differences of the rule
+(:func:`rule_derivatives`) — the derivative of the quadrature itself, accurate where the rule
+is (differentiating under the integral instead, ``E[log p · g]``, converges slowly: 1 % at 36
+nodes).
 """
 from __future__ import annotations
 
@@ -44,13 +50,14 @@ from scipy.special import betaln, digamma, roots_jacobi
 #: The fitter's own ``p^(a−1)`` rule needs 48 nodes on the same members (32: 2e-6).
 N_NODES = 36
 #: the outputs of one pass: S and its partial derivatives
-PARTS = ("S", "m", "B", "af", "cf", "beta_log")
+PARTS = ("S", "m", "B", "af", "cf", "beta_log", "a_rule")
 
 
-def _kernel_py(logq, wq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, grad, out):
+def _kernel_py(logq, wq, dp, dwq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, grad, out):
     """The pass for rows ``out.shape[0]`` (plain Python; compiled by numba when available):
-    row ``i`` uses the node table ``grp[i]`` (``logq``, ``wq``: groups × nodes) and the weight
-    correction ``(1 − p)^delta[i] / B(a, β_i)``."""
+    row ``i`` uses the node table ``grp[i]`` (``logq``, ``wq``: groups × nodes; ``dp``, ``dwq``
+    their nodes' and weights' derivatives in ``a``) and the weight correction
+    ``(1 − p)^delta[i] / B(a, β_i)``."""
     n = m.shape[0]
     nq = logq.shape[1]
     nk = c.shape[0]
@@ -61,13 +68,15 @@ def _kernel_py(logq, wq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, grad, out):
         sa = 0.0
         sc = 0.0
         sl = 0.0
+        sr = 0.0
         Bi = B[i]
         mi = m[i]
         afi = af[i]
         cfi = cf[i]
         for q in range(nq):
             lq = logq[gi, q]
-            W = wq[gi, q] * math.exp(delta[i] * lq - lbeta[i])
+            ew = math.exp(delta[i] * lq - lbeta[i])
+            W = wq[gi, q] * ew
             pi = -math.expm1(cfi * lq)
             K = afi * pi
             V = 0.0
@@ -87,8 +96,14 @@ def _kernel_py(logq, wq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, grad, out):
             if grad:
                 sm += W * LU / pi
                 sa += W * A
-                sc += W * (A * afi / pi - V / (pi * pi)) * (-(1.0 - pi) * lq)
+                dGdpi = A * afi / pi - V / (pi * pi)
+                sc += W * dGdpi * (-(1.0 - pi) * lq)
                 sl += W * G * lq
+                # the rule's own dependence on a: its nodes move (dG/dp, and the correction
+                # (1 − p)^δ) and its weights change
+                one_p = math.exp(lq)
+                dGdp = dGdpi * cfi * (1.0 - pi) / one_p
+                sr += dwq[gi, q] * ew * G + W * (dGdp - delta[i] * G / one_p) * dp[gi, q]
         out[i, 0] = s
         if grad:
             out[i, 1] = sm
@@ -96,6 +111,7 @@ def _kernel_py(logq, wq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, grad, out):
             out[i, 3] = sa
             out[i, 4] = sc
             out[i, 5] = sl
+            out[i, 6] = sr
 
 
 _range = range
@@ -115,14 +131,16 @@ def _kernel():
     return _compiled
 
 
-def _pass_numpy(logq, wq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, grad, out, chunk=2048):
+def _pass_numpy(logq, wq, dp, dwq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, grad, out,
+                chunk=2048):
     """The same pass as arrays, ``chunk`` rows at a time (months × nodes × rows)."""
     k = np.arange(len(c), dtype=float)
     for lo in range(0, len(m), chunk):
         sl_ = slice(lo, lo + chunk)
         mi, Bi, afi, cfi = m[sl_], B[sl_], af[sl_], cf[sl_]
         lq = logq[grp[sl_]].T                                           # (q, n)
-        W = wq[grp[sl_]].T * np.exp(delta[sl_][None, :] * lq - lbeta[sl_][None, :])
+        ew = np.exp(delta[sl_][None, :] * lq - lbeta[sl_][None, :])
+        W = wq[grp[sl_]].T * ew
         pi = -np.expm1(cfi[None, :] * lq)
         K = afi[None, :] * pi
         t = (t0[sl_][None, :] + dt * k[:, None])[:, None, :]              # (k, 1, n)
@@ -139,8 +157,14 @@ def _pass_numpy(logq, wq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, grad, out,
             sa = np.sum(W * A, axis=0)
             out[sl_, 2] = -(afi / Bi) * sa
             out[sl_, 3] = sa
-            out[sl_, 4] = np.sum(W * (A * afi / pi - V / pi ** 2) * (-(1.0 - pi) * lq), axis=0)
+            dGdpi = A * afi / pi - V / pi ** 2
+            out[sl_, 4] = np.sum(W * dGdpi * (-(1.0 - pi) * lq), axis=0)
             out[sl_, 5] = np.sum(W * G * lq, axis=0)
+            one_p = np.exp(lq)
+            dGdp = dGdpi * cfi * (1.0 - pi) / one_p
+            out[sl_, 6] = np.sum(dwq[grp[sl_]].T * ew * G
+                                 + W * (dGdp - delta[sl_][None, :] * G / one_p)
+                                 * dp[grp[sl_]].T, axis=0)
 
 
 def rules(a: float, beta, n: int = N_NODES, beta_weight: bool = True):
@@ -155,11 +179,12 @@ def rules(a: float, beta, n: int = N_NODES, beta_weight: bool = True):
     """
     beta = np.asarray(beta, float)
     if not beta_weight:
-        xs, ws = roots_jacobi(n, 0.0, a - 1.0)
-        return (np.log1p(-(1.0 + xs) / 2.0)[None, :], (ws * 2.0 ** -a)[None, :],
-                np.zeros(len(beta), np.int64), beta - 1.0)
-    b0 = np.where(beta >= 1.0, np.floor(beta), beta)
-    levels, grp = np.unique(b0, return_inverse=True)
+        b0 = np.ones(len(beta))
+        grp = np.zeros(len(beta), np.int64)
+        levels = np.array([1.0])
+    else:
+        b0 = np.where(beta >= 1.0, np.floor(beta), beta)
+        levels, grp = np.unique(b0, return_inverse=True)
     logq = np.empty((len(levels), n))
     wq = np.empty((len(levels), n))
     for j, lv in enumerate(levels):
@@ -167,6 +192,15 @@ def rules(a: float, beta, n: int = N_NODES, beta_weight: bool = True):
         logq[j] = np.log((1.0 - xs) / 2.0)
         wq[j] = ws * 2.0 ** -(a + lv - 1.0)
     return logq, wq, grp.ravel().astype(np.int64), beta - b0
+
+
+def rule_derivatives(a: float, beta, n: int = N_NODES, beta_weight: bool = True,
+                     h: float = 1e-6):
+    """``(∂p_q/∂a, ∂w_q/∂a)`` of the tables of :func:`rules` (central differences of the
+    Gauss rule, a smooth function of ``a``; the weight correction does not involve ``a``)."""
+    up, dn = rules(a + h, beta, n, beta_weight), rules(a - h, beta, n, beta_weight)
+    dp = (np.exp(dn[0]) - np.exp(up[0])) / (2 * h)          # p = 1 − e^{log(1 − p)}
+    return dp, (up[1] - dn[1]) / (2 * h)
 
 
 def discounted_pass(a: float, m, B, af, cf, beta, t0, dt: float, c, *, grad: bool = False,
@@ -184,11 +218,12 @@ def discounted_pass(a: float, m, B, af, cf, beta, t0, dt: float, c, *, grad: boo
     c = np.ascontiguousarray(np.asarray(c, float))
     if len(uniq):
         logq, wq, grp, delta = rules(a, bu, n_nodes, beta_weight)
+        dp, dwq = rule_derivatives(a, bu, n_nodes, beta_weight) if grad else (logq, wq)
         with np.errstate(all="ignore"):
             lbeta = betaln(a, bu)
         kern = _kernel() if use_numba is not False else None
-        args = (np.ascontiguousarray(logq), np.ascontiguousarray(wq), grp, mu, Bu, afu, cfu,
-                delta, lbeta, tu, float(dt), c, bool(grad), res)
+        args = tuple(np.ascontiguousarray(v) for v in (logq, wq, dp, dwq)) + (
+            grp, mu, Bu, afu, cfu, delta, lbeta, tu, float(dt), c, bool(grad), res)
         if kern is not None:
             kern(*args)
         else:
@@ -203,6 +238,12 @@ def d_beta(out: np.ndarray, a: float, beta) -> np.ndarray:
     """``∂S/∂β`` from a ``grad`` pass."""
     with np.errstate(all="ignore"):
         return out[:, 5] - (digamma(beta) - digamma(a + beta)) * out[:, 0]
+
+
+def d_a(out: np.ndarray, a: float, beta) -> np.ndarray:
+    """``∂S/∂a`` from a ``grad`` pass: the rule's nodes and weights, and ``1/B(a, β)``."""
+    with np.errstate(all="ignore"):
+        return out[:, 6] - (digamma(a) - digamma(a + beta)) * out[:, 0]
 
 
 def discount_coefficients(months: int, discount_rate: float) -> np.ndarray:
