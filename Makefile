@@ -11,7 +11,7 @@ KERNEL := retention-lab
 REPORT ?= notebooks/04_loyalty_impact.ipynb
 JOBS ?= 2
 
-.PHONY: setup setup-spark report report-all test test-unit test-notebooks test-slow test-spark test-browser benchmarks lab clean
+.PHONY: setup setup-spark report report-all lint test test-unit test-notebooks test-slow test-spark test-browser benchmarks lab clean
 
 setup: $(STAMP)
 
@@ -31,8 +31,14 @@ report: setup
 report-all: setup
 	$(VENV)/bin/retention-lab run --schedule reports/schedule.example.yaml --jobs $(JOBS)
 
-## Every default test: unit + statistical tests, then every notebook under nbval.
-test: test-unit test-notebooks
+## Lint (seconds): ruff (pyflakes, pycodestyle, bugbear, import order) and import-linter's
+## contracts, the layers of ARCHITECTURE.md, both configured in pyproject.toml.
+lint: setup
+	$(VENV)/bin/ruff check retention_lab tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
+
+## Every default test: lint, unit + statistical tests, then every notebook under nbval.
+test: lint test-unit test-notebooks
 
 test-unit: setup
 	$(PY) -m pytest -q -n $(JOBS) -m "not slow and not spark and not browser" tests

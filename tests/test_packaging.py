@@ -3,11 +3,11 @@ the console script is declared and resolves, and the CDNOW files ship as package
 from __future__ import annotations
 
 import re
-import tomllib
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -68,7 +68,7 @@ def test_environment_and_pyproject_list_the_same_dependencies():
     pyproject, env = load()
     project = pyproject["project"]
     declared = pip_deps(project["dependencies"])
-    for extra, reqs in project.get("optional-dependencies", {}).items():
+    for reqs in project.get("optional-dependencies", {}).values():
         declared.update(pip_deps(reqs))
     conda, pip_section = conda_deps(env["dependencies"])
     python = conda.pop("python")

@@ -2,9 +2,9 @@
 targeting-campaign simulator with known per-customer effects."""
 from .cdnow import load_cdnow
 from .donations import load_donations
+from .holdout import HoldoutData, simulate_holdout
 from .simulate import simulate_loyalty_experiment
 from .targeting import simulate_targeting_campaign
-from .holdout import HoldoutData, simulate_holdout
 
 __all__ = ["load_cdnow", "load_donations", "simulate_loyalty_experiment", "simulate_targeting_campaign",
            "HoldoutData", "simulate_holdout"]

@@ -89,8 +89,19 @@ from scipy import special
 from ..errors import DataQuality
 from ..experiment_data import ExperimentData
 from ..units import DAYS_PER_YEAR
-from ._shared import (CHANNELS, CHANNEL_SHARE, CHANNEL_RATE, CHANNEL_DROPOUT, REGIONS,
-                      REGION_SPEND, DAYS_PER_MONTH, _Worlds, _survey_scores, _contrast, _roi)
+from ._shared import (
+    CHANNEL_DROPOUT,
+    CHANNEL_RATE,
+    CHANNEL_SHARE,
+    CHANNELS,
+    DAYS_PER_MONTH,
+    REGION_SPEND,
+    REGIONS,
+    _contrast,
+    _roi,
+    _survey_scores,
+    _Worlds,
+)
 
 #: Logit coefficients of the per-purchase enrolment hazard (see the module docstring).
 ENROL_HAZARD = {"intercept": -2.4, "log_purchases": 0.8, "log_recency_months": -0.5,

@@ -51,9 +51,20 @@ import pandas as pd
 
 from ..errors import DataQuality
 from ..experiment_data import ExperimentData
-from ._shared import (CHANNELS, CHANNEL_SHARE, CHANNEL_RATE, CHANNEL_DROPOUT, REGIONS,
-                      REGION_SPEND, TIER_BOUNDS, DAYS_PER_MONTH, _Worlds, _survey_scores,
-                      _contrast, _roi)
+from ._shared import (
+    CHANNEL_DROPOUT,
+    CHANNEL_RATE,
+    CHANNEL_SHARE,
+    CHANNELS,
+    DAYS_PER_MONTH,
+    REGION_SPEND,
+    REGIONS,
+    TIER_BOUNDS,
+    _contrast,
+    _roi,
+    _survey_scores,
+    _Worlds,
+)
 from .rolling import simulate_rolling
 
 #: Metric → definition used for the truth (windows in days after ``launch_date``, horizon h).

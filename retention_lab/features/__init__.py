@@ -6,11 +6,11 @@ objects: one signature, ``engine="auto"`` by default), so that the choice of eng
 one place and the pandas implementation (:mod:`retention_lab.engines.pandas_engine`) never
 dispatches. Data flows one way: ``periods`` → ``engines`` → ``features``.
 """
-from .periods import customer_periods, period_index, window_end
-from .rfm import calibration_holdout, collapse_summary, rfm_summary
 from .churn import churn_table, collapse_churn
 from .cohort import cohort_retention
-from .segments import rfm_scores, SEGMENT_RULES
+from .periods import customer_periods, period_index, window_end
+from .rfm import calibration_holdout, collapse_summary, rfm_summary
+from .segments import SEGMENT_RULES, rfm_scores
 from .spend import exclude_nonpositive_spend
 
 __all__ = ["rfm_summary", "calibration_holdout", "collapse_summary", "churn_table",

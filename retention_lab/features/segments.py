@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..schema import validate_transactions
 from ..periods import in_window
+from ..schema import validate_transactions
 
 #: Segment rules, checked in order: (name, description, predicate on R and F scores 1–5).
 SEGMENT_RULES = [

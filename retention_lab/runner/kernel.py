@@ -13,7 +13,6 @@ notices out of the run's output.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 

@@ -19,9 +19,17 @@ import pytest
 import yaml
 
 from retention_lab import cli
-from retention_lab.runner import (ParameterError, build_index, check_parameters, latest_run,
-                                  list_runs, load_schedule, notebook_parameters, run_notebook)
-from retention_lab.runner import folders
+from retention_lab.runner import (
+    ParameterError,
+    build_index,
+    check_parameters,
+    folders,
+    latest_run,
+    list_runs,
+    load_schedule,
+    notebook_parameters,
+    run_notebook,
+)
 from retention_lab.runner.html import metric_text
 from retention_lab.runner.params import parse_cli_value
 
@@ -230,6 +238,7 @@ def test_output_html_is_sanitized():
 
 def test_identifier_tables_are_found_in_html_outputs():
     import pandas as pd
+
     from retention_lab.runner.privacy import identifier_tables
 
     ids = pd.DataFrame({"customer_id": ["C1", "C2"], "p": [0.9, 0.8]})

@@ -23,9 +23,15 @@ import pytest
 import yaml
 
 from retention_lab import cli
-from retention_lab.runner import (ParameterError, RetentionPolicy, build_index, latest_run,
-                                  load_schedule, prune_runs)
-from retention_lab.runner import folders
+from retention_lab.runner import (
+    ParameterError,
+    RetentionPolicy,
+    build_index,
+    folders,
+    latest_run,
+    load_schedule,
+    prune_runs,
+)
 
 DEMO = Path(__file__).parents[1] / "runner_fixtures" / "demo.ipynb"
 NOW = dt.datetime(2026, 3, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
