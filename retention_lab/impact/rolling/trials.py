@@ -193,13 +193,19 @@ def _history(tx_code, tx_day, tx_amount, n_customers, signup_day, K) -> _History
     """Transactions collapsed to purchase days: every count of the rolling analysis (history
     guard, history features, outcome windows, AOV denominators) is a number of distinct
     customer-days, so an order written as several same-day lines is one purchase."""
-    df = pd.DataFrame({"c": tx_code, "d": tx_day, "a": tx_amount})
-    g = df.groupby(["c", "d"], sort=True).agg(s=("a", "sum")).reset_index()
-    code = g["c"].to_numpy(np.int64)
-    day = g["d"].to_numpy(np.int64)
-    key = code * K + day
-    c_orders = np.arange(len(g) + 1, dtype=float)
-    c_spend = np.r_[0.0, np.cumsum(g["s"].to_numpy(float))]
+    # one sort of the (customer, day) keys instead of a two-column groupby (issue 22: 3x less
+    # time at 200k customers); days are non-negative (shifted) and below K
+    key_tx = np.asarray(tx_code, np.int64) * K + np.asarray(tx_day, np.int64)
+    order = np.argsort(key_tx, kind="stable")
+    key_sorted = key_tx[order]
+    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]]) \
+        if len(key_sorted) else np.zeros(0, np.int64)
+    key = key_sorted[starts]
+    code, day = key // K, key % K
+    day_spend = np.add.reduceat(np.asarray(tx_amount, float)[order], starts) \
+        if len(starts) else np.zeros(0)
+    c_orders = np.arange(len(key) + 1, dtype=float)
+    c_spend = np.r_[0.0, np.cumsum(day_spend)]
     start = np.searchsorted(key, np.arange(n_customers, dtype=np.int64) * K, side="left")
     first = np.full(n_customers, np.nan)
     has = start < len(key)
@@ -222,12 +228,23 @@ def _logit(X: np.ndarray, y: np.ndarray, ridge: float = 1e-4, max_iter: int = 50
         eta = np.clip(X @ beta, -30, 30)
         p = 1 / (1 + np.exp(-eta))
         grad = X.T @ (y - p) - pen * beta
-        H = (X * (p * (1 - p))[:, None]).T @ X + np.diag(pen)
+        H = _weighted_gram(X, p * (1 - p)) + np.diag(pen)
         step = np.linalg.solve(H, grad)
         beta += step
         if np.max(np.abs(step)) < 1e-8:
             break
     return beta
+
+
+def _weighted_gram(X: np.ndarray, w: np.ndarray, chunk: int = 1 << 14) -> np.ndarray:
+    """``Xᵀ diag(w) X`` accumulated over blocks of rows: the weighted copy of ``X`` it needs is
+    one block, not the whole matrix (at 200k customers the whole-matrix temporaries made each
+    Newton step of the enrolment hazard take 0.5–4.5 s instead of 0.05 s; at 1M they are GBs)."""
+    H = np.zeros((X.shape[1], X.shape[1]))
+    for lo in range(0, X.shape[0], chunk):
+        Xc = X[lo:lo + chunk]
+        H += (Xc * w[lo:lo + chunk, None]).T @ Xc
+    return H
 
 
 def _sigmoid(eta):
