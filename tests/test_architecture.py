@@ -1,0 +1,243 @@
+"""The architecture checks of ARCHITECTURE.md: they pass on the package, and they catch a wrong
+import when one is made.
+
+- ``lint-imports`` (import-linter; contracts in pyproject.toml's ``[tool.importlinter]``) keeps
+  the layers and "estimation does not import display";
+- ``ruff check`` (config in ``[tool.ruff]``) keeps pyflakes, pycodestyle, bugbear and the import
+  order;
+- an AST graph of module-level imports has no cycle (import-linter cannot say this: it counts
+  imports inside functions too, which are not executed at import time).
+
+The "catches" half runs the tools on a copy of the package in ``tmp_path`` with one deliberate
+mistake, so a contract that checks nothing (a typo in a module name, a layer left out) fails
+here. Each tool run takes about a second.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "retention_lab"
+LAYERS = "retention_lab layers"
+ESTIMATION = "estimation (survival, clv, metrics, impact, targeting, monitor) does not import"
+
+
+def tool(name: str) -> str:
+    """The console script next to this interpreter (the project's venv), else on PATH."""
+    here = Path(sys.executable).with_name(name)
+    found = str(here) if here.exists() else shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed (it is in the dev extra: `make setup`)")
+    return found
+
+
+def run(args, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(cwd), "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    return run([tool("lint-imports"), "--no-cache"], cwd)
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    """The package's Python sources and pyproject.toml under ``tmp_path`` (data files left out)."""
+    shutil.copytree(PACKAGE, tmp_path / "retention_lab",
+                    ignore=shutil.ignore_patterns("__pycache__", "files", "templates"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def add_line(path: Path, line: str) -> None:
+    path.write_text(path.read_text() + f"\n{line}\n")
+
+
+# --- the contracts --------------------------------------------------------------------------
+
+def test_import_contracts_are_kept():
+    done = lint_imports(ROOT)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "Contracts: 2 kept, 0 broken." in done.stdout
+
+
+def test_estimation_importing_display_breaks_both_contracts(copy):
+    add_line(copy / "retention_lab" / "clv" / "base.py", "from retention_lab.report import tables")
+    done = lint_imports(copy)
+    assert done.returncode != 0
+    out = " ".join(done.stdout.split())  # rich wraps long lines
+    assert "Contracts: 0 kept, 2 broken." in out
+    assert f"{LAYERS}: each layer imports only from the layers below it BROKEN" in out
+    assert f"{ESTIMATION} display (report) BROKEN" in out
+    assert "retention_lab.clv.base -> retention_lab.report.tables" in out
+
+
+def test_a_leaf_importing_upwards_breaks_the_layers(copy):
+    add_line(copy / "retention_lab" / "units.py", "from retention_lab import engines")
+    done = lint_imports(copy)
+    out = " ".join(done.stdout.split())
+    assert done.returncode != 0
+    assert "retention_lab.units -> retention_lab.engines" in out
+    assert f"{ESTIMATION} display (report) KEPT" in out  # only the layers are broken
+
+
+def test_siblings_in_one_layer_are_independent(copy):
+    add_line(copy / "retention_lab" / "metrics.py", "from retention_lab.clv import base")
+    done = lint_imports(copy)
+    assert done.returncode != 0
+    assert "retention_lab.metrics -> retention_lab.clv.base" in " ".join(done.stdout.split())
+
+
+def test_a_new_top_level_module_must_be_given_a_layer(copy):
+    (copy / "retention_lab" / "newcomer.py").write_text('"""Not in any layer yet."""\n')
+    done = lint_imports(copy)
+    assert done.returncode != 0
+    assert "retention_lab.newcomer" in done.stdout
+
+
+# --- ruff -----------------------------------------------------------------------------------
+
+def test_ruff_passes_on_the_package_tests_and_benchmarks():
+    done = run([tool("ruff"), "check", "--no-cache", "retention_lab", "tests", "benchmarks"], ROOT)
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_ruff_catches_an_unused_import_and_the_import_order(copy):
+    bad = copy / "retention_lab" / "bad_style.py"
+    bad.write_text('"""Imports out of order, one unused."""\nimport sys\nimport os\n\n'
+                   "print(sys.argv)\n")
+    done = run([tool("ruff"), "check", "--no-cache", "--output-format", "concise",
+                "retention_lab/bad_style.py"], copy)
+    assert done.returncode != 0
+    assert "I001" in done.stdout and "F401" in done.stdout
+
+
+# --- module-level import cycles -------------------------------------------------------------
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def module_level_imports(tree: ast.Module):
+    """Import statements executed when the module is imported: not inside a function or class
+    body's methods, not under ``if TYPE_CHECKING``."""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, ast.If) and _is_type_checking(node):
+            stack.extend(node.orelse)
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.ClassDef)):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                for child in getattr(node, field, []):
+                    stack.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """module → the package's modules it imports at module level. ``from a import b`` is an edge
+    to ``a.b`` when that is a module, else to ``a``; a submodule's import also runs its parent
+    packages' ``__init__``, so those are edges too."""
+    files = {module_name(p, root): p for p in (root / "retention_lab").rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = set()
+        for node in module_level_imports(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+                continue
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            for alias in node.names:
+                targets.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in files else base)
+        edges = set()
+        for target in targets:
+            while target and target not in files:  # `import a.b.name` → a.b
+                target = target.rpartition(".")[0]
+            while target.startswith("retention_lab"):
+                if target != name and not name.startswith(target + "."):
+                    edges.add(target)  # an ancestor package of the importer is already running
+                target = target.rpartition(".")[0]
+        graph[name] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, on_stack, stack, out = {}, {}, set(), [], []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_cycle_finder_on_a_known_graph():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_graph_reads_module_level_imports_only(tmp_path):
+    pkg = tmp_path / "retention_lab"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("from .one import f\n")
+    (pkg / "sub" / "one.py").write_text(
+        "from typing import TYPE_CHECKING\nfrom .. import leaf\n"
+        "if TYPE_CHECKING:\n    from ..top import T\n"
+        "def f():\n    from ..top import g\n")
+    (pkg / "leaf.py").write_text("")
+    (pkg / "top.py").write_text("from .sub import one\n")
+    graph = import_graph(tmp_path)
+    assert graph["retention_lab.sub.one"] == {"retention_lab.leaf"}
+    assert graph["retention_lab.top"] == {"retention_lab.sub", "retention_lab.sub.one"}
+    assert cycles(graph) == []
+    (pkg / "leaf.py").write_text("import retention_lab.top\n")
+    assert cycles(import_graph(tmp_path)) == [
+        ["retention_lab.leaf", "retention_lab.sub", "retention_lab.sub.one", "retention_lab.top"]]
+
+
+def test_no_import_cycle_at_module_level():
+    graph = import_graph(ROOT)
+    assert len(graph) > 100  # the whole package was read
+    assert cycles(graph) == []
