@@ -108,24 +108,32 @@ def covers(summary, name, value):
 
 
 def test_enrolment_purchase_is_a_non_members():
-    """One customer buying on days 0, 10 (enrolling there), 10 again (same day, merged), 20:
-    the repeat purchases are days 10 and 20, only the day-20 one is a member's, and member
-    exposure starts at the end of day 10 (age 10 days), not before."""
-    tx = pd.DataFrame({"customer_id": [1, 1, 1, 1],
-                       "date": ORIGIN + pd.to_timedelta([0, 10, 10, 20], "D"),
+    """One customer buying on days 0 (twice), 10 (enrolling there), 10 again (same day), 20
+    (twice): with ``events="orders"`` (default) the repeat purchases are the two orders of day
+    10 and the two of day 20 — the second order of the first day falls before age 0 and is not
+    counted — and only the day-20 ones are a member's; with ``events="days"`` the repeat
+    purchases are days 10 and 20. Member exposure starts at the end of day 10 (age 10 days),
+    not before."""
+    tx = pd.DataFrame({"customer_id": [1] * 6,
+                       "date": ORIGIN + pd.to_timedelta([0, 0, 10, 10, 20, 20], "D"),
                        "amount": 5.0})
     cust = pd.DataFrame({"customer_id": [1], "enrolled_at": [ORIGIN + pd.Timedelta(days=10)]})
     end = ORIGIN + pd.Timedelta(days=30)
-    d = DynamicData(tx, membership_covariates(cust, ORIGIN, end, freq="D", compact=True), end,
-                    "D", fill="forward")
-    assert d.x[0] == 2 and d.tx[0] == 20 and d.T[0] == 30
-    assert d.S[0, 0] == 1.0                                   # only the day-20 purchase
+    panel = membership_covariates(cust, ORIGIN, end, freq="D", compact=True)
+    d = DynamicData(tx, panel, end, "D", fill="forward")
+    assert d.x[0] == 4 and d.tx[0] == 20 and d.T[0] == 30
+    assert d.S[0, 0] == 2.0                                   # the two day-20 orders
+    assert d.buy_Z[:, 0].tolist() == [1.0, 1.0, 1.0, 1.0]     # dropout decided as a member
+    assert d.buy_last.tolist() == [False, False, False, True]
+    dd = DynamicData(tx, panel, end, "D", fill="forward", events="days")
+    assert dd.x[0] == 2 and dd.S[0, 0] == 1.0 and dd.tx[0] == 20
+    assert dd.seg_u0.tolist() == d.seg_u0.tolist() and dd.seg_h.tolist() == d.seg_h.tolist()
     assert d.seg_u0.tolist() == [0.0, 10.0] and d.seg_h.tolist() == [10.0, 20.0]
     assert d.seg_X[:, 0].tolist() == [0.0, 1.0]
     # weekly periods: the same events in weeks, membership from the week after enrolment
     dw = DynamicData(tx, membership_covariates(cust, ORIGIN, end, freq="W", compact=True), end,
                      "W", fill="forward")
-    assert dw.x[0] == 2 and dw.tx[0] == pytest.approx(20 / 7) and dw.S[0, 0] == 1.0
+    assert dw.x[0] == 4 and dw.tx[0] == pytest.approx(20 / 7) and dw.S[0, 0] == 2.0
     assert dw.seg_u0[1] == pytest.approx(13 / 7)              # the end of Sunday, day 13
 
 

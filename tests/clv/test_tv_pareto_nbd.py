@@ -124,7 +124,8 @@ def constant_world():
 
 def test_constant_covariates_equal_the_static_model(constant_world):
     tx, panel, end, summ, cov = constant_world
-    d = DynamicData(tx, panel, end, "W")
+    # the static model's summary counts purchase days: the same events
+    d = DynamicData(tx, panel, end, "W", events="days")
     assert (d.summary().to_numpy() == summ[["frequency", "recency", "T"]].to_numpy()).all()
     zi = cov["z"].to_numpy()
     for th in ([0.6, 9.0, 0.7, 12.0, 0.5, -0.4], [1.2, 4.0, 0.4, 30.0, -0.2, 0.7]):
@@ -146,7 +147,7 @@ def test_constant_covariates_equal_the_static_model(constant_world):
                             -zi * ai * g[:, 1], -zi * bi * g[:, 3]])
     np.testing.assert_allclose(TimeVaryingParetoNBDFitter()._score_rows(theta, d), want,
                                rtol=1e-5, atol=1e-7)
-    tv = TimeVaryingParetoNBDFitter().fit(tx, panel, end, se="model")
+    tv = TimeVaryingParetoNBDFitter().fit(tx, panel, end, se="model", events="days")
     static = rl.clv.ParetoNBDFitter().fit(summ, covariates=cov)
     np.testing.assert_allclose(tv.params_.to_numpy(), static.params_.to_numpy(), rtol=2e-5,
                                atol=2e-6)
@@ -256,3 +257,28 @@ def test_fit_needs_only_customer_id_and_date():
     b = tv.TimeVaryingParetoNBDFitter().fit(e.transactions, cov, e.observation_end,
                                             fill="forward")
     assert np.allclose(a.params_.to_numpy(float), b.params_.to_numpy(float))
+
+
+@pytest.mark.parametrize("theta", [(0.6, 9.0, 0.7, 12.0, 0.5, -0.4), (1.4, 3.0, 0.3, 40.0, -0.3, 0.8)])
+def test_same_day_orders_are_tied_events_against_brute_force(theta):
+    """``events="orders"`` (default): a second order on a repeat-purchase day is a second
+    purchase at the same age (brute force: the age listed twice); a second order on the first
+    purchase day is not counted (it falls before age 0). ``events="days"`` counts each day
+    once: the brute force of the de-duplicated history."""
+    tx, pan, end = _world(HIST)
+    dup = tx.iloc[[1, 5, 9]]            # customer 1's week-3 order, 3's first, 4's week-21
+    assert dup["customer_id"].tolist() == [1, 3, 4]
+    tx2 = pd.concat([tx, dup], ignore_index=True)
+    extra = {1: [3], 3: [], 4: [21]}
+    th = np.r_[np.log(theta[:4]), theta[4:]]
+    ll = dynamic_loglik_terms(th, DynamicData(tx2, pan, end, "W"))[0]
+    ll_days = dynamic_loglik_terms(th, DynamicData(tx2, pan, end, "W", events="days"))[0]
+    ll_once = dynamic_loglik_terms(th, DynamicData(tx, pan, end, "W"))[0]
+    assert ll_days == pytest.approx(ll_once, rel=1e-12)
+    r, alpha, s, beta, gt, gl = theta
+    for i, cid in enumerate(sorted(HIST)):
+        kb, buys, flags = HIST[cid]
+        lo, hi, f = week_intervals(kb, flags, (216 - 7 * kb - 2) / 7)
+        ages = sorted(b - kb for b in buys + extra.get(cid, []))
+        want = brute_loglik(r, alpha, s, beta, ages, lo, hi, np.exp(gt * f), np.exp(gl * f))
+        assert ll[i] == pytest.approx(want, abs=1e-6), cid

@@ -237,7 +237,9 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     panel = membership_covariates(cust, tx["date"].min(), end, freq=freq, compact=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fitted = cls().fit(tx, panel, end, freq=freq)
+        # purchase days (as the spend model below): one order written as several lines
+        # must not change the report (issue 19 item 3)
+        fitted = cls().fit(tx, panel, end, freq=freq, events="days")
     # each member's history up to their index date, and the spend per purchase occasion
     mt = tx.loc[tx["customer_id"].isin(members.index)]
     d = fitted._data_at(mt, panel, cut=members)
