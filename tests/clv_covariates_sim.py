@@ -121,3 +121,73 @@ def simulate_dynamic(n, params, g_trans, g_life, weeks=104, seed=0, p_member=0.5
                               "enrol_week": np.where(enrols, ke, -1), "birth": birth})
         return tx.reset_index(drop=True), panel, end, truth
     return tx.reset_index(drop=True), panel, end
+
+
+def simulate_dynamic_large(n, params, g_trans, g_life, weeks=104, seed=0, p_member=0.5,
+                           season=True, max_birth_week=52, chunk=100_000):
+    """The world of :func:`simulate_dynamic` (same model, calendar and covariates; another
+    random stream), vectorised in chunks of customers for 10⁵–10⁶ customers, with the
+    covariates as a table of changes: ``customer_id, period, member[, q4]`` rows at each
+    customer's birth week and at every later week where a value changes, marked
+    ``attrs["fill"] = "forward"`` (a dense panel would be ``n × weeks`` rows). Returns
+    ``(transactions, changes, observation_end)``."""
+    rng = np.random.default_rng(seed)
+    r, alpha, s, beta = params
+    wk = np.arange(weeks, dtype=float)
+    q4 = ((np.arange(weeks) % 52) >= 40).astype(float) if season else np.zeros(weeks)
+    tx_parts, ch_parts = [], []
+    for c0 in range(0, n, chunk):
+        m = min(chunk, n - c0)
+        ids = np.arange(c0, c0 + m)
+        birth = rng.uniform(0, max_birth_week, m)
+        kb = np.floor(birth).astype(int)
+        enrols = rng.random(m) < p_member
+        ke = np.where(enrols, rng.integers(kb + 1, weeks + 20), weeks + 99)
+        member = (wk[None, :] >= ke[:, None]).astype(float)
+        lin_t = g_trans.get("member", 0.0) * member + g_trans.get("q4", 0.0) * q4[None, :]
+        lin_l = g_life.get("member", 0.0) * member + g_life.get("q4", 0.0) * q4[None, :]
+        a, c = np.exp(lin_t), np.exp(lin_l)
+        lam = rng.gamma(r, 1 / alpha, m)
+        mu = rng.gamma(s, 1 / beta, m)
+        lo = np.maximum(wk[None, :], birth[:, None])
+        expo = np.clip(wk[None, :] + 1 - lo, 0, None)
+        C = np.cumsum(c * expo, axis=1)
+        E = rng.exponential(size=m) / mu
+        k = np.minimum((C <= E[:, None]).sum(1), weeks - 1)       # the week of death
+        C_before = np.where(k > 0, C[np.arange(m), k - 1], 0.0)
+        death = np.where(E >= C[:, -1], np.inf,
+                         lo[np.arange(m), k] + (E - C_before) / c[np.arange(m), k])
+        expo_alive = np.clip(np.minimum(wk[None, :] + 1, death[:, None]) - lo, 0, None)
+        A = np.cumsum(a * expo_alive, axis=1)
+        n_buy = rng.poisson(lam * A[:, -1])
+        who = np.repeat(np.arange(m), n_buy)
+        u = rng.uniform(0, 1, len(who)) * A[who, -1]
+        # the week of each purchase: the first week whose cumulative intensity reaches u
+        kk = (A[who] < u[:, None]).sum(1)
+        A_before = np.where(kk > 0, A[who, np.maximum(kk - 1, 0)], 0.0)
+        t = lo[who, kk] + (u - A_before) / a[who, kk]
+        cid = np.r_[ids, ids[who]]
+        tt = np.r_[birth, t]
+        tx_parts.append(pd.DataFrame({"customer_id": cid, "t": tt}))
+        # the covariates' change rows: the birth week and every later week with a new value
+        cov = np.stack([member, np.broadcast_to(q4, member.shape)], axis=2)
+        change = np.zeros((m, weeks), bool)
+        change[:, 1:] = np.any(cov[:, 1:] != cov[:, :-1], axis=2)
+        change[np.arange(m), kb] = True
+        change &= wk[None, :] >= kb[:, None]
+        ci, wi = np.nonzero(change)
+        part = pd.DataFrame({"customer_id": ids[ci],
+                             "period": ORIGIN + pd.to_timedelta(7 * wi, "D"),
+                             "member": member[ci, wi]})
+        if season:
+            part["q4"] = q4[wi]
+        ch_parts.append(part)
+    tx = pd.concat(tx_parts, ignore_index=True)
+    spend_mean = 10.0 * rng.gamma(8.0, 1 / 8.0, n)
+    tx["date"] = ORIGIN + pd.to_timedelta(np.floor(tx.pop("t").to_numpy() * 7), unit="D")
+    tx["amount"] = np.round(rng.gamma(4.0, spend_mean[tx["customer_id"].to_numpy()] / 4.0), 2)
+    end = ORIGIN + pd.Timedelta(days=7 * weeks - 1)
+    tx = tx.loc[tx["date"] <= end].sort_values(["customer_id", "date"], kind="stable")
+    changes = pd.concat(ch_parts, ignore_index=True)
+    changes.attrs["fill"] = "forward"
+    return tx.reset_index(drop=True), changes, end

@@ -329,7 +329,9 @@ class DynamicData:
         u1 = self.seg_u0 + self.seg_h
         lo = np.maximum(self.seg_u0, self.tx[self.seg_c])
         hi = np.minimum(u1, self.T[self.seg_c])
-        dead = hi > lo
+        # a piece shorter than a millionth of a day is a rounding sliver of u0 + h against T
+        # (7e-15 seen), not a day: its 1 − F(h)/F(0) is 0 and its gradient 0/0
+        dead = hi - lo > 1e-6 / unit
         self.dead_seg = np.flatnonzero(dead)
         self.dead_lo, self.dead_h = lo[dead], (hi - lo)[dead]
         self.dead_c = self.seg_c[dead]
@@ -339,18 +341,125 @@ class DynamicData:
         self.seg_first = np.flatnonzero(np.r_[True, self.seg_c[1:] != self.seg_c[:-1]])
         self.kt, self.kl = kt, kl
         self.n = len(ids)
+        self.w = np.ones(self.n)      # customers per row (compact(): rows shared by many)
+
+    def compact(self, purchases: bool = False):
+        """``(rows, inverse)``: the distinct customers once each, ``rows.w`` the number of
+        customers sharing each, ``inverse[i]`` the row of customer ``i``.
+
+        Two customers share a row when everything the likelihood reads is bit-identical:
+        ``x, t_x, T``, the summed purchase covariates ``S`` and the covariate path (merged
+        segments: start age, length, design rows); with ``purchases`` (the BG/NBD) also the
+        dropout design rows of their purchases, in order. The log-likelihood and gradient are
+        then ``Σ_rows w · (row's term)`` — the same sums as over customers, in another order
+        (issue 22: many customers share a history and a path, e.g. no repeat purchase and no
+        enrolment since the same day). Everything else (predictions) stays per customer.
+        """
+        n = self.n
+        bits = lambda a: np.ascontiguousarray(a, dtype=np.float64).view(np.int64)  # noqa: E731
+        fixed = bits(np.column_stack([self.x, self.tx, self.T, self.S]))
+        seg_rows = bits(np.column_stack([self.seg_u0, self.seg_h, self.seg_X, self.seg_Z]))
+        seg_id = _row_ids(seg_rows)
+        L = np.bincount(self.seg_c, minlength=n)
+        seg_start = np.r_[0, np.cumsum(L)[:-1]]
+        if purchases and len(self.buy_c):
+            zid = _row_ids(bits(self.buy_Z))
+            new = np.r_[True, (self.buy_c[1:] != self.buy_c[:-1]) | (zid[1:] != zid[:-1])]
+            run_at = np.flatnonzero(new)
+            run_c, run_z = self.buy_c[run_at], zid[run_at]
+            run_len = np.diff(np.r_[run_at, len(zid)])
+            R = np.bincount(run_c, minlength=n)
+        else:
+            run_c = run_z = run_len = np.zeros(0, np.int64)
+            R = np.zeros(n, np.int64)
+        run_start = np.r_[0, np.cumsum(R)[:-1]]
+        inverse = np.empty(n, np.int64)
+        reps, n_rows = [], 0
+        shape = L.astype(np.int64) * (int(R.max()) + 1 if n else 1) + R
+        order = np.argsort(shape, kind="stable")
+        cuts = np.flatnonzero(np.r_[True, shape[order][1:] != shape[order][:-1], True])
+        for g0, g1 in zip(cuts[:-1], cuts[1:]):
+            cust = order[g0:g1]
+            l, rr = int(L[cust[0]]), int(R[cust[0]])
+            cols = [fixed[cust], seg_id[seg_start[cust][:, None] + np.arange(l)]]
+            if rr:
+                at = run_start[cust][:, None] + np.arange(rr)
+                cols += [run_z[at], run_len[at]]
+            _, first, inv = np.unique(np.column_stack(cols), axis=0, return_index=True,
+                                      return_inverse=True)
+            inverse[cust] = n_rows + inv.ravel()
+            reps.append(cust[first])
+            n_rows += len(first)
+        rep = np.concatenate(reps) if reps else np.zeros(0, np.int64)
+        # rows in customer order (the representative's position), so blocks stay sorted
+        by_pos = np.argsort(rep, kind="stable")
+        rank = np.empty(n_rows, np.int64)
+        rank[by_pos] = np.arange(n_rows)
+        inverse = rank[inverse]
+        rows = self._subset(rep[by_pos], np.bincount(inverse, minlength=n_rows).astype(float))
+        return rows, inverse
+
+    def _subset(self, keep, w):
+        """A copy holding the customers at the sorted positions ``keep``, with weights ``w``."""
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        out.__dict__.pop("_scan", None)
+        newpos = np.full(self.n, -1, np.int64)
+        newpos[keep] = np.arange(len(keep))
+        for k in ("d0", "dend", "k0", "kend", "x", "tx", "T", "S", "last_X", "last_Z"):
+            setattr(out, k, getattr(self, k)[keep])
+        out.ids = self.ids[keep]
+        seg = newpos[self.seg_c] >= 0
+        out.seg_c = newpos[self.seg_c[seg]]
+        for k in ("seg_u0", "seg_h", "seg_X", "seg_Z"):
+            setattr(out, k, getattr(self, k)[seg])
+        out.seg_first = np.flatnonzero(np.r_[True, out.seg_c[1:] != out.seg_c[:-1]]) \
+            if len(out.seg_c) else np.zeros(0, np.int64)
+        seg_new = np.cumsum(seg) - 1
+        dk = seg[self.dead_seg]
+        out.dead_seg = seg_new[self.dead_seg[dk]]
+        out.dead_lo, out.dead_h = self.dead_lo[dk], self.dead_h[dk]
+        out.dead_c = newpos[self.dead_c[dk]]
+        out.dead_first = np.flatnonzero(np.r_[True, out.dead_c[1:] != out.dead_c[:-1]]) \
+            if len(out.dead_c) else np.zeros(0, np.int64)
+        out.dead_cust = out.dead_c[out.dead_first]
+        bk = newpos[self.buy_c] >= 0
+        out.buy_c = newpos[self.buy_c[bk]]
+        out.buy_Z, out.buy_last = self.buy_Z[bk], self.buy_last[bk]
+        out.n = len(keep)
+        out.w = np.asarray(w, float)
+        return out
 
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame({"frequency": self.x, "recency": self.tx, "T": self.T},
                             index=self.ids)
 
 
-def _cum_by_customer(values, first, n_groups_total=None):
-    """Cumulative sums within consecutive customer blocks, excluding the current element."""
-    cs = np.cumsum(values)
-    excl = cs - values
-    offset = np.repeat(excl[first], np.diff(np.r_[first, len(values)]))
-    return excl - offset
+def _row_ids(rows):
+    """An integer id per row of a 2-D integer array, equal for equal rows."""
+    if rows.shape[1] == 0:
+        return np.zeros(len(rows), np.int64)
+    return np.unique(rows, axis=0, return_inverse=True)[1].ravel()
+
+
+def _cum_by_customer(values, d):
+    """Cumulative sums of per-segment ``values`` within each customer's block of segments,
+    excluding the current one — position by position (each customer's own running sum, so
+    a row's value does not depend on the customers before it, as a global cumsum's rounding
+    would)."""
+    scan = d.__dict__.get("_scan")
+    if scan is None:
+        first = d.seg_first
+        counts = np.diff(np.r_[first, len(d.seg_c)])
+        order = np.argsort(-counts, kind="stable")
+        n_longer = np.searchsorted(np.sort(counts), np.arange(1, counts.max(initial=1)),
+                                   side="right")       # customers with ≤ j segments
+        scan = [first[order[:len(counts) - k]] + j for j, k in enumerate(n_longer, start=1)]
+        d._scan = scan
+    out = np.zeros(len(values))
+    for idx in scan:
+        out[idx] = out[idx - 1] + values[idx - 1]
+    return out
 
 
 def _states(theta, d: DynamicData):
@@ -377,8 +486,8 @@ def dynamic_loglik_terms(theta, d: DynamicData):
         dead = np.full(d.n, -np.inf)
         if len(d.dead_seg):
             k = d.dead_seg
-            Astart = _cum_by_customer(a * d.seg_h, d.seg_first)[k]
-            Cstart = _cum_by_customer(c * d.seg_h, d.seg_first)[k]
+            Astart = _cum_by_customer(a * d.seg_h, d)[k]
+            Cstart = _cum_by_customer(c * d.seg_h, d)[k]
             ak, ck = a[k], c[k]
             off = d.dead_lo - d.seg_u0[k]
             p = (alpha + Astart + ak * off) / ak
@@ -433,16 +542,16 @@ def dynamic_loglik_grad(theta, d: DynamicData):
         g_dead = np.zeros((n, K))
         if len(d.dead_seg):
             k = d.dead_seg
-            Astart = _cum_by_customer(ah, d.seg_first)[k]
-            Cstart = _cum_by_customer(ch, d.seg_first)[k]
+            Astart = _cum_by_customer(ah, d)[k]
+            Cstart = _cum_by_customer(ch, d)[k]
             ak, ck = a[k], c[k]
             off = d.dead_lo - d.seg_u0[k]
             p = (alpha + Astart + ak * off) / ak
             q = (beta + Cstart + ck * off) / ck
             Xk, Zk = d.seg_X[k], d.seg_Z[k]
-            GA = np.column_stack([_cum_by_customer(ah * d.seg_X[:, j], d.seg_first)[k]
+            GA = np.column_stack([_cum_by_customer(ah * d.seg_X[:, j], d)[k]
                                   for j in range(kt)]) if kt else np.zeros((len(k), 0))
-            GC = np.column_stack([_cum_by_customer(ch * d.seg_Z[:, j], d.seg_first)[k]
+            GC = np.column_stack([_cum_by_customer(ch * d.seg_Z[:, j], d)[k]
                                   for j in range(kl)]) if kl else np.zeros((len(k), 0))
             GA = GA + (ak * off)[:, None] * Xk
             GC = GC + (ck * off)[:, None] * Zk
@@ -453,7 +562,9 @@ def dynamic_loglik_grad(theta, d: DynamicData):
             f0, fh = lf[:, :n2], lf[:, n2:]
             diff = np.minimum(fh[0] - f0[0], 0.0)
             qh, one_m = np.exp(diff), -np.expm1(diff)
-            dL = (f0[1:] - qh * fh[1:]) / one_m          # d log(F0 − Fh) / d(r, p, s, q)
+            with np.errstate(invalid="ignore"):
+                dL = (f0[1:] - qh * fh[1:]) / one_m      # d log(F0 − Fh) / d(r, p, s, q)
+            dL = np.where(one_m > 0, dL, 0.0)           # an empty piece: weight 0 below
             log_ak, log_ck = np.log(ak), np.log(ck)
             piece = -(r + xc) * log_ak - s * log_ck + f0[0] + np.log(one_m)
             gp = np.empty((n2, K))
@@ -481,14 +592,17 @@ def dynamic_loglik_grad(theta, d: DynamicData):
         w_alive = 1.0 - w_dead
         ll = (d.S @ theta[4:4 + kt] + gammaln(m) - gammaln(r) + r * np.log(alpha)
               + s * np.log(beta) + M)
-        g = w_alive @ g_alive + w_dead[np.isfinite(dead)] @ g_dead[np.isfinite(dead)]
-        g[0] += np.sum(digamma(m) - digamma(r) + np.log(alpha))
-        g[1] += n * r / alpha
-        g[2] += n * np.log(beta)
-        g[3] += n * s / beta
-        g[4:4 + kt] += d.S.sum(0)
+        wt = d.w                              # customers per row (1 unless compacted)
+        fin = np.isfinite(dead)
+        g = (wt * w_alive) @ g_alive + (wt * w_dead)[fin] @ g_dead[fin]
+        W = wt.sum()
+        g[0] += wt @ (digamma(m) - digamma(r) + np.log(alpha))
+        g[1] += W * r / alpha
+        g[2] += W * np.log(beta)
+        g[3] += W * s / beta
+        g[4:4 + kt] += wt @ d.S
         g[:4] *= (r, alpha, s, beta)          # to the log scale
-        return float(ll.sum()), g
+        return float(wt @ ll), g
 
 
 # ---------------------------------------------------------------------------- the fitter
@@ -505,6 +619,8 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
     _model_name = "Pareto/NBD with time-varying covariates"
     _reference = "Bachmann, Meierer & Naef (2021), Marketing Science 40(4); CLVTools pnbd dyncov"
     _base_names = ("r", "alpha", "s", "beta")
+    #: whether the likelihood reads each purchase's dropout design row (compaction key)
+    _purchase_rows = False
 
     @staticmethod
     def _no_covariate_model():
@@ -521,7 +637,7 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
 
     def fit(self, transactions: pd.DataFrame, covariates: pd.DataFrame, observation_end, *,
             freq: str = "W", covariates_trans=None, covariates_life=None, initial_params=None,
-            fill=None, se: str = "robust", events: str = "orders"):
+            fill=None, se: str = "robust", events: str = "orders", compact: bool = True):
         """Fit on ``transactions`` (``customer_id, date``) with a customer × period covariate
         table (``customer_id, period`` = any date in the period, covariate columns).
 
@@ -542,7 +658,12 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         to a BG/NBD world, or heterogeneity that is not gamma), where the model-based SE fell
         short of the spread across simulated worlds (issue 19); ``se="model"``: the inverse
         observed information. Both are kept (``variance_matrix_model_log_``,
-        ``variance_matrix_robust_log_``). Returns ``self``."""
+        ``variance_matrix_robust_log_``).
+
+        ``compact=True`` (default): the likelihood, its gradient and the per-customer scores
+        are evaluated once per distinct row (:meth:`DynamicData.compact`; ``n_distinct_rows_``)
+        and weighted by the customers sharing it — the same numbers as ``compact=False`` (one
+        evaluation per customer) to rounding. Returns ``self``."""
         if se not in ("robust", "model"):
             raise ValueError(f"se must be 'robust' or 'model', not {se!r}")
         self.se_method_ = se
@@ -563,9 +684,11 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
                 initial_params = self._no_covariate_model().fit(d.x, d.tx, d.T).params_.to_numpy()
         theta0 = np.r_[np.log(np.asarray(initial_params, float)), np.zeros(d.kt + d.kl)]
         n = d.n
+        rows, inverse = d.compact(self._purchase_rows) if compact else (d, None)
+        self.n_distinct_rows_ = rows.n
 
         def fun(t):
-            v, g = self._total_and_grad(t, d)
+            v, g = self._total_and_grad(t, rows)
             if not np.isfinite(v) or not np.all(np.isfinite(g)):
                 return np.inf, np.zeros_like(t)
             return -v / n, -g / n
@@ -585,18 +708,20 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
             warnings.warn(f"{type(self).__name__}: the optimiser stopped with gradient norm "
                           f"{gmax:.2g}; estimates may be inaccurate", ConvergenceWarning,
                           stacklevel=2)
-        self._store(res.x, d)
+        self._store(res.x, rows, inverse)
         return self
 
-    def _store(self, theta, d):
+    def _store(self, theta, d, inverse=None):
+        """Estimates, likelihood and (co)variances at ``θ`` from the rows ``d`` (weighted by
+        ``d.w``; ``inverse``: each customer's row, None when ``d`` is one row a customer)."""
         names = (list(self._base_names) + [f"trans.{n}" for n in d.tnames]
                  + [f"life.{n}" for n in d.lnames])
         self._theta = theta
         pos = np.arange(len(theta)) < 4
         coef = np.where(pos, np.exp(theta), theta)
         self.params_ = pd.Series(coef, index=names, name="coef")
-        self.log_likelihood_ = float(self._terms(theta, d)[0].sum())
-        self.n_customers_ = float(d.n)
+        self.log_likelihood_ = float(d.w @ self._terms(theta, d)[0])
+        self.n_customers_ = float(d.w.sum())
         k = len(names)
         self.AIC_ = 2 * k - 2 * self.log_likelihood_
         H = hessian_from_gradient(lambda t: -self._total_and_grad(t, d)[1], theta)
@@ -607,8 +732,8 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         # the sandwich over customers (each customer one cluster: their whole history is one
         # likelihood term): H⁻¹ (Σ_i s_i s_iᵀ) H⁻¹, valid when the model is misspecified
         sc = self._score_rows(theta, d)
-        self.scores_ = sc
-        cov_robust = cov_model @ (sc.T @ sc) @ cov_model
+        self.scores_ = sc if inverse is None else sc[inverse]      # per customer
+        cov_robust = cov_model @ (sc.T @ (d.w[:, None] * sc)) @ cov_model
         self.variance_matrix_model_log_ = pd.DataFrame(cov_model, index=names, columns=names)
         self.variance_matrix_robust_log_ = pd.DataFrame(cov_robust, index=names, columns=names)
         cov = cov_robust if getattr(self, "se_method_", "robust") == "robust" else cov_model

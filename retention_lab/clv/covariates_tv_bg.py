@@ -93,6 +93,7 @@ class TimeVaryingBetaGeoFitter(TimeVaryingParetoNBDFitter):
     _reference = ("Fader, Hardie & Lee (2005) BG/NBD with piecewise-constant covariates "
                   "(purchase intensity and complementary-log-log dropout at purchases)")
     _base_names = ("r", "alpha", "a", "b")
+    _purchase_rows = True
 
     @staticmethod
     def _no_covariate_model():
@@ -105,13 +106,14 @@ class TimeVaryingBetaGeoFitter(TimeVaryingParetoNBDFitter):
 
     @staticmethod
     def _total_and_grad(theta, d, h=1e-6):
-        f0 = bg_dynamic_loglik_terms(theta, d)[0].sum()
+        w = d.w                  # customers per row
+        f0 = w @ bg_dynamic_loglik_terms(theta, d)[0]
         g = np.empty(len(theta))
         for j in range(len(theta)):
             e = np.zeros(len(theta))
             e[j] = h
-            g[j] = (bg_dynamic_loglik_terms(theta + e, d)[0].sum()
-                    - bg_dynamic_loglik_terms(theta - e, d)[0].sum()) / (2 * h)
+            g[j] = (w @ bg_dynamic_loglik_terms(theta + e, d)[0]
+                    - w @ bg_dynamic_loglik_terms(theta - e, d)[0]) / (2 * h)
         return float(f0), g
 
     def _cum_expected(self, theta, d, t, future=None):
