@@ -508,12 +508,14 @@ def dynamic_loglik_terms(theta, d: DynamicData):
         return base + np.logaddexp(alive, dead), alive, dead
 
 
-def dynamic_loglik_grad(theta, d: DynamicData):
+def dynamic_loglik_grad(theta, d: DynamicData, rows: bool = False):
     """Total log-likelihood and its gradient in ``θ = (log r, log α, log s, log β, γ_trans,
     γ_life)``, analytically: the ``(r, p, s, q)`` derivatives of each piece's ``log F`` (the
     2F1 series of :func:`.covariates.pnbd_log_F_rows`) and the chain rule through
     ``p = (α + A(lo))/a``, ``q = (β + C(lo))/c`` with ``∂A(lo)/∂γ = Σ_{earlier} a h x + a·off·x``
-    and ``∂a/∂γ = a x`` (the same for ``C``, ``c``, ``z``)."""
+    and ``∂a/∂γ = a x`` (the same for ``C``, ``c``, ``z``). Totals are weighted by ``d.w``.
+    ``rows=True``: the per-row log-likelihoods and gradients (rows × parameters) instead —
+    the per-customer scores of the sandwich."""
     r, alpha, s, beta = np.exp(theta[:4])
     kt, kl = d.kt, d.kl
     a, c, AT, CT = _states(theta, d)
@@ -594,6 +596,16 @@ def dynamic_loglik_grad(theta, d: DynamicData):
               + s * np.log(beta) + M)
         wt = d.w                              # customers per row (1 unless compacted)
         fin = np.isfinite(dead)
+        if rows:
+            G = w_alive[:, None] * g_alive
+            G[fin] += w_dead[fin, None] * g_dead[fin]
+            G[:, 0] += digamma(m) - digamma(r) + np.log(alpha)
+            G[:, 1] += r / alpha
+            G[:, 2] += np.log(beta)
+            G[:, 3] += s / beta
+            G[:, 4:4 + kt] += d.S
+            G[:, :4] *= (r, alpha, s, beta)
+            return ll, G
         g = (wt * w_alive) @ g_alive + (wt * w_dead)[fin] @ g_dead[fin]
         W = wt.sum()
         g[0] += wt @ (digamma(m) - digamma(r) + np.log(alpha))
@@ -621,6 +633,8 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
     _base_names = ("r", "alpha", "s", "beta")
     #: whether the likelihood reads each purchase's dropout design row (compaction key)
     _purchase_rows = False
+    #: per-row analytic gradient (``fn(theta, d, rows=True) → (ll, G)``), or None
+    _row_grad = staticmethod(dynamic_loglik_grad)
 
     @staticmethod
     def _no_covariate_model():
@@ -758,8 +772,12 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         return self
 
     def _score_rows(self, theta, d, step: float = 1e-5) -> np.ndarray:
-        """Per-customer scores ``∂ log L_i / ∂θ`` (customers × parameters), central differences
-        of the per-customer log-likelihood."""
+        """Per-row scores ``∂ log L_i / ∂θ`` (rows × parameters): the analytic per-row
+        gradient where the model has one (Pareto/NBD), else central differences of the
+        per-row log-likelihood."""
+        if self._row_grad is not None:
+            with np.errstate(all="ignore"):
+                return self._row_grad(theta, d, rows=True)[1]
         k = len(theta)
         out = np.empty((d.n, k))
         with np.errstate(all="ignore"):

@@ -94,6 +94,7 @@ class TimeVaryingBetaGeoFitter(TimeVaryingParetoNBDFitter):
                   "(purchase intensity and complementary-log-log dropout at purchases)")
     _base_names = ("r", "alpha", "a", "b")
     _purchase_rows = True
+    _row_grad = None             # central differences of the per-row terms
 
     @staticmethod
     def _no_covariate_model():

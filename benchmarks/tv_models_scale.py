@@ -1,0 +1,92 @@
+"""Time-varying BTYD fits at scale: 20k, 200k and 1M customers × 104 weeks (issue 22 item 3).
+
+The world: :func:`clv_covariates_sim.simulate_dynamic_large` — Pareto/NBD customers born over
+the first year, half of them enrolling in a random later week (membership raises the purchase
+rate, lowers the dropout rate) and a Q4 season dummy, in both processes; daily purchase dates,
+the covariates as a table of changes (``fill="forward"``). The same world as
+benchmarks/clv_covariates.py part 2 (whose 20k fit issue 22 timed at 5.5 s CPU), vectorised.
+
+For each size, in the same run: ``TimeVaryingParetoNBDFitter().fit`` with ``compact=False``
+(the likelihood, gradient, Hessian and per-customer scores evaluated once per customer — the
+path before issue 22) and with ``compact=True`` (once per distinct row, weighted:
+:meth:`DynamicData.compact`); wall and CPU seconds (medians over ``--repeats`` runs), the
+ratio, the number of distinct rows and the largest difference between the two fits'
+estimates. ``--bg`` adds the time-varying BG/NBD. The machine may be shared: CPU seconds are
+the steadier number.
+
+CLVTools (R; Bachmann, Meierer & Näf 2021's ``pnbd()`` with dynamic covariates) publishes no
+run times for this model that we found: its walkthrough (vignettes/CLVTools.Rmd, section
+"Multithreading") recommends enabling parallel processing "when estimating more complex models
+like this", and its dynamic-covariate model defaults to Nelder–Mead with up to 3,000
+iterations (R/class_clv_model_pnbd_dynamiccov.R), without a timing.
+
+Run: ``.venv/bin/python benchmarks/tv_models_scale.py [--sizes 20000,200000,1000000]
+[--repeats 3] [--bg]``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
+
+from clv_covariates_sim import simulate_dynamic_large  # noqa: E402
+from retention_lab.clv.covariates_tv import TimeVaryingParetoNBDFitter  # noqa: E402
+from retention_lab.clv.covariates_tv_bg import TimeVaryingBetaGeoFitter  # noqa: E402
+
+PARAMS = (0.8, 8.0, 0.7, 30.0)
+G_TRANS = {"member": 0.4, "q4": 0.3}
+G_LIFE = {"member": -0.5, "q4": 0.0}
+
+
+def timed(fn, repeats):
+    """(last result, median wall s, median CPU s) over ``repeats`` calls."""
+    walls, cpus = [], []
+    for _ in range(repeats):
+        w, c = time.perf_counter(), time.process_time()
+        out = fn()
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    return out, float(np.median(walls)), float(np.median(cpus))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="20000,200000,1000000")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--bg", action="store_true", help="also the time-varying BG/NBD")
+    args = ap.parse_args(argv)
+    warnings.simplefilter("ignore")
+    models = [("Pareto/NBD", TimeVaryingParetoNBDFitter)]
+    if args.bg:
+        models.append(("BG/NBD", TimeVaryingBetaGeoFitter))
+    print(f"time-varying BTYD fits, 104 weeks, member + q4 in both processes "
+          f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores)")
+    for n in (int(s) for s in args.sizes.split(",")):
+        w0 = time.perf_counter()
+        tx, changes, end = simulate_dynamic_large(n, PARAMS, G_TRANS, G_LIFE, seed=2)
+        print(f"\n{n:,} customers: {len(tx):,} transactions, {len(changes):,} covariate rows "
+              f"(simulated in {time.perf_counter() - w0:.1f} s)")
+        reps = args.repeats if n <= 200_000 else 1
+        for name, cls in models:
+            before, wb, cb = timed(lambda: cls().fit(tx, changes, end, compact=False), reps)
+            after, wa, ca = timed(lambda: cls().fit(tx, changes, end), reps)
+            diff = float(np.max(np.abs(after.params_.to_numpy() - before.params_.to_numpy())
+                                / np.maximum(1.0, np.abs(before.params_.to_numpy()))))
+            print(f"  {name:<10} per customer {wb:7.1f} s wall ({cb:7.1f} s cpu); distinct rows "
+                  f"{wa:7.1f} s wall ({ca:7.1f} s cpu) — {cb / ca:4.2f}x cpu, {wb / wa:4.2f}x wall; "
+                  f"{after.n_distinct_rows_:,} rows of {n:,} "
+                  f"({after.n_distinct_rows_ / n:.0%}); estimates differ by ≤ {diff:.1e} "
+                  f"(median of {reps})")
+            print("     " + ", ".join(f"{k} {v:.3f}" for k, v in after.params_.items()))
+        print(f"  peak RSS so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
