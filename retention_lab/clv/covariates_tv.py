@@ -30,7 +30,8 @@ s a^-(r+x) c^-s [F(0) − F(h)] / (r+s+x)`` with the Pareto/NBD ``F`` of
 :func:`.covariates.pnbd_log_F_rows` at the shifted ``α → p``, ``β → q``. Consecutive periods
 with equal covariates are merged first, so the cost is one ``2F1`` pair per covariate change
 between ``t_x`` and ``T`` per customer. The gradient is analytic (:func:`dynamic_loglik_grad`);
-standard errors from central differences of it.
+standard errors from central differences of it. Customers whose histories and covariate
+paths are identical are evaluated once, weighted (:meth:`DynamicData.compact`, issue 22).
 
 Events (``events=``). ``"orders"`` (default): every transaction after the first purchase day is
 a purchase; several orders on one day are tied events at the day's end (the Poisson count of
