@@ -64,6 +64,7 @@ class CLVAnalysis:
 
     def record(self) -> dict:
         """Record the headline numbers with :func:`retention_lab.report.recording.record`."""
+        # display layer: imported on use, estimation never depends on it
         from ..report import recording as reporting
         out = {}
         h = self.headline

@@ -23,8 +23,12 @@ import pandas as pd
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from .base import BaseFitter, btyd_arrays, check_identified, distinct_rows, time_unit_of
-from .predictive import ConditionalPredictionsMixin
+from .covariate_fit import StaticCovariatesMixin
 from .plotting import BtydPlotsMixin
+from .predictive import ConditionalPredictionsMixin
+from .rows import bgnbd_expected_if_alive_rows, bgnbd_loglik_rows, bgnbd_probability_alive_rows
+from .special import log_hyp2f1
+from .validation import probability_alive_matrix
 
 
 def _codes(values):
@@ -38,19 +42,6 @@ def _codes(values):
 
 def _rows(per_value, index):
     return per_value if index is None else per_value[index]
-
-
-def log_hyp2f1(a, b, c, z):
-    """``log 2F1(a, b; c; z)`` for ``0 <= z < 1`` with Euler's transformation as fallback when
-    the direct series overflows (large ``a``, ``b`` near ``z → 1``)."""
-    with np.errstate(all="ignore"):
-        out = np.log(hyp2f1(a, b, c, z))
-        bad = ~np.isfinite(out)
-        if np.any(bad):
-            a, b, c, z = (np.broadcast_to(v, out.shape)[bad] for v in (a, b, c, z))
-            out = np.array(out, copy=True)
-            out[bad] = np.log(hyp2f1(c - a, c - b, c, z)) + (c - a - b) * np.log1p(-z)
-    return out
 
 
 class BtydMixin(ConditionalPredictionsMixin, BtydPlotsMixin):
@@ -79,12 +70,15 @@ class BtydMixin(ConditionalPredictionsMixin, BtydPlotsMixin):
         ``n_customers_`` is the total weight (customers), ``n_rows_`` the number of input rows
         with positive weight and ``n_distinct_rows_`` the number of rows actually fitted.
 
-        Returns ``self``.
+        Returns ``self``; with ``covariates``, a new fitted covariate model
+        (:class:`~retention_lab.clv.covariates.BetaGeoCovariatesFitter` or
+        :class:`~retention_lab.clv.covariates.ParetoNBDCovariatesFitter`) with this one's
+        ``penalizer_coef``.
         """
-        if kwargs.get("covariates") is not None:  # time-invariant covariates: clv/covariates.py
-            from .covariates import fit_with_covariates
-            return fit_with_covariates(self, data, recency, T, weights,
-                                       initial_params=initial_params, **kwargs)
+        if kwargs.get("covariates") is not None:
+            # time-invariant covariates (clv/covariates.py): a covariate fitter, built here
+            return self._covariate_fitter().fit(data, recency, T, weights,
+                                                initial_params=initial_params, **kwargs)
         for k in ("covariates", "covariates_trans", "covariates_life"):
             kwargs.pop(k, None)
         x, tx, T_, w = btyd_arrays(data, recency, T, weights)
@@ -114,8 +108,11 @@ class BtydMixin(ConditionalPredictionsMixin, BtydPlotsMixin):
         """lifetimes' matrix: P(alive) by (recency rows, frequency columns) for a customer of
         the largest fitted age; see :func:`retention_lab.clv.validation.probability_alive_matrix`
         for the labelled frame."""
-        from .validation import probability_alive_matrix
         return probability_alive_matrix(self, None, max_frequency, max_recency).to_numpy().T
+
+    def _covariate_fitter(self):
+        """The unfitted covariate version of this model (``fit(covariates=…)``)."""
+        raise TypeError(f"{type(self).__name__} has no covariate version")
 
     def _xs(self, frequency, recency, T):
         return (np.asarray(frequency, float), np.asarray(recency, float), np.asarray(T, float))
@@ -127,6 +124,9 @@ class BetaGeoFitter(BtydMixin, BaseFitter):
     _param_names = ("r", "alpha", "a", "b")
     _model_name = "BG/NBD"
     _reference = "Fader, Hardie & Lee (2005), Marketing Science 24(2), eq. 6"
+
+    def _covariate_fitter(self):
+        return BetaGeoCovariatesFitter(penalizer_coef=self.penalizer_coef)
 
     def _prepare(self, x, tx, T):
         ux, ix = _codes(x)
@@ -236,3 +236,27 @@ class BetaGeoFitter(BtydMixin, BaseFitter):
         finite_sum = np.exp(gammaln(r + j) - gammaln(r) - gammaln(j + 1) + j * log_q).sum(axis=0)
         second = np.exp(betaln(a + 1, b + n - 1) - betaln(a, b)) * (1 - np.exp(r * log_p) * finite_sum)
         return first + second
+
+
+class BetaGeoCovariatesFitter(StaticCovariatesMixin, BetaGeoFitter):
+    """BG/NBD with time-invariant covariates in CLVTools' form: ``α_i = α exp(−γ_trans′x_i)``,
+    ``a_i = a exp(γ_life′z_i)``, ``b_i = b exp(γ_life′z_i)`` (see
+    :mod:`retention_lab.clv.covariates` for what the shared lifetime coefficient does). What
+    ``BetaGeoFitter().fit(summary, covariates=df)`` returns."""
+
+    _base = BetaGeoFitter
+    _trans_scaled, _life_scaled, _life_sign = 1, (2, 3), 1.0
+    _model_name = "BG/NBD with time-invariant covariates"
+    _reference = "Fader & Hardie (2007) note 019; CLVTools bgnbd(static covariates)"
+
+    @staticmethod
+    def _rows(r, alpha, a, b, x, tx, T, grad=False):
+        return bgnbd_loglik_rows(float(np.ravel(r)[0]), alpha, a, b, x, tx, T, grad=grad)
+
+    @staticmethod
+    def _palive_rows(r, alpha, a, b, x, tx, T):
+        return bgnbd_probability_alive_rows(float(np.ravel(r)[0]), alpha, a, b, x, tx, T)
+
+    @staticmethod
+    def _if_alive_rows(r, alpha, a, b, x, T, t):
+        return bgnbd_expected_if_alive_rows(float(np.ravel(r)[0]), alpha, a, b, x, T, t)

@@ -28,10 +28,12 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, binom, digamma, gammaln, logsumexp
 
+from ..errors import DataError
 from .base import (BaseFitter, _as_float_array, check_columns, check_identified, check_rule,
                    distinct_rows)
 from .plotting import BtydPlotsMixin
-from ..errors import DataError
+from .shifted_beta_geo import discounted_beta_geometric_sum
+from .value import unit_days
 
 _TABLE = "bgbb data"
 
@@ -179,7 +181,6 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
         if unit is None:
             self.time_unit_ = None
         else:
-            from .value import unit_days
             self.time_unit_ = unit_days(unit)
         self._fit_data_ranges = dict(T=float(n.max()), frequency=float(x.max()),
                                      recency=float(tx.max()))
@@ -294,7 +295,6 @@ class BetaGeoBetaBinomFitter(BtydPlotsMixin, BaseFitter):
         is summed as a series (:func:`~retention_lab.clv.shifted_beta_geo.
         discounted_beta_geometric_sum`, once per distinct ``n``); ``discount_rate`` is the rate
         per opportunity."""
-        from .shifted_beta_geo import discounted_beta_geometric_sum
         alpha, beta, gamma, delta = self._unload()
         d = np.asarray(discount_rate, float)
         x, tx, n, bad = self._history(frequency, recency, n_periods)

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln
 
-from .base import BaseFitter, _as_float_array, check_columns, check_rule, time_unit_of
 from ..errors import ConvergenceWarning, DataError
+from .base import BaseFitter, _as_float_array, check_columns, check_rule, time_unit_of
+from .value import customer_lifetime_value
 
 
 class GammaGammaFitter(BaseFitter):
@@ -67,8 +68,13 @@ class GammaGammaFitter(BaseFitter):
                           "spend heterogeneity is not identified", ConvergenceWarning,
                           stacklevel=2)
         self.time_unit_ = time_unit_of(data)
-        data_ = dict(x=x, m=m, logm=np.log(m), logx=np.log(x))
-        return self._fit(data_, w, len(x), initial_params=initial_params, **kwargs)
+        return self._fit(self._prepare(x, m), w, len(x), initial_params=initial_params,
+                         **kwargs)
+
+    @staticmethod
+    def _prepare(x, m):
+        """The likelihood's data for repeat buyers' ``frequency`` and ``monetary_value``."""
+        return dict(x=x, m=m, logm=np.log(m), logx=np.log(x))
 
     def _initial(self, d, w):
         mean = float(np.average(d["m"], weights=w))
@@ -125,7 +131,6 @@ class GammaGammaFitter(BaseFitter):
           time=12, discount_rate=0.01, freq="D")`` — arrays; ``freq`` is required (no default,
           since a wrong one silently scales CLV). Returns the CLV Series.
         """
-        from .value import customer_lifetime_value
         if isinstance(frequency, pd.DataFrame):
             if recency is not None:
                 raise TypeError("with a summary frame, pass the other settings by keyword")

@@ -23,7 +23,8 @@ import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 from .base import BaseFitter
-from .beta_geo import BtydMixin, log_hyp2f1
+from .beta_geo import BtydMixin
+from .special import log_hyp2f1
 
 
 class ModifiedBetaGeoFitter(BtydMixin, BaseFitter):

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import __version__
+
 FORMAT = "retention_lab.clv.model"
 VERSION = 1
 
@@ -167,11 +169,10 @@ def model_to_dict(model) -> dict:
     if not hasattr(model, "params_"):
         raise RuntimeError(f"{type(model).__name__} is not fitted: nothing to save")
     cls = type(model)
-    from .. import __version__ as version  # noqa: F401  (recorded for provenance)
     return {
         "format": FORMAT,
         "version": VERSION,
-        "retention_lab_version": version,
+        "retention_lab_version": __version__,  # recorded for provenance
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "model": getattr(model, "_model_name", cls.__name__),
         "reference": getattr(model, "_reference", ""),

@@ -2,13 +2,15 @@
 
 Each returns the matplotlib ``Figure`` that the plotting function returns (drawn on ``ax``
 when one is given) and never shows it; the numbers behind each figure come from
-:mod:`retention_lab.clv.validation`. ``plots`` is imported when a method is called, so the
-models do not depend on matplotlib until a figure is asked for.
+:mod:`retention_lab.clv.validation`. The display layer is imported when a method is called
+(as lifelines hands printing to its ``Printer``), so the models depend neither on it nor on
+matplotlib until a figure is asked for.
 """
 from __future__ import annotations
 
 
 def _plots():
+    # display layer: imported on use, estimation never depends on it
     from ..report.figures import clv
     return clv
 

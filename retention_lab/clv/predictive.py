@@ -40,6 +40,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betainc, betaln, gammaln, hyperu, roots_laguerre, roots_legendre
 
+from .base import distinct_rows
+from .special import log_hyp2f1
+
 _LEGENDRE = roots_legendre(96)
 _LAGUERRE = roots_laguerre(128)
 
@@ -138,7 +141,6 @@ class ConditionalPredictionsMixin:
         now = self._alive_now(x, tx, T, covariates)
         if kind == "pnbd":
             return now * np.exp(c * (np.log(d) - np.log(d + t)))
-        from .beta_geo import log_hyp2f1  # (beta_geo imports this module)
         # E[exp(−λ p t)] = 2F1(r, a; a+b; −t/α) = (α/(α+t))^r 2F1(r, b; a+b; t/(α+t))
         log_stay = (r * (np.log(alpha) - np.log(alpha + t))
                     + log_hyp2f1(r, d, c + d, t / (alpha + t)))
@@ -179,7 +181,6 @@ class ConditionalPredictionsMixin:
         if covariates is None and hasattr(self, "_expected_purchases_if_alive"):
             # DERT = P(alive) · ∫ e^{−u} E[X(T, T+u/δ) | alive] du, and the integral depends
             # on (x, T, δ) only: once per distinct triple
-            from .base import distinct_rows
             (ux, uT, ud), inv, _ = distinct_rows(x.ravel(), T.ravel(), delta.ravel())
             integral = np.empty(len(ux))
             step = 20_000

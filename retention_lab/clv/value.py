@@ -45,6 +45,7 @@ fitted on, so their variances do not add).
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -259,18 +260,18 @@ def _row_level_scores(model, which, ut, us, wt, ws):
     """Scores (d log-likelihood / d log θ) of the distinct transaction rows ``ut`` (``which ==
     0``) or spend rows ``us`` (``which == 1``, weights ``wt``/``ws``) when the summary is the
     data the model was fitted on (same log-likelihood and customer count), else ``None``: then
-    the parameter error is independent of these customers."""
-    from .gamma_gamma import GammaGammaFitter
+    the parameter error is independent of these customers. A spend model is anything with
+    ``conditional_expected_average_profit`` and ``_prepare(frequency, monetary_value)`` (the
+    Gamma-Gamma model)."""
     if which == 0:
         ll, g = _row_scores(model, model._prepare(*ut))
         w = wt
         same_n = abs(float(w.sum()) - model.n_customers_) <= 1e-6 * model.n_customers_
-    elif isinstance(model, GammaGammaFitter):
+    elif hasattr(model, "conditional_expected_average_profit") and hasattr(model, "_prepare"):
         x, m = us
         rows = (x > 0) & (m > 0)
-        ll, g = np.zeros(len(x)), np.zeros((len(x), 3))
-        d = dict(x=x[rows], m=m[rows], logm=np.log(m[rows]), logx=np.log(x[rows]))
-        ll[rows], g[rows] = _row_scores(model, d)
+        ll, g = np.zeros(len(x)), np.zeros((len(x), len(model._param_names)))
+        ll[rows], g[rows] = _row_scores(model, model._prepare(x[rows], m[rows]))
         w, same_n = ws, True
     else:
         return None
@@ -453,7 +454,6 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     elif no_cov or at_bound:
         # A fit on the boundary of the parameter space (e.g. BG/NBD's a, b → ∞ when the data
         # show no dropout) has no usable covariance: the point estimates stand, intervals don't.
-        import warnings
         if no_cov:
             warnings.warn(f"customer_lifetime_value: {', '.join(no_cov)} has no finite "
                           "covariance (its fit is on the boundary of the parameter space or its "
@@ -491,7 +491,6 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
             # dropping them trims one tail of the draws: count them, say so, and above the
             # documented share refuse the interval instead of showing a trimmed one
             disc_b, spend_b = disc_b[~bad], spend_b[~bad]
-            import warnings
             warnings.warn(f"customer_lifetime_value: {n_nonfinite} of {n_draws} bootstrap draws "
                           f"gave a non-finite CLV and were left out"
                           + (f"; above {MAX_NONFINITE_SHARE:.0%} of the draws, so no interval is "
