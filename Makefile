@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (retention-lab)" >/dev/null
+	$(PY) -c "import retention_lab.engines as e; print('numba kernel cache:', e.warm())"
 	$(PY) -m pip freeze --exclude-editable > $(VENV)/pip-freeze.txt
 	touch $(STAMP)
 

@@ -14,6 +14,9 @@ is checked inside the engine (:mod:`.contract`). Results carry ``attrs["engine"]
 ``attrs["n_rows"]`` (transactions read); every ``attrs`` value is JSON (Parquet/Feather keep
 them), the quality ledger included (:func:`retention_lab.quality`).
 
+The one-pass kernel is compiled by numba into its cache once per machine: :func:`warm` (run by
+``make setup``) does it at install, else the first summary does it and logs a line saying so.
+
 Distributed vs driver: on Spark only the aggregation runs on the cluster; the result (one row
 per customer, or with ``collapse=True`` one row per distinct (frequency, recency, T) — a few
 thousand rows for millions of customers) comes to the driver, where the models are fitted.
@@ -21,6 +24,7 @@ thousand rows for millions of customers) comes to the driver, where the models a
 from .backends import DUCKDB_CONFIG, SPARK_CONFIG, configure, spark_session
 from .sources import (AUTO_PANDAS_MAX_ROWS, Source, is_engine_input, pick_engine,
                       reads_in_engine, source)
+from .kernels import warm
 from .pandas_engine import collapse_churn, collapse_summary
 from .summaries import (calibration_holdout, churn_table, cohort_retention, customer_periods,
                         read_transactions, rfm_summary)
@@ -28,4 +32,4 @@ from .summaries import (calibration_holdout, churn_table, cohort_retention, cust
 __all__ = ["rfm_summary", "calibration_holdout", "churn_table", "cohort_retention",
            "customer_periods", "collapse_churn", "collapse_summary", "read_transactions", "reads_in_engine", "source", "Source", "pick_engine",
            "is_engine_input", "spark_session", "configure", "DUCKDB_CONFIG", "SPARK_CONFIG",
-           "AUTO_PANDAS_MAX_ROWS"]
+           "AUTO_PANDAS_MAX_ROWS", "warm"]

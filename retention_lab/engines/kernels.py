@@ -9,15 +9,20 @@ stays the path for Spark, for other ids and for explicit ``partitions``.
 
 The kernel applies when customer ids are integers in a range not much wider than the number of
 rows (:func:`plan`): the id minus the smallest id is the customer's slot. It is compiled with
-numba (``cache=True``: once per machine); without numba the same arithmetic runs as numpy
-scatter operations (``ufunc.at``) — slower, same numbers.
+numba (``cache=True``: once per machine — by :func:`warm`, which ``make setup`` runs, or on the
+first use, which logs a one-line warning saying so); without numba the same arithmetic runs as
+numpy scatter operations (``ufunc.at``) — slower, same numbers. A process loads the compiled
+kernel on its first summary, in a background thread while DuckDB reads (:func:`preload`).
 
 Periods come from a table day → period built by :func:`retention_lab.periods.period_index`
 over the data's day range, so every engine floors dates the same way.
 """
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -133,20 +138,74 @@ def bucket_shift(layout: "Plan") -> int:
     return int(min(24, max(4, np.floor(np.log2(max(BUCKET_BYTES // per_slot, 1))))))
 
 
-_accumulate = False  # not compiled yet (numba is imported on first use: it costs ~0.4 s)
+_accumulate = False  # not loaded yet (numba is imported on first use: it costs ~0.4 s)
+_kernel_lock = threading.Lock()
+log = logging.getLogger(__name__)
+
+
+def _warm_up(kernel) -> None:
+    """Run ``kernel`` on one row with the argument types of both callers — read-only inputs
+    (Arrow buffers of the Parquet path) and writable ones (a DataFrame's arrays) — so that
+    both specialisations are loaded from numba's cache, or compiled into it."""
+    layout = Plan(0, 1, 0, np.zeros(1, np.int32), 0, 64)
+    for writable in (False, True):
+        ids, ts, amount = np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1)
+        for arr in (ids, ts, amount):
+            arr.flags.writeable = writable
+        state = np.zeros((1, 3), np.int32)
+        kernel(ids, ts, amount, 0, 1, 1, 0, layout.periods, layout.width, state,
+               np.zeros((1, 2)), np.zeros(1, np.uint64), 0, 1, bucket_shift(layout))
+
+
+def _load_kernel():
+    try:
+        # a heavy optional dependency (~0.4 s to import): imported on first use, or by
+        # preload() in a background thread while the caller reads its data
+        import numba
+    except Exception:  # noqa: BLE001 - any failure to import means: no compiler
+        return None
+    kernel = numba.njit(cache=True, nogil=True)(_accumulate_py)
+    t0 = time.perf_counter()
+    _warm_up(kernel)
+    misses = sum(kernel.stats.cache_misses.values())
+    if misses:
+        log.warning("retention_lab.engines: compiled the one-pass summary kernel with numba "
+                    "in %.1f s (once per machine; cached in %s)", time.perf_counter() - t0,
+                    kernel.stats.cache_path)
+    return kernel
 
 
 def compiled_kernel():
-    """The numba-compiled :func:`_accumulate_py`, or ``None`` without a working numba (the
-    numpy fallback then runs)."""
+    """The numba-compiled :func:`_accumulate_py`, loaded from numba's cache (compiled into it,
+    with a one-line log, on the first use on a machine: see :func:`warm`), or ``None`` without
+    a working numba (the numpy fallback then runs)."""
     global _accumulate
-    if _accumulate is False:
-        try:
-            import numba
-            _accumulate = numba.njit(cache=True, nogil=True)(_accumulate_py)
-        except Exception:  # noqa: BLE001 - any failure to import means: no compiler
-            _accumulate = None
+    with _kernel_lock:
+        if _accumulate is False:
+            _accumulate = _load_kernel()
     return _accumulate
+
+
+def preload() -> None:
+    """Load the compiled kernel in a background thread (numba's import and its cache: ~0.5 s
+    on a first call in a process), so that it overlaps the caller's reading of the data, which
+    releases the GIL (DuckDB, Arrow); :func:`compiled_kernel` then waits for it if needed."""
+    if _accumulate is False:
+        threading.Thread(target=compiled_kernel, name="retention_lab-kernel-load",
+                         daemon=True).start()
+
+
+def warm() -> dict:
+    """Load the compiled kernel, compiling it into numba's cache when it is not there yet
+    (what ``make setup`` runs once per install). Returns what happened: ``compiled`` (a new
+    cache entry was written), ``seconds`` and the cache directory."""
+    t0 = time.perf_counter()
+    kernel = compiled_kernel()
+    if kernel is None:
+        return {"compiled": False, "seconds": time.perf_counter() - t0,
+                "cache": None, "note": "numba is not available: the numpy fallback runs"}
+    return {"compiled": bool(sum(kernel.stats.cache_misses.values())),
+            "seconds": time.perf_counter() - t0, "cache": kernel.stats.cache_path}
 
 
 def _accumulate_np(ids, ts, amount, lo, unit_per_day, limit, day0, periods, width,

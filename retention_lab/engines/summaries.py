@@ -166,6 +166,8 @@ def rfm_summary(data, observation_end=None, freq: str = "D", freq_multiplier: fl
             out = _collapsed(out)
         return _tag(out, "pandas", len(tx), desc)
     fast = None
+    if eng == "duckdb" and partitions is None:
+        kernels.preload()  # numba's import and cache load overlap DuckDB's reading (GIL free)
     if eng == "duckdb" and partitions is None and validate:
         fast = _frame_one_pass(data, observation_end, freq, freq_multiplier,
                                include_first_transaction)
