@@ -454,6 +454,11 @@ class BaseFitter(PersistenceMixin):
     # -- results ------------------------------------------------------------------------
     def _check_fitted(self):
         if not hasattr(self, "params_"):
+            if hasattr(self, "_fitted_as"):
+                raise RuntimeError(
+                    f"{type(self).__name__} is not fitted: fit(…, covariates=…) returned a new "
+                    f"fitted {self._fitted_as} — use the model it returns "
+                    f"(m = {type(self).__name__}().fit(summary, covariates=df))")
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() first")
 
     def _unload(self, *names):

@@ -77,8 +77,12 @@ class BtydMixin(ConditionalPredictionsMixin, BtydPlotsMixin):
         """
         if kwargs.get("covariates") is not None:
             # time-invariant covariates (clv/covariates.py): a covariate fitter, built here
-            return self._covariate_fitter().fit(data, recency, T, weights,
-                                                initial_params=initial_params, **kwargs)
+            model = self._covariate_fitter().fit(data, recency, T, weights,
+                                                 initial_params=initial_params, **kwargs)
+            if not hasattr(self, "params_"):  # so that using this one says where the fit is
+                self._fitted_as = type(model).__name__
+            return model
+        self.__dict__.pop("_fitted_as", None)
         for k in ("covariates", "covariates_trans", "covariates_life"):
             kwargs.pop(k, None)
         x, tx, T_, w = btyd_arrays(data, recency, T, weights)

@@ -44,7 +44,6 @@ def hyp1_series(b, c, z):
     n_rows = len(b)
     out = np.empty((4, n_rows))
     idx = np.arange(n_rows)
-    b, c, z = b.copy(), c.copy(), z.copy()
     t = np.ones(n_rows)
     H = np.ones(n_rows)
     Db, Dc, Dz, Sb, Sc = (np.zeros(n_rows) for _ in range(5))
@@ -80,8 +79,10 @@ def log_hyp1_grad(b, c, z):
     for ``z <= SERIES_MAX_Z``; above it, ``log H`` and ``∂/∂z`` from scipy's 2F1 (``∂H/∂z =
     (b/c) 2F1(2, b+1; c+1; z)``) and ``∂/∂b``, ``∂/∂c`` by central differences of scipy's
     ``log 2F1`` (relative error ~1e-9; such z need |α−β| > 0.95·max(α, β), far from usual fits)."""
-    out = np.empty((4, len(b)))
     ser = z <= SERIES_MAX_Z
+    if ser.all():  # the usual case: no masks, no copies
+        return hyp1_series(b, c, z)
+    out = np.empty((4, len(b)))
     if ser.any():
         out[:, ser] = hyp1_series(b[ser], c[ser], z[ser])
     if not ser.all():
