@@ -90,9 +90,8 @@ def worker() -> None:
     """The lifetimes process: one JSON job per stdin line, one JSON answer per stdout line."""
     import warnings
 
-    import numpy as np
-    import pandas as pd
     import lifetimes
+    import pandas as pd
     from lifetimes.utils import summary_data_from_transaction_data
 
     warnings.simplefilter("ignore")
@@ -349,6 +348,7 @@ def main(argv=None) -> int:
 
     import numpy as np
     import pandas as pd
+
     import retention_lab as rl
 
     warnings.simplefilter("ignore")

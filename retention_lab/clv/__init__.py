@@ -12,21 +12,21 @@ conditional count distribution and DERT; every fitter has ``save(path)`` / ``loa
 (:mod:`~retention_lab.clv.persistence`, JSON) and the BTYD ones ``plot_*`` methods;
 :func:`compare_models` sets BG/NBD, MBG/NBD and Pareto/NBD side by side.
 """
+from . import simulate, validation
+from .analysis import CLVAnalysis, analyze_clv
 from .base import ConvergenceError, ConvergenceWarning
 from .beta_geo import BetaGeoFitter
-from .pareto_nbd import ParetoNBDFitter
-from .gamma_gamma import GammaGammaFitter
-from .shifted_beta_geo import ShiftedBetaGeoFitter
 from .beta_geo_beta_binom import BetaGeoBetaBinomFitter
-from .modified_beta_geo import ModifiedBetaGeoFitter
-from .persistence import load_model, save_model
 from .comparison import compare_models
-from .value import CLVResult, customer_lifetime_value
 from .covariates import BetaGeoCovariatesFitter, ParetoNBDCovariatesFitter
 from .covariates_tv import TimeVaryingParetoNBDFitter, membership_covariates
 from .covariates_tv_bg import TimeVaryingBetaGeoFitter
-from .analysis import CLVAnalysis, analyze_clv
-from . import simulate, validation
+from .gamma_gamma import GammaGammaFitter
+from .modified_beta_geo import ModifiedBetaGeoFitter
+from .pareto_nbd import ParetoNBDFitter
+from .persistence import load_model, save_model
+from .shifted_beta_geo import ShiftedBetaGeoFitter
+from .value import CLVResult, customer_lifetime_value
 
 __all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "ShiftedBetaGeoFitter",
            "BetaGeoBetaBinomFitter", "ModifiedBetaGeoFitter", "load_model", "save_model",

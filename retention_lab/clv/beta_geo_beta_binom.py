@@ -29,8 +29,14 @@ import pandas as pd
 from scipy.special import betaln, binom, digamma, gammaln, logsumexp
 
 from ..errors import DataError
-from .base import (BaseFitter, _as_float_array, check_columns, check_identified, check_rule,
-                   distinct_rows)
+from .base import (
+    BaseFitter,
+    _as_float_array,
+    check_columns,
+    check_identified,
+    check_rule,
+    distinct_rows,
+)
 from .plotting import BtydPlotsMixin
 from .shifted_beta_geo import discounted_beta_geometric_sum
 from .value import unit_days

@@ -16,9 +16,17 @@ from scipy import optimize
 from scipy.special import ndtr
 
 from ..units import Z95
-from .base import (ConvergenceError, ConvergenceWarning, boundary_flags, btyd_arrays,
-                   covariance_from_information, covariate_scale, distinct_rows, flag_boundary,
-                   time_unit_of)
+from .base import (
+    ConvergenceError,
+    ConvergenceWarning,
+    boundary_flags,
+    btyd_arrays,
+    covariance_from_information,
+    covariate_scale,
+    distinct_rows,
+    flag_boundary,
+    time_unit_of,
+)
 from .covariate_design import design_matrix, select_columns
 from .covariate_value import covariate_clv
 

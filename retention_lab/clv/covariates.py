@@ -51,9 +51,15 @@ from .covariate_design import design_matrix, select_columns
 from .covariate_fit import LogShapeParamsMixin, StaticCovariatesMixin
 from .covariate_value import MAX_NONFINITE_DRAW_SHARE, covariate_clv
 from .pareto_nbd import ParetoNBDCovariatesFitter
-from .rows import (bgnbd_expected_if_alive_rows, bgnbd_loglik_rows, bgnbd_probability_alive_rows,
-                   pnbd_expected_if_alive_rows, pnbd_log_F_rows, pnbd_loglik_rows,
-                   pnbd_probability_alive_rows)
+from .rows import (
+    bgnbd_expected_if_alive_rows,
+    bgnbd_loglik_rows,
+    bgnbd_probability_alive_rows,
+    pnbd_expected_if_alive_rows,
+    pnbd_log_F_rows,
+    pnbd_loglik_rows,
+    pnbd_probability_alive_rows,
+)
 
 #: the names of earlier releases (the time-varying models import ``_select``)
 _select = select_columns

@@ -29,8 +29,13 @@ from scipy.special import gammaln
 from .base import BaseFitter, distinct_rows
 from .beta_geo import BtydMixin
 from .covariate_fit import StaticCovariatesMixin
-from .rows import (pnbd_expected_if_alive_rows, pnbd_log_F_rows, pnbd_loglik_rows,
-                   pnbd_loglik_terms, pnbd_probability_alive_rows)
+from .rows import (
+    pnbd_expected_if_alive_rows,
+    pnbd_log_F_rows,
+    pnbd_loglik_rows,
+    pnbd_loglik_terms,
+    pnbd_probability_alive_rows,
+)
 from .special import SERIES_MAX_Z as _SERIES_MAX_Z  # noqa: F401  (the names of earlier releases)
 from .special import hyp1_series as _hyp1_series  # noqa: F401
 from .special import log_hyp1_grad as _log_hyp1_grad  # noqa: F401

@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, digamma
 
-from .base import BaseFitter, _as_float_array, check_rule
 from ..errors import DataError
-
+from .base import BaseFitter, _as_float_array, check_rule
 
 #: terms summed per block of :func:`discounted_beta_geometric_sum`
 _SUM_BLOCK = 1 << 16

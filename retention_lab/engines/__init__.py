@@ -22,12 +22,24 @@ per customer, or with ``collapse=True`` one row per distinct (frequency, recency
 thousand rows for millions of customers) comes to the driver, where the models are fitted.
 """
 from .backends import DUCKDB_CONFIG, SPARK_CONFIG, configure, spark_session
-from .sources import (AUTO_PANDAS_MAX_ROWS, Source, is_engine_input, pick_engine,
-                      reads_in_engine, source)
 from .kernels import warm
 from .pandas_engine import collapse_churn, collapse_summary
-from .summaries import (calibration_holdout, churn_table, cohort_retention, customer_periods,
-                        read_transactions, rfm_summary)
+from .sources import (
+                      AUTO_PANDAS_MAX_ROWS,
+                      Source,
+                      is_engine_input,
+                      pick_engine,
+                      reads_in_engine,
+                      source,
+)
+from .summaries import (
+                      calibration_holdout,
+                      churn_table,
+                      cohort_retention,
+                      customer_periods,
+                      read_transactions,
+                      rfm_summary,
+)
 
 __all__ = ["rfm_summary", "calibration_holdout", "churn_table", "cohort_retention",
            "customer_periods", "collapse_churn", "collapse_summary", "read_transactions", "reads_in_engine", "source", "Source", "pick_engine",

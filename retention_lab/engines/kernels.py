@@ -30,7 +30,6 @@ import numpy as np
 
 from ..periods import period_index
 
-
 #: Largest (customer, period) bitmap the one-pass kernel allocates, in bytes; above it the SQL
 #: path runs. 1M customers × 2 years of days: 96 MB; 10M customers: 960 MB.
 MAX_BITMAP_BYTES = 1_200_000_000

@@ -8,7 +8,6 @@ must equal 1 and the closed-form conditional expectation.
 """
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import numpy as np
@@ -584,6 +583,7 @@ def test_bgbb_expectation_at_gamma_one_and_persistence_of_odd_types():
     m = BetaGeoBetaBinomFitter()._with_params([1.2, 0.75, 1.0, 2.8])
     assert np.isfinite(m.expected_purchases(5, 3, 5, 6))
     import json
+
     from retention_lab.clv.persistence import _decode, _encode
     v = {"when": pd.Timestamp("2024-01-02 03:04:05"), "step": pd.Timedelta(days=7),
          "weeks": pd.Series([1.0, np.nan], index=pd.DatetimeIndex(["2024-01-01", "2024-01-08"], name="week")),

@@ -2,8 +2,6 @@
 stability, input validation, degenerate data, weights and the penalizer."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -272,6 +270,7 @@ def test_pareto_analytic_gradient_matches_central_differences(params, pnbd_rows)
 
 def test_pareto_series_matches_scipy_hyp2f1():
     from scipy.special import hyp2f1
+
     from retention_lab.clv.pareto_nbd import _hyp1_series
     rng = np.random.default_rng(0)
     b = rng.uniform(0.05, 50, 500)
