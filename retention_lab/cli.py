@@ -20,8 +20,23 @@ file that does not exist included) or retention options, an --output-dir that is
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
+from pathlib import Path
+
+from . import __version__
+from .runner import (
+    ParameterError,
+    build_index,
+    load_schedule,
+    notebook_parameters,
+    run_notebook,
+    run_schedule,
+)
+from .runner.folders import list_runs, stale_tmp_dirs
+from .runner.params import load_parameter_file, parse_cli_value
+from .runner.retention import RetentionPolicy, prune_runs
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -44,7 +59,6 @@ def _add_retention_options(parser, what: str) -> None:
 
 def _retention(args):
     """The RetentionPolicy the options ask for, or None; ValueError names a bad value."""
-    from .runner.retention import RetentionPolicy
     try:
         return RetentionPolicy.from_options(args.keep, args.keep_days, args.keep_failed_days)
     except ValueError as exc:  # name the command-line option, not the Python field
@@ -55,7 +69,6 @@ def _retention(args):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
     p = argparse.ArgumentParser(prog="retention-lab", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,8 +125,6 @@ def _print_result(res) -> None:
 
 
 def _cmd_run(args, parser) -> int:
-    from .runner import ParameterError, load_schedule, run_notebook, run_schedule
-    from .runner.params import load_parameter_file, parse_cli_value
 
     if bool(args.schedule) == bool(args.notebook):
         parser.error("give either a NOTEBOOK or --schedule FILE")
@@ -156,7 +167,6 @@ def _cmd_run(args, parser) -> int:
 
 
 def _cmd_params(args) -> int:
-    from .runner import ParameterError, notebook_parameters
     try:
         declared = notebook_parameters(args.notebook)
     except ParameterError as exc:
@@ -170,10 +180,7 @@ def _cmd_params(args) -> int:
 
 def _cmd_clean(args) -> int:
     """Remove dead runs' .tmp folders, then (with a retention option) prune old runs."""
-    import shutil
 
-    from .runner.folders import stale_tmp_dirs
-    from .runner.retention import prune_runs
     try:
         retention = _retention(args)
     except ValueError as exc:
@@ -188,7 +195,6 @@ def _cmd_clean(args) -> int:
         if not args.dry_run:
             shutil.rmtree(tmp)
     if retention is None and args.dry_run:   # list every run, with why it stays
-        from .runner.retention import RetentionPolicy
         retention = RetentionPolicy.keep_everything()
     if retention is None:
         return EXIT_OK
@@ -231,10 +237,7 @@ def main(argv=None) -> int:
 
 def _cmd_index(args) -> int:
     """Rebuild index.html, refusing a folder that holds no report runs (a wrong directory)."""
-    from pathlib import Path
 
-    from .runner import build_index
-    from .runner.folders import list_runs
     root = Path(args.output_dir).absolute()
     reports = [d for d in root.iterdir() if d.is_dir() and list_runs(d)] if root.is_dir() else []
     if not reports:

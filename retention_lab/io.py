@@ -13,8 +13,9 @@ from os import PathLike
 from pathlib import Path
 
 import pandas as pd
+import pyarrow
 
-from . import schema
+from . import datasets, engines, schema
 from .errors import DataError, DataQuality, DuplicateRowsWarning
 from .experiment_data import ExperimentData
 
@@ -88,7 +89,6 @@ def read_table(source, table: str = "table", *, sep: str | None = None,
         raise _file_error(table, path, f"is a directory (expected {expected})", "a file")
     name = path.name.lower()
     if name.endswith(PARQUET_SUFFIXES):
-        import pyarrow
         try:
             return pd.read_parquet(path)
         except (pyarrow.ArrowException, OSError) as exc:
@@ -358,7 +358,6 @@ def load_data(source="simulated", *, customers=None, surveys=None, observation_e
     if isinstance(source, str) and source == "simulated":
         _unused(source, customers=customers, surveys=surveys, observation_end=observation_end,
                 date_format=date_format, duplicates=duplicates, **csv)
-        from . import datasets  # lazy: the simulator is only paid for when used
         if launch_date is not None:
             simulate_kwargs["launch_date"] = schema.parse_date_param(launch_date, "launch_date")
         return datasets.simulate_loyalty_experiment(n_customers=n_customers,
@@ -367,11 +366,10 @@ def load_data(source="simulated", *, customers=None, surveys=None, observation_e
     if isinstance(source, str) and source in CDNOW_SOURCES:
         _unused(source, customers=customers, surveys=surveys, date_format=date_format,
                 duplicates=duplicates, **csv, **simulate_kwargs)
-        from .datasets import cdnow
-        tx = cdnow.load_cdnow(sample=CDNOW_SOURCES[source])
+        tx = datasets.load_cdnow(sample=CDNOW_SOURCES[source])
         with warnings.catch_warnings():   # CDNOW's identical rows are separate orders: counted
             warnings.simplefilter("ignore", DuplicateRowsWarning)
-            data = read_experiment(tx, observation_end=observation_end or cdnow.OBSERVATION_END,
+            data = read_experiment(tx, observation_end=observation_end or datasets.cdnow.OBSERVATION_END,
                                    launch_date=launch_date, design=None, duplicates="keep")
         data.params["transactions"] = source
         return data
@@ -383,7 +381,6 @@ def load_data(source="simulated", *, customers=None, surveys=None, observation_e
     if simulate_kwargs:
         raise TypeError(f"unexpected argument(s) for source {_describe(source)!r}: "
                         f"{', '.join(sorted(simulate_kwargs))} (only the simulator takes them)")
-    from . import engines  # lazy: DuckDB / Spark are paid for only by inputs that need them
     if engines.reads_in_engine(source):
         given = sorted(k for k, v in csv.items() if v is not None)
         if given:

@@ -24,10 +24,15 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..io import CDNOW_SOURCES
 from ..report import recording as reporting
 from . import folders
+from .html import export_html
+from .index import build_index, run_summary
 from .kernel import KERNEL_ARGUMENTS, kernel_for
-from .params import check_parameters
+from .params import ParameterError, check_parameters
+from .privacy import check_no_identifiers
+from .retention import RetentionPolicy, prune_runs
 
 NOTEBOOK_FILE = "report.ipynb"
 HTML_FILE = "report.html"
@@ -229,7 +234,6 @@ def resolve_path_parameters(parameters: dict, base=None) -> dict:
     directory), so that ``retention-lab run -p data_source data/tx.csv`` reads the file the user
     sees, although the kernel runs in the notebook's folder. Named sources (``"simulated"``,
     ``"cdnow"``), URLs (``duckdb:///…``, ``spark:…``) and absolute paths are left alone."""
-    from ..io import CDNOW_SOURCES
     base = Path.cwd() if base is None else Path(base)
     out = dict(parameters)
     for key, value in parameters.items():
@@ -258,8 +262,6 @@ def check_path_parameters(parameters: dict, base=None) -> None:
     ``parameters`` are those :func:`resolve_path_parameters` returned: relative paths are
     already absolute against ``base`` (the caller's working directory), which the message names.
     Named sources and URLs are left to the notebook."""
-    from ..io import CDNOW_SOURCES
-    from .params import ParameterError
     base = Path.cwd() if base is None else Path(base)
     problems = []
     for key, value in parameters.items():
@@ -320,7 +322,6 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
     ``_before_promote`` is a test hook called with the temporary folder just before the move.
     """
     if retention is not None:
-        from .retention import RetentionPolicy
         if not isinstance(retention, RetentionPolicy):
             raise ValueError(f"retention must be a RetentionPolicy, got {retention!r}")
     notebook = Path(notebook).resolve()
@@ -330,7 +331,9 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
     report_dir = folders.check_output_dir(output_dir) / name
     folders.check_output_dir(report_dir)
     kernel_name = kernel_for(notebook, kernel_name)
-    import papermill  # after every check: a usage error is reported without importing it
+    # heavy (papermill → nbformat, 1-8 s to import): after every check, so that a usage error
+    # is reported at once and commands that run no notebook never pay it
+    import papermill
     run_id = run_id or folders.new_run_id()
     tmp = report_dir / f"{folders.TMP_PREFIX}{run_id}"
     run = {"name": name, "run_id": run_id, "notebook": str(notebook), "parameters": parameters,
@@ -361,13 +364,10 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
                 log_output=False, execution_timeout=execution_timeout,
                 extra_arguments=KERNEL_ARGUMENTS)
         if not allow_ids:
-            from .privacy import check_no_identifiers
             check_no_identifiers(tmp / NOTEBOOK_FILE)
         metrics = _read_metrics(metrics_path)
         run.update(status="ok", finished=_now(), duration=round(time.perf_counter() - t0, 2))
-        from .index import run_summary
         run["summary"] = run_summary(metrics)   # the verdict, when the notebook recorded one
-        from .html import export_html
         export_html(tmp / NOTEBOOK_FILE, tmp / HTML_FILE, title=name, run=run, metrics=metrics)
         _write_json(tmp / RUN_FILE, run)
         if _before_promote is not None:
@@ -390,7 +390,6 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
                 _safe_index(output_dir)
             raise
     if retention is not None and result.ok:
-        from .retention import prune_runs
         try:
             pruned = prune_runs(output_dir, retention, names=[name], update_index=False)
             result.pruned = [d.name for d in pruned.removed]
@@ -404,6 +403,5 @@ def run_notebook(notebook, parameters: dict | None = None, *, name: str | None =
 
 
 def _safe_index(output_dir) -> None:
-    from .index import build_index
     with contextlib.suppress(OSError):
         build_index(output_dir)

@@ -18,6 +18,13 @@ import html
 import re
 from pathlib import Path
 
+import bleach
+from bleach.css_sanitizer import CSSSanitizer
+
+from .. import formatting as fmt
+from ..report.tables import claim_label, unit_kind
+from .folders import write_atomic
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 _TAGS = {"a", "abbr", "b", "blockquote", "br", "caption", "code", "col", "colgroup", "dd", "div",
@@ -38,9 +45,6 @@ def sanitize_output_html(text: str) -> str:
 
     ``<style>`` blocks (pandas adds one to every DataFrame) are dropped rather than shown as text.
     """
-    import bleach
-    from bleach.css_sanitizer import CSSSanitizer
-
     css = CSSSanitizer(allowed_css_properties=_CSS_PROPERTIES)
     return bleach.clean(_STYLE_BLOCK.sub("", text), tags=_TAGS,
                         attributes={"*": _ATTRS + ["style"], "a": _ATTRS + ["style", "href"]},
@@ -59,12 +63,9 @@ def _sanitize_outputs(nb) -> None:
 
 def metric_text(entry) -> tuple[str, str]:
     """``(estimate with its 95 % interval, unit)`` of one ``metrics.json`` entry, for people."""
-    from .. import formatting as fmt
-    from ..report.tables import unit_kind
     if not isinstance(entry, dict):
         return fmt.number(entry) if isinstance(entry, (int, float)) else str(entry), ""
     if entry.get("unit") == "claim":   # an impact verdict (reporting.record_verdict)
-        from ..report.tables import claim_label
         return claim_label(str(entry.get("value")), str(entry.get("evidence") or "")), ""
     kind, currency, unit = unit_kind(entry.get("unit"))
     signed = "control" in entry and "treatment" in entry  # an effect: treatment − control
@@ -145,6 +146,7 @@ def _drop_first_heading(nb) -> None:
 def export_html(notebook_path, html_path, *, title: str | None = None, run: dict | None = None,
                 metrics: dict | None = None) -> Path:
     """Write the report HTML of an executed notebook; return its path."""
+    # heavy (nbconvert and nbformat, 1-10 s to import): only an export pays for them
     import nbformat
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
@@ -168,5 +170,4 @@ def export_html(notebook_path, html_path, *, title: str | None = None, run: dict
                  "rl_footer": metrics_footer_html(metrics or {}),
                  "metadata": {"name": title}}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    from .folders import write_atomic
     return write_atomic(Path(html_path), body)  # whole or not at all (a full disk)

@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from ipykernel.kernelspec import install
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 KERNEL_NAME = "retention-lab"
@@ -57,7 +58,6 @@ def _say(message: str) -> None:
 
 def register_kernel(name: str = KERNEL_NAME) -> str:
     """Register a kernel spec ``name`` for the running interpreter; returns the spec folder."""
-    from ipykernel.kernelspec import install
     try:
         return install(kernel_name=name, display_name=DISPLAY_NAME, prefix=sys.prefix)
     except OSError:  # a read-only environment (system Python): the user's own Jupyter folder

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import datetime as _dt
 import difflib
+import json
 from pathlib import Path
 
 import yaml
@@ -43,7 +44,7 @@ def notebook_parameters(notebook) -> dict[str, dict]:
     try:
         found = _parse_parameters_cell(source)
     except SyntaxError:
-        import papermill
+        import papermill  # heavy (1-8 s to import): only for a cell that ast cannot read
         found = {name: (None if (info.get("inferred_type_name") or "None") == "None"
                         else info["inferred_type_name"], info.get("default"), info.get("help") or "")
                  for name, info in papermill.inspect_notebook(str(path)).items()}
@@ -59,14 +60,13 @@ def notebook_parameters(notebook) -> dict[str, dict]:
 def _cells(path: Path) -> list[dict]:
     """The notebook's cells: plain JSON for an nbformat 4 file (a usage error is then reported
     without importing nbformat and papermill, seconds on a busy machine), nbformat otherwise."""
-    import json
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(nb, dict) and nb.get("nbformat") == 4 and isinstance(nb.get("cells"), list):
             return nb["cells"]
     except (OSError, ValueError):
         pass
-    import nbformat
+    import nbformat  # heavy (1-8 s to import): see the docstring
     return nbformat.read(path, as_version=4).cells
 
 

@@ -35,7 +35,7 @@ def identifier_tables(nb, columns=ID_COLUMNS) -> list[tuple[int, str]]:
 
 
 def check_no_identifiers(notebook_path, columns=ID_COLUMNS) -> None:
-    import nbformat
+    import nbformat  # heavy (1-8 s): loaded by the run that calls this, not by `import runner`
     nb = nbformat.read(str(notebook_path), as_version=4)
     hits = identifier_tables(nb, columns)
     if hits:

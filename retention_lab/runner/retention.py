@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import folders
+from .index import build_index
 
 DEFAULT_KEEP_FAILED_DAYS = 7.0
 
@@ -263,6 +264,5 @@ def prune_runs(output_dir="reports", policy: RetentionPolicy | None = None, *,
                     _remove(decision, report_dir)
                 report.decisions.append(decision)
     if not dry_run and update_index:
-        from .index import build_index
-        build_index(root)
+            build_index(root)
     return report

@@ -22,15 +22,18 @@ parameter refuses the whole schedule. Once running, a failing run does not stop 
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from tqdm.auto import tqdm
 
 from . import folders
-from .execute import RunResult, _safe_index, run_notebook
+from .execute import RunResult, _keep_failed, _now, _safe_index, run_notebook
 from .params import ParameterError, check_parameters, load_parameter_file
 from .retention import RetentionPolicy
 
@@ -111,9 +114,7 @@ def close_abandoned_run(output_dir, name: str, run_id: str, error: str) -> Path 
     died: ``failed-<run-id>`` with ``run.json`` saying "failed" and why, or removed if even
     that cannot be written; an existing ``failed-<run-id>`` is returned as it is. None if there
     is nothing to keep (the run never started, or was removed)."""
-    import json
 
-    from .execute import _keep_failed, _now
     report_dir = folders.check_output_dir(output_dir) / name
     tmp = report_dir / f"{folders.TMP_PREFIX}{run_id}"
     if not tmp.is_dir():   # never started, or the worker closed it itself on its way out
@@ -133,7 +134,6 @@ _STOPPING = False  # set in a worker once the parent stopped the schedule
 def _worker_init() -> None:
     """In a worker, SIGTERM (sent by the parent when it is stopped) moves the current run aside
     as failed, and the worker starts no further run."""
-    import signal
 
     def interrupt(signum, frame):
         global _STOPPING
@@ -155,7 +155,6 @@ def _run_one(spec: RunSpec, output_dir: str, kernel_name, run_id: str | None = N
 def run_schedule(runs: list[RunSpec], *, output_dir="reports", jobs: int = 1,
                  kernel_name: str | None = None, progress: bool = True) -> list[RunResult]:
     """Run every spec (``jobs`` at a time, each in its own process); results in schedule order."""
-    from tqdm.auto import tqdm
 
     runs = validate(runs)
     folders.check_output_dir(output_dir)

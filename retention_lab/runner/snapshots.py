@@ -21,9 +21,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+import nbformat
+import papermill
 import yaml
 
 from .kernel import KERNEL_ARGUMENTS
+from .params import check_parameters
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 INJECTED_TAG = "injected-parameters"
@@ -62,11 +65,6 @@ def clean(nb):
 
 def make_snapshot(source, dest, parameters: dict | None = None, kernel_name: str | None = None):
     """Execute ``source`` with ``parameters`` and write the cleaned snapshot to ``dest``."""
-    import nbformat
-    import papermill
-
-    from .params import check_parameters
-
     source, dest = Path(source).resolve(), Path(dest)
     parameters = check_parameters(source, parameters or {})
     with tempfile.TemporaryDirectory(prefix="rl-snapshot-") as tmp:
