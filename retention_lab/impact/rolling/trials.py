@@ -165,8 +165,9 @@ class _History:
         a, b = self.pos(code, lo, "right"), self.pos(code, hi, "right")
         return self.c_orders[b] - self.c_orders[a], self.c_spend[b] - self.c_spend[a]
 
-    def features(self, code, day) -> pd.DataFrame:
-        """History strictly before ``day`` for each (customer code, day) pair."""
+    def features(self, code, day, columns=None) -> pd.DataFrame:
+        """History strictly before ``day`` for each (customer code, day) pair (``columns``:
+        only those, e.g. :data:`HISTORY` — at 1M customers every purchase day is a row)."""
         p = self.pos(code, day, "left")
         s = self.start[code]
         n_days = p - s
@@ -178,15 +179,19 @@ class _History:
         recency = (day - last).astype(float)
         gap = np.where(n_days >= 2, (last - self.day[np.minimum(s, len(self.day) - 1)]) /
                        np.maximum(n_days - 1, 1), 0.0)
-        return pd.DataFrame({
-            "prior_orders": orders.astype(float), "prior_spend": spend,
-            "tenure_days": tenure.astype(float), "recency_days": recency,
-            "mean_gap_days": gap.astype(float),
-            "log_prior_orders": np.log1p(orders), "log_prior_spend": np.log1p(spend.clip(0)),
-            "log_tenure": np.log1p(tenure), "log_recency": np.log1p(recency),
-            "log_mean_gap": np.log1p(gap), "recency_months": recency / days_per("M"),
-            "tenure_years": tenure / days_per("Y"), "no_history": (n_days == 0).astype(float),
-            "one_day_history": (n_days == 1).astype(float)})
+        make = {
+            "prior_orders": lambda: orders.astype(float), "prior_spend": lambda: spend,
+            "tenure_days": lambda: tenure.astype(float), "recency_days": lambda: recency,
+            "mean_gap_days": lambda: gap.astype(float),
+            "log_prior_orders": lambda: np.log1p(orders),
+            "log_prior_spend": lambda: np.log1p(spend.clip(0)),
+            "log_tenure": lambda: np.log1p(tenure), "log_recency": lambda: np.log1p(recency),
+            "log_mean_gap": lambda: np.log1p(gap),
+            "recency_months": lambda: recency / days_per("M"),
+            "tenure_years": lambda: tenure / days_per("Y"),
+            "no_history": lambda: (n_days == 0).astype(float),
+            "one_day_history": lambda: (n_days == 1).astype(float)}
+        return pd.DataFrame({k: make[k]() for k in (make if columns is None else columns)})
 
 
 def _history(tx_code, tx_day, tx_amount, n_customers, signup_day, K) -> _History:
@@ -407,9 +412,17 @@ def _enrolment_hazard(H: _History, frame: dict, Xcat: np.ndarray, cat_cols, ref)
     e = enrol_day[H.code]
     at_risk = (d >= 0) & (d <= frame["end_day"]) & ~(e < d)
     idx = np.flatnonzero(at_risk)
-    F = H.features(H.code[idx], H.day[idx])[HISTORY]
-    Z, _ = _standardize(F, ref)
-    X = np.c_[np.ones(len(idx)), Z, Xcat[H.code[idx]]]
+    F = H.features(H.code[idx], H.day[idx], columns=HISTORY)
+    # the design matrix filled in place, column by column (no whole-matrix temporaries: at 1M
+    # customers it has one row per purchase day at risk); the same numbers as _standardize
+    mu, sd = ref
+    sd = np.where(sd > 0, sd, 1.0)
+    X = np.empty((len(idx), 1 + len(HISTORY) + Xcat.shape[1]))
+    X[:, 0] = 1.0
+    for j, col in enumerate(HISTORY):
+        X[:, 1 + j] = (F[col].to_numpy(float) - mu[j]) / sd[j]
+    del F
+    X[:, 1 + len(HISTORY):] = Xcat[H.code[idx]]
     y = (e[idx] == d[idx]).astype(float)
     log_surv = np.zeros(len(H.key))
     if y.sum() == 0:
