@@ -77,10 +77,12 @@ def _resolve(path):
     raise ImportError(path)
 
 
-def _install_timers(acc):
+def _install_timers(acc, cpu, peaks):
     """Wrap each stage in a timer adding its inclusive wall time (outermost call only) to
-    ``acc[label]``. Stages missing in this version of the package are skipped."""
+    ``acc[label]`` (its CPU time, all threads, to ``cpu[label]``), and record in ``peaks[label]`` how much the process' peak RSS (GiB) grew
+    during the stage. Stages missing in this version of the package are skipped."""
     import functools
+    import resource
     depth = {}
     for mod, attr, label in STAGES:
         try:
@@ -97,13 +99,17 @@ def _install_timers(acc):
             @functools.wraps(f)
             def timed(*a, **k):
                 depth[label] = depth.get(label, 0) + 1
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
+                r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 try:
                     return f(*a, **k)
                 finally:
                     depth[label] -= 1
                     if depth[label] == 0:
                         acc[label] = acc.get(label, 0.0) + time.perf_counter() - t0
+                        cpu[label] = cpu.get(label, 0.0) + time.process_time() - c0
+                        r1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                        peaks[label] = peaks.get(label, 0.0) + (r1 - r0) / 2 ** 20
             return timed
         w = wrap(fn)
         setattr(owner, attr, staticmethod(w) if static else w)
@@ -118,7 +124,9 @@ def child(folder: str, profile: bool) -> dict:
     import _rolling_world as world
     warnings.simplefilter("ignore")
     stages: dict = {}
-    _install_timers(stages)
+    peaks: dict = {}
+    stage_cpu: dict = {}
+    _install_timers(stages, stage_cpu, peaks)
     folder = Path(folder)
     t0 = time.perf_counter()
     data = rl.io.read_experiment(folder / "transactions.parquet", folder / "customers.parquet",
@@ -145,7 +153,7 @@ def child(folder: str, profile: bool) -> dict:
            if r.estimand == "effect on members"}
     return dict(n_tx=len(data.transactions), read=t_read, analyze=t_an, analyze_cpu=c_an,
                 rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20,
-                stages=stages, analysis=rep.settings.get("analysis"), estimates=est)
+                stages=stages, stage_cpu=stage_cpu, peak_growth_gib=peaks, analysis=rep.settings.get("analysis"), estimates=est)
 
 
 def run_size(n: int, data_dir: Path, repeats: int, profile: bool, seed: int = 0):
@@ -203,10 +211,17 @@ def main(argv=None):
         labels = set().union(*(r["stages"] for r in runs))
         st = {k: _median([r["stages"].get(k, 0.0) for r in runs]) for k in labels}
         top = sorted(st.items(), key=lambda kv: -kv[1])[:3]
+        sc = {k: _median([r.get("stage_cpu", {}).get(k, 0.0) for r in runs]) for k in labels}
         print(f"{n:>10,} {runs[0]['n_tx']:>13,} {rd:7.1f} {an:10.1f} {an / rd:12.1f} "
-              f"{rss:9.2f}  " + "; ".join(f"{k} {v:.1f}" for k, v in top)
+              f"{rss:9.2f}  " + "; ".join(f"{k} {v:.1f} ({sc[k]:.1f} CPU)" for k, v in top)
               + f"   [{len(runs)} run(s): analyze " + ", ".join(
                   f"{r['analyze']:.1f} s ({r['analyze_cpu']:.1f} s CPU)" for r in runs) + "]")
+        grow = {k: _median([r.get("peak_growth_gib", {}).get(k, 0.0) for r in runs])
+                for k in labels}
+        big = [kv for kv in sorted(grow.items(), key=lambda kv: -kv[1])[:3] if kv[1] > 0.01]
+        if big:
+            print(f"{'':>10} peak RSS grew in: "
+                  + "; ".join(f"{k} +{v:.2f} GiB" for k, v in big))
         if n in TARGETS:
             t_max, m_max = TARGETS[n]
             ok = an <= t_max and (m_max is None or rss <= m_max)
