@@ -205,31 +205,13 @@ def simulate_rolling(n: int, seed, *, launch_date, acquisition_days, acquisition
     evaluable = member & (d0 + h + (R or 0.0) <= E)
     after = member & (np.floor(scores["time"]) > d0)
     truth: dict = {"design": "rolling", "metrics": list(ROLLING_TRUTH_METRICS)}
-    table = {m: _contrast(out[m][evaluable, 0], out[m][evaluable, 1], m) for m in MEMBER_METRICS}
-    tot = out["purchases"][evaluable].sum(axis=0)
-    spend = out["spend"][evaluable].sum(axis=0)
-    c, t = spend[0] / max(tot[0], 1), spend[1] / max(tot[1], 1)
-    table["aov"] = {"control": float(c), "treatment": float(t), "abs_diff": float(t - c),
-                    "rel_lift": float((t - c) / c) if c else float("nan")}
-    surveyed = evaluable & after
-    for m in ("nps", "csat"):
-        table[m] = _contrast(scores[m][surveyed, 0].astype(float),
-                             scores[m][surveyed, 1].astype(float), m)
-    truth["effect_on_members"] = {m: table[m] for m in ROLLING_TRUTH_METRICS}
+    truth["effect_on_members"] = _effects_on_members(out, scores, evaluable, after)
     truth["take_up"] = float(member.mean())
     truth["n_members"] = int(member.sum())
     truth["n_members_evaluable"] = int(evaluable.sum())
     cost = cost_per_member * member + reward_rate * out["member_spend"]
     truth["roi"] = _roi(out, evaluable, cost, fixed_cost, truth_margin)
-    ids = np.flatnonzero(member)
-    members = pd.DataFrame({"customer_id": ids + 1,
-                            "enrolled_at": customers["enrolled_at"].to_numpy()[ids],
-                            "enrol_purchase": enrol_k[ids].astype(np.int64),
-                            "evaluable": evaluable[ids], "surveyed_after_index": after[ids]})
-    for m in MEMBER_METRICS:
-        members[f"{m}_0"] = out[m][ids, 0]
-        members[f"{m}_1"] = out[m][ids, 1]
-    truth["members"] = members
+    truth["members"] = _members_truth(out, member, customers, enrol_k, evaluable, after)
     truth["event_time"] = _event_time_truth(worlds, n, member, d0, signup, start, E)
     truth["untreated_transactions"] = _transactions(worlds, 0, E, start)
     last_index = start + pd.Timedelta(days=E - h - (R or 0.0))
@@ -255,6 +237,35 @@ def simulate_rolling(n: int, seed, *, launch_date, acquisition_days, acquisition
                           observation_end=start + pd.Timedelta(days=E), launch_date=launch,
                           design="self_selected", truth=truth, quality=DataQuality(),
                           params=dict(params, source="simulated"))
+
+
+def _effects_on_members(out, scores, evaluable, after) -> dict:
+    """Each metric's true effect on the evaluable members: both worlds of the same customers
+    (the scores: of those surveyed after their enrolment)."""
+    table = {m: _contrast(out[m][evaluable, 0], out[m][evaluable, 1], m) for m in MEMBER_METRICS}
+    tot = out["purchases"][evaluable].sum(axis=0)
+    spend = out["spend"][evaluable].sum(axis=0)
+    c, t = spend[0] / max(tot[0], 1), spend[1] / max(tot[1], 1)
+    table["aov"] = {"control": float(c), "treatment": float(t), "abs_diff": float(t - c),
+                    "rel_lift": float((t - c) / c) if c else float("nan")}
+    surveyed = evaluable & after
+    for m in ("nps", "csat"):
+        table[m] = _contrast(scores[m][surveyed, 0].astype(float),
+                             scores[m][surveyed, 1].astype(float), m)
+    return {m: table[m] for m in ROLLING_TRUTH_METRICS}
+
+
+def _members_truth(out, member, customers, enrol_k, evaluable, after) -> pd.DataFrame:
+    """One row per member: enrolment, and each metric in both worlds (``<metric>_0``, ``_1``)."""
+    ids = np.flatnonzero(member)
+    members = pd.DataFrame({"customer_id": ids + 1,
+                            "enrolled_at": customers["enrolled_at"].to_numpy()[ids],
+                            "enrol_purchase": enrol_k[ids].astype(np.int64),
+                            "evaluable": evaluable[ids], "surveyed_after_index": after[ids]})
+    for m in MEMBER_METRICS:
+        members[f"{m}_0"] = out[m][ids, 0]
+        members[f"{m}_1"] = out[m][ids, 1]
+    return members
 
 
 def _rolling_worlds(rng, signup, lam, p_drop, nu, region_mult, spend_p, L, far, effects,
