@@ -1,10 +1,16 @@
 """Summary tables built from transactions: the BTYD (RFM) summary, the calibration–holdout split,
 the churn (survival) table, the cohort retention matrix and RFM scores with named segments.
 
-The four transaction → customer tables are :mod:`retention_lab.engines`' functions (the same
-objects: one signature, ``engine="auto"`` by default), so that the choice of engine is made in
-one place and the pandas implementation (:mod:`retention_lab.engines.pandas_engine`) never
-dispatches. Data flows one way: ``periods`` → ``engines`` → ``features``.
+``retention_lab.features`` is the public home of these tables (DESIGN.md's API: users, notebooks
+and the models call ``rl.features.rfm_summary``); :mod:`retention_lab.engines` is how they are
+computed. The four transaction → customer tables are ``engines``' functions (the same objects:
+one signature, ``engine="auto"`` by default), so that the choice of engine is made in one place
+and the pandas implementation (:mod:`retention_lab.engines.pandas_engine`) never dispatches.
+Data flows one way: ``periods`` → ``engines`` → ``features``.
+
+The submodules ``rfm``, ``churn``, ``cohort`` and ``periods`` only re-export ``engines`` and
+``retention_lab.periods``, each with the documentation of its table; ``segments`` and ``spend``
+are computed here. Import from ``retention_lab.features`` itself.
 """
 from .churn import churn_table, collapse_churn
 from .cohort import cohort_retention
