@@ -34,9 +34,9 @@ from .columns import (
     TRANSACTION_COLUMNS,
     Duplicates,
     Returns,
+    _require_columns as _require_columns,  # used by engines and survival
     check_unique_columns,
 )
-from .columns import _require_columns as _require_columns  # used by engines and survival
 from .dates import DATE_FORMATS, after_end, parse_date_param, parse_dates
 from .numbers import parse_numbers
 from .tables import (
