@@ -85,8 +85,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
-from scipy.special import digamma, expit, gammaln
+from scipy import optimize
+from scipy.special import digamma, expit, gammaln, ndtr
 
 from ..errors import DataError
 from ..periods import day_period, period_first_day, period_index
@@ -757,7 +757,7 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         se = np.where(pos, coef * se_t, se_t)
         self.standard_errors_ = pd.Series(se, index=names, name="se")
         with np.errstate(invalid="ignore", divide="ignore"):
-            p = np.where(pos, np.nan, 2 * stats.norm.sf(np.abs(theta / se_t)))
+            p = np.where(pos, np.nan, 2 * ndtr(-np.abs(theta / se_t)))
         self.summary = pd.DataFrame({
             "coef": coef, "se": se,
             "lower 95%": np.where(pos, np.exp(theta - Z95 * se_t), theta - Z95 * se_t),
