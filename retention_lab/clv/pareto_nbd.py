@@ -36,9 +36,11 @@ from .rows import (
     pnbd_loglik_terms,
     pnbd_probability_alive_rows,
 )
-from .special import SERIES_MAX_Z as _SERIES_MAX_Z  # noqa: F401  (the names of earlier releases)
-from .special import hyp1_series as _hyp1_series  # noqa: F401
-from .special import log_hyp1_grad as _log_hyp1_grad  # noqa: F401
+from .special import (
+    SERIES_MAX_Z as _SERIES_MAX_Z,  # noqa: F401  (the names of earlier releases)
+    hyp1_series as _hyp1_series,  # noqa: F401
+    log_hyp1_grad as _log_hyp1_grad,  # noqa: F401
+)
 
 
 def log_A0(r, alpha, s, beta, x, tx, T):
