@@ -74,29 +74,50 @@ class MonitorResult:
         return dict(estimate=float(last["estimate"]), se=float(se), per_unit=per_unit,
                     value=value_of_knowing(last["estimate"], se, per_unit=per_unit))
 
-    def record(self) -> dict:
-        """Write the headline numbers to ``metrics.json`` (via :mod:`retention_lab.report.recording`)."""
-        from ..report import recording as reporting
-        units = {ids.PURCHASES: "purchases per customer", ids.SPEND: "currency per customer",
-                 ids.RETENTION: "proportion"}
-        out = {}
-        for _, r in self.latest().iterrows():
-            out[r["metric"]] = reporting.record(
-                f"{r['metric']}_itt_always_valid", r["estimate"], (r["lower"], r["upper"]),
-                method="asymptotic confidence sequence (Waudby-Smith et al. 2023)",
-                unit=units.get(r["metric"], "number"), n=int(r["n"]))
-        d = self.decision
-        out["decision"] = reporting.record("decision", float(d["decision"] != "keep_running"),
-                                           unit="stop (1) or keep running (0)",
-                                           decision=d["decision"])
-        out["weeks_run"] = reporting.record("weeks_run", self.actual["weeks_run"], unit="weeks")
-        out["customers_completed"] = reporting.record(
-            "customers_completed", self.actual["completed"], unit="customers")
-        return out
+    def record(self, currency: str | None = None) -> dict:
+        """Write the headline numbers to ``metrics.json``: money in ``currency`` (default: the
+        run's); see :func:`retention_lab.report.monitor.record_monitor`."""
+        # display layer: imported on use, estimation never depends on it
+        from ..report.monitor import record_monitor
+        return record_monitor(self, currency=currency)
 
 
 def _days(dates, start) -> np.ndarray:
     return ((pd.to_datetime(dates).dt.normalize() - start).dt.days).to_numpy()
+
+
+def _entry_days(cust: pd.DataFrame, start: pd.Timestamp) -> np.ndarray:
+    """Each customer's entry day counted from ``start``, after checking the customers table."""
+    for col in ("customer_id", "arm", "entered_at"):
+        if col not in cust.columns:
+            raise DataError(f"customers: missing column {col!r}", table="customers", column=col,
+                            rule="required")
+    bad = ~cust["arm"].isin(["control", "treatment"])
+    if bad.any():
+        raise DataError.for_rule("customers", "arm", "control or treatment", bad, cust)
+    e = _days(cust["entered_at"], start)
+    if (e < 0).any():
+        raise DataError.for_rule("customers", "entered_at", "on or after the start", e < 0)
+    return e
+
+
+def _projection(e: np.ndarray, today: int, window_days: int):
+    """``(day_for_n, entry_rate)``: the day by which ``n`` customers will have completed their
+    window — customers already entered complete on their own day; later ones enter at the rate
+    of the last 28 days and complete ``window_days`` later — and that entry rate per day."""
+    known_on = np.sort(e + window_days - 1)
+    recent_days = min(28, today + 1)
+    entry_rate = float((e > today - recent_days).sum()) / recent_days
+
+    def day_for_n(n_needed):
+        k = int(np.ceil(n_needed))
+        if k <= len(known_on):
+            return float(max(known_on[k - 1], today))
+        if entry_rate <= 0:
+            return np.inf
+        return float(today + (k - len(known_on)) / entry_rate + window_days - 1)
+
+    return day_for_n, entry_rate
 
 
 def monitor_holdout(data, *, rule: StoppingRule | None = None, window_days: int = 28,
@@ -117,19 +138,10 @@ def monitor_holdout(data, *, rule: StoppingRule | None = None, window_days: int 
     """
     rule = rule or StoppingRule()
     cust = data.customers
-    for col in ("customer_id", "arm", "entered_at"):
-        if col not in cust.columns:
-            raise DataError(f"customers: missing column {col!r}", table="customers", column=col,
-                            rule="required")
-    bad = ~cust["arm"].isin(["control", "treatment"])
-    if bad.any():
-        raise DataError.for_rule("customers", "arm", "control or treatment", bad, cust)
     start, as_of = pd.Timestamp(data.start).normalize(), pd.Timestamp(data.as_of).normalize()
     h = float(data.holdout_share)
     p = 1 - h
-    e = _days(cust["entered_at"], start)
-    if (e < 0).any():
-        raise DataError.for_rule("customers", "entered_at", "on or after the start", e < 0)
+    e = _entry_days(cust, start)
     today = int((as_of - start).days)
     treated = (cust["arm"] == "treatment").to_numpy()
 
@@ -189,20 +201,7 @@ def monitor_holdout(data, *, rule: StoppingRule | None = None, window_days: int 
     prim = sequences[rule.primary]
     last = prim.iloc[-1] if len(prim) else pd.Series(
         dict(estimate=np.nan, lower=-np.inf, upper=np.inf))
-    # projection: customers already entered complete on their own day; later ones enter at the
-    # rate of the last 28 days and complete window_days later
-    known_on = np.sort(e + window_days - 1)
-    recent_days = min(28, today + 1)
-    entry_rate = float((e > today - recent_days).sum()) / recent_days
-
-    def day_for_n(n_needed):
-        k = int(np.ceil(n_needed))
-        if k <= len(known_on):
-            return float(max(known_on[k - 1], today))
-        if entry_rate <= 0:
-            return np.inf
-        return float(today + (k - len(known_on)) / entry_rate + window_days - 1)
-
+    day_for_n, entry_rate = _projection(e, today, window_days)
     decision = decide(last, rule=rule, baseline=plan.loc[rule.primary, "baseline"]
                       if rule.primary in plan.index else np.nan,
                       srm_mismatch=bool(srm["mismatch"].iloc[-1]), n_now=int(done.sum()),

@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.special import betaln
 
 from ..errors import DataError
 
@@ -192,7 +193,6 @@ def sequential_srm(n_treated, n_total, *, p_treat: float, alpha: float = 0.05,
         raise DataError.for_rule("assignment", "n_treated", "0 <= n_treated <= n_total",
                                  int(np.sum((x > n) | (x < 0))), total=len(n))
     a, b = concentration * p_treat, concentration * (1 - p_treat)
-    from scipy.special import betaln
     log_e = (betaln(a + x, b + n - x) - betaln(a, b)
              - x * np.log(p_treat) - (n - x) * np.log1p(-p_treat))
     e_run = np.exp(np.maximum.accumulate(log_e)) if len(log_e) else np.array([])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..errors import DataError
 from .sequential import eta_for, mixture_halfwidth
@@ -130,7 +131,6 @@ def km_sequence(entry_day, lapse_day, treated, looks, *, horizon: int, inactivit
             info_opt = 1 / finite[-1] ** 2 if len(finite) else 1.0
         eta = eta_for(info_opt, alpha)
     hw = mixture_halfwidth(se, eta, alpha)
-    from scipy import stats
     z = stats.norm.ppf(1 - alpha / 2)
     out = pd.DataFrame({"look": looks, "n": (res["treatment"][3] + res["control"][3]).astype(int),
                         "at_risk_horizon": (res["treatment"][2] + res["control"][2]).astype(int),

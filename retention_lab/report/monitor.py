@@ -10,11 +10,12 @@ import pandas as pd
 
 from .. import formatting as fmt
 from .. import ids
+from . import recording
 from .tables import Table, metric_label, table
 from ..monitor.decision import KEEP_RUNNING, STOP_EFFICACY, STOP_FUTILITY, STOP_HARM, STOP_SRM
 
 __all__ = ["decision_sentence", "DecisionCard", "decision_card", "sequences_table",
-           "plan_table", "mde_table", "KINDS"]
+           "plan_table", "mde_table", "record_monitor", "KINDS"]
 
 KINDS = {ids.PURCHASES: "number", ids.SPEND: "money", ids.RETENTION: "share"}
 _NOUN = {ids.PURCHASES: "purchases per customer", ids.SPEND: "spend per customer",
@@ -140,3 +141,28 @@ def mde_table(mde: pd.DataFrame) -> Table:
                        "MDE, fixed horizon": mde["mde_fixed_rel"].map(fmt.lift),
                        "MDE, always valid": mde["mde_sequential_rel"].map(fmt.lift)})
     return table(df)
+
+
+RECORD_UNITS = {ids.PURCHASES: "purchases per customer", ids.SPEND: "currency per customer",
+                ids.RETENTION: "proportion"}
+
+
+def record_monitor(result, currency: str | None = None) -> dict:
+    """A :class:`~retention_lab.monitor.MonitorResult`'s headline numbers into ``metrics.json``
+    (:func:`retention_lab.report.recording.record`): each metric's latest always-valid ITT
+    estimate and interval, the decision, weeks run and customers completed; money in
+    ``currency`` (default: the run's)."""
+    out = {}
+    for _, r in result.latest().iterrows():
+        out[r["metric"]] = recording.record(
+            f"{r['metric']}_itt_always_valid", r["estimate"], (r["lower"], r["upper"]),
+            method="asymptotic confidence sequence (Waudby-Smith et al. 2023)",
+            unit=RECORD_UNITS.get(r["metric"], "number"), n=int(r["n"]), currency=currency)
+    d = result.decision
+    out["decision"] = recording.record("decision", float(d["decision"] != "keep_running"),
+                                       unit="stop (1) or keep running (0)",
+                                       decision=d["decision"])
+    out["weeks_run"] = recording.record("weeks_run", result.actual["weeks_run"], unit="weeks")
+    out["customers_completed"] = recording.record(
+        "customers_completed", result.actual["completed"], unit="customers")
+    return out

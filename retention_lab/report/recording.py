@@ -13,12 +13,17 @@ identifiers; print counts and aggregates, and write id-level lists through :func
 
 Keys of ``metrics.json`` never contain spaces (``lapse hazard ratio_itt`` is recorded as
 ``lapse_hazard_ratio_itt``) and every entry carries a ``unit``: the caller's, with the word
-``currency`` replaced by the report's currency (:func:`set_currency`), else one inferred from the
-metric's name (:func:`infer_unit`).
+``currency`` replaced by the report's currency, else one inferred from the metric's name
+(:func:`infer_unit`).
 
-The presentation layer for tables and the verdict card lives in :mod:`retention_lab.report.tables`
-and is re-exported here: :func:`table`, :func:`effects_table`, :func:`key_values`,
-:func:`checks_table`, :func:`verdict_card`.
+The currency is an argument: ``record(..., currency="EUR")``, and every table and figure that
+shows money takes ``currency=``. :func:`set_currency` is kept, not deprecated, as the run's
+documented default: a notebook sets it once from its ``currency`` parameter, and a call that
+passes no currency uses it (:func:`resolve_currency`); an explicit argument always wins.
+
+The tables for people live in :mod:`retention_lab.report.tables`; this module does not import
+them. Their names under the old path (``rl.reporting.effects_table``, …) still resolve, with a
+:class:`DeprecationWarning` (:func:`__getattr__`).
 """
 from __future__ import annotations
 
@@ -64,13 +69,26 @@ def _num(x):
 
 
 def set_currency(currency: str | None) -> None:
-    """The report's currency (``"USD"``, ``"EUR"``, a symbol such as ``"€"``): used by the tables
-    and the verdict card when no ``currency`` is passed, and for money units in ``metrics.json``."""
+    """Set the run's default currency (``"USD"``, ``"EUR"``, a symbol such as ``"€"``).
+
+    The default of every call that shows or records money and is given no ``currency=``: tables,
+    the verdict card, figures' axis labels and the money units of ``metrics.json``. Kept (not
+    deprecated) so that a notebook states its currency once; library code never reads it except
+    through :func:`resolve_currency`, and an explicit ``currency=`` always wins."""
     _CURRENCY[0] = currency or None
 
 
 def get_currency() -> str | None:
+    """The run's default currency (:func:`set_currency`), or ``None``."""
     return _CURRENCY[0]
+
+
+def resolve_currency(currency: str | None = None) -> str | None:
+    """The currency a call shows money in: ``currency`` when given (``""`` means none), else
+    the run's default (:func:`set_currency`)."""
+    if currency is not None:
+        return currency or None
+    return get_currency()
 
 
 def metric_key(name: str) -> str:
@@ -82,25 +100,27 @@ def metric_key(name: str) -> str:
     return key
 
 
-def _currency_unit(unit: str) -> str:
-    cur = get_currency()
+def _currency_unit(unit: str, currency: str | None = None) -> str:
+    cur = resolve_currency(currency)
     return re.sub(r"\bcurrency\b", cur, unit) if cur else unit
 
 
-def infer_unit(key: str) -> str | None:
-    """The unit of a metric from its key (:data:`UNIT_RULES`), or ``None``."""
+def infer_unit(key: str, currency: str | None = None) -> str | None:
+    """The unit of a metric from its key (:data:`UNIT_RULES`), or ``None``; money in
+    ``currency`` (default: the run's, :func:`resolve_currency`)."""
     for pattern, unit in UNIT_RULES:
         if re.search(pattern, key):
-            return unit.replace("{currency}", get_currency() or "currency")
+            return unit.replace("{currency}", resolve_currency(currency) or "currency")
     return None
 
 
 def record(name: str, value, ci=None, *, method: str | None = None, unit: str | None = None,
-           n: int | None = None, **extra) -> dict:
+           n: int | None = None, currency: str | None = None, **extra) -> dict:
     """Record one headline number (with its 95 % interval, the method that produced it and its
-    unit) under the key :func:`metric_key` of ``name``."""
+    unit) under the key :func:`metric_key` of ``name``. The word ``currency`` in ``unit`` (and
+    an inferred money unit) becomes ``currency``, else the run's default (:func:`set_currency`)."""
     key = metric_key(name)
-    unit = _currency_unit(unit) if unit else infer_unit(key)
+    unit = _currency_unit(unit, currency) if unit else infer_unit(key, currency)
     if unit is None:
         warnings.warn(f"metric {key!r} recorded without a unit; pass unit=...", stacklevel=2)
         unit = UNSPECIFIED
@@ -138,12 +158,13 @@ def record_verdict(verdict: dict, name: str = VERDICT_KEY) -> dict:
     return entry
 
 
-def record_result(name: str, result, **extra) -> dict:
-    """Record a result object with ``value``, ``ci``, ``n``, ``method`` (and ``unit``)."""
+def record_result(name: str, result, *, currency: str | None = None, **extra) -> dict:
+    """Record a result object with ``value``, ``ci``, ``n``, ``method`` (and ``unit``); money
+    units in ``currency`` (default: the run's)."""
     unit = getattr(result, "unit", None) or None  # "" means no unit
     return record(name, result.value, getattr(result, "ci", None),
                   method=getattr(result, "method", None), unit=unit,
-                  n=getattr(result, "n", None), **extra)
+                  n=getattr(result, "n", None), currency=currency, **extra)
 
 
 def recorded() -> dict:
@@ -175,10 +196,26 @@ def output_path(filename: str) -> Path:
     return path
 
 
-from .tables import (Table, checks_table, data_summary, effects_table,  # noqa: E402,F401
-                           hazard_ratio_table, key_values, kind_of_metric, metric_label,
-                           metrics_table, paragraphs, power_table, context_table,
-                           quality_table, recorded_table, retention_value_table,
-                           roi_sentence, roi_table, unit_kind,
-                           sensitivity_table,
-                           table, verdict_card, wide_estimates)
+
+#: Table names this module re-exported before the display layer was split (``rl.reporting.<name>``,
+#: used by old notebooks); they now live in :mod:`retention_lab.report.tables` only.
+TABLE_NAMES = frozenset({
+    "Table", "checks_table", "context_table", "data_summary", "effects_table",
+    "hazard_ratio_table", "key_values", "kind_of_metric", "metric_label", "metrics_table",
+    "paragraphs", "power_table", "quality_table", "recorded_table", "retention_value_table",
+    "roi_sentence", "roi_table", "sensitivity_table", "table", "unit_kind", "verdict_card",
+    "wide_estimates"})
+
+
+def __getattr__(name: str):
+    """``recording.<table function>`` (the old ``rl.reporting.effects_table``): the function from
+    :mod:`retention_lab.report.tables`, with a :class:`DeprecationWarning`."""
+    if name not in TABLE_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"{__name__}.{name} is deprecated: use retention_lab.report.tables.{name}",
+                  DeprecationWarning, stacklevel=2)
+    # The one function-level import that is right here: the tables import this module (for the
+    # run's currency and the recorded numbers), so importing them at module level would make a
+    # cycle; they are imported only when an old name is asked for.
+    from . import tables
+    return getattr(tables, name)

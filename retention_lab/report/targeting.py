@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import formatting as fmt
+from . import recording
 from .tables import key_values, table
 from ..targeting import policy as P
 
@@ -185,3 +186,33 @@ METHOD_NOTES = (
     "The id-level list (rank, contact, expected gain, effects) is written to targeting_list.csv "
     "beside the report, not shown in it.",
 )
+
+
+def record_targeting(report, currency: str | None = None) -> dict:
+    """A :class:`~retention_lab.targeting.TargetingReport`'s headline numbers into
+    ``metrics.json`` (:func:`retention_lab.report.recording.record`): the value of each policy,
+    the rule's gain over each baseline, the RATE, how many to contact and the recommendation id;
+    money in ``currency`` (default: the run's)."""
+    out = {}
+    cur = "currency per customer"
+    for pid in (P.LEARNED, P.EVERYONE, P.BY_RISK, P.BY_CLV):
+        r = report.policy(pid)
+        out[f"policy_value_{pid}"] = recording.record(
+            f"policy_value_{pid}", r["value"], (r["ci_low"], r["ci_high"]), unit=cur,
+            method="doubly robust policy value on held-out folds", n=int(r["n"]),
+            n_treated=int(r["n_treated"]), currency=currency)
+    for _, row in report.comparisons.iterrows():
+        key = f"gain_vs_{row['baseline']}"
+        out[key] = recording.record(key, row["value"], (row["ci_low"], row["ci_high"]), unit=cur,
+                                    method="paired doubly robust difference of policy values",
+                                    currency=currency)
+    out["rate_autoc"] = recording.record("rate_autoc", report.rate["autoc"],
+                                         (report.rate["ci_low"], report.rate["ci_high"]),
+                                         unit=cur, p_value=report.rate["p_value"],
+                                         method="RATE (AUTOC), Poisson bootstrap",
+                                         currency=currency)
+    out["n_contact"] = recording.record("n_contact", int(report.customers["contact"].sum()),
+                                        unit="customers", method=report.settings["rule"])
+    out["recommendation"] = recording.record("recommendation", None, unit="id",
+                                             id=report.recommendation)
+    return out

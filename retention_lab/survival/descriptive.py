@@ -117,6 +117,8 @@ class RetentionCurves:
         return "\n".join(parts)
 
     def plot(self, ax=None, horizons=None):
+        """The retention curves (:func:`retention_lab.report.figures.plot_retention_by_group`)."""
+        # display layer: imported on use, estimation never depends on it
         from ..report.figures.survival import plot_retention_by_group
         return plot_retention_by_group(self, ax=ax, horizons=horizons)
 

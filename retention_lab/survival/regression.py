@@ -387,5 +387,7 @@ class ChurnCoxModel:
             print("note:", n)
 
     def plot(self, ax=None):
+        """The hazard ratios (:func:`retention_lab.report.figures.plot_hazard_ratios`)."""
+        # display layer: imported on use, estimation never depends on it
         from ..report.figures.survival import plot_hazard_ratios
         return plot_hazard_ratios(self, ax=ax)

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .. import clv
 from ..errors import DataError
 from ..units import z_value
 from . import policy as P
@@ -58,30 +59,12 @@ class TargetingReport:
     def policy(self, pid: str) -> dict:
         return self.policies.set_index("policy").loc[pid].to_dict()
 
-    def record(self) -> dict:
-        """Headline numbers into ``metrics.json`` (:func:`retention_lab.report.recording.record`)."""
-        from ..report import recording as reporting
-        out = {}
-        cur = "currency per customer"
-        for pid in (P.LEARNED, P.EVERYONE, P.BY_RISK, P.BY_CLV):
-            r = self.policy(pid)
-            out[f"policy_value_{pid}"] = reporting.record(
-                f"policy_value_{pid}", r["value"], (r["ci_low"], r["ci_high"]), unit=cur,
-                method="doubly robust policy value on held-out folds", n=int(r["n"]),
-                n_treated=int(r["n_treated"]))
-        for _, row in self.comparisons.iterrows():
-            key = f"gain_vs_{row['baseline']}"
-            out[key] = reporting.record(key, row["value"], (row["ci_low"], row["ci_high"]), unit=cur,
-                                        method="paired doubly robust difference of policy values")
-        out["rate_autoc"] = reporting.record("rate_autoc", self.rate["autoc"],
-                                             (self.rate["ci_low"], self.rate["ci_high"]),
-                                             unit="currency per customer", p_value=self.rate["p_value"],
-                                             method="RATE (AUTOC), Poisson bootstrap")
-        out["n_contact"] = reporting.record("n_contact", int(self.customers["contact"].sum()),
-                                            unit="customers", method=self.settings["rule"])
-        out["recommendation"] = reporting.record("recommendation", None, unit="id",
-                                                 id=self.recommendation)
-        return out
+    def record(self, currency: str | None = None) -> dict:
+        """Headline numbers into ``metrics.json``: money in ``currency`` (default: the run's);
+        see :func:`retention_lab.report.targeting.record_targeting`."""
+        # display layer: imported on use, estimation never depends on it
+        from ..report.targeting import record_targeting
+        return record_targeting(self, currency=currency)
 
 
 def _check(frame: pd.DataFrame, treatment, propensity, outcomes) -> None:
@@ -104,7 +87,6 @@ def _check(frame: pd.DataFrame, treatment, propensity, outcomes) -> None:
 
 
 def _btyd_features(frame: pd.DataFrame, summary_unit, discount_rate: float):
-    from .. import clv
     summ = frame[list(BTYD_COLUMNS)].astype(float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SE warnings: only point predictions are used here

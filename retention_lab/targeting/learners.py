@@ -55,7 +55,7 @@ INSTALL_HINT = ("retention_lab.targeting needs scikit-learn: pip install 'retent
 
 def require_sklearn():
     """Import scikit-learn or raise an ImportError that says how to install it."""
-    try:
+    try:  # scikit-learn is an optional extra (retention-lab[targeting]): imported on use
         import sklearn  # noqa: F401
     except ImportError as exc:  # pragma: no cover - exercised with a patched import in tests
         raise ImportError(INSTALL_HINT) from exc
@@ -65,7 +65,7 @@ def require_sklearn():
 def default_nuisance(seed: int = 0):
     """The outcome-model default: histogram gradient boosting, lightly regularised."""
     require_sklearn()
-    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor  # optional extra: on use
     return HistGradientBoostingRegressor(max_iter=150, learning_rate=0.05, max_leaf_nodes=15,
                                          min_samples_leaf=40, l2_regularization=1.0,
                                          early_stopping=False, random_state=seed)
@@ -74,7 +74,7 @@ def default_nuisance(seed: int = 0):
 def default_final(seed: int = 0):
     """The second-stage default: shallow, slow boosting (pseudo-outcomes are very noisy)."""
     require_sklearn()
-    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor  # optional extra: on use
     return HistGradientBoostingRegressor(max_iter=100, learning_rate=0.03, max_depth=3,
                                          min_samples_leaf=200, l2_regularization=5.0,
                                          early_stopping=False, random_state=seed)
@@ -174,12 +174,12 @@ class DRLearner:
         self.n_threads = n_threads
 
     def _clone(self, model, default):
-        from sklearn.base import clone
+        from sklearn.base import clone  # optional extra (scikit-learn): imported on use
         return clone(model) if model is not None else default(self.seed)
 
     def fit(self, X, treated, y, propensity=None, *, folds=None) -> "DRLearner":
         require_sklearn()
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn (optional)
         with threadpool_limits(limits=self.n_threads):
             return self._fit(X, treated, y, propensity, folds)
 
@@ -194,6 +194,7 @@ class DRLearner:
         if known_e is not None:
             e = known_e[test]
         else:
+            # optional extra (scikit-learn): imported on use
             from sklearn.impute import SimpleImputer
             from sklearn.linear_model import LogisticRegression
             from sklearn.pipeline import make_pipeline
@@ -266,7 +267,7 @@ class DRLearner:
 
     def predict(self, X) -> np.ndarray:
         """CATE of new customers: the mean of the K second-stage models."""
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn (optional)
         X = np.asarray(X, float)
         with threadpool_limits(limits=self.n_threads):
             return np.mean([m.predict(X) for m in self.final_models_], axis=0)

@@ -11,7 +11,12 @@ backend (scripts, tests, Agg) the figure is closed at once, as pyplot never show
 """
 from __future__ import annotations
 
+import matplotlib
+import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+from ..recording import resolve_currency
 
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 _MIMES = ("image/png", "image/jpeg", "image/svg+xml", "application/pdf", "text/plain")
@@ -21,6 +26,8 @@ class ReportFigure(Figure):
     """A matplotlib Figure that Jupyter displays once, wherever it is displayed."""
 
     def _ipython_display_(self):
+        # IPython is imported when Jupyter displays the figure, where it is already loaded
+        # (scripts, tests and the runner's workers never import it for a figure).
         try:
             from IPython import get_ipython
             from IPython.display import publish_display_data
@@ -45,7 +52,6 @@ class ReportFigure(Figure):
 
 
 def _close(fig) -> None:
-    import matplotlib.pyplot as plt
     if plt.fignum_exists(getattr(fig, "number", -1)):
         plt.close(fig)
 
@@ -56,8 +62,6 @@ def new_figure(ax, figsize, ncols: int = 1, nrows: int = 1, squeeze: bool | None
     or several are asked for)."""
     if ax is not None:
         return ax.figure, ax
-    import matplotlib
-    import matplotlib.pyplot as plt
     squeeze = (nrows == 1 and ncols == 1) if squeeze is None else squeeze
     fig, ax = plt.subplots(nrows, ncols, figsize=figsize, layout="constrained", squeeze=squeeze,
                            FigureClass=ReportFigure)
@@ -86,7 +90,6 @@ def plain_log_ticks(axis, values=RATIO_TICKS, max_ticks: int = 8) -> None:
     """Tick labels on a log ``axis`` written as plain numbers (``0.7``, ``1``, ``1.5``,
     ``1,000``), never as ``7×10⁻¹``; the ``values`` inside the axis' range are labelled (thinned
     to at most ``max_ticks``, always keeping 1)."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
     lo, hi = sorted(axis.get_view_interval())
     ticks = [v for v in values if lo <= v <= hi] or [lo, hi]
     while len(ticks) > max_ticks:
@@ -103,8 +106,7 @@ def plain_log_ticks(axis, values=RATIO_TICKS, max_ticks: int = 8) -> None:
 
 
 def money_unit(currency=None) -> str:
-    """The currency for axis labels: ``currency``, else the report's (``rl.report.recording``)."""
-    if currency is None:
-        from ..recording import get_currency
-        currency = get_currency()
+    """The currency for axis labels: ``currency``, else the run's default
+    (:func:`retention_lab.report.recording.resolve_currency`)."""
+    currency = resolve_currency(currency)
     return str(currency) if currency else "money"

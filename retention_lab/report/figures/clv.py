@@ -13,6 +13,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ... import formatting as fmt
+from ...clv.validation import (calibration_holdout_table, frequency_recency_matrix,
+                               period_transactions_table, probability_alive_matrix,
+                               tracking_table)
 from ._base import money_unit, plain_log_ticks
 from ._base import new_figure as _figure
 
@@ -25,7 +28,6 @@ def plot_calibration_purchases_vs_holdout_purchases(model, cal_holdout: pd.DataF
                                                     max_frequency: int = 7, ax=None) -> Figure:
     """Mean actual vs predicted holdout purchases by calibration-period repeat purchases
     (FHL 2005, Figure 4). ``cal_holdout`` from :func:`retention_lab.features.calibration_holdout`."""
-    from ...clv.validation import calibration_holdout_table
     table = calibration_holdout_table(model, cal_holdout, max_frequency)
     fig, ax = _figure(ax, (6.5, 4.5))
     ax.plot(table.index, table["actual"], "o-", color="black", label="actual")
@@ -47,7 +49,6 @@ def plot_cumulative_transactions(model, transactions: pd.DataFrame, calibration_
     """Cumulative repeat purchases over time, actual vs model, with the end of the
     calibration period marked (FHL 2005, Figure 2). ``freq``/``freq_multiplier`` are those
     of the summary the model was fitted to."""
-    from ...clv.validation import tracking_table
     table = tracking_table(model, transactions, calibration_end, observation_end, freq,
                            freq_multiplier)
     fig, ax = _figure(ax, (7, 4.5))
@@ -95,7 +96,6 @@ def plot_frequency_recency_matrix(model, *, T: float | None = None, max_frequenc
                                   cmap: str = "viridis") -> Figure:
     """Expected purchases in the next ``t`` periods over (frequency, recency) for a customer of
     age ``T``: the best customers bought often and recently (top right)."""
-    from ...clv.validation import frequency_recency_matrix
     m = frequency_recency_matrix(model, T, max_frequency, max_recency, t)
     unit = _unit_name(getattr(model, "time_unit_", None))
     return _matrix_plot(m, f"Expected purchases in the next {t:g} {unit}", "expected purchases",
@@ -106,7 +106,6 @@ def plot_probability_alive_matrix(model, *, T: float | None = None, max_frequenc
                                   max_recency=None, ax=None, cmap: str = "RdYlGn") -> Figure:
     """P(alive) over (frequency, recency) for a customer of age ``T``: frequent buyers who have
     not bought for a long time are the likeliest to have left (top left)."""
-    from ...clv.validation import probability_alive_matrix
     m = probability_alive_matrix(model, T, max_frequency, max_recency)
     return _matrix_plot(m, "Probability that the customer is still active", "P(alive)", ax, cmap,
                         _unit_name(getattr(model, "time_unit_", None)))
@@ -115,7 +114,6 @@ def plot_probability_alive_matrix(model, *, T: float | None = None, max_frequenc
 def plot_period_transactions(model, summary: pd.DataFrame, *, max_frequency: int = 7,
                              ax=None) -> Figure:
     """Customers by number of repeat purchases in the calibration period: actual vs model."""
-    from ...clv.validation import period_transactions_table
     table = period_transactions_table(model, summary, max_frequency)
     fig, ax = _figure(ax, (6.5, 4.5))
     pos = np.arange(len(table))
