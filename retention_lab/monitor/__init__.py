@@ -13,10 +13,24 @@
 from .data import read_holdout
 from .decision import DECISIONS, StoppingRule, decide
 from .holdout import MonitorResult, monitor_holdout
-from .plan import (forgone_margin, history_stats, mde_by_week, plan_holdout, sequential_mde,
-                   sequential_n, share_stats, value_of_knowing)
-from .sequential import (asympcs_halfwidth, eta_for, itt_sequence, mixture_halfwidth, rho2_for,
-                         sequential_srm)
+from .plan import (
+    forgone_margin,
+    history_stats,
+    mde_by_week,
+    plan_holdout,
+    sequential_mde,
+    sequential_n,
+    share_stats,
+    value_of_knowing,
+)
+from .sequential import (
+    asympcs_halfwidth,
+    eta_for,
+    itt_sequence,
+    mixture_halfwidth,
+    rho2_for,
+    sequential_srm,
+)
 from .survival import km_sequence, lapse_times
 
 __all__ = ["read_holdout", "DECISIONS", "StoppingRule", "decide", "MonitorResult", "monitor_holdout",

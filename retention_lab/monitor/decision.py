@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..ids import DECISIONS, KEEP_RUNNING, STOP_EFFICACY, STOP_FUTILITY, STOP_HARM, STOP_SRM
+from ..ids import DECISIONS, KEEP_RUNNING, STOP_EFFICACY, STOP_FUTILITY, STOP_HARM, STOP_SRM  # noqa: F401  (DECISIONS: re-exported)
 from .plan import sequential_n
 
 

@@ -10,10 +10,9 @@ import pandas as pd
 
 from .. import ids
 from ..errors import DataError
-from .decision import StoppingRule, decide
 from ..units import DAYS_PER_YEAR, Z95
-from .plan import (history_stats, plan_holdout, share_stats, value_of_knowing,
-                   window_outcomes)
+from .decision import StoppingRule, decide
+from .plan import history_stats, plan_holdout, share_stats, value_of_knowing, window_outcomes
 from .sequential import itt_sequence, sequential_srm
 from .survival import km_sequence, lapse_times
 

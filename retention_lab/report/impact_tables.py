@@ -11,8 +11,19 @@ import numpy as np
 import pandas as pd
 
 from .. import formatting as fmt
-from .table_base import (CI_LABEL, METRIC_LABELS, MISSING_NOTE, Table, _currency, _humanize,
-                         key_values, kind_of_metric, metric_label, table)
+from .table_base import (
+    CI_LABEL,
+    METRIC_LABELS,
+    MISSING_NOTE,
+    Table,
+    _currency,
+    _humanize,
+    key_values,
+    kind_of_metric,
+    metric_label,
+    table,
+)
+
 
 def effects_table(effects: pd.DataFrame, metrics=None, *, estimands=None, currency=None,
                   levels: bool = True, lift: bool = True, n: bool = True,
@@ -162,7 +173,10 @@ def power_table(power: pd.DataFrame, currency: str | None = None) -> Table:
         caption = (f"Smallest effects detectable with {fmt.share(p['power'].iloc[0], decimals=0)}"
                    f" power at alpha {fmt.number(p['alpha'].iloc[0])} (two-sided)")
         p = p.drop(columns=["alpha", "power", "sd"], errors="ignore")
-    kind = (lambda r: kind_of_metric(r["metric"]))
+
+    def kind(r):
+        return kind_of_metric(r["metric"])
+
     formats = {"n_treated": "count", "n_control": "count", "sd": kind, "mde_abs": kind,
                "mde_members_abs": kind, "mde_rel": "share", "mde_members_rel": "share",
                "alpha": "share", "power": "share", "cuped_se_ratio": "ratio"}

@@ -10,9 +10,9 @@ import pandas as pd
 
 from .. import formatting as fmt
 from .. import ids
+from ..monitor.decision import KEEP_RUNNING, STOP_EFFICACY, STOP_FUTILITY, STOP_HARM, STOP_SRM
 from . import recording
 from .tables import Table, metric_label, table
-from ..monitor.decision import KEEP_RUNNING, STOP_EFFICACY, STOP_FUTILITY, STOP_HARM, STOP_SRM
 
 __all__ = ["decision_sentence", "DecisionCard", "decision_card", "sequences_table",
            "plan_table", "mde_table", "record_monitor", "KINDS"]

@@ -13,8 +13,18 @@ import pandas as pd
 
 from .. import formatting as fmt
 from .recording import recorded
-from .table_base import (_SUP, CI_LABEL, MISSING_NOTE, Table, _currency, _humanize,
-                         kind_of_metric, metric_label, table)
+from .table_base import (
+    _SUP,
+    CI_LABEL,
+    MISSING_NOTE,
+    Table,
+    _currency,
+    _humanize,
+    kind_of_metric,
+    metric_label,
+    table,
+)
+
 
 def metrics_table(frame: pd.DataFrame, *, currency: str | None = None,
                   caption: str | None = None) -> Table:

@@ -239,7 +239,7 @@ def table(df: pd.DataFrame, formats: dict | None = None, *, labels: dict | None 
     skip = {hi for _, hi in pairs} | ({method_col} if method_col else set())
     order = [c for c in df.columns if c not in skip]
     kinds = {c: formats.get(c) or _auto_kind(c, df[c]) for c in df.columns}
-    for lo, hi in pairs:  # an interval takes the kind of the estimate it belongs to
+    for lo, _ in pairs:  # an interval takes the kind of the estimate it belongs to
         if lo not in formats:
             est = _estimate_column(order, lo)
             kinds[lo] = formats.get(est) or (kinds[est] if est else kinds[lo])

@@ -19,17 +19,58 @@ Every function that shows money takes ``currency=``; without it, the run's defau
 """
 from __future__ import annotations
 
-from .impact_tables import (RETENTION_VALUE_FORMATS, RETENTION_VALUE_LABELS, ROI_FORMATS,
-                            ROI_LABELS, checks_table, context_table, effect_text, effects_table,
-                            power_table, retention_value_table, roi_table, sensitivity_table)
+from .impact_tables import (
+    RETENTION_VALUE_FORMATS,
+    RETENTION_VALUE_LABELS,
+    ROI_FORMATS,
+    ROI_LABELS,
+    checks_table,
+    context_table,
+    effect_text,
+    effects_table,
+    power_table,
+    retention_value_table,
+    roi_table,
+    sensitivity_table,
+)
 from .paragraphs import Paragraphs, paragraphs
-from .summary_tables import (UNIT_KINDS, data_summary, hazard_ratio_table, metrics_table,
-                             quality_table, recorded_table, unit_kind, wide_estimates)
-from .table_base import (CI_LABEL, CI_PAIRS, COUNT_COLUMNS, ESTIMATE_COLUMNS, METRIC_KINDS,
-                         METRIC_LABELS, MISSING_NOTE, P_COLUMNS, SHORT_LABELS, SHORT_TEXT, Table,
-                         key_values, kind_of_metric, metric_label, table)
-from .verdict_card import (CLAIM_COLOURS, CLAIM_LABELS, EVIDENCE_LABELS, HEADLINE_METRICS,
-                           VerdictCard, claim_label, roi_sentence, verdict_card)
+from .summary_tables import (
+    UNIT_KINDS,
+    data_summary,
+    hazard_ratio_table,
+    metrics_table,
+    quality_table,
+    recorded_table,
+    unit_kind,
+    wide_estimates,
+)
+from .table_base import (
+    CI_LABEL,
+    CI_PAIRS,
+    COUNT_COLUMNS,
+    ESTIMATE_COLUMNS,
+    METRIC_KINDS,
+    METRIC_LABELS,
+    MISSING_NOTE,
+    P_COLUMNS,
+    SHORT_LABELS,
+    SHORT_TEXT,
+    Table,
+    key_values,
+    kind_of_metric,
+    metric_label,
+    table,
+)
+from .verdict_card import (
+    CLAIM_COLOURS,
+    CLAIM_LABELS,
+    EVIDENCE_LABELS,
+    HEADLINE_METRICS,
+    VerdictCard,
+    claim_label,
+    roi_sentence,
+    verdict_card,
+)
 
 __all__ = [
     # the rules every table follows

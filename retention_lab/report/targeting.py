@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 
 from .. import formatting as fmt
+from ..targeting import policy as P
 from . import recording
 from .tables import key_values, table
-from ..targeting import policy as P
 
 POLICY_LABELS = {P.LEARNED: "the targeting rule (expected CLV gain × margin > cost)",
                  P.EVERYONE: "contact everyone", P.NO_ONE: "contact no one",

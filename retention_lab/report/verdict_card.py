@@ -16,6 +16,7 @@ from .. import ids
 from .impact_tables import effects_table
 from .table_base import Table, _currency, _humanize
 
+
 @dataclass
 class VerdictCard:
     """The first thing a reader sees: the answer, the headline effects, the ROI verdict and any

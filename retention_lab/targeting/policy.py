@@ -26,10 +26,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from ..ids import (POLICY_BY_CLV as BY_CLV, POLICY_BY_RISK as BY_RISK,  # noqa: F401
-                   POLICY_EVERYONE as EVERYONE, POLICY_IDS, POLICY_LEARNED as LEARNED,
-                   POLICY_NO_ONE as NO_ONE, REC_EVERYONE, REC_EVERYONE_OR_NO_ONE, REC_NO_ONE,
-                   REC_RANK)
+# the policy and recommendation ids under their names in this module (re-exported: F401)
+from ..ids import POLICY_BY_CLV as BY_CLV  # noqa: F401
+from ..ids import POLICY_BY_RISK as BY_RISK  # noqa: F401
+from ..ids import POLICY_EVERYONE as EVERYONE  # noqa: F401
+from ..ids import POLICY_IDS, REC_EVERYONE, REC_EVERYONE_OR_NO_ONE, REC_NO_ONE, REC_RANK  # noqa: F401
+from ..ids import POLICY_LEARNED as LEARNED  # noqa: F401
+from ..ids import POLICY_NO_ONE as NO_ONE  # noqa: F401
 from ..units import z_value
 
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz

@@ -68,7 +68,7 @@ def test_old_table_names_under_recording_warn_and_resolve():
         warnings.simplefilter("ignore", DeprecationWarning)
         assert rl.reporting.effects_table is tables.effects_table
     with pytest.raises(AttributeError):
-        recording.no_such_table
+        _ = recording.no_such_table
 
 
 def test_every_public_figure_name_is_listed_once_and_reachable():

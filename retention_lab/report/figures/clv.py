@@ -13,9 +13,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ... import formatting as fmt
-from ...clv.validation import (calibration_holdout_table, frequency_recency_matrix,
-                               period_transactions_table, probability_alive_matrix,
-                               tracking_table)
+from ...clv.validation import (
+    calibration_holdout_table,
+    frequency_recency_matrix,
+    period_transactions_table,
+    probability_alive_matrix,
+    tracking_table,
+)
 from ._base import money_unit, plain_log_ticks
 from ._base import new_figure as _figure
 

@@ -49,8 +49,8 @@ def plot_policy_values(policies, ax=None, currency=None):
     y = np.arange(len(p))[::-1]
     colors = ["C0" if k == "learned" else "C7" for k in p["policy"]]
     v, lo, hi = (p[c].to_numpy(float) for c in ("value", "ci_low", "ci_high"))
-    for yi, vi, l, h, c in zip(y, v, lo, hi, colors):
-        ax.errorbar([vi], [yi], xerr=[[vi - l], [h - vi]], fmt="o", color=c, capsize=3)
+    for yi, vi, low, high, c in zip(y, v, lo, hi, colors):
+        ax.errorbar([vi], [yi], xerr=[[vi - low], [high - vi]], fmt="o", color=c, capsize=3)
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(y)
     ax.set_yticklabels([f"{POLICY_LABELS.get(k, k)} ({int(n):,} contacts)"
