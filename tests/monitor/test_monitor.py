@@ -10,9 +10,17 @@ from scipy import integrate, stats
 
 import retention_lab as rl
 from retention_lab import DataError
-from retention_lab.monitor import (asympcs_halfwidth, eta_for, itt_sequence, km_sequence,
-                                   lapse_times, mixture_halfwidth, plan_holdout, rho2_for,
-                                   sequential_srm)
+from retention_lab.monitor import (
+    asympcs_halfwidth,
+    eta_for,
+    itt_sequence,
+    km_sequence,
+    lapse_times,
+    mixture_halfwidth,
+    plan_holdout,
+    rho2_for,
+    sequential_srm,
+)
 
 # confseq 0.0.11 (Howard et al.'s C++ library, built from its sdist with Boost 1.74):
 # normal_mixture_bound(v, alpha, v_opt, alpha, is_one_sided=False) -> bound on S_v.

@@ -90,6 +90,7 @@ def test_window_purchases_are_purchase_days():
     """Two lines on one day are one purchase (issue 19's rule, package-wide); spend adds up.
     Oracle: counted by hand."""
     import pandas as pd
+
     from retention_lab.monitor.plan import window_outcomes
     cust = pd.DataFrame({"customer_id": [1, 2], "entered_at": pd.to_datetime(["2026-01-01"] * 2)})
     tx = pd.DataFrame({"customer_id": [1, 1, 1, 2, 2],

@@ -138,7 +138,7 @@ def _ab(n_exp, seed, lift=0.10):
 def test_ab_stops_and_covers_fast():
     out = _ab(20, seed=11)
     print(out)
-    for m, (median_day, share_stopped, coverage) in out.items():
+    for m, (_median_day, share_stopped, coverage) in out.items():
         assert coverage >= 0.95 - 2 * np.sqrt(0.05 * 0.95 / 20), (m, coverage)
         if m == "purchases":
             assert share_stopped > 0.3, (m, share_stopped)
@@ -148,7 +148,7 @@ def test_ab_stops_and_covers_fast():
 def test_ab_stops_and_covers_2000():
     out = _ab(2000, seed=2024)
     print(out)
-    for m, (median_day, share_stopped, coverage) in out.items():
+    for m, (_median_day, _share_stopped, coverage) in out.items():
         assert coverage >= 0.95, (m, coverage)
 
 

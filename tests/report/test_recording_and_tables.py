@@ -3,7 +3,6 @@ strings), and the metrics.json keys and units."""
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import numpy as np

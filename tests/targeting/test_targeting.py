@@ -14,7 +14,6 @@ import pytest
 from retention_lab import DataError
 from retention_lab import targeting as tg
 from retention_lab.targeting import policy as P
-
 from targeting_sims import HORIZON, campaign
 
 MARGIN, COST = 1.0, 4.0

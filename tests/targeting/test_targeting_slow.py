@@ -26,7 +26,6 @@ import pytest
 
 from retention_lab import targeting as tg
 from retention_lab.targeting import policy as P
-
 from targeting_sims import HORIZON, campaign
 
 pytestmark = pytest.mark.slow
