@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .units import DAYS_PER_UNIT, days_per, unit_code, z_value
+from .features import churn_table
+from .schema import validate_transactions
+from .units import DAYS_PER_UNIT as DAYS_PER_UNIT, days_per, unit_code, z_value  # re-exported
 
 __all__ = [
     "MetricResult", "wilson_interval", "retention_rate", "churn_rate", "CustomerCounts",
@@ -190,7 +192,6 @@ class CustomerCounts(NamedTuple):
 
 def _purchase_days(tx: pd.DataFrame, validate: bool) -> pd.DataFrame:
     if validate:
-        from .schema import validate_transactions
         tx, _ = validate_transactions(tx)
     return pd.DataFrame({"customer_id": tx["customer_id"].to_numpy(),
                          "day": pd.DatetimeIndex(tx["date"]).normalize()})
@@ -388,10 +389,8 @@ def simple_cltv_from_transactions(tx: pd.DataFrame, inactivity_days: int = 90,
     customer-level bootstrap (``n_boot`` resamples of customers, fixed ``seed``), which keeps
     each customer's purchases, spend and life together.
     """
-    from .features import churn_table
     per_unit = days_per(unit_code(time_unit))  # ValueError naming the units for anything else
     if validate:
-        from .schema import validate_transactions
         tx, _ = validate_transactions(tx)
     table = churn_table(tx, inactivity_days, observation_end, validate=False)
     ids = tx["customer_id"].to_numpy()
