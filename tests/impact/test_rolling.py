@@ -14,7 +14,9 @@ from scipy import special, stats
 
 import retention_lab as rl
 from retention_lab.experiment_data import ExperimentData
+from retention_lab.clv import ParetoNBDFitter
 from retention_lab.impact.rolling import trials as R
+from retention_lab.impact.rolling.completion import QuadratureParetoNBD, pnbd_loglik
 
 from impact_rolling_data import rolling_study
 
@@ -230,3 +232,87 @@ def test_rolling_method_notes_describe_the_rolling_analysis():
     assert "180 days after their own enrolment" in notes
     assert "a purchase in the 60 days after the window" in notes
     assert "90% interval" in notes and "clustered by customer" in notes
+
+
+# --- the completion model (issue 19) ------------------------------------------------------------
+
+def test_quadrature_pareto_nbd_likelihood_matches_the_closed_form():
+    """The rolling completion's Pareto/NBD likelihood (one-dimensional quadrature over the
+    lifetime) against retention_lab.clv's closed form (Fader & Hardie 2005 note, eqs. 19–22),
+    per customer, at parameters from homogeneous to very heterogeneous lifetimes."""
+    summ = rl.clv.simulate.pareto_nbd(2000, 0.8, 40.0, 0.7, 300.0, T=700.0, seed=4)
+    x, tx, T = (summ[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    ref = ParetoNBDFitter()
+    for p in [(1.4, 80.8, 162.2, 180094.0), (0.8, 40.0, 0.7, 300.0), (0.5, 10.0, 0.3, 20.0),
+              (3.0, 200.0, 2.0, 2000.0), (0.9, 30.0, 1.0, 30.0)]:
+        exact = ref._loglik(np.array(p), ref._prepare(x, tx, T))
+        assert np.max(np.abs(pnbd_loglik(p, x, tx, T) - exact)) < 1e-3, p
+
+
+@pytest.mark.parametrize("truth", ["BG/NBD", "Pareto/NBD"])
+def test_completion_model_is_chosen_by_likelihood(truth):
+    """Data simulated from each model: the likelihood keeps that model, and the quadrature
+    Pareto/NBD's estimates agree with the closed-form fitter's (retention_lab.clv)."""
+    if truth == "BG/NBD":
+        summ = rl.clv.simulate.beta_geo(4000, 0.8, 40.0, 0.6, 2.0, T=700.0, seed=1)
+    else:
+        summ = rl.clv.simulate.pareto_nbd(4000, 0.8, 40.0, 0.7, 300.0, T=700.0, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model, _, ll = R.choose_completion_model(summ)
+    assert model._model_name == truth, ll
+    if truth == "Pareto/NBD":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = ParetoNBDFitter().fit(summ)
+        assert model.params_.to_numpy() == pytest.approx(ref.params_.to_numpy(), rel=0.02)
+        assert model.log_likelihood_ == pytest.approx(ref.log_likelihood_, abs=1.0)
+
+
+def test_pareto_retention_completion_matches_monte_carlo():
+    """P(a purchase in (T+gap, T+gap+R] | x repeat purchases, the last at T) under Pareto/NBD
+    against importance-weighted simulation from the prior (weights = the likelihood of the
+    history: x purchases in (0, T] and alive at T)."""
+    class Fixed(QuadratureParetoNBD):
+        params_ = pd.Series({"r": 2.0, "alpha": 60.0, "s": 1.5, "beta": 400.0})
+    x, T, gap, Rw = np.array([3.0]), np.array([200.0]), np.array([40.0]), np.array([90.0])
+    got = R._retention_probability(Fixed(), x, T, gap, Rw, n_nodes=200)[0]
+    rng = np.random.default_rng(0)
+    n = 400_000
+    lam = rng.gamma(2.0, 1 / 60.0, n)
+    mu = rng.gamma(1.5, 1 / 400.0, n)
+    wgt = lam ** x[0] * np.exp(-(lam + mu) * T[0])
+    death = rng.exponential(1 / mu)                 # remaining lifetime after T (memoryless)
+    first = gap[0] + rng.exponential(1 / lam)       # first purchase after T + gap
+    hit = (first <= gap[0] + Rw[0]) & (first < death)
+    assert got == pytest.approx(np.sum(wgt * hit) / np.sum(wgt), abs=0.004)
+
+
+def test_dr_influence_is_the_derivative_of_the_estimator():
+    """The per-customer influence terms of the doubly robust means are the derivatives of the
+    estimates with respect to that customer's weight in the sample (finite differences of the
+    full computation, weights held fixed) — also when the weights do not balance the covariates
+    exactly, where the comparison rows enter through the weighted least squares coefficients."""
+    rng = np.random.default_rng(3)
+    n, n_cl = 600, 200
+    code = rng.integers(0, n_cl, n)
+    X = np.c_[np.ones(n), rng.normal(size=(n, 2))]
+    member = rng.random(n) < 0.3
+    w = np.where(member, 1.0, np.exp(0.8 * X[:, 1]))          # not balancing
+    y = 1 + X[:, 1] + 0.5 * X[:, 2] ** 2 + rng.normal(size=n)
+    ok = np.ones(n, bool)
+    m = R._dr_means({"y": y}, member, w, X, code, n_cl, ok)
+    eps = 1e-6
+    for g in (0, 5, 17, 123):
+        v = np.where(code == g, 1 + eps, 1.0)
+        # upweighting customer g: their member rows count 1 + eps in the members' mean, their
+        # comparison rows have weight w (1 + eps)
+        t = member
+        mu1 = np.sum(v[t] * y[t]) / v[t].sum()
+        c = ~member
+        A = X[c] * np.sqrt(w[c] * v[c])[:, None]
+        beta = np.linalg.lstsq(A, y[c] * np.sqrt(w[c] * v[c]), rcond=None)[0]
+        mu0 = np.sum(v[t] * (X[t] @ beta)) / v[t].sum()
+        num = np.array([mu1 - m.est[m.names.index("y|t")], mu0 - m.est[m.names.index("y|c")]])
+        got = m.psi[g, [m.names.index("y|t"), m.names.index("y|c")]]
+        assert got == pytest.approx(num / eps, rel=1e-4, abs=1e-7), g

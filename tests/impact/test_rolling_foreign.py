@@ -39,6 +39,7 @@ import pandas as pd
 import pytest
 
 import retention_lab as rl
+from retention_lab.impact.rolling import trials as R
 
 LAUNCH = pd.Timestamp("2024-01-01")
 PRIMARY = ("purchases", "spend", "retention")
@@ -200,18 +201,21 @@ def test_completion_model_check_is_reported():
 
 
 def test_completion_model_check_warns_when_the_covariance_is_not_finite(monkeypatch):
-    """A BG/NBD fit whose information matrix is singular gives a NaN covariance: the parameter
-    uncertainty of the completion model cannot enter the intervals, and a check says so
-    (it used to be skipped silently, with the fitter's warning muted)."""
-    from retention_lab.clv.beta_geo import BetaGeoFitter
-    orig = BetaGeoFitter.fit
+    """A completion-model fit whose information matrix is singular gives a NaN covariance: the
+    parameter uncertainty of the completion model cannot enter the intervals, and a check says
+    so (it used to be skipped silently, with the fitter's warning muted). Both candidate models
+    (BG/NBD and Pareto/NBD) are made singular, whichever the likelihood keeps."""
+    def singular(cls):
+        orig = cls.fit
 
-    def singular_fit(self, *a, **kw):
-        out = orig(self, *a, **kw)
-        warnings.warn("BetaGeoFitter: the information matrix is singular (test)")
-        self.variance_matrix_log_ = self.variance_matrix_log_ * np.nan
-        return out
-    monkeypatch.setattr(BetaGeoFitter, "fit", singular_fit)
+        def fit(self, *a, **kw):
+            out = orig(self, *a, **kw)
+            warnings.warn(f"{cls.__name__}: the information matrix is singular (test)")
+            self.variance_matrix_log_ = self.variance_matrix_log_ * np.nan
+            return out
+        monkeypatch.setattr(cls, "fit", fit)
+    for cls in R.COMPLETION_MODELS:
+        singular(cls)
     tx, cust, _ = simulate_gap_enrolment(1500, seed=5)
     res = rl.impact.rolling_effects(to_experiment(tx, cust), horizon_days=180)
     c = [c for c in res.checks if c["id"] == rl.ids.CHECK_COMPLETION_MODEL][0]
@@ -219,6 +223,18 @@ def test_completion_model_check_warns_when_the_covariance_is_not_finite(monkeypa
     assert "NOT in the intervals" in c["detail"] and "not finite" in c["detail"]
     assert "singular (test)" in c["detail"]
     assert np.isfinite(res.effects.set_index("metric").loc["purchases", "se"])
+
+
+def test_price_index_recovers_the_calendar_drift():
+    """The completion's calendar price index (two-way fixed effects on the log spend of untreated
+    purchase days) against the simulator's drift: order values times 1.08^(t/365), so the
+    monthly log index rises by log(1.08)·30.44/365 = 0.00642 a month."""
+    tx, cust, _ = simulate_gap_enrolment(3000, seed=8, lift=0.25, drift=0.08)
+    _rows, _info, H, frame = R.build_trials(to_experiment(tx, cust), horizon_days=180)
+    tau = R._price_index(H, frame)["tau"]
+    months = np.arange(-12, 24)                 # periods with many untreated purchase days
+    slope = np.polyfit(months, tau.loc[months].to_numpy(), 1)[0]
+    assert slope == pytest.approx(np.log(1.08) * 30.436875 / 365, rel=0.15)
 
 
 # --- slow: coverage over 200 seeds ------------------------------------------------------------
