@@ -301,7 +301,7 @@ def test_dr_influence_is_the_derivative_of_the_estimator():
     w = np.where(member, 1.0, np.exp(0.8 * X[:, 1]))          # not balancing
     y = 1 + X[:, 1] + 0.5 * X[:, 2] ** 2 + rng.normal(size=n)
     ok = np.ones(n, bool)
-    m = R._dr_means({"y": y}, member, w, X, code, n_cl, ok)
+    m = R._dr_means({"y": y}, member, w, X, code, n_cl, ok, se="influence")
     eps = 1e-6
     for g in (0, 5, 17, 123):
         v = np.where(code == g, 1 + eps, 1.0)
@@ -316,3 +316,34 @@ def test_dr_influence_is_the_derivative_of_the_estimator():
         num = np.array([mu1 - m.est[m.names.index("y|t")], mu0 - m.est[m.names.index("y|c")]])
         got = m.psi[g, [m.names.index("y|t"), m.names.index("y|c")]]
         assert got == pytest.approx(num / eps, rel=1e-4, abs=1e-7), g
+
+
+def test_dr_jackknife_matches_leaving_each_customer_out():
+    """The default standard errors: delete-one-customer jackknife pseudo-values against the
+    literal recomputation of both means without each customer (clusters of unequal size, one
+    customer with member and comparison rows, weights that do not balance)."""
+    rng = np.random.default_rng(5)
+    n, n_cl = 400, 90
+    code = rng.integers(0, n_cl, n)
+    X = np.c_[np.ones(n), rng.normal(size=(n, 2))]
+    member = rng.random(n) < 0.3
+    w = np.where(member, 1.0, np.exp(0.8 * X[:, 1]))
+    Y = {"y": 1 + X[:, 1] + 0.5 * X[:, 2] ** 2 + rng.normal(size=n),
+         "z": rng.poisson(2.0, n).astype(float)}
+    ok = np.ones(n, bool)
+    m = R._dr_means(Y, member, w, X, code, n_cl, ok)
+
+    def means(keep):
+        t, c = member & keep, ~member & keep
+        out = []
+        for y in Y.values():
+            A = X[c] * np.sqrt(w[c])[:, None]
+            beta = np.linalg.lstsq(A, y[c] * np.sqrt(w[c]), rcond=None)[0]
+            out += [y[t].mean(), (X[t] @ beta).mean()]
+        return np.array(out)
+    used = np.unique(code)
+    loo = np.array([means(code != g) for g in used])
+    G = len(used)
+    expect = np.sqrt((G - 1) / G) * (loo.mean(axis=0) - loo)
+    assert m.psi[used] == pytest.approx(expect, rel=1e-6, abs=1e-10)
+    assert m.est == pytest.approx(means(ok), rel=1e-10)
