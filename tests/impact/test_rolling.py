@@ -10,15 +10,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import special, stats
 
 import retention_lab as rl
-from retention_lab.experiment_data import ExperimentData
+from impact_rolling_data import rolling_study
 from retention_lab.clv import ParetoNBDFitter
+from retention_lab.experiment_data import ExperimentData
 from retention_lab.impact.rolling import trials as R
 from retention_lab.impact.rolling.completion import QuadratureParetoNBD, pnbd_loglik
-
-from impact_rolling_data import rolling_study
 
 
 def quiet(data, **kw):

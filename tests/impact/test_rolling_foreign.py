@@ -210,7 +210,8 @@ def test_completion_model_check_warns_when_the_covariance_is_not_finite(monkeypa
 
         def fit(self, *a, **kw):
             out = orig(self, *a, **kw)
-            warnings.warn(f"{cls.__name__}: the information matrix is singular (test)")
+            warnings.warn(f"{cls.__name__}: the information matrix is singular (test)",
+                          stacklevel=2)
             self.variance_matrix_log_ = self.variance_matrix_log_ * np.nan
             return out
         monkeypatch.setattr(cls, "fit", fit)

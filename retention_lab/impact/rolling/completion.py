@@ -30,11 +30,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import optimize
-from scipy.special import gammaln, logsumexp
+from scipy.special import gammaln
 
 from ...clv.base import btyd_arrays, distinct_rows, hessian_from_function
 from ...clv.pareto_nbd import ParetoNBDFitter
-
 
 
 def gauss_legendre01(n: int):

@@ -14,9 +14,15 @@ import numpy as np
 import pandas as pd
 
 from ... import ids
+from ..core.sensitivity import (
+    SENSITIVITY_COLUMNS,
+    bias_factor,
+    confounder_strength,
+    evalues_md,
+    evalues_rr,
+    interpret,
+)
 from .trials import HISTORY_LABELS, rolling_effects
-from ..core.sensitivity import (SENSITIVITY_COLUMNS, bias_factor, confounder_strength, evalues_md,
-                          evalues_rr, interpret)
 
 #: history covariates used as benchmarks of the rolling sensitivity analysis
 BENCHMARKS = {"prior_orders": "purchases so far", "recency_days": "days since the previous "

@@ -119,7 +119,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
 from scipy import special
 
 from ... import ids
