@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import formatting as fmt
-from .. import ids
+from .. import formatting as fmt, ids
 from ..monitor.decision import KEEP_RUNNING, STOP_EFFICACY, STOP_FUTILITY, STOP_HARM, STOP_SRM
 from . import recording
 from .tables import Table, metric_label, table

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import formatting as fmt
-from .. import ids
+from .. import formatting as fmt, ids
 from .impact_tables import effects_table
 from .table_base import Table, _currency, _humanize
 

@@ -26,13 +26,19 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-# the policy and recommendation ids under their names in this module (re-exported: F401)
-from ..ids import POLICY_BY_CLV as BY_CLV  # noqa: F401
-from ..ids import POLICY_BY_RISK as BY_RISK  # noqa: F401
-from ..ids import POLICY_EVERYONE as EVERYONE  # noqa: F401
-from ..ids import POLICY_IDS, REC_EVERYONE, REC_EVERYONE_OR_NO_ONE, REC_NO_ONE, REC_RANK  # noqa: F401
-from ..ids import POLICY_LEARNED as LEARNED  # noqa: F401
-from ..ids import POLICY_NO_ONE as NO_ONE  # noqa: F401
+# the policy and recommendation ids under their names in this module (re-exported)
+from ..ids import (  # noqa: F401
+    POLICY_BY_CLV as BY_CLV,
+    POLICY_BY_RISK as BY_RISK,
+    POLICY_EVERYONE as EVERYONE,
+    POLICY_IDS,
+    POLICY_LEARNED as LEARNED,
+    POLICY_NO_ONE as NO_ONE,
+    REC_EVERYONE,
+    REC_EVERYONE_OR_NO_ONE,
+    REC_NO_ONE,
+    REC_RANK,
+)
 from ..units import z_value
 
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz

@@ -13,8 +13,7 @@ import pandas as pd
 import pytest
 
 import retention_lab as rl
-from retention_lab.report import figures as plots
-from retention_lab.report import recording, tables
+from retention_lab.report import figures as plots, recording, tables
 from retention_lab.report.figures._base import money_unit
 
 

@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_lab import DataError
-from retention_lab import targeting as tg
+from retention_lab import DataError, targeting as tg
 from retention_lab.targeting import policy as P
 from targeting_sims import HORIZON, campaign
 

@@ -20,8 +20,7 @@ from ...clv.validation import (
     probability_alive_matrix,
     tracking_table,
 )
-from ._base import money_unit, plain_log_ticks
-from ._base import new_figure as _figure
+from ._base import money_unit, new_figure as _figure, plain_log_ticks
 
 __all__ = ["plot_calibration_purchases_vs_holdout_purchases", "plot_cumulative_transactions",
            "plot_frequency_recency_matrix", "plot_probability_alive_matrix",

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import legend_outside
-from ._base import new_figure as _figure
+from ._base import legend_outside, new_figure as _figure
 
 __all__ = ["plot_event_study"]
 

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ... import formatting as fmt
-from ._base import legend_outside, money_unit
-from ._base import new_figure as _figure
+from ._base import legend_outside, money_unit, new_figure as _figure
 
 __all__ = ["plot_effect_summary", "plot_segment_forest", "plot_balance",
            "plot_propensity_overlap", "plot_retention_curves", "plot_metric_levels"]

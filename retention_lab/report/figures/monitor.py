@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import legend_outside, money_unit
-from ._base import new_figure as _figure
+from ._base import legend_outside, money_unit, new_figure as _figure
 
 __all__ = ["plot_confidence_sequences", "plot_plan_vs_actual"]
 

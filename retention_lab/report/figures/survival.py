@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ._base import legend_outside, plain_log_ticks
-from ._base import new_figure as _figure
+from ._base import legend_outside, new_figure as _figure, plain_log_ticks
 
 __all__ = ["plot_retention_by_group", "plot_hazard_ratios", "plot_ph_diagnostics",
            "plot_churn_calibration"]
