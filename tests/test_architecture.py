@@ -102,6 +102,17 @@ def test_a_new_top_level_module_must_be_given_a_layer(copy):
     assert "retention_lab.newcomer" in done.stdout
 
 
+def test_an_ignored_import_that_is_gone_warns_without_failing(copy):
+    """Removing a known violation must not break CI: its stale ignore_imports entry warns."""
+    pyproject = copy / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(
+        "ignore_imports = [\n", 'ignore_imports = [\n    "retention_lab.units -> retention_lab.errors",\n',
+        1))
+    done = lint_imports(copy)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "No matches for ignored import retention_lab.units -> retention_lab.errors" in done.stdout
+
+
 # --- ruff -----------------------------------------------------------------------------------
 
 def test_ruff_passes_on_the_package_tests_and_benchmarks():
