@@ -596,7 +596,9 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
         Bg = Xg @ A_inv                                          # (clusters, size, p)
         Hgg = np.einsum("gsp,gqp->gsq", Bg, Xg) * wg[:, None, :]
         U = np.linalg.solve(np.eye(size)[None] - Hgg, Rg)        # (I − H_gg)⁻¹ r_g
-        db = -np.einsum("pq,gsq,gs,gsk->gpk", A_inv, Xg, wg, U)
+        # two steps (a 4-operand einsum loops over every index at once: 10x slower at 20k
+        # customers, minutes at 1M); same numbers to rounding
+        db = -np.einsum("pq,gqk->gpk", A_inv, np.einsum("gsq,gsk->gqk", Xg * wg[..., None], U))
         g = cc[first]
         mu0_g[g] += np.einsum("gp,gpk->gk", xs_t[None, :] - xs_tg[g], db) / denom[g, None]
     used = (ntg > 0) | (np.bincount(cc, minlength=n_clusters) > 0)
