@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.multitest import multipletests
 
 from .. import ids
 from .core.evalues import evalue
@@ -66,7 +67,6 @@ from .core.evalues import evalue
 
 def headline_family(effects: pd.DataFrame, design: str) -> pd.DataFrame:
     """The primary rows of the design's estimands with Holm-adjusted p-values across them."""
-    from statsmodels.stats.multitest import multipletests
     estimands = (ids.ITT, ids.MEMBERS) if design == "randomized" else (ids.MEMBERS,)
     e = effects
     h = e.loc[e["metric"].isin(ids.PRIMARY_METRICS) & e["estimand"].isin(estimands)].copy()

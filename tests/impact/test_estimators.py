@@ -54,7 +54,7 @@ def study():
 
 def test_outcome_table_counts(study):
     data, truth = study
-    out = impact.outcome_table(data, horizon=365)
+    out = impact.outcome_table(data, horizon_days=365)
     assert len(out) == 4000
     assert (out["pre_orders"] >= 1).all()
     launch = data.launch_date
@@ -187,7 +187,7 @@ def test_horizon_past_observation_end_is_a_data_error(study):
     from retention_lab import DataError
     data, _ = study
     with pytest.raises(DataError, match="launch \\+ horizon"):
-        impact.outcome_table(data, horizon=600)
+        impact.outcome_table(data, horizon_days=600)
 
 
 def test_geometric_clv_value_of_retention_gain():

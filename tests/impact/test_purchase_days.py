@@ -74,7 +74,7 @@ def gap_study():
 @pytest.mark.parametrize("order_ids", [False, True])
 def test_rolling_is_invariant_to_same_day_lines(gap_study, order_ids, tmp_path):
     tx, cust = gap_study
-    kw = dict(design="self_selected", horizon=180, clv=False, survival=False,
+    kw = dict(design="self_selected", horizon_days=180, clv=False, survival=False,
               event_study=False, segment_column=None)
     rep1 = analyze_quietly(to_experiment(tx, cust, tmp_path), **kw)
     (tmp_path / "split").mkdir()
@@ -94,7 +94,7 @@ def test_rolling_is_invariant_to_same_day_lines(gap_study, order_ids, tmp_path):
 def test_randomized_is_invariant_to_same_day_lines():
     tx, cust, _ = simulate_gap_enrolment(2000, seed=9, lift=0.25, p_split=0.0,
                                          design="randomized")
-    kw = dict(design="randomized", horizon=180, clv=False, survival=False,
+    kw = dict(design="randomized", horizon_days=180, clv=False, survival=False,
               segment_column=None)
     rep1 = analyze_quietly(to_experiment(tx, cust, design="randomized"), **kw)
     rep2 = analyze_quietly(to_experiment(split_lines(tx, False), cust, design="randomized"), **kw)

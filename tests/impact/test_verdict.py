@@ -176,6 +176,7 @@ def test_rewriting_every_label_changes_no_decision(small_study, monkeypatch):
     an = sys.modules["retention_lab.impact.analyze"]
     from retention_lab import presentation
     from retention_lab.impact import design_rolling, report, sensitivity
+    from retention_lab.impact.core import benchmarks
     real_frame = pd.DataFrame
 
     class Scrambled:   # every check label rewritten before identification and the verdict
@@ -190,7 +191,8 @@ def test_rewriting_every_label_changes_no_decision(small_study, monkeypatch):
             return f
     monkeypatch.setattr(an, "pd", Scrambled())
     for mod, name in ((presentation, "METRIC_LABELS"), (report, "LABELS"),
-                      (sensitivity, "COVARIATE_LABELS"), (design_rolling, "BENCHMARKS")):
+                      (sensitivity, "COVARIATE_LABELS"), (benchmarks, "COVARIATE_LABELS"),
+                      (design_rolling, "BENCHMARKS")):
         monkeypatch.setattr(mod, name, _gibberish(getattr(mod, name)))
     after = rl.impact.analyze(small_study, **kw)
     assert list(after.checks["check"]) != list(before.checks["check"])

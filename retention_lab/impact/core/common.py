@@ -9,13 +9,9 @@ import pandas as pd
 
 from .clv_effects import predicted_clv
 from .estimators import z_interval
+from .survival_effects import cox_hazard_ratio, km_curves
 from ... import ids
 from ... import formatting as fmt
-
-
-def _currency():
-    from ...report.recording import get_currency
-    return get_currency()
 
 
 def _costs(data, cost_per_member, reward_rate, fixed_cost):
@@ -45,12 +41,10 @@ def _members_note(n_members_not_eligible: int) -> dict:
 
 
 def _km(out, groups, weights=None):
-    from .survival_effects import km_curves
     return km_curves(out, groups, weights)
 
 
 def _cox(out, treated, weights, alpha, estimand):
-    from .survival_effects import cox_hazard_ratio
     try:
         return cox_hazard_ratio(out, treated, weights, alpha=alpha, estimand=estimand)
     except Exception as exc:  # convergence trouble must not sink the report
@@ -90,14 +84,14 @@ def _clv_rows(data, out, groups, alpha, n_draws, seed, estimator, scale, checks,
 def _clv_detail(rows: list, info: dict) -> str:
     """The CLV check's text, quoting the CLV table's own levels (the design estimator's
     adjusted means of the per-customer predictions: one number, one source) and the size of
-    each group the models were fitted to."""
-    cur = _currency()
+    each group the models were fitted to. Amounts are in the data's currency units, without a
+    symbol: the report's currency is the display layer's (estimation does not read it)."""
     fitted = "; ".join(f"{k}: n = {fmt.count(v['n'])}" for k, v in info.items())
     levels = ""
     if rows:
         r = rows[0]
-        levels = (f"{r['estimand']}: {fmt.money(r['treatment'], cur)} vs "
-                  f"{fmt.money(r['control'], cur)} per customer, as in the CLV table (the "
+        levels = (f"{r['estimand']}: {fmt.money(r['treatment'])} vs "
+                  f"{fmt.money(r['control'])} per customer, as in the CLV table (the "
                   "design's adjusted means of each customer's predicted CLV); ")
     return (f"{levels}models fitted per group ({fitted}) — BTYD models assume stationary "
             "behaviour, so a change at enrolment is only partly reflected")

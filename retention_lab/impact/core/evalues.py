@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
 
 
 #: how a rare outcome is told from a common one (VanderWeele & Ding 2017: 15 % at the end of
@@ -159,7 +160,6 @@ def evalues_md(d: float, se: float | None = None, lo: float | None = None,
     """E-values of a standardized mean difference ``d`` (difference in means ÷ outcome SD)
     through ``RR ≈ exp(0.91 d)``. The interval is ``(lo, hi)`` on the ``d`` scale, or
     ``d ± z se`` when ``se`` is given (EValue::evalues.MD uses ``exp(0.91 d ± 1.78 se)``)."""
-    from scipy import stats
     if se is not None:
         if se < 0:
             raise ValueError("standard error cannot be negative")

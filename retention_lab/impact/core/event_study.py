@@ -118,7 +118,8 @@ class EventStudyResult:
 
     def plot(self, ax=None, truth=None):
         """The event-study figure (:func:`retention_lab.report.figures.plot_event_study`); the Axes."""
-        from ...report.figures.event_study import plot_event_study  # plots sit downstream of impact
+        # display layer: imported on use, estimation never depends on it
+        from ...report.figures.event_study import plot_event_study
         return plot_event_study(self, ax=ax, truth=truth)
 
     def as_check(self) -> dict:

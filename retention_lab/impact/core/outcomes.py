@@ -26,6 +26,8 @@ simulator's bundle and a user's own tables give the same table.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -65,7 +67,7 @@ def study_dates(data, horizon: int = 365):
     return launch, h_end, end
 
 
-def outcome_table(data, horizon: int = 365) -> pd.DataFrame:
+def outcome_table(data, horizon_days: int = 365, *, horizon: int | None = None) -> pd.DataFrame:
     """One row per customer of ``data.customers`` (index ``customer_id``).
 
     Columns (``pre_orders`` and ``orders`` count purchase days): ``pre_orders, pre_spend,
@@ -75,8 +77,14 @@ def outcome_table(data, horizon: int = 365) -> pd.DataFrame:
     from the enrolment day on: the base of reward costs), ``joined_in_window``, ``eligible``,
     ``rmst_days``, ``arm_treated`` (if the data have arms)
     and the customers' own columns (tier, channel, region, …).
-    ``attrs``: launch, horizon_end, observation_end, horizon.
+    ``attrs``: launch, horizon_end, observation_end, horizon (= ``horizon_days``).
+    ``horizon`` is the deprecated name of ``horizon_days`` (a DeprecationWarning).
     """
+    if horizon is not None:
+        warnings.warn("outcome_table(horizon=...) is deprecated: use horizon_days=",
+                      DeprecationWarning, stacklevel=2)
+        horizon_days = horizon
+    horizon = horizon_days
     launch, h_end, end = study_dates(data, horizon)
     cust = data.customers.drop_duplicates("customer_id").set_index("customer_id")
     tx = data.transactions

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from statsmodels.stats.power import NormalIndPower
 
 
@@ -65,7 +66,6 @@ def holdout_size(effect_members: float, sd: float, take_up: float, arrivals_per_
     Returns ``share, weeks, n_total, n_holdout, n_offered, effect_itt, d`` (the standardized
     ITT effect) and the inputs. ``weeks`` is NaN when the effect or the arrival rate is zero.
     """
-    from scipy import stats
     effect_itt = float(take_up) * float(effect_members)
     d = abs(effect_itt) / float(sd) if sd and sd > 0 else np.nan
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)

@@ -36,7 +36,7 @@ import statsmodels.api as sm
 
 from .estimators import Means, arm_means, effect_row
 from .outcomes import covariate_matrix
-from ..randomized.estimators import CORE, METRICS, balance_table
+from .balance import CORE, METRICS, balance_table
 
 
 @dataclass

@@ -17,7 +17,7 @@ import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import proportional_hazard_test
 
-from ... import ids
+from ... import ids, survival
 from ...formatting import p_text
 
 
@@ -102,7 +102,6 @@ def enrolment_hazard_ratio(data, out: pd.DataFrame, *, alpha: float = 0.05) -> t
     """Members' lapse hazard ratio with enrolment as a time-varying covariate
     (:func:`retention_lab.survival.enrolment_effect`), inactivity window = the retention window.
     Returns ``(row, naive_row)``."""
-    from ... import survival
     end, h_end = out.attrs["observation_end"], out.attrs["horizon_end"]
     res = survival.enrolment_effect(data, inactivity_days=int((end - h_end).days), alpha=alpha)
     rows = []

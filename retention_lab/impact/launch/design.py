@@ -12,17 +12,20 @@ import pandas as pd
 from ... import ids
 from ...errors import DataError
 from ..core.common import _clv_rows, _cox, _km, _members_note
+from ..core.design_io import DesignInput, DesignResult
 from ..core.frequency import nb_rate_ratio
 from ..core.power import mde_table
-from ..randomized.estimators import CORE, balance_check
-from ..rolling.trials import MIN_EFFECTIVE_COMPARISON, OVERLAP_FAIL_SHARE
+from ..core.survival_effects import enrolment_hazard_ratio
+from ..core.balance import CORE, MIN_EFFECTIVE_COMPARISON, OVERLAP_FAIL_SHARE, balance_check
 from ..core.propensity import (att_effects, did_effect, fit_propensity, naive_effects,
                             propensity_balance)
 from ..core.sensitivity import (conditional_benchmarks, covariate_benchmarks, member_effects,
                           sensitivity_table)
 
 
-def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sensitivity=True):
+def analyze_launch(inp: DesignInput) -> DesignResult:
+    """The single-launch design's effects, checks and diagnostics (see the module docstring)."""
+    data, out, X, alpha, trim = inp.data, inp.out, inp.X, inp.alpha, inp.trim
     D = out["enrolled"].to_numpy() == 1
     elig = out["eligible"].to_numpy() == 1
     if D.sum() == 0:
@@ -69,7 +72,7 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
             effects.append(att_effects(out, ps, (metric,), alpha=alpha, subset=sub))
             naive.append(naive_effects(out, (metric,), alpha=alpha, subset=sub))
     curves = {}
-    if survival:
+    if inp.survival:
         curves = _km(out, {"members": D & ps.kept_, "non-members (weighted)": ~D & ps.kept_}, w)
         hr, ph = _cox(out, D, w, alpha, "effect on members (IPW Cox)")
         if hr is not None:
@@ -78,7 +81,6 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
             effects.append(pd.DataFrame([hr]))
             checks.append(ph)
         try:
-            from ..core.survival_effects import enrolment_hazard_ratio
             tv, nv = enrolment_hazard_ratio(data, out, alpha=alpha)
             effects.append(pd.DataFrame([tv]))
             naive.append(pd.DataFrame([nv]))
@@ -86,14 +88,13 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
             checks.append(dict(id=ids.CHECK_TV_COX, check="time-varying Cox (enrolment)", status="warn", value=np.nan,
                                detail=f"not computed: {type(exc).__name__}: {exc}"))
     clv_values = {}
-    if clv:
+    if inp.clv:
         effects.append(_clv_rows(data, out, {"members": D, "non-members": ~D & elig}, alpha,
-                                 n_draws,
-                                 seed, lambda o: att_effects(o, ps, ("clv",), alpha=alpha),
+                                 inp.n_draws, inp.seed, lambda o: att_effects(o, ps, ("clv",), alpha=alpha),
                                  {"effect on members": 1.0}, checks, store=clv_values))
     effects = pd.concat(effects, ignore_index=True)
     bench = cond = sens = None
-    if sensitivity:
+    if inp.sensitivity:
         try:
             bench = covariate_benchmarks(out, ps, extra_outcomes=clv_values)
             cond = conditional_benchmarks(
@@ -115,7 +116,7 @@ def analyze_launch(data, out, X, alpha, clv, survival, n_draws, seed, trim, sens
     take_up = dict(take_up=float(D[elig].mean()), n_members=int(D.sum()),
                    n_customers=len(out), n_eligible=int(elig.sum()),
                    n_eligible_non_members=int((elig & ~D).sum()), pre_rate_gap_weighted=gap)
-    return (effects, checks,
-            dict(balance=bal, power=power, curves=curves, take_up=take_up, propensity=ps,
-                 naive=pd.concat(naive, ignore_index=True), segment_estimator=seg_est,
-                 sensitivity=sens, confounder_benchmarks=bench, conditional_benchmarks=cond))
+    return DesignResult(effects=effects, checks=checks, segment_estimator=seg_est, balance=bal,
+                        power=power, curves=curves, take_up=take_up, propensity=ps,
+                        naive=pd.concat(naive, ignore_index=True), sensitivity=sens,
+                        confounder_benchmarks=bench, conditional_benchmarks=cond)

@@ -10,6 +10,7 @@ from ... import ids
 from ...errors import DataError
 from ...units import z_value
 from ..core.common import _clv_rows, _cox, _km
+from ..core.design_io import DesignInput, DesignResult
 from ...formatting import p_text
 from ..core.estimators import z_interval
 from ..core.frequency import nb_rate_ratio
@@ -67,7 +68,10 @@ def control_enrolment_check(out, z, take_up: float, se: float, zc: float) -> dic
                        "invited); check how control customers could enrol")
 
 
-def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed, planned_share=None):
+def analyze_randomized(inp: DesignInput) -> DesignResult:
+    """The randomized design's effects, checks and diagnostics (see the module docstring)."""
+    data, out, X, alpha = inp.data, inp.out, inp.X, inp.alpha
+    planned_share = inp.planned_share
     if "arm_treated" not in out.columns:
         raise DataError("customers: missing required column(s) 'arm'; rule 'required columns "
                         "present' (design='randomized' needs the arm of each customer)",
@@ -130,15 +134,15 @@ def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed, planne
                                   f"{share_c:.1%} of control ({p_text(p)}); the {metric} "
                                   "difference assumes response does not depend on the arm"))
     curves = {}
-    if survival:
+    if inp.survival:
         curves = _km(out, {"invited": z, "control": ~z})
         hr, ph = _cox(out, z, None, alpha, "ITT")
         if hr is not None:
             effects.append(pd.DataFrame([hr]))
             checks.append(ph)
-    if clv:
-        effects.append(_clv_rows(data, out, {"treatment": z, "control": ~z}, alpha, n_draws,
-                                 seed, lambda o: itt_and_members(o, ("clv",), covariates=X,
+    if inp.clv:
+        effects.append(_clv_rows(data, out, {"treatment": z, "control": ~z}, alpha, inp.n_draws,
+                                 inp.seed, lambda o: itt_and_members(o, ("clv",), covariates=X,
                                                                  alpha=alpha)[0],
                                  {"ITT": 1.0, "effect on members": 1 / take ** 2}, checks,
                                  members=take > 0))
@@ -151,7 +155,7 @@ def analyze_randomized(data, out, X, alpha, clv, survival, n_draws, seed, planne
         Xs = Xs.loc[:, Xs.std(ddof=0) > 0]
         res = itt_and_members(out.loc[mask], metrics, covariates=Xs, alpha=alpha)[0]
         return res if take > 0 else res.loc[res["estimand"] == "ITT"]
-    return (pd.concat(effects, ignore_index=True), checks,
-            dict(balance=bal, power=power, curves=curves, take_up=take_up,
-                 segment_estimator=seg_est, notes=[f"CUPED SE ratio {k}: {v:.3f}"
-                                                   for k, v in ratio.items()]))
+    return DesignResult(effects=pd.concat(effects, ignore_index=True), checks=checks,
+                        segment_estimator=seg_est, balance=bal, power=power, curves=curves,
+                        take_up=take_up,
+                        notes=[f"CUPED SE ratio {k}: {v:.3f}" for k, v in ratio.items()])

@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ... import ids
+from ..core.clv_effects import rolling_clv_rows
+from ..core.design_io import DesignInput, DesignResult
+from ..core.event_study import event_study
 from ..core.sensitivity import (
     SENSITIVITY_COLUMNS,
     bias_factor,
@@ -22,7 +25,8 @@ from ..core.sensitivity import (
     evalues_rr,
     interpret,
 )
-from .trials import HISTORY_LABELS, rolling_effects
+from ..core.survival_effects import enrolment_hazard_ratio
+from .trials import HISTORY_LABELS, RETENTION_DAYS, rolling_effects
 
 #: history covariates used as benchmarks of the rolling sensitivity analysis
 BENCHMARKS = {"prior_orders": "purchases so far", "recency_days": "days since the previous "
@@ -32,37 +36,34 @@ WORDS = {"purchases": "purchases", "spend": "spend", "retention": "retention",
          "nps": "NPS", "csat": "satisfaction (CSAT 4–5)"}
 
 
-def analyze_rolling(data, out, alpha, survival, trim, horizon_days, *, sensitivity=True,
-                    event_study=True, retention_days=None, period="M", clv=True,
-                    n_draws=200, seed=0):
-    """``(effects, checks, extra)`` for :func:`~.analyze` (see the module docstring)."""
-    from .trials import RETENTION_DAYS
-    res = rolling_effects(data, horizon_days=horizon_days, alpha=alpha, trim=trim,
+def analyze_rolling(inp: DesignInput, *, period: str = "M") -> DesignResult:
+    """The rolling design's effects, checks and diagnostics for :func:`~.analyze` (see the
+    module docstring); ``period`` is the trial grid (one trial per month)."""
+    data, out, alpha, retention_days = inp.data, inp.out, inp.alpha, inp.retention_days
+    res = rolling_effects(data, horizon_days=inp.horizon_days, alpha=alpha, trim=inp.trim,
                           retention_days=RETENTION_DAYS if retention_days is None
                           else retention_days, period=period)
     effects = [res.effects]
     checks = list(res.checks)
     naive = pd.DataFrame()
     es = None
-    if event_study:
+    if inp.event_study:
         es, check = _event_study(data, alpha)
         checks.append(check)
-    if survival:
+    if inp.survival:
         try:
-            from ..core.survival_effects import enrolment_hazard_ratio
             tv, nv = enrolment_hazard_ratio(data, out, alpha=alpha)
             effects.append(pd.DataFrame([tv]))
             naive = pd.DataFrame([nv])
         except Exception as exc:   # the survival module is optional here: report, do not fail
             checks.append(dict(id=ids.CHECK_TV_COX, check="time-varying Cox (enrolment)", status="warn", value=np.nan,
                                detail=f"not computed: {type(exc).__name__}: {exc}"))
-    if clv:   # one BG/NBD with membership switching on at enrolment (never raises)
-        from ..core.clv_effects import rolling_clv_rows
-        rows, check = rolling_clv_rows(data, res, alpha=alpha, n_draws=n_draws, seed=seed)
+    if inp.clv:   # one BG/NBD with membership switching on at enrolment (never raises)
+        rows, check = rolling_clv_rows(data, res, alpha=alpha, n_draws=inp.n_draws, seed=inp.seed)
         effects.append(rows)
         checks.append(check)
     effects = pd.concat(effects, ignore_index=True)
-    sens = rolling_sensitivity(res, effects) if sensitivity else None
+    sens = rolling_sensitivity(res, effects) if inp.sensitivity else None
     tr = res.trials
     mem = tr.loc[(tr["member"] == 1) & tr["kept"]]
     roi_table = pd.DataFrame({"joined_in_window": np.ones(len(mem)),
@@ -77,21 +78,20 @@ def analyze_rolling(data, out, alpha, survival, trim, horizon_days, *, sensitivi
 
     def seg_est(mask, metrics):
         return res.subset_effects(mask, [m for m in metrics])
-    extra = dict(balance=res.balance, power=pd.DataFrame(), curves={}, take_up=take_up,
-                 propensity=None, naive=naive, segment_estimator=seg_est, sensitivity=sens,
-                 rolling=res, event_study=es,
-                 notes=[f"rolling enrolment: {info['n_trials']} monthly trials from "
-                        f"{info['start'].date()} to {info['last_index_date'].date()}; "
-                        f"{info['n_members_too_late']:,} members enrolled too late for a "
-                        "complete window"])
-    return effects, checks, extra, roi_table
+    return DesignResult(
+        effects=effects, checks=checks, segment_estimator=seg_est, balance=res.balance,
+        power=pd.DataFrame(), curves={}, take_up=take_up, propensity=None, naive=naive,
+        sensitivity=sens, rolling=res, event_study=es, roi_table=roi_table,
+        notes=[f"rolling enrolment: {info['n_trials']} monthly trials from "
+               f"{info['start'].date()} to {info['last_index_date'].date()}; "
+               f"{info['n_members_too_late']:,} members enrolled too late for a "
+               "complete window"])
 
 
 def _event_study(data, alpha):
     """The event study and its pre-trend check (a warning for the headline: see below)."""
     name = "pre-trends (event study, not-yet-enrolled comparison)"
     try:
-        from ..core.event_study import event_study
         es = event_study(data, outcome="purchases", months_before=6, months_after=12,
                          alpha=alpha)
     except Exception as exc:   # H2's estimator may refuse a panel: say so, never crash

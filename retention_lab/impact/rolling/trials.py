@@ -127,9 +127,15 @@ from ...clv.beta_geo import BetaGeoFitter
 from ...clv.pareto_nbd import ParetoNBDFitter
 from ...errors import DataError
 from ...units import days_per
+from ..core.balance import (
+    METRICS,
+    MIN_EFFECTIVE_COMPARISON,
+    OVERLAP_FAIL_SHARE,
+    balance_check,
+    balance_table,
+)
 from ..core.estimators import Means, effect_row
 from ..core.outcomes import categorical_columns
-from ..randomized.estimators import METRICS, balance_check, balance_table
 from .completion import QuadratureParetoNBD
 
 #: members with fewer purchase days than this before their enrolment day have "too little
@@ -144,10 +150,6 @@ MIN_PRIOR_PURCHASES = 2
 #: spurious +0.50 [0.17, 0.83] purchases; with enrolment from the 3rd purchase (0 %) it was
 #: +0.28 [−0.09, 0.65].
 HISTORY_FAIL_SHARE = 0.15
-#: the overlap check fails when more than this share of members is trimmed (no comparable rows)
-OVERLAP_FAIL_SHARE = 0.10
-#: ... or when the effective number of weighted comparison rows is below this
-MIN_EFFECTIVE_COMPARISON = 50
 #: the launch design's enrolment-timing check fails when more than this share of members
 #: enrolled after their first purchase on or after the launch
 LATE_ENROLMENT_FAIL_SHARE = 0.10
