@@ -70,7 +70,8 @@ class ImpactReport(ImpactResult):
         return _display().summary_sentence(self, currency)
 
     def measured_sentence(self) -> str:
-        """The suggestive verdict's sentence (:func:`retention_lab.report.impact.measured_sentence`)."""
+        """The suggestive verdict's sentence
+        (:func:`retention_lab.report.impact.measured_sentence`)."""
         return _display().measured_sentence(self)
 
     def fragility_sentence(self) -> str:
@@ -122,7 +123,8 @@ class ImpactReport(ImpactResult):
         return _display().checks_html(self)
 
     def headline_table(self, digits: int = 3):
-        """Headline effects as rounded strings (:func:`retention_lab.report.impact.headline_table`)."""
+        """Headline effects as rounded strings
+        (:func:`retention_lab.report.impact.headline_table`)."""
         return _display().headline_table(self, digits)
 
     def record(self, prefix: str = "") -> dict:

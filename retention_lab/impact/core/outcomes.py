@@ -40,7 +40,7 @@ def _ts(x):
     return None if x is None else pd.Timestamp(x).normalize()
 
 
-def study_dates(data, horizon: int = 365):
+def study_dates(data, horizon_days: int = 365):
     """``(launch, horizon_end, observation_end)`` of ``data``; DataError when they do not fit."""
     launch = _ts(data.launch_date)
     end = _ts(data.observation_end)
@@ -54,13 +54,14 @@ def study_dates(data, horizon: int = 365):
             raise DataError("launch_date is unknown: give it to read_experiment (the day the "
                             "programme started); rule 'launch_date present'", table="customers",
                             column="launch_date", rule="launch_date present", n_rows=0)
-    h_end = launch + pd.Timedelta(days=int(horizon))  # first day after the window
+    h_end = launch + pd.Timedelta(days=int(horizon_days))  # first day after the window
     if h_end >= end:
         largest = (end - launch).days - 1
         fits = (f"the largest horizon_days these data allow is {largest}" if largest > 0 else
                 "no horizon fits: the observation ends on or before the launch")
-        raise DataError(f"horizon_days={int(horizon)} is too long: launch ({launch.date()}) + "
-                        f"{int(horizon)} days = {h_end.date()} is not before observation_end "
+        h = int(horizon_days)
+        raise DataError(f"horizon_days={h} is too long: launch ({launch.date()}) + "
+                        f"{h} days = {h_end.date()} is not before observation_end "
                         f"({end.date()}), so no window is left to measure retention; {fits}; "
                         "rule 'launch + horizon_days < observation_end'", table="transactions",
                         column="date", rule="launch + horizon_days < observation_end", n_rows=0)
