@@ -25,14 +25,20 @@ from .analyze import analyze
 from .core.clv_effects import membership_clv_effect, predicted_clv
 from .core.context import context_table
 from .core.design_io import DesignInput, DesignResult
-from .core.event_study import EventStudyResult, event_panel, event_study
 from .core.evalues import evalue
+from .core.event_study import EventStudyResult, event_panel, event_study
 from .core.frequency import nb_rate_ratio
 from .core.heterogeneity import segment_effects
 from .core.outcomes import covariate_matrix, outcome_table
 from .core.power import mde_table
-from .core.propensity import (PropensityModel, att_effects, did_effect, fit_propensity,
-                              naive_effects, propensity_balance)
+from .core.propensity import (
+    PropensityModel,
+    att_effects,
+    did_effect,
+    fit_propensity,
+    naive_effects,
+    propensity_balance,
+)
 from .core.roi import programme_roi
 from .core.sensitivity import sensitivity_table
 from .core.survival_effects import cox_hazard_ratio, enrolment_hazard_ratio, km_curves

@@ -22,21 +22,21 @@ import warnings
 import pandas as pd
 
 from .. import ids
-from .core import context as ctx
+from ..errors import DataError
 from . import verdict as vd
-from .core.power import holdout_plan
-from .launch.design import analyze_launch
-from .randomized.design import analyze_randomized
-from .core.heterogeneity import segment_effects
-from .core.preflight import check_design
-from .core.outcomes import covariate_matrix, outcome_table
-from .report import ImpactReport
-from .result import EFFECT_COLUMNS, PRIMARY, ImpactResult  # noqa: F401
+from .core import context as ctx
 from .core.common import _costs
 from .core.design_io import DesignInput, DesignResult
+from .core.heterogeneity import segment_effects
+from .core.outcomes import covariate_matrix, outcome_table
+from .core.power import holdout_plan
+from .core.preflight import check_design
 from .core.roi import programme_roi
 from .core.surveys import survey_scores
-from ..errors import DataError
+from .launch.design import analyze_launch
+from .randomized.design import analyze_randomized
+from .report import ImpactReport
+from .result import EFFECT_COLUMNS, PRIMARY, ImpactResult  # noqa: F401
 from .rolling.design import _event_study, analyze_rolling
 from .rolling.trials import RETENTION_DAYS, choose_analysis, late_enrolment_check
 

@@ -17,12 +17,26 @@ import pandas as pd
 
 from .. import formatting as fmt
 from .. import ids
-from .impact_format import (LABELS, POINTS, PRIMARY, RATIO_METRICS, UNITS,  # noqa: F401
-                            _ci, _currency, _fmt, _join, estimate_text)
+from .impact_format import (  # noqa: F401
+    LABELS,
+    POINTS,
+    PRIMARY,
+    RATIO_METRICS,
+    UNITS,
+    _ci,
+    _currency,
+    _fmt,
+    _join,
+    estimate_text,
+)
 from .impact_notes import _assumptions, _rolling_assumptions, assumptions  # noqa: F401
 from .impact_record import headline_table, record  # noqa: F401
-from .impact_sensitivity import (_sensitivity_metric, fragility_sentence,  # noqa: F401
-                                 sensitivity_sentence, sensitivity_text)
+from .impact_sensitivity import (  # noqa: F401
+    _sensitivity_metric,
+    fragility_sentence,
+    sensitivity_sentence,
+    sensitivity_text,
+)
 
 
 def roi_verdict(res, currency: str | None = None) -> str:

@@ -70,7 +70,7 @@ def test_no_module_level_import_of_the_display_layer():
 
 def test_function_level_imports_are_display_delegation_only():
     bad = []
-    for m, rel, line, t, inner, above in IMPORTS:
+    for _, rel, line, t, inner, above in IMPORTS:
         if not inner or rel in OTHERS:
             continue
         if t.startswith("retention_lab.report") and "display layer: imported on use" in above:

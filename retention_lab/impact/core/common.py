@@ -7,11 +7,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ... import formatting as fmt
+from ... import ids
 from .clv_effects import predicted_clv
 from .estimators import z_interval
 from .survival_effects import cox_hazard_ratio, km_curves
-from ... import ids
-from ... import formatting as fmt
 
 
 def _costs(data, cost_per_member, reward_rate, fixed_cost):
@@ -48,7 +48,7 @@ def _cox(out, treated, weights, alpha, estimand):
     try:
         return cox_hazard_ratio(out, treated, weights, alpha=alpha, estimand=estimand)
     except Exception as exc:  # convergence trouble must not sink the report
-        warnings.warn(f"Cox model failed: {exc}")
+        warnings.warn(f"Cox model failed: {exc}", stacklevel=2)
         return None, None
 
 

@@ -34,7 +34,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-
 #: how a rare outcome is told from a common one (VanderWeele & Ding 2017: 15 % at the end of
 #: follow-up)
 RARE_THRESHOLD = 0.15

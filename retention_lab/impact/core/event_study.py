@@ -67,8 +67,16 @@ from scipy import stats
 from ... import formatting as fmt
 from ...errors import DataError
 from ...units import z_value
-from .event_panel import (_NEVER, OUTCOMES, _month, _Panel, _panel_from_data,  # noqa: F401
-                          _panel_from_frame, _period, event_panel)
+from .event_panel import (  # noqa: F401
+    _NEVER,
+    OUTCOMES,
+    _month,
+    _Panel,
+    _panel_from_data,
+    _panel_from_frame,
+    _period,
+    event_panel,
+)
 
 #: Pre-trend test threshold: ``status = "fail"`` when the joint placebo p-value is below it.
 PRETREND_ALPHA = 0.05

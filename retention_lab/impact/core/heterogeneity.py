@@ -95,7 +95,7 @@ def segment_effects(out: pd.DataFrame, segment_column: str, estimate, *,
     for c in ("abs_diff", "se", "p_value"):
         if c not in res.columns:
             res[c] = np.nan
-    for (metric, estimand), g in res.loc[res["note"] == ""].groupby(["metric", "estimand"]):
+    for _, g in res.loc[res["note"] == ""].groupby(["metric", "estimand"]):
         ok = g["p_value"].notna()
         if ok.any():
             res.loc[g.index[ok], "p_adjusted"] = multipletests(g.loc[ok, "p_value"],

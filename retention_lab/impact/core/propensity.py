@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from .balance import CORE, METRICS, balance_table
 from .estimators import Means, arm_means, effect_row
 from .outcomes import covariate_matrix
-from .balance import CORE, METRICS, balance_table
 
 
 @dataclass

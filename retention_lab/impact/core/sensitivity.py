@@ -48,15 +48,41 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .benchmarks import (CONDITIONAL_COLUMNS, COVARIATE_LABELS, TARGETS, _far,  # noqa: F401
-                         _groups, _interval_limit, _outcome_columns, _pooled_sd, _row_ratio,
-                         conditional_benchmarks, confounder_strength, covariate_benchmarks,
-                         covariate_groups, k_times, member_effects)
-from .evalues import (RARE_THRESHOLD, SCALES, SMD_TO_LOG_RR, EValue, _check_interval,  # noqa: F401
-                      _evalues, bias_factor, evalue, evalues_hr, evalues_md, evalues_or,
-                      evalues_rr, hr_to_rr, or_to_rr, smd_to_rr)
+from .benchmarks import (  # noqa: F401
+    CONDITIONAL_COLUMNS,
+    COVARIATE_LABELS,
+    TARGETS,
+    _far,
+    _groups,
+    _interval_limit,
+    _outcome_columns,
+    _pooled_sd,
+    _row_ratio,
+    conditional_benchmarks,
+    confounder_strength,
+    covariate_benchmarks,
+    covariate_groups,
+    k_times,
+    member_effects,
+)
+from .evalues import (  # noqa: F401
+    RARE_THRESHOLD,
+    SCALES,
+    SMD_TO_LOG_RR,
+    EValue,
+    _check_interval,
+    _evalues,
+    bias_factor,
+    evalue,
+    evalues_hr,
+    evalues_md,
+    evalues_or,
+    evalues_rr,
+    hr_to_rr,
+    or_to_rr,
+    smd_to_rr,
+)
 from .sensitivity_words import BENCHMARK_CAVEAT, _times, format_estimate, interpret  # noqa: F401
-
 
 SENSITIVITY_COLUMNS = ["metric", "estimand", "scale", "estimate", "ci_low", "ci_high", "rr",
                        "rr_ci_low", "rr_ci_high", "evalue", "evalue_ci", "benchmark_kind",

@@ -11,16 +11,25 @@ import pandas as pd
 
 from ... import ids
 from ...errors import DataError
+from ..core.balance import CORE, MIN_EFFECTIVE_COMPARISON, OVERLAP_FAIL_SHARE, balance_check
 from ..core.common import _clv_rows, _cox, _km, _members_note
 from ..core.design_io import DesignInput, DesignResult
 from ..core.frequency import nb_rate_ratio
 from ..core.power import mde_table
+from ..core.propensity import (
+    att_effects,
+    did_effect,
+    fit_propensity,
+    naive_effects,
+    propensity_balance,
+)
+from ..core.sensitivity import (
+    conditional_benchmarks,
+    covariate_benchmarks,
+    member_effects,
+    sensitivity_table,
+)
 from ..core.survival_effects import enrolment_hazard_ratio
-from ..core.balance import CORE, MIN_EFFECTIVE_COMPARISON, OVERLAP_FAIL_SHARE, balance_check
-from ..core.propensity import (att_effects, did_effect, fit_propensity, naive_effects,
-                            propensity_balance)
-from ..core.sensitivity import (conditional_benchmarks, covariate_benchmarks, member_effects,
-                          sensitivity_table)
 
 
 def analyze_launch(inp: DesignInput) -> DesignResult:

@@ -8,15 +8,14 @@ import pandas as pd
 
 from ... import ids
 from ...errors import DataError
+from ...formatting import p_text
 from ...units import z_value
 from ..core.common import _clv_rows, _cox, _km
 from ..core.design_io import DesignInput, DesignResult
-from ...formatting import p_text
 from ..core.estimators import z_interval
 from ..core.frequency import nb_rate_ratio
 from ..core.power import mde_table
 from .estimators import CORE, balance_check, balance_table, itt_and_members, srm_check
-
 
 #: control customers who enrolled, as a share of the control arm, from which the effect on
 #: members (Wald/IV) is refused: :func:`control_enrolment_check`

@@ -19,7 +19,7 @@ from scipy import stats
 from ... import ids
 from ...formatting import p_text
 from ..core.balance import CORE, METRICS, balance_check, balance_table, smd  # noqa: F401 (were defined here)
-from ..core.estimators import Means, arm_means, effect_row
+from ..core.estimators import arm_means, effect_row
 from ..core.outcomes import covariate_matrix
 
 
