@@ -1,7 +1,8 @@
 """The layout of ``retention_lab.impact`` (issue 21): estimation never imports the display layer
 at module level, its modules import each other without a cycle, data flows down (``core`` imports
 no design sub-package), and the only function-level imports left are the display delegation
-(commented "display layer: imported on use …") or heavy optional dependencies.
+(commented "display layer: imported on use …") or heavy optional dependencies (commented as
+such).
 
 The oracle is the source itself, read with :mod:`ast` (no import is executed)."""
 from __future__ import annotations
@@ -40,7 +41,8 @@ def _targets(mod: str, node, is_pkg: bool) -> list[str]:
 
 
 def _imports():
-    """(module, line, target, inside a function, source line above) of every import."""
+    """(module, file, line, target, inside a function, the import's line and the one above)
+    of every import."""
     out = []
     for path in sorted(IMPACT.rglob("*.py")):
         mod = _module(path)
@@ -54,7 +56,8 @@ def _imports():
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 for t in _targets(mod, node, path.name == "__init__.py"):
                     out.append((mod, str(path.relative_to(IMPACT)), node.lineno, t,
-                                id(node) in inner, lines[node.lineno - 2]))
+                                id(node) in inner,
+                                lines[node.lineno - 2] + "\n" + lines[node.lineno - 1]))
     return out
 
 
@@ -75,6 +78,8 @@ def test_function_level_imports_are_display_delegation_only():
             continue
         if t.startswith("retention_lab.report") and "display layer: imported on use" in above:
             continue
+        if not t.startswith("retention_lab") and ("heavy" in above or "optional" in above):
+            continue   # a heavy optional dependency, deferred with a comment saying so
         bad.append((rel, line, t))
     assert bad == []
 
