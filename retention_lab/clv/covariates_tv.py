@@ -381,10 +381,10 @@ class DynamicData:
         cuts = np.flatnonzero(np.r_[True, shape[order][1:] != shape[order][:-1], True])
         for g0, g1 in zip(cuts[:-1], cuts[1:]):
             cust = order[g0:g1]
-            l, rr = int(L[cust[0]]), int(R[cust[0]])
-            cols = [fixed[cust], seg_id[seg_start[cust][:, None] + np.arange(l)]]
-            if rr:
-                at = run_start[cust][:, None] + np.arange(rr)
+            n_seg, n_run = int(L[cust[0]]), int(R[cust[0]])
+            cols = [fixed[cust], seg_id[seg_start[cust][:, None] + np.arange(n_seg)]]
+            if n_run:
+                at = run_start[cust][:, None] + np.arange(n_run)
                 cols += [run_z[at], run_len[at]]
             _, first, inv = np.unique(np.column_stack(cols), axis=0, return_index=True,
                                       return_inverse=True)
