@@ -636,6 +636,8 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
     _purchase_rows = False
     #: per-row analytic gradient (``fn(theta, d, rows=True) → (ll, G)``), or None
     _row_grad = staticmethod(dynamic_loglik_grad)
+    #: start BFGS from the BHHH curvature (:meth:`_start_curvature`)
+    _bhhh_start = True
 
     @staticmethod
     def _no_covariate_model():
@@ -710,7 +712,8 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
 
         with np.errstate(all="ignore"):
             res = optimize.minimize(fun, theta0, jac=True, method="BFGS",
-                                    options={"gtol": 1e-7, "maxiter": 500})
+                                    options={"gtol": 1e-7, "maxiter": 500,
+                                             "hess_inv0": self._start_curvature(theta0, rows)})
             if np.max(np.abs(res.jac)) > 1e-6:
                 res2 = optimize.minimize(fun, res.x, jac=True, method="L-BFGS-B",
                                          options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 500})
@@ -725,6 +728,26 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
                           stacklevel=2)
         self._store(res.x, rows, inverse)
         return self
+
+    def _start_curvature(self, theta0, d):
+        """BFGS's first inverse Hessian: the inverse of the outer product of the per-row scores
+        at the start (BHHH; Berndt, Hall, Hall & Hausman 1974) per customer, instead of the
+        identity — the information's scale from the first step, so far fewer steps. None
+        (the identity) when it is not finite and positive definite."""
+        if not self._bhhh_start or self._row_grad is None:
+            return None
+        with np.errstate(all="ignore"):
+            sc = self._row_grad(theta0, d, rows=True)[1]
+            B = sc.T @ (d.w[:, None] * sc) / d.w.sum()
+        if not np.all(np.isfinite(B)):
+            return None
+        try:
+            Binv = np.linalg.inv(B)
+            Binv = (Binv + Binv.T) / 2
+            np.linalg.cholesky(Binv)           # scipy refuses one that is not
+            return Binv
+        except np.linalg.LinAlgError:
+            return None
 
     def _store(self, theta, d, inverse=None):
         """Estimates, likelihood and (co)variances at ``θ`` from the rows ``d`` (weighted by
