@@ -345,3 +345,22 @@ def test_dr_jackknife_matches_leaving_each_customer_out():
     expect = np.sqrt((G - 1) / G) * (loo.mean(axis=0) - loo)
     assert m.psi[used] == pytest.approx(expect, rel=1e-6, abs=1e-10)
     assert m.est == pytest.approx(means(ok), rel=1e-10)
+
+
+def test_dr_jackknife_falls_back_where_a_customer_has_full_leverage():
+    """A customer whose rows are the only comparison rows of a trial (leverage 1): the estimate
+    without them is not defined, and the influence functions are kept."""
+    rng = np.random.default_rng(6)
+    n, n_cl = 300, 80
+    code = rng.integers(1, n_cl, n)
+    trial = (rng.random(n) < 0.5).astype(float)
+    member = rng.random(n) < 0.3
+    trial[0], member[0], code[0] = 2.0, False, 0        # the only comparison row of trial 2
+    trial[1], member[1] = 2.0, True
+    X = np.c_[np.ones(n), rng.normal(size=n), trial == 1, trial == 2].astype(float)
+    w = np.ones(n)
+    y = {"y": rng.normal(size=n)}
+    ok = np.ones(n, bool)
+    jack = R._dr_means(y, member, w, X, code, n_cl, ok)
+    infl = R._dr_means(y, member, w, X, code, n_cl, ok, se="influence")
+    assert np.array_equal(jack.psi, infl.psi)

@@ -548,10 +548,13 @@ def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster
             names.append(f"{name}|{suffix}")
             est.append(mu)
             cols.append(np.bincount(cluster, weights=psi, minlength=n_clusters))
-    if se == "jackknife" and lev is not None:
-        return Means(names, np.array(est),
-                     _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv))
-    return Means(names, np.array(est), np.column_stack(cols))
+    jack = (_jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv)
+            if se == "jackknife" and lev is not None else None)
+    return Means(names, np.array(est), np.column_stack(cols) if jack is None else jack)
+
+
+#: largest leverage of a row for which the delete-one-customer jackknife is used
+MAX_JACKKNIFE_LEVERAGE = 0.9
 
 
 def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarray:
@@ -569,7 +572,10 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
     leave-one-cluster-out coefficients ``β̂₍₋g₎ = β̂ − A⁻¹ X_g'W_g (I − H_gg)⁻¹ r_g``
     (``A = X'WX`` over the comparison rows, ``H_gg = X_g A⁻¹ X_g' W_g``; clusters of equal size
     are solved as one batch). Returns pseudo-values ``√((G−1)/G) (θ̄₍.₎ − θ̂₍₋g₎)`` (``G``
-    customers with a row used; 0 for the others), in the column order of :func:`_dr_means`."""
+    customers with a row used; 0 for the others), in the column order of :func:`_dr_means`;
+    None when a customer's rows have leverage of :data:`MAX_JACKKNIFE_LEVERAGE` or more (then
+    the estimate without them is barely defined — e.g. the only comparison rows of a trial in a
+    small subset — and :func:`_dr_means` keeps the influence functions)."""
     K = Ym.shape[1]
     nt = t.sum()
     S1 = Ym[t].sum(axis=0)
@@ -597,6 +603,8 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
         Xg, wg, Rg = X[ic[rows]], w[ic[rows]], resid[rows]
         Bg = Xg @ A_inv                                          # (clusters, size, p)
         Hgg = np.einsum("gsp,gqp->gsq", Bg, Xg) * wg[:, None, :]
+        if np.max(np.einsum("gss->gs", Hgg), initial=0.0) >= MAX_JACKKNIFE_LEVERAGE:
+            return None
         U = np.linalg.solve(np.eye(size)[None] - Hgg, Rg)        # (I − H_gg)⁻¹ r_g
         # two steps (a 4-operand einsum loops over every index at once: 10x slower at 20k
         # customers, minutes at 1M); same numbers to rounding
@@ -979,7 +987,8 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
         sub = ok & np.isfinite(yv) & (survey_w > 0)
         if (sub & member).sum() > 10 and (sub & ~member & (w > 0)).sum() > 10:
             rows[col] = yv
-            ms = _dr_means({col: yv}, member, w * survey_w, X, code, n_cl, sub)
+            # few surveyed rows per trial: the jackknife's leave-one-out fits are unstable
+            ms = _dr_means({col: yv}, member, w * survey_w, X, code, n_cl, sub, se="influence")
             rows_out.append(effect_row(name, "effect on members", ms,
                                        lambda mm, c=col: mm[f"{c}|c"],
                                        lambda mm, c=col: mm[f"{c}|t"],
