@@ -29,7 +29,9 @@ def __getattr__(name: str):
     moved = _compat.new_path(f"{__name__}.{name}")
     if moved is not None:
         _compat.deprecation(f"{__name__}.{name}", moved, stacklevel=2)
-        return importlib.import_module(moved)
+        # Warn once, like the import of an old path: later accesses find the attribute.
+        module = globals()[name] = importlib.import_module(moved)
+        return module
     if name in _SUBMODULES:
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
