@@ -15,8 +15,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from .. import formatting as fmt
-from .. import ids
+from .. import formatting as fmt, ids
 from .impact_format import (  # noqa: F401
     LABELS,
     POINTS,
@@ -211,17 +210,12 @@ def summary_text(res, currency: str | None = None) -> str:
 ALERT_LINES = ("fail", "not_identified")
 
 
-def summary_lines(res, currency: str | None = None) -> list[tuple[str, str]]:
-    """``(kind, sentence)`` of the executive summary: kind ``"text"``, ``"not_identified"``,
-    ``"suggestive"`` or ``"fail"`` (a failed check) — the display styles by kind, never by
-    the wording."""
-    currency = _currency(currency)
-    kinds = []
+def _study_lines(res) -> list[str]:
+    """The summary's first sentences: the design, who was compared with whom, and (randomized)
+    the take-up."""
     s = res.settings
     h = s.get("horizon", 365)
-    alpha = s.get("alpha", 0.05)
     rolling = res.analysis == "rolling"
-    anchor = "after enrolment" if rolling else "after launch"
     lines = []
     tu = res.take_up
     if res.design == "randomized":
@@ -252,6 +246,19 @@ def summary_lines(res, currency: str | None = None) -> list[tuple[str, str]]:
                      "non-members who also bought after the launch, weighted to resemble them "
                      "(inverse-probability weighting with a regression adjustment: doubly "
                      "robust).")
+    return lines
+
+
+def summary_lines(res, currency: str | None = None) -> list[tuple[str, str]]:
+    """``(kind, sentence)`` of the executive summary: kind ``"text"``, ``"not_identified"``,
+    ``"suggestive"`` or ``"fail"`` (a failed check) — the display styles by kind, never by
+    the wording."""
+    currency = _currency(currency)
+    s = res.settings
+    h = s.get("horizon", 365)
+    alpha = s.get("alpha", 0.05)
+    anchor = "after enrolment" if res.analysis == "rolling" else "after launch"
+    lines = _study_lines(res)
     identified = res.identified
     suggestive = res.suggestive
     kinds = ["text"] * len(lines)

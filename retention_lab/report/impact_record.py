@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import formatting as fmt
-from .. import ids
+from .. import formatting as fmt, ids
 from . import recording as reporting
 from .impact_format import POINTS, PRIMARY, RATIO_METRICS, UNITS, _float, _fmt, _pct, _pts
 from .recording import metric_key

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import formatting as fmt
-from .. import ids
+from .. import formatting as fmt, ids
 from ..impact.core.sensitivity import BENCHMARK_CAVEAT
 from .impact_format import PRIMARY, _currency, _join, estimate_text
 from .tables import kind_of_metric

@@ -7,8 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ... import formatting as fmt
-from ... import ids
+from ... import formatting as fmt, ids
 from .clv_effects import predicted_clv
 from .estimators import z_interval
 from .survival_effects import cox_hazard_ratio, km_curves
