@@ -83,7 +83,7 @@ def analyze(data, design: str | None = None, horizon: int | None = None, margin:
     segment_column : str or None
         Customer column for heterogeneous effects (tier, acquisition_channel, region, …).
     seed : int
-        Seed of the bootstrap draws (CLV).
+        Seed of the bootstrap draws (CLV); ``n_draws`` their number.
     correction : {"holm", "bh"}
         Multiplicity correction of the segment p-values.
     trim : float
@@ -100,11 +100,10 @@ def analyze(data, design: str | None = None, horizon: int | None = None, margin:
         (default :data:`.rolling.RETENTION_DAYS`).
 
     Returns an :class:`~.report.ImpactReport`: the numbers (:class:`~.result.ImpactResult`,
-    keyed by metric, estimand and check ids) with methods that render them.
-
-    Identification: when a check that decides whether these data can separate selection from
-    effect fails (:data:`IDENTIFICATION_CHECKS`), ``report.identified`` is False and the
-    summary makes no causal claim; it recommends a randomized holdout instead.
+    keyed by metric, estimand and check ids) with methods that render them. Identification:
+    when a check that decides whether these data can separate selection from effect fails
+    (:data:`IDENTIFICATION_CHECKS`), ``report.identified`` is False and the summary makes no
+    causal claim; it recommends a randomized holdout instead.
 
     The verdict (``report.verdict``: claim, evidence, robustness, reasons) is decided by
     :func:`.verdict.decide` from check ids, metric ids and the sensitivity table; an
