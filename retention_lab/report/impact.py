@@ -336,6 +336,36 @@ def summary_lines(res, currency: str | None = None) -> list[tuple[str, str]]:
     return list(zip(kinds, lines))
 
 
+def event_study_summary(es) -> str:
+    """An event study (:class:`~retention_lab.impact.core.event_study.EventStudyResult`) in
+    sentences: the mean effect over the months after enrolment with its interval, the pre-trend
+    test, the same effect over 12 months in the metric's unit, and a warning when most members
+    enrolled on a purchase day."""
+    o, p = es.overall, es.pretrend
+    level = int(round(100 * (1 - es.alpha)))
+    text = (f"Event study ({es.outcome} per month): mean effect over months 0–"
+            f"{o['months'][-1] if o['months'] else '?'} after enrolment "
+            f"{fmt.estimate(o['estimate'], o['ci_low'], o['ci_high'], signed=True)} "
+            f"({level} % CI); pre-trend test "
+            f"{p['status']}: {p['detail']}")
+    unit = {"purchases": "purchases", "spend": "spend", "active": "active months"}.get(
+        es.outcome, es.outcome)
+    if o["months"] and np.isfinite(o["estimate"]):
+        kind = "money" if es.outcome == "spend" else "number"
+        year = fmt.estimate(12 * o["estimate"], 12 * o["ci_low"], 12 * o["ci_high"], kind,
+                            signed=True)
+        text += (f" A different estimand from the headline: {unit} per member per month, "
+                 f"by month since enrolment, against customers not yet enrolled, without "
+                 f"adjusting for purchase history; at 12 times the mean monthly effect it is "
+                 f"{year} {unit} per member over 12 months.")
+    share = es.sample.get("share_members_enrolled_on_a_purchase_day", float("nan"))
+    if share >= 0.5:
+        text += (f" {100 * share:.0f} % of members enrolled on a day they bought: month 0 "
+                 f"contains that purchase by construction, and members were selected on "
+                 f"recent activity, which this unadjusted comparison does not remove.")
+    return text
+
+
 def event_study_text(res, currency: str | None = None) -> str:
     """The event study's summary beside the headline's own purchases effect, in the same
     unit (purchases per member over the window), so that a reader sees the two estimands
@@ -343,7 +373,7 @@ def event_study_text(res, currency: str | None = None) -> str:
     purchase history."""
     if res.event_study is None:
         return ""
-    text = res.event_study.summary_text()
+    text = event_study_summary(res.event_study)
     try:
         r = res.effect("purchases", ids.MEMBERS)
     except KeyError:

@@ -136,29 +136,11 @@ class EventStudyResult:
                 "value": p["p_value"], "detail": p["detail"]}
 
     def summary_text(self) -> str:
-        o, p = self.overall, self.pretrend
-        level = int(round(100 * (1 - self.alpha)))
-        text = (f"Event study ({self.outcome} per month): mean effect over months 0–"
-                f"{o['months'][-1] if o['months'] else '?'} after enrolment "
-                f"{fmt.estimate(o['estimate'], o['ci_low'], o['ci_high'], signed=True)} "
-                f"({level} % CI); pre-trend test "
-                f"{p['status']}: {p['detail']}")
-        unit = {"purchases": "purchases", "spend": "spend", "active": "active months"}.get(
-            self.outcome, self.outcome)
-        if o["months"] and np.isfinite(o["estimate"]):
-            kind = "money" if self.outcome == "spend" else "number"
-            year = fmt.estimate(12 * o["estimate"], 12 * o["ci_low"], 12 * o["ci_high"], kind,
-                                signed=True)
-            text += (f" A different estimand from the headline: {unit} per member per month, "
-                     f"by month since enrolment, against customers not yet enrolled, without "
-                     f"adjusting for purchase history; at 12 times the mean monthly effect it is "
-                     f"{year} {unit} per member over 12 months.")
-        share = self.sample.get("share_members_enrolled_on_a_purchase_day", float("nan"))
-        if share >= 0.5:
-            text += (f" {100 * share:.0f} % of members enrolled on a day they bought: month 0 "
-                     f"contains that purchase by construction, and members were selected on "
-                     f"recent activity, which this unadjusted comparison does not remove.")
-        return text
+        """The event study in sentences
+        (:func:`retention_lab.report.impact.event_study_summary`)."""
+        # display layer: imported on use, estimation never depends on it
+        from ...report.impact import event_study_summary
+        return event_study_summary(self)
 
 
 # --- the estimator -----------------------------------------------------------------------
