@@ -23,7 +23,7 @@ like this", and its dynamic-covariate model defaults to Nelder–Mead with up to
 iterations (R/class_clv_model_pnbd_dynamiccov.R), without a timing.
 
 Run: ``.venv/bin/python benchmarks/tv_models_scale.py [--sizes 20000,200000,1000000]
-[--repeats 3] [--bg] [--bg-before-max 200000]``.
+[--repeats 3] [--bg] [--bg-before-max 200000] [--before-max 1000000]``.
 """
 from __future__ import annotations
 
@@ -91,6 +91,8 @@ def main(argv=None):
     ap.add_argument("--bg", action="store_true", help="also the time-varying BG/NBD")
     ap.add_argument("--bg-before-max", type=int, default=200_000,
                     help="largest size for the BG/NBD's slow before-path")
+    ap.add_argument("--before-max", type=int, default=1_000_000,
+                    help="largest size for the Pareto/NBD's before-path")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     models = [("Pareto/NBD", ParetoBefore, TimeVaryingParetoNBDFitter)]
@@ -105,9 +107,10 @@ def main(argv=None):
               f"(simulated in {time.perf_counter() - w0:.1f} s)")
         reps = args.repeats if n <= 20_000 else 1       # minutes a fit beyond 20k
         for name, old, new in models:
-            if name == "BG/NBD" and n > args.bg_before_max:
+            cap = args.bg_before_max if name == "BG/NBD" else args.before_max
+            if n > cap:
                 after, wa, ca = timed(lambda: new().fit(tx, changes, end), reps)
-                print(f"  {name:<10} before: skipped above {args.bg_before_max:,} customers; "
+                print(f"  {name:<10} before: skipped above {cap:,} customers; "
                       f"now {wa:7.1f} s wall ({ca:7.1f} s cpu); {after.n_distinct_rows_:,} rows")
                 continue
             before, wb, cb = timed(lambda: old().fit(tx, changes, end, compact=False), reps)
