@@ -42,7 +42,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
+from scipy.special import expit, ndtr, ndtri
 
 from ... import ids
 from .clv_projection import d_a, d_beta, discount_coefficients, discounted_pass
@@ -209,31 +209,17 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     membership covariate and the unit of the ages (daily by default: the switch the day after
     the enrolment; the purchase events are exact days whatever ``freq``).
     """
-    from scipy import stats
     from ...clv import GammaGammaFitter
-    from ...clv.base import covariance_from_information, hessian_from_gradient
     from ...clv.covariates_tv import TimeVaryingParetoNBDFitter, _states, membership_covariates
     from ...clv.covariates_tv_bg import (TimeVaryingBetaGeoFitter, _purchase_sums,
                                         bg_dynamic_loglik_terms)
     if model not in ("bgnbd", "pnbd"):
         raise ValueError(f"model must be 'bgnbd' or 'pnbd', not {model!r}")
     cls = TimeVaryingBetaGeoFitter if model == "bgnbd" else TimeVaryingParetoNBDFitter
-    from ...errors import DataError
-    from ...features.periods import customer_periods, period_index
+    from ...features.periods import period_index
     from ...units import days_per
     tx, cust, end = data.transactions, data.customers, pd.Timestamp(data.observation_end)
-    if "enrolled_at" not in cust.columns:
-        raise DataError("customers: missing column 'enrolled_at' (enrolment date or null)",
-                        table="customers", column="enrolled_at", rule="required column")
-    enr_all = pd.Series(pd.to_datetime(cust["enrolled_at"]).to_numpy(),
-                        index=cust["customer_id"].to_numpy())
-    if members is None:
-        if not enr_all.notna().any():
-            raise DataError("customers: no enrolled customer; rule 'some enrolled_at not null'",
-                            table="customers", column="enrolled_at",
-                            rule="some enrolled_at not null", n_rows=0)
-        members = enr_all.loc[enr_all.notna() & (enr_all <= end)]
-    members = pd.to_datetime(members)
+    enr_all, members = _enrolments(cust, members, end)
     panel = membership_covariates(cust, tx["date"].min(), end, freq=freq, compact=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -243,16 +229,7 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     # each member's history up to their index date, and the spend per purchase occasion
     mt = tx.loc[tx["customer_id"].isin(members.index)]
     d = fitted._data_at(mt, panel, cut=members)
-    idx = pd.Series(members.reindex(d.ids).to_numpy(), index=d.ids)
-    cp = customer_periods(mt, freq)
-    k_idx = pd.Series(period_index(idx.to_numpy(), freq), index=d.ids)
-    kc = k_idx.reindex(cp["customer_id"]).to_numpy()
-    pre = cp["period"].to_numpy() <= kc
-    first = ~cp.duplicated("customer_id").to_numpy()
-    rep_pre = cp.loc[pre & ~first]
-    f_pre = rep_pre.groupby("customer_id").size().reindex(d.ids, fill_value=0).to_numpy(float)
-    m_pre = rep_pre.groupby("customer_id")["amount"].mean().reindex(d.ids, fill_value=0.0) \
-        .to_numpy(float)
+    idx, f_pre, m_pre = _pre_index_spend(mt, members, d.ids, freq)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gg = GammaGammaFitter().fit(f_pre[f_pre > 0], m_pre[f_pre > 0])
@@ -261,19 +238,7 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
         rho, infl_rho = 1.0, pd.Series(dtype=float)
     # the window: months after the observation end, in model units from each member's index
     d_end = (period_index([end], "D")[0] - d.dend) / d.unit
-    steps = days_per("M") / d.unit * np.arange(0, months + 1)
-    horizons = d_end[None, :] + steps[:, None]          # (months + 1, members)
-    factors = (1.0 + discount_rate) ** -np.arange(1, months + 1)
-
-    def projections(th):
-        mod = fitted if th is None else fitted._with_params(
-            np.r_[np.exp(th[:4]), th[4:]])
-        t_ = mod._theta
-        with np.errstate(all="ignore"):
-            on = factors @ np.diff(mod._cum_expected(t_, d, horizons, {"member": 1.0}), axis=0)
-            off = factors @ np.diff(mod._cum_expected(t_, d, horizons, {"member": 0.0}), axis=0)
-        return on, off
-
+    projections = _fitter_projections(fitted, d, d_end, months, discount_rate)
     spend = gg.conditional_expected_average_profit(f_pre, m_pre)
     theta = fitted._theta
     if model == "bgnbd":
@@ -302,21 +267,140 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     psi_s[mpos[ok]] = (diff_i[ok] - est) / n if n else 0.0
     part["sampling"] = psi_s
     H_inv = fitted.variance_matrix_model_log_.to_numpy()
+    grads = (d_on, d_off) if model == "bgnbd" else None
+    J = _mean_effect_gradient(theta, grads, projections, margin * spend, rho, ok)
+    part["parameters"] = fitted.scores_ @ (H_inv @ J)
+    part["spend"] = _spend_influence(gg, f_pre, m_pre, margin * (rho * on - off), ok, mpos,
+                                     fitted.data_.n)
+    # the order-value ratio
+    part["aov"] = _aov_influence(infl_rho, pos_all, float(np.mean((margin * spend * on)[ok]))
+                                 if len(infl_rho) else 0.0)
+    for k_, v in part.items():
+        if not np.all(np.isfinite(v)) and refused is None:
+            refused = f"the {k_} part of the influence function is not finite"
+        psi = psi + v
+    se = float(np.sqrt(np.sum(psi ** 2))) if refused is None else np.nan
+    method = MEMBERSHIP_CLV_METHOD.format(model=fitted._model_name.split(" with")[0],
+                                          months=months, rate=discount_rate, margin=margin)
+    if n_bad:
+        method += (f"; {n_bad:,} member(s) with a non-finite projection left out"
+                   + (" — interval refused" if refused else ""))
+    per_member = pd.DataFrame({"index_date": idx, "clv_on": clv_on, "clv_off": clv_off},
+                              index=d.ids)
+    return dict(_effect_fields(est, se, float(clv_off[ok].mean()), float(clv_on[ok].mean()),
+                               alpha), method=method, n=n,
+                model=fitted, gg=gg, aov_ratio=rho, aov_members=n_rho, per_member=per_member,
+                **{f"se_{k_}": float(np.sqrt(np.sum(v ** 2))) for k_, v in part.items()},
+                n_nonfinite=n_bad, interval_refused=refused)
+
+
+def _fitter_projections(fitted, d, d_end, months: int, discount_rate: float):
+    """``projections(θ)``: each member's discounted expected purchases in the ``months``
+    months after the observation end with membership on and off, from the fitter's own
+    ``_cum_expected`` (``θ=None``: the fitted parameters) — the Pareto/NBD's path, and the
+    reference the BG/NBD's fused pass (:func:`_bg_projections`) is tested against."""
+    from ...units import days_per
+    steps = days_per("M") / d.unit * np.arange(0, months + 1)
+    horizons = d_end[None, :] + steps[:, None]          # (months + 1, members)
+    factors = (1.0 + discount_rate) ** -np.arange(1, months + 1)
+
+    def projections(th):
+        mod = fitted if th is None else fitted._with_params(
+            np.r_[np.exp(th[:4]), th[4:]])
+        t_ = mod._theta
+        with np.errstate(all="ignore"):
+            on = factors @ np.diff(mod._cum_expected(t_, d, horizons, {"member": 1.0}), axis=0)
+            off = factors @ np.diff(mod._cum_expected(t_, d, horizons, {"member": 0.0}), axis=0)
+        return on, off
+    return projections
+
+
+def _effect_fields(est: float, se: float, c: float, t: float, alpha: float) -> dict:
+    """The effects-table fields of a difference ``est`` with standard error ``se`` between the
+    levels ``t`` and ``c`` (normal interval, two-sided p; the relative interval is the
+    difference's over the counterfactual level ``c``)."""
+    z = ndtri(1 - alpha / 2)
+    p = float(2 * ndtr(-abs(est) / se)) if se > 0 else np.nan
+    return dict(metric="clv", estimand="effect on members", control=c, treatment=t,
+                abs_diff=est, rel_lift=t / c - 1 if c > 0 else np.nan, ci_low=est - z * se,
+                ci_high=est + z * se, p_value=p, se=se,
+                rel_ci_low=(est - z * se) / c if c > 0 else np.nan,
+                rel_ci_high=(est + z * se) / c if c > 0 else np.nan)
+
+
+def _enrolments(cust: pd.DataFrame, members, end):
+    """``(every customer's enrolled_at by customer_id, the members' index dates)`` — default
+    members: every customer enrolled by ``end`` (part of :func:`membership_clv_effect`)."""
+    from ...errors import DataError
+    if "enrolled_at" not in cust.columns:
+        raise DataError("customers: missing column 'enrolled_at' (enrolment date or null)",
+                        table="customers", column="enrolled_at", rule="required column")
+    enr_all = pd.Series(pd.to_datetime(cust["enrolled_at"]).to_numpy(),
+                        index=cust["customer_id"].to_numpy())
+    if members is None:
+        if not enr_all.notna().any():
+            raise DataError("customers: no enrolled customer; rule 'some enrolled_at not null'",
+                            table="customers", column="enrolled_at",
+                            rule="some enrolled_at not null", n_rows=0)
+        members = enr_all.loc[enr_all.notna() & (enr_all <= end)]
+    return enr_all, pd.to_datetime(members)
+
+
+def _aov_influence(infl_rho: pd.Series, pos_all: pd.Series, J_rho: float) -> np.ndarray:
+    """The order-value ratio's part of the influence function, per fitted customer
+    (``J_rho`` the derivative of the mean effect in the ratio)."""
+    psi_r = np.zeros(len(pos_all))
+    if len(infl_rho):
+        rp = pos_all.reindex(infl_rho.index).to_numpy()
+        good = ~np.isnan(rp)
+        np.add.at(psi_r, rp[good].astype(np.int64), J_rho * infl_rho.to_numpy()[good])
+    return psi_r
+
+
+def _pre_index_spend(mt: pd.DataFrame, members: pd.Series, ids: pd.Index, freq: str):
+    """Each member's index date (``members`` reindexed to ``ids``) and their repeat purchase
+    occasions before it: ``(index_date Series, frequency, mean amount)`` — the Gamma-Gamma's
+    inputs (part of :func:`membership_clv_effect`)."""
+    from ...features.periods import customer_periods, period_index
+    idx = pd.Series(members.reindex(ids).to_numpy(), index=ids)
+    cp = customer_periods(mt, freq)
+    k_idx = pd.Series(period_index(idx.to_numpy(), freq), index=ids)
+    kc = k_idx.reindex(cp["customer_id"]).to_numpy()
+    pre = cp["period"].to_numpy() <= kc
+    first = ~cp.duplicated("customer_id").to_numpy()
+    rep_pre = cp.loc[pre & ~first]
+    f_pre = rep_pre.groupby("customer_id").size().reindex(ids, fill_value=0).to_numpy(float)
+    m_pre = rep_pre.groupby("customer_id")["amount"].mean().reindex(ids, fill_value=0.0) \
+        .to_numpy(float)
+    return idx, f_pre, m_pre
+
+
+def _mean_effect_gradient(theta, grads, projections, scale, rho, ok) -> np.ndarray:
+    """``J``: the gradient in ``θ`` of the members' mean effect ``mean(scale · (ρ on − off))``
+    over the members in ``ok`` — from the per-member gradients ``grads = (d_on, d_off)`` when
+    given (the BG/NBD's fused pass), else by re-evaluating ``projections(θ ± h)``."""
     J = np.empty(len(theta))
     for j in range(len(theta)):
-        if model == "bgnbd":
-            J[j] = np.mean((margin * spend * (rho * d_on[:, j] - d_off[:, j]))[ok])
+        if grads is not None:
+            J[j] = np.mean((scale * (rho * grads[0][:, j] - grads[1][:, j]))[ok])
             continue
         h = 1e-5 * max(1.0, abs(theta[j]))
         e = np.zeros(len(theta))
         e[j] = h
         up, dn = projections(theta + e), projections(theta - e)
-        fu = margin * spend * (rho * up[0] - up[1])
-        fd = margin * spend * (rho * dn[0] - dn[1])
+        fu = scale * (rho * up[0] - up[1])
+        fd = scale * (rho * dn[0] - dn[1])
         J[j] = (np.mean(fu[ok]) - np.mean(fd[ok])) / (2 * h)
-    part["parameters"] = fitted.scores_ @ (H_inv @ J)
-    # Gamma-Gamma: per-row scores on the log scale and its observed information
-    psi_g = np.zeros(fitted.data_.n)
+    return J
+
+
+def _spend_influence(gg, f_pre, m_pre, dclv, ok, mpos, n_customers) -> np.ndarray:
+    """The Gamma-Gamma part of the CLV effect's influence function, per fitted customer:
+    per-row scores on the log scale times ``H⁻¹ J_φ`` (observed information; ``J_φ`` the
+    gradient of the mean effect through the expected spend, ``dclv`` each member's CLV
+    difference per unit of spend)."""
+    from ...clv.base import covariance_from_information, hessian_from_gradient
+    psi_g = np.zeros(n_customers)
     rows = f_pre > 0
     gdat = dict(x=f_pre[rows], m=m_pre[rows], logm=np.log(m_pre[rows]), logx=np.log(f_pre[rows]))
     lp = np.log(gg.params_.to_numpy())
@@ -328,7 +412,6 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
             warnings.simplefilter("ignore")
             Hg_inv = covariance_from_information(Hg, "Gamma-Gamma information singular")
         Jg = np.empty(3)
-        dclv = margin * (rho * on - off)
         for j in range(3):
             e = np.zeros(3)
             e[j] = 1e-5 * max(1.0, abs(lp[j]))
@@ -336,41 +419,7 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
             sd = gg._with_params(np.exp(lp - e)).conditional_expected_average_profit(f_pre, m_pre)
             Jg[j] = np.mean(((su - sd) * dclv)[ok]) / (2 * e[j])
     psi_g[mpos[rows]] = sg @ (Hg_inv @ Jg)
-    part["spend"] = psi_g
-    # the order-value ratio
-    psi_r = np.zeros(fitted.data_.n)
-    if len(infl_rho):
-        J_rho = float(np.mean((margin * spend * on)[ok]))
-        rp = pos_all.reindex(infl_rho.index).to_numpy()
-        good = ~np.isnan(rp)
-        np.add.at(psi_r, rp[good].astype(np.int64), J_rho * infl_rho.to_numpy()[good])
-    part["aov"] = psi_r
-    for k_, v in part.items():
-        if not np.all(np.isfinite(v)) and refused is None:
-            refused = f"the {k_} part of the influence function is not finite"
-        psi = psi + v
-    se = float(np.sqrt(np.sum(psi ** 2))) if refused is None else np.nan
-    se_part = {k_: float(np.sqrt(np.sum(v ** 2))) for k_, v in part.items()}
-    z = stats.norm.ppf(1 - alpha / 2)
-    c, t = float(clv_off[ok].mean()), float(clv_on[ok].mean())
-    p = float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else np.nan
-    method = MEMBERSHIP_CLV_METHOD.format(model=fitted._model_name.split(" with")[0],
-                                          months=months, rate=discount_rate, margin=margin)
-    if n_bad:
-        method += (f"; {n_bad:,} member(s) with a non-finite projection left out"
-                   + (" — interval refused" if refused else ""))
-    per_member = pd.DataFrame({"index_date": idx, "clv_on": clv_on, "clv_off": clv_off},
-                              index=d.ids)
-    return dict(metric="clv", estimand="effect on members", control=c, treatment=t,
-                abs_diff=est, rel_lift=t / c - 1 if c > 0 else np.nan, ci_low=est - z * se,
-                ci_high=est + z * se, p_value=p, se=se, method=method, n=n,
-                # relative interval: the difference's over the counterfactual level
-                rel_ci_low=(est - z * se) / c if c > 0 else np.nan,
-                rel_ci_high=(est + z * se) / c if c > 0 else np.nan,
-                model=fitted, gg=gg, aov_ratio=rho, aov_members=n_rho, per_member=per_member,
-                se_parameters=se_part["parameters"], se_sampling=se_part["sampling"],
-                se_spend=se_part["spend"], se_aov=se_part["aov"], n_nonfinite=n_bad,
-                interval_refused=refused)
+    return psi_g
 
 
 def _bg_projections(theta, d, t0, dt, c, future_rows, states, purchase_sums, loglik_terms,
