@@ -269,13 +269,13 @@ KNOWN_LONG_FILES = {
     "retention_lab/clv/covariates_tv.py",
     "retention_lab/clv/value.py",
     "retention_lab/engines/summaries.py",
+    "retention_lab/impact/core/clv_effects.py",
     "retention_lab/impact/rolling/trials.py",
 }
 KNOWN_LONG_FUNCTIONS = {
     "retention_lab/clv/covariates_tv.py::__init__",
     "retention_lab/clv/value.py::customer_lifetime_value",
     "retention_lab/engines/contract.py::clean_view",
-    "retention_lab/impact/core/clv_effects.py::membership_clv_effect",
     "retention_lab/impact/rolling/trials.py::rolling_effects",
 }
 #: "file::function" with an uncommented function-level import (any number of them).
@@ -293,6 +293,10 @@ KNOWN_FUNCTION_IMPORTS = {
     "retention_lab/engines/sources.py::_spark_source",
     "retention_lab/engines/summaries.py::_table_one_pass",
     "retention_lab/engines/summaries.py::read_transactions",
+    "retention_lab/impact/core/clv_effects.py::_enrolments",
+    "retention_lab/impact/core/clv_effects.py::_fitter_projections",
+    "retention_lab/impact/core/clv_effects.py::_pre_index_spend",
+    "retention_lab/impact/core/clv_effects.py::_spend_influence",
     "retention_lab/impact/core/clv_effects.py::membership_clv_effect",
     "retention_lab/impact/core/clv_effects.py::order_value_ratio",
     "retention_lab/impact/core/clv_effects.py::predicted_clv",
