@@ -42,10 +42,10 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 from ... import ids
-from .clv_projection import d_a, d_beta, discount_coefficients, discounted_pass
+from .clv_projection import _bg_projections, discount_coefficients
 
 
 def predicted_clv(data, out: pd.DataFrame, groups: dict, *, months: int = 12,
@@ -420,54 +420,6 @@ def _spend_influence(gg, f_pre, m_pre, dclv, ok, mpos, n_customers) -> np.ndarra
             Jg[j] = np.mean(((su - sd) * dclv)[ok]) / (2 * e[j])
     psi_g[mpos[rows]] = sg @ (Hg_inv @ Jg)
     return psi_g
-
-
-def _bg_projections(theta, d, t0, dt, c, future_rows, states, purchase_sums, loglik_terms,
-                    step: float = 1e-5):
-    """Each member's discounted expected purchases with membership on and off under the
-    time-varying BG/NBD at ``θ`` — ``P(alive) · S`` of :mod:`.clv_projection`, the same
-    quantity as ``factors @ diff(fitted._cum_expected(θ, d, horizons, future))`` — and their
-    gradients in ``θ`` (members × dim θ). The per-member inputs ``m, B, a_f, c_f, β, P`` are
-    cheap functions of ``θ`` (their derivatives by central differences, step ``1e-5``
-    relative, as the earlier full re-evaluations); the expensive expectation over ``p`` runs
-    once per future path, with its partial derivatives in the same pass (in ``a`` through the
-    quadrature rule's nodes and weights). Returns ``((on, off), (d_on, d_off))``."""
-    kt = d.kt
-
-    def inputs(th, Xf, Zf):
-        r, alpha, a, b = np.exp(th[:4])
-        af = np.exp(Xf @ th[4:4 + kt])
-        cf = np.exp(Zf @ th[4 + kt:])
-        AT = states(th, d)[2]
-        Cx = purchase_sums(th, d, cf)[0]
-        with np.errstate(all="ignore"):
-            _, alive, dead = loglik_terms(th, d, cf)
-            p_alive = expit(alive - dead)
-        return np.column_stack([r + d.x, alpha + AT, af, cf, b + Cx, p_alive])
-
-    vals, grads = [], []
-    for member in (1.0, 0.0):
-        Xf, Zf = future_rows({"member": member}, d)
-        base = inputs(theta, Xf, Zf)
-        m, B, af, cf, beta, P = base.T
-        a = float(np.exp(theta[2]))
-        with np.errstate(all="ignore"):
-            out = discounted_pass(a, m, B, af, cf, beta, t0, dt, c, grad=True)
-            S = out[:, 0]
-            dS = np.column_stack([out[:, 1], out[:, 2], out[:, 3], out[:, 4],
-                                  d_beta(out, a, beta)])         # ∂S/∂(m, B, af, cf, β)
-            g = np.empty((len(S), len(theta)))
-            for j in range(len(theta)):
-                h = step * max(1.0, abs(theta[j]))
-                e = np.zeros(len(theta))
-                e[j] = h
-                dIn = (inputs(theta + e, Xf, Zf) - inputs(theta - e, Xf, Zf)) / (2 * h)
-                g[:, j] = dIn[:, 5] * S + P * np.sum(dS * dIn[:, :5], axis=1)
-                if j == 2:   # a = exp(θ_2) also moves the nodes and the Beta normalisation
-                    g[:, j] += P * a * d_a(out, a, beta)
-        vals.append(P * S)
-        grads.append(g)
-    return tuple(vals), tuple(grads)
 
 
 #: the keys of an effects-table row
