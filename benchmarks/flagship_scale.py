@@ -53,8 +53,9 @@ STAGES = [
     ("retention_lab.impact.rolling.trials", "_completion_uncertainty", "completion uncertainty"),
     ("retention_lab.impact.rolling.trials", "_dr_means", "DR means + clustered SE"),
     ("retention_lab.impact.rolling.design", "_event_study", "event study"),
-    ("retention_lab.impact.core.survival_effects", "enrolment_hazard_ratio", "time-varying Cox"),
-    ("retention_lab.impact.core.clv_effects", "rolling_clv_rows", "CLV effect (all)"),
+    # imported by name into rolling.design: wrapped where the analysis looks them up
+    ("retention_lab.impact.rolling.design", "enrolment_hazard_ratio", "time-varying Cox"),
+    ("retention_lab.impact.rolling.design", "rolling_clv_rows", "CLV effect (all)"),
     ("retention_lab.impact.core.clv_effects", "order_value_ratio", "CLV: order-value ratio"),
     ("retention_lab.clv.covariates_tv.TimeVaryingParetoNBDFitter", "fit", "CLV: TV model fit"),
     ("retention_lab.clv.covariates_tv.TimeVaryingParetoNBDFitter", "_data_at",
