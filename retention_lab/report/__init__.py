@@ -6,6 +6,8 @@
   :mod:`.impact_tables`, :mod:`.verdict_card` and :mod:`.paragraphs`;
 - :mod:`.recording` — headline numbers recorded into a run's ``metrics.json``, money in the
   ``currency=`` passed (else the run's default, :func:`.recording.set_currency`);
+- :mod:`.impact` — the words, HTML, method notes and ``metrics.json`` entries of an impact result
+  (:class:`retention_lab.impact.ImpactResult`), as functions of the result;
 - :mod:`.monitor`, :mod:`.targeting` — the words, tables and recording of a holdout monitor and
   of a targeting study.
 
@@ -22,11 +24,12 @@ import importlib
 
 from . import recording, tables
 
-__all__ = ["figures", "recording", "tables"]
+__all__ = ["figures", "impact", "monitor", "recording", "tables", "targeting"]
+#: imported when first used: figures cost matplotlib (~0.5 s), the others their estimation package
+_LAZY = ("figures", "impact", "monitor", "targeting")
 
 
 def __getattr__(name: str):
-    # matplotlib costs ~0.5 s: the figures are imported when first used, not with the tables.
-    if name == "figures":
-        return importlib.import_module(".figures", __name__)
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
