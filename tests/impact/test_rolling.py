@@ -348,14 +348,15 @@ def test_dr_jackknife_matches_leaving_each_customer_out():
 
 
 def test_dr_jackknife_falls_back_where_a_customer_has_full_leverage():
-    """A customer whose rows are the only comparison rows of a trial (leverage 1): the estimate
-    without them is not defined, and the influence functions are kept."""
+    """A customer whose rows are the only comparison rows of a trial (joint leverage 1, each row
+    1/2): the estimate without them is not defined, and the influence functions are kept."""
     rng = np.random.default_rng(6)
     n, n_cl = 300, 80
     code = rng.integers(1, n_cl, n)
     trial = (rng.random(n) < 0.5).astype(float)
     member = rng.random(n) < 0.3
-    trial[0], member[0], code[0] = 2.0, False, 0        # the only comparison row of trial 2
+    # the only comparison rows of trial 2: two rows of customer 0, each with leverage 1/2
+    trial[[0, 2]], member[[0, 2]], code[[0, 2]] = 2.0, False, 0
     trial[1], member[1] = 2.0, True
     X = np.c_[np.ones(n), rng.normal(size=n), trial == 1, trial == 2].astype(float)
     w = np.ones(n)

@@ -573,7 +573,8 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
     (``A = X'WX`` over the comparison rows, ``H_gg = X_g A⁻¹ X_g' W_g``; clusters of equal size
     are solved as one batch). Returns pseudo-values ``√((G−1)/G) (θ̄₍.₎ − θ̂₍₋g₎)`` (``G``
     customers with a row used; 0 for the others), in the column order of :func:`_dr_means`;
-    None when a customer's rows have leverage of :data:`MAX_JACKKNIFE_LEVERAGE` or more (then
+    None when a customer's rows have a joint leverage (largest eigenvalue of their block of the
+    hat matrix) of :data:`MAX_JACKKNIFE_LEVERAGE` or more (then
     the estimate without them is barely defined — e.g. the only comparison rows of a trial in a
     small subset — and :func:`_dr_means` keeps the influence functions)."""
     K = Ym.shape[1]
@@ -602,9 +603,14 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
         rows = first[:, None] + np.arange(size)[None, :]         # (clusters, size)
         Xg, wg, Rg = X[ic[rows]], w[ic[rows]], resid[rows]
         Bg = Xg @ A_inv                                          # (clusters, size, p)
-        Hgg = np.einsum("gsp,gqp->gsq", Bg, Xg) * wg[:, None, :]
-        if np.max(np.einsum("gss->gs", Hgg), initial=0.0) >= MAX_JACKKNIFE_LEVERAGE:
+        XAX = np.einsum("gsp,gqp->gsq", Bg, Xg)
+        # the eigenvalues of W½ X_g A⁻¹ X_g' W½ (those of H_gg, in [0, 1]): a customer's rows
+        # can be collinear with leverage 1 together while each row's own leverage is lower
+        sw = np.sqrt(wg)
+        if np.max(np.linalg.eigvalsh(XAX * sw[:, :, None] * sw[:, None, :]),
+                  initial=0.0) >= MAX_JACKKNIFE_LEVERAGE:
             return None
+        Hgg = XAX * wg[:, None, :]
         U = np.linalg.solve(np.eye(size)[None] - Hgg, Rg)        # (I − H_gg)⁻¹ r_g
         # two steps (a 4-operand einsum loops over every index at once: 10x slower at 20k
         # customers, minutes at 1M); same numbers to rounding
