@@ -54,6 +54,16 @@ import pandas as pd
 from ..errors import DataError
 from ..units import DAYS_PER_UNIT, UNIT_NAMES, Z95
 from .base import BoundaryWarning, ConvergenceWarning, btyd_arrays, distinct_rows, time_unit_of
+from .value_intervals import (  # noqa: F401  (moved there; re-exported)
+    MAX_NONFINITE_SHARE,
+    _bootstrap_intervals,
+    _delta_intervals,
+    _fingerprint,
+    _mean_se_population,
+    _row_level_scores,
+    _row_scores,
+    draw_streams,
+)
 
 
 def unit_days(unit) -> float:
@@ -111,39 +121,10 @@ def _discounted_purchases(model, x, tx, T, step: float, horizon: int, discount_r
     return disc[inv] * p_alive, cum[-1][inv] * p_alive
 
 
-def _fingerprint(model) -> list[int]:
-    """The fitted parameters' bits as 32-bit words (the entropy that tells fits apart)."""
-    if model is None:
-        return []
-    values = np.ascontiguousarray(pd.Series(model.params_).to_numpy(dtype=float))
-    return values.view(np.uint32).tolist()
-
-
-def draw_streams(seed, transaction_model, spend_model=None):
-    """Independent random streams for the bootstrap draws of the two models.
-
-    A :class:`numpy.random.SeedSequence` from ``seed`` *and* the fitted parameters, spawned into
-    one child per model: the same fit with the same seed reproduces its draws, while two
-    different fits (two experiment arms, two segments) never share them, whatever seed they are
-    given — with shared draws their CLVs were correlated (0.997 on the two halves of CDNOW) and
-    :meth:`CLVResult.difference` understated the uncertainty 17-fold. ``seed=None``: fresh
-    entropy from the operating system.
-    """
-    entropy = None if seed is None else [int(seed)] + _fingerprint(transaction_model) \
-        + _fingerprint(spend_model)
-    return np.random.SeedSequence(entropy).spawn(2)
-
-
 def _spend(spend_model, x, m):
     if isinstance(spend_model, (int, float, np.integer, np.floating)):
         return np.full_like(x, float(spend_model))
     return spend_model.conditional_expected_average_profit(x, m)
-
-
-#: above this share of bootstrap draws with a non-finite CLV the interval is refused (NaN): the
-#: draws left would be a trimmed distribution (issue 20); below it they are counted, in
-#: ``settings['n_nonfinite_draws']`` and the method note, and a ConvergenceWarning says so
-MAX_NONFINITE_SHARE = 0.05
 
 
 @dataclass
@@ -238,94 +219,6 @@ class CLVResult:
                 f"[{self.total_ci[0]:,.0f}, {self.total_ci[1]:,.0f}] ({self.method})>")
 
 
-def _row_scores(model, prepared):
-    """Per-row gradient of the log-likelihood in the log-parameters at the estimate, and the
-    per-row log-likelihood."""
-    params = np.asarray(model._unload(), float)
-    if model._loglik_grad is not None:
-        ll, g = model._loglik_grad(params, prepared)
-        return ll, g * params
-    ll = model._loglik(params, prepared)
-    g = np.empty((len(ll), len(params)))
-    for k in range(len(params)):
-        h = 1e-6
-        up, dn = params.copy(), params.copy()
-        up[k] *= np.exp(h)
-        dn[k] *= np.exp(-h)
-        g[:, k] = (model._loglik(up, prepared) - model._loglik(dn, prepared)) / (2 * h)
-    return ll, g
-
-
-def _row_level_scores(model, which, ut, us, wt, ws):
-    """Scores (d log-likelihood / d log θ) of the distinct transaction rows ``ut`` (``which ==
-    0``) or spend rows ``us`` (``which == 1``, weights ``wt``/``ws``) when the summary is the
-    data the model was fitted on (same log-likelihood and customer count), else ``None``: then
-    the parameter error is independent of these customers. A spend model is anything with
-    ``conditional_expected_average_profit`` and ``_prepare(frequency, monetary_value)`` (the
-    Gamma-Gamma model)."""
-    if which == 0:
-        ll, g = _row_scores(model, model._prepare(*ut))
-        w = wt
-        same_n = abs(float(w.sum()) - model.n_customers_) <= 1e-6 * model.n_customers_
-    elif hasattr(model, "conditional_expected_average_profit") and hasattr(model, "_prepare"):
-        x, m = us
-        rows = (x > 0) & (m > 0)
-        ll, g = np.zeros(len(x)), np.zeros((len(x), len(model._param_names)))
-        ll[rows], g[rows] = _row_scores(model, model._prepare(x[rows], m[rows]))
-        w, same_n = ws, True
-    else:
-        return None
-    fitted_here = same_n and abs(float(w @ ll) - model.log_likelihood_) \
-        <= 1e-8 * abs(model.log_likelihood_) + 1e-8
-    return g if fitted_here else None
-
-
-def _mean_se_population(blocks, spend_model, evaluate, margin, n, ut, us, it, is_, w, pairs):
-    """SE of the mean CLV as an estimate of the *population* mean (the quantity two arms are
-    compared on): ``mean − μ ≈ (1/n) Σ_i ψ_i`` with the influence ``ψ_i = CLV_i − mean +
-    n gᵀ Σ s_i`` — ``g`` the gradient of the mean in the log-parameters, ``Σ`` their covariance,
-    ``s_i`` the customer's score. The customers who make up the mean also made the estimates,
-    so the sampling and the parameter error are correlated (a sample that buys more gives both
-    a higher mean and higher rates) and their variances do not simply add: on BG/NBD
-    simulations the sum of the two gave 86.5 % coverage, the influence function 95.5 %. A model
-    fitted on other customers contributes ``gᵀ Σ g`` (independent) instead. Computed on the
-    distinct (transaction row, spend row) pairs ``pairs`` with their customer counts."""
-    if n <= 1:
-        return None
-    (p_t, p_s), _, counts = pairs
-    wt = np.bincount(it, weights=w, minlength=len(ut[0]))
-    ws = np.bincount(is_, weights=w, minlength=len(us[0]))
-
-    def mean_of(tm, sm):
-        d_, _, s_ = evaluate(tm, sm)
-        return margin * float(counts @ (s_[p_s] * d_[p_t])) / n, margin * s_[p_s] * d_[p_t]
-
-    mean, clv = mean_of(blocks[0], spend_model)
-    psi = clv - mean
-    var_indep = 0.0
-    for which, model in enumerate(blocks):
-        base = np.asarray(model._log_params, float)
-        cov = model.variance_matrix_log_.to_numpy()
-        g = np.empty(len(base))
-        for k in range(len(base)):
-            h = 1e-5 * max(1.0, abs(base[k]))
-            vals = []
-            for sign in (1, -1):
-                lp = base.copy()
-                lp[k] += sign * h
-                clone = model._with_params(np.exp(lp))
-                vals.append(mean_of(clone if which == 0 else blocks[0],
-                                    clone if which == 1 else spend_model)[0])
-            g[k] = (vals[0] - vals[1]) / (2 * h)
-        scores = _row_level_scores(model, which, ut, us, wt, ws)
-        if scores is None:
-            var_indep += float(g @ cov @ g)
-        else:
-            psi = psi + n * (scores @ (cov @ g))[p_t if which == 0 else p_s]
-    var = float(counts @ psi ** 2) / (n * (n - 1)) + var_indep
-    return float(np.sqrt(var)) if np.isfinite(var) else None
-
-
 def _weighted_var(res) -> float:
     """Variance of CLV across the customers (rows weighted by a `weight` column if any)."""
     clv = res.customers["clv"].to_numpy()
@@ -346,6 +239,106 @@ def _alias(name, value, old_name, old_value, default=None):
         raise TypeError(f"customer_lifetime_value: {name}={value!r} and its alias "
                         f"{old_name}={old_value!r} disagree; give one")
     return old_value
+
+
+def _check_horizon(horizon, horizon_unit, discount_rate) -> None:
+    if int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon must be a positive whole number of {horizon_unit} periods")
+    if discount_rate <= -1:
+        raise ValueError("discount_rate must be > -1")
+
+
+def _customer_arrays(summary, spend_model):
+    """``x, t_x, T, m, w`` of the summary's customers and their count ``n`` (weighted)."""
+    x, tx, T_, w = btyd_arrays(summary)  # w: the `weight` column of a collapsed summary
+    if isinstance(spend_model, (int, float, np.integer, np.floating)):
+        m = np.zeros_like(x)
+    else:
+        if "monetary_value" not in summary.columns:
+            raise DataError("summary: missing column 'monetary_value' needed by the spend model",
+                            table="summary", column="monetary_value", rule="required column")
+        m = summary["monetary_value"].to_numpy(float)
+    n = int(round(w.sum())) if np.all(w == np.round(w)) else float(w.sum())
+    return x, tx, T_, m, w, n
+
+
+def _distinct_groups(x, tx, T_, m, w):
+    """The distinct transaction rows ``ut`` and spend rows ``us``, each customer's row in them
+    (``it``, ``is_``), the (x, T) pairs of ``ut`` and the customers counted by (transaction row,
+    spend row) pair."""
+    # the transaction part depends on (x, t_x, T), the spend part on (x, m): each is evaluated
+    # once per distinct row, found among the distinct (x, t_x, T, m) (one pass over customers)
+    uq, iq, wq = distinct_rows(x, tx, T_, m, weights=w)
+    ut, it_q, _ = distinct_rows(*uq[:3])
+    us, is_q, _ = distinct_rows(uq[0], uq[3])
+    it, is_ = it_q[iq], is_q[iq]
+    ut_pairs = distinct_rows(ut[0], ut[2])  # the (x, T) pairs of the distinct triples
+    (p_t, p_s), pinv_q, counts = distinct_rows(it_q, is_q, weights=wq)
+    pairs = ((p_t, p_s), pinv_q[iq], counts)  # customers by (transaction row, spend row)
+    return ut, us, it, is_, ut_pairs, pairs
+
+
+def _interval_blocks(transaction_model, spend_model, has_spend_params):
+    """The models whose parameter error enters the intervals, and those that cannot give one:
+    parameters set by hand, no finite covariance, estimates at the boundary."""
+    blocks = [transaction_model] + ([spend_model] if has_spend_params else [])
+    by_hand = [type(b).__name__ for b in blocks if not hasattr(b, "variance_matrix_log_")]
+    no_cov = [type(b).__name__ for b in blocks if hasattr(b, "variance_matrix_log_")
+              and not np.all(np.isfinite(b.variance_matrix_log_.to_numpy()))]
+    # parameters at the boundary of the parameter space (base.flag_boundary): the normal
+    # approximation behind both interval methods does not hold there, whatever the covariance
+    at_bound = [f"{type(b).__name__} ({', '.join(k for k, v in b.at_boundary_.items() if v)})"
+                for b in blocks if getattr(b, "at_boundary_", None) is not None
+                and bool(np.any(b.at_boundary_)) and type(b).__name__ not in no_cov]
+    return blocks, by_hand, no_cov, at_bound
+
+
+def _point_estimate_only(by_hand, no_cov, at_bound, customers, customer_intervals):
+    """No intervals (parameters set by hand, no finite covariance, or at the boundary): NaN
+    bounds, a warning for the last two. Returns ``(total_ci, None, None, method note)``."""
+    if by_hand:
+        # parameters set by hand (published estimates): point values, and no intervals
+        total_ci = (np.nan, np.nan)
+        total_draws = mean_draws = None
+        if customer_intervals:
+            customers["lower 95%"] = customers["upper 95%"] = np.nan
+        result_method = (f"point estimate only ({', '.join(by_hand)}: parameters set by hand, "
+                         f"no covariance)")
+    else:  # no_cov or at_bound
+        # A fit on the boundary of the parameter space (e.g. BG/NBD's a, b → ∞ when the data
+        # show no dropout) has no usable covariance: the point estimates stand, intervals don't.
+        if no_cov:
+            warnings.warn(f"customer_lifetime_value: {', '.join(no_cov)} has no finite "
+                          "covariance (its fit is on the boundary of the parameter space or its "
+                          "information matrix is not positive definite: the data do not identify "
+                          "the model); CLV point estimates without intervals. A penalizer_coef or "
+                          "another model may identify it.", ConvergenceWarning, stacklevel=3)
+        else:
+            warnings.warn(f"customer_lifetime_value: {', '.join(at_bound)} at the boundary of "
+                          "the parameter space: no valid interval there; CLV point estimates "
+                          "without intervals", BoundaryWarning, stacklevel=3)
+        total_ci = (np.nan, np.nan)
+        total_draws = mean_draws = None
+        if customer_intervals:
+            customers["lower 95%"] = customers["upper 95%"] = np.nan
+        result_method = (f"point estimate only (no finite covariance for {', '.join(no_cov)})"
+                         if no_cov else
+                         f"point estimate only (at the boundary: {', '.join(at_bound)})")
+    return total_ci, total_draws, mean_draws, result_method
+
+
+def _clv_result(customers, summary, n, w, total, total_ci, result_method, settings,
+                total_draws, mean_draws, mean_se_pop, cum, spend, it, is_) -> CLVResult:
+    """The result table: each customer's expected purchases and spend beside the CLV."""
+    customers["expected_purchases"] = cum[it]
+    customers["expected_spend"] = spend[is_]
+    if "weight" in summary.columns:
+        customers["weight"] = w
+    total_ci = (float(total_ci[0]), float(total_ci[1]))
+    return CLVResult(customers=customers, total=total, total_ci=total_ci, mean=total / n,
+                     mean_ci=(total_ci[0] / n, total_ci[1] / n), n=n, method=result_method,
+                     settings=settings, total_draws=total_draws, mean_draws=mean_draws,
+                     mean_se_population=mean_se_pop)
 
 
 def customer_lifetime_value(transaction_model, spend_model, summary, horizon: int = 12,
@@ -387,10 +380,7 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     """
     freq = horizon_unit = _alias("horizon_unit", horizon_unit, "freq", freq, default="M")
     time_unit = summary_unit = _alias("summary_unit", summary_unit, "time_unit", time_unit)
-    if int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"horizon must be a positive whole number of {horizon_unit} periods")
-    if discount_rate <= -1:
-        raise ValueError("discount_rate must be > -1")
+    _check_horizon(horizon, horizon_unit, discount_rate)
     if hasattr(transaction_model, "_clv_with_covariates"):  # per-customer covariates
         return transaction_model._clv_with_covariates(
             spend_model, summary, horizon=horizon, freq=freq, discount_rate=discount_rate,
@@ -399,24 +389,8 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     horizon = int(horizon)
     unit = _resolve_time_unit(summary_unit, summary, transaction_model)
     step = unit_days(horizon_unit) / unit
-    x, tx, T_, w = btyd_arrays(summary)  # w: the `weight` column of a collapsed summary
-    if isinstance(spend_model, (int, float, np.integer, np.floating)):
-        m = np.zeros_like(x)
-    else:
-        if "monetary_value" not in summary.columns:
-            raise DataError("summary: missing column 'monetary_value' needed by the spend model",
-                            table="summary", column="monetary_value", rule="required column")
-        m = summary["monetary_value"].to_numpy(float)
-    n = int(round(w.sum())) if np.all(w == np.round(w)) else float(w.sum())
-    # the transaction part depends on (x, t_x, T), the spend part on (x, m): each is evaluated
-    # once per distinct row, found among the distinct (x, t_x, T, m) (one pass over customers)
-    uq, iq, wq = distinct_rows(x, tx, T_, m, weights=w)
-    ut, it_q, _ = distinct_rows(*uq[:3])
-    us, is_q, _ = distinct_rows(uq[0], uq[3])
-    it, is_ = it_q[iq], is_q[iq]
-    ut_pairs = distinct_rows(ut[0], ut[2])  # the (x, T) pairs of the distinct triples
-    (p_t, p_s), pinv_q, counts = distinct_rows(it_q, is_q, weights=wq)
-    pairs = ((p_t, p_s), pinv_q[iq], counts)  # customers by (transaction row, spend row)
+    x, tx, T_, m, w, n = _customer_arrays(summary, spend_model)
+    ut, us, it, is_, ut_pairs, pairs = _distinct_groups(x, tx, T_, m, w)
 
     def evaluate(tm, sm):
         disc, cum = _discounted_purchases(tm, *ut, step, horizon, discount_rate, ut_pairs)
@@ -433,137 +407,25 @@ def customer_lifetime_value(transaction_model, spend_model, summary, horizon: in
     has_spend_params = hasattr(spend_model, "sample_params")
     if method not in ("bootstrap", "delta"):
         raise ValueError(f"method must be 'bootstrap' or 'delta', not {method!r}")
-    blocks = [transaction_model] + ([spend_model] if has_spend_params else [])
-    by_hand = [type(b).__name__ for b in blocks if not hasattr(b, "variance_matrix_log_")]
-    no_cov = [type(b).__name__ for b in blocks if hasattr(b, "variance_matrix_log_")
-              and not np.all(np.isfinite(b.variance_matrix_log_.to_numpy()))]
-    # parameters at the boundary of the parameter space (base.flag_boundary): the normal
-    # approximation behind both interval methods does not hold there, whatever the covariance
-    at_bound = [f"{type(b).__name__} ({', '.join(k for k, v in b.at_boundary_.items() if v)})"
-                for b in blocks if getattr(b, "at_boundary_", None) is not None
-                and bool(np.any(b.at_boundary_)) and type(b).__name__ not in no_cov]
+    blocks, by_hand, no_cov, at_bound = _interval_blocks(transaction_model, spend_model,
+                                                         has_spend_params)
 
-    if by_hand:
-        # parameters set by hand (published estimates): point values, and no intervals
-        total_ci = (np.nan, np.nan)
-        total_draws = mean_draws = None
-        if customer_intervals:
-            customers["lower 95%"] = customers["upper 95%"] = np.nan
-        result_method = (f"point estimate only ({', '.join(by_hand)}: parameters set by hand, "
-                         f"no covariance)")
-    elif no_cov or at_bound:
-        # A fit on the boundary of the parameter space (e.g. BG/NBD's a, b → ∞ when the data
-        # show no dropout) has no usable covariance: the point estimates stand, intervals don't.
-        if no_cov:
-            warnings.warn(f"customer_lifetime_value: {', '.join(no_cov)} has no finite "
-                          "covariance (its fit is on the boundary of the parameter space or its "
-                          "information matrix is not positive definite: the data do not identify "
-                          "the model); CLV point estimates without intervals. A penalizer_coef or "
-                          "another model may identify it.", ConvergenceWarning, stacklevel=2)
-        else:
-            warnings.warn(f"customer_lifetime_value: {', '.join(at_bound)} at the boundary of "
-                          "the parameter space: no valid interval there; CLV point estimates "
-                          "without intervals", BoundaryWarning, stacklevel=2)
-        total_ci = (np.nan, np.nan)
-        total_draws = mean_draws = None
-        if customer_intervals:
-            customers["lower 95%"] = customers["upper 95%"] = np.nan
-        result_method = (f"point estimate only (no finite covariance for {', '.join(no_cov)})"
-                         if no_cov else
-                         f"point estimate only (at the boundary: {', '.join(at_bound)})")
+    if by_hand or no_cov or at_bound:
+        total_ci, total_draws, mean_draws, result_method = _point_estimate_only(
+            by_hand, no_cov, at_bound, customers, customer_intervals)
     elif method == "bootstrap":
-        t_stream, s_stream = draw_streams(seed, transaction_model,
-                                          spend_model if has_spend_params else None)
-        t_draws = transaction_model.sample_params(n_draws, seed=t_stream)
-        s_draws = (spend_model.sample_params(n_draws, seed=s_stream)
-                   if has_spend_params else [None] * n_draws)
-        disc_b = np.empty((n_draws, len(ut[0])))
-        spend_b = np.empty((n_draws, len(us[0])))
-        for j in range(n_draws):
-            tm = transaction_model._with_params(t_draws[j])
-            sm = spend_model._with_params(s_draws[j]) if has_spend_params else spend_model
-            with np.errstate(all="ignore"):
-                disc_b[j], _, spend_b[j] = evaluate(tm, sm)
-        bad = ~np.isfinite(disc_b).all(1) | ~np.isfinite(spend_b).all(1)
-        n_nonfinite = int(bad.sum())
-        refused = n_nonfinite > MAX_NONFINITE_SHARE * n_draws
-        if n_nonfinite:
-            # dropping them trims one tail of the draws: count them, say so, and above the
-            # documented share refuse the interval instead of showing a trimmed one
-            disc_b, spend_b = disc_b[~bad], spend_b[~bad]
-            warnings.warn(f"customer_lifetime_value: {n_nonfinite} of {n_draws} bootstrap draws "
-                          f"gave a non-finite CLV and were left out"
-                          + (f"; above {MAX_NONFINITE_SHARE:.0%} of the draws, so no interval is "
-                             f"given" if refused else ""), ConvergenceWarning, stacklevel=2)
-        # total per draw = Σ_customers spend[is] disc[it]: via the (it, is) pair counts
-        (p_t, p_s), pinv, counts = pairs
-        total_draws = margin * ((spend_b[:, p_s] * disc_b[:, p_t]) @ counts)
-        total_ci = (tuple(np.percentile(total_draws, [2.5, 97.5]).tolist()) if not refused
-                    else (np.nan, np.nan))
-        lo = hi = None
-        if customer_intervals and not refused:
-            lo, hi = np.empty(len(p_t)), np.empty(len(p_t))
-            for s0 in range(0, len(p_t), 20_000):
-                sl = slice(s0, s0 + 20_000)
-                v = margin * spend_b[:, p_s[sl]] * disc_b[:, p_t[sl]]
-                lo[sl], hi[sl] = np.percentile(v, [2.5, 97.5], axis=0)
-            customers["lower 95%"], customers["upper 95%"] = lo[pinv], hi[pinv]
-        result_method = f"parametric bootstrap ({len(total_draws)} draws, seed {seed}), percentile"
-        if n_nonfinite:
-            result_method += (f"; {n_nonfinite} of {n_draws} draws non-finite and left out"
-                              + (f" (over {MAX_NONFINITE_SHARE:.0%}: interval refused)"
-                                 if refused else ""))
-        if refused:
-            total_ci = (np.nan, np.nan)
-            if customer_intervals:
-                customers["lower 95%"] = customers["upper 95%"] = np.nan
-        settings["n_nonfinite_draws"] = n_nonfinite
-        mean_draws = total_draws / n
+        total_ci, total_draws, mean_draws, result_method = _bootstrap_intervals(
+            transaction_model, spend_model, has_spend_params, evaluate, ut, us, pairs, n, margin,
+            n_draws, seed, customers, customer_intervals, settings)
     else:  # delta
-        total_draws = mean_draws = None
-        grads = []  # d clv_i / d log θ, customer rows
-        for bi, model in enumerate(blocks):
-            base = model._log_params
-            for k in range(len(base)):
-                h = 1e-5 * max(1.0, abs(base[k]))
-                vals = []
-                for sign in (1, -1):
-                    lp = base.copy()
-                    lp[k] += sign * h
-                    clone = model._with_params(np.exp(lp))
-                    tm = clone if bi == 0 else transaction_model
-                    sm = clone if bi == 1 else spend_model
-                    d_, _, s_ = evaluate(tm, sm)
-                    vals.append(margin * s_[is_] * d_[it])
-                grads.append((vals[0] - vals[1]) / (2 * h))
-        G = np.stack(grads, 1)
-        covs = [b.variance_matrix_log_.to_numpy() for b in blocks]
-        cov = np.zeros((G.shape[1], G.shape[1]))
-        o = 0
-        for c in covs:
-            cov[o:o + len(c), o:o + len(c)] = c
-            o += len(c)
-        gt = w @ G
-        se_total = float(np.sqrt(gt @ cov @ gt))
-        total_ci = (total * np.exp(-Z95 * se_total / total), total * np.exp(Z95 * se_total / total))
-        if customer_intervals:
-            se_i = np.sqrt(np.einsum("ij,jk,ik->i", G, cov, G))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                f = np.exp(Z95 * np.where(clv > 0, se_i / clv, 0.0))
-            customers["lower 95%"], customers["upper 95%"] = clv / f, clv * f
-        result_method = "delta method on the log scale (finite-difference gradients)"
+        total_ci, total_draws, mean_draws, result_method = _delta_intervals(
+            blocks, transaction_model, spend_model, evaluate, it, is_, w, clv, total, margin,
+            customers, customer_intervals)
 
     mean_se_pop = None
     if not by_hand and not no_cov and not at_bound:
         with np.errstate(all="ignore"):
             mean_se_pop = _mean_se_population(blocks, spend_model, evaluate, margin, n, ut, us,
                                               it, is_, w, pairs)
-    customers["expected_purchases"] = cum[it]
-    customers["expected_spend"] = spend[is_]
-    if "weight" in summary.columns:
-        customers["weight"] = w
-    total_ci = (float(total_ci[0]), float(total_ci[1]))
-    return CLVResult(customers=customers, total=total, total_ci=total_ci, mean=total / n,
-                     mean_ci=(total_ci[0] / n, total_ci[1] / n), n=n, method=result_method,
-                     settings=settings, total_draws=total_draws, mean_draws=mean_draws,
-                     mean_se_population=mean_se_pop)
+    return _clv_result(customers, summary, n, w, total, total_ci, result_method, settings,
+                       total_draws, mean_draws, mean_se_pop, cum, spend, it, is_)
