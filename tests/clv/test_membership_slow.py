@@ -10,12 +10,12 @@ the 95 % interval of ``trans.member`` / ``life.member`` cover 0? On the BG/NBD w
 does its interval cover the true effect 0? And on a BG/NBD world with a +8 %/yr price drift
 for everybody (fewer seeds): does the CLV effect's interval cover 0?
 
-Measured (2026-12-06, 08:24 UTC, all 200 seeds in one run on commit 7ddcbf6, the fitters
+Measured (2026-12-06, 08:24 UTC, all 200 seeds in one run on commit 62d5e95, the fitters
 counting every order — ``events="orders"``, their default since that commit; 45 min wall /
 11 min CPU on a loaded machine; 2,000 customers a seed, seeds 1000 + i; coverage = share of
 95 % intervals covering 0). Later commits (distinct rows, analytic gradients) change the fits
 only by rounding, except where a rounding sliver of the dead integral used to make the
-Pareto/NBD gradient NaN (fixed in f3fdf72):
+Pareto/NBD gradient NaN (fixed in ed6b3cb):
 
 * Pareto/NBD ``trans.member``: mean −0.0012, SD 0.0186, mean SE 0.0176, coverage 92.5 % (185/200)
 * Pareto/NBD ``life.member``: mean +0.0107, SD 0.121, mean SE 0.116, coverage 94.0 % (188/200)
