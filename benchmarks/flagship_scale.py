@@ -124,6 +124,7 @@ def child(folder: str, profile: bool) -> dict:
     """One run in this (fresh) process; returns the measurements."""
     import resource
     import warnings
+
     import retention_lab as rl
     sys.path.insert(0, str(HERE))
     import _rolling_world as world

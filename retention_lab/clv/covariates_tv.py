@@ -91,10 +91,13 @@ from scipy.special import digamma, expit, gammaln, ndtr
 from ..errors import DataError
 from ..periods import day_period, period_first_day, period_index
 from ..units import DAYS_PER_UNIT, Z95
-from .base import (ConvergenceError, ConvergenceWarning, covariance_from_information,
-                   hessian_from_gradient)
+from .base import (
+    ConvergenceError,
+    ConvergenceWarning,
+    covariance_from_information,
+    hessian_from_gradient,
+)
 from .covariates import LogShapeParamsMixin, _select, design_matrix, pnbd_log_F_rows
-
 
 #: what a purchase event is (module docstring)
 EVENTS = ("orders", "days")

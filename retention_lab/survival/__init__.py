@@ -22,14 +22,26 @@ plain-language ``interpretation``.
 from ._base import SurvivalResult
 from .data import churn_frame
 from .descriptive import LogRankResult, RetentionCurves, km_at, logrank
-from .regression import ChurnCoxModel, cox_summary
-from .parametric import MODELS as PARAMETRIC_MODELS, ParametricRetention
 from .effects import EffectResult, hazard_ratios, retention_difference, rmst, rmst_difference
-from .prediction import (ChurnRiskModel, HoldoutResult, at_risk_list, at_risk_summary,
-                         concordance_se, holdout_evaluation)
+from .parametric import MODELS as PARAMETRIC_MODELS, ParametricRetention
+from .prediction import (
+                         ChurnRiskModel,
+                         HoldoutResult,
+                         at_risk_list,
+                         at_risk_summary,
+                         concordance_se,
+                         holdout_evaluation,
+)
+from .regression import ChurnCoxModel, cox_summary
 from .simulate import simulate_enrolment, simulate_lifetimes
-from .time_varying import (EnrolmentEffect, enrolment_ages, enrolment_effect,
-                           enrolment_long_format, purchase_ages, time_varying_enrolment)
+from .time_varying import (
+                         EnrolmentEffect,
+                         enrolment_ages,
+                         enrolment_effect,
+                         enrolment_long_format,
+                         purchase_ages,
+                         time_varying_enrolment,
+)
 
 __all__ = ["churn_frame", "SurvivalResult", "RetentionCurves", "logrank", "LogRankResult", "km_at",
            "ChurnCoxModel", "cox_summary", "enrolment_long_format", "time_varying_enrolment",

@@ -22,15 +22,14 @@ Newton iterations converged. No lapse at all is a :class:`~retention_lab.DataErr
 """
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import warnings
 
+import numpy as np
+import pandas as pd
 from scipy import stats
 
 from ..errors import ConvergenceWarning, DataError, SeparationWarning
 from ..units import z_value
-
 
 __all__ = ["CountingProcessCox"]
 

@@ -16,8 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from lifelines import (LogLogisticAFTFitter, LogLogisticFitter, LogNormalAFTFitter,
-                       LogNormalFitter, WeibullAFTFitter, WeibullFitter)
+from lifelines import (
+    LogLogisticAFTFitter,
+    LogLogisticFitter,
+    LogNormalAFTFitter,
+    LogNormalFitter,
+    WeibullAFTFitter,
+    WeibullFitter,
+)
 
 from ..units import z_value
 from ._base import check_survival_frame, collapse, design_matrix, positive_durations, zero_note

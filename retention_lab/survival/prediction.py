@@ -44,7 +44,6 @@ trigger fired.
 """
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 from lifelines.utils import concordance_index
@@ -348,7 +347,7 @@ def at_risk_list(table: pd.DataFrame, model: ChurnRiskModel, horizon: float = 90
     active["reason"] = np.select(
         [active["inactive_trigger"] & active["high_risk"], active["inactive_trigger"],
          active["high_risk"]],
-        [f"both", f"no purchase in {inactivity_trigger_days} days",
+        ["both", f"no purchase in {inactivity_trigger_days} days",
          f"health score < {health_threshold:g}"], default="")
     active["extrapolated"] = active["age"] + horizon > model.max_followup_
     active = active.sort_values(["churn_probability", "days_since_last_purchase"],

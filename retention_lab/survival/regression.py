@@ -30,8 +30,14 @@ from lifelines.statistics import proportional_hazard_test
 from lifelines.utils import concordance_index
 
 from ..errors import ConvergenceWarning, DataError, SeparationWarning
-from ._base import (SurvivalResult, check_survival_frame, collapse, design_matrix, p_words,
-                    positive_durations)
+from ._base import (
+    SurvivalResult,
+    check_survival_frame,
+    collapse,
+    design_matrix,
+    p_words,
+    positive_durations,
+)
 
 __all__ = ["ChurnCoxModel", "split_at", "cox_summary", "separated_columns", "require_events"]
 

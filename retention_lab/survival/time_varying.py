@@ -53,8 +53,15 @@ import pandas as pd
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 
 from ..errors import DataError
-from ._base import (SurvivalResult, check_survival_frame, collapse, design_matrix, p_words,
-                    positive_durations, zero_note)
+from ._base import (
+    SurvivalResult,
+    check_survival_frame,
+    collapse,
+    design_matrix,
+    p_words,
+    positive_durations,
+    zero_note,
+)
 from ._cox import CountingProcessCox
 from .data import churn_frame, enrolment_ages  # noqa: F401  (re-exported)
 from .regression import cox_summary

@@ -31,8 +31,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_lab.clv.covariates_tv import (DynamicData, TimeVaryingParetoNBDFitter,
-                                             membership_covariates)
+from retention_lab.clv.covariates_tv import (
+    DynamicData,
+    TimeVaryingParetoNBDFitter,
+    membership_covariates,
+)
 from retention_lab.clv.covariates_tv_bg import TimeVaryingBetaGeoFitter
 from retention_lab.experiment_data import ExperimentData
 

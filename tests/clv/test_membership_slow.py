@@ -49,10 +49,10 @@ import warnings
 
 import numpy as np
 import pytest
+from test_membership_calibration import fit_membership, simulate_enrolment
 
 from retention_lab.experiment_data import ExperimentData
 from retention_lab.impact.core.clv_effects import membership_clv_effect
-from test_membership_calibration import fit_membership, simulate_enrolment
 
 N_SEEDS = 200
 N_DRIFT_SEEDS = 60

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from scipy import stats
 from scipy.special import roots_legendre
+from test_tv_pareto_nbd import HIST, _world, week_intervals
 
 import retention_lab as rl
 from clv_covariates_sim import simulate_dynamic
 from retention_lab.clv.covariates_tv import DynamicData, membership_covariates
 from retention_lab.clv.covariates_tv_bg import TimeVaryingBetaGeoFitter, bg_dynamic_loglik_terms
-from test_tv_pareto_nbd import HIST, _world, week_intervals
 
 
 def _grid(lo, hi, n):

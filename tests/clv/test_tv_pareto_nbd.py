@@ -18,8 +18,12 @@ from scipy.special import roots_legendre
 import retention_lab as rl
 from clv_covariates_sim import ORIGIN, simulate_dynamic
 from retention_lab.clv.covariates import pnbd_loglik_rows
-from retention_lab.clv.covariates_tv import (DynamicData, TimeVaryingParetoNBDFitter,
-                                             dynamic_loglik_terms, membership_covariates)
+from retention_lab.clv.covariates_tv import (
+    DynamicData,
+    TimeVaryingParetoNBDFitter,
+    dynamic_loglik_terms,
+    membership_covariates,
+)
 
 
 def _grid(lo, hi, n):

@@ -19,9 +19,9 @@ import pytest
 import retention_lab as rl
 from retention_lab import DataError, ids
 from retention_lab.impact import heterogeneity, preflight
-from retention_lab.impact.randomized.design import control_enrolment_check
 from retention_lab.impact.core.frequency import nb_rate_ratio
 from retention_lab.impact.randomized import smd
+from retention_lab.impact.randomized.design import control_enrolment_check
 
 FAST = dict(clv=False, survival=False, sensitivity=False, event_study=False)
 

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from retention_lab.experiment_data import ExperimentData
 from retention_lab import impact
+from retention_lab.experiment_data import ExperimentData
 
 
 def synth_study(n=4000, seed=0, lift=0.25, take_up=0.6, retain_lift=0.10, randomized=True,
@@ -144,6 +144,7 @@ def test_ipw_recovers_effect_under_known_selection():
 
 def test_holm_and_bh_match_statsmodels():
     from statsmodels.stats.multitest import multipletests
+
     from retention_lab.impact.core.heterogeneity import segment_effects
     rng = np.random.default_rng(0)
     out = pd.DataFrame({"seg": rng.choice(list("abcd"), 4000)})
@@ -191,7 +192,7 @@ def test_horizon_past_observation_end_is_a_data_error(study):
 
 
 def test_geometric_clv_value_of_retention_gain():
-    from retention_lab.impact.core.context import retention_gain_value, geometric_clv
+    from retention_lab.impact.core.context import geometric_clv, retention_gain_value
     assert geometric_clv(100, 0.5, years=3, annual_discount=0.0) == pytest.approx(175.0)
     v = retention_gain_value(0.5, 100, gain=0.05, years=3, monthly_discount=0.0)
     assert v["clv_with_gain"] == pytest.approx(100 * (1 + 0.55 + 0.55 ** 2))

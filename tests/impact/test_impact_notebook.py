@@ -2,7 +2,6 @@
 data and on CSV files written from it, and shows no raw customer ids."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path

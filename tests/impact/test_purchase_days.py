@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from test_rolling_foreign import analyze_quietly, simulate_gap_enrolment, to_experiment
 
 PRIMARY = ("purchases", "spend", "retention")

@@ -11,9 +11,13 @@ import pandas as pd
 import pytest
 
 import retention_lab as rl
-from retention_lab.impact import sensitivity as sens
-from retention_lab.impact import att_effects, covariate_matrix, fit_propensity, outcome_table
-
+from retention_lab.impact import (
+    att_effects,
+    covariate_matrix,
+    fit_propensity,
+    outcome_table,
+    sensitivity as sens,
+)
 
 # --- published examples ---------------------------------------------------------------------
 

@@ -10,8 +10,7 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 import retention_lab as rl
-from retention_lab import DataError
-from retention_lab import metrics as m
+from retention_lab import DataError, metrics as m
 
 
 def message(excinfo) -> str:

@@ -30,7 +30,7 @@ def test_snapshot_matches_notebook(source):
     assert snapshots.code_cells(nb_snap) == snapshots.code_cells(nb_src), \
         f"{source.name} changed since its snapshot; {HINT}"
     injected = snapshots.injected_source(nb_snap) or ""
-    for name, value in PARAMS.get(source.stem, {}).items():
+    for name in PARAMS.get(source.stem, {}):
         assert f"{name} = " in injected, f"test parameter {name} not injected in the snapshot; {HINT}"
     checked = [c for c in nb_snap.cells if snapshots.is_checked(c)]
     assert checked, f"{source.name} has no `{snapshots.CHECK_MARK}` cell: nbval would check no number"

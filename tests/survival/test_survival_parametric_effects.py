@@ -4,8 +4,13 @@ values; the analytic RMST variance agrees with the bootstrap)."""
 import numpy as np
 import pandas as pd
 import pytest
-from lifelines import (KaplanMeierFitter, LogLogisticFitter, LogNormalFitter, WeibullAFTFitter,
-                       WeibullFitter)
+from lifelines import (
+    KaplanMeierFitter,
+    LogLogisticFitter,
+    LogNormalFitter,
+    WeibullAFTFitter,
+    WeibullFitter,
+)
 from lifelines.datasets import load_waltons
 from lifelines.utils import restricted_mean_survival_time
 

@@ -179,8 +179,9 @@ def test_vectorised_counting_process_cox_is_lifelines():
     """The vectorised Efron partial likelihood equals lifelines' CoxTimeVaryingFitter on tied
     whole-day episodes with case weights, history splits and late entry."""
     from lifelines import CoxTimeVaryingFitter
-    from survival_sims import bgnbd_enrolment
+
     from retention_lab.survival._cox import CountingProcessCox
+    from survival_sims import bgnbd_enrolment
     data = bgnbd_enrolment(1500, theta=0.8, seed=5)
     r = rl.survival.enrolment_effect(data, inactivity_days=90)
     long = r.long_

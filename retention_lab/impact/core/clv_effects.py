@@ -134,17 +134,17 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     n_m = np.bincount(mi[ref], minlength=nm).astype(float)
     s_m = np.bincount(mi[ref], weights=amt[ref], minlength=nm)
     with np.errstate(invalid="ignore", divide="ignore"):
-        I = pd.Series(np.where(n_m > 0, s_m / np.where(n_m > 0, n_m, 1), np.nan))
-    if not I.notna().any():
+        index_m = pd.Series(np.where(n_m > 0, s_m / np.where(n_m > 0, n_m, 1), np.nan))
+    if not index_m.notna().any():
         return np.nan, pd.Series(dtype=float), 0
-    I = I.ffill().bfill().to_numpy()
+    index_m = index_m.ffill().bfill().to_numpy()
     idx = pd.Series(pd.to_datetime(index_date.to_numpy()), index=index_date.index)
     idx = idx[~idx.index.duplicated()]
     i_o = idx.reindex(cid).to_numpy()
     mem = ~pd.isna(i_o)
     ids_m, pos = np.unique(cid[mem], return_inverse=True)
     post_o = dates[mem] > i_o[mem]
-    y = amt[mem] / I[mi[mem]]                      # deflated amounts
+    y = amt[mem] / index_m[mi[mem]]                      # deflated amounts
     nmem = len(ids_m)
     n_pre = np.bincount(pos[~post_o], minlength=nmem).astype(float)
     n_post = np.bincount(pos[post_o], minlength=nmem).astype(float)
@@ -164,10 +164,10 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     dA = -np.bincount(mi[mem][ob & post_o], weights=y[ob & post_o], minlength=nm)
     dB = -np.bincount(mi[mem][ob & ~post_o], weights=(k[pos] * y)[ob & ~post_o], minlength=nm)
     with np.errstate(invalid="ignore", divide="ignore"):
-        drho = np.where(n_m > 0, (dA - rho * dB) / B / I, 0.0)  # months without orders: fixed
+        drho = np.where(n_m > 0, (dA - rho * dB) / B / index_m, 0.0)  # months without orders: fixed
     # … times each reference customer's influence on I_m = S_m / N_m
     rc, rpos = np.unique(cid[ref], return_inverse=True)
-    contrib = drho[mi[ref]] * (amt[ref] - I[mi[ref]]) / np.where(n_m > 0, n_m, 1.0)[mi[ref]]
+    contrib = drho[mi[ref]] * (amt[ref] - index_m[mi[ref]]) / np.where(n_m > 0, n_m, 1.0)[mi[ref]]
     infl_ref = pd.Series(np.bincount(rpos, weights=contrib, minlength=len(rc)), index=rc)
     return float(rho), infl.add(infl_ref, fill_value=0.0), int(both.sum())
 
@@ -211,8 +211,11 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     """
     from ...clv import GammaGammaFitter
     from ...clv.covariates_tv import TimeVaryingParetoNBDFitter, _states, membership_covariates
-    from ...clv.covariates_tv_bg import (TimeVaryingBetaGeoFitter, _purchase_sums,
-                                        bg_dynamic_loglik_terms)
+    from ...clv.covariates_tv_bg import (
+        TimeVaryingBetaGeoFitter,
+        _purchase_sums,
+        bg_dynamic_loglik_terms,
+    )
     if model not in ("bgnbd", "pnbd"):
         raise ValueError(f"model must be 'bgnbd' or 'pnbd', not {model!r}")
     cls = TimeVaryingBetaGeoFitter if model == "bgnbd" else TimeVaryingParetoNBDFitter

@@ -42,7 +42,6 @@ import math
 import numpy as np
 from scipy.special import betaln, digamma, expit, roots_jacobi
 
-
 #: Gauss–Jacobi nodes per Beta-weight table (:func:`rules`). Measured against adaptive
 #: quadrature and a 200-node evaluation: on the members of a 20k-customer rolling study S is
 #: within 6e-10 (relative) at 32 nodes, its partial derivatives within 3e-7; the hardest row of
@@ -123,7 +122,7 @@ def _kernel():
     global _compiled, _range
     if _compiled is False:
         try:
-            import numba   # heavy optional import, deferred to the first projection
+            import numba  # heavy optional import, deferred to the first projection
             _range = numba.prange
             _compiled = numba.njit(parallel=True, cache=True)(_kernel_py)
         except ImportError:  # pragma: no cover
