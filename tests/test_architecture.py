@@ -266,7 +266,6 @@ FILE_LINES, FUNCTION_LINES = 500, 120
 
 KNOWN_LONG_FILES = {
     "retention_lab/clv/covariates_tv.py",
-    "retention_lab/engines/summaries.py",
     "retention_lab/impact/core/clv_effects.py",
     "retention_lab/impact/rolling/trials.py",
 }
@@ -288,7 +287,6 @@ KNOWN_FUNCTION_IMPORTS = {
     "retention_lab/engines/sources.py::_duckdb_source",
     "retention_lab/engines/sources.py::_is_ibis_table",
     "retention_lab/engines/sources.py::_spark_source",
-    "retention_lab/engines/summaries.py::_table_one_pass",
     "retention_lab/engines/summaries.py::read_transactions",
     "retention_lab/impact/core/clv_effects.py::_enrolments",
     "retention_lab/impact/core/clv_effects.py::_fitter_projections",
