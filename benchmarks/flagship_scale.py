@@ -52,6 +52,11 @@ STAGES = [
     ("retention_lab.impact.rolling.trials", "_untreated_btyd", "untreated BG/NBD fit"),
     ("retention_lab.impact.rolling.trials", "_completion_uncertainty", "completion uncertainty"),
     ("retention_lab.impact.rolling.trials", "_dr_means", "DR means + clustered SE"),
+    # trials.py re-exports these, but they are also called inside the modules split out of it
+    # (issue 21): wrapped there too (a stage is timed at its outermost call only)
+    ("retention_lab.impact.rolling.surveys", "_enrolment_hazard", "enrolment hazard"),
+    ("retention_lab.impact.rolling.hazard", "_logit", "logit fits"),
+    ("retention_lab.impact.rolling.inference", "_dr_means", "DR means + clustered SE"),
     ("retention_lab.impact.rolling.design", "_event_study", "event study"),
     # imported by name into rolling.design: wrapped where the analysis looks them up
     ("retention_lab.impact.rolling.design", "enrolment_hazard_ratio", "time-varying Cox"),

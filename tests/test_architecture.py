@@ -266,13 +266,11 @@ FILE_LINES, FUNCTION_LINES = 500, 120
 
 KNOWN_LONG_FILES = {
     "retention_lab/clv/covariates_tv.py",
-    "retention_lab/impact/rolling/trials.py",
 }
 KNOWN_LONG_FUNCTIONS = {
     "retention_lab/clv/covariates_tv.py::__init__",
     "retention_lab/engines/contract.py::clean_view",
     "retention_lab/impact/core/clv_effects.py::membership_clv_effect",
-    "retention_lab/impact/rolling/trials.py::rolling_effects",
 }
 #: "file::function" with an uncommented function-level import (any number of them).
 KNOWN_FUNCTION_IMPORTS = {

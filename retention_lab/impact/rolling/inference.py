@@ -1,0 +1,214 @@
+"""Inference of the rolling design: the doubly robust means of members and their
+counterfactuals (Sant'Anna & Zhao 2020) with one influence row per customer, the
+delete-one-customer jackknife of those means, the effect rows built from them, and the term
+that adds the completion model's parameter uncertainty to each customer's influence row
+(linearization after imputation, Kim & Rao 2009).
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from ..core.balance import METRICS
+from ..core.estimators import Means, effect_row
+
+
+def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster: np.ndarray,
+              n_clusters: int, rows_ok: np.ndarray, m0: np.ndarray | None = None,
+              se: str = "jackknife") -> Means:
+    """Members' means (``y|t``) and their doubly robust counterfactual means (``y|c``), with
+    one row of ``psi`` per customer code (cluster): ``se="influence"`` the influence functions
+    summed within customer; ``se="jackknife"`` (default) the delete-one-customer jackknife
+    pseudo-values of :func:`_jackknife_psi` (their sum of squares is the jackknife variance).
+    ``w``: comparison weights; ``rows_ok``: rows used (e.g. surveyed)."""
+    t = member & rows_ok
+    c = ~member & rows_ok & (w > 0)
+    nt = t.sum()
+    names, est, cols = [], [], []
+    Ym = np.column_stack([np.nan_to_num(np.asarray(Y[k], float)) for k in Y])
+    lev = None
+    if m0 is None:
+        A = X[c] * np.sqrt(w[c])[:, None]
+        coef, *_ = np.linalg.lstsq(A, Ym[c] * np.sqrt(w[c])[:, None], rcond=None)
+        m0 = X @ coef
+        # with the weighted least squares fit (intercept included) the weighted residuals sum
+        # to 0, so the counterfactual mean is mean_t X β̂: each comparison row enters through
+        # β̂, with w r · X (X'WX)⁻¹ mean_t(X). This equals w r / Σw only when the weights
+        # balance X exactly, which odds weights from a logit do only approximately.
+        A_inv = np.linalg.pinv(A.T @ A)
+        lev = X[c] @ A_inv @ X[t].mean(axis=0)
+    sw = w[c].sum()
+    for k, name in enumerate(Y):
+        y = Ym[:, k]
+        mu1 = y[t].mean()
+        psi1 = np.zeros(len(y))
+        psi1[t] = (y[t] - mu1) / nt
+        r = y - m0[:, k]
+        rbar = np.sum(w[c] * r[c]) / sw
+        mbar = m0[t, k].mean()
+        mu0 = mbar + rbar
+        psi0 = np.zeros(len(y))
+        psi0[t] = (m0[t, k] - mbar) / nt
+        psi0[c] = w[c] * (r[c] - rbar) / sw if lev is None else w[c] * r[c] * lev
+        for suffix, mu, psi in (("t", mu1, psi1), ("c", mu0, psi0)):
+            names.append(f"{name}|{suffix}")
+            est.append(mu)
+            cols.append(np.bincount(cluster, weights=psi, minlength=n_clusters))
+    jack = (_jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv)
+            if se == "jackknife" and lev is not None else None)
+    return Means(names, np.array(est), np.column_stack(cols) if jack is None else jack)
+
+
+#: largest leverage of a row for which the delete-one-customer jackknife is used
+MAX_JACKKNIFE_LEVERAGE = 0.9
+
+
+def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarray:
+    """Delete-one-customer jackknife of the doubly robust means (Quenouille–Tukey; for
+    clustered regression MacKinnon & White 1985, *J. Econometrics* 29, and the CV3 estimator of
+    MacKinnon, Nielsen & Webb 2023, *J. Econometrics* 232), the weights held fixed.
+
+    Why: the sandwich of the influence functions treats each customer's pull on the outcome
+    regression as small. Customers with many trial rows and large odds weights are not, and
+    their leverage makes the sandwich short — on the foreign simulator under a null by 7–24 %
+    against a customer bootstrap (3 seeds; the jackknife was within 7 % of the bootstrap).
+
+    Without customer ``g`` the members' mean is ``(S − S_g) / (n_t − n_g)`` and the
+    counterfactual mean ``(Σ_t X − Σ_{t∈g} X) β̂₍₋g₎ / (n_t − n_g)``, with the exact
+    leave-one-cluster-out coefficients ``β̂₍₋g₎ = β̂ − A⁻¹ X_g'W_g (I − H_gg)⁻¹ r_g``
+    (``A = X'WX`` over the comparison rows, ``H_gg = X_g A⁻¹ X_g' W_g``; clusters of equal size
+    are solved as one batch). Returns pseudo-values ``√((G−1)/G) (θ̄₍.₎ − θ̂₍₋g₎)`` (``G``
+    customers with a row used; 0 for the others), in the column order of :func:`_dr_means`;
+    None when a customer's rows have a joint leverage (largest eigenvalue of their block of the
+    hat matrix) of :data:`MAX_JACKKNIFE_LEVERAGE` or more (then
+    the estimate without them is barely defined — e.g. the only comparison rows of a trial in a
+    small subset — and :func:`_dr_means` keeps the influence functions)."""
+    K = Ym.shape[1]
+    nt = t.sum()
+    S1 = Ym[t].sum(axis=0)
+    ct = cluster[t]
+    S1g = np.zeros((n_clusters, K))
+    np.add.at(S1g, ct, Ym[t])
+    ntg = np.bincount(ct, minlength=n_clusters).astype(float)
+    xs_t = X[t].sum(axis=0)
+    xs_tg = np.zeros((n_clusters, X.shape[1]))
+    np.add.at(xs_tg, ct, X[t])
+    denom = nt - ntg
+    denom = np.where(denom > 0, denom, np.nan)
+    mu1_g = (S1[None, :] - S1g) / denom[:, None]
+    mu0_g = ((xs_t[None, :] - xs_tg) @ coef) / denom[:, None]
+    ic = np.flatnonzero(c)
+    cc = cluster[ic]
+    order = np.argsort(cc, kind="stable")
+    ic, cc = ic[order], cc[order]
+    starts = np.flatnonzero(np.r_[True, cc[1:] != cc[:-1]])
+    sizes = np.diff(np.r_[starts, len(cc)])
+    resid = Ym[ic] - X[ic] @ coef
+    for size in np.unique(sizes):
+        first = starts[sizes == size]
+        rows = first[:, None] + np.arange(size)[None, :]         # (clusters, size)
+        Xg, wg, Rg = X[ic[rows]], w[ic[rows]], resid[rows]
+        Bg = Xg @ A_inv                                          # (clusters, size, p)
+        XAX = np.einsum("gsp,gqp->gsq", Bg, Xg)
+        # the eigenvalues of W½ X_g A⁻¹ X_g' W½ (those of H_gg, in [0, 1]): a customer's rows
+        # can be collinear with leverage 1 together while each row's own leverage is lower
+        sw = np.sqrt(wg)
+        if np.max(np.linalg.eigvalsh(XAX * sw[:, :, None] * sw[:, None, :]),
+                  initial=0.0) >= MAX_JACKKNIFE_LEVERAGE:
+            return None
+        Hgg = XAX * wg[:, None, :]
+        U = np.linalg.solve(np.eye(size)[None] - Hgg, Rg)        # (I − H_gg)⁻¹ r_g
+        # two steps (a 4-operand einsum loops over every index at once: 10x slower at 20k
+        # customers, minutes at 1M); same numbers to rounding
+        db = -np.einsum("pq,gqk->gpk", A_inv, np.einsum("gsq,gsk->gqk", Xg * wg[..., None], U))
+        g = cc[first]
+        mu0_g[g] += np.einsum("gp,gpk->gk", xs_t[None, :] - xs_tg[g], db) / denom[g, None]
+    used = (ntg > 0) | (np.bincount(cc, minlength=n_clusters) > 0)
+    G = int(used.sum())
+    cols = []
+    for k in range(K):
+        for theta in (mu1_g[:, k], mu0_g[:, k]):
+            psi = np.zeros(n_clusters)
+            v = theta[used]
+            psi[used] = np.sqrt((G - 1) / G) * (np.nanmean(v) - np.nan_to_num(v, nan=np.nanmean(v)))
+            cols.append(psi)
+    return np.column_stack(cols)
+
+
+def _effect(name, m, method, n, alpha) -> dict:
+    num, den = METRICS[name]
+
+    def lvl(mm, g):
+        return mm[f"{num}|{g}"] / mm[f"{den}|{g}"] if den else mm[f"{num}|{g}"]
+    return effect_row(name, "effect on members", m, lambda mm: lvl(mm, "c"),
+                      lambda mm: lvl(mm, "t"), method=method, n=n, alpha=alpha)
+
+
+def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, base, comp, n_rows,
+                            n_cl, outcomes, step: float = 1e-5) -> dict:
+    """What the BG/NBD completion adds to the influence functions (linearization after
+    imputation, Kim & Rao 2009, *Biometrika* 96(4), §2; Tsiatis 2006, *Semiparametric Theory and
+    Missing Data*, §9.1): the doubly robust means are linear in the outcomes, so with ``θ`` the
+    BG/NBD log parameters ``μ̂(θ̂) ≈ μ̂(θ) + Gᵀ(θ̂ − θ)`` with ``G = μ̂(∂Ỹ/∂θ)`` (the estimator
+    applied to the derivative of the completed outcomes, forward differences), and
+    ``θ̂ − θ ≈ Σ_i V s_i`` (``s_i`` a customer's score in ``θ``, ``V`` the fit's
+    ``variance_matrix_log_``). Each customer's term ``Gᵀ V s_i`` is added to that customer's
+    influence row, so its covariance with the same customer's doubly robust term is kept, and
+    ``Σ_i V s_i s_iᵀ V`` is the sandwich variance of ``θ̂`` (robust to a misspecified BG/NBD).
+
+    Returns ``dict(ok, psi_theta (n_cl, k), D (k dicts outcome → per-row derivative), detail)``;
+    ``ok`` is False (with the reason in ``detail``) when the covariance is not finite or the
+    scores are not, and then the intervals leave the parameter uncertainty out. ``base``: the
+    completed outcomes at ``θ̂`` (``complete(bg)[0]``)."""
+    V = getattr(bg, "variance_matrix_log_", None)
+    # the parameters with a covariance (a Pareto/NBD at its homogeneous-lifetime bound holds s)
+    names = list(V.index) if V is not None else list(bg.params_.index)
+    why = None
+    if V is None or not np.all(np.isfinite(V.to_numpy())):
+        why = (f"the {bg._model_name} information matrix is singular or not positive definite "
+               "at the estimate, so its covariance is not finite")
+    else:
+        params = bg.params_.to_numpy(float)
+        x, tx, T = (summary[k].to_numpy(float) for k in ("frequency", "recency", "T"))
+        _ll, g = bg._loglik_grad(params, bg._prepare(x, tx, T))
+        col = [list(bg.params_.index).index(n) for n in names]
+        score = g[:, col] * params[col]                     # d ll_i / d log θ
+        if not np.all(np.isfinite(score)):
+            why = "the BG/NBD scores are not finite at the estimate"
+    if why is not None:
+        msg = "; ".join(dict.fromkeys(str(w.message) for w in fit_warnings))
+        return dict(ok=False, psi_theta=None, D=None, names=names,
+                    detail=why + (f" (fit warnings: {msg})" if msg else ""))
+    psi_theta = np.zeros((n_cl, len(names)))
+    psi_theta[fit_codes] = score @ V.to_numpy()
+    D = []
+    for name in names:
+        b = copy.copy(bg)
+        b.params_ = bg.params_.copy()
+        b.params_[name] = float(bg.params_[name]) * np.exp(step)
+        d = (complete(b)[0] - base) / step
+        Dk = {}
+        for j, k in enumerate(outcomes):
+            v = np.zeros(n_rows)
+            v[comp] = d[:, j]
+            Dk[k] = v
+        D.append(Dk)
+    return dict(ok=True, psi_theta=psi_theta, D=D, names=names, detail="")
+
+
+def _with_model_uncertainty(m: Means, unc: dict, member, w, X, code, n_cl, ok) -> Means:
+    """``m`` with the BG/NBD parameter term of :func:`_completion_uncertainty` added to each
+    customer's influence row (unchanged when that term is not available)."""
+    if not unc["ok"]:
+        return m
+    # one weighted least squares for every (parameter, outcome) derivative at once
+    stacked = {f"{k}#{i}": v for i, Dk in enumerate(unc["D"]) for k, v in Dk.items()}
+    gm = _dr_means(stacked, member, w, X, code, n_cl, ok, se="influence")   # only gm.est used
+    G = np.zeros((len(unc["names"]), len(m.names)))
+    for name, val in zip(gm.names, gm.est):
+        k_i, g = name.split("|")
+        k, i = k_i.rsplit("#", 1)
+        if f"{k}|{g}" in m.names:
+            G[int(i), m.names.index(f"{k}|{g}")] = val
+    return Means(m.names, m.est, m.psi + unc["psi_theta"] @ G)
