@@ -269,7 +269,6 @@ KNOWN_LONG_FILES = {
 }
 KNOWN_LONG_FUNCTIONS = {
     "retention_lab/clv/covariates_tv.py::__init__",
-    "retention_lab/engines/contract.py::clean_view",
     "retention_lab/impact/core/clv_effects.py::membership_clv_effect",
 }
 #: "file::function" with an uncommented function-level import (any number of them).

@@ -68,104 +68,88 @@ def _expressions(src: Source, types: dict[str, str]) -> tuple[str, str, str, str
     return date, amount, kind, nan
 
 
-def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
-               zero_amounts: str = "keep", observation_end=None) -> tuple[str, DataQuality, int]:
-    """Validate ``src`` in its engine; return (the clean view's name, the ledger, rows read).
-
-    ``observation_end``: as in :func:`~retention_lab.schema.validate_transactions`, rows after it
-    are excluded (and counted) *before* returns are netted. Cached on the source per option
-    set: a notebook's several summaries check the table once.
-    """
-    end = None if observation_end is None else pd.Timestamp(observation_end)
-    key = (validate, returns, zero_amounts, end)
-    if key in src._clean:
-        view, quality, n = src._clean[key]
-        return view, copy.deepcopy(quality), n
+def _check_options(returns: str, zero_amounts: str) -> None:
     if returns not in ("net", "exclude", "error"):
         raise ValueError(f"returns must be 'net', 'exclude' or 'error', not {returns!r}")
     if zero_amounts not in ("keep", "exclude"):
         raise ValueError(f"zero_amounts must be 'keep' or 'exclude', not {zero_amounts!r}")
-    be, q, view = src.backend, src.backend.quote, src.view
-    types = be.columns(view)
-    quality = DataQuality()
-    n = src._n_rows
-    missing = [c for c in schema.TRANSACTION_COLUMNS if c not in types]
-    if missing or (validate and n == 0):
-        n = src.n_rows
-        if n == 0:
-            raise DataError(f"{TABLE}: the table is empty (0 rows); rule 'table has at least one row'",
-                            table=TABLE, column="*", rule="table has at least one row", n_rows=0)
-        schema._require_columns(_Shape(types, n), TABLE, schema.TRANSACTION_COLUMNS)
-    date, amount, date_kind, nan = _expressions(src, types)
-    cid, d, a = q("customer_id"), q("date"), q("amount")
-    has_orders = "order_id" in types
-    null_amount = f"({a} IS NULL OR {nan})" if nan else f"{a} IS NULL"
 
+
+def _late(date: str, end) -> str:
+    """SQL condition of the rows after ``end`` (the observation end), ``FALSE`` without one."""
     late = "FALSE"
     if end is not None:
         limit = end + pd.Timedelta(days=1) if end == end.normalize() else end
         op = ">=" if end == end.normalize() else ">"
         late = f"({date} {op} TIMESTAMP '{limit.isoformat(sep=' ')}')"
-    if validate:
-        bad_date = f"({d} IS NOT NULL AND {date} IS NULL)"
-        bad_amount = f"({a} IS NOT NULL AND {amount} IS NULL)" if nan is None else "FALSE"
-        # integer ids: their range, for the one-pass summary kernel (engines.kernels)
-        id_range = (f", MIN({cid}) AS min_id, MAX({cid}) AS max_id"
-                    if type_class(types["customer_id"]) == "int" else "")
-        c = be.row(f"""
-            SELECT COUNT(*) AS n,
-                   SUM(CASE WHEN {cid} IS NULL THEN 1 ELSE 0 END) AS null_id,
-                   SUM(CASE WHEN {bad_date} THEN 1 ELSE 0 END) AS bad_date,
-                   SUM(CASE WHEN {d} IS NULL THEN 1 ELSE 0 END) AS null_date,
-                   SUM(CASE WHEN {null_amount} THEN 1 ELSE 0 END) AS null_amount,
-                   SUM(CASE WHEN {bad_amount} THEN 1 ELSE 0 END) AS bad_amount,
-                   SUM(CASE WHEN {late} THEN 1 ELSE 0 END) AS late,
-                   SUM(CASE WHEN {amount} < 0 AND NOT {late} THEN 1 ELSE 0 END) AS negative,
-                   SUM(CASE WHEN {amount} = 0 AND NOT {late} THEN 1 ELSE 0 END) AS zero,
-                   MAX(CASE WHEN NOT {late} THEN {date} END) AS max_ts,
-                   MIN(CASE WHEN NOT {late} THEN {date} END) AS min_ts{id_range}
-            FROM {view}""")
-        max_ts, min_ts = c.pop("max_ts"), c.pop("min_ts")
-        min_id, max_id = c.pop("min_id", None), c.pop("max_id", None)
-        c = {k: int(v or 0) for k, v in c.items()}
-        n = src._n_rows = c["n"]
-        if n == 0:
-            raise DataError(f"{TABLE}: the table is empty (0 rows); rule 'table has at least one row'",
-                            table=TABLE, column="*", rule="table has at least one row", n_rows=0)
-        checks = [("customer_id", "customer_id is not null", "null_id", f"{cid} IS NULL"),
-                  ("date", "date is a parseable date", "bad_date", bad_date),
-                  ("date", "date is not null", "null_date", f"{d} IS NULL"),
-                  ("amount", "amount is not null", "null_amount", null_amount),
-                  ("amount", "amount is numeric", "bad_amount", bad_amount)]
-        for column, rule, k, where in checks:
-            if c[k]:
-                raise _error(src, column, rule, c[k], n, where)
-        if end is not None:
-            quality.record(TABLE, "date", f"date <= observation_end ({end.date()})", c["late"],
-                           note="transactions after the observation end are outside the window")
-    else:  # as the pandas path with validate=False: the table is taken as it is
-        n = src.n_rows
-        c = {"negative": 0, "zero": 0}
-        zero_amounts = "keep"
-        max_ts = min_ts = min_id = max_id = None
+    return late
 
-    base = be.create_view(new_name("base"), f"""
-        SELECT {cid} AS customer_id, {date} AS ts, {amount} AS amount
-               {", " + q("order_id") + " AS order_id" if has_orders else ""}
-        FROM {view} WHERE NOT {late}""")
-    clean_sql = f"SELECT customer_id, ts, amount FROM {base}"
+
+def _scan(src: Source, types, date, amount, nan, null_amount, late, end, quality):
+    """The validating scan: one pass counting each rule's violations (and the window's
+    bounds); raises :class:`DataError` on the rules that refuse the table. Returns the counts
+    and ``(max_ts, min_ts, min_id, max_id)``."""
+    be, q, view = src.backend, src.backend.quote, src.view
+    cid, d, a = q("customer_id"), q("date"), q("amount")
+    bad_date = f"({d} IS NOT NULL AND {date} IS NULL)"
+    bad_amount = f"({a} IS NOT NULL AND {amount} IS NULL)" if nan is None else "FALSE"
+    # integer ids: their range, for the one-pass summary kernel (engines.kernels)
+    id_range = (f", MIN({cid}) AS min_id, MAX({cid}) AS max_id"
+                if type_class(types["customer_id"]) == "int" else "")
+    c = be.row(f"""
+        SELECT COUNT(*) AS n,
+               SUM(CASE WHEN {cid} IS NULL THEN 1 ELSE 0 END) AS null_id,
+               SUM(CASE WHEN {bad_date} THEN 1 ELSE 0 END) AS bad_date,
+               SUM(CASE WHEN {d} IS NULL THEN 1 ELSE 0 END) AS null_date,
+               SUM(CASE WHEN {null_amount} THEN 1 ELSE 0 END) AS null_amount,
+               SUM(CASE WHEN {bad_amount} THEN 1 ELSE 0 END) AS bad_amount,
+               SUM(CASE WHEN {late} THEN 1 ELSE 0 END) AS late,
+               SUM(CASE WHEN {amount} < 0 AND NOT {late} THEN 1 ELSE 0 END) AS negative,
+               SUM(CASE WHEN {amount} = 0 AND NOT {late} THEN 1 ELSE 0 END) AS zero,
+               MAX(CASE WHEN NOT {late} THEN {date} END) AS max_ts,
+               MIN(CASE WHEN NOT {late} THEN {date} END) AS min_ts{id_range}
+        FROM {view}""")
+    max_ts, min_ts = c.pop("max_ts"), c.pop("min_ts")
+    min_id, max_id = c.pop("min_id", None), c.pop("max_id", None)
+    c = {k: int(v or 0) for k, v in c.items()}
+    n = src._n_rows = c["n"]
+    if n == 0:
+        raise DataError(f"{TABLE}: the table is empty (0 rows); rule 'table has at least one row'",
+                        table=TABLE, column="*", rule="table has at least one row", n_rows=0)
+    checks = [("customer_id", "customer_id is not null", "null_id", f"{cid} IS NULL"),
+              ("date", "date is a parseable date", "bad_date", bad_date),
+              ("date", "date is not null", "null_date", f"{d} IS NULL"),
+              ("amount", "amount is not null", "null_amount", null_amount),
+              ("amount", "amount is numeric", "bad_amount", bad_amount)]
+    for column, rule, k, where in checks:
+        if c[k]:
+            raise _error(src, column, rule, c[k], n, where)
+    if end is not None:
+        quality.record(TABLE, "date", f"date <= observation_end ({end.date()})", c["late"],
+                       note="transactions after the observation end are outside the window")
+    return c, n, (max_ts, min_ts, min_id, max_id)
+
+
+def _check_unique_orders(src: Source, base: str) -> None:
+    be = src.backend
+    dup = be.row(f"""
+        SELECT COALESCE(SUM(k), 0) AS n_dup, (SELECT COUNT(*) FROM {base} WHERE amount >= 0) AS n_purchases
+        FROM (SELECT order_id, COUNT(*) AS k FROM {base}
+              WHERE amount >= 0 AND order_id IS NOT NULL GROUP BY order_id HAVING COUNT(*) > 1) d""")
+    if int(dup["n_dup"]):
+        raise _error(src, "order_id", "order_id is unique among purchases", dup["n_dup"],
+                     dup["n_purchases"],
+                     f"order_id IN (SELECT order_id FROM {base} WHERE amount >= 0 "
+                     f"GROUP BY order_id HAVING COUNT(*) > 1) AND amount >= 0", over=base)
+
+
+def _returns(src: Source, base: str, c, n, late, amount, returns, has_orders, validate,
+             quality, clean_sql):
+    """The clean rows' SQL with the returns (negative amounts) netted into their orders,
+    excluded or refused as ``returns`` says; each exclusion recorded in ``quality``. Returns
+    ``(clean_sql, purchases_where)``."""
+    be = src.backend
     purchases_where = None
-
-    if has_orders and validate:
-        dup = be.row(f"""
-            SELECT COALESCE(SUM(k), 0) AS n_dup, (SELECT COUNT(*) FROM {base} WHERE amount >= 0) AS n_purchases
-            FROM (SELECT order_id, COUNT(*) AS k FROM {base}
-                  WHERE amount >= 0 AND order_id IS NOT NULL GROUP BY order_id HAVING COUNT(*) > 1) d""")
-        if int(dup["n_dup"]):
-            raise _error(src, "order_id", "order_id is unique among purchases", dup["n_dup"],
-                         dup["n_purchases"],
-                         f"order_id IN (SELECT order_id FROM {base} WHERE amount >= 0 "
-                         f"GROUP BY order_id HAVING COUNT(*) > 1) AND amount >= 0", over=base)
     if c["negative"]:
         if returns == "error" and validate:
             raise _error(src, "amount", "amount >= 0 (returns not allowed)", c["negative"],
@@ -202,6 +186,70 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
             if validate:
                 quality.record(TABLE, "amount", "amount >= 0", c["negative"],
                                note=f"return excluded ({why})")
+    return clean_sql, purchases_where
+
+
+def _remember_bounds(src: Source, clean: str, c, bounds, zero_amounts, end, date_kind) -> None:
+    max_ts, min_ts, min_id, max_id = bounds
+    # The clean rows are a subset of the kept raw rows with their timestamps unchanged —
+    # the same rows when nothing was netted or excluded — so the summaries' window checks
+    # can skip a scan (see :func:`last_timestamp`).
+    src._last_ts[clean] = (pd.Timestamp(max_ts), c["negative"] == 0 and zero_amounts == "keep")
+    src._bounds[clean] = Bounds(min_id, max_id, pd.Timestamp(min_ts), pd.Timestamp(max_ts),
+                                plain=(c["negative"] == 0 and zero_amounts == "keep"
+                                       and end is None and date_kind == "ts"))
+
+
+def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
+               zero_amounts: str = "keep", observation_end=None) -> tuple[str, DataQuality, int]:
+    """Validate ``src`` in its engine; return (the clean view's name, the ledger, rows read).
+
+    ``observation_end``: as in :func:`~retention_lab.schema.validate_transactions`, rows after it
+    are excluded (and counted) *before* returns are netted. Cached on the source per option
+    set: a notebook's several summaries check the table once.
+    """
+    end = None if observation_end is None else pd.Timestamp(observation_end)
+    key = (validate, returns, zero_amounts, end)
+    if key in src._clean:
+        view, quality, n = src._clean[key]
+        return view, copy.deepcopy(quality), n
+    _check_options(returns, zero_amounts)
+    be, q, view = src.backend, src.backend.quote, src.view
+    types = be.columns(view)
+    quality = DataQuality()
+    n = src._n_rows
+    missing = [c for c in schema.TRANSACTION_COLUMNS if c not in types]
+    if missing or (validate and n == 0):
+        n = src.n_rows
+        if n == 0:
+            raise DataError(f"{TABLE}: the table is empty (0 rows); rule 'table has at least one row'",
+                            table=TABLE, column="*", rule="table has at least one row", n_rows=0)
+        schema._require_columns(_Shape(types, n), TABLE, schema.TRANSACTION_COLUMNS)
+    date, amount, date_kind, nan = _expressions(src, types)
+    cid, a = q("customer_id"), q("amount")
+    has_orders = "order_id" in types
+    null_amount = f"({a} IS NULL OR {nan})" if nan else f"{a} IS NULL"
+
+    late = _late(date, end)
+    if validate:
+        c, n, (max_ts, min_ts, min_id, max_id) = _scan(src, types, date, amount, nan,
+                                                       null_amount, late, end, quality)
+    else:  # as the pandas path with validate=False: the table is taken as it is
+        n = src.n_rows
+        c = {"negative": 0, "zero": 0}
+        zero_amounts = "keep"
+        max_ts = min_ts = min_id = max_id = None
+
+    base = be.create_view(new_name("base"), f"""
+        SELECT {cid} AS customer_id, {date} AS ts, {amount} AS amount
+               {", " + q("order_id") + " AS order_id" if has_orders else ""}
+        FROM {view} WHERE NOT {late}""")
+    clean_sql = f"SELECT customer_id, ts, amount FROM {base}"
+
+    if has_orders and validate:
+        _check_unique_orders(src, base)
+    clean_sql, purchases_where = _returns(src, base, c, n, late, amount, returns, has_orders,
+                                          validate, quality, clean_sql)
     if purchases_where:
         clean_sql += f" WHERE {purchases_where}"
     if zero_amounts == "exclude":
@@ -217,13 +265,8 @@ def clean_view(src: Source, *, validate: bool = True, returns: str = "net",
                             table=TABLE, column="*", rule="table has at least one row", n_rows=0)
     src._clean[key] = (clean, copy.deepcopy(quality), n)
     if max_ts is not None:
-        # The clean rows are a subset of the kept raw rows with their timestamps unchanged —
-        # the same rows when nothing was netted or excluded — so the summaries' window checks
-        # can skip a scan (see :func:`last_timestamp`).
-        src._last_ts[clean] = (pd.Timestamp(max_ts), c["negative"] == 0 and zero_amounts == "keep")
-        src._bounds[clean] = Bounds(min_id, max_id, pd.Timestamp(min_ts), pd.Timestamp(max_ts),
-                                    plain=(c["negative"] == 0 and zero_amounts == "keep"
-                                           and end is None and date_kind == "ts"))
+        _remember_bounds(src, clean, c, (max_ts, min_ts, min_id, max_id), zero_amounts, end,
+                         date_kind)
     return clean, quality, n
 
 
