@@ -270,10 +270,6 @@ KNOWN_LONG_FUNCTIONS = {
 }
 #: "file::function" with an uncommented function-level import (any number of them).
 KNOWN_FUNCTION_IMPORTS = {
-    "retention_lab/clv/covariates_tv.py::_no_covariate_model",
-    "retention_lab/clv/covariates_tv.py::customer_lifetime_value",
-    "retention_lab/clv/covariates_tv.py::fit",
-    "retention_lab/clv/covariates_tv_bg.py::_no_covariate_model",
     "retention_lab/engines/backends.py::__init__",
     "retention_lab/engines/backends.py::parse_bytes",
     "retention_lab/engines/backends.py::spark_session",
@@ -281,13 +277,6 @@ KNOWN_FUNCTION_IMPORTS = {
     "retention_lab/engines/sources.py::_is_ibis_table",
     "retention_lab/engines/sources.py::_spark_source",
     "retention_lab/engines/summaries.py::read_transactions",
-    "retention_lab/impact/core/clv_effects.py::_enrolments",
-    "retention_lab/impact/core/clv_effects.py::_fitter_projections",
-    "retention_lab/impact/core/clv_effects.py::_pre_index_spend",
-    "retention_lab/impact/core/clv_effects.py::_spend_influence",
-    "retention_lab/impact/core/clv_effects.py::membership_clv_effect",
-    "retention_lab/impact/core/clv_effects.py::order_value_ratio",
-    "retention_lab/impact/core/clv_effects.py::predicted_clv",
     "retention_lab/report/figures/_base.py::_ipython_display_",
     "retention_lab/survival/data.py::churn_frame",
     "retention_lab/survival/descriptive.py::logrank",

@@ -88,6 +88,7 @@ import pandas as pd
 from scipy import optimize
 from scipy.special import expit, ndtr
 
+from ..features.periods import DAYS_PER
 from ..units import Z95
 from .base import (
     ConvergenceError,
@@ -95,7 +96,7 @@ from .base import (
     covariance_from_information,
     hessian_from_gradient,
 )
-from .covariates import LogShapeParamsMixin, design_matrix
+from .covariates import LogShapeParamsMixin, covariate_clv, design_matrix
 from .covariates_tv_data import (  # noqa: F401  (re-exported: moved here → covariates_tv_data)
     EVENTS,
     DynamicData,
@@ -109,6 +110,7 @@ from .covariates_tv_lik import (  # noqa: F401  (re-exported: moved here → cov
     dynamic_loglik_grad,
     dynamic_loglik_terms,
 )
+from .pareto_nbd import ParetoNBDFitter
 
 
 # ---------------------------------------------------------------------------- the fitter
@@ -134,7 +136,6 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
 
     @staticmethod
     def _no_covariate_model():
-        from .pareto_nbd import ParetoNBDFitter
         return ParetoNBDFitter()
 
     @staticmethod
@@ -184,7 +185,6 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         self.events_ = events
         self.data_ = d
         self.freq = d.freq
-        from ..features.periods import DAYS_PER
         self.time_unit_ = DAYS_PER[d.freq]
         self.observation_end_ = pd.Timestamp(observation_end)
         self.covariates_trans_, self.covariates_life_ = d.tnames, d.lnames
@@ -388,7 +388,6 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         :func:`retention_lab.clv.customer_lifetime_value`, parametric-bootstrap intervals).
         ``summary``: a BTYD summary with ``monetary_value`` for a Gamma-Gamma spend model
         (default: the fitted customers' ``frequency, recency, T`` — enough for a fixed spend)."""
-        from .covariates import covariate_clv
         d = self.data_
         summ = d.summary() if summary is None else summary.reindex(d.ids)
         summ.attrs.update(freq=d.freq, freq_multiplier=1)

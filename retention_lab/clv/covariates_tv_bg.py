@@ -42,6 +42,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln, roots_jacobi
 
+from .beta_geo import BetaGeoFitter
 from .covariates_tv import TimeVaryingParetoNBDFitter, _states
 
 #: Gauss–Jacobi nodes for the expectation over p (relative error ≤ 1e-6 against the BG/NBD
@@ -176,7 +177,6 @@ class TimeVaryingBetaGeoFitter(TimeVaryingParetoNBDFitter):
 
     @staticmethod
     def _no_covariate_model():
-        from .beta_geo import BetaGeoFitter
         return BetaGeoFitter()
 
     @staticmethod

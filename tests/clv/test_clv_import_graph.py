@@ -14,8 +14,6 @@ import retention_lab
 
 PACKAGE = Path(retention_lab.__file__).resolve().parent
 CLV = PACKAGE / "clv"
-#: helper-owned modules whose function-level imports another change removes (issue 21)
-OTHERS = {"covariates_tv", "covariates_tv_bg"}
 DISPLAY = ("retention_lab.plots", "retention_lab.report", "retention_lab.reporting",
            "retention_lab.presentation", "retention_lab.formatting")
 #: the comment that marks a sanctioned function-level import of the display layer
@@ -123,11 +121,9 @@ def test_clv_does_not_import_display_at_module_level():
 
 def test_clv_function_level_imports_are_the_sanctioned_ones():
     """An import inside a function is allowed for the display layer (marked with its comment)
-    only; the time-varying modules (another helper's) are not checked here."""
+    only."""
     bad = []
     for path in sorted(CLV.glob("*.py")):
-        if path.stem in OTHERS:
-            continue
         lines = path.read_text().splitlines()
         for m, line, inside in _imports(path):
             if not inside:

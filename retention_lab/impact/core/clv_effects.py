@@ -44,7 +44,19 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from ... import ids
+from ... import clv as rlclv, ids
+from ...clv import GammaGammaFitter
+from ...clv.base import covariance_from_information, hessian_from_gradient
+from ...clv.covariates_tv import TimeVaryingParetoNBDFitter, _states, membership_covariates
+from ...clv.covariates_tv_bg import (
+    TimeVaryingBetaGeoFitter,
+    _purchase_sums,
+    bg_dynamic_loglik_terms,
+)
+from ...errors import DataError
+from ...features import rfm_summary
+from ...features.periods import customer_periods, period_index
+from ...units import days_per
 from .clv_projection import _bg_projections, discount_coefficients
 
 
@@ -54,8 +66,6 @@ def predicted_clv(data, out: pd.DataFrame, groups: dict, *, months: int = 12,
     """Per-customer expected CLV (index of ``out``; customers without transactions get 0) from
     a BG/NBD + Gamma-Gamma pair fitted to each group, and each group's delta-method variance of
     the mean CLV (parameter uncertainty). Returns ``(clv, info)``."""
-    from ... import clv as rlclv
-    from ...features import rfm_summary
     end = out.attrs["observation_end"]
     tx = data.transactions
     values = pd.Series(0.0, index=out.index)
@@ -117,7 +127,6 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     and reference customers) with ``ρ̂ − ρ ≈ Σ influence`` (the members' ratio-estimator terms
     plus the reference index's, by the chain rule through each ``I_m``; clustered by customer).
     """
-    from ...features.periods import period_index
     cid = tx["customer_id"].to_numpy()
     dates = tx["date"].to_numpy()
     amt = tx["amount"].to_numpy(float)
@@ -209,18 +218,9 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     membership covariate and the unit of the ages (daily by default: the switch the day after
     the enrolment; the purchase events are exact days whatever ``freq``).
     """
-    from ...clv import GammaGammaFitter
-    from ...clv.covariates_tv import TimeVaryingParetoNBDFitter, _states, membership_covariates
-    from ...clv.covariates_tv_bg import (
-        TimeVaryingBetaGeoFitter,
-        _purchase_sums,
-        bg_dynamic_loglik_terms,
-    )
     if model not in ("bgnbd", "pnbd"):
         raise ValueError(f"model must be 'bgnbd' or 'pnbd', not {model!r}")
     cls = TimeVaryingBetaGeoFitter if model == "bgnbd" else TimeVaryingParetoNBDFitter
-    from ...features.periods import period_index
-    from ...units import days_per
     tx, cust, end = data.transactions, data.customers, pd.Timestamp(data.observation_end)
     enr_all, members = _enrolments(cust, members, end)
     panel = membership_covariates(cust, tx["date"].min(), end, freq=freq, compact=True)
@@ -302,7 +302,6 @@ def _fitter_projections(fitted, d, d_end, months: int, discount_rate: float):
     months after the observation end with membership on and off, from the fitter's own
     ``_cum_expected`` (``θ=None``: the fitted parameters) — the Pareto/NBD's path, and the
     reference the BG/NBD's fused pass (:func:`_bg_projections`) is tested against."""
-    from ...units import days_per
     steps = days_per("M") / d.unit * np.arange(0, months + 1)
     horizons = d_end[None, :] + steps[:, None]          # (months + 1, members)
     factors = (1.0 + discount_rate) ** -np.arange(1, months + 1)
@@ -334,7 +333,6 @@ def _effect_fields(est: float, se: float, c: float, t: float, alpha: float) -> d
 def _enrolments(cust: pd.DataFrame, members, end):
     """``(every customer's enrolled_at by customer_id, the members' index dates)`` — default
     members: every customer enrolled by ``end`` (part of :func:`membership_clv_effect`)."""
-    from ...errors import DataError
     if "enrolled_at" not in cust.columns:
         raise DataError("customers: missing column 'enrolled_at' (enrolment date or null)",
                         table="customers", column="enrolled_at", rule="required column")
@@ -364,7 +362,6 @@ def _pre_index_spend(mt: pd.DataFrame, members: pd.Series, ids: pd.Index, freq: 
     """Each member's index date (``members`` reindexed to ``ids``) and their repeat purchase
     occasions before it: ``(index_date Series, frequency, mean amount)`` — the Gamma-Gamma's
     inputs (part of :func:`membership_clv_effect`)."""
-    from ...features.periods import customer_periods, period_index
     idx = pd.Series(members.reindex(ids).to_numpy(), index=ids)
     cp = customer_periods(mt, freq)
     k_idx = pd.Series(period_index(idx.to_numpy(), freq), index=ids)
@@ -402,7 +399,6 @@ def _spend_influence(gg, f_pre, m_pre, dclv, ok, mpos, n_customers) -> np.ndarra
     per-row scores on the log scale times ``H⁻¹ J_φ`` (observed information; ``J_φ`` the
     gradient of the mean effect through the expected spend, ``dclv`` each member's CLV
     difference per unit of spend)."""
-    from ...clv.base import covariance_from_information, hessian_from_gradient
     psi_g = np.zeros(n_customers)
     rows = f_pre > 0
     gdat = dict(x=f_pre[rows], m=m_pre[rows], logm=np.log(m_pre[rows]), logx=np.log(f_pre[rows]))
