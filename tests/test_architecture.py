@@ -265,26 +265,9 @@ def test_no_import_cycle_at_module_level():
 FILE_LINES, FUNCTION_LINES = 500, 120
 
 KNOWN_LONG_FILES: set[str] = set()
-KNOWN_LONG_FUNCTIONS = {
-    "retention_lab/impact/core/clv_effects.py::membership_clv_effect",
-}
+KNOWN_LONG_FUNCTIONS: set[str] = set()
 #: "file::function" with an uncommented function-level import (any number of them).
-KNOWN_FUNCTION_IMPORTS = {
-    "retention_lab/engines/backends.py::__init__",
-    "retention_lab/engines/backends.py::parse_bytes",
-    "retention_lab/engines/backends.py::spark_session",
-    "retention_lab/engines/sources.py::_duckdb_source",
-    "retention_lab/engines/sources.py::_is_ibis_table",
-    "retention_lab/engines/sources.py::_spark_source",
-    "retention_lab/engines/summaries.py::read_transactions",
-    "retention_lab/report/figures/_base.py::_ipython_display_",
-    "retention_lab/survival/data.py::churn_frame",
-    "retention_lab/survival/descriptive.py::logrank",
-    "retention_lab/survival/effects.py::hazard_ratios",
-    "retention_lab/survival/parametric.py::fit",
-    "retention_lab/survival/prediction.py::_purchase_before_dropout",
-    "retention_lab/survival/prediction.py::fit",
-}
+KNOWN_FUNCTION_IMPORTS: set[str] = set()
 
 
 def source_files():

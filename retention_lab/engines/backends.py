@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import tempfile
 
 import pandas as pd
@@ -49,7 +50,6 @@ def configure(**duckdb_settings) -> dict:
 
 def parse_bytes(text: str) -> int:
     """``"3GB"``, ``"2.7 GiB"``, ``"512MB"`` → bytes."""
-    import re
 
     m = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)(i?)B?\s*", str(text), re.IGNORECASE)
     if not m:
@@ -127,7 +127,7 @@ class DuckDBBackend(Backend):
     name = "duckdb"
 
     def __init__(self, con=None, **settings):
-        import duckdb
+        import duckdb  # optional engine: imported when DuckDB is used
 
         if con is None:
             cfg = {**DUCKDB_CONFIG, **settings}
@@ -220,7 +220,7 @@ def spark_session(master: str | None = None, remote: str | None = None, config: 
     An active session is reused as it is when neither ``master`` nor ``remote`` is given
     (``getOrCreate`` semantics); its time zone is set to UTC for the engines' queries.
     """
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # heavy optional dependency (spark extra)
 
     master = master or os.environ.get("RETENTION_LAB_SPARK_MASTER")
     remote = remote or os.environ.get("RETENTION_LAB_SPARK_REMOTE")

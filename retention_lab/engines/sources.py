@@ -124,7 +124,7 @@ def _is_ibis_table(data) -> bool:
     # string would cost more than a 10M-row summary's contract checks.
     if not type(data).__module__.startswith("ibis"):
         return False
-    import ibis.expr.types as ir
+    import ibis.expr.types as ir  # optional: ibis only when a table is given
     return isinstance(data, ir.Table)
 
 
@@ -265,7 +265,7 @@ def _duckdb_source(data, **settings) -> Source:
     if _is_ibis_table(data):
         backend_name = data._find_backend().name
         if backend_name == "duckdb":
-            import ibis
+            import ibis  # optional: ibis only when a table is given
             be = DuckDBBackend(con=data._find_backend().con)
             view = be.create_view(new_name("ibis"), ibis.to_sql(data, dialect="duckdb"))
             return Source(be, view, "ibis table (its DuckDB connection)", origin=None)
@@ -284,7 +284,7 @@ def _duckdb_source(data, **settings) -> Source:
         if not os.path.exists(path):
             raise _source_error(path, f"no such DuckDB database (a relative path is read from "
                                 f"the working directory {os.getcwd()})", "database exists")
-        import duckdb
+        import duckdb  # optional engine: imported when DuckDB is used
         alias = new_name("db")
         try:
             be.execute(f"ATTACH {_sql_string(path)} AS {alias} (READ_ONLY)")
@@ -309,7 +309,7 @@ def _duckdb_source(data, **settings) -> Source:
             reader = f"read_parquet({_sql_string(pattern)}, hive_partitioning = true, union_by_name = true)"
         else:
             reader = f"read_csv({_sql_string(pattern)}, header = true)"
-        import duckdb
+        import duckdb  # optional engine: imported when DuckDB is used
         try:
             view = be.create_view(new_name("tx"), f"SELECT * FROM {reader}")
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
@@ -321,7 +321,7 @@ def _duckdb_source(data, **settings) -> Source:
 
 def _spark_source(data, spark=None) -> Source:
     if _is_ibis_table(data) and data._find_backend().name == "pyspark":
-        import ibis
+        import ibis  # optional: ibis only when a table is given
         spark = data._find_backend()._session
         be = SparkBackend(spark)
         view = be.create_view(new_name("ibis"), ibis.to_sql(data, dialect="spark"))

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..errors import DataQuality
 from ..periods import check_freq, period_index
+from ..schema import validate_transactions
 from ..units import days_per, unit_code
 from . import contract, kernels, pandas_engine, sql
 from .one_pass import (  # noqa: F401  (moved there; re-exported)
@@ -451,7 +452,6 @@ def read_transactions(data, *, observation_end=None, engine: str = "auto",
     """
     eng = pick_engine(data, engine)
     if eng == "pandas":
-        from ..schema import validate_transactions
         tx, desc = _pandas(data)
         clean, quality = validate_transactions(tx, observation_end=observation_end,
                                                returns=returns)

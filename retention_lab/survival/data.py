@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..errors import DataError
+from ..features import churn_table
 
 __all__ = ["churn_frame", "enrolment_ages"]
 
@@ -29,7 +30,6 @@ def churn_frame(data, inactivity_days: int = 90, columns=None) -> pd.DataFrame:
     of that name wins), the customer ``columns`` (covariates, group columns) and
     ``enrolment_age`` when ``enrolled_at`` exists.
     A customer in the transactions but not in ``customers`` is a :class:`DataError`."""
-    from ..features import churn_table
     customers = data.customers
     columns = list(columns or [])
     if "customer_id" not in customers.columns:

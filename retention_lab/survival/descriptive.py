@@ -16,6 +16,7 @@ from lifelines.statistics import multivariate_logrank_test
 from lifelines.utils import median_survival_times
 
 from ._base import SurvivalResult, check_survival_frame, collapse, p_words
+from .regression import require_events
 
 __all__ = ["RetentionCurves", "logrank", "LogRankResult", "km_at"]
 
@@ -138,7 +139,6 @@ def logrank(table: pd.DataFrame, group: str, *, duration_col: str = "duration",
     lifelines ``multivariate_logrank_test``). ``weightings`` selects a weighted variant
     (``"wilcoxon"``, ``"tarone-ware"``, ``"peto"``) that stresses early differences."""
     df = check_survival_frame(table, duration_col, event_col, weights_col, [group])
-    from .regression import require_events
     require_events(df[event_col], df[weights_col] if weights_col else None, column=event_col,
                    model="the log-rank test")
     c = collapse(df, [group, duration_col, event_col], weights_col)

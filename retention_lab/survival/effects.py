@@ -26,6 +26,7 @@ from scipy.stats import norm
 from ..units import z_value
 from ._base import SurvivalResult, check_survival_frame, collapse, p_words
 from .descriptive import km_at
+from .regression import COX_METHOD, cox_summary
 
 __all__ = ["rmst", "rmst_difference", "retention_difference", "hazard_ratios",
            "EffectResult"]
@@ -212,7 +213,6 @@ def retention_difference(table: pd.DataFrame, group: str, horizon: float, *, ref
 def hazard_ratios(model) -> pd.DataFrame:
     """Hazard ratios with 95 % intervals from a :class:`ChurnCoxModel`, an
     :class:`EnrolmentEffect` or a fitted lifelines Cox fitter."""
-    from .regression import COX_METHOD, cox_summary
     if hasattr(model, "hazard_ratios"):
         return model.hazard_ratios()
     if hasattr(model, "model_summary"):

@@ -28,6 +28,7 @@ from lifelines import (
 from ..units import z_value
 from ._base import check_survival_frame, collapse, design_matrix, positive_durations, zero_note
 from .descriptive import RetentionCurves, km_at
+from .regression import require_events
 
 __all__ = ["ParametricRetention", "MODELS"]
 
@@ -81,7 +82,6 @@ class ParametricRetention:
         optimizer's tolerance (~1e-6 relative); ``False`` reproduces lifelines' unweighted run.
         """
         df = check_survival_frame(table, duration_col, event_col, weights_col)
-        from .regression import require_events
         # no lapse: every family's scale runs to infinity (lifelines only warns)
         require_events(df[event_col], df[weights_col] if weights_col else None,
                        column=event_col, model="a parametric lifetime model")

@@ -47,6 +47,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from lifelines.utils import concordance_index
+from scipy.special import hyp2f1
 
 from ..errors import DataError
 from ..units import days_per, z_value
@@ -67,7 +68,6 @@ def _purchase_before_dropout(model, x, T) -> np.ndarray:
     μ ~ Gamma(s, β+T) independent, λ/(λ+μ) = B/(B + c(1−B)) with B ~ Beta(r+x, s) and
     c = (α+T)/(β+T), whose mean is ``k/(k+s) · 2F1(1, s; k+s+1; 1−c)`` (k = r+x; Pfaff's
     transformation gives ``1/c · k/(k+s) · 2F1(1, k+1; k+s+1; 1−1/c)`` for c > 2)."""
-    from scipy.special import hyp2f1
     p = model.params_
     r, alpha, s, beta = (float(p[k]) for k in ("r", "alpha", "s", "beta"))
     k = r + np.asarray(x, float)
@@ -129,7 +129,7 @@ class ChurnRiskModel:
                             n_rows=len(table))
         self.activity_ = None
         if purchase_history and has:
-            from ..clv import ParetoNBDFitter
+            from ..clv import ParetoNBDFitter  # sibling layer, only for the BTYD lapse model
             self.activity_ = ParetoNBDFitter().fit(purchase_summary(table))
         return self
 

@@ -29,8 +29,8 @@ class ReportFigure(Figure):
         # IPython is imported when Jupyter displays the figure, where it is already loaded
         # (scripts, tests and the runner's workers never import it for a figure).
         try:
-            from IPython import get_ipython
-            from IPython.display import publish_display_data
+            from IPython import get_ipython  # optional: only inside a Jupyter kernel
+            from IPython.display import publish_display_data  # optional: Jupyter
         except ImportError:  # pragma: no cover - IPython is a dependency of the notebooks
             return
         ip = get_ipython()
