@@ -7,9 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from .base import btyd_arrays
-from .value import CLVResult, _resolve_time_unit, _spend, unit_days
+from .value import CLVResult, _customer_arrays, _resolve_time_unit, _spend, unit_days
 
 __all__ = ["covariate_clv", "MAX_NONFINITE_DRAW_SHARE"]
 
@@ -39,14 +37,7 @@ def covariate_clv(model, spend_model, summary, horizon: int = 12, freq: str = "M
     horizon = int(horizon)
     unit = _resolve_time_unit(time_unit, summary, model)
     step = unit_days(freq) / unit
-    x, tx, T_, w = btyd_arrays(summary)
-    if isinstance(spend_model, (int, float, np.integer, np.floating)):
-        m = np.zeros_like(x)
-    else:
-        if "monetary_value" not in summary.columns:
-            raise DataError("summary: missing column 'monetary_value' needed by the spend model",
-                            table="summary", column="monetary_value", rule="required column")
-        m = summary["monetary_value"].to_numpy(float)
+    x, tx, T_, m, w, _ = _customer_arrays(summary, spend_model)
     t = step * np.arange(1, horizon + 1)[:, None]
     factors = (1.0 + discount_rate) ** -np.arange(1, horizon + 1)
     if expected_fn is None:
