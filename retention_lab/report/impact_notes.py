@@ -25,7 +25,8 @@ def _rolling_assumptions(s: dict) -> list:
         "out and counted.",
         "Doubly robust: propensity (odds) weights from that history plus an outcome regression "
         "on it; right if either model is right. Standard errors are clustered by customer, "
-        "because a customer can be a comparison in several trials.",
+        "because a customer can be a comparison in several trials: a delete-one-customer "
+        "jackknife (NPS and CSAT: the sandwich, their surveyed rows per trial being few).",
         "Comparison customers who enrol later count up to and including their enrolment "
         "purchase (made as a non-member); the rest of their window is completed with their "
         "expected untreated purchases from a BG/NBD model of pre-enrolment histories "

@@ -449,8 +449,8 @@ def _effects_table(rows, sv, Y, unc, member, w, X, code, n_cl, ok, survey_w, inf
               "same period, doubly robust (logit propensity on purchase history + weighted "
               "outcome regression); comparison customers who enrol later are followed to their "
               "enrolment purchase and completed with their expected untreated purchases "
-              f"({bg._model_name} g-computation, spend at a calendar price index); SE "
-              "clustered by customer")
+              f"({bg._model_name} g-computation, spend at a calendar price index); SE clustered "
+              "by customer (delete-one-customer jackknife)")
     rows_out = [_effect(name, m, method, n_t, alpha) for name in ROLLING_METRICS]
     for name, col in (("nps", "nps_score"), ("csat", "csat_score")):
         yv = sv[col].to_numpy(float)
@@ -462,7 +462,8 @@ def _effects_table(rows, sv, Y, unc, member, w, X, code, n_cl, ok, survey_w, inf
             rows_out.append(effect_row(name, "effect on members", ms,
                                        lambda mm, c=col: mm[f"{c}|c"],
                                        lambda mm, c=col: mm[f"{c}|t"],
-                                       method=method + "; first survey in the window",
+                                       method=method.replace(" (delete-one-customer jackknife)", " (sandwich)")
+                                       + "; first survey in the window",
                                        n=int((sub & member).sum()), alpha=alpha))
     effects = pd.DataFrame(rows_out)
     return effects, method, n_t
