@@ -104,6 +104,22 @@ def _bootstrap_intervals(transaction_model, spend_model, has_spend_params, evalu
     return total_ci, total_draws, mean_draws, result_method
 
 
+def _log_param_derivatives(model, f, step: float = 1e-5) -> list:
+    """Central differences of ``f(model with perturbed parameters)`` in each of the model's
+    log-parameters (step ``step·max(1, |log θ_k|)``); ``f`` may return a scalar or an array."""
+    base = np.asarray(model._log_params, float)
+    out = []
+    for k in range(len(base)):
+        h = step * max(1.0, abs(base[k]))
+        vals = []
+        for sign in (1, -1):
+            lp = base.copy()
+            lp[k] += sign * h
+            vals.append(f(model._with_params(np.exp(lp))))
+        out.append((vals[0] - vals[1]) / (2 * h))
+    return out
+
+
 def _delta_intervals(blocks, transaction_model, spend_model, evaluate, it, is_, w, clv, total,
                      margin, customers, customer_intervals):
     """``method="delta"``: the delta method on the log scale with finite-difference gradients
@@ -112,19 +128,11 @@ def _delta_intervals(blocks, transaction_model, spend_model, evaluate, it, is_, 
     total_draws = mean_draws = None
     grads = []  # d clv_i / d log θ, customer rows
     for bi, model in enumerate(blocks):
-        base = model._log_params
-        for k in range(len(base)):
-            h = 1e-5 * max(1.0, abs(base[k]))
-            vals = []
-            for sign in (1, -1):
-                lp = base.copy()
-                lp[k] += sign * h
-                clone = model._with_params(np.exp(lp))
-                tm = clone if bi == 0 else transaction_model
-                sm = clone if bi == 1 else spend_model
-                d_, _, s_ = evaluate(tm, sm)
-                vals.append(margin * s_[is_] * d_[it])
-            grads.append((vals[0] - vals[1]) / (2 * h))
+        def clv_of(clone, bi=bi):
+            d_, _, s_ = evaluate(clone if bi == 0 else transaction_model,
+                                 clone if bi == 1 else spend_model)
+            return margin * s_[is_] * d_[it]
+        grads.extend(_log_param_derivatives(model, clv_of))
     G = np.stack(grads, 1)
     covs = [b.variance_matrix_log_.to_numpy() for b in blocks]
     cov = np.zeros((G.shape[1], G.shape[1]))
@@ -210,19 +218,10 @@ def _mean_se_population(blocks, spend_model, evaluate, margin, n, ut, us, it, is
     psi = clv - mean
     var_indep = 0.0
     for which, model in enumerate(blocks):
-        base = np.asarray(model._log_params, float)
         cov = model.variance_matrix_log_.to_numpy()
-        g = np.empty(len(base))
-        for k in range(len(base)):
-            h = 1e-5 * max(1.0, abs(base[k]))
-            vals = []
-            for sign in (1, -1):
-                lp = base.copy()
-                lp[k] += sign * h
-                clone = model._with_params(np.exp(lp))
-                vals.append(mean_of(clone if which == 0 else blocks[0],
-                                    clone if which == 1 else spend_model)[0])
-            g[k] = (vals[0] - vals[1]) / (2 * h)
+        g = np.array(_log_param_derivatives(
+            model, lambda clone, which=which: mean_of(clone if which == 0 else blocks[0],
+                                                      clone if which == 1 else spend_model)[0]))
         scores = _row_level_scores(model, which, ut, us, wt, ws)
         if scores is None:
             var_indep += float(g @ cov @ g)
