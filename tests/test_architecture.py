@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from import_graph import cycles, read
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "retention_lab"
 LAYERS = "retention_lab layers"
@@ -132,94 +134,14 @@ def test_ruff_catches_an_unused_import_and_the_import_order(copy):
 
 # --- module-level import cycles -------------------------------------------------------------
 
-def module_name(path: Path, root: Path) -> str:
-    parts = list(path.relative_to(root).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
-
-
-def module_level_imports(tree: ast.Module):
-    """Import statements executed when the module is imported: not inside a function or class
-    body's methods, not under ``if TYPE_CHECKING``."""
-    stack = list(tree.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield node
-        elif isinstance(node, ast.If) and _is_type_checking(node):
-            stack.extend(node.orelse)
-        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.ClassDef)):
-            for field in ("body", "orelse", "finalbody", "handlers"):
-                for child in getattr(node, field, []):
-                    stack.extend(child.body if isinstance(child, ast.ExceptHandler) else [child])
-
-
 def import_graph(root: Path) -> dict[str, set[str]]:
-    """module → the package's modules it imports at module level. ``from a import b`` is an edge
+    """module → the package's modules it imports at module level (tests/import_graph.py reads
+    them): not inside a function, not under ``if TYPE_CHECKING``. ``from a import b`` is an edge
     to ``a.b`` when that is a module, else to ``a``; a submodule's import also runs its parent
-    packages' ``__init__``, so those are edges too."""
-    files = {module_name(p, root): p for p in (root / "retention_lab").rglob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for name, path in files.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        targets = set()
-        for node in module_level_imports(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                targets.update(alias.name for alias in node.names)
-                continue
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(anchor + ([node.module] if node.module else []))
-            for alias in node.names:
-                targets.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in files else base)
-        edges = set()
-        for target in targets:
-            while target and target not in files:  # `import a.b.name` → a.b
-                target = target.rpartition(".")[0]
-            while target.startswith("retention_lab"):
-                if target != name and not name.startswith(target + "."):
-                    edges.add(target)  # an ancestor package of the importer is already running
-                target = target.rpartition(".")[0]
-        graph[name] = edges
-    return graph
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan)."""
-    index, low, on_stack, stack, out = {}, {}, set(), [], []
-
-    def visit(v):
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph.get(v, ()):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                out.append(sorted(component))
-
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return out
+    packages' ``__init__``, so those are edges too (not the importer's own parents: they are
+    already running)."""
+    return read(root / "retention_lab").graph(function_level=False, type_checking=False,
+                                              parents=True)
 
 
 def test_cycle_finder_on_a_known_graph():
