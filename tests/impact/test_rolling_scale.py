@@ -4,14 +4,20 @@
   dict of (customer, day) → spend;
 * ``_weighted_gram`` (blocks of rows) against the sum of per-row outer products;
 * ``_logit`` (Newton with the blocked Hessian) against a direct maximisation of the same
-  penalised likelihood by scipy (BFGS on the negative log-likelihood, its own gradient).
+  penalised likelihood by scipy (BFGS on the negative log-likelihood, its own gradient);
+* the completion's retention probabilities (closed forms in the rates, one Gauss quadrature)
+  against scipy's adaptive quadrature of the models' defining integrals.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize
+import pandas as pd
+import pytest
+from scipy import integrate, optimize
+from scipy.special import gammaln, hyp1f1
 
-from retention_lab.impact.rolling import trials as tr
+from retention_lab.impact.rolling import gcomputation as gc, trials as tr
+from retention_lab.impact.rolling.completion import QuadratureParetoNBD
 
 
 def test_history_matches_a_per_transaction_loop():
@@ -66,3 +72,66 @@ def test_logit_matches_a_direct_maximisation_of_the_penalised_likelihood():
     ref = optimize.minimize(nll, np.zeros(X.shape[1]), jac=grad, method="BFGS",
                             options={"gtol": 1e-10, "maxiter": 2000}).x
     np.testing.assert_allclose(tr._logit(X, y, ridge=ridge), ref, rtol=1e-6, atol=1e-8)
+
+
+# the completion's retention probabilities (issue 22): closed forms in the rates plus one
+# Gauss quadrature, against adaptive quadrature of the model's defining double integral
+RET_ROWS = [  # x, T, gap, R: typical, no repeat purchase, heavy buyer, short history, long gap
+    (3.0, 200.0, 40.0, 90.0), (0.0, 30.0, 300.0, 90.0), (60.0, 900.0, 364.0, 90.0),
+    (1.0, 1.0, 1.0, 90.0), (12.0, 400.0, 364.0, 365.0)]
+
+
+def _gamma_pdf(k, rate):
+    return lambda v: np.exp(k * np.log(rate) + (k - 1) * np.log(v) - rate * v - gammaln(k))
+
+
+@pytest.mark.parametrize("par", [(1.3, 38.0, 1.2, 20.0), (0.4, 5.0, 0.3, 0.8)])
+def test_bgnbd_retention_matches_adaptive_quadrature(par):
+    """``_bgnbd_retention`` (λ in closed form, Gauss–Jacobi over p) against scipy's adaptive
+    quadrature over λ ~ Gamma(r + x, α + T) of E_p[e^{−λ p gap}] = 1F1(a; a + b + x; −λ gap)
+    times 1 − e^{−λ R}, times the model's P(alive)."""
+    r, alpha, a, b = par
+
+    class Fixed:
+        params_ = pd.Series({"r": r, "alpha": alpha, "a": a, "b": b})
+
+        def probability_alive(self, x, tx, T):
+            return np.full(np.shape(x), 0.7)
+    x, T, gap, R = (np.array(c) for c in zip(*RET_ROWS))
+    got = gc._bgnbd_retention(Fixed(), x, T, gap, R)
+    for i in range(len(x)):
+        dens = _gamma_pdf(r + x[i], alpha + T[i])
+        ref = integrate.quad(lambda lam: dens(lam) * hyp1f1(a, a + b + x[i], -lam * gap[i]) *
+                             -np.expm1(-lam * R[i]), 0, np.inf, epsabs=0, epsrel=1e-12,
+                             limit=400)[0]
+        assert got[i] == pytest.approx(0.7 * ref, rel=1e-8), RET_ROWS[i]
+
+
+@pytest.mark.parametrize("par", [(1.5, 47.0, 0.76, 529.0), (0.5, 10.0, 1e6, 1e6 * 300.0)])
+def test_pnbd_retention_matches_adaptive_quadrature(par):
+    """``_pnbd_retention`` (both rates in closed form under one Gauss–Legendre integral over the
+    first purchase time) against scipy's adaptive quadrature: the first-purchase-before-dropout
+    probability λ/(λ+μ)(1 − e^{−(λ+μ)R}) e^{−μ gap} integrated over μ ~ Gamma(s, β + T) (inner)
+    and λ ~ Gamma(r + x, α + T) (outer); the second set has s at the fitter's homogeneous
+    bound (μ ≈ 1/300 for everyone), where the μ-integral is replaced by its limit μ = s/β."""
+    r, alpha, s, beta = par
+
+    class Fixed(QuadratureParetoNBD):
+        params_ = pd.Series({"r": r, "alpha": alpha, "s": s, "beta": beta})
+    x, T, gap, R = (np.array(c) for c in zip(*RET_ROWS))
+    got = gc._pnbd_retention(Fixed(), x, T, gap, R)
+    for i in range(len(x)):
+        dl = _gamma_pdf(r + x[i], alpha + T[i])
+
+        def given_lam(lam):
+            def f(mu):
+                return np.exp(-mu * gap[i]) * lam / (lam + mu) * -np.expm1(-(lam + mu) * R[i])
+            if s > 1e5:
+                return f(s / (beta + T[i]))
+            dm = _gamma_pdf(s, beta + T[i])
+            return integrate.quad(lambda mu: dm(mu) * f(mu), 0, np.inf, epsabs=0,
+                                  epsrel=1e-10, limit=100)[0]
+        ref = integrate.quad(lambda lam: dl(lam) * given_lam(lam), 0, np.inf, epsabs=0,
+                             epsrel=1e-10, limit=100)[0]
+        alive = Fixed().probability_alive(x[i:i + 1], T[i:i + 1], T[i:i + 1])[0]
+        assert got[i] == pytest.approx(alive * ref, rel=1e-8 if s < 1e5 else 1e-5), RET_ROWS[i]

@@ -84,7 +84,7 @@ def choose_completion_model(summary: pd.DataFrame):
     return model, caught, loglik
 
 
-def _retention_probability(bg, x, T, gap, R, n_nodes: int = 32):
+def _retention_probability(bg, x, T, gap, R, n_nodes: int = 24):
     """P(a purchase in (T + gap, T + gap + R] | x repeat purchase days, last purchase at T)
     under the fitted completion model (:func:`_bgnbd_retention` or :func:`_pnbd_retention`)."""
     if isinstance(bg, ParetoNBDFitter):
@@ -100,38 +100,62 @@ def _gamma_nodes(shape: np.ndarray, n_nodes: int) -> np.ndarray:
     return special.gammaincinv(u[:, None], q[None, :])[inv.reshape(-1)]
 
 
-def _bgnbd_retention(bg, x, T, gap, R, n_nodes: int = 32):
+def _bgnbd_retention(bg, x, T, gap, R, n_nodes: int = 24):
     """Retention under BG/NBD: alive at T with the model's P(alive); given alive,
-    λ ~ Gamma(r + x, α + T) and p ~ Beta(a, b + x); the customer survives ``gap`` with
-    probability E_p[exp(−λ p gap)] = 1F1(a; a + b + x; −λ gap) (Poisson thinning of the dropouts
-    at purchases) and then buys in ``R`` with probability 1 − exp(−λ R). λ is integrated on
-    ``n_nodes`` Gamma quantiles."""
+    λ ~ Gamma(r + x, α + T) and p ~ Beta(a, b + x), independent; the customer survives ``gap``
+    with probability exp(−λ p gap) (Poisson thinning of the dropouts at purchases) and then buys
+    in ``R`` with probability 1 − exp(−λ R). λ integrates in closed form (the Gamma Laplace
+    transform): with ``k = r + x``, ``β = α + T``,
+
+        E_λ[e^{−λ p gap}(1 − e^{−λ R})] = (β/(β + p gap))^k − (β/(β + p gap + R))^k,
+
+    smooth in p, integrated over Beta(a, b + x) by ``n_nodes``-point Gauss–Jacobi (nodes per
+    distinct x). Against adaptive quadrature (tests/impact/test_rolling_scale.py) the error is
+    below 1e-10 relative at 24 nodes; the 32 Gamma midpoint quantiles used before (on λ, with
+    1F1 over p) were off by up to 0.28 % relative, on average +0.00046 in probability, on the
+    20k-customer flagship data of benchmarks/flagship_scale.py."""
     par = bg.params_
     r, alpha, a, b = (float(par[k]) for k in ("r", "alpha", "a", "b"))
+    x, T, gap, R = (np.asarray(v, float) for v in np.broadcast_arrays(x, T, gap, R))
     alive = bg.probability_alive(x, T, T)
-    lam = _gamma_nodes(r + x, n_nodes) / (alpha + T)[:, None]
-    surv = special.hyp1f1(a, (a + b + x)[:, None], -lam * gap[:, None])
-    buy = -np.expm1(-lam * R[:, None])
-    return alive * np.mean(surv * buy, axis=1)
+    ux, inv = np.unique(x, return_inverse=True)
+    P, W = np.empty((len(ux), n_nodes)), np.empty((len(ux), n_nodes))
+    for i, xv in enumerate(ux):
+        t, w = special.roots_jacobi(n_nodes, b + xv - 1, a - 1)   # weight (1−t)^(b+x−1)(1+t)^(a−1)
+        P[i], W[i] = (1 + t) / 2, w / w.sum()
+    inv = inv.reshape(-1)
+    k, be = (r + x)[:, None], (alpha + T)[:, None]
+    pg = P[inv] * gap[:, None]
+    v = np.exp(-k * np.log1p(pg / be)) - np.exp(-k * np.log1p((pg + R[:, None]) / be))
+    return alive * np.sum(W[inv] * v, axis=1)
 
 
-def _pnbd_retention(pn, x, T, gap, R, n_nodes: int = 32):
+def _pnbd_retention(pn, x, T, gap, R, n_nodes: int = 24):
     """Retention under Pareto/NBD (Schmittlein, Morrison & Colombo 1987) for a customer whose
     last purchase is at T (so alive at T: P(alive) = 1 when t_x = T; the model's P(alive) is
     applied all the same). Given alive, λ ~ Gamma(r + x, α + T) and μ ~ Gamma(s, β + T),
     independent; the customer is still alive after ``gap`` with probability exp(−μ gap), and an
     alive customer buys in the next ``R`` before leaving with probability
-    λ / (λ + μ) · (1 − exp(−(λ + μ) R)) (first of two competing exponential clocks). Both rates
-    are integrated on ``n_nodes`` and ``n_nodes // 2`` Gamma quantiles."""
+    ∫₀ᴿ λ e^{−(λ+μ)t} dt (first of two competing exponential clocks). Both rates integrate in
+    closed form under the integral over t (Gamma Laplace transforms): with ``k = r + x``,
+    ``A = α + T``, ``B = β + T``,
+
+        P = ∫₀ᴿ (k/A) (A/(A + t))^{k+1} (B/(B + gap + t))^s dt,
+
+    integrated by ``n_nodes``-point Gauss–Legendre in ``v = log(1 + t/A)`` (the integrand is
+    ``k e^{−k v}`` times a smooth factor). Against adaptive quadrature
+    (tests/impact/test_rolling_scale.py) the error is below 1e-10 relative at 16 nodes; the
+    32 × 16 Gamma midpoint quantiles used before were off by up to 0.3 %."""
     par = pn.params_
     r, alpha, s_, beta = (float(par[k]) for k in ("r", "alpha", "s", "beta"))
+    x, T, gap, R = (np.asarray(v, float) for v in np.broadcast_arrays(x, T, gap, R))
     alive = pn.probability_alive(x, T, T)
-    lam = _gamma_nodes(r + x, n_nodes) / (alpha + T)[:, None]
-    mu = _gamma_nodes(np.array([s_]), n_nodes // 2) / (beta + T)[:, None]
-    lam, mu = lam[:, :, None], mu[:, None, :]
-    tot = lam + mu
-    p = np.exp(-mu * gap[:, None, None]) * lam / tot * -np.expm1(-tot * R[:, None, None])
-    return alive * p.mean(axis=(1, 2))
+    k, A, B = (r + x)[:, None], (alpha + T)[:, None], (beta + T)[:, None]
+    V = np.log1p(R / (alpha + T))[:, None]
+    t, w = np.polynomial.legendre.leggauss(n_nodes)
+    v = (t[None, :] + 1) / 2 * V
+    f = k * np.exp(-k * v - s_ * np.log1p((gap[:, None] + A * np.expm1(v)) / B))
+    return alive * np.sum(w[None, :] / 2 * V * f, axis=1)
 
 
 def _price_index(H: _History, frame: dict, period: str = "M", min_days: int = 50,
