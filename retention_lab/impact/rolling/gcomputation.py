@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import special
+from scipy import linalg, special
 
 from ...clv.base import ConvergenceError
 from ...clv.beta_geo import BetaGeoFitter
@@ -100,6 +100,24 @@ def _gamma_nodes(shape: np.ndarray, n_nodes: int) -> np.ndarray:
     return special.gammaincinv(u[:, None], q[None, :])[inv.reshape(-1)]
 
 
+def _beta_nodes(a: float, b: float, n: int):
+    """``n``-point Gauss quadrature of the Beta(a, b) distribution on (0, 1): Gauss–Jacobi
+    nodes and probability weights by Golub–Welsch (the eigenvalues of the Jacobi matrix of the
+    monic Jacobi polynomials with exponents ``b − 1`` at 1 and ``a − 1`` at −1, the weights the
+    squared first components of its eigenvectors). Unlike ``scipy.special.roots_jacobi``, whose
+    weights overflow to NaN when ``a + b`` is large (a BG/NBD fit with no dropout, b ≈ 3e4),
+    the weights are never scaled by the total mass."""
+    al, be = b - 1.0, a - 1.0
+    m = np.arange(1, n, dtype=float)
+    s = 2 * m + al + be
+    diag = np.r_[(be - al) / (al + be + 2), (be ** 2 - al ** 2) / (s * (s + 2))]
+    off2 = 4 * m * (m + al) * (m + be) * (m + al + be) / (s ** 2 * (s + 1) * (s - 1))
+    if n > 1:   # the first term without the factor (1 + α + β) that cancels
+        off2[0] = 4 * (1 + al) * (1 + be) / ((2 + al + be) ** 2 * (3 + al + be))
+    t, v = linalg.eigh_tridiagonal(diag, np.sqrt(off2))
+    return (1 + t) / 2, v[0] ** 2
+
+
 def _bgnbd_retention(bg, x, T, gap, R, n_nodes: int = 24):
     """Retention under BG/NBD: alive at T with the model's P(alive); given alive,
     λ ~ Gamma(r + x, α + T) and p ~ Beta(a, b + x), independent; the customer survives ``gap``
@@ -121,8 +139,7 @@ def _bgnbd_retention(bg, x, T, gap, R, n_nodes: int = 24):
     ux, inv = np.unique(x, return_inverse=True)
     P, W = np.empty((len(ux), n_nodes)), np.empty((len(ux), n_nodes))
     for i, xv in enumerate(ux):
-        t, w = special.roots_jacobi(n_nodes, b + xv - 1, a - 1)   # weight (1−t)^(b+x−1)(1+t)^(a−1)
-        P[i], W[i] = (1 + t) / 2, w / w.sum()
+        P[i], W[i] = _beta_nodes(a, b + xv, n_nodes)
     inv = inv.reshape(-1)
     k, be = (r + x)[:, None], (alpha + T)[:, None]
     pg = P[inv] * gap[:, None]
