@@ -82,6 +82,24 @@ def membership_covariates(customers: pd.DataFrame, start, end, freq: str = "W", 
 
 
 # ---------------------------------------------------------------------------- data
+def daily_periods(transactions: pd.DataFrame) -> pd.DataFrame:
+    """The transactions reduced to one row per customer and purchase day
+    (:func:`retention_lab.features.periods.customer_periods` with ``"D"``), marked so that
+    :class:`DynamicData` (and so the fitters' ``fit``) take it in place of the transactions
+    without reducing them again — one reduction shared by the fit, the members' histories and
+    their spend (issue 22). A subset of its rows by customer is the reduction of that
+    customer subset's transactions; :func:`mark_daily` marks such a subset."""
+    if "amount" not in transactions.columns:
+        transactions = transactions.assign(amount=0.0)
+    return mark_daily(customer_periods(transactions, "D"))
+
+
+def mark_daily(cp: pd.DataFrame) -> pd.DataFrame:
+    """``cp`` (rows of :func:`daily_periods`' table, in its order) marked as a daily table."""
+    cp.attrs["customer_periods"] = "D"
+    return cp
+
+
 class DynamicData:
     """What the likelihood needs, built once from transactions and a customer × period panel.
 
@@ -131,9 +149,12 @@ class DynamicData:
         f = self.freq
         # customers and their purchase days: exact event times at the data's resolution (a
         # day), whatever the period of the covariates; ages in units of ``freq``
-        if "amount" not in transactions.columns:   # only purchase days are used here
-            transactions = transactions.assign(amount=0.0)
-        cp = customer_periods(transactions, "D")
+        if transactions.attrs.get("customer_periods") == "D":   # already reduced (daily_periods)
+            cp = transactions
+        else:
+            if "amount" not in transactions.columns:   # only purchase days are used here
+                transactions = transactions.assign(amount=0.0)
+            cp = customer_periods(transactions, "D")
         unit = float(DAYS_PER_UNIT[f])
         self.unit = unit
         if np.ndim(end) == 0:
@@ -150,8 +171,11 @@ class DynamicData:
         if len(ids) == 0:
             raise DataError("transactions: no customer purchased by the observation end",
                             table="transactions", column="date", rule="non-empty", n_rows=0)
+        # each row's customer position (ids in order of first appearance, as pd.unique)
+        cpos, uniq = pd.factorize(cp["customer_id"])
+        if len(uniq) != len(ids):   # pragma: no cover  (pd.unique and factorize agree)
+            raise AssertionError("customer ids: factorize and unique disagree")
         pos = pd.Series(np.arange(len(ids)), index=ids)
-        cpos = pos.reindex(cp["customer_id"]).to_numpy()
         day = cp["period"].to_numpy()
         first = np.flatnonzero(np.r_[True, cpos[1:] != cpos[:-1]])
         d0 = day[first]
@@ -331,9 +355,8 @@ class DynamicData:
             if n_run:
                 at = run_start[cust][:, None] + np.arange(n_run)
                 cols += [run_z[at], run_len[at]]
-            _, first, inv = np.unique(np.column_stack(cols), axis=0, return_index=True,
-                                      return_inverse=True)
-            inverse[cust] = n_rows + inv.ravel()
+            first, inv = _distinct_rows(np.column_stack(cols))
+            inverse[cust] = n_rows + inv
             reps.append(cust[first])
             n_rows += len(first)
         rep = np.concatenate(reps) if reps else np.zeros(0, np.int64)
@@ -382,7 +405,26 @@ class DynamicData:
 
 
 def _row_ids(rows):
-    """An integer id per row of a 2-D integer array, equal for equal rows."""
+    """An integer id per row of a 2-D integer array, equal for equal rows (ids in order of
+    first appearance). Hash factorisation column by column, O(rows × columns) — not
+    ``np.unique(axis=0)``, which sorts the rows as opaque records (4 s for the 200k-customer
+    study's segments, issue 22)."""
+    rows = np.asarray(rows)
     if rows.shape[1] == 0:
         return np.zeros(len(rows), np.int64)
-    return np.unique(rows, axis=0, return_inverse=True)[1].ravel()
+    codes = pd.factorize(rows[:, 0])[0].astype(np.int64)
+    for j in range(1, rows.shape[1]):
+        c, u = pd.factorize(rows[:, j])
+        # codes < rows and c < rows: the pair fits an int64 for any array that fits in memory
+        codes = pd.factorize(codes * max(len(u), 1) + c)[0].astype(np.int64)
+    return codes
+
+
+def _distinct_rows(rows):
+    """``(first, inverse)`` of the distinct rows of a 2-D integer array: ``first`` the position
+    of each distinct row's first occurrence (ascending), ``inverse[i]`` the distinct row of row
+    ``i`` — what ``np.unique(rows, axis=0, return_index=True, return_inverse=True)`` gives up
+    to the numbering of the distinct rows (here: by first appearance)."""
+    ids = _row_ids(rows)
+    first = np.unique(ids, return_index=True)[1] if len(ids) else np.zeros(0, np.int64)
+    return first, ids

@@ -53,6 +53,7 @@ from ...clv.covariates_tv_bg import (
     _purchase_sums,
     bg_dynamic_loglik_terms,
 )
+from ...clv.covariates_tv_data import daily_periods, mark_daily
 from ...errors import DataError
 from ...features import rfm_summary
 from ...features.periods import customer_periods, period_index
@@ -228,10 +229,15 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
         warnings.simplefilter("ignore")
         # purchase days (as the spend model below): one order written as several lines
         # must not change the report (issue 19 item 3)
-        fitted = cls().fit(tx, panel, end, freq=freq, events="days")
+        # the transactions reduced to purchase days once: the fit, the members' histories
+        # and their spend read the same table (issue 22)
+        daily = daily_periods(tx)
+        fitted = cls().fit(daily, panel, end, freq=freq, events="days")
     # each member's history up to their index date, and the spend per purchase occasion
-    mt = tx.loc[tx["customer_id"].isin(members.index)]
+    mt = mark_daily(daily.loc[daily["customer_id"].isin(members.index)])
     d = fitted._data_at(mt, panel, cut=members)
+    if freq != "D":    # the spend model's purchase occasions are periods of ``freq``
+        mt = tx.loc[tx["customer_id"].isin(members.index)]
     idx, f_pre, m_pre = _pre_index_spend(mt, members, d.ids, freq)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -363,7 +369,7 @@ def _pre_index_spend(mt: pd.DataFrame, members: pd.Series, ids: pd.Index, freq: 
     occasions before it: ``(index_date Series, frequency, mean amount)`` — the Gamma-Gamma's
     inputs (part of :func:`membership_clv_effect`)."""
     idx = pd.Series(members.reindex(ids).to_numpy(), index=ids)
-    cp = customer_periods(mt, freq)
+    cp = mt if mt.attrs.get("customer_periods") == freq else customer_periods(mt, freq)
     k_idx = pd.Series(period_index(idx.to_numpy(), freq), index=ids)
     kc = k_idx.reindex(cp["customer_id"]).to_numpy()
     pre = cp["period"].to_numpy() <= kc

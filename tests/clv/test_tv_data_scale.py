@@ -1,0 +1,72 @@
+"""The time-varying models' data build at scale (issue 22): the hash factorisation of rows
+against numpy's sort-based ``unique(axis=0)`` (the oracle), and a fit's data built from the
+transactions once reduced to purchase days equal to the data built from the transactions."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clv_covariates_sim import simulate_dynamic
+from retention_lab.clv.covariates_tv_data import (
+    DynamicData,
+    _distinct_rows,
+    _row_ids,
+    daily_periods,
+    mark_daily,
+)
+
+
+@pytest.mark.parametrize("shape", [(5000, 3), (2000, 1), (0, 4), (50, 0)])
+def test_row_ids_partition_rows_as_numpy_unique(shape):
+    rng = np.random.default_rng(3)
+    rows = rng.integers(-2, 3, shape).astype(np.int64)
+    ids = _row_ids(rows)
+    if shape[1] == 0:
+        assert (ids == 0).all()
+        return
+    _, first_np, inv_np = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    first, inv = _distinct_rows(rows)
+    assert len(first) == len(first_np)
+    # the same partition: equal rows ↔ equal ids, and the same first occurrences
+    assert (inv == ids).all()
+    pairs = pd.crosstab(inv, inv_np.ravel()) > 0 if len(rows) else pd.DataFrame()
+    assert (pairs.sum(axis=0) == 1).all() and (pairs.sum(axis=1) == 1).all()
+    np.testing.assert_array_equal(np.sort(first), np.sort(first_np))
+    np.testing.assert_array_equal(rows[first][inv], rows)
+
+
+def test_float_rows_by_bits():
+    """Float rows (the projections' inputs) viewed as bits: equal values, equal ids."""
+    x = np.array([[0.1, 2.0], [0.1, 2.0], [0.1 + 1e-18, 2.0], [np.pi, 1.0], [0.3, 2.0]])
+    first, inv = _distinct_rows(np.ascontiguousarray(x).view(np.int64))
+    assert inv.tolist() == [0, 0, 0, 1, 2] and first.tolist() == [0, 3, 4]
+
+
+@pytest.mark.parametrize("events", ["orders", "days"])
+def test_daily_table_gives_the_same_data(events):
+    """DynamicData from ``daily_periods(tx)`` (and a customer subset of it, with per-customer
+    cut-offs) equals DynamicData from the transactions, attribute by attribute."""
+    tx, panel, end = simulate_dynamic(800, (0.8, 8.0, 0.7, 20.0), {"member": 0.4},
+                                      {"member": -0.5}, weeks=40, seed=2)
+    # several orders on some days
+    tx = pd.concat([tx, tx.iloc[::9]], ignore_index=True)
+    daily = daily_periods(tx)
+    for cut in (None, "members"):
+        if cut is None:
+            a = DynamicData(tx, panel, end, "W", events=events)
+            b = DynamicData(daily, panel, end, "W", events=events)
+        else:
+            ids = pd.unique(tx["customer_id"])[::3]
+            cuts = pd.Series(pd.Timestamp(end) - pd.to_timedelta(np.arange(len(ids)) % 90,
+                                                                  "D"), index=ids)
+            sub = tx.loc[tx["customer_id"].isin(ids)]
+            a = DynamicData(sub, panel, cuts, "W", events=events)
+            b = DynamicData(mark_daily(daily.loc[daily["customer_id"].isin(ids)]), panel,
+                            cuts, "W", events=events)
+        assert a.__dict__.keys() == b.__dict__.keys()
+        for k, v in a.__dict__.items():
+            if isinstance(v, np.ndarray):
+                np.testing.assert_array_equal(v, b.__dict__[k], err_msg=k)
+            elif isinstance(v, pd.Index):
+                assert v.equals(b.__dict__[k]), k
