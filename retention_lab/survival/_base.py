@@ -119,11 +119,29 @@ def collapse(frame: pd.DataFrame, columns: list, weights_col: str | None = None,
     tmp[WEIGHT] = w
     if censored_only is not None:
         event = tmp[censored_only].to_numpy() == 1
-        merged = tmp.loc[~event].groupby(columns, sort=False, observed=True,
-                                         dropna=False)[WEIGHT].sum().reset_index()
+        merged = _merge_rows(tmp.loc[~event], columns)
         return pd.concat([tmp.loc[event], merged], ignore_index=True)
-    out = tmp.groupby(columns, sort=False, observed=True, dropna=False)[WEIGHT].sum()
-    return out.reset_index()
+    return _merge_rows(tmp, columns)
+
+
+def _merge_rows(tmp: pd.DataFrame, columns: list) -> pd.DataFrame:
+    """``tmp.groupby(columns, sort=False, dropna=False)[WEIGHT].sum().reset_index()``: for
+    numeric columns by hash factorisation column by column (the same groups in the same order
+    of first appearance, the weights summed in row order — groupby over the twenty columns of
+    the time-varying Cox model's episodes took seconds at 200k customers, issue 22)."""
+    if not all(pd.api.types.is_numeric_dtype(tmp[c]) and not pd.api.types.is_bool_dtype(tmp[c])
+               for c in columns):
+        return tmp.groupby(columns, sort=False, observed=True,
+                           dropna=False)[WEIGHT].sum().reset_index()
+    codes = np.zeros(len(tmp), np.int64)
+    for c in columns:
+        cc, u = pd.factorize(tmp[c].to_numpy(), use_na_sentinel=False)
+        codes = pd.factorize(codes * max(len(u), 1) + cc)[0].astype(np.int64)
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    first = np.unique(codes, return_index=True)[1] if len(codes) else np.zeros(0, np.int64)
+    out = tmp[columns].iloc[first].reset_index(drop=True)
+    out[WEIGHT] = np.bincount(codes, weights=tmp[WEIGHT].to_numpy(float), minlength=n_groups)
+    return out
 
 
 def _is_categorical(s: pd.Series) -> bool:

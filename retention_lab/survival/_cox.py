@@ -12,6 +12,13 @@ Partial likelihood (Efron 1977; Therneau & Grambsch 2000, §3.3), tie convention
 tied lapses ``D_k``, ``W_k`` their total weight. Maximised by Newton–Raphson with step halving;
 variance = inverse of the observed information. Tested equal to lifelines.
 
+Covariate patterns (issue 22): the risk-set sums ``S0, S1, S2`` and the tied sums ``T*`` only
+see a row through its weight and ``exp(xᵀβ)``; when the rows take few distinct covariate vectors
+(indicators: membership, purchase-history and calendar classes) the signed weights are summed
+once per (lapse time, pattern) at the start of the fit and each iteration costs
+O(lapse times × patterns × q²) instead of O(rows × q²) — the same sums in another order
+(``grouped=False``: the per-row sums, kept as the reference of the tests).
+
 Convergence is checked, as lifelines does: a fit whose Newton steps are still large when the
 log-likelihood stops changing (a coefficient running to ±∞: monotone likelihood, e.g. a
 covariate that separates the lapses) or that uses up ``max_iter`` is not a maximum. The
@@ -34,6 +41,22 @@ from ..units import z_value
 __all__ = ["CountingProcessCox"]
 
 
+#: the largest (lapse times × covariate patterns) table of the grouped sums
+_MAX_CELLS = 20_000_000
+
+
+def _patterns(X: np.ndarray):
+    """``(pattern of each row, first row of each pattern)``: rows with bit-identical
+    covariates share a pattern (hash factorisation, column by column)."""
+    bits = np.ascontiguousarray(X).view(np.int64)
+    codes = np.zeros(len(X), np.int64)
+    for j in range(X.shape[1]):
+        c, u = pd.factorize(bits[:, j])
+        codes = pd.factorize(codes * max(len(u), 1) + c)[0].astype(np.int64)
+    first = np.unique(codes, return_index=True)[1] if len(codes) else np.zeros(0, np.int64)
+    return codes, first
+
+
 class CountingProcessCox:
     """Efron Cox model on ``(start, stop]`` episodes. ``fit`` returns self; ``params_``,
     ``standard_errors_``, ``variance_matrix_``, ``log_likelihood_``, ``summary`` (lifelines'
@@ -41,10 +64,14 @@ class CountingProcessCox:
 
     penalizer = 0.0
 
-    def __init__(self, alpha: float = 0.05, tol: float = 1e-10, max_iter: int = 50):
+    def __init__(self, alpha: float = 0.05, tol: float = 1e-10, max_iter: int = 50,
+                 grouped: bool = True):
         self.alpha, self.tol, self.max_iter = alpha, tol, max_iter
+        self.grouped = grouped
 
     def _terms(self, beta):
+        if self._grouped is not None:
+            return self._terms_grouped(beta)
         X, w, k, frac, wa, xdeath = self._X, self._w, self._k, self._frac, self._wa, self._xd
         phi = w * np.exp(X @ beta)
         ev, K, q = self._ev, len(self._times), X.shape[1]
@@ -81,6 +108,47 @@ class CountingProcessCox:
         ll = float(xdeath @ beta - (wa * np.log(denom)).sum())
         grad = xdeath - (wa[:, None] * summand).sum(axis=0)
         hess = np.einsum("j,ja,jb->ab", wa, summand, summand) - np.einsum("j,jab->ab", wa, a1)
+        return hess, grad, ll
+
+    def _group(self, K: int, bidx, b_sign_w, keep):
+        """The risk-set sums by covariate pattern (module docstring): rows with equal
+        covariates share ``exp(xᵀβ)``, so the bucketed sums are a (buckets × patterns) table of
+        summed signed weights, fixed during the fit, times ``exp(x_pᵀβ)``. ``None`` (the
+        per-row path) when the table would be large."""
+        pid, first = _patterns(self._X)
+        P = len(first)
+        if K * P > _MAX_CELLS or P > len(pid) // 4:
+            return None
+        Xp = self._X[first]
+        rows_pid = np.r_[pid, pid][keep]
+        Wb = np.bincount(bidx[keep] * P + rows_pid, weights=b_sign_w,
+                         minlength=K * P).reshape(K, P)
+        Wb = np.cumsum(Wb[::-1], axis=0)[::-1]          # the risk set at each lapse time
+        ev = self._ev
+        We = np.bincount(self._k * P + pid[ev], weights=self._w[ev],
+                         minlength=K * P).reshape(K, P)
+        return dict(Xp=Xp, XX=(Xp[:, :, None] * Xp[:, None, :]).reshape(P, -1), Wb=Wb, We=We)
+
+    def _terms_grouped(self, beta):
+        """:meth:`_terms` from the pattern tables of :meth:`_group` (same sums, another
+        order)."""
+        g = self._grouped
+        Xp, XX, k, frac, wa = g["Xp"], g["XX"], self._k, self._frac, self._wa
+        q = Xp.shape[1]
+        e = np.exp(Xp @ beta)
+        Ms, Me = g["Wb"] * e, g["We"] * e
+        S0, S1, S2 = Ms.sum(axis=1), Ms @ Xp, Ms @ XX
+        T0, T1, T2 = Me.sum(axis=1), Me @ Xp, Me @ XX
+        denom = S0[k] - frac * T0[k]
+        numer = S1[k] - frac[:, None] * T1[k]
+        summand = numer / denom[:, None]
+        K = len(S0)
+        c_s = np.bincount(k, wa / denom, minlength=K)
+        c_t = np.bincount(k, wa * frac / denom, minlength=K)
+        a1 = (c_s @ S2 - c_t @ T2).reshape(q, q)
+        ll = float(self._xd @ beta - (wa * np.log(denom)).sum())
+        grad = self._xd - (wa[:, None] * summand).sum(axis=0)
+        hess = (wa[:, None] * summand).T @ summand - a1
         return hess, grad, ll
 
     def fit(self, df: pd.DataFrame, event_col: str, start_col: str = "start",
@@ -122,6 +190,8 @@ class CountingProcessCox:
         self._b_bounds = np.searchsorted(bidx[keep][order], np.arange(K + 1))
         self._e_order = order_k = np.argsort(k, kind="stable")
         self._e_bounds = np.searchsorted(k[order_k], np.arange(K + 1))
+        self._grouped = self._group(K, bidx, (np.r_[self._w, -self._w])[keep], keep) \
+            if self.grouped else None
 
         beta = np.zeros(X.shape[1])
         hess, grad, ll = self._terms(beta)
@@ -182,6 +252,6 @@ class CountingProcessCox:
             "z": z, "p": 2 * stats.norm.sf(np.abs(z))})
         self.summary.index.name = "covariate"
         for name in ("_X", "_start", "_stop", "_w", "_ev", "_k", "_frac", "_wa", "_b_rows",
-                     "_b_sign", "_b_bounds", "_e_order", "_e_bounds"):
+                     "_b_sign", "_b_bounds", "_e_order", "_e_bounds", "_grouped"):
             delattr(self, name)
         return self

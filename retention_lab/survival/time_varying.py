@@ -261,8 +261,16 @@ def time_varying_enrolment(table: pd.DataFrame, enrolment_age: str = "enrolment_
     naive.insert(0, "ever_member", np.isfinite(
         pd.to_numeric(df[enrolment_age], errors="coerce").to_numpy(float)).astype(float))
     naive = collapse(naive, list(naive.columns), censored_only=event_col)
-    cph = CoxPHFitter(penalizer=penalizer, alpha=alpha).fit(
-        naive, duration_col, event_col, weights_col="weight")
+    if penalizer:
+        cph = CoxPHFitter(penalizer=penalizer, alpha=alpha).fit(
+            naive, duration_col, event_col, weights_col="weight")
+    else:
+        # the same Efron partial likelihood as lifelines' CoxPHFitter (tested equal): every
+        # customer at risk from before the first lapse (start −1: durations may be 0) to their
+        # duration; lifelines' loop over the lapse times cost seconds at 200k customers
+        cph = CountingProcessCox(alpha=alpha).fit(
+            naive.rename(columns={duration_col: "stop"}).assign(start=-1.0), event_col,
+            weights_col="weight")
     naive_summary = cox_summary(cph, NAIVE_METHOD)
 
     tv, nv = model_summary.loc[MEMBER], naive_summary.loc["ever_member"]

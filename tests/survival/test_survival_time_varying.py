@@ -175,18 +175,22 @@ def test_enrolment_at_a_purchase_is_unbiased_under_the_null():
     assert "purchases=2" in r.model_summary.index and "period=1" in r.model_summary.index
 
 
-def test_vectorised_counting_process_cox_is_lifelines():
+@pytest.mark.parametrize("grouped", [True, False])
+def test_vectorised_counting_process_cox_is_lifelines(grouped):
     """The vectorised Efron partial likelihood equals lifelines' CoxTimeVaryingFitter on tied
-    whole-day episodes with case weights, history splits and late entry."""
+    whole-day episodes with case weights, history splits and late entry — summed by covariate
+    pattern (``grouped``, the default: indicators only, few patterns) and per row."""
     from lifelines import CoxTimeVaryingFitter
 
-    from retention_lab.survival._cox import CountingProcessCox
+    from retention_lab.survival._cox import CountingProcessCox, _patterns
     from survival_sims import bgnbd_enrolment
     data = bgnbd_enrolment(1500, theta=0.8, seed=5)
     r = rl.survival.enrolment_effect(data, inactivity_days=90)
     long = r.long_
     assert long["weight"].max() > 1 and long.duplicated(["stop"]).any()
-    ours = CountingProcessCox().fit(long, "churned", weights_col="weight")
+    X = long.drop(columns=["churned", "start", "stop", "weight"]).to_numpy(float)
+    assert len(_patterns(X)[1]) < len(X) // 4          # the grouped path runs
+    ours = CountingProcessCox(grouped=grouped).fit(long, "churned", weights_col="weight")
     ref = CoxTimeVaryingFitter().fit(long, event_col="churned", weights_col="weight")
     np.testing.assert_allclose(ours.params_, ref.params_[ours.params_.index], rtol=1e-6)
     np.testing.assert_allclose(ours.standard_errors_,      # lifelines stops at |Δβ| ~ 1e-7
@@ -194,3 +198,51 @@ def test_vectorised_counting_process_cox_is_lifelines():
     assert ours.log_likelihood_ == pytest.approx(ref.log_likelihood_, rel=1e-9)
     assert r.summary.loc["member (time-varying)", "coef"] == pytest.approx(
         ref.params_["member"], rel=1e-6)
+
+
+def test_naive_ever_member_cox_is_lifelines():
+    """The naive ever-member model (now the vectorised Efron likelihood with every customer at
+    risk from before the first lapse) equals lifelines' CoxPHFitter on the same collapsed
+    table — lapses at duration 0 (one purchase, lapsed) included."""
+    from lifelines import CoxPHFitter
+
+    from retention_lab.survival._base import collapse
+    from survival_sims import bgnbd_enrolment
+    data = bgnbd_enrolment(1500, theta=0.8, seed=5)
+    r = rl.survival.enrolment_effect(data, inactivity_days=90)
+    t = r.table_
+    assert ((t["duration"] == 0) & (t["churned"] == 1)).any()
+    naive = pd.DataFrame({"ever_member": np.isfinite(t["enrolment_age"].to_numpy(float))
+                          .astype(float), "duration": t["duration"].to_numpy(float),
+                          "churned": t["churned"].to_numpy()})
+    naive = collapse(naive, list(naive.columns), censored_only="churned")
+    ref = CoxPHFitter().fit(naive, "duration", "churned", weights_col="weight")
+    b, se = ref.params_["ever_member"], ref.standard_errors_["ever_member"]
+    assert np.log(r.naive_hazard_ratio) == pytest.approx(b, rel=1e-6)
+    assert np.log(r.naive_ci[0]) == pytest.approx(b - 1.959963984540054 * se, rel=1e-5)
+    assert r.naive_p_value == pytest.approx(ref.summary.loc["ever_member", "p"], rel=1e-4)
+
+
+@pytest.mark.parametrize("kw", [{}, {"weights_col": "w"}, {"censored_only": "e"},
+                                {"weights_col": "w", "censored_only": "e"}])
+def test_collapse_equals_pandas_groupby(kw):
+    """collapse's hash factorisation of numeric columns gives pandas' groupby(sort=False,
+    dropna=False) sum: the same groups (NaN one group, -0.0 with 0.0), in the same order."""
+    from retention_lab.survival._base import WEIGHT, collapse
+    rng = np.random.default_rng(1)
+    n = 5000
+    f = pd.DataFrame({"a": rng.integers(0, 5, n).astype(float), "b": rng.integers(0, 3, n),
+                      "d": rng.integers(0, 50, n).astype(float), "e": rng.integers(0, 2, n),
+                      "w": rng.random(n)})
+    f.loc[::7, "a"] = np.nan
+    f.loc[::11, "a"] = -0.0
+    cols = ["a", "b", "d", "e"]
+    tmp = f[cols].copy()
+    tmp[WEIGHT] = f["w"].to_numpy() if "weights_col" in kw else 1.0
+    if "censored_only" in kw:
+        ev = tmp["e"].to_numpy() == 1
+        ref = pd.concat([tmp.loc[ev], tmp.loc[~ev].groupby(cols, sort=False, dropna=False)
+                         [WEIGHT].sum().reset_index()], ignore_index=True)
+    else:
+        ref = tmp.groupby(cols, sort=False, dropna=False)[WEIGHT].sum().reset_index()
+    pd.testing.assert_frame_equal(collapse(f, cols, **kw), ref, check_exact=False, rtol=1e-12)
