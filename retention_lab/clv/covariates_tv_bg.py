@@ -55,14 +55,17 @@ def _purchase_sums(theta, d, c_future=None):
     dropout multiplier of a future path, used for a last purchase made in the last observed
     period (its dropout decision falls after the observation end, under that path)."""
     kt = d.kt
-    cj = np.exp(d.buy_Z @ theta[4 + kt:])
-    if c_future is not None:
-        cust = d.buy_c
-        at_end = d.buy_last & (d.tx[cust] == d.T[cust])
-        cj = np.where(at_end, np.asarray(c_future, float)[cust], cj)
-    Cx = np.bincount(d.buy_c, weights=cj, minlength=d.n)
+    # over the runs of equal dropout rows (DynamicData._purchase_runs: n purchases each)
+    cj = np.exp(d.run_Z @ theta[4 + kt:])
+    Cx = np.bincount(d.run_c, weights=cj * d.run_n, minlength=d.n)
+    lastc = d.run_c[d.run_last]
     clast = np.zeros(d.n)
-    clast[d.buy_c[d.buy_last]] = cj[d.buy_last]
+    clast[lastc] = cj[d.run_last]
+    if c_future is not None:
+        end = lastc[d.tx[lastc] == d.T[lastc]]
+        cf = np.asarray(c_future, float)[end]
+        Cx[end] += cf - clast[end]
+        clast[end] = cf
     return Cx, clast
 
 
@@ -106,15 +109,16 @@ def bg_dynamic_loglik_grad(theta, d, rows: bool = False):
     GAtx = np.column_stack([np.bincount(d.seg_c, weights=ac * over * d.seg_X[:, j],
                                         minlength=n) for j in range(kt)]) if kt \
         else np.zeros((n, 0))
-    cj = np.exp(d.buy_Z @ theta[4 + kt:])
-    Cx = np.bincount(d.buy_c, weights=cj, minlength=n)
-    GCx = np.column_stack([np.bincount(d.buy_c, weights=cj * d.buy_Z[:, j], minlength=n)
+    cj = np.exp(d.run_Z @ theta[4 + kt:])          # per run of equal dropout rows
+    cn = cj * d.run_n
+    Cx = np.bincount(d.run_c, weights=cn, minlength=n)
+    GCx = np.column_stack([np.bincount(d.run_c, weights=cn * d.run_Z[:, j], minlength=n)
                            for j in range(kl)]) if kl else np.zeros((n, 0))
     clast = np.zeros(n)
     Gcl = np.zeros((n, kl))
-    lastc = d.buy_c[d.buy_last]
-    clast[lastc] = cj[d.buy_last]
-    Gcl[lastc] = cj[d.buy_last, None] * d.buy_Z[d.buy_last]
+    lastc = d.run_c[d.run_last]
+    clast[lastc] = cj[d.run_last]
+    Gcl[lastc] = cj[d.run_last, None] * d.run_Z[d.run_last]
     x = d.x
     m = r + x
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

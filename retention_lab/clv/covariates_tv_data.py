@@ -275,9 +275,26 @@ class DynamicData:
         self.buy_Z = np.repeat(Z[at_next], mult[rep], axis=0)
         self.buy_last = np.r_[self.buy_c[1:] != self.buy_c[:-1], True] if rep.any() \
             else np.zeros(0, bool)
+        self._purchase_runs()
         lastrow = np.r_[np.flatnonzero(np.diff(ppos_i)), len(ppos_i) - 1]
         self.last_X, self.last_Z = X[lastrow], Z[lastrow]
         return age0, age1, X, Z
+
+    def _purchase_runs(self):
+        """The purchases as runs (``run_c, run_Z, run_n, run_last``): a customer's consecutive
+        purchases with equal dropout design rows, ``run_n`` purchases each — the sufficient
+        statistics of the BG/NBD's purchase sums (``Σ_j c_j = Σ_runs n · c``, the last
+        purchase's ``c`` the last run's): a few rows per customer instead of one per purchase
+        (issue 22)."""
+        bc = self.buy_c
+        zid = _row_ids(np.ascontiguousarray(self.buy_Z, dtype=np.float64).view(np.int64))
+        new = np.r_[True, (bc[1:] != bc[:-1]) | (zid[1:] != zid[:-1])] if len(bc) \
+            else np.zeros(0, bool)
+        at = np.flatnonzero(new)
+        self.run_c, self.run_Z = bc[at], self.buy_Z[at]
+        self.run_n = np.diff(np.r_[at, len(bc)]).astype(float)
+        self.run_last = np.r_[self.run_c[1:] != self.run_c[:-1], True] if len(at) \
+            else np.zeros(0, bool)
 
     def _segments(self, ppos_i, age0, age1, X, Z):
         """Sets the merged segments (``seg_*``) and their pieces in ``[t_x, T]`` (``dead_*``)."""
@@ -395,6 +412,9 @@ class DynamicData:
         bk = newpos[self.buy_c] >= 0
         out.buy_c = newpos[self.buy_c[bk]]
         out.buy_Z, out.buy_last = self.buy_Z[bk], self.buy_last[bk]
+        rk = newpos[self.run_c] >= 0
+        out.run_c = newpos[self.run_c[rk]]
+        out.run_Z, out.run_n, out.run_last = self.run_Z[rk], self.run_n[rk], self.run_last[rk]
         out.n = len(keep)
         out.w = np.asarray(w, float)
         return out
