@@ -17,7 +17,7 @@ from scipy import integrate, optimize
 from scipy.special import betaln, gammaln, hyp1f1
 
 import retention_lab as rl
-from retention_lab.impact.rolling import completion, gcomputation as gc, trials as tr
+from retention_lab.impact.rolling import completion, gcomputation as gc, inference, trials as tr
 from retention_lab.impact.rolling.completion import QuadratureParetoNBD
 
 
@@ -194,3 +194,28 @@ def test_quadrature_pnbd_fit_is_the_maximum(pnbd_summary):
     assert np.max(np.abs(grad)) < 1e-7
     assert m.variance_matrix_log_.shape == (4, 4)          # computed on first read
     assert np.all(np.isfinite(m.variance_matrix_log_.to_numpy()))
+
+
+@pytest.mark.parametrize("collinear", [False, True])
+def test_dr_counterfactual_mean_matches_a_literal_weighted_least_squares(collinear):
+    """The doubly robust counterfactual mean (normal equations when X'WX is well conditioned,
+    else the SVD least squares) against its definition computed literally: the weighted least
+    squares fit on the comparison rows by np.linalg.lstsq, mean over members of the prediction
+    plus the weighted mean residual of the comparison rows; also with two nearly collinear
+    columns (the SVD path)."""
+    rng = np.random.default_rng(8)
+    n = 3000
+    X = np.c_[np.ones(n), rng.normal(size=(n, 3))]
+    if collinear:
+        X = np.c_[X, X[:, 1] + 1e-7 * rng.normal(size=n)]
+    member = rng.random(n) < 0.3
+    w = np.where(member, 1.0, np.exp(0.5 * X[:, 1]))
+    y = 1 + X[:, 1] - 0.5 * X[:, 2] ** 2 + rng.normal(size=n)
+    code = np.arange(n)
+    m = inference._dr_means({"y": y}, member, w, X, code, n, np.ones(n, bool), se="influence")
+    c = ~member
+    sw = np.sqrt(w[c])
+    beta = np.linalg.lstsq(X[c] * sw[:, None], y[c] * sw, rcond=None)[0]
+    ref = np.mean(X[member] @ beta) + np.average(y[c] - X[c] @ beta, weights=w[c])
+    assert m["y|c"] == pytest.approx(ref, rel=1e-10)
+    assert m["y|t"] == pytest.approx(y[member].mean(), rel=1e-12)
