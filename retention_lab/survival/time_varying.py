@@ -325,15 +325,24 @@ def purchase_ages(data, table: pd.DataFrame) -> pd.DataFrame:
     """``customer_id, age``: the ages (days since the first purchase) of every purchase day of
     the churn table's customers, from ``data.transactions`` up to ``observation_end``."""
     tx = data.transactions
-    day = pd.to_datetime(tx["date"]).dt.normalize()
-    keep = tx["customer_id"].isin(table.index).to_numpy()
+    # as integers (days, positions in ``table``) and one hash pass: the same rows, in the same
+    # order, as drop_duplicates on (customer_id, normalised day)
+    day = pd.to_datetime(tx["date"]).to_numpy().astype("datetime64[D]")
+    code = pd.Index(table.index).get_indexer(tx["customer_id"])
+    keep = code >= 0
     if data.observation_end is not None:
-        keep &= (day <= pd.Timestamp(data.observation_end).normalize()).to_numpy()
-    p = pd.DataFrame({"customer_id": tx["customer_id"].to_numpy()[keep],
-                      "day": day.to_numpy()[keep]}).drop_duplicates()
-    first = table["first_purchase"].reindex(p["customer_id"]).to_numpy()
-    p["age"] = (p["day"].to_numpy() - first) / np.timedelta64(1, "D")
-    return p[["customer_id", "age"]].reset_index(drop=True)
+        keep &= day <= np.datetime64(pd.Timestamp(data.observation_end).normalize(), "D")
+    code, day = code[keep], day[keep]
+    if not len(code):
+        return pd.DataFrame({"customer_id": table.index[:0], "age": np.zeros(0)})
+    d = day.astype(np.int64)
+    d0 = int(d.min())
+    _, first_at = np.unique(pd.factorize(code * (int(d.max()) - d0 + 1) + (d - d0))[0],
+                            return_index=True)
+    code, day = code[first_at], day[first_at].astype("datetime64[ns]")
+    first = table["first_purchase"].to_numpy()[code]
+    return pd.DataFrame({"customer_id": table.index.to_numpy()[code],
+                         "age": (day - first) / np.timedelta64(1, "D")})
 
 
 def launch_of(data):

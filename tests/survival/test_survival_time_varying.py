@@ -246,3 +246,28 @@ def test_collapse_equals_pandas_groupby(kw):
     else:
         ref = tmp.groupby(cols, sort=False, dropna=False)[WEIGHT].sum().reset_index()
     pd.testing.assert_frame_equal(collapse(f, cols, **kw), ref, check_exact=False, rtol=1e-12)
+
+
+def test_purchase_ages_are_the_distinct_purchase_days():
+    """purchase_ages: every (customer, purchase day) of the churn table's customers up to the
+    observation end once, in order of first appearance, age in days — against pandas'
+    normalize + drop_duplicates."""
+    from retention_lab.survival.data import churn_frame
+    from retention_lab.survival.time_varying import purchase_ages
+    from survival_sims import bgnbd_enrolment
+    data = bgnbd_enrolment(600, theta=0.8, seed=3)
+    # a second order on some purchase days, shuffled
+    tx = data.transactions
+    data.transactions = pd.concat([tx, tx.iloc[::4]]).sample(frac=1.0, random_state=1)
+    table = churn_frame(data, 90).iloc[::2]              # a subset: the others are left out
+    got = purchase_ages(data, table)
+    tx = data.transactions
+    day = pd.to_datetime(tx["date"]).dt.normalize()
+    keep = tx["customer_id"].isin(table.index) & (day <= pd.Timestamp(data.observation_end))
+    ref = pd.DataFrame({"customer_id": tx["customer_id"][keep], "day": day[keep]})
+    ref = ref.drop_duplicates().reset_index(drop=True)
+    ref["age"] = (ref["day"] - table["first_purchase"].reindex(ref["customer_id"]).to_numpy()) \
+        / pd.Timedelta(days=1)
+    assert len(got) < keep.sum()                          # several orders on some days
+    np.testing.assert_array_equal(got["customer_id"].to_numpy(), ref["customer_id"].to_numpy())
+    np.testing.assert_array_equal(got["age"].to_numpy(), ref["age"].to_numpy())

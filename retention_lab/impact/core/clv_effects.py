@@ -152,7 +152,7 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     idx = idx[~idx.index.duplicated()]
     i_o = idx.reindex(cid).to_numpy()
     mem = ~pd.isna(i_o)
-    ids_m, pos = np.unique(cid[mem], return_inverse=True)
+    pos, ids_m = pd.factorize(cid[mem], sort=True)     # np.unique's result, by hashing
     post_o = dates[mem] > i_o[mem]
     y = amt[mem] / index_m[mi[mem]]                      # deflated amounts
     nmem = len(ids_m)
@@ -176,7 +176,7 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     with np.errstate(invalid="ignore", divide="ignore"):
         drho = np.where(n_m > 0, (dA - rho * dB) / B / index_m, 0.0)  # months without orders: fixed
     # … times each reference customer's influence on I_m = S_m / N_m
-    rc, rpos = np.unique(cid[ref], return_inverse=True)
+    rpos, rc = pd.factorize(cid[ref], sort=True)
     contrib = drho[mi[ref]] * (amt[ref] - index_m[mi[ref]]) / np.where(n_m > 0, n_m, 1.0)[mi[ref]]
     infl_ref = pd.Series(np.bincount(rpos, weights=contrib, minlength=len(rc)), index=rc)
     return float(rho), infl.add(infl_ref, fill_value=0.0), int(both.sum())
