@@ -9,8 +9,6 @@ accepted wherever a unit is, through :func:`days_per`.
 """
 from __future__ import annotations
 
-from scipy.special import ndtri
-
 DAYS_PER_YEAR = 365.2425
 DAYS_PER_UNIT = {"D": 1.0, "W": 7.0, "M": DAYS_PER_YEAR / 12, "Y": DAYS_PER_YEAR}
 UNIT_NAMES = {"day": "D", "week": "W", "month": "M", "year": "Y"}
@@ -35,7 +33,13 @@ def z_value(alpha: float = 0.05) -> float:
     """Two-sided critical value of the standard normal for level ``alpha``."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), not {alpha!r}")
+    # scipy.special: 0.1-0.4 s to import, which the transaction summaries (engines import this
+    # module) do not need — imported on the first call instead (issue 22, first-call cost)
+    from scipy.special import ndtri
+
     return float(ndtri(1 - alpha / 2))
 
 
-Z95 = z_value(0.05)
+#: ``z_value(0.05)``, written out so that importing this module costs no scipy import
+#: (tests/engines/test_summary_imports.py checks it equals scipy's ``ndtri(0.975)`` bit for bit).
+Z95 = 1.959963984540054

@@ -1,8 +1,9 @@
 """Shared maximum-likelihood machinery for the BTYD fitters.
 
 Every fitter maximises a weighted log-likelihood over the *logarithms* of its (positive)
-parameters with :func:`scipy.optimize.minimize` (BFGS, analytic gradients where the model has
-them, central differences otherwise). Standard errors come from the observed information: the
+parameters by BFGS — scipy's, bit for bit, without importing :mod:`scipy.optimize`
+(:func:`.optimizer.minimize_bfgs`) — with analytic gradients where the model has them, central
+differences otherwise. Standard errors come from the observed information: the
 Hessian of the total negative log-likelihood at the optimum, by central differences of the
 gradient on the log scale, mapped to the natural scale by the delta method
 (``Var θ = diag(θ) Var(log θ) diag(θ)``). The 95 % intervals are Wald intervals on the log scale,
@@ -22,7 +23,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from ..errors import BoundaryWarning, ConvergenceWarning, DataError
 from ..units import DAYS_PER_UNIT, Z95
@@ -32,6 +32,7 @@ from .inference import (
     hessian_from_gradient,
     numerical_gradient,
 )
+from .optimizer import minimize_bfgs
 from .persistence import PersistenceMixin
 
 __all__ = ["ConvergenceError", "ConvergenceWarning", "BoundaryWarning", "BOUNDARY_LOG",
@@ -321,8 +322,7 @@ class BaseFitter(PersistenceMixin):
             if sub is not None:
                 sub_fun = lambda t: self._objective_grad(t, sub, sub_w, sub_w.sum())  # noqa: E731
                 with np.errstate(all="ignore"):
-                    pre = optimize.minimize(sub_fun, x0, jac=True, method="BFGS",
-                                            options={"gtol": 1e-6, "maxiter": maxiter})
+                    pre = minimize_bfgs(sub_fun, x0, True, gtol=1e-6, maxiter=maxiter)
                 if np.isfinite(pre.fun) and np.all(np.isfinite(pre.x)):
                     starts = [pre.x] + starts
                     h = (pre.hess_inv + pre.hess_inv.T) / 2
@@ -332,13 +332,13 @@ class BaseFitter(PersistenceMixin):
         for k, start in enumerate(starts):
             if not np.isfinite(fun(start)[0] if jac is True else fun(start)):
                 continue
-            options = {"gtol": 1e-8, "maxiter": maxiter}
-            if k == 0 and hess_inv0 is not None:
-                options["hess_inv0"] = hess_inv0
+            h0 = hess_inv0 if k == 0 else None
             with np.errstate(all="ignore"):
-                res = optimize.minimize(fun, start, jac=jac, method="BFGS", options=options)
+                res = minimize_bfgs(fun, start, jac, gtol=1e-8, maxiter=maxiter, hess_inv0=h0)
                 if not res.success and np.max(np.abs(res.jac)) > 1e-6:
-                    # BFGS can stop on precision loss short of the optimum: polish
+                    # BFGS can stop on precision loss short of the optimum: polish with
+                    # L-BFGS-B (scipy.optimize: heavy to import, so only on this rare path)
+                    from scipy import optimize
                     res2 = optimize.minimize(fun, res.x, jac=jac, method="L-BFGS-B",
                                              options={"ftol": 1e-15, "gtol": 1e-10,
                                                       "maxiter": maxiter})

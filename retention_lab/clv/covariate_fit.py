@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 from scipy.special import ndtr
 
 from ..units import Z95
@@ -118,6 +117,10 @@ class StaticCovariatesMixin(LogShapeParamsMixin):
         return val, grad
 
     def _minimize(self, theta0, d, w, hess_inv0=None, gtol=1e-7):
+        # scipy.optimize: heavy to import (0.2-0.3 s), so not when the module loads — every
+        # no-covariate fitter imports this one (issue 22, first-call cost)
+        from scipy import optimize
+
         wsum = w.sum()
         fun = lambda t: self._nll_grad(t, d, w, wsum)  # noqa: E731
         options = {"gtol": gtol, "maxiter": 1000}

@@ -23,7 +23,6 @@ ever exponentiated before the end, so large ``x`` or ``T`` cannot overflow.
 from __future__ import annotations
 
 import numpy as np
-from scipy import integrate
 from scipy.special import gammaln
 
 from .base import BaseFitter, distinct_rows
@@ -124,6 +123,9 @@ class ParetoNBDFitter(BtydMixin, BaseFitter):
     def probability_of_n_purchases_up_to_time(self, t, n):
         """P(X(t) = n) for a customer just acquired, by integrating the NBD count over the
         Pareto (Lomax) lifetime: ``NBD(n; t)·S(t) + ∫_0^t NBD(n; τ) f(τ) dτ``."""
+        # scipy.integrate: heavy to import (0.1 s), used by this method only
+        from scipy import integrate
+
         r, alpha, s, beta = self._unload()
         n = int(n)
 
