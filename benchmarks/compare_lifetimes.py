@@ -29,7 +29,9 @@ library's import to the end of the call (data loaded before the clock starts, as
 notebook has it): what a scheduled report pays, first-call costs included; the first call alone
 (import excluded) is printed too. Rows
 ``summary_path``, ``summary_frame``, ``bgnbd_1M`` and ``pnbd_cdnow``; no agreement check (the
-default mode checks the same calls).
+default mode checks the same calls). Each checkout's numba cache is warmed first (untimed, as
+``make setup`` does). ``--baseline DIR`` times another checkout in the same rotation, e.g.
+``git worktree add /tmp/before <commit>`` then ``--fresh --baseline /tmp/before``.
 
 Rows:
 
@@ -282,36 +284,49 @@ def fresh_jobs(name: str, files: dict) -> tuple[dict, dict]:
             dict(load=load, imp="import retention_lab.clv as clv", call=f"clv.{cls}().fit(d)"))
 
 
-def _fresh_run(python: str, job: dict) -> dict:
-    """``{"imp": (wall, cpu), "call": (wall, cpu)}`` of one new process."""
+def _fresh_run(python: str, job: dict, checkout: Path | None = None) -> dict:
+    """``{"imp": (wall, cpu), "call": (wall, cpu)}`` of one new process (retention_lab from
+    ``checkout``: its directory is the child's working directory and ``PYTHONPATH``)."""
+    env = None
+    if checkout is not None:
+        env = dict(os.environ, PYTHONPATH=str(checkout))
     out = subprocess.run([python, "-c", _FRESH_CHILD.format(**job)], capture_output=True,
-                         text=True, check=False)
+                         text=True, check=False, env=env, cwd=checkout)
     if out.returncode != 0:
         raise RuntimeError(f"fresh {python} run failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def fresh(rows, runs: int, files: dict) -> list:
+def fresh(rows, runs: int, files: dict, baseline: Path | None = None) -> list:
     """Each row ``runs`` times per library, alternating, each call in a new process; two
-    result rows per row: the first call alone, and the library's import + the first call."""
+    result rows per row: the first call alone, and the library's import + the first call.
+    With ``baseline`` (another checkout of retention_lab, e.g. a git worktree of an earlier
+    commit), that one runs third in each rotation and gets its own result rows ("before"),
+    so that before and after come from the same run."""
+    checkouts = [("", HERE.parent)] + ([(" (baseline)", baseline)] if baseline else [])
+    for _, checkout in checkouts:  # the numba kernel's cache, as `make setup` warms it
+        _fresh_run(sys.executable, dict(load="", imp="import retention_lab.engines as e",
+                                        call="e.warm()"), checkout)
     results = []
     for name in rows:
         if name not in FRESH_ROWS:
             print(f"\n== {name}: not in the fresh-process rows {FRESH_ROWS}; skipped")
             continue
         lt_job, rl_job = fresh_jobs(name, files)
-        a_lt, a_ours = [], []
+        a_lt, a_ours = [], {tag: [] for tag, _ in checkouts}
         for _ in range(runs):
             a_lt.append(_fresh_run(str(VENV_PY), lt_job))
-            a_ours.append(_fresh_run(sys.executable, rl_job))
+            for tag, checkout in checkouts:
+                a_ours[tag].append(_fresh_run(sys.executable, rl_job, checkout))
         for label, parts in (("first call", ("call",)), ("import+call", ("imp", "call"))):
             def total(ans):
                 return tuple(sum(ans[p][k] for p in parts) for k in (0, 1))
-            row = dict(name=f"{name} {label}", ours=[total(a) for a in a_ours],
-                       lifetimes=[total(a) for a in a_lt], ok=True,
-                       note=f"fresh processes: {label}")
-            results.append(row)
-            _print_row(row)
+            for tag, _ in checkouts:
+                row = dict(name=f"{name} {label}{tag}", ours=[total(a) for a in a_ours[tag]],
+                           lifetimes=[total(a) for a in a_lt], ok=True,
+                           note=f"fresh processes: {label}{tag}")
+                results.append(row)
+                _print_row(row)
     return results
 
 
@@ -329,6 +344,9 @@ def main(argv=None) -> int:
                     help="seconds lifetimes gets for the Pareto/NBD 100k fit")
     ap.add_argument("--fresh", action="store_true",
                     help="time import + first call, each in a new process (issue 22)")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="with --fresh: another retention_lab checkout timed in the same "
+                         "rotation (before → after in one run)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -359,7 +377,7 @@ def main(argv=None) -> int:
           f"{os.uname().nodename}, {os.cpu_count()} CPUs; uptime: "
           f"{subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     if args.fresh:
-        results = fresh(rows, args.runs, files)
+        results = fresh(rows, args.runs, files, args.baseline)
         _print_summary(results, "fresh processes: import + first call, medians")
         return 0
     lt = Lifetimes()

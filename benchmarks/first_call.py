@@ -105,8 +105,9 @@ def data_path(name: str) -> str:
 
 
 def run_child(code: str, env: dict) -> dict:
+    # cwd: a `-c` child puts its working directory first on sys.path — this checkout's package
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=False)
+                         check=False, cwd=ROOT)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])

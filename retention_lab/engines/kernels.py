@@ -129,6 +129,12 @@ def _accumulate_py(ids, ts, amount, lo, unit_per_day, limit, day0, periods, widt
 
 #: Bytes of per-customer state a bucket of the compiled kernel should fit in (L2 cache scale).
 BUCKET_BYTES = 512 * 1024
+#: Fewest rows the compiled kernel counts per call. DuckDB hands a Parquet table over in chunks
+#: of one row group (122,880 rows): too few rows per bucket for the bucketed counting to pay, so
+#: :meth:`Accumulator.submit` gathers smaller batches (one copy, in order) up to this size.
+#: Measured on 10M rows, 1M customers, 2 workers (CPU, medians, loaded machine): per chunk
+#: 0.83-1.0 s, gathered to ~2M rows 0.61 s + 0.04 s for the copies.
+MIN_CALL_ROWS = 2_000_000
 
 
 def bucket_shift(layout: "Plan") -> int:
@@ -250,11 +256,32 @@ class Accumulator:
         self.ranges = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
         self.pool = ThreadPoolExecutor(k) if self.compiled else None
         self.pending = []
+        self.buffer, self.buffered = [], 0
 
     def submit(self, ids: np.ndarray, ts: np.ndarray, amount: np.ndarray) -> None:
         """Count a batch — ``ids`` integers, ``ts`` integer timestamps (``unit_per_day`` per
-        day), ``amount`` — after the previous one (workers may still be busy on return)."""
-        self.wait()
+        day), ``amount`` — after the previous one (workers may still be busy on return).
+        Batches under :data:`MIN_CALL_ROWS` rows are held and counted together, in order
+        (the same sums, added in the same order), once that many rows are in or at
+        :meth:`wait`."""
+        if self.compiled and len(ids) < MIN_CALL_ROWS:
+            self.buffer.append((ids, ts, amount))
+            self.buffered += len(ids)
+            if self.buffered >= MIN_CALL_ROWS:
+                self._flush()
+            return
+        self._flush()
+        self._count(ids, ts, amount)
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        parts, self.buffer, self.buffered = self.buffer, [], 0
+        self._count(*(np.concatenate([np.asarray(b[j], dtype=dt) for b in parts])
+                      for j, dt in enumerate((np.int64, np.int64, np.float64))))
+
+    def _count(self, ids: np.ndarray, ts: np.ndarray, amount: np.ndarray) -> None:
+        self._wait_pending()
         p = self.plan
         args = (np.asarray(ids, dtype=np.int64), np.asarray(ts, dtype=np.int64),
                 np.asarray(amount, dtype=np.float64), p.lo, self.unit_per_day, self.limit,
@@ -267,6 +294,11 @@ class Accumulator:
             self.pending = [self.pool.submit(fn, *args, a, b, shift) for a, b in self.ranges]
 
     def wait(self) -> None:
+        """Count what is held and wait until every batch is counted."""
+        self._flush()
+        self._wait_pending()
+
+    def _wait_pending(self) -> None:
         for f in self.pending:
             f.result()
         self.pending = []
