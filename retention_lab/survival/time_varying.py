@@ -54,6 +54,7 @@ from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 
 from ..errors import DataError
 from ._base import (
+    WEIGHT,
     SurvivalResult,
     check_survival_frame,
     collapse,
@@ -154,31 +155,24 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
     stop = np.r_[st[1:], 0.0]
     stop[last] = d[p[last]]
     member = (np.isfinite(e[p]) & (e[p] <= st)).astype(float)
-    long = pd.DataFrame({"customer_id": ids[p], "start": st, "stop": stop,
-                         event_col: np.where(last, ev[p], 0), MEMBER: member})
+    event = np.where(last, ev[p], 0)
+    cls = per = None
     if purchases is not None:
         n_before = 1 + eps.groupby("pos", sort=False)["buy"].cumsum().to_numpy()
         cls = np.searchsorted(np.asarray(HISTORY_BINS), n_before, side="right")
-        for j in range(2, len(HISTORY_BINS) + 1):
-            lo = HISTORY_BINS[j - 1]
-            hi = HISTORY_BINS[j] - 1 if j < len(HISTORY_BINS) else None
-            name = f"{HISTORY}={lo}" if hi == lo else \
-                f"{HISTORY}={lo}+" if hi is None else f"{HISTORY}={lo}-{hi}"
-            long[name] = (cls == j).astype(float)
     if calendar is not None:
         per = eps.groupby("pos", sort=False)["per"].cumsum().to_numpy()
-        for k in range(1, int(per.max()) + 1 if len(per) else 1):
-            long[f"period={k}"] = (per == k).astype(float)
-    long = pd.concat([long, X.iloc[p].reset_index(drop=True)], axis=1)
+    n_per = int(per.max()) if per is not None and len(per) else 0
 
     n_truncated = 0
+    rows = np.arange(len(p))
     if entry_age is not None:
         entry = pd.to_numeric(df[entry_age], errors="coerce").to_numpy(float)
         entry = np.where(np.isfinite(entry), np.maximum(entry, 0.0), 0.0)[p]
-        keep = long["stop"].to_numpy() > entry
+        keep = stop > entry
         n_truncated = int(len(df) - len(np.unique(p[keep])))
-        long["start"] = np.maximum(long["start"].to_numpy(), entry)
-        long = long.loc[keep].reset_index(drop=True)
+        st = np.maximum(st, entry)
+        rows = rows[keep]
     entered = np.isin(pos, p[keep]) if entry_age is not None else np.ones(len(df), bool)
     info = dict(coding=coding, n_customers=int(entered.sum()), n_zero_durations=n_zero,
                 n_switch=int((switch & entered).sum()),
@@ -186,12 +180,67 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
                 n_enrolled_after_followup=int((np.isfinite(e) & (e >= d) & ~always &
                                                entered).sum()),
                 n_events=int(ev[entered].sum()), covariate_columns=list(X.columns),
-                n_left_before_entry=n_truncated, n_episodes=len(long),
+                n_left_before_entry=n_truncated, n_episodes=len(rows),
                 history=purchases is not None, entry=entry_age is not None)
+    weight = None
     if collapse_rows:
-        long = collapse(long, [c for c in long.columns if c != "customer_id"],
-                        censored_only=event_col)
+        # identical censored episodes merged, as collapse(long, …, censored_only=event_col),
+        # on the few integer codes the columns are made of (the indicator columns are
+        # functions of the class codes) before the wide frame is built (issue 22)
+        xid = _codes([X[c].to_numpy() for c in X.columns], len(X))[p]
+        rows, weight = _collapse_codes(rows, event, [st, stop, member, xid] + [
+            v for v in (cls, per) if v is not None])
+    long = _long_frame(rows, ids[p], st, stop, event, member, cls, per, n_per, X, p,
+                       event_col, with_ids=not collapse_rows)
+    if weight is not None:
+        long[WEIGHT] = weight
     return long, info
+
+
+def _codes(columns, n: int) -> np.ndarray:
+    """One integer per row, equal for rows equal in every column (hash factorisation; NaN is a
+    value, -0.0 equals 0.0, as in pandas' groupby)."""
+    codes = np.zeros(n, np.int64)
+    for v in columns:
+        c, u = pd.factorize(v, use_na_sentinel=False)
+        codes = pd.factorize(codes * max(len(u), 1) + c)[0].astype(np.int64)
+    return codes
+
+
+def _collapse_codes(rows, event, columns):
+    """The rows ``rows`` of the episodes after :func:`._base.collapse` with ``censored_only``:
+    the lapse rows in their order, then one row per group of identical censored rows (equal in
+    every array of ``columns``) in order of first appearance; returns ``(rows, weights)``."""
+    lapse = event[rows] == 1
+    cens = rows[~lapse]
+    key = _codes([v[cens] for v in columns], len(cens))
+    first = np.unique(key, return_index=True)[1] if len(key) else np.zeros(0, np.int64)
+    w = np.bincount(key, minlength=len(first)).astype(float) if len(key) else np.zeros(0)
+    return (np.r_[rows[lapse], cens[first]].astype(np.int64),
+            np.r_[np.ones(int(lapse.sum())), w])
+
+
+def _long_frame(rows, cid, st, stop, event, member, cls, per, n_per, X, p, event_col,
+                with_ids: bool) -> pd.DataFrame:
+    """The long format's columns for the episodes ``rows`` (one frame built at once)."""
+    cols = {"customer_id": cid[rows]} if with_ids else {}
+    cols.update({"start": st[rows], "stop": stop[rows], event_col: event[rows],
+                 MEMBER: member[rows]})
+    if cls is not None:
+        c = cls[rows]
+        for j in range(2, len(HISTORY_BINS) + 1):
+            lo = HISTORY_BINS[j - 1]
+            hi = HISTORY_BINS[j] - 1 if j < len(HISTORY_BINS) else None
+            name = f"{HISTORY}={lo}" if hi == lo else \
+                f"{HISTORY}={lo}+" if hi is None else f"{HISTORY}={lo}-{hi}"
+            cols[name] = (c == j).astype(float)
+    if per is not None:
+        k_ = per[rows]
+        for k in range(1, n_per + 1 if n_per else 1):
+            cols[f"period={k}"] = (k_ == k).astype(float)
+    for c in X.columns:
+        cols[c] = X[c].to_numpy()[p[rows]]
+    return pd.DataFrame(cols)
 
 
 class EnrolmentEffect(SurvivalResult):

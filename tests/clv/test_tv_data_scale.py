@@ -70,3 +70,26 @@ def test_daily_table_gives_the_same_data(events):
                 np.testing.assert_array_equal(v, b.__dict__[k], err_msg=k)
             elif isinstance(v, pd.Index):
                 assert v.equals(b.__dict__[k]), k
+
+
+def test_daily_periods_equal_the_engines():
+    """daily_periods' numpy reduction of clean transactions equals the engines'
+    customer_periods(…, "D") (DuckDB and pandas): same rows, order, counts, amounts."""
+    from retention_lab.engines.summaries import customer_periods
+    tx, _, _ = simulate_dynamic(500, (0.8, 8.0, 0.7, 20.0), {"member": 0.4}, {"member": -0.5},
+                                weeks=80, seed=4)
+    rng = np.random.default_rng(0)
+    tx = pd.concat([tx, tx.iloc[::5]], ignore_index=True).sample(frac=1.0, random_state=2)
+    tx["amount"] = rng.gamma(2.0, 20.0, len(tx))
+    tx["date"] = pd.to_datetime(tx["date"]) + pd.to_timedelta(rng.integers(0, 86_000, len(tx)),
+                                                              "s")
+    got = daily_periods(tx)
+    assert got.attrs["customer_periods"] == "D" and got["n"].max() > 1
+    for engine in ("duckdb", "pandas"):
+        ref = customer_periods(tx, "D", engine=engine)
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), ref.reset_index(drop=True)
+                                      [["customer_id", "period", "amount", "n"]],
+                                      check_exact=False, rtol=1e-12, check_dtype=False)
+    bad = tx.assign(amount=tx["amount"].where(np.arange(len(tx)) % 50 > 0, -1.0))
+    from retention_lab.clv.covariates_tv_data import _daily_numpy
+    assert _daily_numpy(bad) is None                     # a return: the engine's rules decide

@@ -271,3 +271,31 @@ def test_purchase_ages_are_the_distinct_purchase_days():
     assert len(got) < keep.sum()                          # several orders on some days
     np.testing.assert_array_equal(got["customer_id"].to_numpy(), ref["customer_id"].to_numpy())
     np.testing.assert_array_equal(got["age"].to_numpy(), ref["age"].to_numpy())
+
+
+def test_collapsed_long_format_is_the_collapse_of_the_episodes():
+    """enrolment_long_format merges identical censored episodes on integer codes before it
+    builds the wide frame: the result equals pandas' groupby over the wide columns of the
+    uncollapsed episodes (collapse_rows=False), lapses one row each, same order and weights."""
+    from retention_lab.survival.data import churn_frame
+    from retention_lab.survival.time_varying import (
+        enrolment_long_format,
+        launch_of,
+        purchase_ages,
+    )
+    from survival_sims import bgnbd_enrolment
+    data = bgnbd_enrolment(1500, theta=0.8, seed=5)
+    t = churn_frame(data, 90, columns=None)
+    t["x"] = np.random.default_rng(0).integers(0, 3, len(t)).astype(float)
+    t["entry_age"] = (launch_of(data) - t["first_purchase"]).dt.days.astype(float)
+    kw = dict(purchases=purchase_ages(data, t), entry_age="entry_age",
+              calendar=("entry_age", 91.0), covariates=["x"])
+    wide, _ = enrolment_long_format(t, "enrolment_age", collapse_rows=False, **kw)
+    got, info = enrolment_long_format(t, "enrolment_age", **kw)
+    cols = [c for c in wide.columns if c != "customer_id"]
+    tmp = wide[cols].assign(weight=1.0)
+    ev = tmp["churned"].to_numpy() == 1
+    ref = pd.concat([tmp.loc[ev], tmp.loc[~ev].groupby(cols, sort=False)["weight"].sum()
+                     .reset_index()], ignore_index=True)
+    assert len(got) < len(wide) == info["n_episodes"]
+    pd.testing.assert_frame_equal(got, ref)
