@@ -145,12 +145,9 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
         cut_age.append(age[ok])
         cut_buy.append(np.ones(ok.sum(), bool))
         cut_per.append(np.zeros(ok.sum(), bool))
-    cuts = pd.DataFrame({"pos": np.concatenate(cut_pos), "start": np.concatenate(cut_age),
-                         "buy": np.concatenate(cut_buy), "per": np.concatenate(cut_per)})
-    cuts = cuts.groupby(["pos", "start"], as_index=False, sort=False)[["buy", "per"]].max()
-    eps = pd.concat([pd.DataFrame({"pos": pos, "start": 0.0, "buy": False, "per": False}), cuts],
-                    ignore_index=True).sort_values(["pos", "start"], kind="stable")
-    p, st = eps["pos"].to_numpy(), eps["start"].to_numpy(float)
+    # the episodes: every customer from 0 and from each distinct cut, sorted by (customer,
+    # start); a cut both an enrolment and a purchase (or a period boundary) is one split
+    p, st, buy, per_cut = _episode_starts(pos, cut_pos, cut_age, cut_buy, cut_per)
     last = np.r_[p[1:] != p[:-1], True]
     stop = np.r_[st[1:], 0.0]
     stop[last] = d[p[last]]
@@ -158,10 +155,10 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
     event = np.where(last, ev[p], 0)
     cls = per = None
     if purchases is not None:
-        n_before = 1 + eps.groupby("pos", sort=False)["buy"].cumsum().to_numpy()
+        n_before = 1 + _cumsum_by(p, buy)
         cls = np.searchsorted(np.asarray(HISTORY_BINS), n_before, side="right")
     if calendar is not None:
-        per = eps.groupby("pos", sort=False)["per"].cumsum().to_numpy()
+        per = _cumsum_by(p, per_cut)
     n_per = int(per.max()) if per is not None and len(per) else 0
 
     n_truncated = 0
@@ -195,6 +192,32 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
     if weight is not None:
         long[WEIGHT] = weight
     return long, info
+
+
+def _episode_starts(pos, cut_pos, cut_age, cut_buy, cut_per):
+    """``(customer position, start, a purchase split, a period split)`` of every episode:
+    a start at 0 per customer and one per distinct cut age, sorted by customer and start (the
+    flags of equal cuts or-ed) — what a groupby-max of the cuts, a concat and a stable sort
+    gave, by one lexsort of the arrays."""
+    cp = np.concatenate([pos] + list(cut_pos)).astype(np.int64)
+    ca = np.concatenate([np.zeros(len(pos))] + list(cut_age)).astype(float)
+    cb = np.concatenate([np.zeros(len(pos), bool)] + list(cut_buy)).astype(np.int8)
+    cq = np.concatenate([np.zeros(len(pos), bool)] + list(cut_per)).astype(np.int8)
+    order = np.lexsort((ca, cp))
+    ps, as_ = cp[order], ca[order]
+    at = np.flatnonzero(np.r_[True, (ps[1:] != ps[:-1]) | (as_[1:] != as_[:-1])])
+    if not len(at):
+        return ps, as_, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return (ps[at], as_[at], np.maximum.reduceat(cb[order], at).astype(np.int64),
+            np.maximum.reduceat(cq[order], at).astype(np.int64))
+
+
+def _cumsum_by(p, v):
+    """The running sum of ``v`` within each run of equal ``p`` (rows sorted by ``p``)."""
+    cs = np.cumsum(v)
+    starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]]) if len(p) else np.zeros(0, int)
+    offset = cs[starts] - v[starts]
+    return cs - np.repeat(offset, np.diff(np.r_[starts, len(p)]))
 
 
 def _codes(columns, n: int) -> np.ndarray:
@@ -386,8 +409,8 @@ def purchase_ages(data, table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"customer_id": table.index[:0], "age": np.zeros(0)})
     d = day.astype(np.int64)
     d0 = int(d.min())
-    _, first_at = np.unique(pd.factorize(code * (int(d.max()) - d0 + 1) + (d - d0))[0],
-                            return_index=True)
+    first_at = np.flatnonzero(~pd.Series(code * (int(d.max()) - d0 + 1) + (d - d0))
+                              .duplicated().to_numpy())
     code, day = code[first_at], day[first_at].astype("datetime64[ns]")
     first = table["first_purchase"].to_numpy()[code]
     return pd.DataFrame({"customer_id": table.index.to_numpy()[code],
