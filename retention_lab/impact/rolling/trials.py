@@ -142,7 +142,9 @@ from .checks import (  # noqa: F401
 from .gcomputation import (  # noqa: F401
     COMPLETION_MODELS,
     _bgnbd_retention,
+    _completed_from,
     _completed_outcomes,
+    _completion_inputs,
     _gamma_nodes,
     _pnbd_retention,
     _price_index,
@@ -419,9 +421,12 @@ def _complete_comparison_rows(rows, H, frame, comp, code, hday, enrol_h, follow_
 
     price = _price_index(H, frame)
 
+    # the histories are read once; the completion is re-evaluated per parameter perturbation
+    inputs = _completion_inputs(H, code[comp], hday[comp], enrol_h[comp], follow_end[comp],
+                                horizon_days, price)
+
     def complete(b):
-        return _completed_outcomes(H, b, code[comp], hday[comp], enrol_h[comp],
-                                   follow_end[comp], horizon_days, price)
+        return _completed_from(inputs, b)
     done, completed = complete(bg)
     for j, col in enumerate(("orders", "spend", "retained")):
         rows.loc[comp, col] = done[:, j]
