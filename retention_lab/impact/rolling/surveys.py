@@ -47,15 +47,20 @@ def _survey_weights(data, rows, H, frame, Xcat_c, cats, ref, code, comp, horizon
     """Each row's first survey in its window and, for comparison rows, the weight of a survey
     answered before enrolling (inverse probability of not having enrolled by then). Returns
     ``(hday, enrol_h, follow_end, surveys, survey_w)`` (days on the history's scale)."""
-    # surveys of comparison customers: inverse probability of not having enrolled by then
-    log_surv, _h = _enrolment_hazard(H, frame, Xcat_c, cats, ref)
     hday = rows["day"].to_numpy(np.int64) + frame["shift"]
     enrol_h = rows["enrol_day"].to_numpy(float) + frame["shift"]
     sv = _surveys(data, rows, frame, horizon_days)
     survey_h = sv["survey_day"].to_numpy(float) + frame["shift"]
     follow_end = rows["follow_end_day"].to_numpy(np.int64) + frame["shift"]
-    _o, _s, _r, sw = _ipcw_outcomes(H, log_surv, code[comp], hday[comp], enrol_h[comp],
-                                    horizon_days, follow_end[comp], survey_h[comp])
+    # surveys of comparison customers: inverse probability of not having enrolled by then. A
+    # row's weight depends on its own purchases only, and is 0 without a survey answer: the
+    # enrolment hazard (a logit over every purchase day at risk) is fitted only when some
+    # comparison row has an answer, and the weights computed for those rows (issue 22)
     survey_w = np.ones(len(rows))
-    survey_w[comp] = sw
+    survey_w[comp] = 0.0
+    has = np.flatnonzero(comp & np.isfinite(survey_h))
+    if has.size:
+        log_surv, _h = _enrolment_hazard(H, frame, Xcat_c, cats, ref)
+        *_, survey_w[has] = _ipcw_outcomes(H, log_surv, code[has], hday[has], enrol_h[has],
+                                           horizon_days, follow_end[has], survey_h[has])
     return hday, enrol_h, follow_end, sv, survey_w
