@@ -1,13 +1,29 @@
 """Coverage, false-positive rate and bias of the rolling-enrolment analysis over 200 studies of
 the package's rolling simulator (slow; issue 12 acceptance).
 
-Each study: 3,000 customers, a fresh seed, enrolment on observed history only
-(``latent_selection=0``). The truth of each study is the effect on the members the analysis
-uses (enrolled early enough for a complete window, not trimmed), from both potential outcomes:
-spend from ``truth["members"]``; purchases (purchase days, the analysis' unit since issue 19 —
-the simulator's ``purchases_*`` count orders, and about 1 % of its orders share a day) and
-retention (a purchase in the 90 days after the window) from the observed and the untreated
-transactions.
+Each study: 3,000 customers, a fresh seed (20000–20199), enrolment on observed history only
+(``latent_selection=0``).
+
+The truth
+---------
+The SE of the analysis is that of the *population* effect on members, ``E[Y(1) − Y(0) |
+member]``: the members' influence term ``(Y_i − μ̂₁)/n_t`` counts how members' outcomes — and so
+their individual effects — vary, as it must when the members are a sample. The coverage study
+therefore compares every seed's interval with one number, the population effect on members,
+estimated by Monte Carlo (:func:`population_truth`): each seed's member effect (below) averaged
+over the 200 seeds, weighted by its number of members, with its Monte Carlo SE (purchases 0.007,
+spend 0.46, retention 0.0013 — under 3 % of an SE). Each seed's own members' effect (both
+potential outcomes of the same members: the sample effect on the treated, SATT) is the second,
+reported number (``coverage_satt``): ``est − SATT`` does not vary with the sampled members'
+effects, so its spread is smaller than the SE (SD 0.274 against 0.295 for purchases) and its
+coverage is expected above 95 % — it was the truth of this test until issue 19 and made the
+intervals look conservative.
+
+A seed's member effect is over the members the analysis uses (enrolled early enough for a
+complete window, not trimmed), from both potential outcomes: spend from ``truth["members"]``;
+purchases (purchase days, the analysis' unit since issue 19 — the simulator's ``purchases_*``
+count orders, and about 1 % of its orders share a day) and retention (a purchase in the 90 days
+after the window) from the observed and the untreated transactions.
 
 Measured before issue 19 (200 seeds, 3,000 customers each, ~10 min): coverage purchases
 97.5 %, spend 98.0 %, retention 97.0 % (pooled 97.5 %, and the pooled bound had been raised to
@@ -36,11 +52,24 @@ shared, about 7–20 s a study; the 200-seed runs were not done):
 * null study (80 seeds): false-positive rates purchases 2.5 %, spend 3.8 %, retention 6.2 %
   (5 of 80; Monte Carlo SE ≈ 2.7 points); mean SE / SD of the estimates 0.304 / 0.293 (1.04),
   21.75 / 23.48 (0.93), 0.0297 / 0.0294 (1.01); bias +0.024, −0.004, −0.001.
+
+All 200 seeds (20000–20199), same estimator as the 78/80-seed runs above (the machine shared by
+~5 agents; ~1 s CPU a study):
+
+* coverage study, against the population truth (SATT coverage in brackets): purchases 98.0 %
+  (97.5), spend 96.5 % (98.0), retention 97.0 % (96.0); pooled 97.2 % (97.2) — just above the
+  97 % bound. Mean SE / SD of the estimates: 0.324 / 0.295 (1.10), 22.57 / 20.35 (1.11),
+  0.0299 / 0.0287 (1.04); bias against the population truth −0.027 on +1.523 (−1.8 %), −0.43 on
+  +80.16 (−0.5 %), −0.0035 on +0.0633 (−5.6 %).
+* null study: false-positive rates purchases 2.5 %, spend 3.5 %, retention 4.0 % (all under
+  the 6 % bound); mean SE / SD of the estimates 0.306 / 0.267 (1.14), 22.14 / 24.13 (0.92),
+  0.0297 / 0.0294 (1.01); bias +0.048, +1.22, +0.0009.
 """
 from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -85,37 +114,79 @@ def _study(null: bool) -> pd.DataFrame:
                 **(NULL if null else {}))
             res = rolling_effects(data, horizon_days=data.truth["windows"]["horizon_days"])
             truth = _truth(data, res)
+            n_members = int(((res.trials["member"] == 1) & res.trials["kept"]).sum())
             e = res.effects.set_index("metric")
             for m in PRIMARY:
                 r = e.loc[m]
                 rows.append(dict(seed=s, metric=m, est=r["abs_diff"], se=r["se"],
-                                 truth=truth[m], cover=r["ci_low"] <= truth[m] <= r["ci_high"],
+                                 ci_low=r["ci_low"], ci_high=r["ci_high"], truth=truth[m],
+                                 n_members=n_members,
+                                 cover=r["ci_low"] <= truth[m] <= r["ci_high"],
                                  signif=r["p_value"] < 0.05))
     return pd.DataFrame(rows)
 
 
+def population_truth(df: pd.DataFrame) -> pd.DataFrame:
+    """The effect on members of the population the seeds sample from, estimated by Monte Carlo:
+    the per-seed member effects (``truth``) averaged over the seeds, each weighted by its number
+    of members (the pooled mean over every member of every study), with its Monte Carlo standard
+    error (the ratio estimator's: ``√Σ n_s² (t_s − T)²  / Σ n_s``)."""
+    out = {}
+    for m, g in df.groupby("metric"):
+        n, t = g["n_members"].to_numpy(float), g["truth"].to_numpy(float)
+        T = float(np.sum(n * t) / n.sum())
+        out[m] = dict(truth=T, mc_se=float(np.sqrt(np.sum((n * (t - T)) ** 2)) / n.sum()))
+    return pd.DataFrame(out).T
+
+
+def coverage_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per metric: coverage of the population truth (:func:`population_truth`) and of each
+    seed's own members' effect, the mean SE against the SD of the estimates, bias against the
+    population truth."""
+    pt = population_truth(df)
+    df = df.assign(T=df["metric"].map(pt["truth"]))
+    df["cover_pop"] = (df["ci_low"] <= df["T"]) & (df["T"] <= df["ci_high"])
+    g = df.groupby("metric")
+    return pd.DataFrame({"truth": pt["truth"], "mc_se": pt["mc_se"],
+                         "coverage": g["cover_pop"].mean(), "coverage_satt": g["cover"].mean(),
+                         "mean_se": g["se"].mean(), "sd_est": g["est"].std(),
+                         "bias": g["est"].mean() - pt["truth"]})
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(reason="open (issue 19): pooled coverage 98.3 % on 78 seeds (purchases "
-                   "100 %) — conservative, see the module docstring", strict=False)
+@pytest.mark.xfail(reason="open (issue 19): pooled coverage 97.2 % of the population truth on "
+                   "200 seeds (purchases 98.0 %, SE/SD 1.10) — see the module docstring",
+                   strict=False)
 def test_rolling_coverage_and_bias():
     df = _study(null=False)
-    g = df.groupby("metric")
-    print(g[["cover", "est", "truth", "se"]].mean().to_string())
-    cov = g["cover"].mean()
-    # as tests/impact/test_impact_coverage.py: each metric within Monte Carlo error of 95 % (2 SE ≈ 3
-    # points at 200 seeds; more room above); pooled within the issue's 93–97 %.
-    assert 0.93 <= df["cover"].mean() <= 0.97, df["cover"].mean()
-    assert ((cov >= 0.92) & (cov <= 0.99)).all(), cov
-    bias = (g["est"].mean() - g["truth"].mean()).abs() / g["truth"].mean().abs()
-    assert (bias <= 0.10).all(), bias
+    tab = coverage_table(df)
+    print(tab.to_string())
+    print("pooled coverage: population", tab["coverage"].mean(), "per seed (SATT)",
+          df["cover"].mean())
+    # as tests/impact/test_impact_coverage.py: each metric within Monte Carlo error of 95 % (2 SE ≈
+    # 3 points at 200 seeds; more room above); pooled within the issue's 93–97 %.
+    assert 0.93 <= tab["coverage"].mean() <= 0.97, tab
+    assert ((tab["coverage"] >= 0.92) & (tab["coverage"] <= 0.99)).all(), tab
+    assert (tab["bias"].abs() / tab["truth"].abs() <= 0.10).all(), tab
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="open (issue 19): retention's false-positive rate was 6.2 % (5 of 80 "
-                   "seeds) against the 6 % bound; 200 seeds not run — see the module "
-                   "docstring", strict=False)
 def test_rolling_null_false_positive_rate():
     df = _study(null=True)
     fpr = df.groupby("metric")["signif"].mean()
     print(df.groupby("metric")[["signif", "est", "se"]].mean().to_string())
     assert (fpr <= 0.06).all(), fpr
+
+
+def test_population_truth_is_the_mean_over_every_member_of_every_study():
+    """Brute force: three studies of 2, 3 and 5 members with known individual effects; the
+    population truth is the mean over the 10 members, its MC SE the ratio estimator's."""
+    effects = [np.array([1.0, 3.0]), np.array([0.0, 0.0, 3.0]), np.array([2.0, 2.0, 2.0, 2.0, 7.0])]
+    df = pd.DataFrame([dict(seed=s, metric="purchases", truth=e.mean(), n_members=len(e))
+                       for s, e in enumerate(effects)])
+    pt = population_truth(df).loc["purchases"]
+    everyone = np.concatenate(effects)
+    assert pt["truth"] == pytest.approx(everyone.mean())
+    n = np.array([2, 3, 5])
+    t = np.array([e.mean() for e in effects])
+    assert pt["mc_se"] == pytest.approx(np.sqrt(np.sum((n * (t - everyone.mean())) ** 2)) / 10)
