@@ -20,12 +20,12 @@ def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster
     """Members' means (``y|t``) and their doubly robust counterfactual means (``y|c``), with
     one row of ``psi`` per customer code (cluster): ``se="influence"`` the influence functions
     summed within customer; ``se="jackknife"`` (default) the delete-one-customer jackknife
-    pseudo-values of :func:`_jackknife_psi` (their sum of squares is the jackknife variance).
+    pseudo-values of :func:`_jackknife_psi` (their sum of squares is the jackknife variance);
+    ``se="none"`` the estimates only (``psi`` None).
     ``w``: comparison weights; ``rows_ok``: rows used (e.g. surveyed)."""
     t = member & rows_ok
     c = ~member & rows_ok & (w > 0)
     nt = t.sum()
-    names, est, cols = [], [], []
     Ym = np.column_stack([np.nan_to_num(np.asarray(Y[k], float)) for k in Y])
     lev = None
     if m0 is None:
@@ -48,25 +48,27 @@ def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster
         m0 = X @ coef
         lev = Xc @ (A_inv @ X[t].mean(axis=0))      # a vector product, not (n, p) @ (p, p)
     sw = w[c].sum()
-    for k, name in enumerate(Y):
-        y = Ym[:, k]
-        mu1 = y[t].mean()
-        psi1 = np.zeros(len(y))
-        psi1[t] = (y[t] - mu1) / nt
-        r = y - m0[:, k]
-        rbar = np.sum(w[c] * r[c]) / sw
-        mbar = m0[t, k].mean()
-        mu0 = mbar + rbar
-        psi0 = np.zeros(len(y))
-        psi0[t] = (m0[t, k] - mbar) / nt
-        psi0[c] = w[c] * (r[c] - rbar) / sw if lev is None else w[c] * r[c] * lev
-        for suffix, mu, psi in (("t", mu1, psi1), ("c", mu0, psi0)):
-            names.append(f"{name}|{suffix}")
-            est.append(mu)
-            cols.append(np.bincount(cluster, weights=psi, minlength=n_clusters))
+    # the point estimates for every outcome at once (column-wise means and weighted sums)
+    mu1 = Ym[t].mean(axis=0)
+    R = Ym - m0
+    rbar = (w[c] @ R[c]) / sw
+    mbar = m0[t].mean(axis=0)
+    mu0 = mbar + rbar
+    names = [f"{name}|{suffix}" for name in Y for suffix in ("t", "c")]
+    est = np.column_stack([mu1, mu0]).ravel()
     jack = (_jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv)
             if se == "jackknife" and lev is not None else None)
-    return Means(names, np.array(est), np.column_stack(cols) if jack is None else jack)
+    if jack is not None or se == "none":    # "none": the estimates only (psi None)
+        return Means(names, est, jack)
+    cols = []
+    for k in range(Ym.shape[1]):
+        psi1 = np.zeros(len(Ym))
+        psi1[t] = (Ym[t, k] - mu1[k]) / nt
+        psi0 = np.zeros(len(Ym))
+        psi0[t] = (m0[t, k] - mbar[k]) / nt
+        psi0[c] = w[c] * (R[c, k] - rbar[k]) / sw if lev is None else w[c] * R[c, k] * lev
+        cols += [np.bincount(cluster, weights=psi, minlength=n_clusters) for psi in (psi1, psi0)]
+    return Means(names, est, np.column_stack(cols))
 
 
 #: largest leverage of a row for which the delete-one-customer jackknife is used
@@ -216,7 +218,7 @@ def _with_model_uncertainty(m: Means, unc: dict, member, w, X, code, n_cl, ok) -
         return m
     # one weighted least squares for every (parameter, outcome) derivative at once
     stacked = {f"{k}#{i}": v for i, Dk in enumerate(unc["D"]) for k, v in Dk.items()}
-    gm = _dr_means(stacked, member, w, X, code, n_cl, ok, se="influence")   # only gm.est used
+    gm = _dr_means(stacked, member, w, X, code, n_cl, ok, se="none")   # only gm.est used
     G = np.zeros((len(unc["names"]), len(m.names)))
     for name, val in zip(gm.names, gm.est):
         k_i, g = name.split("|")
