@@ -78,6 +78,46 @@ def pnbd_loglik(params, x, tx, T, nodes=None) -> np.ndarray:
     return gammaln(r + x) - gammaln(r) + r * np.log(alpha) + out
 
 
+#: rows per block of :func:`pnbd_loglik_grad`
+_BLOCK = 2048
+
+
+def _dead_term_grad(ki, Li, ai, aTi, alpha, s, beta, t_n, w_n):
+    """The died-before-T term of :func:`pnbd_loglik` and its gradient in ``(r, α, s, β)``
+    for rows with room to die (``k = r + x``, ``L = log((α+T)/(α+t_x))``, ``α + t_x``,
+    ``α + T``)."""
+    dL_da = 1 / aTi - 1 / ai
+    km1 = np.where(np.abs(ki - 1) < 1e-12, 1e-12, ki - 1)
+    E = np.exp(-km1 * Li)
+    D = -np.expm1(-km1 * Li)
+    dD_dr, dD_da = E * Li, E * km1 * dL_da
+    Dt = D[:, None] * t_n[None, :]
+    l1 = np.log1p(-Dt)                                       # log(1 − D t)
+    a_om = ai[:, None] * np.exp(-l1 / km1[:, None])          # α + ω at the nodes
+    q = (a_om - alpha) / beta
+    lq = np.log1p(q)
+    log_f = -(s + 1) * lq
+    top = log_f.max(axis=1)
+    ef = np.exp(log_f - top[:, None])
+    sw = ef @ w_n
+    pi = ef * (w_n[None, :] / sw[:, None])                    # the nodes' shares
+    dead = (top + np.log(sw) + np.log(s / beta) + np.log(D / km1) + (1 - ki) * np.log(ai))
+    # with c = π (s+1)/(β + a_om − α) and d log(α + ω)/dθ = 1{α}/(α + t_x)
+    # + t D'/((1 − D t)(k − 1)) + log(1 − D t) (k − 1)'/(k − 1)²:
+    c = pi * ((s + 1) / beta) / (1 + q)
+    ca = c * a_om
+    S1 = (ca / (1 - Dt)) @ t_n
+    S2 = np.sum(ca * l1, axis=1)
+    S3 = ca.sum(axis=1)
+    S4 = c.sum(axis=1)
+    gD = np.column_stack([
+        -(dD_dr / km1 * S1 + S2 / km1 ** 2) + dD_dr / D - 1 / km1 - np.log(ai),
+        -(S3 / ai + dD_da / km1 * S1 - S4) + dD_da / D + (1 - ki) / ai,
+        -np.sum(pi * lq, axis=1) + 1 / s,
+        -S4 + (s + 1) / beta - 1 / beta])
+    return dead, gD
+
+
 def pnbd_loglik_grad(params, x, tx, T, nodes=None):
     """:func:`pnbd_loglik` and its exact derivatives in ``(r, α, s, β)``, ``(n, 4)`` — of the
     quadrature itself (the nodes move with ``r`` and ``α`` through ``G``), so that the fit's
@@ -94,36 +134,14 @@ def pnbd_loglik_grad(params, x, tx, T, nodes=None):
     L = np.log(aT / (alpha + tx))
     i = np.flatnonzero(L > 0)                                    # else no room to die
     if i.size:
-        ki, Li, ai = k[i], L[i], alpha + tx[i]
-        dL_da = 1 / aT[i] - 1 / ai
-        km1 = np.where(np.abs(ki - 1) < 1e-12, 1e-12, ki - 1)
-        E = np.exp(-km1 * Li)
-        D = -np.expm1(-km1 * Li)
-        dD_dr, dD_da = E * Li, E * km1 * dL_da
-        Dt = D[:, None] * t_n[None, :]
-        l1 = np.log1p(-Dt)                                       # log(1 − D t)
-        a_om = ai[:, None] * np.exp(-l1 / km1[:, None])          # α + ω at the nodes
-        q = (a_om - alpha) / beta
-        lq = np.log1p(q)
-        log_f = -(s + 1) * lq
-        top = log_f.max(axis=1)
-        ef = np.exp(log_f - top[:, None])
-        sw = ef @ w_n
-        pi = ef * (w_n[None, :] / sw[:, None])                    # the nodes' shares
-        dead = (top + np.log(sw) + np.log(s / beta) + np.log(D / km1) + (1 - ki) * np.log(ai))
-        # with c = π (s+1)/(β + a_om − α) and d log(α + ω)/dθ = 1{α}/(α + t_x)
-        # + t D'/((1 − D t)(k − 1)) + log(1 − D t) (k − 1)'/(k − 1)²:
-        c = pi * ((s + 1) / beta) / (1 + q)
-        ca = c * a_om
-        S1 = (ca / (1 - Dt)) @ t_n
-        S2 = np.sum(ca * l1, axis=1)
-        S3 = ca.sum(axis=1)
-        S4 = c.sum(axis=1)
-        gD = np.column_stack([
-            -(dD_dr / km1 * S1 + S2 / km1 ** 2) + dD_dr / D - 1 / km1 - np.log(ai),
-            -(S3 / ai + dD_da / km1 * S1 - S4) + dD_da / D + (1 - ki) / ai,
-            -np.sum(pi * lq, axis=1) + 1 / s,
-            -S4 + (s + 1) / beta - 1 / beta])
+        # in blocks of rows: the (rows, nodes) temporaries stay in cache (bit-identical; ~1.5x
+        # faster at 200k, measured on a loaded machine)
+        dead, gD = np.empty(i.size), np.empty((i.size, 4))
+        for lo in range(0, i.size, _BLOCK):
+            j = i[lo:lo + _BLOCK]
+            dead[lo:lo + _BLOCK], gD[lo:lo + _BLOCK] = _dead_term_grad(
+                k[j], np.log(aT[j] / (alpha + tx[j])), alpha + tx[j], aT[j], alpha, s, beta,
+                t_n, w_n)
         both = np.logaddexp(A[i], dead)
         pa = np.exp(A[i] - both)[:, None]
         g = g.copy()
