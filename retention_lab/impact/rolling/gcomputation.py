@@ -161,11 +161,14 @@ def _bgnbd_retention(bg, x, T, gap, R, n_nodes: int = 24):
         for i, xv in enumerate(ux):
             P[i], W[i] = _beta_nodes(a, b + xv, n)
         inv = inv.reshape(-1)
-        kk, bb = k[rows, None], be[rows, None]
-        pg = P[inv] * gap[rows, None]
-        v = (np.exp(-kk * np.log1p(pg / bb))
-             - np.exp(-kk * np.log1p((pg + R[rows, None]) / bb)))
-        out[rows] = np.sum(W[inv] * v, axis=1)
+        step = max(256, (1 << 16) // int(n))     # blocks of rows: temporaries stay in cache
+        for lo in range(0, len(rows), step):
+            rr, ii = rows[lo:lo + step], inv[lo:lo + step]
+            kk, bb = k[rr, None], be[rr, None]
+            pg = P[ii] * gap[rr, None]
+            v = (np.exp(-kk * np.log1p(pg / bb))
+                 - np.exp(-kk * np.log1p((pg + R[rr, None]) / bb)))
+            out[rr] = np.sum(W[ii] * v, axis=1)
     return alive * out
 
 
