@@ -25,6 +25,13 @@ def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster
     ``w``: comparison weights; ``rows_ok``: rows used (e.g. surveyed)."""
     t = member & rows_ok
     c = ~member & rows_ok & (w > 0)
+    used = t | c
+    if not used.all():
+        # only the members and the comparison rows used enter (a segment's rows: issue 22)
+        keep = np.flatnonzero(used)
+        Y = {k: np.asarray(v, float)[keep] for k, v in Y.items()}
+        X, w, cluster, t, c = X[keep], w[keep], cluster[keep], t[keep], c[keep]
+        m0 = None if m0 is None else m0[keep]
     nt = t.sum()
     Ym = np.column_stack([np.nan_to_num(np.asarray(Y[k], float)) for k in Y])
     lev = None
