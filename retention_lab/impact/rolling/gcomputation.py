@@ -6,6 +6,7 @@ untreated spend, and the completed outcomes. The quadrature Pareto/NBD itself is
 """
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -100,6 +101,7 @@ def _gamma_nodes(shape: np.ndarray, n_nodes: int) -> np.ndarray:
     return special.gammaincinv(u[:, None], q[None, :])[inv.reshape(-1)]
 
 
+@functools.lru_cache(maxsize=2048)   # reused across the completion's parameter perturbations
 def _beta_nodes(a: float, b: float, n: int):
     """``n``-point Gauss quadrature of the Beta(a, b) distribution on (0, 1): Gauss–Jacobi
     nodes and probability weights by Golub–Welsch (the eigenvalues of the Jacobi matrix of the
@@ -115,7 +117,9 @@ def _beta_nodes(a: float, b: float, n: int):
     if n > 1:   # the first term without the factor (1 + α + β) that cancels
         off2[0] = 4 * (1 + al) * (1 + be) / ((2 + al + be) ** 2 * (3 + al + be))
     t, v = linalg.eigh_tridiagonal(diag, np.sqrt(off2))
-    return (1 + t) / 2, v[0] ** 2
+    p, w = (1 + t) / 2, v[0] ** 2
+    p.flags.writeable = w.flags.writeable = False          # cached: shared by the callers
+    return p, w
 
 
 #: node counts of the retention quadratures: each row gets the smallest one that its sharpness
@@ -159,7 +163,7 @@ def _bgnbd_retention(bg, x, T, gap, R, n_nodes: int = 24):
         ux, inv = np.unique(x[rows], return_inverse=True)
         P, W = np.empty((len(ux), n)), np.empty((len(ux), n))
         for i, xv in enumerate(ux):
-            P[i], W[i] = _beta_nodes(a, b + xv, n)
+            P[i], W[i] = _beta_nodes(a, float(b + xv), int(n))
         inv = inv.reshape(-1)
         step = max(256, (1 << 16) // int(n))     # blocks of rows: temporaries stay in cache
         for lo in range(0, len(rows), step):
