@@ -99,13 +99,14 @@ def _daily_numpy(tx: pd.DataFrame) -> pd.DataFrame | None:
     """:func:`customer_periods` (``"D"``) of clean transactions by one sort of integer keys
     (customer code, day), without the engine's round trip and validation (a second pass over
     validated data: seconds at millions of rows); ``None`` — the engine decides — when a row
-    could need its rules (a missing or negative amount, a missing date, a missing id)."""
+    could need its rules (a missing or negative amount, a missing date, a missing id, dates
+    with a time zone)."""
     if not len(tx) or tx["customer_id"].isna().any():
         return None
     amt = tx["amount"].to_numpy(float)
     dates = pd.to_datetime(tx["date"])
-    if np.isnan(amt).any() or (amt < 0).any() or dates.isna().any():
-        return None
+    if np.isnan(amt).any() or (amt < 0).any() or dates.isna().any() or dates.dt.tz is not None:
+        return None      # (a time zone: the engine decides which day a timestamp falls on)
     codes, uniq = pd.factorize(tx["customer_id"], sort=True)
     day = period_index(dates, "D")
     d0 = int(day.min())
