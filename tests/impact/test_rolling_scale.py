@@ -6,7 +6,9 @@
 * ``_logit`` (Newton with the blocked Hessian) against a direct maximisation of the same
   penalised likelihood by scipy (BFGS on the negative log-likelihood, its own gradient);
 * the completion's retention probabilities (closed forms in the rates, one Gauss quadrature)
-  against scipy's adaptive quadrature of the models' defining integrals.
+  against scipy's adaptive quadrature of the models' defining integrals;
+* the jackknife's leverage check (trace bound) against numpy's eigenvalues, and the DR means
+  with one regression shared by the model-uncertainty term against literal lstsq fits.
 """
 from __future__ import annotations
 
@@ -237,3 +239,70 @@ def test_dr_counterfactual_mean_matches_a_literal_weighted_least_squares(colline
     ref = np.mean(X[member] @ beta) + np.average(y[c] - X[c] @ beta, weights=w[c])
     assert m["y|c"] == pytest.approx(ref, rel=1e-10)
     assert m["y|t"] == pytest.approx(y[member].mean(), rel=1e-12)
+
+
+def test_max_leverage_decides_as_the_largest_eigenvalue():
+    """The jackknife's leverage check (trace bound, eigenvalues only where the trace reaches the
+    threshold) against numpy's eigenvalues of every customer's block ``W½ X_g A⁻¹ X_g' W½``:
+    the same decision for every batch, and the same value where it is at the threshold or
+    above; batches with traces on both sides of 0.9 and with one joint-leverage-1 customer
+    whose rows each have leverage 1/2."""
+    rng = np.random.default_rng(11)
+    p = 4
+    B = rng.normal(size=(p, p))
+    A_inv = np.linalg.inv(B @ B.T + p * np.eye(p))
+    for size in (1, 2, 3, 5):
+        for scale in (0.05, 0.5, 2.0, 8.0, 40.0):
+            Xg = rng.normal(size=(30, size, p))
+            wg = scale * rng.gamma(2.0, 0.5, size=(30, size))
+            XAX = Xg @ A_inv @ Xg.transpose(0, 2, 1)
+            sw = np.sqrt(wg)
+            truth = np.linalg.eigvalsh(XAX * sw[:, :, None] * sw[:, None, :]).max()
+            got = inference._max_leverage(XAX, wg)
+            assert (got >= 0.9) == (truth >= 0.9), (size, scale)
+            if truth >= 0.9:
+                assert got == pytest.approx(truth, rel=1e-12)
+    # two identical rows, each of leverage 1/2, together leverage 1 (trace 1, eigenvalues 1, 0)
+    x = np.array([1.0, 0.0, 0.0, 0.0])
+    XAX = np.full((1, 2, 2), x @ A_inv @ x)
+    wg = np.full((1, 2), 0.5 / (x @ A_inv @ x))
+    assert inference._max_leverage(XAX, wg) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_dr_shared_regression_matches_literal_least_squares():
+    """The means and their model-uncertainty term sharing one regression (``fit``), on a subset
+    of rows, against literal lstsq fits: the counterfactual means of the outcomes and of the
+    completion derivatives ``D`` (the term's ``G``), ``psi + psi_theta G``; a ``fit`` made on
+    other rows is not reused (the answer is that of the rows passed)."""
+    rng = np.random.default_rng(12)
+    n, n_cl = 900, 300
+    code = rng.integers(0, n_cl, n)
+    X = np.c_[np.ones(n), rng.normal(size=(n, 3))]
+    member = rng.random(n) < 0.3
+    w = np.where(member, 1.0, np.exp(0.6 * X[:, 1]))
+    ok = rng.random(n) < 0.8
+    Y = {"orders": 1 + X[:, 1] + rng.normal(size=n), "spend": rng.gamma(2.0, 3.0, n)}
+    D = [{k: rng.normal(size=n) for k in Y} for _ in range(2)]
+    psi_theta = rng.normal(size=(n_cl, 2))
+    unc = dict(ok=True, D=D, psi_theta=psi_theta, names=["r", "alpha"])
+
+    def dr_c(y, keep):
+        t, c = member & keep, ~member & keep
+        sw = np.sqrt(w[c])
+        beta = np.linalg.lstsq(X[c] * sw[:, None], y[c] * sw, rcond=None)[0]
+        return np.mean(X[t] @ beta) + np.average(y[c] - X[c] @ beta, weights=w[c])
+
+    other: dict = {}
+    inference._dr_means(Y, member, w, X, code, n_cl, np.ones(n, bool), fit=other)
+    for fit in ({}, other):
+        m = inference._dr_means(Y, member, w, X, code, n_cl, ok, fit=fit)
+        m2 = inference._with_model_uncertainty(m, unc, member, w, X, code, n_cl, ok, fit=fit)
+        for k, y in Y.items():
+            assert m[f"{k}|c"] == pytest.approx(dr_c(y, ok), rel=1e-10)
+            assert m[f"{k}|t"] == pytest.approx(y[member & ok].mean(), rel=1e-12)
+        G = np.zeros((2, len(m.names)))
+        for i, Dk in enumerate(D):
+            for k, d in Dk.items():
+                G[i, m.names.index(f"{k}|c")] = dr_c(d, ok)
+                G[i, m.names.index(f"{k}|t")] = d[member & ok].mean()
+        np.testing.assert_allclose(m2.psi, m.psi + psi_theta @ G, rtol=1e-9, atol=1e-12)

@@ -16,44 +16,43 @@ from ..core.estimators import Means, effect_row
 
 def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster: np.ndarray,
               n_clusters: int, rows_ok: np.ndarray, m0: np.ndarray | None = None,
-              se: str = "jackknife") -> Means:
+              se: str = "jackknife", fit: dict | None = None) -> Means:
     """Members' means (``y|t``) and their doubly robust counterfactual means (``y|c``), with
     one row of ``psi`` per customer code (cluster): ``se="influence"`` the influence functions
     summed within customer; ``se="jackknife"`` (default) the delete-one-customer jackknife
     pseudo-values of :func:`_jackknife_psi` (their sum of squares is the jackknife variance);
     ``se="none"`` the estimates only (``psi`` None).
-    ``w``: comparison weights; ``rows_ok``: rows used (e.g. surveyed)."""
-    t = member & rows_ok
-    c = ~member & rows_ok & (w > 0)
-    used = t | c
-    if not used.all():
+    ``w``: comparison weights; ``rows_ok``: rows used (e.g. surveyed). ``fit``: a dict shared
+    by calls on the same rows (same ``member, w, X, cluster, rows_ok`` objects, e.g. the main
+    means and their model-uncertainty term): the rows and the factorised ``X'WX`` are computed
+    by the first call and reused by the others (issue 22)."""
+    if m0 is not None:
+        fit = None
+    if fit is None or not _same_rows(fit, member, w, X, cluster, rows_ok):
+        fit = _dr_fit(member, w, X, cluster, rows_ok, m0 is None, fit)
+    X, w, cluster, t, c, keep = (fit[k] for k in ("X", "w", "cluster", "t", "c", "keep"))
+    if keep is not None:
         # only the members and the comparison rows used enter (a segment's rows: issue 22)
-        keep = np.flatnonzero(used)
         Y = {k: np.asarray(v, float)[keep] for k, v in Y.items()}
-        X, w, cluster, t, c = X[keep], w[keep], cluster[keep], t[keep], c[keep]
         m0 = None if m0 is None else m0[keep]
     nt = t.sum()
     Ym = np.column_stack([np.nan_to_num(np.asarray(Y[k], float)) for k in Y])
     lev = None
     if m0 is None:
-        Xc = X[c]
-        A = Xc * np.sqrt(w[c])[:, None]
-        b = Ym[c] * np.sqrt(w[c])[:, None]
-        AtA = A.T @ A
         # with the weighted least squares fit (intercept included) the weighted residuals sum
         # to 0, so the counterfactual mean is mean_t X β̂: each comparison row enters through
         # β̂, with w r · X (X'WX)⁻¹ mean_t(X). This equals w r / Σw only when the weights
         # balance X exactly, which odds weights from a logit do only approximately.
-        A_inv = np.linalg.pinv(AtA)
-        ev = np.linalg.eigvalsh(AtA)
-        if ev.min() > 1e-8 * ev.max():
+        A, A_inv = fit["A"], fit["A_inv"]
+        b = Ym[c] * fit["sqrt_w"][:, None]
+        if fit["well"]:
             # well conditioned (cond(A) < 1e4): the normal equations agree with the SVD least
             # squares to ~cond(A)² ε (1e-14 on the flagship, cond 39) at 1/20 of its cost
             coef = A_inv @ (A.T @ b)
         else:
             coef, *_ = np.linalg.lstsq(A, b, rcond=None)
         m0 = X @ coef
-        lev = Xc @ (A_inv @ X[t].mean(axis=0))      # a vector product, not (n, p) @ (p, p)
+        lev = fit["lev"]
     sw = w[c].sum()
     # the point estimates for every outcome at once (column-wise means and weighted sums)
     mu1 = Ym[t].mean(axis=0)
@@ -76,6 +75,42 @@ def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster
         psi0[c] = w[c] * (R[c, k] - rbar[k]) / sw if lev is None else w[c] * R[c, k] * lev
         cols += [np.bincount(cluster, weights=psi, minlength=n_clusters) for psi in (psi1, psi0)]
     return Means(names, est, np.column_stack(cols))
+
+
+def _same_rows(fit, member, w, X, cluster, rows_ok) -> bool:
+    """Whether ``fit`` was computed from these very arrays (identity, not values)."""
+    src = fit.get("source")
+    return src is not None and all(p is q for p, q in zip(src, (member, w, X, cluster, rows_ok)))
+
+
+def _dr_fit(member, w, X, cluster, rows_ok, regression: bool, fit: dict | None) -> dict:
+    """The rows of :func:`_dr_means` (members and comparison rows used) and, when
+    ``regression``, the weighted design ``A = W½ X_c``, ``(A'A)⁺``, whether ``A'A`` is well
+    conditioned and each comparison row's leverage on the counterfactual mean. Stored in
+    ``fit`` (when given) for the next call on the same rows."""
+    source = (member, w, X, cluster, rows_ok)
+    t = member & rows_ok
+    c = ~member & rows_ok & (w > 0)
+    used = t | c
+    keep = None
+    if not used.all():
+        keep = np.flatnonzero(used)
+        X, w, cluster, t, c = X[keep], w[keep], cluster[keep], t[keep], c[keep]
+    out = dict(X=X, w=w, cluster=cluster, t=t, c=c, keep=keep)
+    if regression:
+        Xc = X[c]
+        sqrt_w = np.sqrt(w[c])
+        A = Xc * sqrt_w[:, None]
+        AtA = A.T @ A
+        A_inv = np.linalg.pinv(AtA)
+        ev = np.linalg.eigvalsh(AtA)
+        out.update(A=A, A_inv=A_inv, sqrt_w=sqrt_w, well=bool(ev.min() > 1e-8 * ev.max()),
+                   # a vector product, not (n, p) @ (p, p)
+                   lev=Xc @ (A_inv @ X[t].mean(axis=0)))
+        if fit is not None:
+            fit.clear()
+            fit.update(out, source=source)
+    return out
 
 
 #: largest leverage of a row for which the delete-one-customer jackknife is used
@@ -121,21 +156,17 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
     ic, cc = ic[order], cc[order]
     starts = np.flatnonzero(np.r_[True, cc[1:] != cc[:-1]])
     sizes = np.diff(np.r_[starts, len(cc)])
-    resid = Ym[ic] - X[ic] @ coef
+    Xs, ws = X[ic], w[ic]                 # the comparison rows gathered once, by customer
+    resid = Ym[ic] - Xs @ coef
     for size in np.unique(sizes):
         first = starts[sizes == size]
         rows = first[:, None] + np.arange(size)[None, :]         # (clusters, size)
-        Xg, wg, Rg = X[ic[rows]], w[ic[rows]], resid[rows]
+        Xg, wg, Rg = Xs[rows], ws[rows], resid[rows]
         # batched products by matmul (einsum loops over every index: issue 22), the rows of
         # all clusters of this size as one (rows, p) @ (p, p) product
         Bg = (Xg.reshape(-1, Xg.shape[2]) @ A_inv).reshape(Xg.shape)   # (clusters, size, p)
         XAX = Bg @ Xg.transpose(0, 2, 1)
-        # the eigenvalues of W½ X_g A⁻¹ X_g' W½ (those of H_gg, in [0, 1]): a customer's rows
-        # can be collinear with leverage 1 together while each row's own leverage is lower
-        sw = np.sqrt(wg)
-        M = XAX * sw[:, :, None] * sw[:, None, :]
-        if np.max(M[:, 0, 0] if size == 1 else np.linalg.eigvalsh(M),
-                  initial=0.0) >= MAX_JACKKNIFE_LEVERAGE:
+        if _max_leverage(XAX, wg) >= MAX_JACKKNIFE_LEVERAGE:
             return None
         Hgg = XAX * wg[:, None, :]
         U = np.linalg.solve(np.eye(size)[None] - Hgg, Rg)        # (I − H_gg)⁻¹ r_g
@@ -143,8 +174,8 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
         # is −v_g' A⁻¹ X_g'W_g U = −((X_g W_g)(A⁻¹ v_g))' U: vectors only, no (clusters, p, K)
         g = cc[first]
         u = (xs_t[None, :] - xs_tg[g]) @ A_inv                   # (clusters, p); A⁻¹ symmetric
-        a = np.sum(Xg * u[:, None, :], axis=2) * wg              # (clusters, size)
-        mu0_g[g] -= np.sum(a[..., None] * U, axis=1) / denom[g, None]
+        a = (Xg @ u[:, :, None])[:, :, 0] * wg                   # (clusters, size)
+        mu0_g[g] -= (a[:, None, :] @ U)[:, 0, :] / denom[g, None]
     used = (ntg > 0) | (np.bincount(cc, minlength=n_clusters) > 0)
     G = int(used.sum())
     cols = []
@@ -156,6 +187,23 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
             cols.append(psi)
     return np.column_stack(cols)
 
+
+def _max_leverage(XAX, wg) -> float:
+    """The largest joint leverage of a batch of customers — the largest eigenvalue of
+    ``W½ X_g A⁻¹ X_g' W½`` (that of ``H_gg``, in [0, 1]; a customer's rows can be collinear
+    with leverage 1 together while each row's own leverage is lower) — or, when that is below
+    :data:`MAX_JACKKNIFE_LEVERAGE`, an upper bound below it. The eigenvalues of this positive
+    semi-definite block sum to its trace, so only customers whose trace reaches the threshold
+    need the eigenvalue solver (issue 22: most customers' trace is far below it)."""
+    if XAX.shape[1] == 1:
+        return float(np.max(XAX[:, 0, 0] * wg[:, 0], initial=0.0))
+    trace = np.sum(np.diagonal(XAX, axis1=1, axis2=2) * wg, axis=1)
+    big = trace >= MAX_JACKKNIFE_LEVERAGE - 1e-9     # margin for eigvalsh's rounding
+    if not big.any():
+        return float(np.max(trace, initial=0.0))
+    sw = np.sqrt(wg[big])
+    M = XAX[big] * sw[:, :, None] * sw[:, None, :]
+    return float(np.max(np.linalg.eigvalsh(M), initial=0.0))
 
 def _effect(name, m, method, n, alpha) -> dict:
     num, den = METRICS[name]
@@ -218,14 +266,16 @@ def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, base
     return dict(ok=True, psi_theta=psi_theta, D=D, names=names, detail="")
 
 
-def _with_model_uncertainty(m: Means, unc: dict, member, w, X, code, n_cl, ok) -> Means:
+def _with_model_uncertainty(m: Means, unc: dict, member, w, X, code, n_cl, ok,
+                            fit: dict | None = None) -> Means:
     """``m`` with the BG/NBD parameter term of :func:`_completion_uncertainty` added to each
-    customer's influence row (unchanged when that term is not available)."""
+    customer's influence row (unchanged when that term is not available); ``fit``: that of the
+    call that made ``m`` (:func:`_dr_means`), whose regression is reused."""
     if not unc["ok"]:
         return m
     # one weighted least squares for every (parameter, outcome) derivative at once
     stacked = {f"{k}#{i}": v for i, Dk in enumerate(unc["D"]) for k, v in Dk.items()}
-    gm = _dr_means(stacked, member, w, X, code, n_cl, ok, se="none")   # only gm.est used
+    gm = _dr_means(stacked, member, w, X, code, n_cl, ok, se="none", fit=fit)   # only gm.est used
     G = np.zeros((len(unc["names"]), len(m.names)))
     for name, val in zip(gm.names, gm.est):
         k_i, g = name.split("|")

@@ -213,9 +213,10 @@ class RollingResult:
         if (sub & p["member"]).sum() < 10 or (sub & ~p["member"] & (p["w"] > 0)).sum() < 10:
             raise ValueError("fewer than 10 members or comparison rows in the subset")
         X = p["X"][:, np.r_[True, p["X"][sub][:, 1:].std(axis=0) > 0]]
+        fit: dict = {}     # one regression for the means and their model-uncertainty term
         m = _with_model_uncertainty(
-            _dr_means(p["Y"], p["member"], p["w"], X, p["code"], p["n_cl"], sub), p["unc"],
-            p["member"], p["w"], X, p["code"], p["n_cl"], sub)
+            _dr_means(p["Y"], p["member"], p["w"], X, p["code"], p["n_cl"], sub, fit=fit),
+            p["unc"], p["member"], p["w"], X, p["code"], p["n_cl"], sub, fit=fit)
         return pd.DataFrame([_effect(name, m, p["method"], int((sub & p["member"]).sum()),
                                      p["alpha"]) for name in metrics if name in ROLLING_METRICS])
 
@@ -451,8 +452,9 @@ def _effects_table(rows, sv, Y, unc, member, w, X, code, n_cl, ok, survey_w, inf
                    alpha):
     """The effect rows: purchases, spend, AOV, retention, and NPS/CSAT where enough rows were
     surveyed (``rows`` gets their score columns). Returns ``(effects, method, n_t)``."""
-    m = _with_model_uncertainty(_dr_means(Y, member, w, X, code, n_cl, ok), unc, member, w, X,
-                                code, n_cl, ok)
+    fit: dict = {}         # one regression for the means and their model-uncertainty term
+    m = _with_model_uncertainty(_dr_means(Y, member, w, X, code, n_cl, ok, fit=fit), unc,
+                                member, w, X, code, n_cl, ok, fit=fit)
     n_t = int((member & ok).sum())
     method = (f"sequential trial emulation ({info['n_trials']} trials of one "
               f"{ {'W': 'week', 'M': 'month', 'D': 'day', 'Y': 'year'}.get(period, period)}): "
