@@ -65,6 +65,7 @@ import pandas as pd
 from scipy import stats
 
 from ... import formatting as fmt
+from ...clv.covariates_tv_data import _distinct_rows
 from ...errors import DataError
 from ...units import z_value
 from .event_panel import (  # noqa: F401
@@ -148,84 +149,135 @@ class EventStudyResult:
 class _Cells:
     """The ATT(g, t) of one panel, with what is needed to rebuild their influence functions.
 
-    Customers are sorted by cohort, so a cohort is a contiguous block and "not enrolled by
-    month m" is the suffix after the cohorts <= m: every 2 x 2 comparison is a few slices. The
-    influence function of a cell (CS 2021, proof of Theorem 2; ``did``'s ``att.inf.func``
-    rescaled to the whole sample) is ``ψ_i = N/n_T (ΔY_i − ȳ_T)`` for its treated customers,
-    ``−N/n_C (ΔY_i − ȳ_C)`` for its comparison customers and 0 for everyone else."""
+    Customers are grouped into *classes* of equal cohort and equal observed months (a data
+    panel has at most cohorts × acquisition months of them): in a 2 x 2 comparison of months
+    ``(t, b)`` a class is wholly treated, wholly comparison or out, and a customer's difference
+    ``ΔY_i = Y_it − Y_ib`` enters only through the class sums ``Σ Y_t``, ``Σ Y_t Y_b`` (computed
+    once per class and month pair). A cell then costs O(classes) instead of O(customers)
+    (issue 22: 570 cells × 200k customers were most of the event study). The influence function
+    of a cell (CS 2021, proof of Theorem 2; ``did``'s ``att.inf.func`` rescaled to the whole
+    sample) is ``ψ_i = N/n_T (ΔY_i − ȳ_T)`` for its treated customers, ``−N/n_C (ΔY_i − ȳ_C)``
+    for its comparison customers and 0 for everyone else: linear in the customer's row, with
+    coefficients that depend on the class only (:meth:`influence`)."""
 
     def __init__(self, p: _Panel, control: str, base_period: str, e_min: int, e_max: int):
         N, T = p.y.shape
+        self.N, self.T = N, T
         G = np.where(p.cohort >= T, _NEVER, p.cohort)  # enrolled after the panel: never in it
-        self.order = np.argsort(G, kind="stable")
-        self.Gs = G[self.order]
-        self.y = np.ascontiguousarray(p.y[self.order].T)  # (T, N): one month is contiguous
-        self.N = N
-        Gs = self.Gs
-        cohorts = np.unique(Gs[(Gs != _NEVER) & (Gs >= 1) & (Gs < T)])
-        never = int(np.searchsorted(Gs, _NEVER, "left"))
-        rows, self.slices = [], []
+        obs = ~np.isnan(p.y)
+        bits = np.packbits(obs, axis=1)
+        bits = np.pad(bits, ((0, 0), (0, -bits.shape[1] % 8))).view(np.int64)
+        first, cls = _distinct_rows(np.column_stack([G, bits]))
+        self.perm = np.argsort(cls, kind="stable")          # customers by class
+        self.cls = cls
+        self.count = np.bincount(cls, minlength=len(first))
+        self.starts = np.r_[0, np.cumsum(self.count)[:-1]]
+        self.Gc, self.obs_c = G[first], obs[first]
+        self.Y = np.nan_to_num(p.y)[self.perm]              # zero where not observed
+        self.sums = np.add.reduceat(self.Y, self.starts, axis=0) if N else np.zeros((0, T))
+        cohorts = np.unique(G[(G != _NEVER) & (G >= 1) & (G < T)])
+        specs = []
         for g in cohorts:
             g = int(g)
-            lo, hi = int(np.searchsorted(Gs, g, "left")), int(np.searchsorted(Gs, g, "right"))
             for t in range(max(0, g + e_min), min(T, g + e_max + 1)):
                 b = g - 1 if (t >= g or base_period == "universal") else t - 1
-                if b < 0 or b == t:
-                    continue
-                if control == "not_yet_treated":
-                    start = int(np.searchsorted(Gs, max(t, b), "right"))
-                    blocks = [(start, lo), (hi, N)] if g > max(t, b) else [(start, N)]
-                else:
-                    blocks = [(never, N)]
-                blocks = [(a, z) for a, z in blocks if z > a]
-                d_t = self._diff(t, b, lo, hi)
-                d_c = [self._diff(t, b, a, z) for a, z in blocks]
-                n_t = int(np.count_nonzero(~np.isnan(d_t)))
-                n_c = sum(int(np.count_nonzero(~np.isnan(d))) for d in d_c)
-                if n_t == 0 or n_c == 0:
-                    continue
-                m_t = np.nansum(d_t) / n_t
-                m_c = sum(np.nansum(d) for d in d_c) / n_c
-                ss_t = np.nansum((d_t - m_t) ** 2)
-                ss_c = sum(np.nansum((d - m_c) ** 2) for d in d_c)
-                rows.append({"g": g, "t": t, "b": b, "event_time": t - g,
-                             "att": float(m_t - m_c),
-                             "se": float(np.sqrt(ss_t / n_t ** 2 + ss_c / n_c ** 2)),
-                             "n_treated": n_t, "n_control": n_c, "pg": (hi - lo) / N,
-                             "m_t": m_t, "m_c": m_c})
-                self.slices.append(((lo, hi), blocks))
+                if b >= 0 and b != t:
+                    specs.append((g, t, b))
+        pairs = sorted({(t, b) for _, t, b in specs})
+        cross = self._cross(pairs)
+        pos = {pr: j for j, pr in enumerate(pairs)}
+        rows, self.sets = [], []
+        for g, t, b in specs:
+            valid = self.obs_c[:, t] & self.obs_c[:, b]
+            treated = valid & (self.Gc == g)
+            if control == "not_yet_treated":
+                comp = valid & (self.Gc > max(t, b)) & (self.Gc != g)
+            else:
+                comp = valid & (self.Gc == _NEVER)
+            d1 = self.sums[:, t] - self.sums[:, b]
+            d2 = self.sums_sq[:, t] + self.sums_sq[:, b] - 2.0 * cross[:, pos[(t, b)]]
+            n_t, n_c = int(self.count[treated].sum()), int(self.count[comp].sum())
+            if n_t == 0 or n_c == 0:
+                continue
+            m_t, m_c = d1[treated].sum() / n_t, d1[comp].sum() / n_c
+            ss_t = max(d2[treated].sum() - n_t * m_t * m_t, 0.0)
+            ss_c = max(d2[comp].sum() - n_c * m_c * m_c, 0.0)
+            rows.append({"g": g, "t": t, "b": b, "event_time": t - g,
+                         "att": float(m_t - m_c),
+                         "se": float(np.sqrt(ss_t / n_t ** 2 + ss_c / n_c ** 2)),
+                         "n_treated": n_t, "n_control": n_c,
+                         "pg": int(np.count_nonzero(G == g)) / N, "m_t": m_t, "m_c": m_c})
+            self.sets.append((treated, comp))
         self.table = pd.DataFrame(rows)
 
-    def _diff(self, t, b, lo, hi):
-        return self.y[t, lo:hi] - self.y[b, lo:hi]
+    def _cross(self, pairs, chunk: int = 32) -> np.ndarray:
+        """Class sums of ``Y_t Y_b`` for each month pair (columns in the order of ``pairs``),
+        and of ``Y_t²`` (``self.sums_sq``)."""
+        Y, starts = self.Y, self.starts
+        self.sums_sq = np.add.reduceat(Y * Y, starts, axis=0) if len(Y) else self.sums
+        out = np.zeros((len(starts), len(pairs)))
+        for lo in range(0, len(pairs), chunk):
+            tb = np.array(pairs[lo:lo + chunk]).reshape(-1, 2)
+            if len(Y):
+                out[:, lo:lo + len(tb)] = np.add.reduceat(Y[:, tb[:, 0]] * Y[:, tb[:, 1]],
+                                                          starts, axis=0)
+        return out
 
-    def add_influence(self, out: np.ndarray, k: int, weight: float) -> None:
-        """``out += weight · ψ_k`` (customers in cohort order)."""
-        row = self.table.iloc[k]
-        t, b = int(row["t"]), int(row["b"])
-        (lo, hi), blocks = self.slices[k]
-        c_t = weight * self.N / row["n_treated"]
-        out[lo:hi] += np.nan_to_num(c_t * (self._diff(t, b, lo, hi) - row["m_t"]))
-        c_c = weight * self.N / row["n_control"]
-        for a, z in blocks:
-            out[a:z] -= np.nan_to_num(c_c * (self._diff(t, b, a, z) - row["m_c"]))
+    def influence(self, groups) -> np.ndarray:
+        """``(customers × len(groups))``: column ``j`` is ``Σ_k w_k ψ_k`` over the cells and
+        weights ``groups[j] = (cells, weights)``, customers in the panel's order.
+
+        ``ψ_k`` of a customer is ``Σ_t A[class, t] Y_t + B[class]``: the coefficients are
+        accumulated per class and month, then applied class block by class block."""
+        n_cls, E = len(self.count), len(groups)
+        A = np.zeros((n_cls, self.T, E))
+        B = np.zeros((n_cls, E))
+        tab = {c: self.table[c].to_numpy() for c in ("t", "b", "n_treated", "n_control",
+                                                     "m_t", "m_c")}
+        for j, (idx, weights) in enumerate(groups):
+            for k, w in zip(idx, weights):
+                t, b = int(tab["t"][k]), int(tab["b"][k])
+                treated, comp = self.sets[k]
+                for mask, c, m in ((treated, w * self.N / tab["n_treated"][k], tab["m_t"][k]),
+                                   (comp, -w * self.N / tab["n_control"][k], tab["m_c"][k])):
+                    A[mask, t, j] += c
+                    A[mask, b, j] -= c
+                    B[mask, j] -= c * m
+        out = np.empty((self.N, E))
+        if n_cls * 20 <= self.N:     # few classes: one small product per class block
+            for c, (lo, n) in enumerate(zip(self.starts, self.count)):
+                out[lo:lo + n] = self.Y[lo:lo + n] @ A[c] + B[c]
+        else:
+            cs = self.cls[self.perm]
+            for j in range(E):
+                out[:, j] = np.einsum("nt,nt->n", self.Y, A[cs, :, j]) + B[cs, j]
+        res = np.empty_like(out)
+        res[self.perm] = out
+        return res
 
 
-def _aggregate(cells: _Cells, idx: np.ndarray):
-    """θ = Σ w_k ATT_k over the cells ``idx`` with w ∝ cohort share, and its influence
-    function including the estimated weights (CS 2021, Appendix; ``did::wif``)."""
-    sub = cells.table.iloc[idx]
-    pg = sub["pg"].to_numpy()
-    att = sub["att"].to_numpy()
-    w = pg / pg.sum()
-    inf = np.zeros(cells.N)
-    for k, wk in zip(idx, w):
-        cells.add_influence(inf, int(k), float(wk))
-    # weights' influence: (1[G = g_k] − pg_k) / Σpg − Σ_j (1[G = g_j] − pg_j) · pg_k / (Σpg)²
-    dummies = cells.Gs[:, None] == sub["g"].to_numpy()[None, :]
-    centred = dummies - pg
-    inf += (centred @ att) / pg.sum() - centred.sum(axis=1) * (pg @ att) / pg.sum() ** 2
-    return float(w @ att), inf
+def _aggregate(cells: _Cells, groups):
+    """θ = Σ w_k ATT_k over the cells of each group (an array of rows of ``cells.table``) with
+    w ∝ cohort share, and their influence functions (customers × groups) including the
+    estimated weights (CS 2021, Appendix; ``did::wif``)."""
+    ests, parts, wif = [], [], np.zeros((cells.N, len(groups)))
+    G = np.where(cells.Gc[cells.cls] >= cells.T, _NEVER, cells.Gc[cells.cls])
+    for j, idx in enumerate(groups):
+        sub = cells.table.iloc[idx]
+        pg = sub["pg"].to_numpy()
+        att = sub["att"].to_numpy()
+        w = pg / pg.sum()
+        parts.append((idx, w))
+        ests.append(float(w @ att))
+        # weights' influence: (1[G = g_k] − pg_k) / Σpg − Σ_j (1[G = g_j] − pg_j) · pg_k / (Σpg)²
+        # (a function of the cohort only: evaluated per cohort, then looked up)
+        gs = sub["g"].to_numpy()
+        codes = np.searchsorted(gs, G)
+        hit = (codes < len(gs)) & (gs[np.minimum(codes, len(gs) - 1)] == G)
+        on_att = np.where(hit, att[np.minimum(codes, len(gs) - 1)], 0.0)
+        wif[:, j] = ((on_att - pg @ att) / pg.sum()
+                     - (hit.astype(float) - pg.sum()) * (pg @ att) / pg.sum() ** 2)
+    return np.array(ests), cells.influence(parts) + wif
 
 
 def event_study(data, *, outcome: str = "purchases", months_before: int = 6,
@@ -269,26 +321,25 @@ def event_study(data, *, outcome: str = "purchases", months_before: int = 6,
         p = _panel_from_data(data, outcome)
     N, T = p.y.shape
     cells = _Cells(p, control, base_period, -int(months_before), int(months_after))
-    gt, order = cells.table, cells.order
+    gt = cells.table
     if gt.empty:
         raise DataError("customers: no cohort has both members and comparison customers "
                         "observed around its enrolment month; rule 'an event study needs "
                         "members enrolled after their acquisition month and customers not "
                         "yet enrolled'", table="customers", column="enrolled_at",
                         rule="estimable cohorts", n_rows=int(p.sample.get("members", 0)))
-    rows, infs = [], []
-    for e, idx in gt.groupby("event_time").indices.items():
-        est, inf = _aggregate(cells, idx)
-        se = float(np.sqrt(np.sum(inf * inf)) / N)
+    events = sorted(gt.groupby("event_time").indices.items())
+    ests, inf = _aggregate(cells, [idx for _, idx in events])
+    rows = []
+    for j, (e, idx) in enumerate(events):
+        est = float(ests[j])
+        se = float(np.sqrt(np.sum(inf[:, j] * inf[:, j])) / N)
         rows.append({"event_time": int(e), "estimate": est, "se": se,
                      "ci_low": est - z * se, "ci_high": est + z * se,
                      "p_value": float(2 * stats.norm.sf(abs(est) / se)) if se > 0 else np.nan,
                      "n": int(gt["n_treated"].iloc[idx].sum()),
                      "n_cohorts": int(len(idx)), "period": "pre" if e < 0 else "post"})
-        infs.append(inf)
     est = pd.DataFrame(rows)
-    inf = np.empty((N, len(infs)))
-    inf[order] = np.column_stack(infs)  # back to the customers' order
 
     pretrend = _pretrend(est, inf, N, pretrend_alpha)
     post = (est["event_time"] >= 0).to_numpy()
