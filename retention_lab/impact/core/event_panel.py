@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError
+from .outcomes import _to_datetime
 
 #: Outcome → how a customer's month is measured.
 OUTCOMES = {"purchases": "orders in the month", "spend": "spend in the month",
@@ -17,7 +18,7 @@ _NEVER = np.iinfo(np.int64).max // 4
 
 
 def _month(dates) -> np.ndarray:
-    d = pd.DatetimeIndex(pd.to_datetime(dates))
+    d = pd.DatetimeIndex(_to_datetime(dates))
     return (d.year.to_numpy(np.int64) * 12 + d.month.to_numpy(np.int64) - 1)
 
 
@@ -88,8 +89,8 @@ def _panel_from_data(data, outcome: str) -> _Panel:
     y[np.arange(T)[None, :] < (entry - start)[:, None]] = np.nan
     y[no_entry] = np.nan
     cohort_idx = np.where(enrolled, cohort - start, _NEVER)
-    day = pd.to_datetime(tx["date"]).to_numpy().astype("datetime64[D]").astype(np.int64)
-    enrol_day = (pd.to_datetime(cu.loc[enrolled, "enrolled_at"]).to_numpy()
+    day = _to_datetime(tx["date"]).to_numpy().astype("datetime64[D]").astype(np.int64)
+    enrol_day = (_to_datetime(cu.loc[enrolled, "enrolled_at"]).to_numpy()
                  .astype("datetime64[D]").astype(np.int64))
     span = int(day.max() - min(day.min(), enrol_day.min() if enrolled.any() else 0) + 1)
     # hash membership (np.isin sorted both arrays: most of the event study at 200k customers)
