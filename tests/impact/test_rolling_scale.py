@@ -306,3 +306,25 @@ def test_dr_shared_regression_matches_literal_least_squares():
                 G[i, m.names.index(f"{k}|c")] = dr_c(d, ok)
                 G[i, m.names.index(f"{k}|t")] = d[member & ok].mean()
         np.testing.assert_allclose(m2.psi, m.psi + psi_theta @ G, rtol=1e-9, atol=1e-12)
+
+
+def test_days_since_matches_pandas_normalize():
+    """Day numbers of the trials (numpy floor to the day for naive dates) against pandas'
+    ``(to_datetime(d).dt.normalize() - origin).dt.days``: times of day before and after the
+    origin, dates before 1970, missing dates, a microsecond unit, time-zone-aware dates and
+    strings (the last two through pandas)."""
+    rng = np.random.default_rng(13)
+    ns = pd.Timestamp("1969-11-03").value + rng.integers(-400, 400, 500) * 86_400 * 10**9 + \
+        rng.integers(0, 86_400 * 10**9, 500)
+    naive = pd.Series(pd.to_datetime(ns))
+    origin = pd.Timestamp("1969-12-31")
+    berlin = origin.tz_localize("Europe/Berlin")
+    cases = [(naive, origin), (naive.where(rng.random(500) < 0.8), origin),
+             (naive.astype("datetime64[us]"), origin),
+             (naive.dt.tz_localize("Europe/Berlin"), berlin),
+             (naive.dt.strftime("%Y-%m-%d %H:%M:%S"), origin)]
+    for dates, o in cases:
+        ref = (pd.to_datetime(dates).dt.normalize() - o).dt.days.to_numpy()
+        got = tr._days_since(dates, o)
+        assert got.dtype == ref.dtype
+        np.testing.assert_array_equal(got, ref)

@@ -166,7 +166,7 @@ from .hazard import (  # noqa: F401
     _standardize,
     _weighted_gram,
 )
-from .history import HISTORY, HISTORY_LABELS, _History, _history  # noqa: F401
+from .history import HISTORY, HISTORY_LABELS, _days_since, _History, _history  # noqa: F401
 from .inference import (  # noqa: F401
     MAX_JACKKNIFE_LEVERAGE,
     _completion_uncertainty,
@@ -232,12 +232,11 @@ def build_trials(data, *, horizon_days: int = 365, retention_days: int = RETENTI
     tx = data.transactions
     end = pd.Timestamp(data.observation_end if data.observation_end is not None
                        else tx["date"].max()).normalize()
-    enr = pd.to_datetime(cust["enrolled_at"]) if "enrolled_at" in cust.columns else \
+    enr = cust["enrolled_at"] if "enrolled_at" in cust.columns else \
         pd.Series(pd.NaT, index=cust.index)
-    enr = enr.dt.normalize()
     if start is None:
         start = data.launch_date if getattr(data, "launch_date", None) is not None else \
-            enr.min()
+            pd.to_datetime(enr).dt.normalize().min()
     if start is None or pd.isna(start):
         raise DataError("customers: no customer enrolled; rule 'some enrolled_at not null' "
                         "(the rolling design anchors each member at their enrolment)",
@@ -246,17 +245,17 @@ def build_trials(data, *, horizon_days: int = 365, retention_days: int = RETENTI
     origin = pd.Timestamp(start).normalize()
     codes = pd.Index(cust["customer_id"])
     tx_code = codes.get_indexer(tx["customer_id"])
-    tx_day = (pd.to_datetime(tx["date"]).dt.normalize() - origin).dt.days.to_numpy()
+    tx_day = _days_since(tx["date"], origin)
     ok = tx_code >= 0
     end_day = int((end - origin).days)
-    signup = (pd.to_datetime(cust["signup_date"]).dt.normalize() - origin).dt.days.to_numpy(
-        float) if "signup_date" in cust.columns else np.full(len(cust), np.nan)
+    signup = _days_since(cust["signup_date"], origin).astype(float) \
+        if "signup_date" in cust.columns else np.full(len(cust), np.nan)
     lo_day = int(min(tx_day.min(), 0))
     K = int(end_day - lo_day + 2 * (horizon_days + (retention_days or 0)) + 10)
     shift = -lo_day   # history days are offset so that every key is non-negative
     H = _history(tx_code[ok], tx_day[ok] + shift, tx["amount"].to_numpy(float)[ok], len(cust),
                  signup + shift, K)
-    enrol_day = (enr - origin).dt.days.to_numpy(float)
+    enrol_day = _days_since(enr, origin).astype(float)
     enrol_day = np.where(enrol_day <= end_day, enrol_day, np.nan)
     plen = days_per(period)
     last_index = end_day - horizon_days - (retention_days or 0)
