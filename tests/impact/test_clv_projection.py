@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import integrate
-from scipy.special import betaln
+from scipy.special import betaln, expit
 
 import retention_lab as rl
+from retention_lab.clv.covariates_tv_bg import _purchase_sums, _states, bg_dynamic_loglik_terms
 from retention_lab.impact.core import clv_effects, clv_projection as cp
 from retention_lab.units import days_per
 
@@ -137,3 +138,34 @@ def test_clv_effect_equals_the_earlier_path_on_a_small_study(monkeypatch):
         assert fast[k] == pytest.approx(ref[k], rel=1e-6), k
     np.testing.assert_allclose(fast["per_member"][["clv_on", "clv_off"]].to_numpy(),
                                ref["per_member"][["clv_on", "clv_off"]].to_numpy(), rtol=1e-6)
+
+
+def test_shared_sums_give_the_likelihoods_p_alive_exactly(monkeypatch):
+    """``_bg_projections`` shares the state and purchase sums across futures and central
+    differences and forms ``P(alive)`` itself: its values equal ``P · S`` with ``P`` from the
+    fitter's own ``bg_dynamic_loglik_terms`` (and ``S`` from one pass) to rounding."""
+    data = rl.datasets.simulate_loyalty_experiment(n_customers=800, design="rolling", seed=2)
+    enr = pd.Series(pd.to_datetime(data.customers["enrolled_at"]).to_numpy(),
+                    index=data.customers["customer_id"].to_numpy())
+    members = enr[enr.notna() & (enr <= pd.Timestamp(data.observation_end)
+                                 - pd.Timedelta(days=455))]
+    captured = {}
+    real = clv_effects._bg_projections
+
+    def spy(*args, **kw):
+        captured["args"] = args
+        return real(*args, **kw)
+    monkeypatch.setattr(clv_effects, "_bg_projections", spy)
+    fit = clv_effects.membership_clv_effect(data, members)
+    theta, d, t0, dt, c, future_rows = captured["args"][:6]
+    (on, off), _ = real(*captured["args"])
+    a = float(np.exp(theta[2]))
+    r, alpha, _, b = np.exp(theta[:4])
+    for member, got in ((1.0, on), (0.0, off)):
+        Xf, Zf = future_rows({"member": member}, d)
+        af, cf = np.exp(Xf @ theta[4:4 + d.kt]), np.exp(Zf @ theta[4 + d.kt:])
+        _, alive, dead = bg_dynamic_loglik_terms(theta, d, cf)
+        S = cp.discounted_pass(a, r + d.x, alpha + _states(theta, d)[2], af, cf,
+                               b + _purchase_sums(theta, d, cf)[0], t0, dt, c)[:, 0]
+        np.testing.assert_allclose(got, expit(alive - dead) * S, rtol=1e-13)
+    assert len(on) == len(members) > 50 and np.isfinite(fit["abs_diff"])

@@ -37,6 +37,7 @@ nodes).
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -189,10 +190,20 @@ def rules(a: float, beta, n: int = N_NODES, beta_weight: bool = True):
     logq = np.empty((len(levels), n))
     wq = np.empty((len(levels), n))
     for j, lv in enumerate(levels):
-        xs, ws = roots_jacobi(n, lv - 1.0, a - 1.0)
+        xs, ws = _jacobi(n, float(lv - 1.0), float(a - 1.0))
         logq[j] = np.log((1.0 - xs) / 2.0)
         wq[j] = ws * 2.0 ** -(a + lv - 1.0)
     return logq, wq, grp.ravel().astype(np.int64), beta - b0
+
+
+@functools.lru_cache(maxsize=4096)
+def _jacobi(n: int, alpha: float, beta: float):
+    """``roots_jacobi(n, alpha, beta)``, cached: the membership-on and -off passes and their
+    derivative rules ask for the same tables (read-only arrays)."""
+    xs, ws = roots_jacobi(n, alpha, beta)
+    xs.flags.writeable = False
+    ws.flags.writeable = False
+    return xs, ws
 
 
 def rule_derivatives(a: float, beta, n: int = N_NODES, beta_weight: bool = True,
@@ -269,24 +280,51 @@ def _bg_projections(theta, d, t0, dt, c, future_rows, states, purchase_sums, log
     cheap functions of ``θ`` (their derivatives by central differences, step ``1e-5``
     relative, as the earlier full re-evaluations); the expensive expectation over ``p`` runs
     once per future path, with its partial derivatives in the same pass (in ``a`` through the
-    quadrature rule's nodes and weights). Returns ``((on, off), (d_on, d_off))``."""
-    kt = d.kt
+    quadrature rule's nodes and weights). Returns ``((on, off), (d_on, d_off))``.
 
-    def inputs(th, Xf, Zf):
+    The state sums ``A(T), A(t_x)`` (transaction coefficients) and the purchase sums
+    ``C_x, c_x`` (lifetime coefficients and future path) are computed once per distinct
+    argument and shared by both futures and all central differences; ``P`` is formed here
+    from them with the expressions of ``loglik_terms`` (:func:`~retention_lab.clv.
+    covariates_tv_bg.bg_dynamic_loglik_terms`, which is therefore no longer called: before,
+    26 calls recomputed every sum twice)."""
+    kt = d.kt
+    over = np.clip(d.tx[d.seg_c] - d.seg_u0, 0.0, d.seg_h)
+    memo = {}
+
+    def shared(key, f):
+        if key not in memo:
+            memo[key] = f()
+        return memo[key]
+
+    def inputs(th, Xf, Zf, member):
         r, alpha, a, b = np.exp(th[:4])
-        af = np.exp(Xf @ th[4:4 + kt])
-        cf = np.exp(Zf @ th[4 + kt:])
-        AT = states(th, d)[2]
-        Cx = purchase_sums(th, d, cf)[0]
-        with np.errstate(all="ignore"):
-            _, alive, dead = loglik_terms(th, d, cf)
+        gt, gl = th[4:4 + kt], th[4 + kt:]
+        af = np.exp(Xf @ gt)
+        cf = np.exp(Zf @ gl)
+
+        def trans():   # A(T) and A(t_x): depend on the transaction coefficients only
+            ac, _, AT, _ = states(th, d)
+            return AT, np.bincount(d.seg_c, weights=ac * over, minlength=d.n)
+        AT, Atx = shared(("A", gt.tobytes()), trans)
+        Cx, clast = shared(("C", member, gl.tobytes()), lambda: purchase_sums(th, d, cf))
+        m = r + d.x
+        # the alive and dead terms of bg_dynamic_loglik_terms (the same expressions, so the
+        # same numbers; tested), from the shared sums instead of recomputing them per call
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ab = betaln(a, b)
+            bx = betaln(a, b + Cx)
+            alive = -m * np.log(alpha + AT) + bx - ab
+            b1 = betaln(a, b + Cx - clast)
+            dead = np.where(d.x > 0, -m * np.log(alpha + Atx) + b1
+                            + np.log(-np.expm1(bx - b1)) - ab, -np.inf)
             p_alive = expit(alive - dead)
         return np.column_stack([r + d.x, alpha + AT, af, cf, b + Cx, p_alive])
 
     vals, grads = [], []
     for member in (1.0, 0.0):
         Xf, Zf = future_rows({"member": member}, d)
-        base = inputs(theta, Xf, Zf)
+        base = inputs(theta, Xf, Zf, member)
         m, B, af, cf, beta, P = base.T
         a = float(np.exp(theta[2]))
         with np.errstate(all="ignore"):
@@ -299,7 +337,8 @@ def _bg_projections(theta, d, t0, dt, c, future_rows, states, purchase_sums, log
                 h = step * max(1.0, abs(theta[j]))
                 e = np.zeros(len(theta))
                 e[j] = h
-                dIn = (inputs(theta + e, Xf, Zf) - inputs(theta - e, Xf, Zf)) / (2 * h)
+                dIn = (inputs(theta + e, Xf, Zf, member)
+                       - inputs(theta - e, Xf, Zf, member)) / (2 * h)
                 g[:, j] = dIn[:, 5] * S + P * np.sum(dS * dIn[:, :5], axis=1)
                 if j == 2:   # a = exp(θ_2) also moves the nodes and the Beta normalisation
                     g[:, j] += P * a * d_a(out, a, beta)
