@@ -299,3 +299,27 @@ def test_collapsed_long_format_is_the_collapse_of_the_episodes():
                      .reset_index()], ignore_index=True)
     assert len(got) < len(wide) == info["n_episodes"]
     pd.testing.assert_frame_equal(got, ref)
+
+
+@pytest.mark.parametrize("whole_days", [True, False])
+def test_episode_starts_are_the_sorted_distinct_cuts(whole_days):
+    """_episode_starts (one integer sort for whole-day ages, lexsort otherwise) against Python's
+    sorted set of (customer, start) pairs with the flags of equal cuts or-ed."""
+    from retention_lab.survival.time_varying import _episode_starts
+    rng = np.random.default_rng(3)
+    pos = np.arange(50)
+    cuts = [rng.integers(0, 50, 400) for _ in range(3)]
+    ages = [rng.integers(1, 30, 400).astype(float) for _ in range(3)]
+    if not whole_days:
+        ages[1] = ages[1] + rng.choice([0.0, 0.25, 0.5], 400)
+    buy = [np.zeros(400, bool), rng.random(400) < 0.5, np.ones(400, bool)]
+    per = [np.zeros(400, bool), rng.random(400) < 0.5, np.zeros(400, bool)]
+    want = {(int(i), 0.0): [0, 0] for i in pos}
+    for cp, ca, cb, cq in zip(cuts, ages, buy, per):
+        for i, a, b, q in zip(cp, ca, cb, cq):
+            f = want.setdefault((int(i), float(a)), [0, 0])
+            f[0], f[1] = max(f[0], int(b)), max(f[1], int(q))
+    keys = sorted(want)
+    p, st, b, q = _episode_starts(pos, cuts, ages, buy, per)
+    assert list(zip(p.tolist(), st.tolist())) == keys
+    assert b.tolist() == [want[k][0] for k in keys] and q.tolist() == [want[k][1] for k in keys]
