@@ -328,3 +328,21 @@ def test_days_since_matches_pandas_normalize():
         got = tr._days_since(dates, o)
         assert got.dtype == ref.dtype
         np.testing.assert_array_equal(got, ref)
+
+
+def test_cluster_sums_match_a_loop_over_rows():
+    """The jackknife's per-customer sums (one sort, reduceat) against adding the rows one by
+    one in a loop: unsorted clusters, clusters without rows, and no rows at all."""
+    rng = np.random.default_rng(14)
+    cl = rng.integers(0, 30, 200) * 2                  # odd clusters have no rows
+    A, B = rng.normal(size=(200, 3)), rng.normal(size=(200, 5))
+    SA, SB = inference._cluster_sums(cl, 61, A, B)
+    refA, refB = np.zeros((61, 3)), np.zeros((61, 5))
+    for i, g in enumerate(cl):
+        refA[g] += A[i]
+        refB[g] += B[i]
+    np.testing.assert_allclose(SA, refA, rtol=1e-13, atol=1e-13)   # pairwise vs sequential
+    np.testing.assert_allclose(SB, refB, rtol=1e-13, atol=1e-13)
+    assert np.array_equal(SA == 0, refA == 0)
+    (empty,) = inference._cluster_sums(np.zeros(0, int), 4, np.zeros((0, 2)))
+    np.testing.assert_array_equal(empty, np.zeros((4, 2)))
