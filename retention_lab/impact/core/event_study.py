@@ -212,15 +212,23 @@ class _Cells:
 
     def _cross(self, pairs, chunk: int = 32) -> np.ndarray:
         """Class sums of ``Y_t Y_b`` for each month pair (columns in the order of ``pairs``),
-        and of ``Y_t²`` (``self.sums_sq``)."""
-        Y, starts = self.Y, self.starts
+        and of ``Y_t²`` (``self.sums_sq``): with few classes from each class block's Gram
+        matrix ``Y'Y`` (one BLAS product), else pair by pair."""
+        Y, starts, T = self.Y, self.starts, self.T
+        tb = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        if len(starts) * 20 <= len(Y):
+            gram = np.empty((len(starts), T, T))
+            for c, (lo, n) in enumerate(zip(starts, self.count)):
+                gram[c] = Y[lo:lo + n].T @ Y[lo:lo + n]
+            self.sums_sq = gram[:, np.arange(T), np.arange(T)]
+            return gram[:, tb[:, 0], tb[:, 1]]
         self.sums_sq = np.add.reduceat(Y * Y, starts, axis=0) if len(Y) else self.sums
-        out = np.zeros((len(starts), len(pairs)))
-        for lo in range(0, len(pairs), chunk):
-            tb = np.array(pairs[lo:lo + chunk]).reshape(-1, 2)
+        out = np.zeros((len(starts), len(tb)))
+        for lo in range(0, len(tb), chunk):
+            part = tb[lo:lo + chunk]
             if len(Y):
-                out[:, lo:lo + len(tb)] = np.add.reduceat(Y[:, tb[:, 0]] * Y[:, tb[:, 1]],
-                                                          starts, axis=0)
+                out[:, lo:lo + len(part)] = np.add.reduceat(Y[:, part[:, 0]] * Y[:, part[:, 1]],
+                                                            starts, axis=0)
         return out
 
     def influence(self, groups) -> np.ndarray:
