@@ -214,11 +214,17 @@ class RollingResult:
         sub = p["ok"] & np.asarray(customer_mask, bool)[p["code"]]
         if (sub & p["member"]).sum() < 10 or (sub & ~p["member"] & (p["w"] > 0)).sum() < 10:
             raise ValueError("fewer than 10 members or comparison rows in the subset")
-        X = p["X"][:, np.r_[True, p["X"][sub][:, 1:].std(axis=0) > 0]]
+        # the subset's rows only (in their order: the same numbers as masking the full rows)
+        r = np.flatnonzero(sub)
+        X = p["X"][r]
+        X = X[:, np.r_[True, X[:, 1:].std(axis=0) > 0]]
+        unc = p["unc"] if not p["unc"]["ok"] else dict(
+            p["unc"], D=[{k: v[r] for k, v in Dk.items()} for Dk in p["unc"]["D"]])
+        member, w, code, ok = p["member"][r], p["w"][r], p["code"][r], np.ones(len(r), bool)
         fit: dict = {}     # one regression for the means and their model-uncertainty term
         m = _with_model_uncertainty(
-            _dr_means(p["Y"], p["member"], p["w"], X, p["code"], p["n_cl"], sub, fit=fit),
-            p["unc"], p["member"], p["w"], X, p["code"], p["n_cl"], sub, fit=fit)
+            _dr_means({k: v[r] for k, v in p["Y"].items()}, member, w, X, code, p["n_cl"], ok,
+                      fit=fit), unc, member, w, X, code, p["n_cl"], ok, fit=fit)
         return pd.DataFrame([_effect(name, m, p["method"], int((sub & p["member"]).sum()),
                                      p["alpha"]) for name in metrics if name in ROLLING_METRICS])
 
