@@ -160,10 +160,12 @@ class _PerCustomer:
         self.amount = np.nan_to_num(amount.to_numpy(float)[keep], nan=0.0)
         self.u = np.datetime_data(self.dtype)[0]
         self.unit = int(np.timedelta64(1, "D").astype(f"timedelta64[{self.u}]").astype(np.int64))
-        if len(self.d):   # distinct purchase days: (customer, day) pairs, one hash pass
+        if len(self.d):   # distinct purchase days: (customer, day) pairs
             d0 = int(self.d.min())
             span = int(self.d.max() - d0) // self.unit + 1
-            key = pd.unique(self.code.astype(np.int64) * span + (self.d - d0) // self.unit)
+            # by one sort (a hash of 3.3M mostly distinct keys was 10x slower at 200k)
+            key = np.sort(self.code.astype(np.int64) * span + (self.d - d0) // self.unit)
+            key = key[np.r_[True, key[1:] != key[:-1]]]
             self.pair_code, self.pair_d = key // span, (key % span) * self.unit + d0
         else:
             self.pair_code, self.pair_d = self.code, self.d
