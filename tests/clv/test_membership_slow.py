@@ -26,6 +26,12 @@ Pareto/NBD gradient NaN (fixed in ed6b3cb):
 * CLV effect, +8 %/yr price drift for everybody (60 seeds): mean +2.60, SD 9.47, mean SE 10.67,
   coverage 98.3 % (59/60)
 
+Re-run of block 1 (2026-12-06, 10:35–11:34 UTC, commit 1328478 — fitters unchanged by this
+session; the whole file in one run, 8.3 min CPU / 58 min wall on a loaded machine): every number
+above reproduced to the printed digits. The SD of the z-values est/SE (1 for a calibrated
+interval; its Monte Carlo SE ≈ 0.05 at 200 seeds): Pareto/NBD ``trans.member`` 1.053,
+``life.member`` 1.046; BG/NBD 1.056 / 1.019; CLV effect 1.020; CLV under drift 0.909 (60 seeds).
+
 Before (purchase days, same seeds): Pareto/NBD ``trans.member`` mean +0.0056, SD 0.0183, mean
 SE 0.0173, coverage 91.5 % (183/200); ``life.member`` 95.5 %; BG/NBD ``trans.member`` mean
 +0.0031, 95.0 %; ``life.member`` 95.5 %. The bias had this cause: enrolment here is chosen on
@@ -35,11 +41,36 @@ about a pre-switch purchase the likelihood could not see. Counting orders remove
 customers × 8 seeds: +0.0055 ± 0.0010 with purchase days, −0.0011 ± 0.0012 with orders; see
 retention_lab/clv/covariates_tv.py).
 
-Open: the Pareto/NBD ``trans.member`` still misses the band (92.5 %; xfail, strict=False,
-nothing loosened). The bias is gone (−0.0012, 0.07 SE); what remains is a spread 1.06x the
-robust SE (the same 1.06x as before). That ratio is within the Monte Carlo error of 200 seeds
-(the SD's relative SE is 5 %), and 15 or more misses of 200 happen 1 time in 13 for a
-calibrated interval (binomial, p = 0.078) — not shown to be a defect, not shown to be none.
+Second block (added 2026-12-06 after block 1's 92.5 % and before block 2 was run — the
+assertions on the pooled 400 seeds were written then too): 200 more Pareto/NBD worlds, seeds
+2000 + i, the same simulator, size and fitter (Pareto/NBD world only: the question was its
+``trans.member``). Measured in the same run as the block-1 re-run above (and once more
+separately, 11:13–11:33 UTC: the same numbers):
+
+* block 2, ``trans.member``: mean −0.0002, SD 0.0186, mean SE 0.0175 (SD/SE 1.06), coverage
+  94.5 % (189/200), SD of z = est/SE 1.069, skewness of z −0.44, excess kurtosis 0.82 (the
+  largest misses all on the left: z = −4.16, −3.30, −2.80, −2.72, −2.70; those fits are
+  converged — gradient ≤ 2e-4, the same optimum from another start)
+* block 2, ``life.member``: mean −0.0115, SD 0.121, mean SE 0.117, coverage 94.0 % (188/200),
+  SD of z 1.034
+* pooled 400 seeds: ``trans.member`` mean −0.0007, SD 0.0186, mean SE 0.0176, coverage 93.5 %
+  (374/400), SD of z 1.060; ``life.member`` mean −0.0004, SD 0.121, mean SE 0.116, coverage
+  94.0 % (376/400), SD of z 1.043
+
+Diagnosis of the 1.06 (this session; tests/clv/test_tv_sandwich.py): the robust SE is the
+sandwich clustered by customer — each customer's whole history is one score, the distinct-row
+meat weights each row's score outer product by the customers sharing it — equal to a
+brute-force per-customer sandwich to 5e-5. A customer bootstrap (100 refits, seeds
+1000–1005) gives SE / robust SE 0.873–1.102 for ``trans.member``, 0.994 pooled (mean log ratio
+−0.004 ± 0.041), and the model-based SE is within 1 % of the robust one; the finite-sample
+corrections of a cluster sandwich are negligible at 2,000 customers (approximate jackknife,
+CR3: +0.26 %; Bell & McCaffrey 2002 degrees of freedom ≈ 400). So no SE default was changed.
+What is left is a sampling distribution of ``trans.member`` with a heavier left tail than the
+Wald interval assumes (z skewed, −0.44) and an SD 1.06x the SE in each block — 1.4–1.6 Monte
+Carlo SEs from 1 over 400 seeds (SE of the SD 0.038, 0.044 with the observed kurtosis), not
+excluded, not established; the SD of z is 1.02–1.06 for every key above as well; a remedy for skewness would be a
+profile-likelihood or bootstrap-percentile interval, not a larger SE. Block 1's
+``trans.member`` keeps its xfail (92.5 %); the pooled 400 are asserted in the band.
 Before the exact-time likelihood (commit a5c63ca) the weekly default gave a null
 ``trans.member`` of +0.10 to +0.14 (SE 0.016–0.019; 0 of 8 seeds covered) on this world.
 """
@@ -120,9 +151,10 @@ def coverage_study():
     return res
 
 
-KNOWN_MISS = ("Pareto/NBD trans.member: 92.5 % over 200 seeds (bias -0.0012 after counting "
-              "orders, was +0.0056 with purchase days; SD 1.06x the robust SE); open, see the "
-              "module docstring")
+KNOWN_MISS = ("Pareto/NBD trans.member, block 1: 92.5 % over 200 seeds (bias -0.0012 after "
+              "counting orders; SD 1.06x the robust SE, the robust SE checked against a "
+              "customer bootstrap: 0.994); block 2 94.5 %, pooled 93.5 %; see the module "
+              "docstring")
 
 
 @pytest.mark.slow
