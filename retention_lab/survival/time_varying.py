@@ -255,25 +255,35 @@ def _collapse_codes(rows, event, columns):
 
 def _long_frame(rows, cid, st, stop, event, member, cls, per, n_per, X, p, event_col,
                 with_ids: bool) -> pd.DataFrame:
-    """The long format's columns for the episodes ``rows`` (one frame built at once)."""
-    cols = {"customer_id": cid[rows]} if with_ids else {}
-    cols.update({"start": st[rows], "stop": stop[rows], event_col: event[rows],
-                 MEMBER: member[rows]})
+    """The long format's columns for the episodes ``rows``: the float ones written into one 2-D
+    array, the frame's block without a copy (from a dict they were stacked again: >1 s at 200k)."""
+    floats = {"start": lambda: st[rows], "stop": lambda: stop[rows], MEMBER: lambda: member[rows]}
     if cls is not None:
-        c = cls[rows]
+        hc = cls[rows]
         for j in range(2, len(HISTORY_BINS) + 1):
             lo = HISTORY_BINS[j - 1]
             hi = HISTORY_BINS[j] - 1 if j < len(HISTORY_BINS) else None
             name = f"{HISTORY}={lo}" if hi == lo else \
                 f"{HISTORY}={lo}+" if hi is None else f"{HISTORY}={lo}-{hi}"
-            cols[name] = (c == j).astype(float)
+            floats[name] = lambda j=j: (hc == j)
     if per is not None:
         k_ = per[rows]
         for k in range(1, n_per + 1 if n_per else 1):
-            cols[f"period={k}"] = (k_ == k).astype(float)
-    for c in X.columns:
-        cols[c] = X[c].to_numpy()[p[rows]]
-    return pd.DataFrame(cols)
+            floats[f"period={k}"] = lambda k=k: (k_ == k)
+    xcols = {c: X[c].to_numpy() for c in X.columns}
+    in_block = all(v.dtype == np.float64 for v in xcols.values()) and not set(xcols) & set(floats)
+    if in_block:
+        floats.update({name: (lambda v=v: v[p[rows]]) for name, v in xcols.items()})
+    block = np.empty((len(floats), len(rows)))
+    for j, f in enumerate(floats.values()):
+        block[j] = f()
+    out = pd.DataFrame(block.T, columns=list(floats), copy=False)
+    out.insert(2, event_col, event[rows])
+    if with_ids:
+        out.insert(0, "customer_id", cid[rows])
+    for name, v in ({} if in_block else xcols).items():
+        out[name] = v[p[rows]]
+    return out
 
 
 class EnrolmentEffect(SurvivalResult):
