@@ -49,12 +49,15 @@ def simulate_gap_enrolment(n: int = 4000, seed: int = 0, *, lift: float = 0.25,
                            drift: float = 0.0, base: float = -3.6, gap_slope: float = 0.8,
                            acquire=(-400, 450), end_day: int = 760, horizon_days: int = 180,
                            retention_days: int = 90, p_split: float = 0.15,
-                           mean_rate: float = 7 / 365, design: str = "self_selected"):
+                           mean_rate: float = 7 / 365, design: str = "self_selected",
+                           untreated: bool = False):
     """One study (see the module docstring). ``design="randomized"``: half the customers are
     invited (``arm``), only they can join (same gap rule), the others never do.
 
     Returns ``(transactions, customers, truth)``; ``truth`` has one row per member (customer_id,
-    enrol_day, purchases_1, purchases_0, spend_1, spend_0, retained_1, retained_0)."""
+    enrol_day, purchases_1, purchases_0, spend_1, spend_0, retained_1, retained_0). With
+    ``untreated=True`` also every customer's untreated purchases (customer_id, day, amount;
+    days from the launch, before the same-day split), the oracle of the completion."""
     rng = np.random.default_rng(seed)
     lam = rng.gamma(1.5, mean_rate / 1.5, n)
     acq = rng.uniform(acquire[0], acquire[1], n)
@@ -132,6 +135,9 @@ def simulate_gap_enrolment(n: int = 4000, seed: int = 0, *, lift: float = 0.25,
         "enrolled_at": LAUNCH + pd.to_timedelta(np.where(e_day <= end_day, e_day, np.nan), "D")})
     if design == "randomized":
         customers["arm"] = np.where(invited, "treatment", "control")
+    if untreated:       # every customer's untreated purchases: the completion's oracle
+        return tx, customers, truth, pd.DataFrame({"customer_id": i0 + 1, "day": d0,
+                                                   "amount": a0})
     return tx, customers, truth
 
 
