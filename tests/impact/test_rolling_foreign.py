@@ -50,34 +50,52 @@ def simulate_gap_enrolment(n: int = 4000, seed: int = 0, *, lift: float = 0.25,
                            acquire=(-400, 450), end_day: int = 760, horizon_days: int = 180,
                            retention_days: int = 90, p_split: float = 0.15,
                            mean_rate: float = 7 / 365, design: str = "self_selected",
-                           untreated: bool = False):
+                           untreated: bool = False, gap_sigma: float | None = None,
+                           life_years: float | None = 2.5, p_drop: float = 0.0,
+                           value_slope: float = 0.0, value_rate_power: float = 0.0):
     """One study (see the module docstring). ``design="randomized"``: half the customers are
     invited (``arm``), only they can join (same gap rule), the others never do.
 
     Returns ``(transactions, customers, truth)``; ``truth`` has one row per member (customer_id,
     enrol_day, purchases_1, purchases_0, spend_1, spend_0, retained_1, retained_0). With
     ``untreated=True`` also every customer's untreated purchases (customer_id, day, amount;
-    days from the launch, before the same-day split), the oracle of the completion."""
+    days from the launch, before the same-day split), the oracle of the completion.
+
+    Other mechanisms (the defaults are the one above): ``gap_sigma`` lognormal unit-mean gaps with
+    that log-sd instead of gamma(2); ``life_years=None`` no calendar lifetime; ``p_drop`` the
+    customer leaves for good after each purchase with that probability (a BG-type dropout, the
+    same purchase index in both worlds); ``value_rate_power`` a customer's mean order value is
+    ``∝ (λ / mean_rate)^power``; ``value_slope`` adds ``value_slope·log(previous order value /
+    45)`` to the enrolment logit (selection on recent spend)."""
     rng = np.random.default_rng(seed)
     lam = rng.gamma(1.5, mean_rate / 1.5, n)
     acq = rng.uniform(acquire[0], acquire[1], n)
-    death = acq + rng.exponential(2.5 * 365, n)
-    stop = np.minimum(death, end_day + 1)
+    death = acq + rng.exponential((life_years or 1.0) * 365, n)
+    stop = np.minimum(death, end_day + 1) if life_years is not None else np.full(n, end_day + 1.0)
     K = 8
     while True:      # enough purchases for everyone to pass the end even at the treated rate
-        G = rng.gamma(2.0, 0.5, (n, K))                       # unit-mean gap shapes
+        G = (rng.gamma(2.0, 0.5, (n, K)) if gap_sigma is None       # unit-mean gap shapes
+             else rng.lognormal(-gap_sigma ** 2 / 2, gap_sigma, (n, K)))
         t0 = acq[:, None] + np.c_[np.zeros(n), np.cumsum(G[:, 1:] / lam[:, None], axis=1)]
         if np.all(t0[:, -1] >= stop):
             break
         K *= 2
     U = rng.random((n, K))
-    value = rng.gamma(3.0, 15.0, (n, K))
+    value = rng.gamma(3.0, 15.0, (n, K)) * (lam / mean_rate)[:, None] ** value_rate_power
     invited = rng.random(n) < 0.5 if design == "randomized" else np.ones(n, bool)
+    # purchases up to the one after which the customer leaves (same index in both worlds)
+    alive_k = np.ones((n, K), bool)
+    if p_drop > 0:
+        drop = rng.random((n, K)) < p_drop
+        k_drop = np.where(drop.any(axis=1), drop.argmax(axis=1), K)
+        alive_k = np.arange(K)[None, :] <= k_drop[:, None]
     # enrolment decisions along the untreated path (identical to the treated one up to then)
     gap = np.c_[np.full(n, np.nan), np.diff(t0, axis=1)]
     eta = base + 0.3 * np.log1p(np.arange(K))[None, :] + np.where(
         np.isfinite(gap), gap_slope * np.log(30.0 / np.maximum(gap, 0.5)), 0.0)
-    can = (t0 >= 0) & (t0 < stop[:, None]) & invited[:, None]
+    if value_slope:
+        eta[:, 1:] += value_slope * np.log(value[:, :-1] / 45.0)
+    can = (t0 >= 0) & (t0 < stop[:, None]) & invited[:, None] & alive_k
     join = can & (U < 1 / (1 + np.exp(-eta)))
     k_star = np.where(join.any(axis=1), join.argmax(axis=1), -1)
     member = k_star >= 0
@@ -90,7 +108,7 @@ def simulate_gap_enrolment(n: int = 4000, seed: int = 0, *, lift: float = 0.25,
     t1 = acq[:, None] + np.cumsum(steps, axis=1)
 
     def lines(t):
-        i, k = np.nonzero(t < stop[:, None])
+        i, k = np.nonzero((t < stop[:, None]) & alive_k)
         day = np.floor(t[i, k]).astype(int)
         amt = value[i, k] * (1 + drift) ** (t[i, k] / 365.0)
         return i, k, day, amt

@@ -19,10 +19,22 @@ from ...clv.pareto_nbd import ParetoNBDFitter
 from ...units import days_per
 from .completion import QuadratureParetoNBD
 from .history import _History
+from .renewal import (
+    BGCNBD2,
+    BGCNBD3,
+    BGCNBD4,
+    ParetoCNBD2,
+    ParetoCNBD3,
+    ParetoCNBD4,
+)
 
 #: the candidate completion models, the one with the larger likelihood kept (see
-#: :func:`_untreated_btyd`)
-COMPLETION_MODELS = (BetaGeoFitter, QuadratureParetoNBD)
+#: :func:`_untreated_btyd`): BG/NBD and Pareto/NBD, and their regular-timing versions with
+#: Erlang-k gaps, BG/CNBD-k and Pareto/CNBD-k (:mod:`retention_lab.impact.rolling.renewal`),
+#: tried in order of k while the likelihood rises and only where the summary has the
+#: customers' log gaps
+COMPLETION_MODELS = (BetaGeoFitter, QuadratureParetoNBD, BGCNBD2, ParetoCNBD2, BGCNBD3,
+                     ParetoCNBD3, BGCNBD4, ParetoCNBD4)
 
 
 def _untreated_btyd(H: _History, frame: dict):
@@ -57,26 +69,45 @@ def _untreated_btyd(H: _History, frame: dict):
                             "recency": (last - first)[ok].astype(float),
                             "T": (stop - first)[ok].astype(float)})
     summary["T"] = np.maximum(summary["T"], summary["recency"])
+    summary["log_gaps"] = _sum_log_gaps(H, p_end)[ok]
     model, caught, loglik = choose_completion_model(summary)
     return model, codes[ok], summary, caught, loglik
 
 
+def _sum_log_gaps(H: _History, p_end: np.ndarray) -> np.ndarray:
+    """Each customer's sum of log gaps (days) between their purchase days before position
+    ``p_end`` (the Erlang likelihood's constant, :func:`renewal.gap_constant`)."""
+    same = np.r_[False, H.code[1:] == H.code[:-1]]
+    lg = np.where(same, np.log(np.maximum(np.diff(H.day, prepend=H.day[:1]), 1)), 0.0)
+    c = np.r_[0.0, np.cumsum(lg)]
+    lo = np.minimum(H.start + 1, p_end)
+    return c[np.maximum(p_end, lo)] - c[lo]
+
+
 def choose_completion_model(summary: pd.DataFrame):
-    """Fit every model of :data:`COMPLETION_MODELS` to a BTYD ``summary`` (frequency, recency,
-    T) and keep the one with the larger likelihood. Returns ``(fitter, its fit warnings,
-    {model name: log-likelihood})``."""
+    """Fit the models of :data:`COMPLETION_MODELS` to a BTYD ``summary`` (frequency, recency,
+    T; and ``log_gaps``, each customer's sum of log gaps, for the Erlang-k models) and keep the
+    one with the largest likelihood. The Erlang-k models are climbed in k as :func:`_climb`
+    says, each started at the fit of k − 1 (:mod:`retention_lab.impact.rolling.renewal`).
+    Returns ``(fitter, its fit warnings, {model name: log-likelihood})``."""
     fits = {}
+    best = {}                # (dropout family, Erlang k) → (log-likelihood, parameters)
     for cls in COMPLETION_MODELS:
+        fam, k = _family(cls)
+        if k > 1 and not _climb(best, fam, k, "log_gaps" in summary.columns):
+            continue
         # a dropout parameter at its bound (no dropout) is fine for the point estimates; what
         # the warnings say about the covariance goes to the completion-model check instead
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                model = cls().fit(summary)
+                model = (cls().fit(summary, init=best[(fam, k - 1)][1]) if k > 1
+                         else cls().fit(summary))
             except (ConvergenceError, np.linalg.LinAlgError, FloatingPointError):
                 continue
         if np.isfinite(model.log_likelihood_):
             fits[cls._model_name] = (model, caught)
+            best[(fam, k)] = (float(model.log_likelihood_), model.params_)
     if not fits:
         raise ConvergenceError("rolling completion: neither the BG/NBD nor the Pareto/NBD fit "
                                "converged on the untreated histories")
@@ -85,9 +116,34 @@ def choose_completion_model(summary: pd.DataFrame):
     return model, caught, loglik
 
 
+def _climb(best: dict, fam: str, k: int, has_gaps: bool) -> bool:
+    """Whether to fit the Erlang-``k`` model of family ``fam`` (``best``: (family, k) →
+    (log-likelihood, parameters) of the fits so far): only where the gaps are known, k − 1 of
+    the family was fitted, and — beyond k = 2 — k − 1 improved on k − 2 and led the other
+    family at k − 1 (the dropout is chosen on the way up, so at most one model per k > 2)."""
+    lower = best.get((fam, k - 1))
+    if not has_gaps or lower is None:
+        return False
+    if k == 2:
+        return True
+    rivals = [v[0] for (f, kk), v in best.items() if kk == k - 1 and f != fam]
+    return lower[0] > best.get((fam, k - 2), (-np.inf,))[0] and all(lower[0] >= v
+                                                                     for v in rivals)
+
+
+def _family(cls) -> tuple[str, int]:
+    """(dropout family, Erlang shape) of a completion model class: ``("bg", 1)`` the BG/NBD,
+    ``("pareto", 1)`` the Pareto/NBD."""
+    return getattr(cls, "family", "pareto" if issubclass(cls, ParetoNBDFitter) else "bg"), \
+        getattr(cls, "k", 1)
+
+
 def _retention_probability(bg, x, T, gap, R, n_nodes: int = 24):
     """P(a purchase in (T + gap, T + gap + R] | x repeat purchase days, last purchase at T)
-    under the fitted completion model (:func:`_bgnbd_retention` or :func:`_pnbd_retention`)."""
+    under the fitted completion model (:func:`_bgnbd_retention`, :func:`_pnbd_retention` or the
+    Erlang-k models' ``retention_at_purchase``, :mod:`~retention_lab.impact.rolling.renewal`)."""
+    if hasattr(bg, "retention_at_purchase"):          # the Erlang-k models (renewal.py)
+        return bg.retention_at_purchase(x, T, gap, R)
     if isinstance(bg, ParetoNBDFitter):
         return _pnbd_retention(bg, x, T, gap, R, n_nodes)
     return _bgnbd_retention(bg, x, T, gap, R, n_nodes)
