@@ -1,4 +1,5 @@
-"""The Pareto/CNBD-k completion model (retention_lab/impact/rolling/renewal.py) against
+"""The Erlang-k completion models (retention_lab/impact/rolling/renewal.py: Pareto/CNBD-k;
+renewal_bg.py: BG/CNBD-k) against
 independent oracles: the closed-form Pareto/NBD likelihood (k = 1), a brute-force double
 integral of the model's likelihood (k = 2, 3), Monte Carlo paths of the renewal process for the
 predictions, and simulated data for the choice of k by likelihood."""
@@ -14,17 +15,15 @@ from scipy import integrate, stats
 from retention_lab.clv import BetaGeoFitter, ParetoNBDFitter
 from retention_lab.impact.rolling.gcomputation import _bgnbd_retention, choose_completion_model
 from retention_lab.impact.rolling.renewal import (
-    BGCNBD,
     ParetoCNBD,
     ParetoCNBD2,
     ParetoCNBD3,
-    bg_cnbd,
-    bgcnbd_loglik,
     cnbd_loglik,
     gauss_beta,
     gauss_gamma,
     pareto_cnbd,
 )
+from retention_lab.impact.rolling.renewal_bg import BGCNBD, bg_cnbd, bgcnbd_loglik
 
 PARAMS = (1.3, 60.0, 2.0, 400.0)            # r, alpha, s, beta (days)
 X = np.array([0.0, 3, 10, 5, 1, 2])
@@ -103,8 +102,15 @@ def test_likelihood_against_a_double_integral(k):
 
 
 def _brute_force_bg(x, tx, T_, k, params):
-    """BG/CNBD-k likelihood by numerical integration over λ and p."""
+    """BG/CNBD-k likelihood by numerical integration over λ, the Beta moments of p in closed
+    form (``E(1−p)^x = B(a, b+x)/B(a, b)``, ``E p(1−p)^{x−1} = B(a+1, b+x−1)/B(a, b)``)."""
     r, a_, a, b = params
+    B = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+    def beta_moment(aa, bb):
+        return math.exp(math.lgamma(aa) + math.lgamma(bb) - math.lgamma(aa + bb) - B)
+    stay = beta_moment(a, b + x)
+    leave = beta_moment(a + 1, b + x - 1) if x > 0 else 0.0
 
     def surv(lam, u):
         return sum(np.exp(-k * lam * u) * (k * lam * u) ** m / math.factorial(m)
@@ -112,10 +118,7 @@ def _brute_force_bg(x, tx, T_, k, params):
 
     def inner(lam):
         g = stats.gamma.pdf(lam, r, scale=1 / a_) * lam ** (k * x) * np.exp(-k * lam * tx)
-        Ep = integrate.quad(lambda p: stats.beta.pdf(p, a, b) * (
-            (1 - p) ** x * surv(lam, T_ - tx) + (p * (1 - p) ** (x - 1) if x > 0 else 0.0)),
-            0, 1, epsabs=0, epsrel=1e-11)[0]
-        return g * Ep
+        return g * (stay * surv(lam, T_ - tx) + leave)
     return np.log(integrate.quad(inner, 0, 0.5, limit=500, epsabs=0, epsrel=1e-10,
                                  points=[(x + 1) / (T_ + 1)])[0])
 
