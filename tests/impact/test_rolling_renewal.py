@@ -13,6 +13,7 @@ import pytest
 from scipy import integrate, stats
 
 from retention_lab.clv import BetaGeoFitter, ParetoNBDFitter
+from retention_lab.impact.rolling import gcomputation as G
 from retention_lab.impact.rolling.gcomputation import _bgnbd_retention, choose_completion_model
 from retention_lab.impact.rolling.renewal import (
     ParetoCNBD,
@@ -217,3 +218,14 @@ def test_likelihood_chooses_the_erlang_shape():
     assert model._model_name in ("BG/NBD", "Pareto/NBD"), loglik
     assert not isinstance(model, (ParetoCNBD, BGCNBD))
     assert "Pareto/CNBD-3" not in loglik and "BG/CNBD-3" not in loglik    # k = 2 lost: stop
+
+
+def test_regular_timing_is_screened_on_a_subsample(monkeypatch):
+    """Above ``SCREEN_N`` customers the Erlang models are fitted only when a k = 2 model wins
+    on a fixed subsample (issue 22): Poisson purchases fit no Erlang model at all, Erlang-2
+    purchases still get the Pareto/CNBD-2."""
+    monkeypatch.setattr(G, "SCREEN_N", 1500)
+    _, _, loglik = choose_completion_model(_simulate_summary(4000, 1, seed=3))
+    assert set(loglik) == {"BG/NBD", "Pareto/NBD"}, loglik
+    model, _, loglik = choose_completion_model(_simulate_summary(4000, 2, seed=4))
+    assert isinstance(model, ParetoCNBD2), loglik

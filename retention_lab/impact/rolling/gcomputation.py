@@ -91,17 +91,45 @@ def _sum_log_gaps(H: _History, p_end: np.ndarray) -> np.ndarray:
     return c[np.maximum(p_end, lo)] - c[lo]
 
 
+#: above this many customers, whether regular timing (Erlang k >= 2) is worth fitting at all is
+#: first decided on a fixed random subsample (seed 0) of this many (issue 22: on 20k customers
+#: of the flagship's Poisson data the two k = 2 fits cost 2 s of CPU, four times the k = 1
+#: fits, and lost by 15,000 log-likelihood units)
+SCREEN_N = 5000
+
+
+def _regular_timing_pays(summary: pd.DataFrame) -> bool:
+    """Whether a k = 2 model (BG/CNBD-2 or Pareto/CNBD-2) beats both k = 1 models by likelihood
+    on a fixed random subsample of :data:`SCREEN_N` customers of ``summary``."""
+    idx = np.random.default_rng(0).choice(len(summary), SCREEN_N, replace=False)
+    sub = summary.iloc[np.sort(idx)]
+    ll = {}
+    for cls in (BetaGeoFitter, QuadratureParetoNBD, BGCNBD2, ParetoCNBD2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                ll[_family(cls)[1], cls] = float(cls().fit(sub).log_likelihood_)
+            except (ConvergenceError, np.linalg.LinAlgError, FloatingPointError, ValueError):
+                continue
+    one = [v for (k, _), v in ll.items() if k == 1 and np.isfinite(v)]
+    two = [v for (k, _), v in ll.items() if k == 2 and np.isfinite(v)]
+    return bool(two) and (not one or max(two) > max(one))
+
+
 def choose_completion_model(summary: pd.DataFrame):
     """Fit the models of :data:`COMPLETION_MODELS` to a BTYD ``summary`` (frequency, recency,
     T; and ``log_gaps``, each customer's sum of log gaps, for the Erlang-k models) and keep the
     one with the largest likelihood. The Erlang-k models are climbed in k as :func:`_climb`
-    says, each started at the fit of k − 1 (:mod:`retention_lab.impact.rolling.renewal`).
+    says, each started at the fit of k − 1 (:mod:`retention_lab.impact.rolling.renewal`); above
+    :data:`SCREEN_N` customers only where :func:`_regular_timing_pays` on a subsample.
     Returns ``(fitter, its fit warnings, {model name: log-likelihood})``."""
     fits = {}
     best = {}                # (dropout family, Erlang k) → (log-likelihood, parameters)
+    regular = "log_gaps" in summary.columns and (len(summary) <= SCREEN_N
+                                                 or _regular_timing_pays(summary))
     for cls in COMPLETION_MODELS:
         fam, k = _family(cls)
-        if k > 1 and not _climb(best, fam, k, "log_gaps" in summary.columns):
+        if k > 1 and not _climb(best, fam, k, regular):
             continue
         # a dropout parameter at its bound (no dropout) is fine for the point estimates; what
         # the warnings say about the covariance goes to the completion-model check instead
@@ -123,13 +151,14 @@ def choose_completion_model(summary: pd.DataFrame):
     return model, caught, loglik
 
 
-def _climb(best: dict, fam: str, k: int, has_gaps: bool) -> bool:
+def _climb(best: dict, fam: str, k: int, regular: bool) -> bool:
     """Whether to fit the Erlang-``k`` model of family ``fam`` (``best``: (family, k) →
-    (log-likelihood, parameters) of the fits so far): only where the gaps are known, k − 1 of
+    (log-likelihood, parameters) of the fits so far): only where ``regular`` (the gaps are
+    known and, for many customers, :func:`_regular_timing_pays`), k − 1 of
     the family was fitted, and — beyond k = 2 — k − 1 improved on k − 2 and led the other
     family at k − 1 (the dropout is chosen on the way up, so at most one model per k > 2)."""
     lower = best.get((fam, k - 1))
-    if not has_gaps or lower is None:
+    if not regular or lower is None:
         return False
     if k == 2:
         return True
