@@ -49,7 +49,7 @@ STAGES = [
     ("retention_lab.impact.rolling.trials", "build_trials", "build_trials"),
     ("retention_lab.impact.rolling.trials", "_enrolment_hazard", "enrolment hazard"),
     ("retention_lab.impact.rolling.trials", "_logit", "logit fits"),
-    ("retention_lab.impact.rolling.trials", "_untreated_btyd", "untreated BG/NBD fit"),
+    ("retention_lab.impact.rolling.trials", "_untreated_btyd", "completion model fit"),
     ("retention_lab.impact.rolling.trials", "_completion_uncertainty", "completion uncertainty"),
     ("retention_lab.impact.rolling.trials", "_dr_means", "DR means + clustered SE"),
     # trials.py re-exports these, but they are also called inside the modules split out of it

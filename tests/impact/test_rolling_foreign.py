@@ -37,6 +37,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from test_rolling_coverage import coverage_table
 
 import retention_lab as rl
 from retention_lab.impact.rolling import trials as R
@@ -185,7 +186,8 @@ def study_truth(truth: pd.DataFrame, rep) -> dict:
     return {"purchases": float((t["purchases_1"] - t["purchases_0"]).mean()),
             "spend": float((t["spend_1"] - t["spend_0"]).mean()),
             "retention": float((t["retained_1"] - t["retained_0"]).mean()),
-            "purchases_rel": float(t["purchases_1"].mean() / t["purchases_0"].mean() - 1)}
+            "purchases_rel": float(t["purchases_1"].mean() / t["purchases_0"].mean() - 1),
+            "n_members": len(t)}
 
 
 ANALYSIS = dict(design="self_selected", horizon=180, clv=False, survival=False,
@@ -333,24 +335,47 @@ def _coverage_study(seed0: int, n_seeds: int = N_SEEDS, **sim) -> pd.DataFrame:
         for m in PRIMARY:
             r = e.loc[m]
             rows.append(dict(seed=s, metric=m, est=r["abs_diff"], se=r["se"], truth=t[m],
+                             ci_low=r["ci_low"], ci_high=r["ci_high"], n_members=t["n_members"],
                              cover=r["ci_low"] <= t[m] <= r["ci_high"]))
     return pd.DataFrame(rows)
 
 
 def _summary(df: pd.DataFrame) -> pd.DataFrame:
-    g = df.assign(err=df["est"] - df["truth"]).groupby("metric")
-    return pd.DataFrame({"coverage": g["cover"].mean(), "mean_se": g["se"].mean(),
-                         "sd_est": g["err"].std(), "bias": g["err"].mean(),
-                         "truth": g["truth"].mean()})
+    """Coverage of the population effect on members (``coverage``: the member-weighted Monte
+    Carlo mean of the per-seed member effects, as in tests/impact/test_rolling_coverage.py —
+    the estimand the SE is for) and of each seed's own members' effect (``coverage_satt``);
+    ``sd_est`` is the SD of the estimates, ``sd_err_satt`` that of estimate − own effect."""
+    out = coverage_table(df)
+    out["sd_err_satt"] = (df["est"] - df["truth"]).groupby(df["metric"]).std()
+    return out
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="open (issue 19): with the Erlang-k completion the bias is gone but "
-                   "purchases / spend / retention cover 99.0 / 98.5 / 95.0 % (200 seeds; SEs "
-                   "above the spread) — see the docstring", strict=False)
+@pytest.mark.xfail(reason="open (issue 19): against the population effect purchases cover "
+                   "98.0 % (200 seeds; spend 95.5 %, retention 96.5 %; SE/SD 1.05) — see the "
+                   "docstring", strict=False)
 def test_gap_selection_coverage():
     """+25 % programme, enrolment at a purchase chosen on the inter-purchase gap, late entry,
     ties; 3,000 customers a study, analysed with ``design="self_selected"`` (rolling chosen).
+
+    The truth is the population effect on members (the member-weighted mean of the per-seed
+    member effects over the 200 seeds, as in tests/impact/test_rolling_coverage.py: the estimand
+    the SE is for); each seed's own members' effect (SATT, common random numbers) is the second
+    number. Measured after that change (same estimator, all 200 seeds, 2026-12-06 12:13 UTC,
+    quiet machine, 1.3 s a study):
+
+    * purchases: coverage 98.0 % (SATT 99.0 %), population truth +1.3501 (MC SE 0.0032), mean SE
+      0.1778 vs SD of the estimates 0.1690 (ratio 1.05), bias +0.0022
+    * spend: coverage 95.5 % (SATT 98.5 %), truth +61.02 (MC SE 0.17), mean SE 8.890 vs SD 8.628
+      (1.03), bias +0.31
+    * retention: coverage 96.5 % (SATT 95.0 %), truth +0.0223 (MC SE 0.0007), mean SE 0.02186 vs
+      SD 0.01928 (1.13), bias −0.0007
+
+    Purchases stay above the band (98.0 %: 4 misses of 200, where a calibrated interval misses
+    10 ± 3); the SE is 5 % above the spread — the package simulator shows the same excess in
+    the doubly robust jackknife of purchases (tests/impact/test_rolling_coverage.py), unexplained.
+
+    Measured against the SATT (the truth of this test until then):
 
     With the Erlang-k completion (issue 19: the likelihood keeps the Pareto/CNBD-2 here), over all
     200 seeds (40000–40199; the 2-core machine was shared, load 9–12):
@@ -434,6 +459,12 @@ def test_third_mechanism_coverage():
     * retention: coverage 97.0%, mean SE 0.02146 vs SD of estimate − truth 0.02077 (ratio 1.03),
       bias -0.001184 (mean truth -0.0135)
     * identified in 28% of the studies; completion model BG/CNBD-4 (200)
+
+    Against the population effect on members (see :func:`test_gap_selection_coverage`; same
+    estimator, all 200 seeds, 12:13 UTC, quiet machine): purchases 95.0 % (truth +0.9403, mean SE
+    0.1328 vs SD of the estimates 0.1341), spend 94.0 % (+49.81; 9.012 vs 9.032), retention
+    95.5 % (−0.0135; 0.02146 vs 0.02085). The numbers above are against each seed's own members'
+    effect (SATT).
 
     No before: the mechanism is new. Inside the 93–97 % band for all three metrics. The
     likelihood keeps the BG/CNBD-4 (the dropout at purchases is recognised; lognormal gaps are not
