@@ -152,6 +152,18 @@ def pnbd_loglik_grad(params, x, tx, T, nodes=None):
     return gammaln(r + x) - gammaln(r) + r * np.log(alpha) + out, front + g
 
 
+def inverse_information(H, names) -> pd.DataFrame:
+    """The covariance (inverse observed information ``H``, indexed by ``names``), NaN where
+    ``H`` is singular or not positive definite."""
+    try:
+        evals = np.linalg.eigvalsh(H)
+        cov = (np.linalg.inv(H) if evals.min() > 1e-10 * max(1.0, evals.max())
+               else np.full(H.shape, np.nan))
+    except np.linalg.LinAlgError:
+        cov = np.full(H.shape, np.nan)
+    return pd.DataFrame(cov, index=names, columns=names)
+
+
 class QuadratureParetoNBD(ParetoNBDFitter):
     """:class:`~retention_lab.clv.ParetoNBDFitter` with the likelihood of :func:`pnbd_loglik`
     (the same model and predictions; see the module docstring)."""
@@ -197,14 +209,7 @@ class QuadratureParetoNBD(ParetoNBDFitter):
             p = params.copy()
             p[idx] = np.exp(theta)
             return -np.dot(w, pnbd_loglik(p, x, tx, T_))
-        H = hessian_from_function(total, np.log(params[idx]))
-        try:
-            evals = np.linalg.eigvalsh(H)
-            cov = (np.linalg.inv(H) if evals.min() > 1e-10 * max(1.0, evals.max())
-                   else np.full(H.shape, np.nan))
-        except np.linalg.LinAlgError:
-            cov = np.full(H.shape, np.nan)
-        return pd.DataFrame(cov, index=free, columns=free)
+        return inverse_information(hessian_from_function(total, np.log(params[idx])), free)
 
     def probability_alive(self, frequency, recency, T):
         """1 where the last purchase is at ``T`` (a Pareto/NBD customer is alive at their

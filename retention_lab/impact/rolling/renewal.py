@@ -59,7 +59,14 @@ from scipy import optimize, special
 from scipy.special import gammaln
 
 from ...clv.base import btyd_arrays, distinct_rows, hessian_from_function
-from .completion import _T_NODES, _W_NODES, U_MIN, QuadratureParetoNBD, gauss_legendre01
+from .completion import (
+    _T_NODES,
+    _W_NODES,
+    U_MIN,
+    QuadratureParetoNBD,
+    gauss_legendre01,
+    inverse_information,
+)
 
 
 def _golub_welsch(diag: np.ndarray, off: np.ndarray):
@@ -366,12 +373,4 @@ def pareto_cnbd(k: int) -> type:
 ParetoCNBD2, ParetoCNBD3, ParetoCNBD4 = (pareto_cnbd(k) for k in (2, 3, 4))
 
 
-def _inverse_information(H, names) -> pd.DataFrame:
-    """The covariance (inverse observed information), NaN where it is singular."""
-    try:
-        evals = np.linalg.eigvalsh(H)
-        cov = (np.linalg.inv(H) if evals.min() > 1e-10 * max(1.0, evals.max())
-               else np.full(H.shape, np.nan))
-    except np.linalg.LinAlgError:
-        cov = np.full(H.shape, np.nan)
-    return pd.DataFrame(cov, index=names, columns=names)
+_inverse_information = inverse_information
