@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ... import ids
+from ...errors import DataError
 from ..core.balance import (
     MIN_EFFECTIVE_COMPARISON,
     OVERLAP_FAIL_SHARE,
@@ -133,3 +134,18 @@ def choose_analysis(out: pd.DataFrame) -> str:
     the launch (which includes customers acquired after the launch who joined at a later
     purchase); launch otherwise (everyone decided at their first chance)."""
     return "rolling" if late_enrolment_check(out)["status"] == "fail" else "launch"
+
+
+def _require_members_and_comparisons(member, info):
+    """:class:`DataError` when no member or no comparison row has an observable window."""
+    if member.sum() == 0:
+        raise DataError("customers: no member enrolled in a period with a complete outcome "
+                        f"window (enrolment between {info['start'].date()} and "
+                        f"{info['last_index_date'].date()}); rule 'members with an observable "
+                        "window'", table="customers", column="enrolled_at",
+                        rule="members with an observable window", n_rows=info["n_members"])
+    if (~member).sum() == 0:
+        raise DataError("transactions: no eligible comparison customer (a purchase in an "
+                        "enrolment period before enrolling); rule 'comparison customers "
+                        "present'", table="transactions", column="customer_id",
+                        rule="comparison customers present", n_rows=0)

@@ -158,6 +158,7 @@ from .checks import (  # noqa: F401
     HISTORY_FAIL_SHARE,
     LATE_ENROLMENT_FAIL_SHARE,
     MIN_PRIOR_PURCHASES,
+    _require_members_and_comparisons,
     _rolling_checks,
     choose_analysis,
     completion_model_check,
@@ -403,21 +404,6 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
                  alpha=alpha, unc=unc)
     return RollingResult(effects=effects, checks=checks, trials=rows, balance=bal, info=info,
                          propensity_coef=coef, identified=identified, _parts=parts)
-
-
-def _require_members_and_comparisons(member, info):
-    """:class:`DataError` when no member or no comparison row has an observable window."""
-    if member.sum() == 0:
-        raise DataError("customers: no member enrolled in a period with a complete outcome "
-                        f"window (enrolment between {info['start'].date()} and "
-                        f"{info['last_index_date'].date()}); rule 'members with an observable "
-                        "window'", table="customers", column="enrolled_at",
-                        rule="members with an observable window", n_rows=info["n_members"])
-    if (~member).sum() == 0:
-        raise DataError("transactions: no eligible comparison customer (a purchase in an "
-                        "enrolment period before enrolling); rule 'comparison customers "
-                        "present'", table="transactions", column="customer_id",
-                        rule="comparison customers present", n_rows=0)
 
 
 def _design_matrix(rows, frame):
