@@ -152,6 +152,18 @@ def pnbd_loglik_grad(params, x, tx, T, nodes=None):
     return gammaln(r + x) - gammaln(r) + r * np.log(alpha) + out, front + g
 
 
+#: bounds of the fits' working parameters ``(log r, log α, log m, u = 1/s)`` (module docstring)
+FIT_BOUNDS = [(-15, 15), (-15, 25), (-25, 5), (U_MIN, 50.0)]
+
+
+def natural_params(z) -> np.ndarray:
+    """``(r, α, s, β)`` from the working parameters ``(log r, log α, log m, u)``, ``m = s/β``,
+    ``u = 1/s``."""
+    r, alpha, m = np.exp(z[:3])
+    s = 1.0 / z[3]
+    return np.array([r, alpha, s, s / m])
+
+
 def inverse_information(H, names) -> pd.DataFrame:
     """The covariance (inverse observed information ``H``, indexed by ``names``), NaN where
     ``H`` is singular or not positive definite."""
@@ -222,6 +234,16 @@ class QuadratureParetoNBD(ParetoNBDFitter):
             out[gap] = super().probability_alive(xb, txb, Tb)
         return out
 
+    def _store_optimum(self, z):
+        """Set ``params_``, ``_log_params`` and ``at_bound_`` (``s`` held at ``1/U_MIN``) from
+        the optimum ``z`` of the working parameters; returns ``(params, names)``."""
+        params = natural_params(z)
+        self.at_bound_ = bool(z[3] <= 1.01 * U_MIN)
+        names = list(self._param_names)
+        self.params_ = pd.Series(params, index=names, name="coef")
+        self._log_params = np.log(params)
+        return params, names
+
     def fit(self, data, recency=None, T=None, weights=None, **_):
         """Maximum likelihood (module docstring); sets ``params_``, ``log_likelihood_``,
         ``at_bound_`` (``s`` held at ``1/U_MIN``) and ``variance_matrix_log_`` (computed when
@@ -232,10 +254,7 @@ class QuadratureParetoNBD(ParetoNBDFitter):
         self.time_unit_ = "D"
         self.n_customers_ = float(w.sum())
 
-        def natural(z):
-            r, alpha, m = np.exp(z[:3])
-            s = 1.0 / z[3]
-            return np.array([r, alpha, s, s / m])
+        natural = natural_params
 
         def nll(z):
             # the exact gradient of the quadrature (pnbd_loglik_grad), by the chain rule to z:
@@ -251,14 +270,9 @@ class QuadratureParetoNBD(ParetoNBDFitter):
             return v, gz
         z0 = np.array([0.0, np.log(np.average(T_, weights=w) / np.average(x + 1, weights=w)),
                        -np.log(2 * np.average(T_, weights=w) + 1.0), 1.0])
-        bounds = [(-15, 15), (-15, 25), (-25, 5), (U_MIN, 50.0)]
-        res = optimize.minimize(nll, z0, method="L-BFGS-B", jac=True, bounds=bounds,
+        res = optimize.minimize(nll, z0, method="L-BFGS-B", jac=True, bounds=FIT_BOUNDS,
                                 options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
-        params = natural(res.x)
-        self.at_bound_ = bool(res.x[3] <= 1.01 * U_MIN)
-        names = list(self._param_names)
-        self.params_ = pd.Series(params, index=names, name="coef")
-        self._log_params = np.log(params)
+        params, names = self._store_optimum(res.x)
         self.log_likelihood_ = float(np.dot(w, pnbd_loglik(params, x, tx, T_)))
         # the covariance costs 33 likelihood evaluations: computed when first read (the
         # rolling design reads it only when this model is the chosen completion model)

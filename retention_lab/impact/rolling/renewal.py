@@ -62,10 +62,11 @@ from ...clv.base import btyd_arrays, distinct_rows, hessian_from_function
 from .completion import (
     _T_NODES,
     _W_NODES,
-    U_MIN,
+    FIT_BOUNDS,
     QuadratureParetoNBD,
     gauss_legendre01,
     inverse_information,
+    natural_params,
 )
 
 
@@ -265,28 +266,21 @@ class ParetoCNBD(_ErlangFit, QuadratureParetoNBD):
         x, tx, T_, w, const = self._fit_rows(data, recency, T, weights)
         k = self.k
 
-        def natural(z):
-            r, alpha, m = np.exp(z[:3])
-            s = 1.0 / z[3]
-            return np.array([r, alpha, s, s / m])
+        natural = natural_params
 
         def nll(z):
             v = -np.dot(w, cnbd_loglik(natural(z), x, tx, T_, k)) / w.sum()
             return v if np.isfinite(v) else 1e10
         z0 = np.array([0.0, np.log(k * np.average(T_, weights=w) / np.average(x + 1, weights=w)),
                        -np.log(2 * np.average(T_, weights=w) + 1.0), 1.0])
-        bounds = [(-15, 15), (-15, 25), (-25, 5), (U_MIN, 50.0)]
+        bounds = FIT_BOUNDS
         if init is not None:
             r0, a0, s0, b0 = (float(init[n]) for n in ("r", "alpha", "s", "beta"))
             z0 = np.clip([np.log(r0), np.log(a0), np.log(s0 / b0), 1 / s0],
                          [b[0] for b in bounds], [b[1] for b in bounds])
         res = optimize.minimize(nll, z0, method="L-BFGS-B", bounds=bounds,
                                 options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
-        params = natural(res.x)
-        self.at_bound_ = bool(res.x[3] <= 1.01 * U_MIN)
-        names = list(self._param_names)
-        self.params_ = pd.Series(params, index=names, name="coef")
-        self._log_params = np.log(params)
+        params, names = self._store_optimum(res.x)
         self.log_likelihood_ = float(np.dot(w, cnbd_loglik(params, x, tx, T_, k))) + const
         free = [n for n in names if not (self.at_bound_ and n == "s")]
         idx = [names.index(n) for n in free]
