@@ -111,6 +111,7 @@ from .covariates_tv_lik import (  # noqa: F401  (re-exported: moved here → cov
     dynamic_loglik_terms,
 )
 from .pareto_nbd import ParetoNBDFitter
+from .profile_interval import fitter_profile_interval
 
 
 # ---------------------------------------------------------------------------- the fitter
@@ -304,6 +305,17 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
                 e[j] = h
                 out[:, j] = (self._terms(theta + e, d)[0] - self._terms(theta - e, d)[0]) / (2 * h)
         return out
+
+    def profile_confidence_interval(self, name: str, level: float = 0.95,
+                                    robust: bool | None = None) -> tuple[float, float]:
+        """``(lower, upper)``: the robust adjusted profile-likelihood interval of parameter
+        ``name`` (Royall & Tsou 2003; :mod:`.profile_interval`) — the profile likelihood ratio,
+        the other parameters re-maximised, scaled by the model-based over the robust variance
+        (``robust=None``: when ``se="robust"``; ``False``: the plain profile interval). The
+        Wald interval of ``summary`` is its quadratic approximation; this one follows the
+        likelihood's asymmetry."""
+        self._check_fitted()
+        return fitter_profile_interval(self, name, level, robust)
 
     # -- parameter draws (CLV intervals) ---------------------------------------------------
     def _check_fitted(self):
