@@ -93,20 +93,25 @@ N_PNBD_SEEDS_2 = 200
 
 
 def study(seeds, n=N_CUSTOMERS, drift_seeds=(), pnbd_seeds_2=()):
-    """Estimates and SEs per seed: a dict of arrays (name → (estimates, ses))."""
-    out = {k: ([], []) for k in ("pnbd trans", "pnbd life", "bgnbd trans", "bgnbd life",
-                                 "clv", "clv drift", "pnbd trans 2", "pnbd life 2")}
+    """Estimates, SEs and robust adjusted profile-likelihood intervals (NaN for the CLV
+    effect) per seed: a dict of arrays (name → (estimates, ses, profile lower, upper))."""
+    out = {k: ([], [], [], []) for k in ("pnbd trans", "pnbd life", "bgnbd trans",
+                                         "bgnbd life", "clv", "clv drift", "pnbd trans 2",
+                                         "pnbd life 2")}
 
-    def add(key, est, se):
-        out[key][0].append(est)
-        out[key][1].append(se)
+    def add(key, est, se, ci=(np.nan, np.nan)):
+        for lst, v in zip(out[key], (est, se, *ci)):
+            lst.append(v)
+
+    def add_fit(key, m):
+        for k in ("trans", "life"):
+            add(_key(key, k),
+                m.params_[f"{k}.member"], m.standard_errors_[f"{k}.member"],
+                m.profile_confidence_interval(f"{k}.member"))
     for seed in seeds:
         for model in ("pnbd", "bgnbd"):
             tx, cust, end = simulate_enrolment(n, model, seed=1000 + seed)
-            m = fit_membership(model, tx, cust, end)
-            for k in ("trans", "life"):
-                add(f"{model} {k}", m.params_[f"{k}.member"],
-                    m.standard_errors_[f"{k}.member"])
+            add_fit(model, fit_membership(model, tx, cust, end))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r = membership_clv_effect(ExperimentData(transactions=tx, customers=cust,
@@ -121,23 +126,37 @@ def study(seeds, n=N_CUSTOMERS, drift_seeds=(), pnbd_seeds_2=()):
         add("clv drift", r["abs_diff"], r["se"])
     for seed in pnbd_seeds_2:
         tx, cust, end = simulate_enrolment(n, "pnbd", seed=2000 + seed)
-        m = fit_membership("pnbd", tx, cust, end)
-        for k in ("trans", "life"):
-            add(f"pnbd {k} 2", m.params_[f"{k}.member"], m.standard_errors_[f"{k}.member"])
-    res = {k: (np.asarray(e, float), np.asarray(s, float)) for k, (e, s) in out.items()}
+        add_fit("pnbd 2", fit_membership("pnbd", tx, cust, end))
+    res = {k: tuple(np.asarray(v, float) for v in vals) for k, vals in out.items()}
     for k in ("pnbd trans", "pnbd life"):      # both blocks pooled
         res[f"{k} pooled"] = tuple(np.r_[a, b] for a, b in zip(res[k], res[f"{k} 2"]))
     return res
 
 
+def _key(model, k):
+    """``"pnbd" → "pnbd trans"``; ``"pnbd 2" → "pnbd trans 2"`` (the second block)."""
+    return f"pnbd {k} 2" if model == "pnbd 2" else f"{model} {k}"
+
+
 def summarise(res):
     """name → (seeds, mean estimate, SD of estimates, mean SE, coverage of 0, SD of the
-    z-values estimate / SE — 1 for a calibrated interval)."""
+    z-values estimate / SE — 1 for a calibrated interval, Wald misses below 0 / above 0);
+    and, for the membership coefficients, ``"<name> profile"`` → (seeds, coverage of 0 by the
+    robust adjusted profile interval, its misses below / above 0, mean lower / upper arm
+    over the Wald half-width)."""
     rows = {}
-    for k, (e, s) in res.items():
-        if len(e):
-            rows[k] = (len(e), float(e.mean()), float(e.std(ddof=1)), float(s.mean()),
-                       float(np.mean(np.abs(e) < 1.959964 * s)), float(np.std(e / s, ddof=1)))
+    for k, (e, s, lo, hi) in res.items():
+        if not len(e):
+            continue
+        z = e / s
+        rows[k] = (len(e), float(e.mean()), float(e.std(ddof=1)), float(s.mean()),
+                   float(np.mean(np.abs(z) < 1.959964)), float(np.std(z, ddof=1)),
+                   int(np.sum(z <= -1.959964)), int(np.sum(z >= 1.959964)))
+        if np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)):
+            hw = 1.959964 * s
+            rows[f"{k} profile"] = (len(e), float(np.mean((lo < 0) & (0 < hi))),
+                                    int(np.sum(hi <= 0)), int(np.sum(lo >= 0)),
+                                    float(np.mean((e - lo) / hw)), float(np.mean((hi - e) / hw)))
     return rows
 
 
@@ -145,9 +164,16 @@ def summarise(res):
 def coverage_study():
     res = summarise(study(range(N_SEEDS), drift_seeds=range(N_DRIFT_SEEDS),
                           pnbd_seeds_2=range(N_PNBD_SEEDS_2)))
-    for k, (n, mean, sd, se, cov, sdz) in res.items():
+    for k, row in res.items():
+        if k.endswith(" profile"):
+            n, cov, below, above, arm_lo, arm_hi = row
+            print(f"{k}: seeds {n}, coverage {cov:.3f} ({round(cov * n)}/{n}), misses below "
+                  f"{below} / above {above}, arms / Wald half-width {arm_lo:.3f} / {arm_hi:.3f}")
+            continue
+        n, mean, sd, se, cov, sdz, below, above = row
         print(f"{k}: seeds {n}, mean {mean:+.4f}, SD {sd:.4f}, mean SE {se:.4f}, "
-              f"coverage {cov:.3f} ({round(cov * n)}/{n}), SD of z {sdz:.3f}")
+              f"coverage {cov:.3f} ({round(cov * n)}/{n}), SD of z {sdz:.3f}, misses below "
+              f"{below} / above {above}")
     return res
 
 
@@ -170,3 +196,16 @@ def test_null_programme_coverage(coverage_study, key):
 def test_clv_effect_covers_a_null_under_price_drift(coverage_study):
     # fewer seeds: the bias check (the interval must not miss 0 more often than nominal)
     assert coverage_study["clv drift"][4] >= 0.93, coverage_study["clv drift"]
+
+
+#: the membership coefficients whose robust adjusted profile-likelihood interval is measured
+PROFILE_KEYS = ("pnbd trans", "pnbd life", "pnbd trans 2", "pnbd life 2", "pnbd trans pooled",
+                "pnbd life pooled", "bgnbd trans", "bgnbd life")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", PROFILE_KEYS)
+def test_profile_interval_coverage(coverage_study, key):
+    """The robust adjusted profile-likelihood interval (``profile_confidence_interval``;
+    Royall & Tsou 2003) on the same seeds and fits as the Wald intervals above."""
+    assert 0.93 <= coverage_study[f"{key} profile"][1] <= 0.97, coverage_study[f"{key} profile"]
