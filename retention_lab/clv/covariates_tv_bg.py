@@ -44,6 +44,7 @@ from scipy.special import betaln, digamma, expit, gammaln, roots_jacobi
 
 from .beta_geo import BetaGeoFitter
 from .covariates_tv import TimeVaryingParetoNBDFitter, _states
+from .covariates_tv_data import _distinct_rows, _row_ids
 
 #: Gauss–Jacobi nodes for the expectation over p (relative error ≤ 1e-6 against the BG/NBD
 #: closed form at γ = 0, ~1e-10 unless b + x < 1)
@@ -79,14 +80,50 @@ def bg_dynamic_loglik_terms(theta, d, c_future=None):
     Atx = np.bincount(d.seg_c, weights=ac * over, minlength=d.n)
     Cx, clast = _purchase_sums(theta, d, c_future)
     m = r + d.x
+    # without a future path, once per class of rows (:func:`_classes`; the same numbers)
+    cls, rep, xinv, xu = _classes(d) if c_future is None else (slice(None),) * 2 + (None, None)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ab = betaln(a, b)
-        alive = -m * np.log(alpha + AT) + betaln(a, b + Cx) - ab
-        b1 = betaln(a, b + Cx - clast)
-        dead = np.where(d.x > 0, -m * np.log(alpha + Atx) + b1
-                        + np.log(-np.expm1(betaln(a, b + Cx) - b1)) - ab, -np.inf)
-        base = d.S @ theta[4:4 + kt] + gammaln(m) - gammaln(r) + r * np.log(alpha)
+        bx = betaln(a, b + Cx[rep])
+        b1 = betaln(a, b + Cx[rep] - clast[rep])
+        lq = np.log(-np.expm1(bx - b1))
+        alive = -m * np.log(alpha + AT) + bx[cls] - ab
+        dead = np.where(d.x > 0, -m * np.log(alpha + Atx) + b1[cls] + lq[cls] - ab, -np.inf)
+        gm = gammaln(m) if xu is None else gammaln(r + xu)[xinv]
+        base = d.S @ theta[4:4 + kt] + gm - gammaln(r) + r * np.log(alpha)
         return base + np.logaddexp(alive, dead), alive, dead
+
+
+def _classes(d):
+    """``(cls, rep, xinv, xu)``, computed once per data (cached on ``d``): ``cls[i]`` the class of
+    row ``i`` among rows with the same purchase runs in the same order (dropout design rows and
+    counts, :meth:`DynamicData._purchase_runs`), ``rep`` a row of each class; ``xu`` the distinct
+    repeat counts and ``xinv`` each row's. Rows of one class have bit-identical ``C_x`` and
+    ``c_x`` for every ``θ`` (the same sums in the same order), so the beta functions and
+    digammas of :func:`bg_dynamic_loglik_grad` are evaluated once per class and gathered — the
+    same numbers (issue 22: a few thousand classes among 200k rows with distinct histories)."""
+    got = d.__dict__.get("_pclass")
+    if got is None:
+        n = d.n
+        zid = _row_ids(np.ascontiguousarray(d.run_Z, dtype=np.float64).view(np.int64))
+        R = np.bincount(d.run_c, minlength=n)
+        start = np.r_[0, np.cumsum(R)[:-1]]
+        cls = np.empty(n, np.int64)
+        reps, n_cls = [], 0
+        for k in np.unique(R):
+            rows = np.flatnonzero(R == k)
+            at = start[rows][:, None] + np.arange(k)
+            key = np.column_stack([zid[at], d.run_n[at].view(np.int64)]) if k else \
+                np.zeros((len(rows), 1), np.int64)
+            first, inv = _distinct_rows(key)
+            cls[rows] = n_cls + inv
+            reps.append(rows[first])
+            n_cls += len(first)
+        rep = np.concatenate(reps) if reps else np.zeros(0, np.int64)
+        xu, xinv = np.unique(d.x, return_inverse=True)
+        got = (cls, rep, xinv.ravel(), xu)
+        d._pclass = got
+    return got
 
 
 def bg_dynamic_loglik_grad(theta, d, rows: bool = False):
@@ -96,7 +133,8 @@ def bg_dynamic_loglik_grad(theta, d, rows: bool = False):
     ``∂B/∂y = ψ(y) − ψ(a+y)``; the dead term's ``log(e^{B(y₁)} − e^{B(y₂)})`` has the
     derivative ``(∂B(y₁) − q ∂B(y₂))/(1 − q)``, ``q = e^{B(y₂) − B(y₁)}``, ``y₁ = b + C_x − c_x``,
     ``y₂ = b + C_x``; ``∂A/∂γ_trans = Σ a h x`` over the segments, ``∂C_x/∂γ_life = Σ_j c_j z_j``
-    over the purchases."""
+    over the purchases. The functions of ``(C_x, c_x)`` and of ``x`` alone are evaluated once
+    per class of rows (:func:`_classes`) and gathered."""
     r, alpha, a, b = np.exp(theta[:4])
     kt, kl, n = d.kt, d.kl, d.n
     K = 4 + kt + kl
@@ -119,29 +157,34 @@ def bg_dynamic_loglik_grad(theta, d, rows: bool = False):
     lastc = d.run_c[d.run_last]
     clast[lastc] = cj[d.run_last]
     Gcl[lastc] = cj[d.run_last, None] * d.run_Z[d.run_last]
+    cls, rep, xinv, xu = _classes(d)
     x = d.x
     m = r + x
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ab = betaln(a, b)
-        y2 = b + Cx
-        y1 = y2 - clast
-        B2 = betaln(a, y2)
+        # per class (the same expressions on the same values as per row)
+        y2 = b + Cx[rep]
+        y1 = y2 - clast[rep]
+        B2c, B1c = betaln(a, y2), betaln(a, y1)
+        qc = np.exp(B2c - B1c)
+        Lc = np.log(-np.expm1(B2c - B1c))
+        dBa2c, dBy2c = digamma(a) - digamma(a + y2), digamma(y2) - digamma(a + y2)
+        dBa1c, dBy1c = digamma(a) - digamma(a + y1), digamma(y1) - digamma(a + y1)
+        one_qc = 1.0 - qc
+        dd_ac = (dBa1c - qc * dBa2c) / one_qc
+        dd_y1c, dd_y2c = dBy1c / one_qc, -qc * dBy2c / one_qc
+        B2, B1 = B2c[cls], B1c[cls]
+        dBy2 = dBy2c[cls]
         alive = -m * np.log(alpha + AT) + B2 - ab
-        B1 = betaln(a, y1)
         has = x > 0
-        q = np.where(has, np.exp(B2 - B1), 0.0)
-        dead = np.where(has, -m * np.log(alpha + Atx) + B1 + np.log(-np.expm1(B2 - B1)) - ab,
-                        -np.inf)
+        dead = np.where(has, -m * np.log(alpha + Atx) + B1 + Lc[cls] - ab, -np.inf)
         M = np.logaddexp(alive, dead)
         w_dead = np.where(has, np.exp(dead - M), 0.0)
         w_alive = 1.0 - w_dead
         dBa_ab, dBy_ab = digamma(a) - digamma(a + b), digamma(b) - digamma(a + b)
-        dBa2, dBy2 = digamma(a) - digamma(a + y2), digamma(y2) - digamma(a + y2)
-        dBa1, dBy1 = digamma(a) - digamma(a + y1), digamma(y1) - digamma(a + y1)
-        one_q = np.where(has, 1.0 - q, 1.0)
         G = np.zeros((n, K))
         # the shared part: Π a(t_j) Γ(r+x)/Γ(r) α^r / B(a, b)
-        G[:, 0] = digamma(m) - digamma(r) + np.log(alpha)
+        G[:, 0] = (digamma(r + xu) - digamma(r) + np.log(alpha))[xinv]
         G[:, 1] = r / alpha
         G[:, 2] = -dBa_ab
         G[:, 3] = -dBy_ab
@@ -150,10 +193,10 @@ def bg_dynamic_loglik_grad(theta, d, rows: bool = False):
         # alive after x purchases / dropped at the last one, weighted by their shares
         G[:, 0] += -w_alive * la - w_dead * np.where(has, latx, 0.0)
         G[:, 1] += -w_alive * m / (alpha + AT) - w_dead * np.where(has, m / (alpha + Atx), 0.0)
-        dd_a = np.where(has, (dBa1 - q * dBa2) / one_q, 0.0)
-        dd_y1 = np.where(has, dBy1 / one_q, 0.0)
-        dd_y2 = np.where(has, -q * dBy2 / one_q, 0.0)
-        G[:, 2] += w_alive * dBa2 + w_dead * dd_a
+        dd_a = np.where(has, dd_ac[cls], 0.0)
+        dd_y1 = np.where(has, dd_y1c[cls], 0.0)
+        dd_y2 = np.where(has, dd_y2c[cls], 0.0)
+        G[:, 2] += w_alive * dBa2c[cls] + w_dead * dd_a
         G[:, 3] += w_alive * dBy2 + w_dead * (dd_y1 + dd_y2)
         G[:, 4:4 + kt] += (-(w_alive * m / (alpha + AT))[:, None] * GAT
                            - (w_dead * np.where(has, m / (alpha + Atx), 0.0))[:, None] * GAtx)
@@ -161,7 +204,8 @@ def bg_dynamic_loglik_grad(theta, d, rows: bool = False):
                           + w_dead[:, None] * (dd_y1[:, None] * (GCx - Gcl)
                                                + dd_y2[:, None] * GCx))
         G[:, :4] *= (r, alpha, a, b)          # to the log scale
-        ll = d.S @ theta[4:4 + kt] + gammaln(m) - gammaln(r) + r * np.log(alpha) + M
+        ll = (d.S @ theta[4:4 + kt] + (gammaln(r + xu))[xinv] - gammaln(r) + r * np.log(alpha)
+              + M)
     if rows:
         return ll, G
     return float(d.w @ ll), d.w @ G

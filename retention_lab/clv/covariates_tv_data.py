@@ -415,7 +415,8 @@ class DynamicData:
         """A copy holding the customers at the sorted positions ``keep``, with weights ``w``."""
         out = object.__new__(type(self))
         out.__dict__.update(self.__dict__)
-        out.__dict__.pop("_scan", None)
+        for k in ("_scan", "_pclass"):      # caches of the likelihoods, per data
+            out.__dict__.pop(k, None)
         newpos = np.full(self.n, -1, np.int64)
         newpos[keep] = np.arange(len(keep))
         for k in ("d0", "dend", "k0", "kend", "x", "tx", "T", "S", "last_X", "last_Z"):

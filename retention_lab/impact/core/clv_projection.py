@@ -271,6 +271,12 @@ def discount_coefficients(months: int, discount_rate: float) -> np.ndarray:
     return c
 
 
+def _with_distinct(Cx, clast):
+    """``(C_x, c_x, first, inverse)`` with the distinct ``(C_x, c_x)`` pairs by their bits."""
+    first, inv = _distinct_rows(np.column_stack([Cx, clast]).view(np.int64))
+    return Cx, clast, first, inv
+
+
 def _bg_projections(theta, d, t0, dt, c, future_rows, states, purchase_sums, loglik_terms,
                     step: float = 1e-5):
     """Each member's discounted expected purchases with membership on and off under the
@@ -307,17 +313,19 @@ def _bg_projections(theta, d, t0, dt, c, future_rows, states, purchase_sums, log
             ac, _, AT, _ = states(th, d)
             return AT, np.bincount(d.seg_c, weights=ac * over, minlength=d.n)
         AT, Atx = shared(("A", gt.tobytes()), trans)
-        Cx, clast = shared(("C", member, gl.tobytes()), lambda: purchase_sums(th, d, cf))
+        Cx, clast, first, inv = shared(("C", member, gl.tobytes()),
+                                       lambda: _with_distinct(*purchase_sums(th, d, cf)))
         m = r + d.x
         # the alive and dead terms of bg_dynamic_loglik_terms (the same expressions, so the
-        # same numbers; tested), from the shared sums instead of recomputing them per call
+        # same numbers; tested), from the shared sums instead of recomputing them per call;
+        # the beta functions once per distinct (C_x, c_x) (a few thousand values)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ab = betaln(a, b)
-            bx = betaln(a, b + Cx)
-            alive = -m * np.log(alpha + AT) + bx - ab
-            b1 = betaln(a, b + Cx - clast)
-            dead = np.where(d.x > 0, -m * np.log(alpha + Atx) + b1
-                            + np.log(-np.expm1(bx - b1)) - ab, -np.inf)
+            bxu = betaln(a, b + Cx[first])
+            b1u = betaln(a, b + Cx[first] - clast[first])
+            lq = np.log(-np.expm1(bxu - b1u))[inv]
+            alive = -m * np.log(alpha + AT) + bxu[inv] - ab
+            dead = np.where(d.x > 0, -m * np.log(alpha + Atx) + b1u[inv] + lq - ab, -np.inf)
             p_alive = expit(alive - dead)
         return np.column_stack([r + d.x, alpha + AT, af, cf, b + Cx, p_alive])
 
