@@ -64,6 +64,13 @@ from ._base import (
     zero_note,
 )
 from ._cox import CountingProcessCox
+from ._episodes import (  # noqa: F401  (_episode_starts: re-exported for the tests)
+    _codes,
+    _collapse_codes,
+    _cumsum_by,
+    _episode_starts,
+    _order_by,
+)
 from .data import churn_frame, enrolment_ages  # noqa: F401  (re-exported)
 from .regression import cox_summary
 
@@ -192,65 +199,6 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
     if weight is not None:
         long[WEIGHT] = weight
     return long, info
-
-
-def _episode_starts(pos, cut_pos, cut_age, cut_buy, cut_per):
-    """``(customer position, start, a purchase split, a period split)`` of every episode:
-    a start at 0 per customer and one per distinct cut age, sorted by customer and start (the
-    flags of equal cuts or-ed) — what a groupby-max of the cuts, a concat and a stable sort
-    gave, by one lexsort of the arrays."""
-    cp = np.concatenate([pos] + list(cut_pos)).astype(np.int64)
-    ca = np.concatenate([np.zeros(len(pos))] + list(cut_age)).astype(float)
-    cb = np.concatenate([np.zeros(len(pos), bool)] + list(cut_buy)).astype(np.int8)
-    cq = np.concatenate([np.zeros(len(pos), bool)] + list(cut_per)).astype(np.int8)
-    order = _order_by(cp, ca)
-    ps, as_ = cp[order], ca[order]
-    at = np.flatnonzero(np.r_[True, (ps[1:] != ps[:-1]) | (as_[1:] != as_[:-1])])
-    if not len(at):
-        return ps, as_, np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return (ps[at], as_[at], np.maximum.reduceat(cb[order], at).astype(np.int64),
-            np.maximum.reduceat(cq[order], at).astype(np.int64))
-
-
-def _order_by(cp, ca):
-    """An order of the rows by ``(cp, ca)`` (ties in any order). Whole-day ages (the usual
-    case) make one integer key and one sort instead of ``np.lexsort``'s two passes (issue 22);
-    other ages go to lexsort."""
-    if len(ca) and np.all(ca == np.floor(ca)) and 0 <= ca.min() and ca.max() < 2 ** 31 \
-            and cp.max() < 2 ** 31:
-        return np.argsort(cp * (int(ca.max()) + 1) + ca.astype(np.int64))
-    return np.lexsort((ca, cp))
-
-
-def _cumsum_by(p, v):
-    """The running sum of ``v`` within each run of equal ``p`` (rows sorted by ``p``)."""
-    cs = np.cumsum(v)
-    starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]]) if len(p) else np.zeros(0, int)
-    offset = cs[starts] - v[starts]
-    return cs - np.repeat(offset, np.diff(np.r_[starts, len(p)]))
-
-
-def _codes(columns, n: int) -> np.ndarray:
-    """One integer per row, equal for rows equal in every column (hash factorisation; NaN is a
-    value, -0.0 equals 0.0, as in pandas' groupby)."""
-    codes = np.zeros(n, np.int64)
-    for v in columns:
-        c, u = pd.factorize(v, use_na_sentinel=False)
-        codes = pd.factorize(codes * max(len(u), 1) + c)[0].astype(np.int64)
-    return codes
-
-
-def _collapse_codes(rows, event, columns):
-    """The rows ``rows`` of the episodes after :func:`._base.collapse` with ``censored_only``:
-    the lapse rows in their order, then one row per group of identical censored rows (equal in
-    every array of ``columns``) in order of first appearance; returns ``(rows, weights)``."""
-    lapse = event[rows] == 1
-    cens = rows[~lapse]
-    key = _codes([v[cens] for v in columns], len(cens))
-    first = np.unique(key, return_index=True)[1] if len(key) else np.zeros(0, np.int64)
-    w = np.bincount(key, minlength=len(first)).astype(float) if len(key) else np.zeros(0)
-    return (np.r_[rows[lapse], cens[first]].astype(np.int64),
-            np.r_[np.ones(int(lapse.sum())), w])
 
 
 def _long_frame(rows, cid, st, stop, event, member, cls, per, n_per, X, p, event_col,
