@@ -7,22 +7,28 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+KERNEL_SO := retention_lab/engines/_summary_kernel.so
 KERNEL := retention-lab
 REPORT ?= notebooks/04_loyalty_impact.ipynb
 JOBS ?= 2
 
 .PHONY: setup setup-spark report report-all lint test test-unit test-notebooks test-slow test-spark test-browser benchmarks lab clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(KERNEL_SO)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (retention-lab)" >/dev/null
-	$(PY) -c "import retention_lab.engines as e; print('numba kernel cache:', e.warm())"
+	$(PY) -c "import retention_lab.engines as e; print('summary kernel:', e.warm())"
 	$(PY) -m pip freeze --exclude-editable > $(VENV)/pip-freeze.txt
 	touch $(STAMP)
+
+## The summary kernel in C (retention_lab/engines/native.py), rebuilt when its source changes;
+## without a working compiler it prints a note and the numba kernel counts (nothing fails).
+$(KERNEL_SO): retention_lab/engines/summary_kernel.c | $(STAMP)
+	$(PY) -c "from retention_lab.engines import native; print('C summary kernel:', native.build())"
 
 ## The default report (the loyalty-programme impact report on simulated data).
 report: setup
@@ -86,4 +92,4 @@ lab: setup
 	$(VENV)/bin/jupyter lab $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) notebooks/
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info $(KERNEL_SO)

@@ -14,8 +14,9 @@ is checked inside the engine (:mod:`.contract`). Results carry ``attrs["engine"]
 ``attrs["n_rows"]`` (transactions read); every ``attrs`` value is JSON (Parquet/Feather keep
 them), the quality ledger included (:func:`retention_lab.quality`).
 
-The one-pass kernel is compiled by numba into its cache once per machine: :func:`warm` (run by
-``make setup``) does it at install, else the first summary does it and logs a line saying so.
+The one-pass kernel is a small C library built at install (:mod:`.native`), else numba's build
+of the same loop (compiled into its cache once per machine), else numpy: :func:`warm` (run by
+``make setup``) builds both compiled ones; ``kernels.KERNEL_SOURCE`` says which counts.
 
 Distributed vs driver: on Spark only the aggregation runs on the cluster; the result (one row
 per customer, or with ``collapse=True`` one row per distinct (frequency, recency, T) — a few

@@ -8,11 +8,20 @@ times less work than DuckDB's per-customer window sort (``dense_rank()``, :mod:`
 stays the path for Spark, for other ids and for explicit ``partitions``.
 
 The kernel applies when customer ids are integers in a range not much wider than the number of
-rows (:func:`plan`): the id minus the smallest id is the customer's slot. It is compiled with
-numba (``cache=True``: once per machine — by :func:`warm`, which ``make setup`` runs, or on the
-first use, which logs a one-line warning saying so); without numba the same arithmetic runs as
-numpy scatter operations (``ufunc.at``) — slower, same numbers. A process loads the compiled
-kernel on its first summary, in a background thread while DuckDB reads (:func:`preload`).
+rows (:func:`plan`): the id minus the smallest id is the customer's slot. Three builds of it,
+the first that loads counts (:data:`KERNEL_SOURCE` says which):
+
+1. ``"c"``: the same loop in C (``summary_kernel.c``, :mod:`.native`), compiled by ``make
+   setup`` (:func:`warm`) and loaded with ctypes in ~5 ms — numba's first load in a process
+   costs ~0.6 s CPU, more than the counting of 10M rows;
+2. ``"numba"``: :func:`_accumulate_py` compiled by numba (``cache=True``: once per machine — by
+   :func:`warm`, or on the first use, which logs a one-line warning saying so);
+3. ``"numpy"``: the same arithmetic as numpy scatter operations (``ufunc.at``) — slower, same
+   numbers.
+
+The C and numba builds give the same bits (the same additions in the same order). A process
+loads the kernel on its first summary, in a background thread while DuckDB reads
+(:func:`preload`).
 
 Periods come from a table day → period built by :func:`retention_lab.periods.period_index`
 over the data's day range, so every engine floors dates the same way.
@@ -29,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..periods import period_index
+from . import native
 
 #: Largest (customer, period) bitmap the one-pass kernel allocates, in bytes; above it the SQL
 #: path runs. 1M customers × 2 years of days: 96 MB; 10M customers: 960 MB.
@@ -144,6 +154,10 @@ def bucket_shift(layout: "Plan") -> int:
 
 
 _accumulate = False  # not loaded yet (numba is imported on first use: it costs ~0.4 s)
+#: Which kernel counts: ``"c"``, ``"numba"`` or ``"numpy"`` (``None`` until the first load);
+#: :data:`NOTE` says why the C kernel is not the one.
+KERNEL_SOURCE: str | None = None
+NOTE: str | None = None
 _kernel_lock = threading.Lock()
 log = logging.getLogger(__name__)
 
@@ -162,10 +176,12 @@ def _warm_up(kernel) -> None:
                np.zeros((1, 2)), np.zeros(1, np.uint64), 0, 1, bucket_shift(layout))
 
 
-def _load_kernel():
+def numba_kernel():
+    """:func:`_accumulate_py` compiled by numba, loaded from its cache (compiled into it, with
+    a one-line log, on the first use on a machine), or ``None`` without a working numba."""
     try:
-        # a heavy optional dependency (~0.4 s to import): imported on first use, or by
-        # preload() in a background thread while the caller reads its data
+        # a heavy optional dependency (~0.4 s to import): imported only when the C kernel is
+        # not there, on first use, or by preload() in a background thread
         import numba
     except Exception:  # noqa: BLE001 - any failure to import means: no compiler
         return None
@@ -180,37 +196,56 @@ def _load_kernel():
     return kernel
 
 
+def _load_kernel():
+    """``(kernel, source, note)``: the C kernel, else numba's, else ``None`` (numpy)."""
+    kernel = native.load()
+    if kernel is not None:
+        return kernel, "c", None
+    note = native.NOTE
+    kernel = numba_kernel()
+    return kernel, ("numba" if kernel is not None else "numpy"), note
+
+
 def compiled_kernel():
-    """The numba-compiled :func:`_accumulate_py`, loaded from numba's cache (compiled into it,
-    with a one-line log, on the first use on a machine: see :func:`warm`), or ``None`` without
-    a working numba (the numpy fallback then runs)."""
-    global _accumulate
+    """The compiled kernel — C (:mod:`.native`), else numba's — or ``None`` (the numpy
+    fallback then runs); :data:`KERNEL_SOURCE` says which, :data:`NOTE` why not C."""
+    global _accumulate, KERNEL_SOURCE, NOTE
     with _kernel_lock:
         if _accumulate is False:
-            _accumulate = _load_kernel()
+            _accumulate, KERNEL_SOURCE, NOTE = _load_kernel()
     return _accumulate
 
 
 def preload() -> None:
-    """Load the compiled kernel in a background thread (numba's import and its cache: ~0.5 s
-    on a first call in a process), so that it overlaps the caller's reading of the data, which
-    releases the GIL (DuckDB, Arrow); :func:`compiled_kernel` then waits for it if needed."""
+    """Load the compiled kernel in a background thread (C: ~5 ms; numba's import and cache:
+    ~0.5 s on a first call in a process), so that it overlaps the caller's reading of the
+    data, which releases the GIL (DuckDB, Arrow); :func:`compiled_kernel` then waits for it."""
     if _accumulate is False:
         threading.Thread(target=compiled_kernel, name="retention_lab-kernel-load",
                          daemon=True).start()
 
 
 def warm() -> dict:
-    """Load the compiled kernel, compiling it into numba's cache when it is not there yet
-    (what ``make setup`` runs once per install). Returns what happened: ``compiled`` (a new
-    cache entry was written), ``seconds`` and the cache directory."""
+    """Build the C kernel (:func:`.native.build`: once per source version) and compile the numba
+    kernel into numba's cache (its fallback) — what ``make setup`` runs once per install.
+    Never raises. Returns what happened: ``kernel`` (which one counts now), ``c`` (the build:
+    ``built``, ``library``, ``note``), ``compiled`` (a new numba cache entry was written),
+    ``seconds`` and numba's ``cache`` directory."""
+    global _accumulate
     t0 = time.perf_counter()
-    kernel = compiled_kernel()
-    if kernel is None:
-        return {"compiled": False, "seconds": time.perf_counter() - t0,
-                "cache": None, "note": "numba is not available: the numpy fallback runs"}
-    return {"compiled": bool(sum(kernel.stats.cache_misses.values())),
-            "seconds": time.perf_counter() - t0, "cache": kernel.stats.cache_path}
+    c = native.build()
+    nb = numba_kernel()
+    with _kernel_lock:
+        _accumulate = False  # reload: the library may be new
+    compiled_kernel()
+    out = {"kernel": KERNEL_SOURCE, "c": c, "compiled": False,
+           "seconds": time.perf_counter() - t0, "cache": None}
+    if nb is None:
+        out["note"] = "numba is not available: the numpy fallback runs without the C kernel"
+    else:
+        out.update(compiled=bool(sum(nb.stats.cache_misses.values())),
+                   cache=nb.stats.cache_path)
+    return out
 
 
 def _accumulate_np(ids, ts, amount, lo, unit_per_day, limit, day0, periods, width,
@@ -234,8 +269,9 @@ def _accumulate_np(ids, ts, amount, lo, unit_per_day, limit, day0, periods, widt
 class Accumulator:
     """Per-customer state of the one-pass summary: :meth:`add` batches, then :meth:`result`.
 
-    With numba the counting runs in worker threads (the kernel releases the GIL) and
-    :meth:`submit` returns at once, so DuckDB reads the next batch while this one is counted.
+    With a compiled kernel (C or numba: both release the GIL) the counting runs in worker
+    threads and :meth:`submit` returns at once, so DuckDB reads the next batch while this one
+    is counted.
     ``threads`` (default: 2, or 1 on one core) workers each count one range of customers;
     every worker scans every row, so more would cost more than they save (10M rows on 2
     shared cores: 1 worker 0.51 s CPU / 3.2 s wall, 2 workers 0.58 s / 2.9 s)."""
@@ -251,6 +287,8 @@ class Accumulator:
         self.bits = np.zeros(layout.bitmap_bytes // 8, np.uint64)
         self.kernel = compiled_kernel() if compiled in (None, True) else None
         self.compiled = self.kernel is not None
+        #: which kernel counts this summary: "c", "numba" or "numpy"
+        self.source = (getattr(self.kernel, "source", "numba") if self.compiled else "numpy")
         k = max(1, min(int(threads or 2), os.cpu_count() or 1)) if self.compiled else 1
         edges = np.linspace(0, n, k + 1).astype(np.int64)
         self.ranges = list(zip(edges[:-1].tolist(), edges[1:].tolist()))
