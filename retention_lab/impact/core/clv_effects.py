@@ -137,9 +137,12 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     m0 = int(month.min())
     mi = (month - m0).astype(np.int64)
     nm = int(mi.max()) + 1
+    # the customers once (sorted, as np.unique), each order's customer by its code: the
+    # per-order lookups below are takes, not reindexes of millions of labels (issue 22)
+    codes, uniq = pd.factorize(cid, sort=True, use_na_sentinel=False)
     enr = pd.Series(pd.to_datetime(enrolled_at.to_numpy()), index=enrolled_at.index)
     enr = enr[~enr.index.duplicated()]
-    e_o = enr.reindex(cid).to_numpy()
+    e_o = enr.reindex(uniq).to_numpy()[codes]
     ref = pd.isna(e_o) | (dates <= e_o)
     n_m = np.bincount(mi[ref], minlength=nm).astype(float)
     s_m = np.bincount(mi[ref], weights=amt[ref], minlength=nm)
@@ -150,9 +153,9 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     index_m = index_m.ffill().bfill().to_numpy()
     idx = pd.Series(pd.to_datetime(index_date.to_numpy()), index=index_date.index)
     idx = idx[~idx.index.duplicated()]
-    i_o = idx.reindex(cid).to_numpy()
+    i_o = idx.reindex(uniq).to_numpy()[codes]
     mem = ~pd.isna(i_o)
-    pos, ids_m = pd.factorize(cid[mem], sort=True)     # np.unique's result, by hashing
+    pos, ids_m = _sorted_codes(codes[mem], uniq)         # np.unique's result
     post_o = dates[mem] > i_o[mem]
     y = amt[mem] / index_m[mi[mem]]                      # deflated amounts
     nmem = len(ids_m)
@@ -176,10 +179,19 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     with np.errstate(invalid="ignore", divide="ignore"):
         drho = np.where(n_m > 0, (dA - rho * dB) / B / index_m, 0.0)  # months without orders: fixed
     # … times each reference customer's influence on I_m = S_m / N_m
-    rpos, rc = pd.factorize(cid[ref], sort=True)
+    rpos, rc = _sorted_codes(codes[ref], uniq)
     contrib = drho[mi[ref]] * (amt[ref] - index_m[mi[ref]]) / np.where(n_m > 0, n_m, 1.0)[mi[ref]]
     infl_ref = pd.Series(np.bincount(rpos, weights=contrib, minlength=len(rc)), index=rc)
     return float(rho), infl.add(infl_ref, fill_value=0.0), int(both.sum())
+
+
+def _sorted_codes(codes, uniq):
+    """``np.unique(uniq[codes], return_inverse=True)`` reversed — ``(inverse, values)`` — for
+    codes into the sorted distinct values ``uniq``: the present codes ranked."""
+    present = np.zeros(len(uniq), bool)
+    present[codes] = True
+    rank = np.cumsum(present) - 1
+    return rank[codes], uniq[present]
 
 
 def membership_clv_effect(data, members: pd.Series | None = None, *, months: int = 12,
