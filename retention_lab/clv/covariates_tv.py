@@ -223,6 +223,11 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         self._store(res.x, rows, inverse)
         return self
 
+    def _information(self, theta, d):
+        """The observed information at ``θ``: central differences of the analytic gradient
+        (the BG/NBD overrides it with its analytic Hessian)."""
+        return hessian_from_gradient(lambda t: -self._total_and_grad(t, d)[1], theta)
+
     def _start_curvature(self, theta0, d):
         """BFGS's first inverse Hessian: the inverse of the outer product of the per-row scores
         at the start (BHHH; Berndt, Hall, Hall & Hausman 1974) per customer, instead of the
@@ -256,7 +261,7 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         self.n_customers_ = float(d.w.sum())
         k = len(names)
         self.AIC_ = 2 * k - 2 * self.log_likelihood_
-        H = hessian_from_gradient(lambda t: -self._total_and_grad(t, d)[1], theta)
+        H = self._information(theta, d)
         self.hessian_ = H
         cov_model = covariance_from_information(
             H, f"{type(self).__name__}: the information matrix is singular (a covariate that "

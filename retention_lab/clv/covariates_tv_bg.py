@@ -44,7 +44,7 @@ from scipy.special import betaln, digamma, expit, gammaln, roots_jacobi
 
 from .beta_geo import BetaGeoFitter
 from .covariates_tv import TimeVaryingParetoNBDFitter, _states
-from .covariates_tv_data import _distinct_rows, _row_ids
+from .covariates_tv_bg_hess import _classes, bg_dynamic_loglik_hess
 
 #: Gauss–Jacobi nodes for the expectation over p (relative error ≤ 1e-6 against the BG/NBD
 #: closed form at γ = 0, ~1e-10 unless b + x < 1)
@@ -92,38 +92,6 @@ def bg_dynamic_loglik_terms(theta, d, c_future=None):
         gm = gammaln(m) if xu is None else gammaln(r + xu)[xinv]
         base = d.S @ theta[4:4 + kt] + gm - gammaln(r) + r * np.log(alpha)
         return base + np.logaddexp(alive, dead), alive, dead
-
-
-def _classes(d):
-    """``(cls, rep, xinv, xu)``, computed once per data (cached on ``d``): ``cls[i]`` the class of
-    row ``i`` among rows with the same purchase runs in the same order (dropout design rows and
-    counts, :meth:`DynamicData._purchase_runs`), ``rep`` a row of each class; ``xu`` the distinct
-    repeat counts and ``xinv`` each row's. Rows of one class have bit-identical ``C_x`` and
-    ``c_x`` for every ``θ`` (the same sums in the same order), so the beta functions and
-    digammas of :func:`bg_dynamic_loglik_grad` are evaluated once per class and gathered — the
-    same numbers (issue 22: a few thousand classes among 200k rows with distinct histories)."""
-    got = d.__dict__.get("_pclass")
-    if got is None:
-        n = d.n
-        zid = _row_ids(np.ascontiguousarray(d.run_Z, dtype=np.float64).view(np.int64))
-        R = np.bincount(d.run_c, minlength=n)
-        start = np.r_[0, np.cumsum(R)[:-1]]
-        cls = np.empty(n, np.int64)
-        reps, n_cls = [], 0
-        for k in np.unique(R):
-            rows = np.flatnonzero(R == k)
-            at = start[rows][:, None] + np.arange(k)
-            key = np.column_stack([zid[at], d.run_n[at].view(np.int64)]) if k else \
-                np.zeros((len(rows), 1), np.int64)
-            first, inv = _distinct_rows(key)
-            cls[rows] = n_cls + inv
-            reps.append(rows[first])
-            n_cls += len(first)
-        rep = np.concatenate(reps) if reps else np.zeros(0, np.int64)
-        xu, xinv = np.unique(d.x, return_inverse=True)
-        got = (cls, rep, xinv.ravel(), xu)
-        d._pclass = got
-    return got
 
 
 def bg_dynamic_loglik_grad(theta, d, rows: bool = False):
@@ -234,6 +202,11 @@ class TimeVaryingBetaGeoFitter(TimeVaryingParetoNBDFitter):
     @staticmethod
     def _total_and_grad(theta, d):
         return bg_dynamic_loglik_grad(theta, d)
+
+    @staticmethod
+    def _information(theta, d):
+        """The observed information, analytically (:mod:`.covariates_tv_bg_hess`)."""
+        return -bg_dynamic_loglik_hess(theta, d)
 
     def _cum_expected(self, theta, d, t, future=None):
         r, alpha, a, b = np.exp(theta[:4])
