@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.outcomes import categorical_columns
 from .history import HISTORY, _History
 
 
@@ -54,6 +55,46 @@ def _standardize(F: pd.DataFrame, ref: np.ndarray | None = None):
     sd = A.std(axis=0) if ref is None else ref[1]
     sd = np.where(sd > 0, sd, 1.0)
     return (A - mu) / sd, (mu, sd)
+
+
+def _design_matrix(rows, frame):
+    """The propensity's design matrix: intercept, standardized history, the customers'
+    categorical covariates (dummies) and trial indicators, constant columns dropped. Returns
+    ``(cats, Xcat_c, ref, levels, code, X, keep_col)``."""
+    cust = frame["cust"]
+    cats = [c for c in categorical_columns(cust.set_index("customer_id"))
+            if c not in ("arm", "enrolled_at", "signup_date")]
+    Xcat_c = np.zeros((len(cust), 0))
+    if cats:
+        Xcat_c = pd.get_dummies(cust[cats].astype("string").fillna("missing"),
+                                drop_first=True, dtype=float).to_numpy(float)
+    Z, ref = _standardize(rows[HISTORY])
+    trial = rows["trial"].to_numpy()
+    levels = np.unique(trial)
+    code = rows["code"].to_numpy(np.int64)
+    # filled in place (np.c_ of the parts copied them twice; issue 22), the same numbers in
+    # the same (column-major) layout as before, so that BLAS sums in the same order
+    n_z, n_c = Z.shape[1], Xcat_c.shape[1]
+    X = np.empty((len(rows), 1 + n_z + n_c + len(levels) - 1), order="F")
+    X[:, 0] = 1.0
+    X[:, 1:1 + n_z] = Z
+    del Z
+    X[:, 1 + n_z:1 + n_z + n_c] = Xcat_c[code]
+    X[:, 1 + n_z + n_c:] = trial[:, None] == levels[None, 1:]
+    keep_col = np.r_[True, _varies(X[:, 1:])]
+    if not keep_col.all():
+        X = np.asfortranarray(X[:, keep_col])
+    return cats, Xcat_c, ref, levels, code, X, keep_col
+
+
+def _varies(X: np.ndarray) -> np.ndarray:
+    """Per column, ``X.std(axis=0) > 0`` (the test the design has always used). A column whose
+    values differ has a positive standard deviation, so the standard deviations (a pass over
+    ``X`` several times slower than min/max) are only computed when some column is constant —
+    over the whole of ``X`` as before: in a constant column the mean can round away from the
+    constant (then its std is a few ulps, not 0), and how it rounds depends on the layout."""
+    out = X.max(axis=0, initial=-np.inf) > X.min(axis=0, initial=np.inf)
+    return out if out.all() else X.std(axis=0) > 0
 
 
 def _enrolment_hazard(H: _History, frame: dict, Xcat: np.ndarray, cat_cols, ref):

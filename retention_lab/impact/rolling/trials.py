@@ -150,7 +150,7 @@ from ..core.balance import (  # noqa: F401 (re-exported: rolling/__init__, tests
     OVERLAP_FAIL_SHARE,
 )
 from ..core.estimators import effect_row
-from ..core.outcomes import categorical_columns
+from ..core.outcomes import categorical_columns  # noqa: F401 (re-exported as before)
 
 # The analysis is split by concern (issue 21); every name below stays importable from this
 # module (tests, benchmarks and other modules use ``trials.<name>``).
@@ -178,11 +178,13 @@ from .gcomputation import (  # noqa: F401
     choose_completion_model,
 )
 from .hazard import (  # noqa: F401
+    _design_matrix,
     _enrolment_hazard,
     _ipcw_outcomes,
     _logit,
     _sigmoid,
     _standardize,
+    _varies,
     _weighted_gram,
 )
 from .history import HISTORY, HISTORY_LABELS, _days_since, _History, _history  # noqa: F401
@@ -234,7 +236,7 @@ class RollingResult:
         # the subset's rows only (in their order: the same numbers as masking the full rows)
         r = np.flatnonzero(sub)
         X = p["X"][r]
-        X = X[:, np.r_[True, X[:, 1:].std(axis=0) > 0]]
+        X = X[:, np.r_[True, _varies(X[:, 1:])]]
         unc = p["unc"] if not p["unc"]["ok"] else dict(
             p["unc"], D=[{k: v[r] for k, v in Dk.items()} for Dk in p["unc"]["D"]])
         member, w, code, ok = p["member"][r], p["w"][r], p["code"][r], np.ones(len(r), bool)
@@ -404,28 +406,6 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
                  alpha=alpha, unc=unc)
     return RollingResult(effects=effects, checks=checks, trials=rows, balance=bal, info=info,
                          propensity_coef=coef, identified=identified, _parts=parts)
-
-
-def _design_matrix(rows, frame):
-    """The propensity's design matrix: intercept, standardized history, the customers'
-    categorical covariates (dummies) and trial indicators, constant columns dropped. Returns
-    ``(cats, Xcat_c, ref, levels, code, X, keep_col)``."""
-    cust = frame["cust"]
-    cats = [c for c in categorical_columns(cust.set_index("customer_id"))
-            if c not in ("arm", "enrolled_at", "signup_date")]
-    Xcat_c = np.zeros((len(cust), 0))
-    if cats:
-        Xcat_c = pd.get_dummies(cust[cats].astype("string").fillna("missing"),
-                                drop_first=True, dtype=float).to_numpy(float)
-    Z, ref = _standardize(rows[HISTORY])
-    trial = rows["trial"].to_numpy()
-    levels = np.unique(trial)
-    T = (trial[:, None] == levels[None, 1:]).astype(float)
-    code = rows["code"].to_numpy(np.int64)
-    X = np.c_[np.ones(len(rows)), Z, Xcat_c[code], T]
-    keep_col = np.r_[True, X[:, 1:].std(axis=0) > 0]
-    X = X[:, keep_col]
-    return cats, Xcat_c, ref, levels, code, X, keep_col
 
 
 def _complete_comparison_rows(rows, H, frame, comp, code, hday, enrol_h, follow_end,
