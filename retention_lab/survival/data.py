@@ -5,6 +5,7 @@ dated at the last purchase; censoring at ``observation_end − inactivity_days``
 from the first purchase to the enrolment; NaN if never or after ``observation_end``)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DataError
@@ -39,7 +40,7 @@ def churn_frame(data, inactivity_days: int = 90, columns=None) -> pd.DataFrame:
     churn = churn_table(data.transactions, inactivity_days=inactivity_days,
                         observation_end=data.observation_end)
     out = churn.copy()
-    out["acquisition_cohort"] = out["first_purchase"].dt.to_period("M").astype(str)
+    out["acquisition_cohort"] = _month_labels(out["first_purchase"])
     for col in columns:
         if col not in customers.columns and col not in out.columns:
             raise DataError(f"customers: missing column {col!r}; rule 'required columns "
@@ -57,3 +58,15 @@ def churn_frame(data, inactivity_days: int = 90, columns=None) -> pd.DataFrame:
         out["enrolment_age"] = enrolment_ages(churn, cust["enrolled_at"], data.observation_end)
     out.attrs.update(churn.attrs)
     return out
+
+
+def _month_labels(when: pd.Series) -> pd.Series:
+    """``when.dt.to_period("M").astype(str)`` ("1997-01"), formatted once per distinct month
+    (issue 22: formatting every customer's period was 0.1-0.3 s at 200k customers)."""
+    v = when.to_numpy()
+    if v.dtype != "datetime64[ns]" or not len(v) or np.isnat(v).any():
+        return when.dt.to_period("M").astype(str)
+    months, inv = np.unique(v.astype("datetime64[M]"), return_inverse=True)
+    labels = pd.DatetimeIndex(months.astype("datetime64[ns]")).to_period("M").astype(str)
+    return pd.Series(np.asarray(labels, dtype=object)[inv.ravel()], index=when.index,
+                     name=when.name)

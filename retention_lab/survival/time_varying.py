@@ -174,10 +174,13 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
         entry = pd.to_numeric(df[entry_age], errors="coerce").to_numpy(float)
         entry = np.where(np.isfinite(entry), np.maximum(entry, 0.0), 0.0)[p]
         keep = stop > entry
-        n_truncated = int(len(df) - len(np.unique(p[keep])))
         st = np.maximum(st, entry)
         rows = rows[keep]
-    entered = np.isin(pos, p[keep]) if entry_age is not None else np.ones(len(df), bool)
+    entered = np.ones(len(df), bool)
+    if entry_age is not None:   # customers with an episode left (a mask, not a hash unique)
+        entered[:] = False
+        entered[p[keep]] = True
+        n_truncated = int(len(df) - entered.sum())
     info = dict(coding=coding, n_customers=int(entered.sum()), n_zero_durations=n_zero,
                 n_switch=int((switch & entered).sum()),
                 n_member_from_start=int((always & entered).sum()),
@@ -361,32 +364,51 @@ def time_varying_enrolment(table: pd.DataFrame, enrolment_age: str = "enrolment_
     return out
 
 
-def purchase_ages(data, table: pd.DataFrame) -> pd.DataFrame:
+def purchase_ages(data, table: pd.DataFrame, *, by_customer: bool = False) -> pd.DataFrame:
     """``customer_id, age``: the ages (days since the first purchase) of every purchase day of
-    the churn table's customers, from ``data.transactions`` up to ``observation_end``."""
+    the churn table's customers, from ``data.transactions`` up to ``observation_end`` — in the
+    transactions' order of first appearance, or with ``by_customer`` sorted by the customer's
+    row in ``table`` and the age (what :func:`enrolment_effect` passes on: the long format's
+    sort then meets sorted runs)."""
+    code, day, first_at, order = _distinct_days(data, table)
+    if code is None:
+        return pd.DataFrame({"customer_id": table.index[:0], "age": np.zeros(0)})
+    at = first_at if by_customer else np.sort(first_at)
+    code = code[at]
+    day = day[at].astype("datetime64[ns]")
+    first = table["first_purchase"].to_numpy()[code]
+    return pd.DataFrame({"customer_id": table.index.to_numpy()[code],
+                         "age": (day - first) / np.timedelta64(1, "D")})
+
+
+def _distinct_days(data, table: pd.DataFrame):
+    """``(code, day, first_at, order)``: each transaction's row in ``table`` and its day, up to
+    ``observation_end`` and of the table's customers; ``order`` sorts them by (row, day) and
+    ``first_at`` are the first transactions (in the transactions' order) of each distinct
+    (customer, day), in that sorted order. ``(None, …)`` when there is none."""
     tx = data.transactions
-    # as integers (days, positions in ``table``) and one hash pass: the same rows, in the same
-    # order, as drop_duplicates on (customer_id, normalised day)
-    day = pd.to_datetime(tx["date"]).to_numpy().astype("datetime64[D]")
+    # as integers (days, positions in ``table``) and one sort: the same rows as drop_duplicates
+    # on (customer_id, normalised day)
+    date = tx["date"]
+    if not (isinstance(date.dtype, np.dtype) and date.dtype == "datetime64[ns]"):
+        date = pd.to_datetime(date)      # a datetime64[ns] column needs no conversion (issue 22)
+    day = date.to_numpy().astype("datetime64[D]")
     code = pd.Index(table.index).get_indexer(tx["customer_id"])
     keep = code >= 0
     if data.observation_end is not None:
         keep &= day <= np.datetime64(pd.Timestamp(data.observation_end).normalize(), "D")
     code, day = code[keep], day[keep]
     if not len(code):
-        return pd.DataFrame({"customer_id": table.index[:0], "age": np.zeros(0)})
+        return None, None, None, None
     d = day.astype(np.int64)
     d0 = int(d.min())
-    # first occurrences by one stable sort (a hash duplicated() over millions of mostly
-    # distinct keys was several times slower), back in the transactions' order
+    # first occurrences by one sort and the smallest position in each run of equal keys (a hash
+    # duplicated() over millions of mostly distinct keys was several times slower)
     key = code * (int(d.max()) - d0 + 1) + (d - d0)
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)
     ks = key[order]
-    first_at = np.sort(order[np.r_[True, ks[1:] != ks[:-1]]])
-    code, day = code[first_at], day[first_at].astype("datetime64[ns]")
-    first = table["first_purchase"].to_numpy()[code]
-    return pd.DataFrame({"customer_id": table.index.to_numpy()[code],
-                         "age": (day - first) / np.timedelta64(1, "D")})
+    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+    return code, day, np.minimum.reduceat(order, starts), order
 
 
 def launch_of(data):
@@ -426,7 +448,7 @@ def enrolment_effect(data, inactivity_days: int = 90, covariates=None, *, alpha:
     table = churn_frame(data, inactivity_days, columns=covariates)
     history, entry, launch = None, None, None
     if adjust_history:
-        history = purchase_ages(data, table)
+        history = purchase_ages(data, table, by_customer=True)
         launch = launch_of(data)
         if launch is not None:
             table["entry_age"] = (launch - table["first_purchase"]).dt.days.astype(float)

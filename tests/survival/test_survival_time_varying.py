@@ -250,8 +250,8 @@ def test_collapse_equals_pandas_groupby(kw):
 
 def test_purchase_ages_are_the_distinct_purchase_days():
     """purchase_ages: every (customer, purchase day) of the churn table's customers up to the
-    observation end once, in order of first appearance, age in days — against pandas'
-    normalize + drop_duplicates."""
+    observation end once, in order of first appearance (or, ``by_customer``, by the customer's
+    row and the age), age in days — against pandas' normalize + drop_duplicates (+ a sort)."""
     from retention_lab.survival.data import churn_frame
     from retention_lab.survival.time_varying import purchase_ages
     from survival_sims import bgnbd_enrolment
@@ -271,6 +271,12 @@ def test_purchase_ages_are_the_distinct_purchase_days():
     assert len(got) < keep.sum()                          # several orders on some days
     np.testing.assert_array_equal(got["customer_id"].to_numpy(), ref["customer_id"].to_numpy())
     np.testing.assert_array_equal(got["age"].to_numpy(), ref["age"].to_numpy())
+    # by_customer: the same rows sorted by the customer's row in the table, then the age
+    by = purchase_ages(data, table, by_customer=True)
+    ref["row"] = table.index.get_indexer(ref["customer_id"])
+    ref = ref.sort_values(["row", "age"], kind="stable")
+    np.testing.assert_array_equal(by["customer_id"].to_numpy(), ref["customer_id"].to_numpy())
+    np.testing.assert_array_equal(by["age"].to_numpy(), ref["age"].to_numpy())
 
 
 def test_collapsed_long_format_is_the_collapse_of_the_episodes():
@@ -359,3 +365,16 @@ def test_collapse_codes_is_the_groupby_of_the_censored_episodes(ages):
     np.testing.assert_array_equal(got_rows, np.r_[rows[lapse], ref["first"].to_numpy()])
     np.testing.assert_array_equal(got_w, np.r_[np.ones(lapse.sum()), ref["size"].to_numpy()])
     assert len(ref) < len(cens)
+
+
+def test_month_labels_are_pandas_period_strings():
+    """churn_frame's acquisition_cohort (_month_labels: each distinct month formatted once)
+    equals pandas' ``dt.to_period("M").astype(str)``, with times of day, and with a NaT (which
+    goes to pandas)."""
+    from retention_lab.survival.data import _month_labels
+    rng = np.random.default_rng(0)
+    s = pd.Series(pd.Timestamp("1969-12-31 23:00") + pd.to_timedelta(rng.integers(0, 20000, 3000),
+                                                                     "D"), index=rng.permutation(3000))
+    pd.testing.assert_series_equal(_month_labels(s), s.dt.to_period("M").astype(str))
+    s.iloc[5] = pd.NaT
+    pd.testing.assert_series_equal(_month_labels(s), s.dt.to_period("M").astype(str))
