@@ -107,17 +107,28 @@ def _daily_numpy(tx: pd.DataFrame) -> pd.DataFrame | None:
     dates = pd.to_datetime(tx["date"])
     if np.isnan(amt).any() or (amt < 0).any() or dates.isna().any() or dates.dt.tz is not None:
         return None      # (a time zone: the engine decides which day a timestamp falls on)
-    codes, uniq = pd.factorize(tx["customer_id"], sort=True)
     day = period_index(dates, "D")
     d0 = int(day.min())
-    key = codes.astype(np.int64) * (int(day.max()) - d0 + 1) + (day - d0)
+    span = int(day.max()) - d0 + 1
+    cid = tx["customer_id"].to_numpy()
+    if cid.dtype.kind == "i" and (int(cid.max()) - int(cid.min()) + 1) * span < 2 ** 62:
+        # integer ids: the id itself orders the customers as their sorted codes would
+        key = (cid.astype(np.int64) - int(cid.min())) * span + (day - d0)
+        ids = cid
+    else:
+        codes, uniq = pd.factorize(tx["customer_id"], sort=True)
+        key = codes.astype(np.int64) * span + (day - d0)
+        ids = None
     order = np.argsort(key, kind="stable")
     ks = key[order]
     at = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-    return pd.DataFrame({"customer_id": np.asarray(uniq)[codes[order[at]]],
-                         "period": day[order[at]].astype(np.int64),
+    first = order[at]
+    # copy=False: fresh arrays, no consolidation copy of the int64 columns (0.4 s at 3.3M rows)
+    return pd.DataFrame({"customer_id": ids[first] if ids is not None
+                         else np.asarray(uniq)[codes[first]],
+                         "period": day[first].astype(np.int64),
                          "amount": np.add.reduceat(amt[order], at),
-                         "n": np.diff(np.r_[at, len(ks)]).astype(np.int64)})
+                         "n": np.diff(np.r_[at, len(ks)]).astype(np.int64)}, copy=False)
 
 
 def mark_daily(cp: pd.DataFrame) -> pd.DataFrame:

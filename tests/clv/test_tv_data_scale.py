@@ -83,13 +83,17 @@ def test_daily_periods_equal_the_engines():
     tx["amount"] = rng.gamma(2.0, 20.0, len(tx))
     tx["date"] = pd.to_datetime(tx["date"]) + pd.to_timedelta(rng.integers(0, 86_000, len(tx)),
                                                               "s")
-    got = daily_periods(tx)
-    assert got.attrs["customer_periods"] == "D" and got["n"].max() > 1
-    for engine in ("duckdb", "pandas"):
-        ref = customer_periods(tx, "D", engine=engine)
-        pd.testing.assert_frame_equal(got.reset_index(drop=True), ref.reset_index(drop=True)
-                                      [["customer_id", "period", "amount", "n"]],
-                                      check_exact=False, rtol=1e-12, check_dtype=False)
+    # integer ids (ordered by the ids themselves, negative ones too) and string ids (by codes)
+    for ids in (tx["customer_id"], tx["customer_id"] - 250, "c" + tx["customer_id"].astype(str)):
+        tx = tx.assign(customer_id=ids)
+        got = daily_periods(tx)
+        assert got.attrs["customer_periods"] == "D" and got["n"].max() > 1
+        for engine in ("duckdb", "pandas"):
+            ref = customer_periods(tx, "D", engine=engine)
+            pd.testing.assert_frame_equal(got.reset_index(drop=True), ref.reset_index(drop=True)
+                                          [["customer_id", "period", "amount", "n"]],
+                                          check_exact=False, rtol=1e-12, check_dtype=False)
+    tx = tx.assign(customer_id=ids.str[1:].astype(np.int64))
     bad = tx.assign(amount=tx["amount"].where(np.arange(len(tx)) % 50 > 0, -1.0))
     from retention_lab.clv.covariates_tv_data import _daily_numpy
     assert _daily_numpy(bad) is None                     # a return: the engine's rules decide
