@@ -42,8 +42,11 @@ ERRORS = {1: "bad arguments", 2: "a row's day is outside the kernel's period tab
           3: "out of memory"}
 
 _c_int64, _ptr = ctypes.c_int64, ctypes.c_void_p
-_ARGTYPES = [_c_int64, _ptr, _ptr, _ptr, _c_int64, _c_int64, _c_int64, _c_int64, _c_int64,
-             _ptr, _c_int64, _ptr, _ptr, _ptr, _c_int64, _c_int64, ctypes.c_int]
+_ARGTYPES = [_c_int64, _ptr, _ptr, _ptr, _ptr, _c_int64, _c_int64, _c_int64, _c_int64,
+             _c_int64, _ptr, _c_int64, _ptr, _ptr, _ptr, _c_int64, _c_int64, ctypes.c_int,
+             _ptr, _c_int64]
+#: Bytes of one bucketed row in the kernel's scratch buffer (``struct rl_row``).
+ROW_BYTES = 16
 
 
 def compiler() -> str | None:
@@ -106,7 +109,11 @@ def _open(path: Path):
     if not path.exists():
         NOTE = f"{path.name} is not built (make setup, or {__name__}.build())"
         return None
+    tag = f"rl-source-hash:{source_hash()}ULL".encode()
     try:
+        if tag not in path.read_bytes():  # checked before loading: see rl_source_tag
+            NOTE = f"{path.name} was built from another version of {SOURCE.name} (make setup)"
+            return None
         lib = ctypes.CDLL(str(path))
         lib.rl_source_hash.restype = ctypes.c_uint64
         lib.rl_source_hash.argtypes = []
@@ -131,27 +138,50 @@ def load(path: Path | None = None):
         return None
 
     def accumulate_c(ids, ts, amount, lo, unit_per_day, limit, day0, periods, width,
-                     state, money, bits, slot_from, slot_to, shift):
-        ids, ts = (np.ascontiguousarray(a, dtype=np.int64) for a in (ids, ts))
-        amount = np.ascontiguousarray(amount, dtype=np.float64)
+                     state, money, bits, slot_from, slot_to, shift, scratch=None):
+        """``ids``, ``ts``, ``amount``: arrays, or lists of arrays (chunks, counted in order).
+        ``scratch``: a dict that keeps the bucketed-rows buffer from one call to the next."""
+        chunks = _chunks(ids, ts, amount)
+        n = sum(len(c[0]) for c in chunks)
         periods = np.ascontiguousarray(periods, dtype=np.int32)
-        n, n_slots = len(ids), state.shape[0]
+        n_slots = state.shape[0]
         # the C code writes state, money and bits in place: they must be the Accumulator's own
         # C-contiguous arrays, big enough for every slot it may touch
-        if not (len(ts) == len(amount) == n and state.dtype == np.int32
-                and state.shape == (n_slots, 3) and money.dtype == np.float64
-                and money.shape == (n_slots, 2) and bits.dtype == np.uint64
+        if not (state.dtype == np.int32 and state.shape == (n_slots, 3)
+                and money.dtype == np.float64 and money.shape == (n_slots, 2)
+                and bits.dtype == np.uint64
                 and all(a.flags.c_contiguous and a.flags.writeable for a in (state, money, bits))
                 and 0 <= slot_from and slot_to <= n_slots
                 and bits.size * 64 >= n_slots * int(width)):
             raise ValueError("retention_lab.engines.native: arrays that do not fit the plan")
-        status = fn(n, ids.ctypes.data, ts.ctypes.data, amount.ctypes.data, int(lo),
-                    int(unit_per_day), int(limit), int(day0), len(periods), periods.ctypes.data,
-                    int(width), state.ctypes.data, money.ctypes.data, bits.ctypes.data,
-                    int(slot_from), int(slot_to), int(shift))
+        scratch = {} if scratch is None else scratch
+        if scratch.get("rows") is None or len(scratch["rows"]) < n * ROW_BYTES:
+            scratch["rows"] = None  # the old buffer goes before the new one is allocated
+            scratch["rows"] = np.empty(max(n, 1) * ROW_BYTES, np.uint8)
+        k = len(chunks)
+        pointers = [(_ptr * k)(*(c[j].ctypes.data for c in chunks)) for j in range(3)]
+        lens = np.array([len(c[0]) for c in chunks], np.int64)
+        status = fn(k, *pointers, lens.ctypes.data, int(lo), int(unit_per_day), int(limit),
+                    int(day0), len(periods), periods.ctypes.data, int(width), state.ctypes.data,
+                    money.ctypes.data, bits.ctypes.data, int(slot_from), int(slot_to),
+                    int(shift), scratch["rows"].ctypes.data, len(scratch["rows"]) // ROW_BYTES)
         if status:
             raise RuntimeError(f"retention_lab.engines.native: {ERRORS.get(status, status)}")
 
     accumulate_c.source = "c"
     return accumulate_c
 
+
+def _chunks(ids, ts, amount) -> list:
+    """``[(ids, ts, amount), ...]`` as C-contiguous int64, int64, float64 arrays of equal
+    lengths (no copy when they are already so, as Arrow's and DataFrames' columns are)."""
+    if not isinstance(ids, (list, tuple)):
+        ids, ts, amount = [ids], [ts], [amount]
+    out = []
+    for parts in zip(ids, ts, amount, strict=True):
+        i, t, a = (np.ascontiguousarray(x, dtype=dt)
+                   for x, dt in zip(parts, (np.int64, np.int64, np.float64)))
+        if not (i.ndim == t.ndim == a.ndim == 1 and len(i) == len(t) == len(a)):
+            raise ValueError("retention_lab.engines.native: ids, ts and amount do not match")
+        out.append((i, t, a))
+    return out

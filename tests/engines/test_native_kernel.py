@@ -157,8 +157,9 @@ def test_c_kernel_rejects_what_does_not_fit_the_plan(c_kernel):
 
 
 def test_fallbacks_say_which_kernel_counts(tmp_path, monkeypatch):
-    """No library, or one built from another source: numba counts and the note says why; a
-    build with a broken compiler returns a note and raises nothing (``make setup`` goes on)."""
+    """No library, or one built from another source: numba counts and the note says why, and
+    the build replaces a stale library (loadable in the same process); a build with a broken
+    compiler returns a note and raises nothing (``make setup`` goes on)."""
     for module, name in ((kernels, "KERNEL_SOURCE"), (kernels, "NOTE"), (native, "NOTE")):
         monkeypatch.setattr(module, name, getattr(module, name))  # restored after the test
     monkeypatch.setattr(native, "LIBRARY", tmp_path / "absent.so")
@@ -170,6 +171,8 @@ def test_fallbacks_say_which_kernel_counts(tmp_path, monkeypatch):
         m.setattr(native, "source_hash", lambda flags=native.CFLAGS: 12345)
         native.compile_to(stale)  # carries hash 12345 ...
     assert native.load(stale) is None and "another version" in native.NOTE  # ... not this one
+    monkeypatch.setattr(native, "LIBRARY", stale)  # a stale library where the build writes:
+    assert native.build()["built"] and native.load() is not None  # rebuilt and loaded at once
     monkeypatch.setenv("CC", "false")
     monkeypatch.setattr(native, "LIBRARY", tmp_path / "never.so")
     result = native.build()
