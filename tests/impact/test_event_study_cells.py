@@ -3,6 +3,8 @@ per-customer computation of the Callaway & Sant'Anna group-time ATTs, their stan
 the event-time aggregates' influence functions (with the estimated weights), on unbalanced long
 panels: few classes (entry months only, the product-per-class branch) and missing rows at random
 (about one class per customer, the other branch)."""
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -90,3 +92,26 @@ def test_cells_and_influence_equal_the_brute_force(seed, holes, control, base):
         np.testing.assert_allclose(res.influence[:, j], inf, rtol=0,
                                    atol=1e-11 * np.abs(inf).max())
         assert est.loc[e, "se"] == pytest.approx(np.sqrt((inf ** 2).sum()) / len(inf), rel=1e-10)
+
+
+@pytest.mark.parametrize("case", ["naive", "tz", "us"])
+def test_days_and_months_are_pandas_calendar_fields(case):
+    """The panel's day and month numbers (_days_and_months: months from a table over the days'
+    range) against pandas' calendar fields: days since 1970-01-01 of the normalised date and
+    year * 12 + month − 1, over month ends, leap days and dates before 1970."""
+    from retention_lab.impact.core.event_panel import _days_and_months
+    rng = np.random.default_rng(2)
+    base = pd.Timestamp("1968-02-27")
+    s = pd.Series(base + pd.to_timedelta(rng.integers(0, 25_000, 2000), "D")
+                  + pd.to_timedelta(rng.integers(0, 86_400, 2000), "s"))
+    if case == "tz":           # tz-aware: the fallback (pandas' fields), as before
+        s = s.dt.tz_localize("UTC")
+    elif case == "us":
+        s = s.astype("datetime64[us]")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")    # numpy on tz-aware values (as before this change)
+        days, months = _days_and_months(s)
+    naive = s.dt.tz_localize(None) if case == "tz" else s
+    want_days = ((naive.dt.normalize() - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1))
+    np.testing.assert_array_equal(days, want_days.to_numpy().astype(np.int64))
+    np.testing.assert_array_equal(months, (s.dt.year * 12 + s.dt.month - 1).to_numpy())
