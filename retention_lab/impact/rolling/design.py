@@ -135,7 +135,7 @@ def rolling_sensitivity(res, effects: pd.DataFrame) -> pd.DataFrame:
     scales = {"purchases": "rate ratio", "spend": "standardized mean difference",
               "retention": "risk ratio", "nps": "standardized mean difference",
               "csat": "risk ratio"}
-    rows = []
+    rows, levels = [], {}
     for _, r in effects.loc[effects["estimand"] == ids.MEMBERS].iterrows():
         m = r["metric"]
         if m not in cols or cols[m] not in tr.columns:
@@ -174,7 +174,9 @@ def rolling_sensitivity(res, effects: pd.DataFrame) -> pd.DataFrame:
         for cov, label in BENCHMARKS.items():
             if cov not in tr.columns:
                 continue
-            codes = _levels(tr[cov], ok)
+            if cov not in levels:   # the same quartiles for every metric: cut once
+                levels[cov] = _levels(tr[cov], ok)
+            codes = levels[cov]
             try:
                 eu, ud = confounder_strength(codes, t, np.where(ok, y, np.nan), scale=scale,
                                              sd=sd)
