@@ -86,8 +86,12 @@ def _kernel_py(logq, wq, dp, dwq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, gr
             LU = 0.0
             for k in range(nk):
                 t = t0[i] + dt * k
-                L = math.log1p(K * t / Bi)
-                v = -math.expm1(-mi * L)
+                z = K * t / Bi
+                # log1p / expm1 only where they matter: above 0.05, log(1 + z) and 1 − e^−y
+                # are within 3e-15 relative of them, at half the cost (issue 22)
+                L = math.log1p(z) if z < 0.05 else math.log(1.0 + z)
+                mL = mi * L
+                v = -math.expm1(-mL) if mL < 0.05 else 1.0 - math.exp(-mL)
                 V += c[k] * v
                 if grad:
                     u = 1.0 - v
