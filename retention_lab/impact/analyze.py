@@ -134,11 +134,10 @@ def analyze(data, design: str | None = None, horizon: int | None = None, margin:
                          margin=margin, cost_per_member=cpm, reward_rate=rr, fixed_cost=fc,
                          alpha=alpha, segment_column=segment_column, correction=correction,
                          trim=trim)
-    # the rolling design builds its own history covariates per trial: no customer-level matrix
-    X = None if analysis == "rolling" else covariate_matrix(out)
-    inp = DesignInput(data=data, out=out, X=X, alpha=alpha,
-                      horizon_days=int(horizon), clv=clv, survival=survival,
-                      sensitivity=sensitivity, event_study=event_study, n_draws=n_draws,
+    X = None if analysis == "rolling" else covariate_matrix(out)   # rolling: its own, per trial
+    inp = DesignInput(data=data, out=out, X=X, alpha=alpha, horizon_days=int(horizon), clv=clv,
+                      survival=survival, sensitivity=sensitivity, event_study=event_study,
+                      n_draws=n_draws,
                       seed=seed, trim=trim, planned_share=planned_share,
                       retention_days=retention_days)
     rep = _run_design(inp, analysis)
