@@ -197,21 +197,16 @@ class DynamicData:
         if np.ndim(end) == 0:
             end_d = int(period_index([pd.Timestamp(end)], "D")[0])
             cp = cp.loc[cp["period"].to_numpy() <= end_d]
-            ids = pd.unique(cp["customer_id"])
-            endd = pd.Series(end_d, index=ids)
         else:  # a cut-off per customer (Series indexed by customer_id)
             endd = pd.Series(period_index(pd.to_datetime(end.to_numpy()), "D"), index=end.index)
             cp = cp.loc[cp["customer_id"].isin(endd.index)]
             cp = cp.loc[cp["period"].to_numpy() <= endd.reindex(cp["customer_id"]).to_numpy()]
-            ids = pd.unique(cp["customer_id"])
-            endd = endd.reindex(ids)
+        # each row's customer position (ids in order of first appearance, as pd.unique)
+        cpos, ids = _grouped_codes(cp["customer_id"].to_numpy())
+        endd = pd.Series(end_d, index=ids) if np.ndim(end) == 0 else endd.reindex(ids)
         if len(ids) == 0:
             raise DataError("transactions: no customer purchased by the observation end",
                             table="transactions", column="date", rule="non-empty", n_rows=0)
-        # each row's customer position (ids in order of first appearance, as pd.unique)
-        cpos, uniq = pd.factorize(cp["customer_id"])
-        if len(uniq) != len(ids):   # pragma: no cover  (pd.unique and factorize agree)
-            raise AssertionError("customer ids: factorize and unique disagree")
         pos = pd.Series(np.arange(len(ids)), index=ids)
         day = cp["period"].to_numpy()
         first = np.flatnonzero(np.r_[True, cpos[1:] != cpos[:-1]])
@@ -302,7 +297,8 @@ class DynamicData:
         key = cpos[rep] * span + (day[rep] - d0[cpos[rep]])
         at = np.searchsorted(flat, key, side="right") - 1
         S = np.zeros((len(ids), kt))
-        np.add.at(S, cpos[rep], X[at] * mult[rep][:, None])
+        for j in range(kt):      # (bincount adds in row order, as np.add.at did)
+            S[:, j] = np.bincount(cpos[rep], weights=X[at, j] * mult[rep], minlength=len(ids))
         self.S = S
         # each repeat purchase: customer, the life design row in force just after it (the next
         # day's: a dropout decision follows the purchase), whether it is the last one
@@ -460,6 +456,20 @@ class DynamicData:
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame({"frequency": self.x, "recency": self.tx, "T": self.T},
                             index=self.ids)
+
+
+def _grouped_codes(v):
+    """``pd.factorize(v)`` — ``(codes, values in order of first appearance)`` — for values
+    grouped in blocks (a daily table is sorted by customer): from the changes between
+    neighbours, once the blocks' values are checked distinct, instead of hashing every row;
+    ``pd.factorize`` itself otherwise."""
+    if len(v):
+        starts = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
+        heads = v[starts]
+        if len(pd.unique(heads)) == len(heads):
+            return np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(v)])), heads
+    codes, uniq = pd.factorize(v)
+    return codes, np.asarray(uniq)
 
 
 def _row_ids(rows):

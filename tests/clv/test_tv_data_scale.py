@@ -97,3 +97,18 @@ def test_daily_periods_equal_the_engines():
     bad = tx.assign(amount=tx["amount"].where(np.arange(len(tx)) % 50 > 0, -1.0))
     from retention_lab.clv.covariates_tv_data import _daily_numpy
     assert _daily_numpy(bad) is None                     # a return: the engine's rules decide
+
+
+def test_grouped_codes_are_pandas_factorize():
+    """Positions from the changes between neighbours equal pd.factorize on grouped values
+    (integers, strings), and it falls back to pd.factorize when a value comes back later."""
+    from retention_lab.clv.covariates_tv_data import _grouped_codes
+    rng = np.random.default_rng(1)
+    ids = rng.permutation(400)[:150]
+    grouped = np.repeat(ids, rng.integers(1, 6, len(ids)))
+    for v in (grouped, grouped.astype(str).astype(object), np.r_[grouped, grouped[:3]],
+              np.zeros(0, np.int64)):
+        codes, uniq = _grouped_codes(v)
+        want_c, want_u = pd.factorize(v)
+        np.testing.assert_array_equal(codes, want_c)
+        np.testing.assert_array_equal(uniq, np.asarray(want_u))
