@@ -5,7 +5,9 @@
   layout (BLAS sums depend on it);
 * ``_varies`` against ``std(axis=0) > 0`` on columns built to trip it (constants whose mean
   rounds away from them, tiny differences, NaN, a single row);
-* the quadrature Pareto/NBD started at a subsample's fit against a Nelder–Mead polish.
+* the quadrature Pareto/NBD started at a subsample's fit against a Nelder–Mead polish;
+* the price index's period effects against the two-way fixed-effects least squares solved
+  directly.
 """
 from __future__ import annotations
 
@@ -16,8 +18,14 @@ from scipy import optimize
 
 import retention_lab as rl
 from retention_lab.impact.core.outcomes import categorical_columns
-from retention_lab.impact.rolling import completion, hazard, trials as tr
+from retention_lab.impact.rolling import (
+    completion,
+    gcomputation as gc,
+    hazard,
+    trials as tr,
+)
 from retention_lab.impact.rolling.completion import QuadratureParetoNBD
+from retention_lab.units import days_per
 
 
 def test_varies_matches_the_standard_deviation_test():
@@ -93,3 +101,32 @@ def test_pareto_fit_started_at_a_subsample_fit_matches_a_nelder_mead_polish():
                                options={"xatol": 1e-10, "fatol": 1e-15, "maxiter": 4000})
     for m in (cold, warm):
         np.testing.assert_allclose(m.params_.to_numpy(float), np.exp(polish.x), rtol=1e-6)
+
+
+def test_price_index_is_the_two_way_fixed_effects_least_squares():
+    """The price index's period effects (alternating projections) against the two-way
+    fixed-effects least squares solved directly (lstsq on customer and period dummies), centred
+    the same way, on the package's rolling simulator with a 20 %-a-year price drift added
+    (a compiled version of the projections was measured and not kept: 0.17 s less at 200k
+    customers against 0.5 s to import numba and load it)."""
+    data = rl.datasets.simulate_loyalty_experiment(n_customers=600, design="rolling", seed=3)
+    tx = data.transactions.copy()
+    age = (tx["date"] - tx["date"].min()).dt.days.to_numpy()
+    tx["amount"] = tx["amount"] * 1.2 ** (age / 365)
+    data.transactions = tx
+    _rows, _info, H, frame = tr.build_trials(data)
+    got = gc._price_index(H, frame, min_days=1, n_iter=5000)["tau"]
+    spend = np.diff(H.c_spend)
+    d = H.day - frame["shift"]
+    use = ~(frame["enrol_day"][H.code] < d) & (spend > 0)
+    per = np.floor(d / days_per("M")).astype(np.int64)[use]
+    cust = H.code[use]
+    up, pi = np.unique(per, return_inverse=True)
+    uc, ci = np.unique(cust, return_inverse=True)
+    D = np.zeros((use.sum(), len(uc) + len(up) - 1))
+    D[np.arange(use.sum()), ci] = 1.0
+    D[np.arange(use.sum()), len(uc) + pi - 1] = np.where(pi > 0, 1.0, 0.0)
+    coef, *_ = np.linalg.lstsq(D, np.log(spend[use]), rcond=None)
+    tau = np.r_[0.0, coef[len(uc):]]
+    tau -= tau.mean()
+    np.testing.assert_allclose(got.loc[up].to_numpy(), tau, atol=1e-6)
