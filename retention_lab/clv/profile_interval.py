@@ -27,6 +27,12 @@ each endpoint is found by safeguarded Newton steps on ``r*`` from the robust Wal
 (:func:`constrained_maximum`) are BFGS on ``η`` started on the linear approximation of the
 profile path, ``η̂ + (ψ − ψ̂) Σ_ηψ / Σ_ψψ`` (``Σ = H⁻¹``), with the first inverse Hessian
 ``H_ηη⁻¹``.
+
+Measured on the membership fitters (tests/clv/test_membership_slow.py, 600 fits of the
+enrolment world, 2,000 customers each): the log-likelihood is so nearly quadratic in the
+membership coefficients that this interval is the robust Wald interval to 0.003 SE for
+``trans.member`` and 0.11 SE for ``life.member``, with the same coverage; the fitters' summary
+keeps the Wald interval, this one is on request (``profile_confidence_interval``).
 """
 from __future__ import annotations
 

@@ -73,6 +73,32 @@ profile-likelihood or bootstrap-percentile interval, not a larger SE. Block 1's
 ``trans.member`` keeps its xfail (92.5 %); the pooled 400 are asserted in the band.
 Before the exact-time likelihood (commit a5c63ca) the weekly default gave a null
 ``trans.member`` of +0.10 to +0.14 (SE 0.016–0.019; 0 of 8 seeds covered) on this world.
+
+Robust adjusted profile-likelihood interval (session 7, ``profile_confidence_interval``:
+Royall & Tsou 2003, the profile likelihood ratio scaled by the model-based over the robust
+variance; retention_lab/clv/profile_interval.py), reported beside the Wald interval on the
+same seeds and fits — the remedy the skew above suggested. The assertions (93–97 %) were
+written before the run. Measured 2026-12-06, 13:07–13:31 UTC, commit 302ec18, all 400 + 200
+seeds in one run (the same call as the fixture; 11.9 min CPU / 24.4 min wall, load 5–6), every
+Wald number above reproduced to the printed digits. Coverage Wald → profile (misses below /
+above 0, Wald then profile):
+
+* Pareto/NBD ``trans.member``: block 1 92.5 → 92.5 % (7/8, 7/8); block 2 94.5 → 94.5 % (7/4,
+  7/4); pooled 93.5 → 93.5 % (14/12, 14/12) — the two intervals cover the same seeds; their
+  endpoints differ by at most 0.003 SE (mean arms 0.9986 / 1.0015 of the Wald half-width)
+* Pareto/NBD ``life.member``: block 1 94.0 → 94.0 % (7/5 → 6/6); block 2 94.0 → 93.5 % (8/4 →
+  8/5); pooled 94.0 → 93.75 %; arms 0.976 / 1.033 (endpoints differ by at most 0.11 SE; three
+  seeds at |z| = 1.95–1.96 change side)
+* BG/NBD ``trans.member`` 94.5 → 94.5 %, ``life.member`` 95.0 → 95.0 % (the same seeds)
+
+Why no change: the log-likelihood is quadratic in ``trans.member`` to within 0.003 SE over
+±2 SE, so the profile interval is the Wald interval; and the skew it was meant to respect is
+not established — block 1's z are not skewed (skewness +0.10, p = 0.57; misses 7 below / 8
+above: its 92.5 % is the SD/SE of 1.05 on both sides), block 2's −0.44 (p = 0.011) comes from
+two fits (z = −4.16, −3.30), pooled −0.18 (p = 0.14). The skewness of each fit's influence
+values (``Σψ³ / (Σψ²)^{3/2}``, the linear term's) is −0.001 on average (SD 0.009 over the 400
+Pareto/NBD fits). So the Wald interval stays the default; block 1's profile key keeps an
+xfail with its measured 92.5 %.
 """
 from __future__ import annotations
 
@@ -203,8 +229,15 @@ PROFILE_KEYS = ("pnbd trans", "pnbd life", "pnbd trans 2", "pnbd life 2", "pnbd 
                 "pnbd life pooled", "bgnbd trans", "bgnbd life")
 
 
+PROFILE_MISS = ("Pareto/NBD trans.member, block 1: the robust adjusted profile interval covers "
+                "92.5 % (185/200), the same seeds as the Wald interval (endpoints within 0.003 "
+                "SE; misses 7 below / 8 above 0); see the module docstring")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("key", PROFILE_KEYS)
+@pytest.mark.parametrize("key", [
+    pytest.param(k, marks=pytest.mark.xfail(reason=PROFILE_MISS, strict=False))
+    if k == "pnbd trans" else k for k in PROFILE_KEYS])
 def test_profile_interval_coverage(coverage_study, key):
     """The robust adjusted profile-likelihood interval (``profile_confidence_interval``;
     Royall & Tsou 2003) on the same seeds and fits as the Wald intervals above."""
