@@ -8,7 +8,8 @@
 * the quadrature Pareto/NBD started at a subsample's fit against a Nelder–Mead polish;
 * the price index's period effects against the two-way fixed-effects least squares solved
   directly;
-* the stages run side by side in threads against the same stages run in turn (bit for bit).
+* the stages run side by side in threads against the same stages run in turn (bit for bit);
+* the Pareto/NBD gradient's blocks in two threads against central differences.
 """
 from __future__ import annotations
 
@@ -168,3 +169,23 @@ def test_side_by_side_stages_give_the_numbers_of_running_them_in_turn(monkeypatc
     np.testing.assert_array_equal(side.effects[num].to_numpy(), turn.effects[num].to_numpy())
     for col in ("propensity", "weight", "orders", "spend", "retained"):
         np.testing.assert_array_equal(side.trials[col].to_numpy(), turn.trials[col].to_numpy())
+
+
+def test_pareto_gradient_in_threaded_blocks_matches_central_differences():
+    """:func:`pnbd_loglik_grad` on enough rows for its blocks to run in two threads (40,000
+    customers, 20 blocks): the log-likelihood equals :func:`pnbd_loglik` (a separate
+    implementation, no blocks) bit for bit, and the gradient matches fourth-order central
+    differences of it per customer (as test_rolling_scale checks the one-thread path)."""
+    summ = rl.clv.simulate.pareto_nbd(40_000, 0.8, 40.0, 0.7, 300.0, T=700.0, seed=12)
+    x, tx, T = (summ[k].to_numpy(float) for k in ("frequency", "recency", "T"))
+    p = np.array([1.5, 47.0, 0.76, 529.0])
+    assert np.sum(np.log((p[1] + T) / (p[1] + tx)) > 0) > 8 * completion._BLOCK
+    ll, g = completion.pnbd_loglik_grad(p, x, tx, T)
+    np.testing.assert_array_equal(ll, completion.pnbd_loglik(p, x, tx, T))
+    for j in range(4):
+        h = 1e-3 * p[j]
+
+        def f(c):
+            return completion.pnbd_loglik(p + c * h * np.eye(4)[j], x, tx, T)
+        num = (8 * (f(1) - f(-1)) - (f(2) - f(-2))) / (12 * h)
+        np.testing.assert_allclose(g[:, j], num, rtol=1e-6, atol=1e-6 / p[j])
