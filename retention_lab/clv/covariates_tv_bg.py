@@ -44,7 +44,7 @@ from scipy.special import betaln, digamma, expit, gammaln, roots_jacobi
 
 from .beta_geo import BetaGeoFitter
 from .covariates_tv import TimeVaryingParetoNBDFitter, _states
-from .covariates_tv_bg_hess import _classes, bg_dynamic_loglik_hess
+from .covariates_tv_bg_hess import _classes, _fixed, bg_dynamic_loglik_hess
 
 #: Gauss–Jacobi nodes for the expectation over p (relative error ≤ 1e-6 against the BG/NBD
 #: closed form at γ = 0, ~1e-10 unless b + x < 1)
@@ -107,7 +107,7 @@ def bg_dynamic_loglik_grad(theta, d, rows: bool = False):
     kt, kl, n = d.kt, d.kl, d.n
     K = 4 + kt + kl
     ac, _, AT, _ = _states(theta, d)
-    over = np.clip(d.tx[d.seg_c] - d.seg_u0, 0.0, d.seg_h)
+    over, lastc, ilast, zlast = _fixed(d)       # (data-only arrays, cached)
     Atx = np.bincount(d.seg_c, weights=ac * over, minlength=n)
     GAT = np.column_stack([np.bincount(d.seg_c, weights=ac * d.seg_h * d.seg_X[:, j],
                                        minlength=n) for j in range(kt)]) if kt \
@@ -121,10 +121,8 @@ def bg_dynamic_loglik_grad(theta, d, rows: bool = False):
     GCx = np.column_stack([np.bincount(d.run_c, weights=cn * d.run_Z[:, j], minlength=n)
                            for j in range(kl)]) if kl else np.zeros((n, 0))
     clast = np.zeros(n)
-    Gcl = np.zeros((n, kl))
-    lastc = d.run_c[d.run_last]
-    clast[lastc] = cj[d.run_last]
-    Gcl[lastc] = cj[d.run_last, None] * d.run_Z[d.run_last]
+    clast[lastc] = cj[ilast]
+    Gcl = clast[:, None] * zlast
     cls, rep, xinv, xu = _classes(d)
     x = d.x
     m = r + x

@@ -65,6 +65,22 @@ def _outer(u, s, v=None) -> np.ndarray:
     return (u * s[:, None]).T @ (u if v is None else v)
 
 
+def _fixed(d):
+    """Arrays of the gradient and Hessian that depend on the data only, cached on ``d``:
+    ``(over, lastc, ilast, zlast)`` — each segment's exposure before ``t_x``, the rows with a
+    last purchase, the position of their last run, each row's last dropout design row (0
+    without purchases)."""
+    got = d.__dict__.get("_bgfixed")
+    if got is None:
+        over = np.clip(d.tx[d.seg_c] - d.seg_u0, 0.0, d.seg_h)
+        ilast = np.flatnonzero(d.run_last)
+        lastc = d.run_c[ilast]
+        zlast = np.zeros((d.n, d.run_Z.shape[1]))
+        zlast[lastc] = d.run_Z[ilast]
+        got = d._bgfixed = (over, lastc, ilast, zlast)
+    return got
+
+
 def _cols(c, wts, M, n) -> np.ndarray:
     """``(n, k)``: column ``j`` the sums of ``wts · M[:, j]`` by ``c``."""
     out = np.zeros((n, M.shape[1]))
@@ -94,7 +110,7 @@ def bg_dynamic_loglik_hess(theta, d) -> np.ndarray:
     K = 4 + kt + kl
     T, L = slice(4, 4 + kt), slice(4 + kt, K)
     ac, _, AT, _ = _states(theta, d)
-    over = np.clip(d.tx[d.seg_c] - d.seg_u0, 0.0, d.seg_h)
+    over, lastc, ilast, zlast = _fixed(d)
     Atx = np.bincount(d.seg_c, weights=ac * over, minlength=n)
     GAT = _cols(d.seg_c, ac * d.seg_h, d.seg_X, n)
     GAtx = _cols(d.seg_c, ac * over, d.seg_X, n)
@@ -102,11 +118,9 @@ def bg_dynamic_loglik_hess(theta, d) -> np.ndarray:
     cn = cj * d.run_n
     Cx = np.bincount(d.run_c, weights=cn, minlength=n)
     GCx = _cols(d.run_c, cn, d.run_Z, n)
-    lastc = d.run_c[d.run_last]
     clast = np.zeros(n)
-    clast[lastc] = cj[d.run_last]
-    Gcl = np.zeros((n, kl))
-    Gcl[lastc] = cj[d.run_last, None] * d.run_Z[d.run_last]
+    clast[lastc] = cj[ilast]
+    Gcl = clast[:, None] * zlast
     cls, rep, _, _ = _classes(d)
     x, w = d.x, d.w
     m = r + x
@@ -182,8 +196,7 @@ def bg_dynamic_loglik_hess(theta, d) -> np.ndarray:
         H[L, L] += (_outer(D1, sd * Fr["11"]) + _outer(D1, sd * Fr["12"], D2)
                     + _outer(D2, sd * Fr["12"], D1) + _outer(D2, sd * Fr["22"])
                     + _outer(d.run_Z, (sd * (f1 + f2))[d.run_c] * cn))
-        zl = d.run_Z[d.run_last]
-        H[L, L] -= _outer(zl, (sd * f1)[lastc] * cj[d.run_last])
+        H[L, L] -= _outer(zlast, sd * f1 * clast)
         H[3, 2], H[L, 2], H[L, 3] = H[2, 3], H[2, L], H[3, L]
         # the log-sum-exp's cross term
         Dg = ga - gdd

@@ -422,7 +422,7 @@ class DynamicData:
         """A copy holding the customers at the sorted positions ``keep``, with weights ``w``."""
         out = object.__new__(type(self))
         out.__dict__.update(self.__dict__)
-        for k in ("_scan", "_pclass"):      # caches of the likelihoods, per data
+        for k in ("_scan", "_pclass", "_bgfixed"):      # the likelihoods' caches, per data
             out.__dict__.pop(k, None)
         newpos = np.full(self.n, -1, np.int64)
         newpos[keep] = np.arange(len(keep))
