@@ -17,6 +17,9 @@ def _episode_starts(pos, cut_pos, cut_age, cut_buy, cut_per):
     ca = np.concatenate([np.zeros(len(pos))] + list(cut_age)).astype(float)
     cb = np.concatenate([np.zeros(len(pos), bool)] + list(cut_buy)).astype(np.int8)
     cq = np.concatenate([np.zeros(len(pos), bool)] + list(cut_per)).astype(np.int8)
+    packed = _packed_starts(cp, ca, cb, cq)
+    if packed is not None:
+        return packed
     order = _order_by(cp, ca)
     ps, as_ = cp[order], ca[order]
     at = np.flatnonzero(np.r_[True, (ps[1:] != ps[:-1]) | (as_[1:] != as_[:-1])])
@@ -24,6 +27,25 @@ def _episode_starts(pos, cut_pos, cut_age, cut_buy, cut_per):
         return ps, as_, np.zeros(0, np.int64), np.zeros(0, np.int64)
     return (ps[at], as_[at], np.maximum.reduceat(cb[order], at).astype(np.int64),
             np.maximum.reduceat(cq[order], at).astype(np.int64))
+
+
+def _packed_starts(cp, ca, cb, cq):
+    """:func:`_episode_starts` by one value sort (SIMD, several times faster than an argsort)
+    when the ages are whole days and ``(customer, age, flags)`` pack into an int64: the two
+    flags ride in the key's low bits and are or-ed over each run of equal (customer, age).
+    None otherwise."""
+    if not len(ca) or not (np.all(ca == np.floor(ca)) and 0 <= ca.min() and ca.max() < 2 ** 31
+                           and 0 <= cp.min() and cp.max() < 2 ** 31):
+        return None
+    span = int(ca.max()) + 1
+    if (int(cp.max()) + 1) * span * 4 >= 2 ** 62:
+        return None
+    key = np.sort((cp * span + ca.astype(np.int64)) * 4 + cb.astype(np.int64) * 2 + cq)
+    k = key >> 2
+    at = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    flags = np.bitwise_or.reduceat(key & 3, at)
+    k = k[at]
+    return k // span, (k % span).astype(float), flags >> 1, flags & 1
 
 
 def _order_by(cp, ca):
@@ -68,8 +90,18 @@ def _collapse_codes(rows, event, columns):
     cens = rows[~lapse]
     if not len(cens):
         return rows[lapse].astype(np.int64), np.ones(int(lapse.sum()))
-    key = _small_key([v[cens] for v in columns])
-    if key is None:
+    key, size = _small_key([v[cens] for v in columns])
+    n = len(cens)
+    if key is not None and size * n < 2 ** 62:
+        # the row number rides in the key's low digits: one value sort groups the rows and
+        # puts each group's first row first; a second packs (first row, count) to order them
+        packed = np.sort(key * n + np.arange(n))
+        g = packed // n
+        at = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        count = np.diff(np.r_[at, n])
+        by_first = np.sort((packed[at] % n) * (n + 1) + count)
+        first, w = by_first // (n + 1), (by_first % (n + 1)).astype(float)
+    elif key is None:
         key = _codes([v[cens] for v in columns], len(cens))
         first = np.unique(key, return_index=True)[1]
         w = np.bincount(key, minlength=len(first)).astype(float)
@@ -87,30 +119,31 @@ def _collapse_codes(rows, event, columns):
 
 def _small_key(columns):
     """One int64 per row, equal exactly for rows equal in every column, when each column holds
-    finite multiples of ½ (-0.0 = 0.0) whose ranges multiply to less than 2**62; else None."""
+    finite multiples of ½ (-0.0 = 0.0) whose ranges multiply to less than 2**62, with that
+    product; else ``(None, 0)``."""
     key, size = None, 1
     for v in columns:
         if v.dtype.kind == "f":
             if not len(v):
-                return None
+                return None, 0
             h = v * 2.0
             lo, hi = h.min(), h.max()
             if not (np.isfinite(lo) and np.isfinite(hi)) or max(-lo, hi) >= 2 ** 61:
-                return None
+                return None, 0
             c = h.astype(np.int64)
             if not np.array_equal(c, h):        # not all multiples of 1/2
-                return None
+                return None, 0
         elif v.dtype.kind in "iub":
             if len(v) and max(-int(v.min()), int(v.max())) >= 2 ** 61:
-                return None
+                return None, 0
             c = v.astype(np.int64)
         else:
-            return None
+            return None, 0
         lo = int(c.min())
         radix = int(c.max()) - lo + 1
         size *= radix
         if size >= 2 ** 62:
-            return None
+            return None, 0
         c = c - lo
         key = c if key is None else key * radix + c
-    return key
+    return key, size

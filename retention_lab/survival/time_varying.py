@@ -370,25 +370,33 @@ def purchase_ages(data, table: pd.DataFrame, *, by_customer: bool = False) -> pd
     transactions' order of first appearance, or with ``by_customer`` sorted by the customer's
     row in ``table`` and the age (what :func:`enrolment_effect` passes on: the long format's
     sort then meets sorted runs)."""
-    code, day, first_at, order = _distinct_days(data, table)
-    if code is None:
+    code, day = _customer_days(data, table)
+    if not len(code):
         return pd.DataFrame({"customer_id": table.index[:0], "age": np.zeros(0)})
-    at = first_at if by_customer else np.sort(first_at)
-    code = code[at]
-    day = day[at].astype("datetime64[ns]")
+    d = day.astype(np.int64)
+    d0 = int(d.min())
+    span = int(d.max()) - d0 + 1
+    key = code * span + (d - d0)
+    if by_customer:   # the distinct keys by one value sort (no positions needed)
+        ks = np.sort(key)
+        ks = ks[np.r_[True, ks[1:] != ks[:-1]]]
+        code, day = ks // span, (ks % span + d0).astype("datetime64[D]")
+    else:
+        # first occurrences by one sort and the smallest position in each run of equal keys
+        # (a hash duplicated() over millions of mostly distinct keys was several times slower)
+        order = np.argsort(key)
+        ks = key[order]
+        at = np.sort(np.minimum.reduceat(order, np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])))
+        code, day = code[at], day[at]
     first = table["first_purchase"].to_numpy()[code]
     return pd.DataFrame({"customer_id": table.index.to_numpy()[code],
-                         "age": (day - first) / np.timedelta64(1, "D")})
+                         "age": (day.astype("datetime64[ns]") - first) / np.timedelta64(1, "D")})
 
 
-def _distinct_days(data, table: pd.DataFrame):
-    """``(code, day, first_at, order)``: each transaction's row in ``table`` and its day, up to
-    ``observation_end`` and of the table's customers; ``order`` sorts them by (row, day) and
-    ``first_at`` are the first transactions (in the transactions' order) of each distinct
-    (customer, day), in that sorted order. ``(None, …)`` when there is none."""
+def _customer_days(data, table: pd.DataFrame):
+    """``(code, day)``: each transaction's row in ``table`` and its day (datetime64[D]), for the
+    table's customers up to ``observation_end``."""
     tx = data.transactions
-    # as integers (days, positions in ``table``) and one sort: the same rows as drop_duplicates
-    # on (customer_id, normalised day)
     date = tx["date"]
     if not (isinstance(date.dtype, np.dtype) and date.dtype == "datetime64[ns]"):
         date = pd.to_datetime(date)      # a datetime64[ns] column needs no conversion (issue 22)
@@ -397,18 +405,7 @@ def _distinct_days(data, table: pd.DataFrame):
     keep = code >= 0
     if data.observation_end is not None:
         keep &= day <= np.datetime64(pd.Timestamp(data.observation_end).normalize(), "D")
-    code, day = code[keep], day[keep]
-    if not len(code):
-        return None, None, None, None
-    d = day.astype(np.int64)
-    d0 = int(d.min())
-    # first occurrences by one sort and the smallest position in each run of equal keys (a hash
-    # duplicated() over millions of mostly distinct keys was several times slower)
-    key = code * (int(d.max()) - d0 + 1) + (d - d0)
-    order = np.argsort(key)
-    ks = key[order]
-    starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-    return code, day, np.minimum.reduceat(order, starts), order
+    return code[keep], day[keep]
 
 
 def launch_of(data):

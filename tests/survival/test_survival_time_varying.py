@@ -331,10 +331,11 @@ def test_episode_starts_are_the_sorted_distinct_cuts(whole_days):
     assert b.tolist() == [want[k][0] for k in keys] and q.tolist() == [want[k][1] for k in keys]
 
 
-@pytest.mark.parametrize("ages", ["whole", "half", "quarter", "nan"])
+@pytest.mark.parametrize("ages", ["whole", "half", "quarter", "nan", "wide"])
 def test_collapse_codes_is_the_groupby_of_the_censored_episodes(ages):
-    """_collapse_codes (one integer key and one sort when the columns are multiples of ½ in a
-    small range, the chained hash factorisation otherwise) against pandas' groupby(sort=False,
+    """_collapse_codes (one integer key with the row number packed in and a value sort when the
+    columns are multiples of ½ in a small range, an argsort when the row number does not fit,
+    the chained hash factorisation otherwise) against pandas' groupby(sort=False,
     dropna=False) of the censored rows: the lapse rows first in their order, then one row per
     group in order of first appearance with its count as the weight."""
     from retention_lab.survival._episodes import _collapse_codes, _small_key
@@ -351,10 +352,14 @@ def test_collapse_codes_is_the_groupby_of_the_censored_episodes(ages):
     stop = st + rng.integers(1, 4, n)
     member = (rng.random(n) < 0.3).astype(float)
     cls = rng.integers(0, 11, n)
+    if ages == "wide":       # codes too wide to pack the row number: the argsort branch
+        cls = rng.choice([0, 2 ** 45], n)
     event = (rng.random(n) < 0.2).astype(np.int64)
     rows = rng.permutation(n)[: n - 500]          # a subset, in another order
     cols = [st, stop, member, cls]
-    assert (_small_key([v[rows] for v in cols]) is None) == (ages in ("quarter", "nan"))
+    key, size = _small_key([v[rows] for v in cols])
+    assert (key is None) == (ages in ("quarter", "nan"))
+    assert (key is not None and size * len(rows) >= 2 ** 62) == (ages == "wide")
     got_rows, got_w = _collapse_codes(rows, event, cols)
     f = pd.DataFrame({"st": st, "stop": stop, "member": member, "cls": cls, "row": np.arange(n)})
     f = f.iloc[rows]
