@@ -200,7 +200,8 @@ class DynamicData:
         else:  # a cut-off per customer (Series indexed by customer_id)
             endd = pd.Series(period_index(pd.to_datetime(end.to_numpy()), "D"), index=end.index)
             cp = cp.loc[cp["customer_id"].isin(endd.index)]
-            cp = cp.loc[cp["period"].to_numpy() <= endd.reindex(cp["customer_id"]).to_numpy()]
+            codes, heads = _grouped_codes(cp["customer_id"].to_numpy())
+            cp = cp.loc[cp["period"].to_numpy() <= endd.reindex(heads).to_numpy()[codes]]
         # each row's customer position (ids in order of first appearance, as pd.unique)
         cpos, ids = _grouped_codes(cp["customer_id"].to_numpy())
         endd = pd.Series(end_d, index=ids) if np.ndim(end) == 0 else endd.reindex(ids)
