@@ -23,9 +23,9 @@ Cases:
     ``import retention_lab.features`` and ``rfm_summary`` of CDNOW's 6,919 transactions (pandas).
 ``summary_path``
     ``rfm_summary`` of the 10M-transaction Parquet file of ``benchmarks/scale.py`` (DuckDB and
-    the compiled one-pass kernel; its numba cache is warmed before the runs — by
-    ``retention_lab.engines.warm()``, as ``make setup`` does — and the cold-cache cost is
-    printed separately).
+    the compiled one-pass kernel: the C library, else numba's; both are built before the runs
+    — by ``retention_lab.engines.warm()``, as ``make setup`` does — the numba cache's
+    cold-cost is printed separately, and which kernel counted).
 """
 from __future__ import annotations
 
@@ -134,13 +134,14 @@ def main(argv=None) -> int:
         # where the package keeps it, as `make setup` does
         code = ("import json, time; t = time.perf_counter(); import retention_lab.engines as e; "
                 "w = e.warm(); print(json.dumps(dict(t=time.perf_counter() - t, "
-                "compiled=w['compiled'])))")
+                "compiled=w['compiled'], kernel=w.get('kernel', 'numba'))))")
         with tempfile.TemporaryDirectory() as tmp:
             cold = run_child(code, dict(env, NUMBA_CACHE_DIR=tmp))
         warm = run_child(code, env)
         print(f"numba kernel: empty cache, import + compile {cold['t']:.2f} s "
               f"(compiled: {cold['compiled']}); package cache, import + load {warm['t']:.2f} s "
-              f"(compiled: {warm['compiled']})")
+              f"(compiled: {warm['compiled']}); the summaries count with the "
+              f"{warm['kernel']!r} kernel (engines.kernels.KERNEL_SOURCE)")
     rows = []
     for name in cases:
         setup, imp, call, data = CASES[name]
