@@ -147,3 +147,27 @@ def _small_key(columns):
         c = c - lo
         key = c if key is None else key * radix + c
     return key, size
+
+
+def positions(index, ids) -> np.ndarray:
+    """``pd.Index(index).get_indexer(ids)`` (the position of each id in the unique ``index``,
+    −1 if absent) by a lookup table when both hold integers in a range at most four times the
+    index's length (issue 22: a hash lookup of 17M transactions' ids in a 1M-customer index
+    cost ~1 s CPU, the table ~0.2 s); pandas otherwise, and when the index has duplicates
+    (pandas then raises as before)."""
+    v, x = np.asarray(index), np.asarray(ids)
+    if v.dtype.kind not in "iu" or x.dtype.kind not in "iu" or not len(v) or not len(x):
+        return pd.Index(index).get_indexer(ids)
+    lo, hi = int(v.min()), int(v.max())
+    if hi - lo >= 4 * len(v) + 1024:
+        return pd.Index(index).get_indexer(ids)
+    lut = np.full(hi - lo + 1, -1, np.int64)
+    lut[v - lo] = np.arange(len(v))
+    if np.count_nonzero(lut >= 0) != len(v):          # duplicated ids: pandas' error
+        return pd.Index(index).get_indexer(ids)
+    x = x.astype(np.int64, copy=False) if x.dtype.kind == "i" or int(x.max()) < 2 ** 62 \
+        else None
+    if x is None:
+        return pd.Index(index).get_indexer(ids)
+    inside = (x >= lo) & (x <= hi)
+    return np.where(inside, lut[np.where(inside, x - lo, 0)], -1)

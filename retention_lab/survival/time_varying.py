@@ -70,6 +70,7 @@ from ._episodes import (  # noqa: F401  (_episode_starts: re-exported for the te
     _cumsum_by,
     _episode_starts,
     _order_by,
+    positions,
 )
 from .data import churn_frame, enrolment_ages  # noqa: F401  (re-exported)
 from .regression import cox_summary
@@ -144,7 +145,7 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
             cut_buy.append(np.zeros(ok.sum(), bool))
             cut_per.append(np.ones(ok.sum(), bool))
     if purchases is not None:
-        where = pd.Index(ids).get_indexer(purchases["customer_id"].to_numpy())
+        where = positions(ids, purchases["customer_id"].to_numpy())
         age = pd.to_numeric(purchases["age"], errors="coerce").to_numpy(float)
         ok = (where >= 0) & (age > 0)
         ok[ok] &= age[ok] < d[where[ok]]
@@ -401,7 +402,7 @@ def _customer_days(data, table: pd.DataFrame):
     if not (isinstance(date.dtype, np.dtype) and date.dtype == "datetime64[ns]"):
         date = pd.to_datetime(date)      # a datetime64[ns] column needs no conversion (issue 22)
     day = date.to_numpy().astype("datetime64[D]")
-    code = pd.Index(table.index).get_indexer(tx["customer_id"])
+    code = positions(table.index, tx["customer_id"].to_numpy())
     keep = code >= 0
     if data.observation_end is not None:
         keep &= day <= np.datetime64(pd.Timestamp(data.observation_end).normalize(), "D")

@@ -383,3 +383,22 @@ def test_month_labels_are_pandas_period_strings():
     pd.testing.assert_series_equal(_month_labels(s), s.dt.to_period("M").astype(str))
     s.iloc[5] = pd.NaT
     pd.testing.assert_series_equal(_month_labels(s), s.dt.to_period("M").astype(str))
+
+
+def test_positions_are_pandas_get_indexer():
+    """positions (a lookup table for dense integer ids) equals pandas' Index.get_indexer: ids
+    absent, below and above the index's range, negative, unsigned, sparse (pandas' branch),
+    strings; duplicated index ids raise pandas' error as before."""
+    from pandas.errors import InvalidIndexError
+
+    from retention_lab.survival._episodes import positions
+    rng = np.random.default_rng(4)
+    index = rng.permutation(np.arange(-50, 950))[:700]
+    cases = [(index, rng.integers(-80, 1000, 5000)),
+             (index.astype(np.uint64) + 100, rng.integers(0, 1200, 5000).astype(np.uint64)),
+             (index * 10_000, rng.choice(index * 10_000, 5000)),            # sparse
+             (index.astype(str), rng.integers(-80, 1000, 5000).astype(str))]
+    for idx, ids in cases:
+        np.testing.assert_array_equal(positions(idx, ids), pd.Index(idx).get_indexer(ids))
+    with pytest.raises(InvalidIndexError):
+        positions(np.r_[index, index[:3]], index)
