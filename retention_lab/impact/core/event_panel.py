@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError
+from ...survival._episodes import positions
 from .outcomes import _to_datetime
 
 #: Outcome → how a customer's month is measured.
@@ -70,7 +71,7 @@ def _panel_from_data(data, outcome: str) -> _Panel:
     if data.observation_end is None:
         raise ValueError("data.observation_end is needed to know the last complete month")
     ids = cu["customer_id"].to_numpy()
-    pos = pd.Index(ids).get_indexer(tx["customer_id"])
+    pos = positions(ids, tx["customer_id"].to_numpy())   # get_indexer (a table for int ids)
     if (pos < 0).any():
         raise DataError.for_rule("transactions", "customer_id", "customer_id is in customers",
                                  pd.Series(pos < 0), tx)

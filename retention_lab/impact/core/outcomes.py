@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError
+from ...survival._episodes import positions
 
 COVARIATES = ["pre_orders", "pre_spend", "tenure_days", "recency_days"]
 
@@ -153,7 +154,7 @@ class _PerCustomer:
     def __init__(self, index: pd.Index, ids: pd.Series, day: pd.Series, amount: pd.Series):
         self.index, self.n = index, len(index)
         self.dtype = day.dtype
-        code = index.get_indexer(ids)
+        code = positions(index, ids.to_numpy())   # get_indexer, by a table for dense int ids
         d = day.to_numpy().view(np.int64)
         keep = (code >= 0) & ~day.isna().to_numpy()
         self.code, self.d = code[keep], d[keep]
