@@ -14,6 +14,7 @@ from ..features.periods import customer_periods
 from ..periods import day_period, period_first_day, period_index
 from ..units import DAYS_PER_UNIT
 from .covariates import _select, design_matrix
+from .covariates_tv_keys import _grouped_codes, _stable_order
 
 #: what a purchase event is (module docstring)
 EVENTS = ("orders", "days")
@@ -119,8 +120,7 @@ def _daily_numpy(tx: pd.DataFrame) -> pd.DataFrame | None:
         codes, uniq = pd.factorize(tx["customer_id"], sort=True)
         key = codes.astype(np.int64) * span + (day - d0)
         ids = None
-    order = np.argsort(key, kind="stable")
-    ks = key[order]
+    order, ks = _stable_order(key)
     at = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
     first = order[at]
     # copy=False: fresh arrays, no consolidation copy of the int64 columns (0.4 s at 3.3M rows)
@@ -457,20 +457,6 @@ class DynamicData:
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame({"frequency": self.x, "recency": self.tx, "T": self.T},
                             index=self.ids)
-
-
-def _grouped_codes(v):
-    """``pd.factorize(v)`` — ``(codes, values in order of first appearance)`` — for values
-    grouped in blocks (a daily table is sorted by customer): from the changes between
-    neighbours, once the blocks' values are checked distinct, instead of hashing every row;
-    ``pd.factorize`` itself otherwise."""
-    if len(v):
-        starts = np.flatnonzero(np.r_[True, v[1:] != v[:-1]])
-        heads = v[starts]
-        if len(pd.unique(heads)) == len(heads):
-            return np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(v)])), heads
-    codes, uniq = pd.factorize(v)
-    return codes, np.asarray(uniq)
 
 
 def _row_ids(rows):

@@ -112,3 +112,16 @@ def test_grouped_codes_are_pandas_factorize():
         want_c, want_u = pd.factorize(v)
         np.testing.assert_array_equal(codes, want_c)
         np.testing.assert_array_equal(uniq, np.asarray(want_u))
+
+
+def test_stable_order_is_numpys_stable_argsort():
+    """One value sort of key · n + row gives numpy's stable argsort (ties in row order), and
+    keys too large to pack fall back to it."""
+    from retention_lab.clv.covariates_tv_keys import _stable_order
+    rng = np.random.default_rng(4)
+    for key in (rng.integers(0, 50, 20_000), rng.integers(0, 2 ** 40, 5_000),
+                np.array([2 ** 62, 3, 2 ** 62, 0]), np.zeros(0, np.int64)):
+        order, ks = _stable_order(key.astype(np.int64))
+        want = np.argsort(key, kind="stable")
+        np.testing.assert_array_equal(order, want)
+        np.testing.assert_array_equal(ks, key[want])
