@@ -7,7 +7,6 @@ that adds the completion model's parameter uncertainty to each customer's influe
 from __future__ import annotations
 
 import copy
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -157,10 +156,7 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
     sizes = np.diff(np.r_[starts, len(cc)])
     Xs, ws = X[ic], w[ic]                 # the comparison rows gathered once, by customer
     resid = Ym[ic] - Xs @ coef
-
-    def change(size):
-        """The clusters with ``size`` comparison rows and the change of their counterfactual
-        mean, or None when one has a joint leverage of MAX_JACKKNIFE_LEVERAGE or more."""
+    for size in np.unique(sizes):
         first = starts[sizes == size]
         rows = first[:, None] + np.arange(size)[None, :]         # (clusters, size)
         Xg, wg, Rg = Xs[rows], ws[rows], resid[rows]
@@ -177,15 +173,7 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
         g = cc[first]
         u = (xs_t[None, :] - xs_tg[g]) @ A_inv                   # (clusters, p); A⁻¹ symmetric
         a = (Xg @ u[:, :, None])[:, :, 0] * wg                   # (clusters, size)
-        return g, (a[:, None, :] @ U)[:, 0, :] / denom[g, None]
-    # the cluster sizes are independent (disjoint clusters): two at a time on two cores
-    # (issue 22), each computed alone, so the numbers are those of one after the other
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        changes = list(pool.map(change, np.unique(sizes)))
-    for ch in changes:
-        if ch is None:
-            return None
-        mu0_g[ch[0]] -= ch[1]
+        mu0_g[g] -= (a[:, None, :] @ U)[:, 0, :] / denom[g, None]
     used = (ntg > 0) | (np.bincount(cc, minlength=n_clusters) > 0)
     G = int(used.sum())
     cols = []
