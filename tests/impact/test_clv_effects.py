@@ -88,3 +88,16 @@ def test_rolling_clv_rows_on_the_rolling_simulator():
     broken = type(res)(**{**res.__dict__, "trials": res.trials.drop(columns="index_date")})
     rows, check = rolling_clv_rows(exp, broken)
     assert rows.empty and check["status"] == "warn"
+
+
+def test_sorted_factorize_is_pandas_sorted_factorize():
+    """The presence-table codes of order_value_ratio equal pd.factorize(sort=True): dense and
+    negative integer ids (the table), sparse ones and strings (pandas)."""
+    from retention_lab.impact.core.clv_effects import _sorted_factorize
+    rng = np.random.default_rng(5)
+    for v in (rng.integers(1, 500, 3000), rng.integers(-40, 40, 900),
+              rng.integers(0, 10 ** 12, 300), rng.integers(0, 99, 50).astype(str).astype(object)):
+        codes, uniq = _sorted_factorize(v)
+        want_c, want_u = pd.factorize(v, sort=True, use_na_sentinel=False)
+        np.testing.assert_array_equal(codes, want_c)
+        np.testing.assert_array_equal(uniq, want_u)

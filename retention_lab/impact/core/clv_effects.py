@@ -139,7 +139,7 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     nm = int(mi.max()) + 1
     # the customers once (sorted, as np.unique), each order's customer by its code: the
     # per-order lookups below are takes, not reindexes of millions of labels (issue 22)
-    codes, uniq = pd.factorize(cid, sort=True, use_na_sentinel=False)
+    codes, uniq = _sorted_factorize(cid)
     enr = pd.Series(pd.to_datetime(enrolled_at.to_numpy()), index=enrolled_at.index)
     enr = enr[~enr.index.duplicated()]
     e_o = enr.reindex(uniq).to_numpy()[codes]
@@ -183,6 +183,19 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     contrib = drho[mi[ref]] * (amt[ref] - index_m[mi[ref]]) / np.where(n_m > 0, n_m, 1.0)[mi[ref]]
     infl_ref = pd.Series(np.bincount(rpos, weights=contrib, minlength=len(rc)), index=rc)
     return float(rho), infl.add(infl_ref, fill_value=0.0), int(both.sum())
+
+
+def _sorted_factorize(v):
+    """``pd.factorize(v, sort=True)`` (missing values a value of their own): for integers in a
+    range at most 4x their number, from a presence table over the range (no hashing)."""
+    if v.dtype.kind == "i" and len(v):
+        lo, hi = int(v.min()), int(v.max())
+        if hi - lo < 4 * len(v):
+            present = np.zeros(hi - lo + 1, bool)
+            present[v - lo] = True
+            rank = np.cumsum(present) - 1
+            return rank[v - lo], np.flatnonzero(present) + lo
+    return pd.factorize(v, sort=True, use_na_sentinel=False)
 
 
 def _sorted_codes(codes, uniq):
