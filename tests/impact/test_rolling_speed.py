@@ -8,12 +8,9 @@
 * the quadrature Pareto/NBD started at a subsample's fit against a Nelder–Mead polish;
 * the price index's period effects against the two-way fixed-effects least squares solved
   directly;
-* the stages run side by side in threads against the same stages run in turn (bit for bit);
 * the Pareto/NBD gradient's blocks in two threads against central differences.
 """
 from __future__ import annotations
-
-from concurrent.futures import Future
 
 import numpy as np
 import pandas as pd
@@ -134,41 +131,6 @@ def test_price_index_is_the_two_way_fixed_effects_least_squares():
     tau = np.r_[0.0, coef[len(uc):]]
     tau -= tau.mean()
     np.testing.assert_allclose(got.loc[up].to_numpy(), tau, atol=1e-6)
-
-
-class _InTurn:
-    """A stand-in for ThreadPoolExecutor that runs every task at once, in the caller's thread."""
-
-    def __init__(self, *a, **k):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def submit(self, fn, *args):
-        fut = Future()
-        fut.set_result(fn(*args))
-        return fut
-
-    def map(self, fn, items):
-        return [fn(x) for x in items]
-
-
-def test_side_by_side_stages_give_the_numbers_of_running_them_in_turn(monkeypatch):
-    """The propensity, the price index, the histories and the perturbed completions run in a
-    thread pool beside the completion model's fit (issue 22): the effects, SEs and trial rows
-    equal, bit for bit, those of the same stages run one after the other (the code before)."""
-    data = rl.datasets.simulate_loyalty_experiment(n_customers=2500, design="rolling", seed=8)
-    side = tr.rolling_effects(data)
-    monkeypatch.setattr(tr, "ThreadPoolExecutor", _InTurn)
-    turn = tr.rolling_effects(data)
-    num = side.effects.select_dtypes("number").columns
-    np.testing.assert_array_equal(side.effects[num].to_numpy(), turn.effects[num].to_numpy())
-    for col in ("propensity", "weight", "orders", "spend", "retained"):
-        np.testing.assert_array_equal(side.trials[col].to_numpy(), turn.trials[col].to_numpy())
 
 
 def test_pareto_gradient_in_threaded_blocks_matches_central_differences():

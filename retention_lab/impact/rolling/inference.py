@@ -231,7 +231,7 @@ def _effect(name, m, method, n, alpha) -> dict:
 
 
 def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, base, comp, n_rows,
-                            n_cl, outcomes, step: float = 1e-5, pool=None) -> dict:
+                            n_cl, outcomes, step: float = 1e-5) -> dict:
     """What the BG/NBD completion adds to the influence functions (linearization after
     imputation, Kim & Rao 2009, *Biometrika* 96(4), §2; Tsiatis 2006, *Semiparametric Theory and
     Missing Data*, §9.1): the doubly robust means are linear in the outcomes, so with ``θ`` the
@@ -245,8 +245,7 @@ def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, base
     Returns ``dict(ok, psi_theta (n_cl, k), D (k dicts outcome → per-row derivative), detail)``;
     ``ok`` is False (with the reason in ``detail``) when the covariance is not finite or the
     scores are not, and then the intervals leave the parameter uncertainty out. ``base``: the
-    completed outcomes at ``θ̂`` (``complete(bg)[0]``); ``pool``: a thread pool in which the
-    perturbed completions run side by side (the same numbers: each is computed alone)."""
+    completed outcomes at ``θ̂`` (``complete(bg)[0]``)."""
     V = getattr(bg, "variance_matrix_log_", None)
     # the parameters with a covariance (a Pareto/NBD at its homogeneous-lifetime bound holds s)
     names = list(V.index) if V is not None else list(bg.params_.index)
@@ -268,17 +267,12 @@ def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, base
                     detail=why + (f" (fit warnings: {msg})" if msg else ""))
     psi_theta = np.zeros((n_cl, len(names)))
     psi_theta[fit_codes] = score @ V.to_numpy()
-    perturbed = []
+    D = []
     for name in names:
         b = copy.copy(bg)
         b.params_ = bg.params_.copy()
         b.params_[name] = float(bg.params_[name]) * np.exp(step)
-        perturbed.append(b)
-    done = (list(pool.map(complete, perturbed)) if pool is not None
-            else [complete(b) for b in perturbed])
-    D = []
-    for completed, _ in done:
-        d = (completed - base) / step
+        d = (complete(b)[0] - base) / step
         Dk = {}
         for j, k in enumerate(outcomes):
             v = np.zeros(n_rows)

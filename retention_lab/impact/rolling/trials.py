@@ -137,7 +137,6 @@ trial rows with their weights (``RollingResult.trials``) are the hook it can use
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -377,25 +376,18 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
     member = rows["member"].to_numpy() == 1
     _require_members_and_comparisons(member, info)
     cats, Xcat_c, ref, levels, code, X, keep_col = _design_matrix(rows, frame)
-    comp = ~member
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        # the propensity (a logit) does not depend on the completion, nor the completion on it,
-        # so they run side by side (issue 22: two cores; each is computed alone, so the numbers
-        # are those of running them in turn). The work in the pool is numpy on arrays it does
-        # not share with a writer, and emits no warnings that the completion model's fits,
-        # which record theirs (warnings.catch_warnings is process-wide), could catch.
-        logit = pool.submit(_logit, X, member.astype(float))
-        hday, enrol_h, follow_end, sv, survey_w = _survey_weights(
-            data, rows, H, frame, Xcat_c, cats, ref, code, comp, horizon_days)
-        bg, bg_loglik, Y, unc, n_cl = _complete_comparison_rows(
-            rows, H, frame, comp, code, hday, enrol_h, follow_end, horizon_days, pool)
-        beta = logit.result()
+    beta = _logit(X, member.astype(float))
     e = _sigmoid(X @ beta)
     kept = e <= 1 - trim
+    comp = ~member
+    hday, enrol_h, follow_end, sv, survey_w = _survey_weights(
+        data, rows, H, frame, Xcat_c, cats, ref, code, comp, horizon_days)
     cens = rows["censored"].to_numpy() == 1
     w = np.where(member, 1.0, e / (1 - e)) * kept
     rows["propensity"], rows["weight"], rows["kept"] = e, w, kept
     ok = kept.copy()
+    bg, bg_loglik, Y, unc, n_cl = _complete_comparison_rows(
+        rows, H, frame, comp, code, hday, enrol_h, follow_end, horizon_days)
     effects, method, n_t = _effects_table(rows, sv, Y, unc, member, w, X, code, n_cl, ok,
                                           survey_w, info, period, bg, alpha)
     bal, checks, thin, ess, trimmed = _rolling_checks(rows, member, ok, w, kept, trim, unc, cens,
@@ -417,21 +409,17 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
 
 
 def _complete_comparison_rows(rows, H, frame, comp, code, hday, enrol_h, follow_end,
-                              horizon_days, pool=None):
+                              horizon_days):
     """Comparison rows' outcomes completed after a later enrolment (``rows`` updated in place:
     orders, spend, retained, completed) and the completion model's uncertainty term. Returns
-    ``(model, {model: log-likelihood}, Y, uncertainty, number of clusters)``. ``pool``: a
-    thread pool for the parts that do not depend on each other (the price index and the
-    histories read while the completion model is fitted; the perturbed completions)."""
-    def read():
-        # the histories are read once; the completion is re-evaluated per parameter
-        # perturbation
-        price = _price_index(H, frame)
-        return _completion_inputs(H, code[comp], hday[comp], enrol_h[comp], follow_end[comp],
-                                  horizon_days, price)
-    inputs = pool.submit(read) if pool is not None else None
+    ``(model, {model: log-likelihood}, Y, uncertainty, number of clusters)``."""
     bg, bg_codes, bg_summary, bg_warnings, bg_loglik = _untreated_btyd(H, frame)
-    inputs = inputs.result() if inputs is not None else read()
+
+    price = _price_index(H, frame)
+
+    # the histories are read once; the completion is re-evaluated per parameter perturbation
+    inputs = _completion_inputs(H, code[comp], hday[comp], enrol_h[comp], follow_end[comp],
+                                horizon_days, price)
 
     def complete(b):
         return _completed_from(inputs, b)
@@ -444,7 +432,7 @@ def _complete_comparison_rows(rows, H, frame, comp, code, hday, enrol_h, follow_
     Y = {"orders": rows["orders"].to_numpy(float), "spend": rows["spend"].to_numpy(float),
          "retained": rows["retained"].to_numpy(float)}
     unc = _completion_uncertainty(bg, bg_codes, bg_summary, bg_warnings, complete, done, comp,
-                                  len(rows), n_cl, ("orders", "spend", "retained"), pool=pool)
+                                  len(rows), n_cl, ("orders", "spend", "retained"))
     unc.update(model=bg._model_name, loglik=bg_loglik)
     return bg, bg_loglik, Y, unc, n_cl
 
