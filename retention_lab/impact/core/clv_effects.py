@@ -144,8 +144,9 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     enr = enr[~enr.index.duplicated()]
     e_o = enr.reindex(uniq).to_numpy()[codes]
     ref = pd.isna(e_o) | (dates <= e_o)
-    n_m = np.bincount(mi[ref], minlength=nm).astype(float)
-    s_m = np.bincount(mi[ref], weights=amt[ref], minlength=nm)
+    mi_r, amt_r = mi[ref], amt[ref]                      # (each mask applied once)
+    n_m = np.bincount(mi_r, minlength=nm).astype(float)
+    s_m = np.bincount(mi_r, weights=amt_r, minlength=nm)
     with np.errstate(invalid="ignore", divide="ignore"):
         index_m = pd.Series(np.where(n_m > 0, s_m / np.where(n_m > 0, n_m, 1), np.nan))
     if not index_m.notna().any():
@@ -157,7 +158,8 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     mem = ~pd.isna(i_o)
     pos, ids_m = _sorted_codes(codes[mem], uniq)         # np.unique's result
     post_o = dates[mem] > i_o[mem]
-    y = amt[mem] / index_m[mi[mem]]                      # deflated amounts
+    mi_m = mi[mem]
+    y = amt[mem] / index_m[mi_m]                         # deflated amounts
     nmem = len(ids_m)
     n_pre = np.bincount(pos[~post_o], minlength=nmem).astype(float)
     n_post = np.bincount(pos[post_o], minlength=nmem).astype(float)
@@ -174,13 +176,13 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     infl = pd.Series((a_i - rho * b_i) / B, index=ids_m)
     # the reference index: dρ/dI_m (members' deflated amounts scale as 1/I_m) …
     ob = both[pos]
-    dA = -np.bincount(mi[mem][ob & post_o], weights=y[ob & post_o], minlength=nm)
-    dB = -np.bincount(mi[mem][ob & ~post_o], weights=(k[pos] * y)[ob & ~post_o], minlength=nm)
+    dA = -np.bincount(mi_m[ob & post_o], weights=y[ob & post_o], minlength=nm)
+    dB = -np.bincount(mi_m[ob & ~post_o], weights=(k[pos] * y)[ob & ~post_o], minlength=nm)
     with np.errstate(invalid="ignore", divide="ignore"):
         drho = np.where(n_m > 0, (dA - rho * dB) / B / index_m, 0.0)  # months without orders: fixed
     # … times each reference customer's influence on I_m = S_m / N_m
     rpos, rc = _sorted_codes(codes[ref], uniq)
-    contrib = drho[mi[ref]] * (amt[ref] - index_m[mi[ref]]) / np.where(n_m > 0, n_m, 1.0)[mi[ref]]
+    contrib = drho[mi_r] * (amt_r - index_m[mi_r]) / np.where(n_m > 0, n_m, 1.0)[mi_r]
     infl_ref = pd.Series(np.bincount(rpos, weights=contrib, minlength=len(rc)), index=rc)
     return float(rho), infl.add(infl_ref, fill_value=0.0), int(both.sum())
 
