@@ -183,7 +183,13 @@ def test_pnbd_loglik_grad_matches_central_differences(pnbd_summary, params):
     differences of :func:`pnbd_loglik` (step 1e-3 relative; their own error is ~1e-9), per
     customer; the log-likelihood is the same to the bit."""
     x, tx, T = (pnbd_summary[k].to_numpy(float) for k in ("frequency", "recency", "T"))
-    p = np.array(params)
+    assert_pnbd_grad_matches_differences(np.array(params), x, tx, T)
+
+
+def assert_pnbd_grad_matches_differences(p, x, tx, T):
+    """:func:`pnbd_loglik_grad` against fourth-order central differences of
+    :func:`pnbd_loglik` (a separate implementation), per customer; the log-likelihoods equal to
+    the bit (also used by test_rolling_speed for the threaded blocks)."""
     ll, g = completion.pnbd_loglik_grad(p, x, tx, T)
     np.testing.assert_array_equal(ll, completion.pnbd_loglik(p, x, tx, T))
     for j in range(4):

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import optimize
+from test_rolling_scale import assert_pnbd_grad_matches_differences
 
 import retention_lab as rl
 from retention_lab.impact.core.outcomes import categorical_columns
@@ -142,12 +143,4 @@ def test_pareto_gradient_in_threaded_blocks_matches_central_differences():
     x, tx, T = (summ[k].to_numpy(float) for k in ("frequency", "recency", "T"))
     p = np.array([1.5, 47.0, 0.76, 529.0])
     assert np.sum(np.log((p[1] + T) / (p[1] + tx)) > 0) > 8 * completion._BLOCK
-    ll, g = completion.pnbd_loglik_grad(p, x, tx, T)
-    np.testing.assert_array_equal(ll, completion.pnbd_loglik(p, x, tx, T))
-    for j in range(4):
-        h = 1e-3 * p[j]
-
-        def f(c):
-            return completion.pnbd_loglik(p + c * h * np.eye(4)[j], x, tx, T)
-        num = (8 * (f(1) - f(-1)) - (f(2) - f(-2))) / (12 * h)
-        np.testing.assert_allclose(g[:, j], num, rtol=1e-6, atol=1e-6 / p[j])
+    assert_pnbd_grad_matches_differences(p, x, tx, T)
