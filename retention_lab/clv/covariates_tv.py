@@ -115,6 +115,33 @@ from .profile_interval import fitter_profile_interval
 
 
 # ---------------------------------------------------------------------------- the fitter
+def covariance_problem(H: np.ndarray, names, theta) -> str | None:
+    """Why the observed information ``H`` (log scale for r, α, s, β) gives no covariance, or
+    None: not finite, or not positive definite by :func:`.base.covariance_from_information`'s
+    rule (relative eigenvalue floor 1e-10) — then the eigenvalue and its direction, which names
+    the flat ridge: (log s, log β) growing together is the Pareto/NBD's boundary s → ∞ (no
+    heterogeneity in the dropout rate, the lifetime exponential) where the likelihood is flat
+    and, past s ≈ 10², not finite (seed 1003's bootstrap refits, issue 19)."""
+    if not np.all(np.isfinite(H)):
+        return ("the information matrix is not finite (the log-likelihood's gradient is not "
+                "finite next to the estimates)")
+    evals, vecs = np.linalg.eigh(H)
+    if evals[0] > 1e-10 * max(1.0, evals[-1]):
+        return None
+    v = vecs[:, 0] * np.sign(vecs[np.argmax(np.abs(vecs[:, 0])), 0])
+    labels = [f"log {n}" if i < 4 else n for i, n in enumerate(names)]
+    along = " ".join(f"{v[i]:+.2f} {labels[i]}" for i in np.flatnonzero(np.abs(v) >= 0.3))
+    why = "a flat ridge or a boundary of the parameters"
+    top = set(np.argsort(-np.abs(v))[:2])
+    for (i, j), what in (((0, 1), "in the purchase rate"), ((2, 3), "in the dropout rate")):
+        if top == {i, j} and v[i] * v[j] > 0 and v[i] ** 2 + v[j] ** 2 >= 0.8:
+            why = (f"{names[i]} = {np.exp(theta[i]):.3g} and {names[j]} = {np.exp(theta[j]):.3g} "
+                   f"growing together: no detectable heterogeneity {what}, a boundary where "
+                   "the likelihood is flat")
+    return (f"the information matrix is not positive definite (eigenvalue {evals[0]:.3g} of "
+            f"largest {evals[-1]:.3g}, along {along}): not a proper maximum — {why}")
+
+
 class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
     """Pareto/NBD with time-varying covariates (Bachmann, Meierer & Näf 2021; CLVTools'
     ``pnbd`` with dynamic covariates). Parameters ``r, alpha, s, beta, trans.<col>,
@@ -263,9 +290,10 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         self.AIC_ = 2 * k - 2 * self.log_likelihood_
         H = self._information(theta, d)
         self.hessian_ = H
+        problem = covariance_problem(H, names, theta)
         cov_model = covariance_from_information(
-            H, f"{type(self).__name__}: the information matrix is singular (a covariate that "
-               "never changes or is collinear?); standard errors are NaN", stacklevel=4)
+            H, f"{type(self).__name__}: {problem or 'the information matrix is singular'}; "
+               "standard errors are NaN", stacklevel=4)
         # the sandwich over customers (each customer one cluster: their whole history is one
         # likelihood term): H⁻¹ (Σ_i s_i s_iᵀ) H⁻¹, valid when the model is misspecified
         sc = self._score_rows(theta, d)
@@ -276,6 +304,14 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         cov = cov_robust if getattr(self, "se_method_", "robust") == "robust" else cov_model
         self.variance_matrix_log_ = pd.DataFrame(cov, index=names, columns=names)
         se_t = np.sqrt(np.diag(cov))
+        if problem is None and not np.all(np.isfinite(se_t)):
+            bad = int((~np.isfinite(sc).all(axis=1)).sum())
+            problem = (f"the scores of {bad:,} row(s) of customers are not finite" if bad else
+                       "the covariance is not finite")
+            warnings.warn(f"{type(self).__name__}: {problem}; standard errors are NaN",
+                          ConvergenceWarning, stacklevel=4)
+        # None, or why the standard errors are NaN (the report's CLV check quotes it)
+        self.se_problem_ = problem
         se = np.where(pos, coef * se_t, se_t)
         self.standard_errors_ = pd.Series(se, index=names, name="se")
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -288,10 +288,9 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     diff_i = clv_on - clv_off
     ok = np.isfinite(diff_i)
     n_bad = int((~ok).sum())
-    refused = None
-    if n_bad > MAX_NONFINITE_SHARE * len(diff_i):
-        refused = (f"{n_bad:,} of {len(diff_i):,} members ({n_bad / len(diff_i):.1%}) have a "
-                   f"non-finite projected CLV (more than {MAX_NONFINITE_SHARE:.0%})")
+    refused = (f"{n_bad:,} of {len(diff_i):,} members ({n_bad / len(diff_i):.1%}) have a "
+               f"non-finite projected CLV (more than {MAX_NONFINITE_SHARE:.0%})"
+               if n_bad > MAX_NONFINITE_SHARE * len(diff_i) else None)
     n = int(ok.sum())
     est = float(diff_i[ok].mean()) if n else np.nan
     # influence functions over customers, on the fitted model's customer positions
@@ -312,8 +311,9 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
     part["aov"] = _aov_influence(infl_rho, pos_all, float(np.mean((margin * spend * on)[ok]))
                                  if len(infl_rho) else 0.0)
     for k_, v in part.items():
-        if not np.all(np.isfinite(v)) and refused is None:
-            refused = f"the {k_} part of the influence function is not finite"
+        if not np.all(np.isfinite(v)) and refused is None:    # the fit's own reason first
+            refused = ((k_ == "parameters" and getattr(fitted, "se_problem_", None))
+                       or f"the {k_} part of the influence function is not finite")
         psi = psi + v
     se = float(np.sqrt(np.sum(psi ** 2))) if refused is None else np.nan
     method = MEMBERSHIP_CLV_METHOD.format(model=fitted._model_name.split(" with")[0],
