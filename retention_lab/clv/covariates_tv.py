@@ -131,7 +131,7 @@ def covariance_problem(H: np.ndarray, names, theta) -> str | None:
     v = vecs[:, 0] * np.sign(vecs[np.argmax(np.abs(vecs[:, 0])), 0])
     labels = [f"log {n}" if i < 4 else n for i, n in enumerate(names)]
     along = " ".join(f"{v[i]:+.2f} {labels[i]}" for i in np.flatnonzero(np.abs(v) >= 0.3))
-    why = "a flat ridge or a boundary of the parameters"
+    why = "a covariate that never changes or is collinear, a flat ridge or a boundary"
     top = set(np.argsort(-np.abs(v))[:2])
     for (i, j), what in (((0, 1), "in the purchase rate"), ((2, 3), "in the dropout rate")):
         if top == {i, j} and v[i] * v[j] > 0 and v[i] ** 2 + v[j] ** 2 >= 0.8:
@@ -139,7 +139,8 @@ def covariance_problem(H: np.ndarray, names, theta) -> str | None:
                    f"growing together: no detectable heterogeneity {what}, a boundary where "
                    "the likelihood is flat")
     return (f"the information matrix is not positive definite (eigenvalue {evals[0]:.3g} of "
-            f"largest {evals[-1]:.3g}, along {along}): not a proper maximum — {why}")
+            f"largest {evals[-1]:.3g}, along {along}): the likelihood is not curved down there — "
+            f"{why}")
 
 
 class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
