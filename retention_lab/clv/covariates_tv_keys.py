@@ -1,10 +1,13 @@
 """Sorting and grouping helpers of :mod:`.covariates_tv_data` at millions of rows (issue 22):
 positions of values stored in blocks without hashing every row, and a stable order of integer
-keys by one value sort."""
+keys by one value sort (:func:`retention_lab._arrays.stable_order`, shared with the survival
+models)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from .._arrays import stable_order as _stable_order  # noqa: F401  (re-exported)
 
 
 def _grouped_codes(v):
@@ -20,13 +23,3 @@ def _grouped_codes(v):
     codes, uniq = pd.factorize(v)
     return codes, np.asarray(uniq)
 
-
-def _stable_order(key):
-    """``(order, key[order])`` of a stable argsort of non-negative int64 keys, by one value sort
-    of ``key · n + row`` when that fits an int64 (numpy's SIMD value sort: ~6x an argsort)."""
-    n = len(key)
-    if n and key.min() >= 0 and int(key.max()) < (2 ** 63 - 1) // n - 1:
-        packed = np.sort(key * n + np.arange(n))
-        return packed % n, packed // n
-    order = np.argsort(key, kind="stable")
-    return order, key[order]

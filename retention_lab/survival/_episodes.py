@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._arrays import positions, stable_order  # noqa: F401  (positions re-exported)
+
 
 def _episode_starts(pos, cut_pos, cut_age, cut_buy, cut_per):
     """``(customer position, start, a purchase split, a period split)`` of every episode:
@@ -90,29 +92,18 @@ def _collapse_codes(rows, event, columns):
     cens = rows[~lapse]
     if not len(cens):
         return rows[lapse].astype(np.int64), np.ones(int(lapse.sum()))
-    key, size = _small_key([v[cens] for v in columns])
-    n = len(cens)
-    if key is not None and size * n < 2 ** 62:
-        # the row number rides in the key's low digits: one value sort groups the rows and
-        # puts each group's first row first; a second packs (first row, count) to order them
-        packed = np.sort(key * n + np.arange(n))
-        g = packed // n
-        at = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        count = np.diff(np.r_[at, n])
-        by_first = np.sort((packed[at] % n) * (n + 1) + count)
-        first, w = by_first // (n + 1), (by_first % (n + 1)).astype(float)
-    elif key is None:
+    key, _ = _small_key([v[cens] for v in columns])
+    if key is None:
         key = _codes([v[cens] for v in columns], len(cens))
         first = np.unique(key, return_index=True)[1]
         w = np.bincount(key, minlength=len(first)).astype(float)
     else:
-        order = np.argsort(key)
-        ks = key[order]
-        starts = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-        first = np.minimum.reduceat(order, starts)     # each group's first row
-        count = np.diff(np.r_[starts, len(ks)])
-        by_first = np.argsort(first)
-        first, w = first[by_first], count[by_first].astype(float)
+        # a stable sort groups the rows with each group's first row first; the groups are
+        # then ordered by that row (distinct values: any sort gives the same order)
+        order, ks = stable_order(key)
+        at = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
+        by_first, first = stable_order(order[at])
+        w = np.diff(np.r_[at, len(ks)])[by_first].astype(float)
     return (np.r_[rows[lapse], cens[first]].astype(np.int64),
             np.r_[np.ones(int(lapse.sum())), w])
 
@@ -148,26 +139,3 @@ def _small_key(columns):
         key = c if key is None else key * radix + c
     return key, size
 
-
-def positions(index, ids) -> np.ndarray:
-    """``pd.Index(index).get_indexer(ids)`` (the position of each id in the unique ``index``,
-    −1 if absent) by a lookup table when both hold integers in a range at most four times the
-    index's length (issue 22: a hash lookup of 17M transactions' ids in a 1M-customer index
-    cost ~1 s CPU, the table ~0.2 s); pandas otherwise, and when the index has duplicates
-    (pandas then raises as before)."""
-    v, x = np.asarray(index), np.asarray(ids)
-    if v.dtype.kind not in "iu" or x.dtype.kind not in "iu" or not len(v) or not len(x):
-        return pd.Index(index).get_indexer(ids)
-    lo, hi = int(v.min()), int(v.max())
-    if hi - lo >= 4 * len(v) + 1024:
-        return pd.Index(index).get_indexer(ids)
-    lut = np.full(hi - lo + 1, -1, np.int64)
-    lut[v - lo] = np.arange(len(v))
-    if np.count_nonzero(lut >= 0) != len(v):          # duplicated ids: pandas' error
-        return pd.Index(index).get_indexer(ids)
-    x = x.astype(np.int64, copy=False) if x.dtype.kind == "i" or int(x.max()) < 2 ** 62 \
-        else None
-    if x is None:
-        return pd.Index(index).get_indexer(ids)
-    inside = (x >= lo) & (x <= hi)
-    return np.where(inside, lut[np.where(inside, x - lo, 0)], -1)

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, CoxTimeVaryingFitter
 
+from .._arrays import positions, stable_order
 from ..errors import DataError
 from ._base import (
     WEIGHT,
@@ -70,7 +71,6 @@ from ._episodes import (  # noqa: F401  (_episode_starts: re-exported for the te
     _cumsum_by,
     _episode_starts,
     _order_by,
-    positions,
 )
 from .data import churn_frame, enrolment_ages  # noqa: F401  (re-exported)
 from .regression import cox_summary
@@ -383,11 +383,10 @@ def purchase_ages(data, table: pd.DataFrame, *, by_customer: bool = False) -> pd
         ks = ks[np.r_[True, ks[1:] != ks[:-1]]]
         code, day = ks // span, (ks % span + d0).astype("datetime64[D]")
     else:
-        # first occurrences by one sort and the smallest position in each run of equal keys
+        # first occurrences: a stable sort puts each run of equal keys' first position first
         # (a hash duplicated() over millions of mostly distinct keys was several times slower)
-        order = np.argsort(key)
-        ks = key[order]
-        at = np.sort(np.minimum.reduceat(order, np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])))
+        order, ks = stable_order(key)
+        at = np.sort(order[np.r_[True, ks[1:] != ks[:-1]]])
         code, day = code[at], day[at]
     first = table["first_purchase"].to_numpy()[code]
     return pd.DataFrame({"customer_id": table.index.to_numpy()[code],

@@ -193,10 +193,7 @@ def _sorted_factorize(v):
     if v.dtype.kind == "i" and len(v):
         lo, hi = int(v.min()), int(v.max())
         if hi - lo < 4 * len(v):
-            present = np.zeros(hi - lo + 1, bool)
-            present[v - lo] = True
-            rank = np.cumsum(present) - 1
-            return rank[v - lo], np.flatnonzero(present) + lo
+            return _sorted_codes(v - lo, np.arange(lo, hi + 1))
     return pd.factorize(v, sort=True, use_na_sentinel=False)
 
 

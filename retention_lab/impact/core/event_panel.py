@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..._arrays import positions
 from ...errors import DataError
-from ...survival._episodes import positions
 from .outcomes import _to_datetime
 
 #: Outcome → how a customer's month is measured.

@@ -31,8 +31,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..._arrays import positions
 from ...errors import DataError
-from ...survival._episodes import positions
 
 COVARIATES = ["pre_orders", "pre_spend", "tenure_days", "recency_days"]
 
