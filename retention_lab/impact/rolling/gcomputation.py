@@ -142,12 +142,14 @@ def choose_completion_model(summary: pd.DataFrame):
             continue
         # a dropout parameter at its bound (no dropout) is fine for the point estimates; what
         # the warnings say about the covariance goes to the completion-model check instead
+        # the start: the fit of k − 1; among the k = 1 models only the quadrature Pareto/NBD
+        # takes one (its fit to the screening subsample, when there was one)
+        init = (best[(fam, k - 1)][1] if k > 1
+                else starts.get(cls) if cls is QuadratureParetoNBD else None)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                model = (cls().fit(summary, init=best[(fam, k - 1)][1]) if k > 1
-                         else cls().fit(summary, init=starts.get(cls))
-                         if cls is QuadratureParetoNBD else cls().fit(summary))
+                model = cls().fit(summary) if init is None else cls().fit(summary, init=init)
             except (ConvergenceError, np.linalg.LinAlgError, FloatingPointError):
                 continue
         if np.isfinite(model.log_likelihood_):
