@@ -71,6 +71,8 @@ def metric_text(entry) -> tuple[str, str]:
     signed = "control" in entry and "treatment" in entry  # an effect: treatment − control
     text = fmt.estimate(entry.get("value"), entry.get("ci_low"), entry.get("ci_high"), kind,
                         currency=currency, signed=signed)
+    if signed and kind == "nps":
+        unit = ""   # a difference of scores is written in points ("+6.3 pts"): no second unit
     return text, unit
 
 

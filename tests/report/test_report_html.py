@@ -62,6 +62,10 @@ def test_metric_text_units():
     assert metric_text({"value": 0.41, "ci_low": 0.38, "ci_high": 0.44, "unit": "proportion"}) \
         == ("41.0% [38.0%, 44.0%]", "")
     assert metric_text({"value": 7.49, "unit": "NPS points"}) == ("7.5", "NPS points")
+    # an NPS difference is written in points once ("+6.3 pts"), not "+6.3 pts … NPS points"
+    diff = {"value": 6.3, "ci_low": 2.4, "ci_high": 10.2, "unit": "NPS points",
+            "control": 30.0, "treatment": 36.3}
+    assert metric_text(diff) == ("+6.3 pts [+2.4 pts, +10.2 pts]".replace(" pts", "\u00a0pts"), "")
 
 
 def _cells(name):
