@@ -132,7 +132,7 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
 def _exact_duplicates(df: pd.DataFrame, rule: str, q: DataQuality) -> pd.DataFrame:
     """The ``duplicates`` rule of :func:`validate_transactions` on the parsed rows."""
     table = "transactions"
-    dup = df.duplicated(keep="first")
+    dup = duplicated_rows(df)
     n = int(dup.sum())
     if not n:
         return df
@@ -151,6 +151,51 @@ def _exact_duplicates(df: pd.DataFrame, rule: str, q: DataQuality) -> pd.DataFra
                   "duplicates='drop' if the file was loaded twice, or 'error' to refuse them.",
                   DuplicateRowsWarning, stacklevel=4)
     return df
+
+
+def duplicated_rows(df: pd.DataFrame) -> np.ndarray:
+    """``df.duplicated(keep="first")`` as a boolean array (every column compared, a row marked
+    when an earlier row equals it), with the hash over every row only where one could be
+    needed (issue 22: 6 s at 17M transactions).
+
+    Equal rows have equal integer columns and equal days, so a coarse key of those (customer
+    id and day, packed into an int64 and sorted by value) splits the rows into groups that
+    contain every set of equal rows; pandas then compares every column of the rows in groups of
+    two or more only, in their order — the same marks. Without such a key (no integer or date
+    column, or ranges too wide to pack) pandas compares every row."""
+    key, size = None, 1
+    for col in df.columns:
+        v = df[col].to_numpy()
+        if v.dtype.kind in "iub":
+            c = v.astype(np.int64)
+        elif v.dtype == "datetime64[ns]":
+            c = v.view(np.int64) // (86_400 * 10 ** 9)      # the day (floor): a coarser key
+        else:
+            continue
+        if not len(c):
+            break
+        lo = int(c.min())
+        radix = int(c.max()) - lo + 1
+        if radix <= 1:
+            continue
+        if size * radix >= 2 ** 62 // max(len(c), 1):      # key · n + row must fit an int64
+            break
+        size *= radix
+        key = c - lo if key is None else key * radix + (c - lo)
+    if key is None:
+        return df.duplicated(keep="first").to_numpy()
+    ks = np.sort(key * len(key) + np.arange(len(key)))      # a stable order by value sort
+    k = ks // len(key)
+    same = k[1:] == k[:-1]
+    cand = np.zeros(len(key), bool)
+    rows = ks % len(key)
+    cand[rows[1:][same]] = True
+    cand[rows[:-1][same]] = True
+    out = np.zeros(len(key), bool)
+    sub = np.flatnonzero(cand)
+    if len(sub):
+        out[sub] = df.iloc[sub].duplicated(keep="first").to_numpy()
+    return out
 
 
 #: a date more than this after the bulk of the data, without an observation_end, is refused
