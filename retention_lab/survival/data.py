@@ -10,6 +10,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..features import churn_table
+from ._churn_days import churn_from_days
 
 __all__ = ["churn_frame", "enrolment_ages"]
 
@@ -25,12 +26,14 @@ def enrolment_ages(churn: pd.DataFrame, enrolled_at: pd.Series, observation_end=
     return days / unit_days
 
 
-def churn_frame(data, inactivity_days: int = 90, columns=None) -> pd.DataFrame:
+def churn_frame(data, inactivity_days: int = 90, columns=None, *, days=None) -> pd.DataFrame:
     """One row per customer (index ``customer_id``): the churn table's columns,
     ``acquisition_cohort`` (month of the first purchase, e.g. ``"1997-01"``; a customers column
     of that name wins), the customer ``columns`` (covariates, group columns) and
     ``enrolment_age`` when ``enrolled_at`` exists.
-    A customer in the transactions but not in ``customers`` is a :class:`DataError`."""
+    A customer in the transactions but not in ``customers`` is a :class:`DataError`.
+    ``days``: the transactions' distinct (customer, day) pairs from
+    :func:`._churn_days.customer_days` (the churn table is then read from them, issue 22)."""
     customers = data.customers
     columns = list(columns or [])
     if "customer_id" not in customers.columns:
@@ -38,7 +41,8 @@ def churn_frame(data, inactivity_days: int = 90, columns=None) -> pd.DataFrame:
                         "present'", table="customers", column="customer_id",
                         rule="required columns present", n_rows=len(customers))
     churn = churn_table(data.transactions, inactivity_days=inactivity_days,
-                        observation_end=data.observation_end)
+                        observation_end=data.observation_end) if days is None else \
+        churn_from_days(days, inactivity_days)
     out = churn.copy()
     out["acquisition_cohort"] = _month_labels(out["first_purchase"])
     for col in columns:

@@ -64,6 +64,7 @@ from ._base import (
     positive_durations,
     zero_note,
 )
+from ._churn_days import ages_from_days, customer_days
 from ._cox import CountingProcessCox
 from ._episodes import (  # noqa: F401  (_episode_starts: re-exported for the tests)
     _codes,
@@ -442,10 +443,15 @@ def enrolment_effect(data, inactivity_days: int = 90, covariates=None, *, alpha:
         raise DataError("customers: missing column 'enrolled_at'; rule 'required columns "
                         "present'", table="customers", column="enrolled_at",
                         rule="required columns present", n_rows=len(data.customers))
-    table = churn_frame(data, inactivity_days, columns=covariates)
+    # the distinct (customer, day) pairs sorted once for the churn table and the purchase ages
+    # (clean transactions; else the engine and purchase_ages, issue 22)
+    days = customer_days(data.transactions, data.observation_end)
+    table = churn_frame(data, inactivity_days, columns=covariates, days=days)
     history, entry, launch = None, None, None
     if adjust_history:
-        history = purchase_ages(data, table, by_customer=True)
+        history = ages_from_days(days, table) if days is not None else None
+        if history is None:
+            history = purchase_ages(data, table, by_customer=True)
         launch = launch_of(data)
         if launch is not None:
             table["entry_age"] = (launch - table["first_purchase"]).dt.days.astype(float)
