@@ -58,6 +58,11 @@ from ...errors import DataError
 from ...features import rfm_summary
 from ...features.periods import customer_periods, period_index
 from ...units import days_per
+from .clv_order_value import (  # noqa: F401  (_sorted_*: re-exported for the tests)
+    _sorted_codes,
+    _sorted_factorize,
+    order_value_ratio,
+)
 from .clv_projection import _bg_projections, discount_coefficients
 
 
@@ -106,104 +111,6 @@ MEMBERSHIP_CLV_METHOD = (
 
 #: above this share of members whose CLV contribution is not finite the interval is refused
 MAX_NONFINITE_SHARE = 0.05
-
-
-def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.Series, end):
-    """The programme's effect on order value as a ratio, by a difference-in-differences over
-    calendar months, and its influence function over customers.
-
-    Every order made by a customer not (yet) enrolled (never enrolled, or dated on or before
-    their enrolment — the enrolment order is a non-member's) enters the month's reference order
-    value ``I_m`` (mean amount of those orders in calendar month ``m``; months without any:
-    the nearest month's). A member's orders are deflated by ``I_m`` of their month; the ratio is
-    the members' deflated post-index order value over their deflated pre-index one,
-
-        ρ = Σ_i Σ_post a/I_m  /  Σ_i n_post,i · mean_pre,i(a/I_m)
-
-    over members with orders on both sides of their index date (``index_date``, a Series by
-    customer). A price change common to everybody moves ``I_m`` and the members' amounts
-    alike and cancels; a members-only before/after ratio would credit it to the programme.
-
-    Returns ``(ρ, influence, n_members_used)``: ``influence`` a Series by customer_id (members
-    and reference customers) with ``ρ̂ − ρ ≈ Σ influence`` (the members' ratio-estimator terms
-    plus the reference index's, by the chain rule through each ``I_m``; clustered by customer).
-    """
-    cid = tx["customer_id"].to_numpy()
-    dates = tx["date"].to_numpy()
-    amt = tx["amount"].to_numpy(float)
-    keep = dates <= pd.Timestamp(end).to_datetime64()
-    cid, dates, amt = cid[keep], dates[keep], amt[keep]
-    month = period_index(dates, "M")
-    m0 = int(month.min())
-    mi = (month - m0).astype(np.int64)
-    nm = int(mi.max()) + 1
-    # the customers once (sorted, as np.unique), each order's customer by its code: the
-    # per-order lookups below are takes, not reindexes of millions of labels (issue 22)
-    codes, uniq = _sorted_factorize(cid)
-    enr = pd.Series(pd.to_datetime(enrolled_at.to_numpy()), index=enrolled_at.index)
-    enr = enr[~enr.index.duplicated()]
-    e_o = enr.reindex(uniq).to_numpy()[codes]
-    ref = pd.isna(e_o) | (dates <= e_o)
-    mi_r, amt_r = mi[ref], amt[ref]                      # (each mask applied once)
-    n_m = np.bincount(mi_r, minlength=nm).astype(float)
-    s_m = np.bincount(mi_r, weights=amt_r, minlength=nm)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        index_m = pd.Series(np.where(n_m > 0, s_m / np.where(n_m > 0, n_m, 1), np.nan))
-    if not index_m.notna().any():
-        return np.nan, pd.Series(dtype=float), 0
-    index_m = index_m.ffill().bfill().to_numpy()
-    idx = pd.Series(pd.to_datetime(index_date.to_numpy()), index=index_date.index)
-    idx = idx[~idx.index.duplicated()]
-    i_o = idx.reindex(uniq).to_numpy()[codes]
-    mem = ~pd.isna(i_o)
-    pos, ids_m = _sorted_codes(codes[mem], uniq)         # np.unique's result
-    post_o = dates[mem] > i_o[mem]
-    mi_m = mi[mem]
-    y = amt[mem] / index_m[mi_m]                         # deflated amounts
-    nmem = len(ids_m)
-    n_pre = np.bincount(pos[~post_o], minlength=nmem).astype(float)
-    n_post = np.bincount(pos[post_o], minlength=nmem).astype(float)
-    s_pre = np.bincount(pos[~post_o], weights=y[~post_o], minlength=nmem)
-    s_post = np.bincount(pos[post_o], weights=y[post_o], minlength=nmem)
-    both = (n_pre > 0) & (n_post > 0)
-    if not both.any():
-        return np.nan, pd.Series(dtype=float), 0
-    k = np.where(both, n_post / np.where(n_pre > 0, n_pre, 1.0), 0.0)   # n_post / n_pre
-    a_i = np.where(both, s_post, 0.0)
-    b_i = k * s_pre
-    A, B = a_i.sum(), b_i.sum()
-    rho = A / B
-    infl = pd.Series((a_i - rho * b_i) / B, index=ids_m)
-    # the reference index: dρ/dI_m (members' deflated amounts scale as 1/I_m) …
-    ob = both[pos]
-    dA = -np.bincount(mi_m[ob & post_o], weights=y[ob & post_o], minlength=nm)
-    dB = -np.bincount(mi_m[ob & ~post_o], weights=(k[pos] * y)[ob & ~post_o], minlength=nm)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        drho = np.where(n_m > 0, (dA - rho * dB) / B / index_m, 0.0)  # months without orders: fixed
-    # … times each reference customer's influence on I_m = S_m / N_m
-    rpos, rc = _sorted_codes(codes[ref], uniq)
-    contrib = drho[mi_r] * (amt_r - index_m[mi_r]) / np.where(n_m > 0, n_m, 1.0)[mi_r]
-    infl_ref = pd.Series(np.bincount(rpos, weights=contrib, minlength=len(rc)), index=rc)
-    return float(rho), infl.add(infl_ref, fill_value=0.0), int(both.sum())
-
-
-def _sorted_factorize(v):
-    """``pd.factorize(v, sort=True)`` (missing values a value of their own): for integers in a
-    range at most 4x their number, from a presence table over the range (no hashing)."""
-    if v.dtype.kind == "i" and len(v):
-        lo, hi = int(v.min()), int(v.max())
-        if hi - lo < 4 * len(v):
-            return _sorted_codes(v - lo, np.arange(lo, hi + 1))
-    return pd.factorize(v, sort=True, use_na_sentinel=False)
-
-
-def _sorted_codes(codes, uniq):
-    """``np.unique(uniq[codes], return_inverse=True)`` reversed — ``(inverse, values)`` — for
-    codes into the sorted distinct values ``uniq``: the present codes ranked."""
-    present = np.zeros(len(uniq), bool)
-    present[codes] = True
-    rank = np.cumsum(present) - 1
-    return rank[codes], uniq[present]
 
 
 def membership_clv_effect(data, members: pd.Series | None = None, *, months: int = 12,
