@@ -184,14 +184,15 @@ class CountingProcessCox:
         b_start = np.searchsorted(self._times, self._start, side="right") - 1
         bidx = np.r_[b_stop, b_start]
         keep = bidx >= 0
-        order = np.argsort(bidx[keep], kind="stable")
-        self._b_rows = np.r_[np.arange(n), np.arange(n)][keep][order]
-        self._b_sign = np.r_[np.ones(n), -np.ones(n)][keep][order]
-        self._b_bounds = np.searchsorted(bidx[keep][order], np.arange(K + 1))
-        self._e_order = order_k = np.argsort(k, kind="stable")
-        self._e_bounds = np.searchsorted(k[order_k], np.arange(K + 1))
         self._grouped = self._group(K, bidx, (np.r_[self._w, -self._w])[keep], keep) \
             if self.grouped else None
+        if self._grouped is None:    # the per-row sums' buckets (the grouped sums need none)
+            order = np.argsort(bidx[keep], kind="stable")
+            self._b_rows = np.r_[np.arange(n), np.arange(n)][keep][order]
+            self._b_sign = np.r_[np.ones(n), -np.ones(n)][keep][order]
+            self._b_bounds = np.searchsorted(bidx[keep][order], np.arange(K + 1))
+            self._e_order = order_k = np.argsort(k, kind="stable")
+            self._e_bounds = np.searchsorted(k[order_k], np.arange(K + 1))
 
         beta = np.zeros(X.shape[1])
         hess, grad, ll = self._terms(beta)
@@ -253,5 +254,5 @@ class CountingProcessCox:
         self.summary.index.name = "covariate"
         for name in ("_X", "_start", "_stop", "_w", "_ev", "_k", "_frac", "_wa", "_b_rows",
                      "_b_sign", "_b_bounds", "_e_order", "_e_bounds", "_grouped"):
-            delattr(self, name)
+            self.__dict__.pop(name, None)
         return self
