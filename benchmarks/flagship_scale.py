@@ -25,7 +25,12 @@ shared by other jobs); the issue's acceptance run is ``--sizes 20000 200000 1000
 --repeats 3`` (on 2026-12-06 one 1M run alone took tens of minutes on the shared machine);
 ``--profile`` adds a cProfile listing (top 15 by cumulative time) per run. Peak RSS is per
 process (``ru_maxrss``) and includes the read; the line under each size names the stages during
-which the peak grew most.
+which the peak grew most. Since issue 22's side process (``retention_lab._side_process``: on
+large studies the event study, the time-varying Cox model and the CLV effect run in a forked
+process beside the trial emulation) the peak is the larger of that and the sampled peak of the
+proportional set size of this process plus its children (shared pages counted once), the CPU
+time of ``analyze`` includes the side process', and its stages are listed with "(side
+process)" from the side process' own timers.
 """
 from __future__ import annotations
 
@@ -125,6 +130,58 @@ def _install_timers(acc, cpu, peaks):
         setattr(owner, attr, staticmethod(w) if static else w)
 
 
+def _children_cpu() -> float:
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+class _PssSampler:
+    """The peak, over the run, of the proportional set size (``Pss`` of
+    ``/proc/PID/smaps_rollup``) of this process plus its children (the analysis' side
+    process: pages it shares with this one are counted once, split between them), sampled
+    every 0.1 s in a thread. ``stop()`` returns it in GiB, or None where /proc has no
+    ``smaps_rollup``."""
+
+    def __init__(self):
+        import threading
+        self.peak, self._stop = 0.0, threading.Event()
+        self._ok = Path("/proc/self/smaps_rollup").exists()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        if self._ok:
+            self._t.start()
+
+    @staticmethod
+    def _pss_kib(pid) -> float:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    return float(line.split()[1])
+        except OSError:
+            pass
+        return 0.0
+
+    def _run(self):
+        me = os.getpid()
+        while not self._stop.is_set():
+            kids = []
+            for task in Path(f"/proc/{me}/task").iterdir():
+                try:
+                    kids += (task / "children").read_text().split()
+                except OSError:
+                    pass
+            total = self._pss_kib(me) + sum(self._pss_kib(k) for k in kids)
+            self.peak = max(self.peak, total / 2 ** 20)
+            self._stop.wait(0.1)
+
+    def stop(self):
+        if not self._ok:
+            return None
+        self._stop.set()
+        self._t.join()
+        return self.peak
+
+
 def child(folder: str, profile: bool) -> dict:
     """One run in this (fresh) process; returns the measurements."""
     import resource
@@ -149,9 +206,12 @@ def child(folder: str, profile: bool) -> dict:
         import cProfile
         prof = cProfile.Profile()
         prof.enable()
-    t0, c0 = time.perf_counter(), time.process_time()
+    sampler = _PssSampler()
+    t0, c0, k0 = time.perf_counter(), time.process_time(), _children_cpu()
     rep = rl.impact.analyze(data, design="self_selected")
-    t_an, c_an = time.perf_counter() - t0, time.process_time() - c0
+    t_an = time.perf_counter() - t0
+    c_an = time.process_time() - c0 + _children_cpu() - k0   # the side process' CPU too
+    pss_gib = sampler.stop()
     if prof is not None:
         import io
         import pstats
@@ -162,8 +222,15 @@ def child(folder: str, profile: bool) -> dict:
     eff = rep.effects
     est = {f"{r.metric}": [float(r.abs_diff), float(r.se)] for r in eff.itertuples()
            if r.estimand == "effect on members"}
+    side = (rep.settings.get("rolling") or {}).get("side_process")
+    if side:   # stages that ran in the side process: timed there (wall and CPU)
+        for label, cost in side["cost"].items():
+            stages[f"{label} (side process)"] = cost["wall"]
+            stage_cpu[f"{label} (side process)"] = cost["cpu"]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
     return dict(n_tx=len(data.transactions), read=t_read, analyze=t_an, analyze_cpu=c_an,
-                rss_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20,
+                rss_gib=max(rss, pss_gib or 0.0), rss_self_gib=rss, pss_peak_gib=pss_gib,
+                side_process=side,
                 stages=stages, stage_cpu=stage_cpu, peak_growth_gib=peaks, analysis=rep.settings.get("analysis"), estimates=est)
 
 

@@ -63,7 +63,7 @@ def _kernel_py(logq, wq, dp, dwq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, gr
     n = m.shape[0]
     nq = logq.shape[1]
     nk = c.shape[0]
-    for i in _range(n):
+    for i in range(n):
         gi = grp[i]
         s = 0.0
         sm = 0.0
@@ -120,18 +120,22 @@ def _kernel_py(logq, wq, dp, dwq, grp, m, B, af, cf, delta, lbeta, t0, dt, c, gr
             out[i, 6] = sr
 
 
-_range = range
 _compiled = False   # not compiled yet: numba is imported on first use (it costs ~0.4 s)
 
 
 def _kernel():
-    """The numba-compiled :func:`_kernel_py` (parallel over rows), or ``None`` without numba."""
-    global _compiled, _range
+    """The numba-compiled :func:`_kernel_py`, or ``None`` without numba.
+
+    Compiled serial, not ``parallel=True`` (issue 22): at scale the CLV effect runs in the
+    analysis' side process (:mod:`retention_lab._side_process`) beside the trial emulation,
+    which has the other core, and numba's default OpenMP threading layer aborts a forked
+    process when the parent has used it. Each row's sums run in the same order either way, so
+    the numbers are bit-identical to the parallel build's (checked on the 20k flagship)."""
+    global _compiled
     if _compiled is False:
         try:
             import numba  # heavy optional import, deferred to the first projection
-            _range = numba.prange
-            _compiled = numba.njit(parallel=True, cache=True)(_kernel_py)
+            _compiled = numba.njit(cache=True)(_kernel_py)
         except ImportError:  # pragma: no cover
             _compiled = None
     return _compiled

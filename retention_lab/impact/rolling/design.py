@@ -10,10 +10,13 @@ purchase history as benchmarks, ROI inputs and the segment estimator.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 
 from ... import ids
+from ..._side_process import SideProcess, enabled as side_enabled, wait_for_parent
 from ..core.clv_effects import rolling_clv_rows
 from ..core.design_io import DesignInput, DesignResult
 from ..core.event_study import event_study
@@ -32,34 +35,48 @@ from .trials import HISTORY_LABELS, RETENTION_DAYS, rolling_effects
 BENCHMARKS = {"prior_orders": "purchases so far", "recency_days": "days since the previous "
               "purchase", "tenure_days": "tenure", "prior_spend": "spend so far",
               "mean_gap_days": "mean inter-purchase time"}
+#: the stages that may run in the side process (names of its tasks)
+EVENT_STUDY, TV_COX, CLV_EFFECT = "event study", "time-varying Cox", "CLV effect"
 WORDS = {"purchases": "purchases", "spend": "spend", "retention": "retention",
          "nps": "NPS", "csat": "satisfaction (CSAT 4–5)"}
 
 
 def analyze_rolling(inp: DesignInput, *, period: str = "M") -> DesignResult:
     """The rolling design's effects, checks and diagnostics for :func:`~.analyze` (see the
-    module docstring); ``period`` is the trial grid (one trial per month)."""
+    module docstring); ``period`` is the trial grid (one trial per month).
+
+    The event study, the time-varying Cox model and the CLV effect do not depend on the trial
+    emulation (the CLV effect only on which members it kept): on a large study they run in a
+    forked side process beside it (:mod:`retention_lab._side_process`; issue 22), with the same
+    results as in one process — each is computed here instead if the side process fails."""
     data, out, alpha, retention_days = inp.data, inp.out, inp.alpha, inp.retention_days
-    res = rolling_effects(data, horizon_days=inp.horizon_days, alpha=alpha, trim=inp.trim,
-                          retention_days=RETENTION_DAYS if retention_days is None
-                          else retention_days, period=period)
+    tasks = _side_tasks(inp)
+    with SideProcess(tasks, run=bool(tasks) and side_enabled(len(out))) as side:
+        res = rolling_effects(data, horizon_days=inp.horizon_days, alpha=alpha, trim=inp.trim,
+                              retention_days=RETENTION_DAYS if retention_days is None
+                              else retention_days, period=period,
+                              on_kept=(lambda rows: side.send(_kept_members(rows)))
+                              if side.running and inp.clv else None)
+        side_out = {name: _side_result(side, name, inp, res) for name, *_ in tasks}
+    if side.cost_ or side.failed:   # say where the stages ran and what the side cost
+        res.info["side_process"] = dict(cost=side.cost_, failed=side.failed,
+                                        peak_rss_gib=side.peak_rss_gib_)
     effects = [res.effects]
     checks = list(res.checks)
     naive = pd.DataFrame()
     es = None
     if inp.event_study:
-        es, check = _event_study(data, alpha)
+        es, check = side_out[EVENT_STUDY]
         checks.append(check)
     if inp.survival:
-        try:
-            tv, nv = enrolment_hazard_ratio(data, out, alpha=alpha)
+        tv, nv, check = side_out[TV_COX]
+        if check is None:
             effects.append(pd.DataFrame([tv]))
             naive = pd.DataFrame([nv])
-        except Exception as exc:   # the survival module is optional here: report, do not fail
-            checks.append(dict(id=ids.CHECK_TV_COX, check="time-varying Cox (enrolment)", status="warn", value=np.nan,
-                               detail=f"not computed: {type(exc).__name__}: {exc}"))
+        else:
+            checks.append(check)
     if inp.clv:   # one BG/NBD with membership switching on at enrolment (never raises)
-        rows, check = rolling_clv_rows(data, res, alpha=alpha, n_draws=inp.n_draws, seed=inp.seed)
+        rows, check = side_out[CLV_EFFECT]
         effects.append(rows)
         checks.append(check)
     effects = pd.concat(effects, ignore_index=True)
@@ -86,6 +103,57 @@ def analyze_rolling(inp: DesignInput, *, period: str = "M") -> DesignResult:
                f"{info['start'].date()} to {info['last_index_date'].date()}; "
                f"{info['n_members_too_late']:,} members enrolled too late for a "
                "complete window"])
+
+
+def _side_tasks(inp: DesignInput) -> list:
+    """The stages that may run beside the trial emulation: ``(name, function, args, kwargs)``
+    in the order they run (the CLV effect last: it waits for the kept members)."""
+    tasks = []
+    if inp.event_study:
+        tasks.append((EVENT_STUDY, _event_study, (inp.data, inp.alpha), {}))
+    if inp.survival:
+        tasks.append((TV_COX, _tv_cox, (inp.data, inp.out, inp.alpha), {}))
+    if inp.clv:
+        tasks.append((CLV_EFFECT, _clv_after_trials, (inp,), {}))
+    return tasks
+
+
+def _side_result(side: SideProcess, name: str, inp: DesignInput, res):
+    """Stage ``name``'s result from the side process, or computed here (side process not run
+    or failed: the same function on the same inputs)."""
+    value = side.result(name) if side.running else None
+    if value is not None:
+        return value
+    if name == EVENT_STUDY:
+        return _event_study(inp.data, inp.alpha)
+    if name == TV_COX:
+        return _tv_cox(inp.data, inp.out, inp.alpha)
+    return rolling_clv_rows(inp.data, res, alpha=inp.alpha, n_draws=inp.n_draws, seed=inp.seed)
+
+
+def _kept_members(rows: pd.DataFrame) -> pd.DataFrame:
+    """The trial rows the CLV effect reads (members, kept), small enough to send."""
+    keep = (rows["member"].to_numpy() == 1) & rows["kept"].to_numpy(bool)
+    return rows.loc[keep, ["customer_id", "index_date", "member", "kept"]]
+
+
+def _clv_after_trials(inp: DesignInput):
+    """In the side process: wait for the kept members, then the CLV effect on them."""
+    trials = SimpleNamespace(trials=wait_for_parent())
+    return rolling_clv_rows(inp.data, trials, alpha=inp.alpha, n_draws=inp.n_draws,
+                            seed=inp.seed)
+
+
+def _tv_cox(data, out, alpha):
+    """The time-varying Cox model of enrolment: ``(row, naive row, None)``, or ``(None, None,
+    check)`` saying why it was not computed."""
+    try:
+        tv, nv = enrolment_hazard_ratio(data, out, alpha=alpha)
+        return tv, nv, None
+    except Exception as exc:   # the survival module is optional here: report, do not fail
+        return None, None, dict(id=ids.CHECK_TV_COX, check="time-varying Cox (enrolment)",
+                                status="warn", value=np.nan,
+                                detail=f"not computed: {type(exc).__name__}: {exc}")
 
 
 def _event_study(data, alpha):

@@ -350,7 +350,7 @@ def build_trials(data, *, horizon_days: int = 365, retention_days: int = RETENTI
 
 def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETENTION_DAYS,
                     period: str = "M", alpha: float = 0.05, trim: float = 0.01,
-                    start=None) -> RollingResult:
+                    start=None, on_kept=None) -> RollingResult:
     """The rolling-enrolment analysis of ``data`` (see the module docstring).
 
     Parameters
@@ -369,6 +369,10 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
     trim : float
         Trial rows with propensity above ``1 − trim`` are dropped (members and comparison rows
         alike; members dropped are counted in the overlap check).
+    on_kept : callable, optional
+        Called with the trial rows (``member``, ``index_date``, ``kept`` …) as soon as the
+        trimming has decided which rows are kept, before the completion and the effects: a
+        stage that needs only the kept members can start then (:mod:`.design`).
     """
     rows, info, H, frame = build_trials(data, horizon_days=horizon_days,
                                         retention_days=retention_days, period=period,
@@ -385,6 +389,8 @@ def rolling_effects(data, *, horizon_days: int = 365, retention_days: int = RETE
     cens = rows["censored"].to_numpy() == 1
     w = np.where(member, 1.0, e / (1 - e)) * kept
     rows["propensity"], rows["weight"], rows["kept"] = e, w, kept
+    if on_kept is not None:
+        on_kept(rows)
     ok = kept.copy()
     bg, bg_loglik, Y, unc, n_cl = _complete_comparison_rows(
         rows, H, frame, comp, code, hday, enrol_h, follow_end, horizon_days)
