@@ -213,6 +213,18 @@ def _beta_nodes(a: float, b: float, n: int):
     squared first components of its eigenvectors). Unlike ``scipy.special.roots_jacobi``, whose
     weights overflow to NaN when ``a + b`` is large (a BG/NBD fit with no dropout, b ≈ 3e4),
     the weights are never scaled by the total mass."""
+    diag, off2 = _jacobi_coefficients(a, b, n)
+    t, v = linalg.eigh_tridiagonal(diag, np.sqrt(off2))
+    p, w = (1 + t) / 2, v[0] ** 2
+    p.flags.writeable = w.flags.writeable = False          # cached: shared by the callers
+    return p, w
+
+
+def _jacobi_coefficients(a, b, n: int):
+    """Diagonal and squared off-diagonal of the ``n × n`` Jacobi matrix of the Beta(a, b)
+    distribution mapped to (−1, 1) (:func:`_beta_nodes`); rational in ``a`` and ``b``, so that
+    complex arguments give their derivatives by complex step
+    (:mod:`~retention_lab.impact.rolling.completion_derivatives`)."""
     al, be = b - 1.0, a - 1.0
     m = np.arange(1, n, dtype=float)
     s = 2 * m + al + be
@@ -220,10 +232,7 @@ def _beta_nodes(a: float, b: float, n: int):
     off2 = 4 * m * (m + al) * (m + be) * (m + al + be) / (s ** 2 * (s + 1) * (s - 1))
     if n > 1:   # the first term without the factor (1 + α + β) that cancels
         off2[0] = 4 * (1 + al) * (1 + be) / ((2 + al + be) ** 2 * (3 + al + be))
-    t, v = linalg.eigh_tridiagonal(diag, np.sqrt(off2))
-    p, w = (1 + t) / 2, v[0] ** 2
-    p.flags.writeable = w.flags.writeable = False          # cached: shared by the callers
-    return p, w
+    return diag, off2
 
 
 #: node counts of the retention quadratures: each row gets the smallest one that its sharpness

@@ -231,12 +231,15 @@ def _effect(name, m, method, n, alpha) -> dict:
 
 
 def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, base, comp, n_rows,
-                            n_cl, outcomes, step: float = 1e-5) -> dict:
+                            n_cl, outcomes, step: float = 1e-5, derivatives=None) -> dict:
     """What the BG/NBD completion adds to the influence functions (linearization after
     imputation, Kim & Rao 2009, *Biometrika* 96(4), §2; Tsiatis 2006, *Semiparametric Theory and
     Missing Data*, §9.1): the doubly robust means are linear in the outcomes, so with ``θ`` the
     BG/NBD log parameters ``μ̂(θ̂) ≈ μ̂(θ) + Gᵀ(θ̂ − θ)`` with ``G = μ̂(∂Ỹ/∂θ)`` (the estimator
-    applied to the derivative of the completed outcomes, forward differences), and
+    applied to the derivative of the completed outcomes: ``derivatives``, ``(rows, outcomes,
+    parameters of bg.params_)`` in the log parameters, from
+    :func:`~retention_lab.impact.rolling.completion_derivatives.completed_with_derivatives`, or
+    when None forward differences of ``complete`` with step ``step``), and
     ``θ̂ − θ ≈ Σ_i V s_i`` (``s_i`` a customer's score in ``θ``, ``V`` the fit's
     ``variance_matrix_log_``). Each customer's term ``Gᵀ V s_i`` is added to that customer's
     influence row, so its covariance with the same customer's doubly robust term is kept, and
@@ -269,10 +272,13 @@ def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, base
     psi_theta[fit_codes] = score @ V.to_numpy()
     D = []
     for name in names:
-        b = copy.copy(bg)
-        b.params_ = bg.params_.copy()
-        b.params_[name] = float(bg.params_[name]) * np.exp(step)
-        d = (complete(b)[0] - base) / step
+        if derivatives is not None:
+            d = derivatives[:, :, list(bg.params_.index).index(name)]
+        else:
+            b = copy.copy(bg)
+            b.params_ = bg.params_.copy()
+            b.params_[name] = float(bg.params_[name]) * np.exp(step)
+            d = (complete(b)[0] - base) / step
         Dk = {}
         for j, k in enumerate(outcomes):
             v = np.zeros(n_rows)

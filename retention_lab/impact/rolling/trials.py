@@ -164,6 +164,7 @@ from .checks import (  # noqa: F401
     completion_model_check,
     late_enrolment_check,
 )
+from .completion_derivatives import completed_with_derivatives
 from .gcomputation import (  # noqa: F401
     COMPLETION_MODELS,
     _bgnbd_retention,
@@ -429,7 +430,10 @@ def _complete_comparison_rows(rows, H, frame, comp, code, hday, enrol_h, follow_
 
     def complete(b):
         return _completed_from(inputs, b)
-    done, completed = complete(bg)
+    # the completed outcomes and, in the same pass, their derivatives in the model's parameters
+    # (None for the Erlang-k models, whose derivatives are forward differences of complete)
+    both = completed_with_derivatives(inputs, bg)
+    done, completed, derivatives = both if both is not None else (*complete(bg), None)
     for j, col in enumerate(("orders", "spend", "retained")):
         rows.loc[comp, col] = done[:, j]
     rows["completed"] = False
@@ -438,7 +442,8 @@ def _complete_comparison_rows(rows, H, frame, comp, code, hday, enrol_h, follow_
     Y = {"orders": rows["orders"].to_numpy(float), "spend": rows["spend"].to_numpy(float),
          "retained": rows["retained"].to_numpy(float)}
     unc = _completion_uncertainty(bg, bg_codes, bg_summary, bg_warnings, complete, done, comp,
-                                  len(rows), n_cl, ("orders", "spend", "retained"))
+                                  len(rows), n_cl, ("orders", "spend", "retained"),
+                                  derivatives=derivatives)
     unc.update(model=bg._model_name, loglik=bg_loglik)
     return bg, bg_loglik, Y, unc, n_cl
 
