@@ -51,10 +51,14 @@ def sensitivity_sentence(res) -> str:
         return ("Sensitivity to unmeasured confounding: no E-value could be computed (see the "
                 "sensitivity section).")
     ev = _join([f"{fmt.ratio(sv.loc[m, 'evalue'])} for {m}" for m in prim])
+    ci = _join([fmt.ratio(sv.loc[m, "evalue_ci"]) for m in prim])
+    # both E-values, named: the verdict's fragility sentence quotes the interval's, and a
+    # reader comparing the two paragraphs must not find two numbers for one thing
     return (f"Sensitivity to unmeasured confounding (E-values, VanderWeele & Ding 2017): an "
             f"unmeasured trait would need a risk-ratio association of at least {ev} with both "
-            "joining and the outcome to explain the effects on members away — the "
-            "sensitivity section compares this with the strongest measured covariates.")
+            "joining and the outcome to explain the estimated differences away, and "
+            f"{ci} to bring each interval to no effect — the sensitivity section compares "
+            "this with the strongest measured covariates.")
 
 
 def sensitivity_text(res, currency: str | None = None) -> str:

@@ -230,8 +230,9 @@ def test_executive_summary_has_one_sensitivity_sentence():
     assert lines == ["Sensitivity to unmeasured confounding (E-values, VanderWeele & Ding 2017): "
                      "an unmeasured trait would need a risk-ratio association of at least 1.89 "
                      "for purchases, 1.61 for spend and 1.59 for retention with both joining and "
-                     "the outcome to explain the effects on members away — the sensitivity "
-                     "section compares this with the strongest measured covariates."]
+                     "the outcome to explain the estimated differences away, and 1.64, 1.39 and — "
+                     "to bring each interval to no effect — the sensitivity section compares "
+                     "this with the strongest measured covariates."]
     assert "strongest measured covariate, days since the last purchase" in rep.sensitivity_text()
     # the paragraph discusses the metric that decides the verdict: purchases, first significant
     assert "moves the purchases estimate from +28.6% to +43.4%" in rep.sensitivity_text()
