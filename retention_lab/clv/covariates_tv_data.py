@@ -14,7 +14,12 @@ from ..features.periods import customer_periods
 from ..periods import day_period, period_first_day, period_index
 from ..units import DAYS_PER_UNIT
 from .covariates import _select, design_matrix
-from .covariates_tv_keys import _grouped_codes, _stable_order
+from .covariates_tv_keys import (  # noqa: F401  (_row_ids, _distinct_rows re-exported)
+    _distinct_rows,
+    _grouped_codes,
+    _row_ids,
+    _stable_order,
+)
 
 #: what a purchase event is (module docstring)
 EVENTS = ("orders", "days")
@@ -194,30 +199,38 @@ class DynamicData:
             cp = customer_periods(transactions, "D")
         unit = float(DAYS_PER_UNIT[f])
         self.unit = unit
+        # the rows' arrays, filtered without copying the frame (none when every row is kept)
+        cid, day = cp["customer_id"].to_numpy(), cp["period"].to_numpy()
+        n_ord = cp["n"].to_numpy(np.int64) if events == "orders" else None
         if np.ndim(end) == 0:
             end_d = int(period_index([pd.Timestamp(end)], "D")[0])
-            cp = cp.loc[cp["period"].to_numpy() <= end_d]
+            keep = day <= end_d
         else:  # a cut-off per customer (Series indexed by customer_id)
             endd = pd.Series(period_index(pd.to_datetime(end.to_numpy()), "D"), index=end.index)
-            cp = cp.loc[cp["customer_id"].isin(endd.index)]
-            codes, heads = _grouped_codes(cp["customer_id"].to_numpy())
-            cp = cp.loc[cp["period"].to_numpy() <= endd.reindex(heads).to_numpy()[codes]]
+            keep = pd.Series(cid).isin(endd.index).to_numpy()
+            codes, heads = _grouped_codes(cid[keep])
+            keep[keep] = day[keep] <= endd.reindex(heads).to_numpy()[codes]
+        if not keep.all():
+            cid, day = cid[keep], day[keep]
+            n_ord = n_ord[keep] if n_ord is not None else None
         # each row's customer position (ids in order of first appearance, as pd.unique)
-        cpos, ids = _grouped_codes(cp["customer_id"].to_numpy())
+        cpos, ids = _grouped_codes(cid)
         endd = pd.Series(end_d, index=ids) if np.ndim(end) == 0 else endd.reindex(ids)
         if len(ids) == 0:
             raise DataError("transactions: no customer purchased by the observation end",
                             table="transactions", column="date", rule="non-empty", n_rows=0)
         pos = pd.Series(np.arange(len(ids)), index=ids)
-        day = cp["period"].to_numpy()
         first = np.flatnonzero(np.r_[True, cpos[1:] != cpos[:-1]])
         d0 = day[first]
-        # events per purchase day: every transaction (``"orders"``) or one (``"days"``); the
-        # first purchase day counts once either way (its other orders fall in the part of the
-        # day before age 0, which the model does not expose)
-        mult = cp["n"].to_numpy(np.int64) if events == "orders" else np.ones(len(cpos), np.int64)
-        mult[first] = 1
-        n_days = np.add.reduceat(mult, first) if len(first) else np.zeros(0, np.int64)
+        # events per purchase day: every transaction (``"orders"``) or one (``"days"``: None,
+        # no array of ones); the first purchase day counts once either way (its other orders
+        # fall in the part of the day before age 0, which the model does not expose)
+        mult = n_ord.copy() if n_ord is not None else None
+        if mult is not None:
+            mult[first] = 1
+            n_days = np.add.reduceat(mult, first) if len(first) else np.zeros(0, np.int64)
+        else:
+            n_days = np.diff(np.r_[first, len(cpos)]).astype(np.int64)
         last = day[np.r_[first[1:], len(cpos)] - 1]
         self.ids = pd.Index(ids, name="customer_id")
         self.d0, self.dend = d0, endd.to_numpy()
@@ -295,18 +308,24 @@ class DynamicData:
         rep[first] = False
         span = int((self.dend - d0).max()) + 3
         flat = ppos_i * span + (sd - base_d)
-        key = cpos[rep] * span + (day[rep] - d0[cpos[rep]])
+        cr = cpos[rep]                                   # (each repeat purchase's customer)
+        mr = mult[rep] if mult is not None else None     # (None: one event per day)
+        key = cr * span + (day[rep] - d0[cr])
         at = np.searchsorted(flat, key, side="right") - 1
         S = np.zeros((len(ids), kt))
         for j in range(kt):      # (bincount adds in row order, as np.add.at did)
-            S[:, j] = np.bincount(cpos[rep], weights=X[at, j] * mult[rep], minlength=len(ids))
+            S[:, j] = np.bincount(cr, weights=X[at, j] * mr if mr is not None else X[at, j],
+                                  minlength=len(ids))
         self.S = S
         # each repeat purchase: customer, the life design row in force just after it (the next
-        # day's: a dropout decision follows the purchase), whether it is the last one
-        at_next = np.searchsorted(flat, key + 1, side="right") - 1
+        # day's: a dropout decision follows the purchase), whether it is the last one — the
+        # row at ``at`` or the next one when it starts the next day (a customer's rows start
+        # on distinct days, and ``span`` keeps the next customer's rows above key + 1)
+        nxt = np.minimum(at + 1, len(flat) - 1)
+        at_next = at + ((at + 1 < len(flat)) & (flat[nxt] == key + 1))
         # (orders on one day: one row each, ties at the day's end)
-        self.buy_c = np.repeat(cpos[rep], mult[rep])
-        self.buy_Z = np.repeat(Z[at_next], mult[rep], axis=0)
+        self.buy_c = np.repeat(cr, mr) if mr is not None else cr
+        self.buy_Z = np.repeat(Z[at_next], mr, axis=0) if mr is not None else Z[at_next]
         self.buy_last = np.r_[self.buy_c[1:] != self.buy_c[:-1], True] if rep.any() \
             else np.zeros(0, bool)
         self._purchase_runs()
@@ -321,9 +340,10 @@ class DynamicData:
         purchase's ``c`` the last run's): a few rows per customer instead of one per purchase
         (issue 22)."""
         bc = self.buy_c
-        zid = _row_ids(np.ascontiguousarray(self.buy_Z, dtype=np.float64).view(np.int64))
-        new = np.r_[True, (bc[1:] != bc[:-1]) | (zid[1:] != zid[:-1])] if len(bc) \
-            else np.zeros(0, bool)
+        zb = np.ascontiguousarray(self.buy_Z, dtype=np.float64).view(np.int64)
+        # a new run where the customer or the row's bits change (equal bits: equal ids)
+        new = np.r_[True, (bc[1:] != bc[:-1]) | np.any(zb[1:] != zb[:-1], axis=1)] \
+            if len(bc) else np.zeros(0, bool)
         at = np.flatnonzero(new)
         self.run_c, self.run_Z = bc[at], self.buy_Z[at]
         self.run_n = np.diff(np.r_[at, len(bc)]).astype(float)
@@ -383,12 +403,11 @@ class DynamicData:
         seg_id = _row_ids(seg_rows)
         L = np.bincount(self.seg_c, minlength=n)
         seg_start = np.r_[0, np.cumsum(L)[:-1]]
-        if purchases and len(self.buy_c):
-            zid = _row_ids(bits(self.buy_Z))
-            new = np.r_[True, (self.buy_c[1:] != self.buy_c[:-1]) | (zid[1:] != zid[:-1])]
-            run_at = np.flatnonzero(new)
-            run_c, run_z = self.buy_c[run_at], zid[run_at]
-            run_len = np.diff(np.r_[run_at, len(zid)])
+        if purchases and len(self.run_c):
+            # the purchase runs of _purchase_runs (ids of their design rows: any numbering of
+            # equal rows gives the same distinct customers)
+            run_c, run_z = self.run_c, _row_ids(bits(self.run_Z))
+            run_len = self.run_n.astype(np.int64)
             R = np.bincount(run_c, minlength=n)
         else:
             run_c = run_z = run_len = np.zeros(0, np.int64)
@@ -444,9 +463,8 @@ class DynamicData:
         out.dead_first = np.flatnonzero(np.r_[True, out.dead_c[1:] != out.dead_c[:-1]]) \
             if len(out.dead_c) else np.zeros(0, np.int64)
         out.dead_cust = out.dead_c[out.dead_first]
-        bk = newpos[self.buy_c] >= 0
-        out.buy_c = newpos[self.buy_c[bk]]
-        out.buy_Z, out.buy_last = self.buy_Z[bk], self.buy_last[bk]
+        for k in ("buy_c", "buy_Z", "buy_last"):   # (the likelihoods read the runs)
+            out.__dict__.pop(k, None)
         rk = newpos[self.run_c] >= 0
         out.run_c = newpos[self.run_c[rk]]
         out.run_Z, out.run_n, out.run_last = self.run_Z[rk], self.run_n[rk], self.run_last[rk]
@@ -457,29 +475,3 @@ class DynamicData:
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame({"frequency": self.x, "recency": self.tx, "T": self.T},
                             index=self.ids)
-
-
-def _row_ids(rows):
-    """An integer id per row of a 2-D integer array, equal for equal rows (ids in order of
-    first appearance). Hash factorisation column by column, O(rows × columns) — not
-    ``np.unique(axis=0)``, which sorts the rows as opaque records (4 s for the 200k-customer
-    study's segments, issue 22)."""
-    rows = np.asarray(rows)
-    if rows.shape[1] == 0:
-        return np.zeros(len(rows), np.int64)
-    codes = pd.factorize(rows[:, 0])[0].astype(np.int64)
-    for j in range(1, rows.shape[1]):
-        c, u = pd.factorize(rows[:, j])
-        # codes < rows and c < rows: the pair fits an int64 for any array that fits in memory
-        codes = pd.factorize(codes * max(len(u), 1) + c)[0].astype(np.int64)
-    return codes
-
-
-def _distinct_rows(rows):
-    """``(first, inverse)`` of the distinct rows of a 2-D integer array: ``first`` the position
-    of each distinct row's first occurrence (ascending), ``inverse[i]`` the distinct row of row
-    ``i`` — what ``np.unique(rows, axis=0, return_index=True, return_inverse=True)`` gives up
-    to the numbering of the distinct rows (here: by first appearance)."""
-    ids = _row_ids(rows)
-    first = np.unique(ids, return_index=True)[1] if len(ids) else np.zeros(0, np.int64)
-    return first, ids

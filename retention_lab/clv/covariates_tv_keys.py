@@ -23,3 +23,28 @@ def _grouped_codes(v):
     codes, uniq = pd.factorize(v)
     return codes, np.asarray(uniq)
 
+
+def _row_ids(rows):
+    """An integer id per row of a 2-D integer array, equal for equal rows (ids in order of
+    first appearance). Hash factorisation column by column, O(rows × columns) — not
+    ``np.unique(axis=0)``, which sorts the rows as opaque records (4 s for the 200k-customer
+    study's segments, issue 22)."""
+    rows = np.asarray(rows)
+    if rows.shape[1] == 0:
+        return np.zeros(len(rows), np.int64)
+    codes = pd.factorize(rows[:, 0])[0].astype(np.int64)
+    for j in range(1, rows.shape[1]):
+        c, u = pd.factorize(rows[:, j])
+        # codes < rows and c < rows: the pair fits an int64 for any array that fits in memory
+        codes = pd.factorize(codes * max(len(u), 1) + c)[0].astype(np.int64)
+    return codes
+
+
+def _distinct_rows(rows):
+    """``(first, inverse)`` of the distinct rows of a 2-D integer array: ``first`` the position
+    of each distinct row's first occurrence (ascending), ``inverse[i]`` the distinct row of row
+    ``i`` — what ``np.unique(rows, axis=0, return_index=True, return_inverse=True)`` gives up
+    to the numbering of the distinct rows (here: by first appearance)."""
+    ids = _row_ids(rows)
+    first = np.unique(ids, return_index=True)[1] if len(ids) else np.zeros(0, np.int64)
+    return first, ids
