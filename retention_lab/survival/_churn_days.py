@@ -26,9 +26,9 @@ _DAY_NS = 86_400 * 10 ** 9
 
 
 def customer_days(tx, observation_end=None) -> dict | None:
-    """``dict(cid, day, end, n_outside, n_rows, engine)``: the distinct (customer id, day
+    """``dict(cid, day, starts, end, n_outside, n_rows, engine)``: the distinct (customer id, day
     number) pairs of the rows dated up to ``observation_end`` (default: the last date; a date
-    includes its day), sorted by id and day, when ``tx`` is a clean frame (module docstring)
+    includes its day), sorted by id and day (``starts``: each id's first pair), when ``tx`` is a clean frame (module docstring)
     and ``observation_end`` is a date or None (the purchase ages' day rule then equals the
     window's); else ``None``."""
     if not isinstance(tx, pd.DataFrame) or not {"customer_id", "date", "amount"} <= set(
@@ -46,6 +46,8 @@ def customer_days(tx, observation_end=None) -> dict | None:
     n_out = int(len(inside) - np.count_nonzero(inside))
     if n_out:
         cid, date = cid[inside], date[inside]
+    if not len(cid):
+        return None
     day = date.view(np.int64) // _DAY_NS                     # floor: the calendar day
     c0, d0 = int(cid.min()), int(day.min())
     span = int(day.max()) - d0 + 1
@@ -53,8 +55,9 @@ def customer_days(tx, observation_end=None) -> dict | None:
         return None
     key = np.sort((cid - c0) * span + (day - d0))
     key = key[np.r_[True, key[1:] != key[:-1]]]
-    return dict(cid=key // span + c0, day=key % span + d0, end=end, n_outside=n_out,
-                n_rows=len(tx), engine=pick_engine(tx))
+    cid = key // span + c0
+    return dict(cid=cid, day=key % span + d0, end=end, n_outside=n_out, n_rows=len(tx),
+                engine=pick_engine(tx), starts=np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]]))
 
 
 def churn_from_days(cd: dict, inactivity_days: int = 90, unit: str = "D") -> pd.DataFrame:
@@ -68,8 +71,7 @@ def churn_from_days(cd: dict, inactivity_days: int = 90, unit: str = "D") -> pd.
     end = cd["end"]
     quality.record("transactions", "date", f"date <= observation_end ({end.date()})",
                    cd["n_outside"], action="outside window")
-    cid, day = cd["cid"], cd["day"]
-    at = np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]])
+    cid, day, at = cd["cid"], cd["day"], cd["starts"]
     first, last = day[at], day[np.r_[at[1:], len(day)] - 1]
     n_days = np.diff(np.r_[at, len(day)]).astype(np.int64)
     cutoff = end.normalize() - pd.Timedelta(days=int(inactivity_days))
@@ -100,11 +102,15 @@ def ages_from_days(cd: dict, table: pd.DataFrame) -> pd.DataFrame | None:
     when the table's ids are not sorted."""
     if not table.index.is_monotonic_increasing:
         return None
-    row = positions(table.index, cd["cid"])
-    keep = row >= 0
-    code, day = row[keep], cd["day"][keep].astype("datetime64[D]")
-    first = table["first_purchase"].to_numpy()[code]
-    return pd.DataFrame({"customer_id": table.index.to_numpy()[code],
+    cid = cd["cid"]
+    at = cd["starts"]                       # each customer's first pair (ids sorted)
+    row = positions(table.index, cid[at])   # one lookup per customer, not per purchase day
+    n_days = np.diff(np.r_[at, len(cid)])
+    ok = row >= 0
+    keep = np.repeat(ok, n_days)
+    day = cd["day"][keep].astype("datetime64[D]")
+    first = np.repeat(table["first_purchase"].to_numpy()[row[ok]], n_days[ok])
+    return pd.DataFrame({"customer_id": np.repeat(cid[at][ok], n_days[ok]),
                          "age": (day.astype("datetime64[ns]") - first) / np.timedelta64(1, "D")})
 
 

@@ -85,12 +85,25 @@ def _order_by(cp, ca):
     return np.lexsort((ca, cp))
 
 
-def _cumsum_by(p, v):
-    """The running sum of ``v`` within each run of equal ``p`` (rows sorted by ``p``)."""
+def _cumsum_by(p, v, starts=None):
+    """The running sum of ``v`` within each run of equal ``p`` (rows sorted by ``p``; ``starts``
+    the runs' first rows, if known)."""
     cs = np.cumsum(v)
-    starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]]) if len(p) else np.zeros(0, int)
+    if starts is None:
+        starts = np.flatnonzero(np.r_[True, p[1:] != p[:-1]]) if len(p) else np.zeros(0, int)
     offset = cs[starts] - v[starts]
     return cs - np.repeat(offset, np.diff(np.r_[starts, len(p)]))
+
+
+def run_positions(index, ids) -> np.ndarray:
+    """``positions(index, ids)`` looked up once per run of equal neighbouring ids and repeated
+    over the run (ids grouped by customer, as purchase ages are: one lookup per customer instead
+    of one per purchase, issue 22); the same positions for any order of ``ids``."""
+    ids = np.asarray(ids)
+    if len(ids) < 2:
+        return positions(index, ids)
+    at = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    return np.repeat(positions(index, ids[at]), np.diff(np.r_[at, len(ids)]))
 
 
 def _codes(columns, n: int) -> np.ndarray:

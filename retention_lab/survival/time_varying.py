@@ -72,6 +72,7 @@ from ._episodes import (  # noqa: F401  (_episode_starts: re-exported for the te
     _cumsum_by,
     _episode_starts,
     _order_by,
+    run_positions,
 )
 from .data import churn_frame, enrolment_ages  # noqa: F401  (re-exported)
 from .regression import cox_summary
@@ -146,7 +147,7 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
             cut_buy.append(np.zeros(ok.sum(), bool))
             cut_per.append(np.ones(ok.sum(), bool))
     if purchases is not None:
-        where = positions(ids, purchases["customer_id"].to_numpy())
+        where = run_positions(ids, purchases["customer_id"].to_numpy())
         age = pd.to_numeric(purchases["age"], errors="coerce").to_numpy(float)
         ok = (where >= 0) & (age > 0)
         ok[ok] &= age[ok] < d[where[ok]]
@@ -157,17 +158,19 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
     # the episodes: every customer from 0 and from each distinct cut, sorted by (customer,
     # start); a cut both an enrolment and a purchase (or a period boundary) is one split
     p, st, buy, per_cut = _episode_starts(pos, cut_pos, cut_age, cut_buy, cut_per)
-    last = np.r_[p[1:] != p[:-1], True]
+    chg = p[1:] != p[:-1]
+    last = np.r_[chg, True]
+    starts = np.flatnonzero(np.r_[True, chg]) if len(p) else np.zeros(0, int)
     stop = np.r_[st[1:], 0.0]
     stop[last] = d[p[last]]
     member = (np.isfinite(e[p]) & (e[p] <= st)).astype(float)
     event = np.where(last, ev[p], 0)
     cls = per = None
     if purchases is not None:
-        n_before = 1 + _cumsum_by(p, buy)
+        n_before = 1 + _cumsum_by(p, buy, starts)
         cls = np.searchsorted(np.asarray(HISTORY_BINS), n_before, side="right")
     if calendar is not None:
-        per = _cumsum_by(p, per_cut)
+        per = _cumsum_by(p, per_cut, starts)
     n_per = int(per.max()) if per is not None and len(per) else 0
 
     n_truncated = 0

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 
 import retention_lab.survival.time_varying as tv
+from retention_lab._arrays import positions
 from retention_lab.features import churn_table
 from retention_lab.survival._churn_days import ages_from_days, churn_from_days, customer_days
+from retention_lab.survival._episodes import run_positions
 from retention_lab.survival.data import churn_frame
 from retention_lab.survival.time_varying import enrolment_effect, purchase_ages
 
@@ -93,3 +95,12 @@ def test_enrolment_effect_same_with_and_without_the_shared_sort(monkeypatch):
     pd.testing.assert_frame_equal(fast.summary, slow.summary, check_exact=True)
     pd.testing.assert_frame_equal(fast.long_, slow.long_, check_exact=True)
     pd.testing.assert_frame_equal(fast.table_, slow.table_, check_exact=True)
+
+
+def test_run_positions_equal_positions():
+    """One lookup per run of equal ids, repeated, against the lookup of every id."""
+    rng = np.random.default_rng(6)
+    index = rng.permutation(np.arange(10, 500))[:300]
+    for ids in (np.sort(rng.integers(0, 520, 3000)), rng.integers(0, 520, 3000),
+                np.array([7]), np.zeros(0, np.int64)):
+        np.testing.assert_array_equal(run_positions(index, ids), positions(index, ids))
