@@ -91,7 +91,8 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
         late = after_end(df["date"], end)
         q.record(table, "date", f"date <= observation_end ({end.date()})", late.sum(),
                  note="transactions after the observation end are outside the window")
-        df = df.loc[~late]
+        if late.any():      # (else no copy of millions of rows, issue 22)
+            df = df.loc[~late]
 
     negative = df["amount"] < 0
     has_orders = "order_id" in df.columns
@@ -126,7 +127,10 @@ def validate_transactions(tx: pd.DataFrame, *, observation_end=None, returns: Re
         raise DataError(f"{table}: no rows left after the exclusions in the data-quality table; "
                         "rule 'table has at least one row'\n" + repr(q),
                         table=table, column="*", rule="table has at least one row", n_rows=0)
-    return df.reset_index(drop=True), q
+    # df is this function's own copy: an index already 0 … n−1 needs no reset (another copy)
+    whole = isinstance(df.index, pd.RangeIndex) and df.index.start == 0 \
+        and df.index.step == 1 and df.index.name is None
+    return (df if whole else df.reset_index(drop=True)), q
 
 
 def _exact_duplicates(df: pd.DataFrame, rule: str, q: DataQuality) -> pd.DataFrame:
