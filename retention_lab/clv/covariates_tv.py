@@ -217,14 +217,18 @@ class TimeVaryingParetoNBDFitter(LogShapeParamsMixin):
         self.time_unit_ = DAYS_PER[d.freq]
         self.observation_end_ = pd.Timestamp(observation_end)
         self.covariates_trans_, self.covariates_life_ = d.tnames, d.lnames
-        if initial_params is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                initial_params = self._no_covariate_model().fit(d.x, d.tx, d.T).params_.to_numpy()
-        theta0 = np.r_[np.log(np.asarray(initial_params, float)), np.zeros(d.kt + d.kl)]
         n = d.n
         rows, inverse = d.compact(self._purchase_rows) if compact else (d, None)
         self.n_distinct_rows_ = rows.n
+        if initial_params is None:
+            # the start: the model without covariates on the distinct rows, weighted by the
+            # customers sharing each (the fitter merges equal (x, t_x, T) rows into the same
+            # weighted table either way: the same fit, without hashing every customer)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                initial_params = self._no_covariate_model().fit(
+                    rows.x, rows.tx, rows.T, weights=rows.w).params_.to_numpy()
+        theta0 = np.r_[np.log(np.asarray(initial_params, float)), np.zeros(d.kt + d.kl)]
 
         def fun(t):
             v, g = self._total_and_grad(t, rows)

@@ -17,8 +17,10 @@ from .covariates import _select, design_matrix
 from .covariates_tv_keys import (  # noqa: F401  (_row_ids, _distinct_rows re-exported)
     _distinct_rows,
     _grouped_codes,
+    _isin,
     _row_ids,
     _stable_order,
+    _stable_order_inplace,
 )
 
 #: what a purchase event is (module docstring)
@@ -113,19 +115,27 @@ def _daily_numpy(tx: pd.DataFrame) -> pd.DataFrame | None:
     dates = pd.to_datetime(tx["date"])
     if np.isnan(amt).any() or (amt < 0).any() or dates.isna().any() or dates.dt.tz is not None:
         return None      # (a time zone: the engine decides which day a timestamp falls on)
-    day = period_index(dates, "D")
+    dv = dates.to_numpy()
+    # the day number (period_index "D": the floor of the nanoseconds by a day)
+    day = dv.view(np.int64) // 86_400_000_000_000 if dv.dtype == "datetime64[ns]" \
+        else period_index(dates, "D")
     d0 = int(day.min())
     span = int(day.max()) - d0 + 1
     cid = tx["customer_id"].to_numpy()
+    # (keys formed in place: each temporary is a pass over millions of rows, issue 22)
     if cid.dtype.kind == "i" and (int(cid.max()) - int(cid.min()) + 1) * span < 2 ** 62:
         # integer ids: the id itself orders the customers as their sorted codes would
-        key = (cid.astype(np.int64) - int(cid.min())) * span + (day - d0)
+        key = cid.astype(np.int64)
+        key -= int(cid.min())
         ids = cid
     else:
         codes, uniq = pd.factorize(tx["customer_id"], sort=True)
-        key = codes.astype(np.int64) * span + (day - d0)
+        key = codes.astype(np.int64)
         ids = None
-    order, ks = _stable_order(key)
+    key *= span
+    key += day
+    key -= d0
+    order, ks = _stable_order_inplace(key)
     at = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
     first = order[at]
     # copy=False: fresh arrays, no consolidation copy of the int64 columns (0.4 s at 3.3M rows)
@@ -207,7 +217,7 @@ class DynamicData:
             keep = day <= end_d
         else:  # a cut-off per customer (Series indexed by customer_id)
             endd = pd.Series(period_index(pd.to_datetime(end.to_numpy()), "D"), index=end.index)
-            keep = pd.Series(cid).isin(endd.index).to_numpy()
+            keep = _isin(cid, endd.index)
             codes, heads = _grouped_codes(cid[keep])
             keep[keep] = day[keep] <= endd.reindex(heads).to_numpy()[codes]
         if not keep.all():

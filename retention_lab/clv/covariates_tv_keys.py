@@ -7,7 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._arrays import stable_order as _stable_order  # noqa: F401  (re-exported)
+from .._arrays import (
+    positions,
+    stable_order as _stable_order,  # noqa: F401  (re-exported)
+)
 
 
 def _grouped_codes(v):
@@ -48,3 +51,28 @@ def _distinct_rows(rows):
     ids = _row_ids(rows)
     first = np.unique(ids, return_index=True)[1] if len(ids) else np.zeros(0, np.int64)
     return first, ids
+
+
+def _isin(values, index) -> np.ndarray:
+    """``pd.Series(values).isin(index)`` as an array: for integer ids and a unique index by
+    a lookup table (:func:`retention_lab._arrays.positions`) instead of a hash of every value
+    (millions of purchase days, issue 22); pandas otherwise."""
+    index = pd.Index(index)
+    v = np.asarray(values)
+    if v.dtype.kind in "iu" and index.dtype.kind in "iu" and index.is_unique:
+        return positions(index, v) >= 0
+    return pd.Series(v).isin(index).to_numpy()
+
+
+def _stable_order_inplace(key):
+    """:func:`retention_lab._arrays.stable_order` of non-negative int64 keys, overwriting
+    ``key`` (the packed ``key · n + row`` is formed and sorted in its buffer)."""
+    n = len(key)
+    if not n or key.min() < 0 or int(key.max()) >= (2 ** 63 - 1) // n - 1:
+        return _stable_order(key)
+    key *= n
+    key += np.arange(n)
+    key.sort()
+    order = key % n
+    key //= n
+    return order, key

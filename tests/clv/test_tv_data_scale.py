@@ -125,3 +125,21 @@ def test_stable_order_is_numpys_stable_argsort():
         want = np.argsort(key, kind="stable")
         np.testing.assert_array_equal(order, want)
         np.testing.assert_array_equal(ks, key[want])
+
+
+def test_stable_order_inplace_and_isin_against_numpy_and_pandas():
+    """The in-place packed sort equals numpy's stable argsort (and overwrites only its own
+    argument); the lookup-table isin equals pandas' isin for integer ids, unique or not."""
+    from retention_lab.clv.covariates_tv_keys import _isin, _stable_order_inplace
+    rng = np.random.default_rng(8)
+    for key in (rng.integers(0, 50, 20_000), rng.integers(0, 2 ** 40, 5_000),
+                np.array([2 ** 62, 3, 2 ** 62, 0]), np.zeros(0, np.int64)):
+        key = key.astype(np.int64)
+        want = np.argsort(key, kind="stable")
+        order, ks = _stable_order_inplace(key.copy())
+        np.testing.assert_array_equal(order, want)
+        np.testing.assert_array_equal(ks, key[want])
+    values = rng.integers(-5, 3000, 10_000)
+    for index in (rng.permutation(3000)[:700], np.r_[5, 5, 9], np.array([10 ** 15, 3]),
+                  np.zeros(0, np.int64), np.array(["a", "b"], dtype=object)):
+        np.testing.assert_array_equal(_isin(values, index), pd.Series(values).isin(index))

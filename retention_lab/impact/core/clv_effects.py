@@ -54,6 +54,7 @@ from ...clv.covariates_tv_bg import (
     bg_dynamic_loglik_terms,
 )
 from ...clv.covariates_tv_data import daily_periods, mark_daily
+from ...clv.covariates_tv_keys import _isin
 from ...errors import DataError
 from ...features import rfm_summary
 from ...features.periods import customer_periods, period_index
@@ -165,7 +166,7 @@ def membership_clv_effect(data, members: pd.Series | None = None, *, months: int
         daily = daily_periods(tx)
         fitted = cls().fit(daily, panel, end, freq=freq, events="days")
     # each member's history up to their index date, and the spend per purchase occasion
-    mt = mark_daily(daily.loc[daily["customer_id"].isin(members.index)])
+    mt = mark_daily(daily.loc[_isin(daily["customer_id"].to_numpy(), members.index)])
     d = fitted._data_at(mt, panel, cut=members)
     if freq != "D":    # the spend model's purchase occasions are periods of ``freq``
         mt = tx.loc[tx["customer_id"].isin(members.index)]
