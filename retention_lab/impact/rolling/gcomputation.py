@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, special
+from scipy import linalg, sparse, special
 
 from ...clv.base import ConvergenceError
 from ...clv.beta_geo import BetaGeoFitter
@@ -332,8 +332,7 @@ def _pnbd_retention(pn, x, T, gap, R, n_nodes: int = 24):
     return alive * out
 
 
-def _price_index(H: _History, frame: dict, period: str = "M", min_days: int = 50,
-                 n_iter: int = 50) -> dict:
+def _price_index(H: _History, frame: dict, period: str = "M", min_days: int = 50) -> dict:
     """Calendar price index of untreated spend, to carry a customer's past spend per purchase day
     forward to the calendar time of the completed purchases.
 
@@ -341,7 +340,7 @@ def _price_index(H: _History, frame: dict, period: str = "M", min_days: int = 50
     customers' and the members' up to and including their enrolment purchase; a member's later
     spend is excluded, since the programme may change it): ``log s_ij = c_i + τ_p(j) + ε``, the
     customer effect ``c_i`` absorbing who buys when, ``τ_p`` one level per calendar period
-    ``period`` (alternating projections; Guimarães & Portugal 2010, *Stata J.* 10(4)). Periods
+    ``period`` (least squares: :func:`_period_effects`). Periods
     with fewer than ``min_days`` purchase days take the level of the nearest period that has
     enough. The index of a day is ``exp(τ)`` of its period, normalised to mean 1 over the
     periods.
@@ -360,18 +359,8 @@ def _price_index(H: _History, frame: dict, period: str = "M", min_days: int = 50
     n_per = int(np.floor((H.K - shift) / plen)) - p0 + 1
     per = (per_all - p0)[use]
     y = np.log(spend[use])
-    cust = H.code[use]
     n_c = int(H.code.max()) + 1 if len(H.code) else 1
-    cnt_c = np.bincount(cust, minlength=n_c)
-    cnt_p = np.bincount(per, minlength=n_per)
-    tau = np.zeros(n_per)
-    for _ in range(n_iter):
-        c = np.bincount(cust, weights=y - tau[per], minlength=n_c) / np.maximum(cnt_c, 1)
-        new = np.bincount(per, weights=y - c[cust], minlength=n_per) / np.maximum(cnt_p, 1)
-        done = np.max(np.abs(new - tau)[cnt_p > 0], initial=0.0) < 1e-7
-        tau = new
-        if done:
-            break
+    tau, cnt_p = _period_effects(H.code[use], per, y, n_c, n_per)
     good = np.flatnonzero(cnt_p >= min_days)
     if good.size == 0:
         tau = np.zeros(n_per)
@@ -384,6 +373,36 @@ def _price_index(H: _History, frame: dict, period: str = "M", min_days: int = 50
     cum = np.r_[0.0, np.cumsum(day_index)]
     real = np.r_[0.0, np.cumsum(spend / day_index[np.clip(H.day, 0, H.K - 1)])]
     return dict(cum=cum, real=real, tau=pd.Series(tau, index=np.arange(n_per) + p0))
+
+
+def _period_effects(cust, per, y, n_c: int, n_per: int):
+    """The period effects ``τ`` of the two-way fixed-effects least squares ``y = c_i + τ_p + ε``
+    (rows: customer ``cust`` < ``n_c``, period ``per`` < ``n_per``), solved directly: with the
+    customer effects profiled out (``c_i`` = the mean of ``y − τ`` over the customer's rows),
+    ``(diag(n_p) − Nᵀ diag(1/n_i) N) τ = Y_p − Nᵀ (S_i / n_i)``, ``N`` the customer × period
+    counts, ``n``, ``S`` and ``Y`` row counts and sums of ``y``; a system of the periods' size,
+    singular along the constant (absorbed by ``c``), solved by least squares (minimum norm).
+    Periods without rows get 0. Returns ``(τ, rows per period)``.
+
+    Why not alternating projections (Guimarães & Portugal 2010, *Stata J.* 10(4)), used before:
+    21 passes over the 3.2 million purchase days at 200,000 customers of the flagship, 0.6 s
+    against 0.1 s, and they stopped at a step below 1e-7, 1.6e-7 from this exact solution
+    (issue 22)."""
+    # (customer, period) cells: runs of the rows (sorted by customer and day in a _History;
+    # unsorted rows would only split cells, which the sparse sums join again)
+    start = np.flatnonzero(np.r_[True, (cust[1:] != cust[:-1]) | (per[1:] != per[:-1])])
+    n_cell = np.diff(np.r_[start, len(cust)]).astype(float)
+    cc, pc = cust[start], per[start]
+    inv_c = 1 / np.maximum(np.bincount(cc, weights=n_cell, minlength=n_c), 1)
+    cnt_p = np.bincount(pc, weights=n_cell, minlength=n_per)
+    N = sparse.csr_matrix((n_cell, (cc, pc)), shape=(n_c, n_per))
+    M = np.diag(cnt_p) - (N.T @ N.multiply(inv_c[:, None])).toarray()
+    b = np.bincount(per, weights=y, minlength=n_per) - N.T @ (
+        np.bincount(cust, weights=y, minlength=n_c) * inv_c)
+    act = np.flatnonzero(cnt_p > 0)
+    tau = np.zeros(n_per)
+    tau[act] = np.linalg.lstsq(M[np.ix_(act, act)], b[act], rcond=None)[0]
+    return tau, cnt_p
 
 
 def _completed_outcomes(H: _History, bg, code, t0, enrol, follow_end, horizon_days,
