@@ -99,7 +99,9 @@ def test_completed_derivatives_match_richardson_differences(par):
     to 1e-9 against adaptive quadrature in the next test)."""
     inp = _inputs(np.random.default_rng(3), n=250)
     bg = _bg(*par)
-    out, cens, D = cd.completed_with_derivatives(inp, bg)
+    out, cens, Dc = cd.completed_with_derivatives(inp, bg)
+    D = np.zeros(out.shape + (4,))
+    D[inp["i"]] = Dc                                 # the completed rows' derivatives
     base, cens0 = gc._completed_from(inp, bg)
     np.testing.assert_array_equal(out, base)
     np.testing.assert_array_equal(cens, cens0)
@@ -122,7 +124,6 @@ def test_completed_derivatives_match_richardson_differences(par):
             np.testing.assert_allclose(D[:, o, q], ref[:, o], rtol=0,
                                        atol=(1e-8 if o == 2 else 1e-6) * scale,
                                        err_msg=f"{name}, outcome {o}")
-    assert not D[~cens].any()
 
 
 @pytest.mark.parametrize("par", [(1.32, 38.3, 1.207, 19.66), (2.0, 0.4, 3.0, 40.0)])
@@ -160,4 +161,4 @@ def test_expected_purchase_derivatives_match_adaptive_quadrature(par):
                 dn[q] *= np.exp(-h)
                 d.append((expected(up, x, T, g) - expected(dn, x, T, g)) / (2 * h))
             ref = (4 * d[0] - d[1]) / 3
-            assert D[inp["i"][row], 0, q] == pytest.approx(ref, rel=1e-9), (row, q)
+            assert D[row, 0, q] == pytest.approx(ref, rel=1e-9), (row, q)

@@ -236,8 +236,9 @@ def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, base
     imputation, Kim & Rao 2009, *Biometrika* 96(4), §2; Tsiatis 2006, *Semiparametric Theory and
     Missing Data*, §9.1): the doubly robust means are linear in the outcomes, so with ``θ`` the
     BG/NBD log parameters ``μ̂(θ̂) ≈ μ̂(θ) + Gᵀ(θ̂ − θ)`` with ``G = μ̂(∂Ỹ/∂θ)`` (the estimator
-    applied to the derivative of the completed outcomes: ``derivatives``, ``(rows, outcomes,
-    parameters of bg.params_)`` in the log parameters, from
+    applied to the derivative of the completed outcomes: ``derivatives``, ``(positions among
+    the comparison rows, (completed rows, outcomes, parameters of bg.params_))`` in the log
+    parameters, from
     :func:`~retention_lab.impact.rolling.completion_derivatives.completed_with_derivatives`, or
     when None forward differences of ``complete`` with step ``step``), and
     ``θ̂ − θ ≈ Σ_i V s_i`` (``s_i`` a customer's score in ``θ``, ``V`` the fit's
@@ -271,19 +272,23 @@ def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, base
     psi_theta = np.zeros((n_cl, len(names)))
     psi_theta[fit_codes] = score @ V.to_numpy()
     D = []
+    at = np.flatnonzero(comp)
     for name in names:
+        Dk = {}
         if derivatives is not None:
-            d = derivatives[:, :, list(bg.params_.index).index(name)]
+            pos, d = derivatives
+            d = d[:, :, list(bg.params_.index).index(name)]
+            for j, k in enumerate(outcomes):
+                Dk[k] = np.zeros(n_rows)
+                Dk[k][at[pos]] = d[:, j]
         else:
             b = copy.copy(bg)
             b.params_ = bg.params_.copy()
             b.params_[name] = float(bg.params_[name]) * np.exp(step)
             d = (complete(b)[0] - base) / step
-        Dk = {}
-        for j, k in enumerate(outcomes):
-            v = np.zeros(n_rows)
-            v[comp] = d[:, j]
-            Dk[k] = v
+            for j, k in enumerate(outcomes):
+                Dk[k] = np.zeros(n_rows)
+                Dk[k][comp] = d[:, j]
         D.append(Dk)
     return dict(ok=True, psi_theta=psi_theta, D=D, names=names, detail="")
 

@@ -434,6 +434,8 @@ def _complete_comparison_rows(rows, H, frame, comp, code, hday, enrol_h, follow_
     # (None for the Erlang-k models, whose derivatives are forward differences of complete)
     both = completed_with_derivatives(inputs, bg)
     done, completed, derivatives = both if both is not None else (*complete(bg), None)
+    if derivatives is not None:         # by the completed rows' positions among comp's
+        derivatives = (inputs["i"], derivatives)
     for j, col in enumerate(("orders", "spend", "retained")):
         rows.loc[comp, col] = done[:, j]
     rows["completed"] = False
