@@ -13,15 +13,21 @@ import numpy as np
 from ..core.balance import METRICS
 from ..core.estimators import Means, effect_row
 
+#: the standard errors of the doubly robust means (:func:`_dr_means`): "jackknife" (CV3)
+SE_METHOD = "jackknife"
+SE_METHODS = ("jackknife", "cv2", "influence", "none")
+
 
 def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster: np.ndarray,
               n_clusters: int, rows_ok: np.ndarray, m0: np.ndarray | None = None,
-              se: str = "jackknife", fit: dict | None = None) -> Means:
+              se: str | None = None, fit: dict | None = None) -> Means:
     """Members' means (``y|t``) and their doubly robust counterfactual means (``y|c``), with
     one row of ``psi`` per customer code (cluster): ``se="influence"`` the influence functions
-    summed within customer; ``se="jackknife"`` (default) the delete-one-customer jackknife
-    pseudo-values of :func:`_jackknife_psi` (their sum of squares is the jackknife variance);
-    ``se="none"`` the estimates only (``psi`` None).
+    summed within customer (CV0); ``se="jackknife"`` the delete-one-customer jackknife
+    pseudo-values of :func:`_jackknife_psi` (their sum of squares is the jackknife variance,
+    CV3); ``se="cv2"`` the Bell–McCaffrey rows of :func:`_cv2_psi` (CR2); ``se="none"`` the
+    estimates only (``psi`` None); None: :data:`SE_METHOD`. The jackknife and CV2 fall back to
+    the influence functions when a customer's leverage reaches :data:`MAX_JACKKNIFE_LEVERAGE`.
     ``w``: comparison weights; ``rows_ok``: rows used (e.g. surveyed). ``fit``: a dict shared
     by calls on the same rows (same ``member, w, X, cluster, rows_ok`` objects, e.g. the main
     means and their model-uncertainty term): the rows and the factorised ``X'WX`` are computed
@@ -62,8 +68,14 @@ def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster
     mu0 = mbar + rbar
     names = [f"{name}|{suffix}" for name in Y for suffix in ("t", "c")]
     est = np.column_stack([mu1, mu0]).ravel()
-    jack = (_jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv)
-            if se == "jackknife" and lev is not None else None)
+    se = SE_METHOD if se is None else se
+    if se not in SE_METHODS:
+        raise ValueError(f"se must be one of {SE_METHODS}, not {se!r}")
+    jack = None
+    if lev is not None and se == "jackknife":
+        jack = _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv)
+    elif lev is not None and se == "cv2":
+        jack = _cv2_psi(R, m0, t, c, w, X, cluster, n_clusters, A_inv, lev)
     if jack is not None or se == "none":    # "none": the estimates only (psi None)
         return Means(names, est, jack)
     cols = []
@@ -113,7 +125,7 @@ def _dr_fit(member, w, X, cluster, rows_ok, regression: bool, fit: dict | None) 
     return out
 
 
-#: largest leverage of a row for which the delete-one-customer jackknife is used
+#: largest leverage of a row for which the delete-one-customer jackknife (or CV2) is used
 MAX_JACKKNIFE_LEVERAGE = 0.9
 
 
@@ -184,6 +196,58 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
             psi[used] = np.sqrt((G - 1) / G) * (np.nanmean(v) - np.nan_to_num(v, nan=np.nanmean(v)))
             cols.append(psi)
     return np.column_stack(cols)
+
+
+def _cv2_psi(R, m0, t, c, w, X, cluster, n_clusters, A_inv, lev) -> np.ndarray | None:
+    """Bell–McCaffrey bias-reduced cluster-robust rows (CR2: Bell & McCaffrey 2002, *Survey
+    Methodology* 28(2); Pustejovsky & Tipton 2018, *JBES* 36(4), with the working model
+    ``Φ = W⁻¹`` of a weighted fit) of the doubly robust means, in the column order of
+    :func:`_dr_means`; their sum of squares is the CR2 variance.
+
+    The means are two regressions on separate rows — the members' means (intercept only, so a
+    customer with ``n_tg`` of the ``n_t`` member rows has leverage ``n_tg / n_t``) and the
+    weighted least squares of the comparison rows — and each customer's residuals are adjusted
+    within their own regression: the members' sums by ``(1 − n_tg/n_t)^{-1/2}``, the comparison
+    rows' weighted residuals ``W_g½ r_g`` by ``(I − M_g)^{-1/2}`` (symmetric inverse square root,
+    ``M_g = W_g½ X_g A⁻¹ X_g' W_g½``, ``A = X'WX``), which makes the variance unbiased when the
+    errors have variance ``σ²/w``. A comparison customer's row is then
+    ``(W_g½ ℓ_g)' (I − M_g)^{-1/2} W_g½ r_g`` with ``ℓ = X_g A⁻¹ mean_t(X)`` (the plain sandwich
+    without the adjustment, :func:`_dr_means` ``se="influence"``). ``R``: residuals
+    ``y − m0`` of every row used. None when a customer's joint leverage in either regression
+    reaches :data:`MAX_JACKKNIFE_LEVERAGE`."""
+    nt = t.sum()
+    ct = cluster[t]
+    ntg = np.bincount(ct, minlength=n_clusters).astype(float)
+    if ntg.max(initial=0.0) >= MAX_JACKKNIFE_LEVERAGE * nt:
+        return None
+    Ym_t = R[t] + m0[t]
+    S1, S0 = _cluster_sums(ct, n_clusters, (Ym_t - Ym_t.mean(axis=0)) / nt,
+                           (m0[t] - m0[t].mean(axis=0)) / nt)
+    scale = 1 / np.sqrt(1 - ntg / nt)
+    S1 *= scale[:, None]
+    S0 *= scale[:, None]
+    ic = np.flatnonzero(c)
+    cc = cluster[ic]
+    order = np.argsort(cc, kind="stable")
+    ic, cc, lc = ic[order], cc[order], lev[order]
+    starts = np.flatnonzero(np.r_[True, cc[1:] != cc[:-1]])
+    sizes = np.diff(np.r_[starts, len(cc)])
+    Xs, sq = X[ic], np.sqrt(w[ic])
+    Rs = R[ic] * sq[:, None]                                   # W½ r
+    a = sq * lc                                                # W½ ℓ
+    for size in np.unique(sizes):
+        first = starts[sizes == size]
+        rows = first[:, None] + np.arange(size)[None, :]        # (clusters, size)
+        Xg, sg = Xs[rows], sq[rows]
+        XAX = (Xg.reshape(-1, Xg.shape[2]) @ A_inv).reshape(Xg.shape) @ Xg.transpose(0, 2, 1)
+        M = XAX * sg[:, :, None] * sg[:, None, :]
+        lam, V = np.linalg.eigh(M)                              # M = V diag(λ) V'
+        if lam.max(initial=0.0) >= MAX_JACKKNIFE_LEVERAGE:
+            return None
+        # (W½ℓ)' V diag((1 − λ)^{-½}) V' W½ r, vectors first: no (clusters, size, size) product
+        left = (a[rows][:, None, :] @ V)[:, 0, :] / np.sqrt(1 - lam)    # (clusters, size)
+        S0[cc[first]] += (left[:, None, :] @ (V.transpose(0, 2, 1) @ Rs[rows]))[:, 0, :]
+    return np.column_stack([col for k in range(R.shape[1]) for col in (S1[:, k], S0[:, k])])
 
 
 def _cluster_sums(cluster, n_clusters, *arrays) -> list:
