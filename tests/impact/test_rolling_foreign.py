@@ -447,7 +447,8 @@ def test_price_drift_null_coverage():
     95.5 %, SE/SD 0.99 / 1.00 / 1.01; over 400 seeds purchases coverage 92.0 % at SE/SD 0.95. With
     the simulator's complete outcomes in place of the completion (observed = untreated under this
     null; seeds 60000–60199) the SEs are as short (purchases SE/SD 0.89 jackknife, 0.85 CR2, 0.82
-    sandwich): the shortfall is in the doubly robust part, not the completion."""
+    sandwich): the shortfall is in the doubly robust part, not the completion; with 12,000
+    customers (100 fresh seeds 61000–61099) 1.02 / 1.00 / 0.99 (MC SE ≈ 0.075)."""
     df = _coverage_study(60_000, lift=0.0, drift=0.08)
     s = _summary(df)
     print(s.to_string())
