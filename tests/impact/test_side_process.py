@@ -97,6 +97,11 @@ def test_not_running_returns_nothing(monkeypatch):
     assert sp.enabled(10)
     monkeypatch.delenv(sp.ENV_VAR)
     assert not sp.enabled(sp.MIN_CUSTOMERS - 1)
+    monkeypatch.setattr(sp.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert sp.enabled(sp.MIN_CUSTOMERS) == sp.memory_allows()
+    # too little memory for two processes: stays in one
+    monkeypatch.setattr(sp, "_meminfo_kib", lambda field: 1.0)
+    assert not sp.memory_allows() and not sp.enabled(10 ** 7)
     side = sp.SideProcess([("ok", _ok, (1,), {})], run=False)
     assert not side.running and side.result("ok") is None
 
