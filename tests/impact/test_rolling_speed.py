@@ -11,6 +11,7 @@
 * the price index's period effects against the two-way fixed-effects least squares solved
   directly;
 * the Pareto/NBD gradient's blocks in two threads against central differences.
+* the completion's inputs (shared history positions) against a brute-force count.
 """
 from __future__ import annotations
 
@@ -187,3 +188,41 @@ def test_pareto_gradient_in_threaded_blocks_matches_central_differences():
     p = np.array([1.5, 47.0, 0.76, 529.0])
     assert np.sum(np.log((p[1] + T) / (p[1] + tx)) > 0) > 8 * completion._BLOCK
     assert_pnbd_grad_matches_differences(p, x, tx, T)
+
+
+def test_completion_inputs_match_a_brute_force_count(monkeypatch):
+    """``_completion_inputs`` (each history position searched once, session 8) against a count
+    of every comparison row's purchase days and spend in its windows, customer by customer, on
+    the package's rolling simulator: the observed outcomes, and for the rows that enrol during
+    their follow-up what they bought before their enrolment (or the window end)."""
+    data = rl.datasets.simulate_loyalty_experiment(n_customers=1500, design="rolling", seed=8)
+    seen = {}
+    real = tr._completion_inputs
+
+    def spy(H, code, t0, enrol, follow_end, horizon_days, price=None):
+        seen.update(H=H, code=code, t0=t0, enrol=enrol, follow_end=follow_end, h=horizon_days)
+        seen["inp"] = real(H, code, t0, enrol, follow_end, horizon_days, price)
+        return seen["inp"]
+    monkeypatch.setattr(tr, "_completion_inputs", spy)
+    tr.rolling_effects(data)
+    H, code, inp = seen["H"], seen["code"], seen["inp"]
+    ends = np.r_[H.start[1:], len(H.day)]
+    spend = np.diff(H.c_spend)
+
+    def count(c, lo, hi):
+        days = H.day[H.start[c]:ends[c]]
+        inside = (days > lo) & (days <= hi)
+        return inside.sum(), spend[H.start[c]:ends[c]][inside].sum()
+    e = np.where(np.isfinite(seen["enrol"]), seen["enrol"], np.inf)
+    pre = {int(r): k for k, r in enumerate(inp["i"])}
+    assert len(pre) > 50
+    for r, c in enumerate(code):
+        t0, w_end = seen["t0"][r], seen["t0"][r] + seen["h"]
+        o, s = count(c, t0, w_end)
+        ro, _ = count(c, w_end, seen["follow_end"][r])
+        assert inp["out"][r, 0] == o and inp["out"][r, 1] == pytest.approx(s, rel=1e-12)
+        assert inp["out"][r, 2] == float(ro > 0)
+        if r in pre:
+            o, s = count(c, t0, min(e[r], w_end))
+            assert inp["o_pre"][pre[r]] == o
+            assert inp["s_pre"][pre[r]] == pytest.approx(s, rel=1e-12, abs=1e-9)

@@ -441,16 +441,21 @@ def _completion_inputs(H: _History, code, t0, enrol, follow_end, horizon_days,
     e = np.where(np.isfinite(enrol), enrol, np.inf)
     win_end = t0 + horizon_days
     cens = e <= follow_end
-    o_obs, s_obs = H.window(code, t0, win_end)
-    r_obs, _ = H.window(code, win_end, follow_end)
-    out = np.c_[o_obs, s_obs, (r_obs > 0).astype(float)]
+    # the windows of H.window, each history position searched once (issue 22: the window end
+    # bounds both windows, the enrolment the window before it)
+    a, b = H.pos(code, t0, "right"), H.pos(code, win_end, "right")
+    f = H.pos(code, follow_end, "right")
+    out = np.c_[H.c_orders[b] - H.c_orders[a], H.c_spend[b] - H.c_spend[a],
+                ((H.c_orders[f] - H.c_orders[b]) > 0).astype(float)]
     if not cens.any():
         return dict(out=out, cens=cens)
     i = np.flatnonzero(cens)
     E = e[i].astype(np.int64)
     c = code[i]
-    o_pre, s_pre = H.window(c, t0[i], np.minimum(E, win_end[i]))
     p_E = H.pos(c, E, "right")
+    b_pre = np.where(E <= win_end[i], p_E, b[i])         # at min(E, window end)
+    o_pre = H.c_orders[b_pre] - H.c_orders[a[i]]
+    s_pre = H.c_spend[b_pre] - H.c_spend[a[i]]
     n_days = p_E - H.start[c]
     first = H.first[c]
     x = np.maximum(n_days - 1, 0).astype(float)
