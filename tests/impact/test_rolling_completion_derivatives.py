@@ -170,13 +170,7 @@ def test_expected_purchase_derivatives_match_adaptive_quadrature(par):
     for row in pick:
         x, T, g = (inp[k][row] for k in ("x", "T", "rem"))
         for q in range(4):
-            d = []
-            for h in (1e-3, 2e-3):
-                up, dn = theta0.copy(), theta0.copy()
-                up[q] *= np.exp(h)
-                dn[q] *= np.exp(-h)
-                d.append((expected(up, x, T, g) - expected(dn, x, T, g)) / (2 * h))
-            ref = (4 * d[0] - d[1]) / 3
+            ref = _richardson_log(lambda th: expected(th, x, T, g), theta0, q)
             assert D[row, 0, q] == pytest.approx(ref, rel=1e-9), (row, q)
 
 
@@ -198,11 +192,16 @@ def test_pareto_expected_purchase_derivatives_match_the_closed_form(par):
     theta0 = np.array(par, float)
     rows = g > 0
     for q in range(4):
-        d = []
-        for h in (1e-3, 2e-3):
-            up, dn = theta0.copy(), theta0.copy()
-            up[q] *= np.exp(h)
-            dn[q] *= np.exp(-h)
-            d.append((expected(up) - expected(dn)) / (2 * h))
-        ref = (4 * d[0] - d[1]) / 3
+        ref = _richardson_log(expected, theta0, q)
         np.testing.assert_allclose(D[rows, 0, q], ref[rows], rtol=1e-8, atol=0, err_msg=str(q))
+
+
+def _richardson_log(f, theta0, q, h=1e-3):
+    """d f / d log θ_q by Richardson extrapolation of central differences at steps h and 2h."""
+    d = []
+    for step in (h, 2 * h):
+        up, dn = theta0.copy(), theta0.copy()
+        up[q] *= np.exp(step)
+        dn[q] *= np.exp(-step)
+        d.append((f(up) - f(dn)) / (2 * step))
+    return (4 * d[0] - d[1]) / 3
