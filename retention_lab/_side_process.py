@@ -197,16 +197,29 @@ class SideProcess:
             self._finished = True
             self._done.notify_all()
 
-    def result(self, name: str):
+    def result(self, name: str, deadline: float | None = None):
         """The result of task ``name`` (its warnings re-issued here), or None when the side
-        process did not run it (``failed[name]`` says why)."""
+        process did not run it (``failed[name]`` says why). ``deadline`` (a
+        ``time.monotonic()`` value): if the side process has not answered by then it is
+        stopped and every pending task counts as failed — a side process stuck (e.g. on a lock
+        a library held in another thread at the fork) must cost time, not the analysis."""
         if self._proc is None and name not in self._results:
             self.failed.setdefault(name, "the side process did not run")
             return None
+        late = False
         with self._done:
             while name not in self._results and not self._finished:
-                self._done.wait()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    late = True
+                    break
+                self._done.wait(left)
             got = self._results.pop(name, None)
+        if late:
+            for n in self._names:
+                if n not in self._results:
+                    self.failed.setdefault(n, "the side process did not answer in time: stopped")
+            self._close(stop=True)
         if got is None:
             self.failed.setdefault(name, "the side process did not run it")
             return None

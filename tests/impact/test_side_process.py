@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import warnings
 
 import numpy as np
@@ -82,6 +83,41 @@ def test_large_messages_both_ways_at_once_do_not_deadlock():
             assert side.result("big")[-1] == 3_999_999.0
     finally:
         signal.alarm(0)
+
+
+def _sleep():
+    time.sleep(60)
+
+
+def test_a_side_process_silent_past_the_deadline_is_stopped():
+    with sp.SideProcess([("slow", _sleep, (), {}), ("after", _ok, (1,), {})]) as side:
+        t = time.monotonic()
+        assert side.result("slow", deadline=t + 1.0) is None
+        assert time.monotonic() - t < 10 and not side.running
+        assert side.result("after") is None
+    assert "did not answer in time" in side.failed["slow"]
+    assert "did not answer in time" in side.failed["after"]
+
+
+def test_a_stuck_side_stage_is_computed_in_the_parent(monkeypatch):
+    """The side process hangs in the Cox stage (a stand-in for a lock held at the fork): after
+    the grace period the parent stops it and computes every side stage itself, same numbers."""
+    import retention_lab.impact.rolling.design as d
+    a = _analyze(monkeypatch, "0")
+    cox = d._tv_cox
+
+    def stuck_on_the_side(*args):
+        if sp._PARENT[0] is not None:   # only inside the side process
+            time.sleep(600)
+        return cox(*args)
+    monkeypatch.setattr(d, "_tv_cox", stuck_on_the_side)
+    monkeypatch.setattr(d, "SIDE_GRACE_S", 3.0)
+    t = time.monotonic()
+    b = _analyze(monkeypatch, "1")
+    assert time.monotonic() - t < 120
+    pd.testing.assert_frame_equal(a.effects, b.effects, check_exact=True)
+    failed = b.settings["rolling"]["side_process"]["failed"]
+    assert "did not answer in time" in failed["time-varying Cox"], failed
 
 
 def test_a_killed_side_process_leaves_every_pending_result_to_the_parent():

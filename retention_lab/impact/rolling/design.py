@@ -10,6 +10,7 @@ purchase history as benchmarks, ROI inputs and the segment estimator.
 """
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -35,6 +36,8 @@ from .trials import HISTORY_LABELS, RETENTION_DAYS, rolling_effects
 BENCHMARKS = {"prior_orders": "purchases so far", "recency_days": "days since the previous "
               "purchase", "tenure_days": "tenure", "prior_spend": "spend so far",
               "mean_gap_days": "mean inter-purchase time"}
+#: seconds the side process is always granted after the trial emulation ends
+SIDE_GRACE_S = 60.0
 #: the stages that may run in the side process (names of its tasks)
 EVENT_STUDY, TV_COX, CLV_EFFECT = "event study", "time-varying Cox", "CLV effect"
 WORDS = {"purchases": "purchases", "spend": "spend", "retention": "retention",
@@ -51,13 +54,17 @@ def analyze_rolling(inp: DesignInput, *, period: str = "M") -> DesignResult:
     results as in one process — each is computed here instead if the side process fails."""
     data, out, alpha, retention_days = inp.data, inp.out, inp.alpha, inp.retention_days
     tasks = _side_tasks(inp)
+    t0 = time.monotonic()
     with SideProcess(tasks, run=bool(tasks) and side_enabled(len(out))) as side:
         res = rolling_effects(data, horizon_days=inp.horizon_days, alpha=alpha, trim=inp.trim,
                               retention_days=RETENTION_DAYS if retention_days is None
                               else retention_days, period=period,
                               on_kept=(lambda rows: side.send(_kept_members(rows)))
                               if side.running and inp.clv else None)
-        side_out = {name: _side_result(side, name, inp, res) for name, *_ in tasks}
+        # the side stages take about as long as the trial emulation: a side process still
+        # silent at twice that (and at least SIDE_GRACE_S) is stopped and its stages run here
+        deadline = time.monotonic() + max(SIDE_GRACE_S, 2 * (time.monotonic() - t0))
+        side_out = {name: _side_result(side, name, inp, res, deadline) for name, *_ in tasks}
     if side.cost_ or side.failed:   # say where the stages ran and what the side cost
         res.info["side_process"] = dict(cost=side.cost_, failed=side.failed,
                                         peak_rss_gib=side.peak_rss_gib_)
@@ -118,10 +125,10 @@ def _side_tasks(inp: DesignInput) -> list:
     return tasks
 
 
-def _side_result(side: SideProcess, name: str, inp: DesignInput, res):
-    """Stage ``name``'s result from the side process, or computed here (side process not run
-    or failed: the same function on the same inputs)."""
-    value = side.result(name) if side.running else None
+def _side_result(side: SideProcess, name: str, inp: DesignInput, res, deadline=None):
+    """Stage ``name``'s result from the side process, or computed here (side process not run,
+    failed or not done by ``deadline``: the same function on the same inputs)."""
+    value = side.result(name, deadline) if side.running else None
     if value is not None:
         return value
     if name == EVENT_STUDY:
