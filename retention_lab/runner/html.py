@@ -73,6 +73,11 @@ def metric_text(entry) -> tuple[str, str]:
                         currency=currency, signed=signed)
     if signed and kind == "nps":
         unit = ""   # a difference of scores is written in points ("+6.3 pts"): no second unit
+    if entry.get("evalue_ci") is not None:
+        # an E-value: the verdict quotes the interval's, so show both, each named
+        text = (f"{text} for the estimate, {fmt.ratio(entry['evalue_ci'])} for its "
+                "interval to reach no effect")
+        unit = ""   # risk ratios both, as the key (…_evalue) says
     return text, unit
 
 

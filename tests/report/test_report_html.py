@@ -66,6 +66,10 @@ def test_metric_text_units():
     diff = {"value": 6.3, "ci_low": 2.4, "ci_high": 10.2, "unit": "NPS points",
             "control": 30.0, "treatment": 36.3}
     assert metric_text(diff) == ("+6.3 pts [+2.4 pts, +10.2 pts]".replace(" pts", "\u00a0pts"), "")
+    # an E-value names both numbers: the verdict's fragility sentence quotes the interval's
+    ev = {"value": 1.846, "unit": "risk ratio", "evalue_ci": 1.733}
+    assert metric_text(ev) == ("1.85 for the estimate, 1.73 for its interval to reach no effect",
+                               "")
 
 
 def _cells(name):
