@@ -54,6 +54,19 @@ def test_metric_levels_of_one_estimand_warn_nothing():
     assert len(fig.axes[0].patches) == 2
 
 
+def test_metric_levels_side_by_side_on_the_callers_figure_keep_their_legends_apart():
+    """Notebook 04 draws spend and AOV on ``plt.subplots(1, 2)`` (no layout engine): the left
+    axes' legend lay over the right axes in the rendered report."""
+    import matplotlib.pyplot as plt
+    e = pd.concat([_effects(), _effects().assign(metric="aov")], ignore_index=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+    plots.plot_metric_levels(e, "spend", ax=axes[0], currency="USD")
+    plots.plot_metric_levels(e, "aov", ax=axes[1], currency="USD")
+    assert not _overlaps(fig, axes[0].get_legend(), axes[1])
+    assert not _overlaps(fig, axes[0].get_legend(), axes[0])
+    plt.close(fig)
+
+
 def test_impact_legends_are_outside_the_axes():
     rng = np.random.default_rng(0)
     balance = pd.DataFrame({"covariate": list("abcde"), "smd": rng.normal(0, .3, 5),

@@ -72,7 +72,12 @@ def new_figure(ax, figsize, ncols: int = 1, nrows: int = 1, squeeze: bool | None
 
 def legend_outside(ax, **kwargs):
     """A legend to the right of the axes, clear of the data (constrained layout and the
-    notebooks' tight bounding box make room for it)."""
+    notebooks' tight bounding box make room for it). On a caller's figure with no layout
+    engine (``plt.subplots(1, 2)`` then ``ax=axes[0]``) constrained layout is switched on:
+    without it the legend of the left axes lay over the right one."""
+    fig = ax.figure
+    if hasattr(fig, "get_layout_engine") and fig.get_layout_engine() is None:
+        fig.set_layout_engine("constrained")
     opts = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, frameon=False,
                 fontsize=8)
     opts.update(kwargs)
