@@ -40,7 +40,9 @@ def test_metric_levels_have_the_effects_interval_and_a_legend_off_the_bars():
     assert not _overlaps(fig, ax.get_legend(), ax)
     assert ax.get_ylabel() == "spend / customer (USD)"
     labels = [t.get_text() for t in ax.get_xticklabels()]
-    assert labels[0] == "ITT\nΔ +$20.26 [+$5.72, +$34.79]"
+    assert labels[0] == "ITT\nΔ +$20.26\n[+$5.72, +$34.79]"
+    # two dollar signs on one line are mathtext to matplotlib: "[+5.72, +34.79]" in italics
+    assert not any(t.get_parse_math() for t in ax.get_xticklabels())
 
 
 def test_metric_levels_of_one_estimand_warn_nothing():
@@ -64,6 +66,9 @@ def test_metric_levels_side_by_side_on_the_callers_figure_keep_their_legends_apa
     plots.plot_metric_levels(e, "aov", ax=axes[1], currency="USD")
     assert not _overlaps(fig, axes[0].get_legend(), axes[1])
     assert not _overlaps(fig, axes[0].get_legend(), axes[0])
+    # the two estimands' tick labels (difference, interval) do not run into each other
+    a, b = (t.get_window_extent() for t in axes[0].get_xticklabels())
+    assert not a.overlaps(b)
     plt.close(fig)
 
 
