@@ -25,7 +25,7 @@ shared by other jobs); the issue's acceptance run is ``--sizes 20000 200000 1000
 --repeats 3`` (on 2026-12-06 one 1M run alone took tens of minutes on the shared machine);
 ``--profile`` adds a cProfile listing (top 15 by cumulative time) per run. Peak RSS is per
 process (``ru_maxrss``) and includes the read; the line under each size names the stages during
-which the peak grew most. Since issue 22's side process (``retention_lab._side_process``: on
+which the peak grew most. Since issue 22's side process (``retention_lab.engines.side_process``: on
 large studies the event study, the time-varying Cox model and the CLV effect run in a forked
 process beside the trial emulation) the peak is the larger of that and the sampled peak of the
 proportional set size of this process plus its children (shared pages counted once), the CPU

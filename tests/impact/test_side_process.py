@@ -1,4 +1,4 @@
-"""The side process of the rolling analysis (retention_lab/_side_process.py, issue 22): the
+"""The side process of the rolling analysis (retention_lab/engines/side_process.py, issue 22): the
 event study, the time-varying Cox model and the CLV effect computed in a forked process give
 the numbers of the one-process run exactly, and whatever fails on the side is computed in the
 parent instead."""
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import retention_lab as rl
-from retention_lab import _side_process as sp
+from retention_lab.engines import side_process as sp
 
 pytestmark = pytest.mark.skipif("fork" not in __import__("multiprocessing")
                                 .get_all_start_methods(), reason="needs fork")
@@ -136,7 +136,7 @@ def test_not_running_returns_nothing(monkeypatch):
     monkeypatch.setattr(sp.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     assert sp.enabled(sp.MIN_CUSTOMERS) == sp.memory_allows()
     # too little memory for two processes: stays in one
-    monkeypatch.setattr(sp, "_meminfo_kib", lambda field: 1.0)
+    monkeypatch.setattr(sp, "available_memory", lambda: 1024)
     assert not sp.memory_allows() and not sp.enabled(10 ** 7)
     side = sp.SideProcess([("ok", _ok, (1,), {})], run=False)
     assert not side.running and side.result("ok") is None

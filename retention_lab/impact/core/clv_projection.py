@@ -127,7 +127,7 @@ def _kernel():
     """The numba-compiled :func:`_kernel_py`, or ``None`` without numba.
 
     Compiled serial, not ``parallel=True`` (issue 22): at scale the CLV effect runs in the
-    analysis' side process (:mod:`retention_lab._side_process`) beside the trial emulation,
+    analysis' side process (:mod:`retention_lab.engines.side_process`) beside the trial emulation,
     which has the other core, and numba's default OpenMP threading layer aborts a forked
     process when the parent has used it. Each row's sums run in the same order either way, so
     the numbers are bit-identical to the parallel build's (checked on the 20k flagship)."""

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ... import ids
-from ..._side_process import SideProcess, enabled as side_enabled, wait_for_parent
+from ...engines.side_process import SideProcess, enabled as side_enabled, wait_for_parent
 from ..core.clv_effects import rolling_clv_rows
 from ..core.design_io import DesignInput, DesignResult
 from ..core.event_study import event_study
@@ -50,7 +50,7 @@ def analyze_rolling(inp: DesignInput, *, period: str = "M") -> DesignResult:
 
     The event study, the time-varying Cox model and the CLV effect do not depend on the trial
     emulation (the CLV effect only on which members it kept): on a large study they run in a
-    forked side process beside it (:mod:`retention_lab._side_process`; issue 22), with the same
+    forked side process beside it (:mod:`retention_lab.engines.side_process`; issue 22), with the same
     results as in one process — each is computed here instead if the side process fails."""
     data, out, alpha, retention_days = inp.data, inp.out, inp.alpha, inp.retention_days
     tasks = _side_tasks(inp)
@@ -64,7 +64,7 @@ def analyze_rolling(inp: DesignInput, *, period: str = "M") -> DesignResult:
         # the side stages take about as long as the trial emulation: a side process still
         # silent at twice that (and at least SIDE_GRACE_S) is stopped and its stages run here
         deadline = time.monotonic() + max(SIDE_GRACE_S, 2 * (time.monotonic() - t0))
-        side_out = {name: _side_result(side, name, inp, res, deadline) for name, *_ in tasks}
+        side_out = {task[0]: _side_result(side, task, inp, res, deadline) for task in tasks}
     if side.cost_ or side.failed:   # say where the stages ran and what the side cost
         res.info["side_process"] = dict(cost=side.cost_, failed=side.failed,
                                         peak_rss_gib=side.peak_rss_gib_)
@@ -125,17 +125,18 @@ def _side_tasks(inp: DesignInput) -> list:
     return tasks
 
 
-def _side_result(side: SideProcess, name: str, inp: DesignInput, res, deadline=None):
-    """Stage ``name``'s result from the side process, or computed here (side process not run,
-    failed or not done by ``deadline``: the same function on the same inputs)."""
+def _side_result(side: SideProcess, task: tuple, inp: DesignInput, res, deadline=None):
+    """A side task's result from the side process, or computed here (side process not run,
+    failed or not done by ``deadline``): the task's own function on the same inputs — for the
+    CLV effect, on the trial emulation's result instead of the kept members it waited for."""
+    name, fn, args, kwargs = task
     value = side.result(name, deadline) if side.running else None
     if value is not None:
         return value
-    if name == EVENT_STUDY:
-        return _event_study(inp.data, inp.alpha)
-    if name == TV_COX:
-        return _tv_cox(inp.data, inp.out, inp.alpha)
-    return rolling_clv_rows(inp.data, res, alpha=inp.alpha, n_draws=inp.n_draws, seed=inp.seed)
+    if name == CLV_EFFECT:
+        return rolling_clv_rows(inp.data, res, alpha=inp.alpha, n_draws=inp.n_draws,
+                                seed=inp.seed)
+    return fn(*args, **kwargs)
 
 
 def _kept_members(rows: pd.DataFrame) -> pd.DataFrame:

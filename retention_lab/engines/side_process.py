@@ -34,6 +34,8 @@ import time
 import traceback
 import warnings
 
+from .sources import available_memory
+
 ENV_VAR = "RETENTION_LAB_SIDE_PROCESS"
 #: smallest study (customers) for which the side process is used by default
 MIN_CUSTOMERS = 50_000
@@ -63,29 +65,18 @@ def enabled(n_customers: int) -> bool:
 MEMORY_FACTOR = 2.0
 
 
-def _meminfo_kib(field: str) -> float | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def memory_allows() -> bool:
     """Whether the machine has room for the side process: ``MemAvailable`` at least
     :data:`MEMORY_FACTOR` × this process' resident set (True where /proc cannot tell)."""
-    available = _meminfo_kib("MemAvailable")
+    available = available_memory()
     try:
         with open("/proc/self/statm") as fh:
-            rss_kib = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024
+            rss = int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
-        rss_kib = None
-    if available is None or rss_kib is None:
+        rss = None
+    if available is None or rss is None:
         return True
-    return available >= MEMORY_FACTOR * rss_kib
+    return available >= MEMORY_FACTOR * rss
 
 
 def wait_for_parent():
