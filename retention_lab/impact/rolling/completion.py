@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import linalg, optimize
 from scipy.special import digamma, gammaln
 
-from ...clv.base import btyd_arrays, distinct_rows, hessian_from_function
+from ...clv.base import btyd_arrays, distinct_rows, hessian_from_function, hessian_from_gradient
 from ...clv.pareto_nbd import ParetoNBDFitter
 
 
@@ -238,13 +238,8 @@ def _preconditioned_minimum(nll, z0, curvature):
 
 def working_hessian(z, x, tx, T, w, step: float = 1e-4):
     """Central differences of the gradient of :func:`_working_nll` at ``z`` (symmetrised)."""
-    H = np.empty((4, 4))
-    for i in range(4):
-        e = np.zeros(4)
-        e[i] = step * max(1.0, abs(z[i]))
-        H[:, i] = (_working_nll(z + e, x, tx, T, w)[1] - _working_nll(z - e, x, tx, T, w)[1]) \
-            / (2 * e[i])
-    return (H + H.T) / 2
+    return hessian_from_gradient(lambda t: _working_nll(t, x, tx, T, w)[1], np.asarray(z, float),
+                                 step=step)
 
 
 def natural_params(z) -> np.ndarray:
