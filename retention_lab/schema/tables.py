@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .._arrays import stable_order
 from ..errors import DataError, DataQuality, DuplicateRowsWarning
 from .columns import (
     ARMS,
@@ -188,11 +189,9 @@ def duplicated_rows(df: pd.DataFrame) -> np.ndarray:
         key = c - lo if key is None else key * radix + (c - lo)
     if key is None:
         return df.duplicated(keep="first").to_numpy()
-    ks = np.sort(key * len(key) + np.arange(len(key)))      # a stable order by value sort
-    k = ks // len(key)
+    rows, k = stable_order(key)      # the packing above keeps key · n + row in an int64
     same = k[1:] == k[:-1]
     cand = np.zeros(len(key), bool)
-    rows = ks % len(key)
     cand[rows[1:][same]] = True
     cand[rows[:-1][same]] = True
     out = np.zeros(len(key), bool)
