@@ -75,7 +75,7 @@ def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster
     if lev is not None and se == "jackknife":
         jack = _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv)
     elif lev is not None and se == "cv2":
-        jack = _cv2_psi(R, m0, t, c, w, X, cluster, n_clusters, A_inv, lev)
+        jack = _cv2_psi(Ym, R, m0, t, c, w, X, cluster, n_clusters, A_inv, lev)
     if jack is not None or se == "none":    # "none": the estimates only (psi None)
         return Means(names, est, jack)
     cols = []
@@ -198,7 +198,7 @@ def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarr
     return np.column_stack(cols)
 
 
-def _cv2_psi(R, m0, t, c, w, X, cluster, n_clusters, A_inv, lev) -> np.ndarray | None:
+def _cv2_psi(Ym, R, m0, t, c, w, X, cluster, n_clusters, A_inv, lev) -> np.ndarray | None:
     """Bell–McCaffrey bias-reduced cluster-robust rows (CR2: Bell & McCaffrey 2002, *Survey
     Methodology* 28(2); Pustejovsky & Tipton 2018, *JBES* 36(4), with the working model
     ``Φ = W⁻¹`` of a weighted fit) of the doubly robust means, in the column order of
@@ -212,15 +212,15 @@ def _cv2_psi(R, m0, t, c, w, X, cluster, n_clusters, A_inv, lev) -> np.ndarray |
     ``M_g = W_g½ X_g A⁻¹ X_g' W_g½``, ``A = X'WX``), which makes the variance unbiased when the
     errors have variance ``σ²/w``. A comparison customer's row is then
     ``(W_g½ ℓ_g)' (I − M_g)^{-1/2} W_g½ r_g`` with ``ℓ = X_g A⁻¹ mean_t(X)`` (the plain sandwich
-    without the adjustment, :func:`_dr_means` ``se="influence"``). ``R``: residuals
-    ``y − m0`` of every row used. None when a customer's joint leverage in either regression
+    without the adjustment, :func:`_dr_means` ``se="influence"``). ``Ym``: the outcomes and
+    ``R`` their residuals ``y − m0``, of every row used. None when a customer's joint leverage in either regression
     reaches :data:`MAX_JACKKNIFE_LEVERAGE`."""
     nt = t.sum()
     ct = cluster[t]
     ntg = np.bincount(ct, minlength=n_clusters).astype(float)
     if ntg.max(initial=0.0) >= MAX_JACKKNIFE_LEVERAGE * nt:
         return None
-    Ym_t = R[t] + m0[t]
+    Ym_t = Ym[t]
     S1, S0 = _cluster_sums(ct, n_clusters, (Ym_t - Ym_t.mean(axis=0)) / nt,
                            (m0[t] - m0[t].mean(axis=0)) / nt)
     scale = 1 / np.sqrt(1 - ntg / nt)
