@@ -75,6 +75,10 @@ STAGES = [
     ("retention_lab.impact.core.clv_effects", "_bg_projections", "CLV: projections (fused)"),
     ("retention_lab.impact.rolling.design", "rolling_sensitivity", "sensitivity"),
     ("retention_lab.impact.analyze", "segment_effects", "segments"),
+    # the rolling design computes its segments itself, before awaiting the side process
+    ("retention_lab.impact.rolling.design", "segment_effects", "segments"),
+    # the parent's wait for the side process (or its own run of a side stage that failed)
+    ("retention_lab.impact.rolling.design", "_side_result", "side results (wait)"),
 ]
 
 

@@ -139,7 +139,8 @@ def analyze(data, design: str | None = None, horizon: int | None = None, margin:
                       survival=survival, sensitivity=sensitivity, event_study=event_study,
                       n_draws=n_draws,
                       seed=seed, trim=trim, planned_share=planned_share,
-                      retention_days=retention_days)
+                      retention_days=retention_days, segment_column=segment_column,
+                      correction=correction)
     rep = _run_design(inp, analysis)
     if analysis == "rolling":
         settings["rolling"] = {k: v for k, v in rep.rolling.info.items()}
@@ -149,10 +150,7 @@ def analyze(data, design: str | None = None, horizon: int | None = None, margin:
     spend_row = effects.loc[(effects["metric"] == ids.SPEND) & (effects["estimand"] == est)].iloc[0]
     roi = _roi(out, analysis, rep, spend_row, margin=margin, reward_rate=rr,
                cost_per_member=cpm, fixed_cost=fc)
-    segs = pd.DataFrame()
-    if segment_column:
-        segs = segment_effects(out, segment_column, rep.segment_estimator,
-                               correction=correction)
+    segs = _segments(out, rep, segment_column, correction)
     context = ctx.context_table(effects, ids.MEMBERS)
     retention_value = _retention_value(effects, est, spend_row, margin, horizon)
     checks = pd.DataFrame(rep.checks)
@@ -165,6 +163,16 @@ def analyze(data, design: str | None = None, horizon: int | None = None, margin:
                         roi=roi, context=context, retention_value=retention_value,
                         settings=settings, analysis=analysis, verdict=verdict, holdout=holdout,
                         **rep.diagnostics())
+
+
+def _segments(out, rep: DesignResult, segment_column, correction) -> pd.DataFrame:
+    """The segment effects: the design's own (the rolling design computes them while its side
+    process runs), else from its segment estimator; empty without a segment column."""
+    if not segment_column:
+        return pd.DataFrame()
+    if rep.segments is not None:
+        return rep.segments
+    return segment_effects(out, segment_column, rep.segment_estimator, correction=correction)
 
 
 def _settings(out, **settings) -> dict:

@@ -17,7 +17,8 @@ class DesignInput:
     (:func:`~retention_lab.impact.core.outcomes.outcome_table`) and covariate matrix ``X``
     (:func:`~retention_lab.impact.core.outcomes.covariate_matrix`), and the settings of
     :func:`~retention_lab.impact.analyze` (``alpha`` = 1 − confidence; ``horizon_days`` the
-    outcome window; the rest switch parts on or off)."""
+    outcome window; ``segment_column`` and ``correction`` those of the segment effects; the
+    rest switch parts on or off)."""
 
     data: object
     out: pd.DataFrame
@@ -33,13 +34,16 @@ class DesignInput:
     trim: float = 0.01
     planned_share: float | None = None
     retention_days: int | None = None
+    segment_column: str | None = None
+    correction: str = "holm"
 
 
 @dataclass
 class DesignResult:
     """What a design's analysis returns: ``effects`` (one row per metric id and estimand id),
     ``checks`` (dicts keyed by check id), the diagnostics the figures show, ``take_up``, and
-    ``segment_estimator(mask, metrics) -> effects`` for the segment effects. ``roi_table``:
+    ``segment_estimator(mask, metrics) -> effects`` for the segment effects (``segments``: those
+effects already computed by the design, for ``segment_column``, when it had the time for them). ``roi_table``:
     the rows the ROI is computed over, when the design defines them (rolling: one per analysed
     member)."""
 
@@ -59,9 +63,10 @@ class DesignResult:
     rolling: object = None
     event_study: object = None
     roi_table: pd.DataFrame | None = None
+    segments: pd.DataFrame | None = None
 
     #: fields that are not part of the result handed to :class:`ImpactResult`
-    _INTERNAL = ("effects", "checks", "segment_estimator", "roi_table")
+    _INTERNAL = ("effects", "checks", "segment_estimator", "roi_table", "segments")
 
     def diagnostics(self) -> dict:
         """The fields :class:`~retention_lab.impact.result.ImpactResult` takes as they are

@@ -21,6 +21,7 @@ from ...engines.side_process import SideProcess, enabled as side_enabled, wait_f
 from ..core.clv_effects import rolling_clv_rows
 from ..core.design_io import DesignInput, DesignResult
 from ..core.event_study import event_study
+from ..core.heterogeneity import segment_effects
 from ..core.sensitivity import (
     SENSITIVITY_COLUMNS,
     bias_factor,
@@ -64,6 +65,14 @@ def analyze_rolling(inp: DesignInput, *, period: str = "M") -> DesignResult:
         # the side stages take about as long as the trial emulation: a side process still
         # silent at twice that (and at least SIDE_GRACE_S) is stopped and its stages run here
         deadline = time.monotonic() + max(SIDE_GRACE_S, 2 * (time.monotonic() - t0))
+        # what needs only the trial emulation runs before the side results are awaited: while
+        # the side process is still busy, this time is otherwise spent waiting (issue 22)
+        def seg_est(mask, metrics):
+            return res.subset_effects(mask, list(metrics))
+        segs = None if not inp.segment_column else segment_effects(
+            inp.out, inp.segment_column, seg_est, correction=inp.correction)
+        # the side stages' rows (the Cox hazard ratio, the CLV effect) have no E-value here
+        sens = rolling_sensitivity(res, res.effects) if inp.sensitivity else None
         side_out = {task[0]: _side_result(side, task, inp, res, deadline) for task in tasks}
     if side.cost_ or side.failed:   # say where the stages ran and what the side cost
         res.info["side_process"] = dict(cost=side.cost_, failed=side.failed,
@@ -87,7 +96,6 @@ def analyze_rolling(inp: DesignInput, *, period: str = "M") -> DesignResult:
         effects.append(rows)
         checks.append(check)
     effects = pd.concat(effects, ignore_index=True)
-    sens = rolling_sensitivity(res, effects) if inp.sensitivity else None
     tr = res.trials
     mem = tr.loc[(tr["member"] == 1) & tr["kept"]]
     roi_table = pd.DataFrame({"joined_in_window": np.ones(len(mem)),
@@ -99,11 +107,9 @@ def analyze_rolling(inp: DesignInput, *, period: str = "M") -> DesignResult:
                    n_comparison_customers=int(info["n_comparison_customers"]),
                    n_trials=int(info["n_trials"]), n_eligible_non_members=int(
                        info["n_comparison_customers"]))
-
-    def seg_est(mask, metrics):
-        return res.subset_effects(mask, [m for m in metrics])
     return DesignResult(
-        effects=effects, checks=checks, segment_estimator=seg_est, balance=res.balance,
+        effects=effects, checks=checks, segment_estimator=seg_est, segments=segs,
+        balance=res.balance,
         power=pd.DataFrame(), curves={}, take_up=take_up, propensity=None, naive=naive,
         sensitivity=sens, rolling=res, event_study=es, roi_table=roi_table,
         notes=[f"rolling enrolment: {info['n_trials']} monthly trials from "
