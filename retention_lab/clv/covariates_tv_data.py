@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..errors import DataError
 from ..features.periods import customer_periods
-from ..periods import day_period, period_first_day, period_index
+from ..periods import day_numbers, day_period, period_first_day, period_index
 from ..units import DAYS_PER_UNIT
 from .covariates import _select, design_matrix
 from .covariates_tv_keys import (  # noqa: F401  (_row_ids, _distinct_rows re-exported)
@@ -117,8 +117,7 @@ def _daily_numpy(tx: pd.DataFrame) -> pd.DataFrame | None:
         return None      # (a time zone: the engine decides which day a timestamp falls on)
     dv = dates.to_numpy()
     # the day number (period_index "D": the floor of the nanoseconds by a day)
-    day = dv.view(np.int64) // 86_400_000_000_000 if dv.dtype == "datetime64[ns]" \
-        else period_index(dates, "D")
+    day = day_numbers(dv) if dv.dtype == "datetime64[ns]" else period_index(dates, "D")
     d0 = int(day.min())
     span = int(day.max()) - d0 + 1
     cid = tx["customer_id"].to_numpy()

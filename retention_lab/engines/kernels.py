@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..periods import period_index
+from ..periods import NS_PER_DAY, period_index
 from . import native
 
 #: Largest (customer, period) bitmap the one-pass kernel allocates, in bytes; above it the SQL
@@ -45,7 +45,9 @@ from . import native
 MAX_BITMAP_BYTES = 1_200_000_000
 #: Customer ids may span at most this many slots per row read (sparse ids use the SQL path).
 MAX_SLOTS_PER_ROW = 4
-NS_PER_DAY = {"ns": 86_400_000_000_000, "us": 86_400_000_000, "ms": 86_400_000, "s": 86_400}
+#: ticks of each datetime unit in a day
+TICKS_PER_DAY = {"ns": NS_PER_DAY, "us": NS_PER_DAY // 10 ** 3, "ms": NS_PER_DAY // 10 ** 6,
+                 "s": NS_PER_DAY // 10 ** 9}
 
 
 @dataclass

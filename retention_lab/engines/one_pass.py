@@ -46,11 +46,11 @@ def _one_pass_summary(src: Source, clean: str, end: pd.Timestamp, freq: str, fre
     arrays = _plain_arrays(frame) if (b.plain and frame is not None) else None
     if arrays is not None:  # the DataFrame itself: no copy through DuckDB
         ids, ts, amount, unit = arrays
-        acc = kernels.Accumulator(layout, kernels.NS_PER_DAY[unit], _to_int(limit, unit))
+        acc = kernels.Accumulator(layout, kernels.TICKS_PER_DAY[unit], _to_int(limit, unit))
         acc.add(ids, ts, amount)
     else:
         unit = "us"
-        acc = kernels.Accumulator(layout, kernels.NS_PER_DAY[unit], _to_int(limit, unit))
+        acc = kernels.Accumulator(layout, kernels.TICKS_PER_DAY[unit], _to_int(limit, unit))
         reader = src.backend.con.sql(
             f"SELECT CAST(customer_id AS BIGINT) AS customer_id, epoch_us(ts) AS t, amount "
             f"FROM {clean} WHERE {sql.in_window(end)}").to_arrow_reader(BATCH_ROWS)
@@ -86,7 +86,7 @@ def _frame_one_pass(data, observation_end, freq, freq_multiplier, include_first_
     if outside == len(ts):
         return None
     first_ts, last_ts = ts.min(), ts[inside].max() if outside else ts.max()
-    per_day = kernels.NS_PER_DAY[unit]
+    per_day = kernels.TICKS_PER_DAY[unit]
     layout = kernels.plan(ids.min(), ids.max(), first_ts // per_day, last_ts // per_day,
                           len(ids), freq)
     if layout is None:
@@ -139,7 +139,7 @@ def _table_one_pass(src: Source, observation_end, freq, freq_multiplier,
     if n_inside == 0:
         return None
     last = t_max if n_inside == n else pc.max(pc.filter(ts, pc.less(ts, limit))).as_py()
-    per_day = kernels.NS_PER_DAY["us"]
+    per_day = kernels.TICKS_PER_DAY["us"]
     layout = kernels.plan(pc.min(ids).as_py(), pc.max(ids).as_py(), t_min // per_day,
                           last // per_day, n, freq)
     if layout is None:
@@ -170,7 +170,7 @@ def _plain_arrays(frame: pd.DataFrame):
             and amount.dtype == np.float64):
         return None
     unit = np.datetime_data(dates.dtype)[0]
-    if unit not in kernels.NS_PER_DAY:
+    if unit not in kernels.TICKS_PER_DAY:
         return None
     return ids.to_numpy(), dates.to_numpy().view(np.int64), amount.to_numpy(), unit
 
@@ -178,5 +178,5 @@ def _plain_arrays(frame: pd.DataFrame):
 def _to_int(limit: pd.Timestamp, unit: str) -> int:
     """The exclusive bound ``limit`` in integer ``unit`` (rounded up: ``t < limit`` is kept)."""
     ns = int(pd.Timestamp(limit).as_unit("ns").value)
-    per = kernels.NS_PER_DAY["ns"] // kernels.NS_PER_DAY[unit]
+    per = kernels.TICKS_PER_DAY["ns"] // kernels.TICKS_PER_DAY[unit]
     return -(-ns // per)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .._arrays import stable_order
 from ..errors import DataError, DataQuality, DuplicateRowsWarning
+from ..periods import day_numbers
 from .columns import (
     ARMS,
     CSAT_RANGE,
@@ -174,7 +175,7 @@ def duplicated_rows(df: pd.DataFrame) -> np.ndarray:
         if v.dtype.kind in "iub":
             c = v.astype(np.int64)
         elif v.dtype == "datetime64[ns]":
-            c = v.view(np.int64) // (86_400 * 10 ** 9)      # the day (floor): a coarser key
+            c = day_numbers(v)                              # the day: a coarser key
         else:
             continue
         if not len(c):

@@ -19,10 +19,8 @@ from .._arrays import positions
 from ..engines.pandas_engine import json_attrs
 from ..engines.sources import pick_engine
 from ..errors import DataQuality
-from ..periods import in_window
+from ..periods import NS_PER_DAY, day_numbers, in_window
 from ..units import days_per, unit_code
-
-_DAY_NS = 86_400 * 10 ** 9
 
 
 def customer_days(tx, observation_end=None) -> dict | None:
@@ -48,7 +46,7 @@ def customer_days(tx, observation_end=None) -> dict | None:
         cid, date = cid[inside], date[inside]
     if not len(cid):
         return None
-    day = date.view(np.int64) // _DAY_NS                     # floor: the calendar day
+    day = day_numbers(date)
     c0, d0 = int(cid.min()), int(day.min())
     span = int(day.max()) - d0 + 1
     if (int(cid.max()) - c0 + 1) * span >= 2 ** 62:
@@ -75,7 +73,7 @@ def churn_from_days(cd: dict, inactivity_days: int = 90, unit: str = "D") -> pd.
     first, last = day[at], day[np.r_[at[1:], len(day)] - 1]
     n_days = np.diff(np.r_[at, len(day)]).astype(np.int64)
     cutoff = end.normalize() - pd.Timedelta(days=int(inactivity_days))
-    cutoff_day = int(cutoff.value // _DAY_NS)
+    cutoff_day = int(cutoff.value // NS_PER_DAY)
     too_new = first > cutoff_day
     quality.record("transactions", "customer_id",
                    f"first purchase on or before the confirmation cutoff ({cutoff.date()})",

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ...features.periods import period_index
+from ...periods import NS_PER_DAY, day_numbers
 
 
 def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.Series, end):
@@ -93,7 +94,6 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
 
 
 _NS_MAX = np.iinfo(np.int64).max
-_DAY_NS = 86_400 * 10 ** 9
 
 
 def _as_ns(dates) -> np.ndarray:
@@ -111,9 +111,9 @@ def _month_codes(dates):
     """``(month − first month, number of months)`` of each date
     (:func:`~retention_lab.features.periods.period_index` ``"M"``), by a table over the days
     spanned (one gather instead of the calendar conversion of every date, issue 22)."""
-    day = _as_ns(dates) // _DAY_NS                           # floor: the calendar day
+    day = day_numbers(dates)
     d0 = int(day.min())
-    lut = period_index((np.arange(d0, int(day.max()) + 1) * _DAY_NS).astype("datetime64[ns]"),
+    lut = period_index((np.arange(d0, int(day.max()) + 1) * NS_PER_DAY).astype("datetime64[ns]"),
                        "M")
     lut = (lut - lut.min()).astype(np.int64)
     return lut[day - d0], int(lut.max()) + 1
