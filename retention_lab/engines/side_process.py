@@ -25,6 +25,7 @@ and test runs stay in one process) and the memory available is at least
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import os
 import pickle
@@ -140,7 +141,17 @@ class SideProcess:
             ctx = mp.get_context("fork")
             parent, child = ctx.Pipe()
             self._proc = ctx.Process(target=_serve, args=(child, tasks), daemon=True)
-            self._proc.start()
+            # the objects alive at the fork move to the collector's permanent generation until
+            # the side process ends: a collection in either process would otherwise write to
+            # every page holding one and copy the page (the gc module's advice for fork). The
+            # garbage is collected first, so that nothing dead is kept that long.
+            gc.collect()
+            gc.freeze()
+            try:
+                self._proc.start()
+            except BaseException:
+                gc.unfreeze()
+                raise
             child.close()
             self._conn = parent
             self._reader = threading.Thread(target=self._read, daemon=True)
@@ -240,6 +251,7 @@ class SideProcess:
         for t in self._senders:
             t.join(timeout=1)
         self._proc = None
+        gc.unfreeze()
 
     def __enter__(self):
         return self
