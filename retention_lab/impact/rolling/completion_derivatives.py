@@ -34,7 +34,7 @@ from scipy import linalg
 from ...clv.base import distinct_rows
 from ...clv.beta_geo import BetaGeoFitter
 from .completion import QuadratureParetoNBD
-from .gcomputation import _beta_nodes, _jacobi_coefficients, _node_buckets
+from .completion_retention import _beta_nodes, _jacobi_coefficients, _node_buckets
 
 #: largest rule for which the weights' derivatives come from the dense first-order eigenvector
 #: perturbation (``O(n³)``); larger rules take Richardson-extrapolated central differences of

@@ -3,22 +3,33 @@ their follow-up (Robins 1986): the untreated BTYD completion model (BG/NBD or Pa
 their regular-timing versions with Erlang-k gaps, chosen by likelihood), the retention
 probabilities under it, the calendar price index of untreated spend, and the completed
 outcomes. The quadrature Pareto/NBD itself is in :mod:`retention_lab.impact.rolling.completion`,
+the retention probabilities and their Gauss rules in
+:mod:`~retention_lab.impact.rolling.completion_retention`,
 the Erlang-k models (Pareto/CNBD-k, BG/CNBD-k) in :mod:`retention_lab.impact.rolling.renewal` and :mod:`~retention_lab.impact.rolling.renewal_bg`.
 """
 from __future__ import annotations
 
-import functools
 import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, sparse, special
+from scipy import sparse
 
 from ...clv.base import ConvergenceError
 from ...clv.beta_geo import BetaGeoFitter
 from ...clv.pareto_nbd import ParetoNBDFitter
 from ...units import days_per
 from .completion import QuadratureParetoNBD
+from .completion_retention import (  # noqa: F401  (re-exported: tests and trials.py use them)
+    NODE_BUCKETS,
+    _beta_nodes,
+    _bgnbd_retention,
+    _gamma_nodes,
+    _jacobi_coefficients,
+    _node_buckets,
+    _pnbd_retention,
+    _retention_probability,
+)
 from .history import _History
 from .renewal import ParetoCNBD2, ParetoCNBD3, ParetoCNBD4
 from .renewal_bg import BGCNBD2, BGCNBD3, BGCNBD4
@@ -191,145 +202,6 @@ def _family(cls) -> tuple[str, int]:
     ``("pareto", 1)`` the Pareto/NBD."""
     return getattr(cls, "family", "pareto" if issubclass(cls, ParetoNBDFitter) else "bg"), \
         getattr(cls, "k", 1)
-
-
-def _retention_probability(bg, x, T, gap, R, n_nodes: int = 24):
-    """P(a purchase in (T + gap, T + gap + R] | x repeat purchase days, last purchase at T)
-    under the fitted completion model (:func:`_bgnbd_retention`, :func:`_pnbd_retention` or the
-    Erlang-k models' ``retention_at_purchase``, :mod:`~retention_lab.impact.rolling.renewal`)."""
-    if hasattr(bg, "retention_at_purchase"):          # the Erlang-k models (renewal.py)
-        return bg.retention_at_purchase(x, T, gap, R)
-    if isinstance(bg, ParetoNBDFitter):
-        return _pnbd_retention(bg, x, T, gap, R, n_nodes)
-    return _bgnbd_retention(bg, x, T, gap, R, n_nodes)
-
-
-def _gamma_nodes(shape: np.ndarray, n_nodes: int) -> np.ndarray:
-    """Midpoint quantiles ``(j + ½)/n`` of Gamma(shape, 1), one row per entry of ``shape``
-    (computed once per distinct shape: purchase counts repeat)."""
-    u, inv = np.unique(shape, return_inverse=True)
-    q = (np.arange(n_nodes) + 0.5) / n_nodes
-    return special.gammaincinv(u[:, None], q[None, :])[inv.reshape(-1)]
-
-
-@functools.lru_cache(maxsize=2048)   # reused across the completion's parameter perturbations
-def _beta_nodes(a: float, b: float, n: int):
-    """``n``-point Gauss quadrature of the Beta(a, b) distribution on (0, 1): Gauss–Jacobi
-    nodes and probability weights by Golub–Welsch (the eigenvalues of the Jacobi matrix of the
-    monic Jacobi polynomials with exponents ``b − 1`` at 1 and ``a − 1`` at −1, the weights the
-    squared first components of its eigenvectors). Unlike ``scipy.special.roots_jacobi``, whose
-    weights overflow to NaN when ``a + b`` is large (a BG/NBD fit with no dropout, b ≈ 3e4),
-    the weights are never scaled by the total mass."""
-    diag, off2 = _jacobi_coefficients(a, b, n)
-    t, v = linalg.eigh_tridiagonal(diag, np.sqrt(off2))
-    p, w = (1 + t) / 2, v[0] ** 2
-    p.flags.writeable = w.flags.writeable = False          # cached: shared by the callers
-    return p, w
-
-
-def _jacobi_coefficients(a, b, n: int):
-    """Diagonal and squared off-diagonal of the ``n × n`` Jacobi matrix of the Beta(a, b)
-    distribution mapped to (−1, 1) (:func:`_beta_nodes`); rational in ``a`` and ``b``, so that
-    complex arguments give their derivatives by complex step
-    (:mod:`~retention_lab.impact.rolling.completion_derivatives`)."""
-    al, be = b - 1.0, a - 1.0
-    m = np.arange(1, n, dtype=float)
-    s = 2 * m + al + be
-    diag = np.r_[(be - al) / (al + be + 2), (be ** 2 - al ** 2) / (s * (s + 2))]
-    off2 = 4 * m * (m + al) * (m + be) * (m + al + be) / (s ** 2 * (s + 1) * (s - 1))
-    if n > 1:   # the first term without the factor (1 + α + β) that cancels
-        off2[0] = 4 * (1 + al) * (1 + be) / ((2 + al + be) ** 2 * (3 + al + be))
-    return diag, off2
-
-
-#: node counts of the retention quadratures: each row gets the smallest one that its sharpness
-#: needs (see :func:`_bgnbd_retention`, :func:`_pnbd_retention`)
-NODE_BUCKETS = np.array([16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048])
-
-
-def _node_buckets(need: np.ndarray) -> np.ndarray:
-    """The smallest of :data:`NODE_BUCKETS` at or above ``need`` (the largest beyond it)."""
-    i = np.searchsorted(NODE_BUCKETS, np.ceil(need), side="left")
-    return NODE_BUCKETS[np.minimum(i, len(NODE_BUCKETS) - 1)]
-
-
-def _bgnbd_retention(bg, x, T, gap, R, n_nodes: int = 24):
-    """Retention under BG/NBD: alive at T with the model's P(alive); given alive,
-    λ ~ Gamma(r + x, α + T) and p ~ Beta(a, b + x), independent; the customer survives ``gap``
-    with probability exp(−λ p gap) (Poisson thinning of the dropouts at purchases) and then buys
-    in ``R`` with probability 1 − exp(−λ R). λ integrates in closed form (the Gamma Laplace
-    transform): with ``k = r + x``, ``β = α + T``,
-
-        E_λ[e^{−λ p gap}(1 − e^{−λ R})] = (β/(β + p gap))^k − (β/(β + p gap + R))^k,
-
-    analytic in p with a branch point at ``p = −1/z``, ``z = (gap + R)/β``, integrated over
-    Beta(a, b + x) by Gauss–Jacobi (nodes per distinct x): ``n_nodes`` or, where the branch
-    point is close (z large: a recent first purchase, a long gap), ``10√z + 4√(k z)`` (a rule
-    calibrated on 600 random (a, b + x, k, z) for 1e-11 relative, covering 99.7 % of them).
-    Against adaptive quadrature (tests/impact/test_rolling_scale.py, rows with z up to 900)
-    the error is below 1e-8 relative; the 32 Gamma midpoint quantiles used before (on λ, with
-    1F1 over p) were off by up to 0.28 % relative, on average +0.00046 in probability, on the
-    20k-customer flagship data of benchmarks/flagship_scale.py."""
-    par = bg.params_
-    r, alpha, a, b = (float(par[k]) for k in ("r", "alpha", "a", "b"))
-    x, T, gap, R = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(x, T, gap, R))
-    alive = bg.probability_alive(x, T, T)
-    k, be = r + x, alpha + T
-    z = (gap + R) / be
-    n_row = _node_buckets(np.maximum(n_nodes, 10 * np.sqrt(z) + 4 * np.sqrt(k * z)))
-    out = np.empty(len(x))
-    for n in np.unique(n_row):
-        rows = np.flatnonzero(n_row == n)
-        ux, inv = np.unique(x[rows], return_inverse=True)
-        P, W = np.empty((len(ux), n)), np.empty((len(ux), n))
-        for i, xv in enumerate(ux):
-            P[i], W[i] = _beta_nodes(a, float(b + xv), int(n))
-        inv = inv.reshape(-1)
-        step = max(256, (1 << 16) // int(n))     # blocks of rows: temporaries stay in cache
-        for lo in range(0, len(rows), step):
-            rr, ii = rows[lo:lo + step], inv[lo:lo + step]
-            kk, bb = k[rr, None], be[rr, None]
-            pg = P[ii] * gap[rr, None]
-            v = (np.exp(-kk * np.log1p(pg / bb))
-                 - np.exp(-kk * np.log1p((pg + R[rr, None]) / bb)))
-            out[rr] = np.sum(W[ii] * v, axis=1)
-    return alive * out
-
-
-def _pnbd_retention(pn, x, T, gap, R, n_nodes: int = 24):
-    """Retention under Pareto/NBD (Schmittlein, Morrison & Colombo 1987) for a customer whose
-    last purchase is at T (so alive at T: P(alive) = 1 when t_x = T; the model's P(alive) is
-    applied all the same). Given alive, λ ~ Gamma(r + x, α + T) and μ ~ Gamma(s, β + T),
-    independent; the customer is still alive after ``gap`` with probability exp(−μ gap), and an
-    alive customer buys in the next ``R`` before leaving with probability
-    ∫₀ᴿ λ e^{−(λ+μ)t} dt (first of two competing exponential clocks). Both rates integrate in
-    closed form under the integral over t (Gamma Laplace transforms): with ``k = r + x``,
-    ``A = α + T``, ``B = β + T``,
-
-        P = ∫₀ᴿ (k/A) (A/(A + t))^{k+1} (B/(B + gap + t))^s dt,
-
-    integrated by Gauss–Legendre in ``v = log(1 + t/A)`` over ``[0, V]``, ``V = log(1 + R/A)``
-    (the integrand is ``k e^{−k v}`` times a smooth factor): ``n_nodes`` nodes, or ``16 + k V``
-    where the exponential is steep over the interval. Against adaptive quadrature
-    (tests/impact/test_rolling_scale.py) the error is below 1e-8 relative; the 32 × 16 Gamma
-    midpoint quantiles used before were off by up to 0.3 %."""
-    par = pn.params_
-    r, alpha, s_, beta = (float(par[k]) for k in ("r", "alpha", "s", "beta"))
-    x, T, gap, R = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(x, T, gap, R))
-    alive = pn.probability_alive(x, T, T)
-    k, A, B = r + x, alpha + T, beta + T
-    V = np.log1p(R / A)
-    n_row = _node_buckets(np.maximum(n_nodes, 16 + k * V))
-    out = np.empty(len(x))
-    for n in np.unique(n_row):
-        rows = np.flatnonzero(n_row == n)
-        t, w = np.polynomial.legendre.leggauss(int(n))
-        Vr, kr, Ar = V[rows, None], k[rows, None], A[rows, None]
-        v = (t[None, :] + 1) / 2 * Vr
-        f = kr * np.exp(-kr * v - s_ * np.log1p((gap[rows, None] + Ar * np.expm1(v))
-                                                / B[rows, None]))
-        out[rows] = np.sum(w[None, :] / 2 * Vr * f, axis=1)
-    return alive * out
 
 
 def _price_index(H: _History, frame: dict, period: str = "M", min_days: int = 50) -> dict:
