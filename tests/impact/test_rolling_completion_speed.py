@@ -1,0 +1,62 @@
+"""Session 9's speed changes of the rolling completion (issue 22), against independent oracles.
+
+* the sums of log gaps of the Erlang-k likelihood constant, now computed only for the customers
+  an Erlang-k fit needs, against a loop over each customer's purchase days;
+* the completion model chosen with those sums supplied on demand against the same choice with
+  them as a column of the summary (the screened and the unscreened path).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_rolling_renewal import _simulate_summary
+
+from retention_lab.impact.rolling import gcomputation as gc, trials as tr
+
+
+def test_sum_log_gaps_matches_a_loop_over_purchase_days():
+    """``_sum_log_gaps`` against ``Σ log max(gap, 1)`` over the gaps between a customer's
+    consecutive distinct purchase days before a cut, summed by ``math.fsum``."""
+    rng = np.random.default_rng(5)
+    n_cust, n_tx, K = 60, 900, 500
+    code = rng.integers(0, n_cust - 4, n_tx)           # the last 4 customers buy nothing
+    day = rng.integers(0, 400, n_tx)
+    H = tr._history(code, day, np.ones(n_tx), n_cust, np.full(n_cust, np.nan), K)
+    ends = np.r_[H.start[1:], len(H.day)]
+    hi = np.array([rng.integers(s, e + 1) if e > s else s for s, e in zip(H.start, ends)])
+    got = gc._sum_log_gaps(H, H.start, hi)
+    for c in range(n_cust):
+        days = sorted({int(d) for cc, d in zip(code, day) if cc == c})[:hi[c] - H.start[c]]
+        ref = math.fsum(math.log(max(b - a, 1)) for a, b in zip(days[:-1], days[1:]))
+        assert got[c] == pytest.approx(ref, rel=1e-13, abs=1e-13)
+    # a subset of customers, in any order, gives their own sums
+    some = np.array([7, 3, 50, 3])
+    np.testing.assert_array_equal(gc._sum_log_gaps(H, H.start[some], hi[some]), got[some])
+
+
+@pytest.mark.parametrize("k, screen", [(2, None), (1, 600)])
+def test_log_gaps_on_demand_choose_the_same_model(monkeypatch, k, screen):
+    """``choose_completion_model(summary, log_gaps=f)`` fits what it fits with the column
+    ``log_gaps``: the same models, log-likelihoods and parameters, bit for bit. Unscreened
+    (1,500 customers, Erlang-2 gaps: the Erlang models are climbed, the column is added for
+    them) and screened (``SCREEN_N`` = 600, Poisson purchases: only the subsample's sums are
+    asked for)."""
+    if screen is not None:
+        monkeypatch.setattr(gc, "SCREEN_N", screen)
+    full = _simulate_summary(1500, k, seed=11)
+    col = full["log_gaps"].to_numpy()
+    asked = []
+
+    def log_gaps(rows):
+        asked.append(len(rows))
+        return col[rows]
+    ref_model, _, ref_ll = gc.choose_completion_model(full.copy())
+    model, _, ll = gc.choose_completion_model(full.drop(columns="log_gaps"), log_gaps=log_gaps)
+    assert ll == ref_ll and type(model) is type(ref_model)
+    np.testing.assert_array_equal(model.params_.to_numpy(), ref_model.params_.to_numpy())
+    if screen is None:
+        assert asked == [1500] and any("CNBD" in name for name in ll)
+    else:
+        assert asked == [600] and set(ll) == {"BG/NBD", "Pareto/NBD"}
