@@ -107,7 +107,8 @@ def _enrolment_hazard(H: _History, frame: dict, Xcat: np.ndarray, cat_cols, ref)
     e = enrol_day[H.code]
     at_risk = (d >= 0) & (d <= frame["end_day"]) & ~(e < d)
     idx = np.flatnonzero(at_risk)
-    F = H.features(H.code[idx], H.day[idx], columns=HISTORY)
+    # every row is a purchase day: its position among them is its own index (no search)
+    make = H.feature_makers(H.code[idx], H.day[idx], p=idx)
     # the design matrix filled in place, column by column (no whole-matrix temporaries: at 1M
     # customers it has one row per purchase day at risk); the same numbers as _standardize
     mu, sd = ref
@@ -115,8 +116,8 @@ def _enrolment_hazard(H: _History, frame: dict, Xcat: np.ndarray, cat_cols, ref)
     X = np.empty((len(idx), 1 + len(HISTORY) + Xcat.shape[1]))
     X[:, 0] = 1.0
     for j, col in enumerate(HISTORY):
-        X[:, 1 + j] = (F[col].to_numpy(float) - mu[j]) / sd[j]
-    del F
+        X[:, 1 + j] = (make[col]() - mu[j]) / sd[j]
+    del make
     X[:, 1 + len(HISTORY):] = Xcat[H.code[idx]]
     y = (e[idx] == d[idx]).astype(float)
     log_surv = np.zeros(len(H.key))

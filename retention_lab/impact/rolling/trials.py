@@ -148,6 +148,7 @@ import numpy as np
 import pandas as pd
 
 from ... import ids
+from ..._arrays import positions
 from ...errors import DataError
 from ...units import days_per
 from ..core.balance import (  # noqa: F401 (re-exported: rolling/__init__, tests)
@@ -193,7 +194,14 @@ from .hazard import (  # noqa: F401
     _varies,
     _weighted_gram,
 )
-from .history import HISTORY, HISTORY_LABELS, _days_since, _History, _history  # noqa: F401
+from .history import (  # noqa: F401
+    HISTORY,
+    HISTORY_LABELS,
+    _days_since,
+    _History,
+    _history,
+    trial_rows,
+)
 from .inference import (  # noqa: F401
     MAX_JACKKNIFE_LEVERAGE,
     _completion_uncertainty,
@@ -277,7 +285,7 @@ def build_trials(data, *, horizon_days: int = 365, retention_days: int = RETENTI
                         rule="some enrolled_at not null", n_rows=0)
     origin = pd.Timestamp(start).normalize()
     codes = pd.Index(cust["customer_id"])
-    tx_code = codes.get_indexer(tx["customer_id"])
+    tx_code = positions(codes, tx["customer_id"].to_numpy())   # codes.get_indexer
     tx_day = _days_since(tx["date"], origin)
     ok = tx_code >= 0
     end_day = int((end - origin).days)
@@ -302,44 +310,11 @@ def build_trials(data, *, horizon_days: int = 365, retention_days: int = RETENTI
                         "observation_end", n_rows=0)
     n_trials = int(np.floor(last_index / plen)) + 1
 
-    def trial_of(d):
-        return np.floor(np.asarray(d, float) / plen).astype(np.int64)
-
-    # members
     is_member = np.isfinite(enrol_day)
     usable = is_member & (enrol_day >= 0) & (enrol_day <= last_index)
-    m_code = np.flatnonzero(usable)
-    m_day = enrol_day[usable].astype(np.int64)
-    # comparison rows: first purchase day of each period before the customer's enrolment
-    d_code, d_day = H.code, H.day - shift
-    e_c = enrol_day[d_code]
-    cand = (d_day >= 0) & (d_day <= last_index) & ~(e_c <= d_day)
-    cand_df = pd.DataFrame({"code": d_code[cand], "day": d_day[cand],
-                            "trial": trial_of(d_day[cand])})
-    cand_df = cand_df.drop_duplicates(["code", "trial"], keep="first")
-    rows = pd.concat([
-        pd.DataFrame({"code": m_code, "day": m_day, "trial": trial_of(m_day), "member": 1}),
-        cand_df.assign(member=0)], ignore_index=True)
-    code = rows["code"].to_numpy(np.int64)
-    day = rows["day"].to_numpy(np.int64)
-    hday = day + shift
-    feats = H.features(code, hday)
-    rows = pd.concat([rows, feats], axis=1)
-    rows["customer_id"] = codes[code]
-    rows["index_date"] = origin + pd.to_timedelta(day, unit="D")
-    e_row = enrol_day[code]
-    rows["enrol_day"] = e_row
-    follow = day + horizon_days + retention_days if retention_days is not None else \
-        np.full(len(day), end_day)
-    rows["follow_end_day"] = follow
-    rows["censored"] = ((rows["member"] == 0) & (e_row <= follow)).astype(int)
-    o, s = H.window(code, hday, hday + horizon_days)
-    rows["orders"], rows["spend"] = o, s
-    ro, _ = H.window(code, hday + horizon_days, follow + shift)
-    rows["retained"] = (ro > 0).astype(float)
-    # the index day itself: does the member's enrolment coincide with a purchase?
-    n_index, _ = H.window(code, hday - 1, hday)
-    rows["index_purchase"] = (n_index > 0).astype(float)
+    rows = trial_rows(H, enrol_day, shift=shift, last_index=last_index, end_day=end_day,
+                      plen=plen, horizon_days=horizon_days, retention_days=retention_days,
+                      codes=codes, origin=origin)
     info = dict(start=origin, observation_end=end, period=period, period_days=plen,
                 n_trials=n_trials, horizon_days=int(horizon_days),
                 retention_days=retention_days, last_index_date=origin +
