@@ -12,26 +12,49 @@ import pandas as pd
 from ..core.outcomes import categorical_columns
 from .history import HISTORY, _History
 
-
 # --------------------------------------------------------------------------------------------
 # small numerical helpers
 # --------------------------------------------------------------------------------------------
+#: rows from which :func:`_logit` starts Newton at a fit on every ``_WARM_STRIDE``-th row
+_WARM_ROWS = 100_000
+_WARM_STRIDE = 8
+
+
 def _logit(X: np.ndarray, y: np.ndarray, ridge: float = 1e-4, max_iter: int = 50) -> np.ndarray:
     """Logistic regression by Newton–Raphson with a tiny ridge (not on the intercept, column 0)
-    so that trial indicators without members do not diverge. Returns the coefficients."""
+    so that trial indicators without members do not diverge. Returns the coefficients.
+
+    On many rows Newton starts at the same fit on every ``_WARM_STRIDE``-th row (recursively):
+    from there the full-data iterations converge quadratically in three or four steps instead
+    of eight to ten from zero; the stopping rule (largest step below 1e-8) and so the maximum
+    reached are the same (issue 22: the enrolment hazard's rows are every purchase day at risk,
+    5M at 1M customers). Each iteration is one pass over ``X`` in blocks of rows (the linear
+    predictor, gradient and Hessian of a block while it is in cache)."""
     beta = np.zeros(X.shape[1])
+    if len(y) >= _WARM_ROWS:
+        beta = _logit(X[::_WARM_STRIDE], y[::_WARM_STRIDE], ridge, max_iter)
     pen = np.full(X.shape[1], ridge * len(y))
     pen[0] = 0.0
     for _ in range(max_iter):
-        eta = np.clip(X @ beta, -30, 30)
-        p = 1 / (1 + np.exp(-eta))
-        grad = X.T @ (y - p) - pen * beta
-        H = _weighted_gram(X, p * (1 - p)) + np.diag(pen)
-        step = np.linalg.solve(H, grad)
+        grad, H = _logit_derivatives(X, y, beta)
+        step = np.linalg.solve(H + np.diag(pen), grad - pen * beta)
         beta += step
         if np.max(np.abs(step)) < 1e-8:
             break
     return beta
+
+
+def _logit_derivatives(X: np.ndarray, y: np.ndarray, beta: np.ndarray, chunk: int = 4096):
+    """Gradient ``Xᵀ(y − p)`` and Hessian ``Xᵀ diag(p(1 − p)) X`` of the log-likelihood at
+    ``beta`` (no penalty), accumulated over blocks of rows in one pass."""
+    k = X.shape[1]
+    grad, H = np.zeros(k), np.zeros((k, k))
+    for lo in range(0, X.shape[0], chunk):
+        Xc = X[lo:lo + chunk]
+        p = _sigmoid(Xc @ beta)
+        grad += Xc.T @ (y[lo:lo + chunk] - p)
+        H += (Xc * (p * (1 - p))[:, None]).T @ Xc
+    return grad, H
 
 
 def _weighted_gram(X: np.ndarray, w: np.ndarray, chunk: int = 1 << 14) -> np.ndarray:
