@@ -34,7 +34,7 @@ from scipy import linalg
 from ...clv.base import distinct_rows
 from ...clv.beta_geo import BetaGeoFitter
 from .completion import QuadratureParetoNBD
-from .completion_retention import _beta_nodes, _jacobi_coefficients, _node_buckets
+from .completion_retention import _beta_nodes, _jacobi_coefficients, _leggauss, _node_buckets
 
 #: largest rule for which the weights' derivatives come from the dense first-order eigenvector
 #: perturbation (``O(n³)``); larger rules take Richardson-extrapolated central differences of
@@ -194,7 +194,7 @@ def _pnbd_terms(pn, x, T, gap, R, n_nodes: int = 24):
     S = np.empty((len(x), 5))          # Σ h f · [v, ℓ, N/(B+N), (e^v − 1)/(B+N), v e^v/(B+N)]
     for n in np.unique(n_row):
         rows = np.flatnonzero(n_row == n)
-        t, w = np.polynomial.legendre.leggauss(int(n))
+        t, w = _leggauss(int(n))
         Vr, kr, Ar, Br = V[rows, None], k[rows, None], A[rows, None], B[rows, None]
         v = (t[None, :] + 1) / 2 * Vr
         em = np.expm1(v)

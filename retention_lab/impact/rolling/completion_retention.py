@@ -34,6 +34,15 @@ def _gamma_nodes(shape: np.ndarray, n_nodes: int) -> np.ndarray:
     return special.gammaincinv(u[:, None], q[None, :])[inv.reshape(-1)]
 
 
+@functools.lru_cache(maxsize=None)     # one rule per node count of NODE_BUCKETS
+def _leggauss(n: int):
+    """``numpy.polynomial.legendre.leggauss(n)`` (nodes, weights on (−1, 1)), computed once per
+    ``n`` (read-only: shared by the callers)."""
+    t, w = np.polynomial.legendre.leggauss(n)
+    t.flags.writeable = w.flags.writeable = False
+    return t, w
+
+
 @functools.lru_cache(maxsize=2048)   # reused across the completion's parameter perturbations
 def _beta_nodes(a: float, b: float, n: int):
     """``n``-point Gauss quadrature of the Beta(a, b) distribution on (0, 1): Gauss–Jacobi
@@ -145,7 +154,7 @@ def _pnbd_retention(pn, x, T, gap, R, n_nodes: int = 24):
     out = np.empty(len(x))
     for n in np.unique(n_row):
         rows = np.flatnonzero(n_row == n)
-        t, w = np.polynomial.legendre.leggauss(int(n))
+        t, w = _leggauss(int(n))
         Vr, kr, Ar = V[rows, None], k[rows, None], A[rows, None]
         v = (t[None, :] + 1) / 2 * Vr
         f = kr * np.exp(-kr * v - s_ * np.log1p((gap[rows, None] + Ar * np.expm1(v))
