@@ -14,7 +14,11 @@ import numpy as np
 import pytest
 from test_rolling_renewal import _simulate_summary
 
-from retention_lab.impact.rolling import completion_retention as cr, gcomputation as gc, trials as tr
+from retention_lab.impact.rolling import (
+    completion_retention as cr,
+    gcomputation as gc,
+    trials as tr,
+)
 
 
 def test_sum_log_gaps_matches_a_loop_over_purchase_days():

@@ -29,12 +29,17 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy import linalg
 
 from ...clv.base import distinct_rows
 from ...clv.beta_geo import BetaGeoFitter
 from .completion import QuadratureParetoNBD
-from .completion_retention import _beta_nodes, _jacobi_coefficients, _leggauss, _node_buckets
+from .completion_retention import (
+    _beta_eigen,
+    _beta_nodes,
+    _jacobi_coefficients,
+    _leggauss,
+    _node_buckets,
+)
 
 #: largest rule for which the weights' derivatives come from the dense first-order eigenvector
 #: perturbation (``O(n³)``); larger rules take Richardson-extrapolated central differences of
@@ -65,11 +70,10 @@ def beta_rule_derivatives(a: float, b: float, n: int):
     eigenvector perturbation ``dv_i = Σ_{j≠i} v_j (v_jᵀ dJ v_i)/(t_i − t_j)`` (Golub–Welsch:
     the weights are the squared first components); above :data:`DENSE_MAX` nodes Richardson
     central differences of the rule. Returns ``(p, w, dp, dw)``."""
-    p, w = _beta_nodes(a, b, n)
     if n > DENSE_MAX:
-        return (p, w) + _rule_differences(a, b, n)
-    diag, off2 = _jacobi_coefficients(a, b, n)
-    t, V = linalg.eigh_tridiagonal(diag, np.sqrt(off2))
+        return _beta_nodes(a, b, n) + _rule_differences(a, b, n)
+    # the rule and the eigenvectors from one solution (the rule is _beta_nodes', bit for bit)
+    p, w, t, V = _beta_eigen(a, b, n)
     dd, do = _jacobi_derivatives(a, b, n)
     gap = t[None, :] - t[:, None]                   # [j, i] = t_i − t_j
     np.fill_diagonal(gap, np.inf)
@@ -81,7 +85,7 @@ def beta_rule_derivatives(a: float, b: float, n: int):
         M = V.T @ dJV                               # [j, i] = v_jᵀ dJ v_i
         dp[q] = np.diagonal(M) / 2
         dw[q] = 2 * V[0] * (V[0] @ (M / gap))
-    for arr in (dp, dw):
+    for arr in (p, w, dp, dw):
         arr.flags.writeable = False
     return p, w, dp, dw
 

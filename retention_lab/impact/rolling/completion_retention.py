@@ -51,11 +51,19 @@ def _beta_nodes(a: float, b: float, n: int):
     squared first components of its eigenvectors). Unlike ``scipy.special.roots_jacobi``, whose
     weights overflow to NaN when ``a + b`` is large (a BG/NBD fit with no dropout, b ≈ 3e4),
     the weights are never scaled by the total mass."""
-    diag, off2 = _jacobi_coefficients(a, b, n)
-    t, v = linalg.eigh_tridiagonal(diag, np.sqrt(off2))
-    p, w = (1 + t) / 2, v[0] ** 2
+    p, w, _, _ = _beta_eigen(a, b, n)
     p.flags.writeable = w.flags.writeable = False          # cached: shared by the callers
     return p, w
+
+
+def _beta_eigen(a: float, b: float, n: int):
+    """The Golub–Welsch solution behind :func:`_beta_nodes` (not cached): ``(p, w, t, V)``,
+    the rule's nodes and weights and the Jacobi matrix's eigenvalues ``t`` and eigenvectors
+    ``V`` (columns), which the rule's derivatives also need
+    (:func:`~retention_lab.impact.rolling.completion_derivatives.beta_rule_derivatives`)."""
+    diag, off2 = _jacobi_coefficients(a, b, n)
+    t, v = linalg.eigh_tridiagonal(diag, np.sqrt(off2))
+    return (1 + t) / 2, v[0] ** 2, t, v
 
 
 def _jacobi_coefficients(a, b, n: int):
