@@ -3,6 +3,7 @@
 * the sums of log gaps of the Erlang-k likelihood constant, now computed only for the customers
   an Erlang-k fit needs, against a loop over each customer's purchase days;
 * the cached Gauss–Legendre rule against the integrals of polynomials;
+* the one dispatch of the retention and its derivatives against the table it implements;
 * the completion model chosen with those sums supplied on demand against the same choice with
   them as a column of the summary (the screened and the unscreened path).
 """
@@ -14,7 +15,9 @@ import numpy as np
 import pytest
 from test_rolling_renewal import _simulate_summary
 
+from retention_lab.clv import ParetoNBDFitter
 from retention_lab.impact.rolling import (
+    completion_derivatives as cd,
     completion_retention as cr,
     gcomputation as gc,
     trials as tr,
@@ -78,3 +81,17 @@ def test_cached_legendre_rule_integrates_polynomials_exactly():
         for m in (0, 1, 2, 7, 10, 2 * n - 1):
             ref = 2 / (m + 1) if m % 2 == 0 else 0.0
             assert np.dot(w, t ** m) == pytest.approx(ref, abs=tol)
+
+
+def test_one_dispatch_for_the_retention_and_its_derivatives():
+    """The retention's dispatch (``model_kind``) and the derivatives' (``_model_kind``: None
+    where the caller takes forward differences), class by class against the table they
+    implement: the Erlang-k models their own retention and no derivatives here; the closed-form
+    Pareto/NBD the Pareto retention but no derivatives (they assume P(alive) = 1 at a purchase,
+    exact for the quadrature model)."""
+    table = {gc.BetaGeoFitter: ("bg", "bg"), gc.QuadratureParetoNBD: ("pareto", "pareto"),
+             ParetoNBDFitter: ("pareto", None)}
+    table.update({cls: ("erlang", None) for cls in gc.COMPLETION_MODELS if gc._family(cls)[1] > 1})
+    assert set(gc.COMPLETION_MODELS) <= set(table)
+    for cls, (kind, derivative) in table.items():
+        assert cr.model_kind(cls()) == kind and cd._model_kind(cls()) == derivative, cls

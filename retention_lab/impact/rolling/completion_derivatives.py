@@ -39,6 +39,7 @@ from .completion_retention import (
     _jacobi_coefficients,
     _leggauss,
     _node_buckets,
+    model_kind,
 )
 
 #: largest rule for which the weights' derivatives come from the dense first-order eigenvector
@@ -238,13 +239,14 @@ _ORDER = {"bg": ("r", "alpha", "a", "b"), "pareto": ("r", "alpha", "s", "beta")}
 
 
 def _model_kind(bg) -> str | None:
-    """``"bg"`` (BG/NBD), ``"pareto"`` (the quadrature Pareto/NBD: P(alive) = 1 at a purchase)
-    or None (the Erlang-k models and the others: no derivatives here)."""
-    if hasattr(bg, "retention_at_purchase"):
-        return None
-    if isinstance(bg, QuadratureParetoNBD):
-        return "pareto"
-    return "bg" if isinstance(bg, BetaGeoFitter) else None
+    """:func:`~.completion_retention.model_kind` (the retention's dispatch), where the
+    derivatives here are those of that retention: ``"bg"`` for a
+    :class:`~retention_lab.clv.BetaGeoFitter`, ``"pareto"`` for the quadrature Pareto/NBD
+    (their derivatives take P(alive) = 1 at a purchase, which holds exactly for it), else None
+    (the Erlang-k models and other classes: the caller takes forward differences)."""
+    kind = model_kind(bg)
+    exact = {"bg": BetaGeoFitter, "pareto": QuadratureParetoNBD}.get(kind)
+    return kind if exact is not None and isinstance(bg, exact) else None
 
 
 def completed_with_derivatives(inp: dict, bg):

@@ -18,12 +18,25 @@ from ...clv.pareto_nbd import ParetoNBDFitter
 def _retention_probability(bg, x, T, gap, R, n_nodes: int = 24):
     """P(a purchase in (T + gap, T + gap + R] | x repeat purchase days, last purchase at T)
     under the fitted completion model (:func:`_bgnbd_retention`, :func:`_pnbd_retention` or the
-    Erlang-k models' ``retention_at_purchase``, :mod:`~retention_lab.impact.rolling.renewal`)."""
-    if hasattr(bg, "retention_at_purchase"):          # the Erlang-k models (renewal.py)
+    Erlang-k models' ``retention_at_purchase``, :mod:`~retention_lab.impact.rolling.renewal`),
+    as :func:`model_kind` says."""
+    kind = model_kind(bg)
+    if kind == "erlang":
         return bg.retention_at_purchase(x, T, gap, R)
-    if isinstance(bg, ParetoNBDFitter):
+    if kind == "pareto":
         return _pnbd_retention(bg, x, T, gap, R, n_nodes)
     return _bgnbd_retention(bg, x, T, gap, R, n_nodes)
+
+
+def model_kind(bg) -> str:
+    """Which retention a completion model takes (the one dispatch, also that of its derivatives,
+    :mod:`~retention_lab.impact.rolling.completion_derivatives`): ``"erlang"`` for the Erlang-k
+    models of :mod:`~retention_lab.impact.rolling.renewal` (their own ``retention_at_purchase``),
+    ``"pareto"`` for a Pareto/NBD (:func:`_pnbd_retention`), else ``"bg"`` (the BG/NBD,
+    :func:`_bgnbd_retention`)."""
+    if hasattr(bg, "retention_at_purchase"):
+        return "erlang"
+    return "pareto" if isinstance(bg, ParetoNBDFitter) else "bg"
 
 
 def _gamma_nodes(shape: np.ndarray, n_nodes: int) -> np.ndarray:
