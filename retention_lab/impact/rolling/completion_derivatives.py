@@ -21,8 +21,9 @@ exactly (:func:`beta_rule_derivatives`). They replace forward differences, one f
 per parameter (issue 22: 4 of the 5 passes over the completed rows, 1.5 s of CPU at 200,000
 customers): the differences' own error (``O(h)``, ``h = 1e-5``) was ~1e-6 relative.
 
-The completed outcomes themselves are computed in the same pass, bit-identical to
-:func:`~retention_lab.impact.rolling.gcomputation._completed_from`.
+The completed outcomes themselves are computed in the same pass, by
+:func:`~retention_lab.impact.rolling.gcomputation._completed_from` itself (its retention step
+replaced by one that also fills the derivatives).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from .completion_retention import (
     _node_buckets,
     model_kind,
 )
+from .gcomputation import _completed_from
 
 #: largest rule for which the weights' derivatives come from the dense first-order eigenvector
 #: perturbation (``O(n³)``); larger rules take Richardson-extrapolated central differences of
@@ -250,32 +252,26 @@ def _model_kind(bg) -> str | None:
 
 
 def completed_with_derivatives(inp: dict, bg):
-    """:func:`~.gcomputation._completed_from` (the same numbers, bit for bit) and the
-    derivatives of the completed rows' outcomes in the log parameters of ``bg``: an array
-    ``(completed rows inp["i"], 3, parameters)`` in the order of ``bg.params_`` (orders, spend,
-    retained). Returns ``(out, cens, derivatives)``, or None for the models without derivatives
-    here (the Erlang-k models: the caller takes forward differences)."""
+    """:func:`~.gcomputation._completed_from` (computed by it: the same numbers, bit for bit)
+    and the derivatives of the completed rows' outcomes in the log parameters of ``bg``: an
+    array ``(completed rows inp["i"], 3, parameters)`` in the order of ``bg.params_`` (orders,
+    spend, retained), filled while the retention is computed. Returns ``(out, cens,
+    derivatives)``, or None for the models without derivatives here (the Erlang-k models: the
+    caller takes forward differences)."""
     kind = _model_kind(bg)
     if kind is None:
         return None
-    out, cens = inp["out"].copy(), inp["cens"]
-    if not cens.any():
-        return out, cens, np.zeros((0, 3, len(bg.params_)))
-    i, x, T, rem, j = inp["i"], inp["x"], inp["T"], inp["rem"], inp["j"]
-    D = np.zeros((len(i), 3, len(bg.params_)))
-    exp_days = np.where(rem > 0, bg.expected_purchases(rem, x, T, T), 0.0)
-    out[i, 0] = inp["o_pre"] + exp_days
-    out[i, 1] = inp["s_pre"] + exp_days * inp["per_day_spend"]
-    ret = np.ones(len(i))
-    if j.any():
-        xj, Tj, gj = (np.asarray(v, float).ravel() for v in (x[j], T[j], rem[j]))
+    cens, j = inp["cens"], inp.get("j")
+    D = np.zeros((len(inp["i"]) if cens.any() else 0, 3, len(bg.params_)))
+
+    def retention(xj, Tj, gj, Rj):
+        xj, Tj, gj = (np.asarray(v, float).ravel() for v in (xj, Tj, gj))
         # once per distinct (x, T, days left, R): 19 % fewer rows at 200,000 customers of the
         # flagship, 35 % at a million (each row's sums depend on its own inputs only)
-        uniq, inv, _ = distinct_rows(xj, Tj, gj, np.asarray(inp["R"][j], float).ravel())
+        uniq, inv, _ = distinct_rows(xj, Tj, gj, np.asarray(Rj, float).ravel())
         terms = _bgnbd_terms if kind == "bg" else _pnbd_terms
         Q, dQ, F, dF = (v[inv] for v in terms(bg, *uniq))
         alive = bg.probability_alive(xj, Tj, Tj)
-        ret[j] = alive * Q
         da = (_bgnbd_alive_derivative(bg, xj, alive) if kind == "bg"
               else np.zeros((len(xj), 4)))          # P(alive) = 1 at a purchase
         cols = [_ORDER[kind].index(name) for name in bg.params_.index]
@@ -284,5 +280,6 @@ def completed_with_derivatives(inp: dict, bg):
         D[j, 0] = dE
         D[j, 1] = dE * inp["per_day_spend"][j, None]
         D[j, 2] = (da * Q[:, None] + alive[:, None] * dQ)[:, cols] * logs
-    out[i, 2] = ret
+        return alive * Q
+    out, cens = _completed_from(inp, bg, retention)
     return out, cens, D

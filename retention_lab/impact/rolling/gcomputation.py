@@ -361,9 +361,11 @@ def _completion_inputs(H: _History, code, t0, enrol, follow_end, horizon_days,
                 per_day_spend=per_day_spend, j=j, R=R)
 
 
-def _completed_from(inp: dict, bg):
+def _completed_from(inp: dict, bg, retention=None):
     """The completed outcomes of :func:`_completed_outcomes` from its inputs
-    (:func:`_completion_inputs`) under the completion model ``bg``."""
+    (:func:`_completion_inputs`) under the completion model ``bg``; ``retention(x, T, gap, R)``
+    in place of :func:`_retention_probability` under ``bg`` for the rows with a retention window
+    (:func:`~.completion_derivatives.completed_with_derivatives`: with their derivatives)."""
     out, cens = inp["out"].copy(), inp["cens"]
     if not cens.any():
         return out, cens
@@ -373,6 +375,7 @@ def _completed_from(inp: dict, bg):
     out[i, 1] = inp["s_pre"] + exp_days * inp["per_day_spend"]
     ret = np.ones(len(i))
     if j.any():
-        ret[j] = _retention_probability(bg, x[j], T[j], rem[j], inp["R"][j])
+        ret[j] = (retention(x[j], T[j], rem[j], inp["R"][j]) if retention is not None
+                  else _retention_probability(bg, x[j], T[j], rem[j], inp["R"][j]))
     out[i, 2] = ret
     return out, cens
