@@ -32,15 +32,28 @@ def positions(index, ids) -> np.ndarray:
     if x is None:
         return pd.Index(index).get_indexer(ids)
     inside = (x >= lo) & (x <= hi)
+    if inside.all():          # the usual case: two arrays of len(ids) instead of four
+        i = x - lo
+        return lut[i]
     return np.where(inside, lut[np.where(inside, x - lo, 0)], -1)
 
 
-def stable_order(key):
+def stable_order(key, overwrite=False):
     """``(order, key[order])`` of a stable argsort of non-negative int64 keys, by one value sort
-    of ``key · n + row`` when that fits an int64; ``np.argsort(kind="stable")`` otherwise."""
+    of ``key · n + row`` when that fits an int64; ``np.argsort(kind="stable")`` otherwise.
+    ``overwrite=True``: ``key`` (an int64 array) is used as the sort's buffer (two arrays of
+    ``len(key)`` allocated instead of five)."""
     n = len(key)
     if n and key.min() >= 0 and int(key.max()) < (2 ** 63 - 1) // n - 1:
-        packed = np.sort(key * n + np.arange(n))
+        row = np.arange(n)
+        if overwrite and isinstance(key, np.ndarray) and key.dtype == np.int64:
+            packed = key
+            packed *= n
+            packed += row
+            packed.sort()
+            np.divmod(packed, n, out=(packed, row))
+            return row, packed
+        packed = np.sort(key * n + row)
         return packed % n, packed // n
     order = np.argsort(key, kind="stable")
     return order, key[order]

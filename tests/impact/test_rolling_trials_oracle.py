@@ -4,7 +4,7 @@ searches, features at known positions, Newton started at a subsample's fit) agai
 brute-force loop over each customer's own purchase days, written from the rules in the module
 docstring of :mod:`retention_lab.impact.rolling.trials`, on a small study with same-day lines,
 purchases before the start, late sign-ups, enrolments off purchase days, before the start and
-too late for a trial.
+too late for a trial; and the in-place stable order they use against numpy's stable argsort.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from scipy import optimize
 
+from retention_lab._arrays import stable_order
 from retention_lab.experiment_data import ExperimentData
 from retention_lab.impact.rolling import hazard, trials as tr
 from retention_lab.units import days_per
@@ -207,3 +208,17 @@ def test_logit_started_at_subsample_fits_reaches_the_penalised_maximum(monkeypat
     np.testing.assert_allclose(warm, ref, rtol=1e-6, atol=1e-8)
     monkeypatch.setattr(hazard, "_WARM_ROWS", 10 ** 9)
     np.testing.assert_allclose(warm, hazard._logit(X, y, ridge=ridge), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_keys", [1, 7, 5000])
+def test_stable_order_in_place_is_numpys_stable_argsort(n_keys):
+    """``_arrays.stable_order(key, overwrite=True)`` (the packed sort in the key's buffer)
+    against ``np.argsort(kind="stable")`` on tied keys, and the fallback when ``key · n`` does
+    not fit an int64."""
+    rng = np.random.default_rng(n_keys)
+    for key in (rng.integers(0, n_keys, 20_000), np.r_[rng.integers(0, 9, 50), 2 ** 62]):
+        key = key.astype(np.int64)
+        ref = np.argsort(key, kind="stable")
+        order, ks = stable_order(key.copy(), overwrite=True)
+        np.testing.assert_array_equal(order, ref)
+        np.testing.assert_array_equal(ks, key[ref])

@@ -294,8 +294,11 @@ def build_trials(data, *, horizon_days: int = 365, retention_days: int = RETENTI
     lo_day = int(min(tx_day.min(), 0))
     K = int(end_day - lo_day + 2 * (horizon_days + (retention_days or 0)) + 10)
     shift = -lo_day   # history days are offset so that every key is non-negative
-    H = _history(tx_code[ok], tx_day[ok] + shift, tx["amount"].to_numpy(float)[ok], len(cust),
-                 signup + shift, K)
+    amount = tx["amount"].to_numpy(float)
+    if not ok.all():
+        tx_code, tx_day, amount = tx_code[ok], tx_day[ok], amount[ok]
+    H = _history(tx_code, tx_day, amount, len(cust), signup + shift, K, shift=shift)
+    del tx_code, tx_day, amount
     enrol_day = _days_since(enr, origin).astype(float)
     enrol_day = np.where(enrol_day <= end_day, enrol_day, np.nan)
     plen = days_per(period)
