@@ -10,10 +10,10 @@ retention, where, given alive, ``λ ~ Gamma(k, β)`` with ``k = r + x``, ``β = 
 * BG/NBD (Fader, Hardie & Lee 2005), ``p ~ Beta(a, b + x)``:
   ``F = E_p[(1 − (β/(β + p g))^k) / p]`` (eq. 10 of the paper is its closed form in 2F1) and
   ``Q = E_p[(β/(β + p g))^k − (β/(β + p g + R))^k]``, both by the Gauss–Jacobi rule of
-  :func:`~retention_lab.impact.rolling.gcomputation._bgnbd_retention`;
+  :func:`~retention_lab.impact.rolling.completion_retention._bgnbd_retention`;
 * Pareto/NBD (Schmittlein, Morrison & Colombo 1987), ``μ ~ Gamma(s, B)``, ``A = α + T``,
   ``B = β + T``: ``F = (k/A) · B (1 − (B/(B + g))^{s−1}) / (s − 1)`` and ``Q`` the
-  Gauss–Legendre integral of :func:`~retention_lab.impact.rolling.gcomputation._pnbd_retention`.
+  Gauss–Legendre integral of :func:`~retention_lab.impact.rolling.completion_retention._pnbd_retention`.
 
 The derivatives are those of these integrals, differentiated under the integral sign and taken
 by the same rule, the BG/NBD's Gauss–Jacobi nodes and weights differentiated in ``a`` and ``b``
@@ -37,9 +37,9 @@ from .completion import QuadratureParetoNBD
 from .completion_retention import (
     _beta_eigen,
     _beta_nodes,
+    _bgnbd_blocks,
     _jacobi_coefficients,
-    _leggauss,
-    _node_buckets,
+    _pnbd_blocks,
     model_kind,
 )
 from .gcomputation import _completed_from
@@ -113,27 +113,21 @@ def _rule_differences(a: float, b: float, n: int):
 
 def _bgnbd_terms(bg, x, T, gap, R, n_nodes: int = 24):
     """For BG/NBD rows (``gap`` the days left in the window, ``R`` the retention window):
-    ``Q`` exactly as :func:`~.gcomputation._bgnbd_retention` sums it (before its P(alive)
-    factor; the same operations, so the same bits), and ``dQ``, ``F``, ``dF`` (module
-    docstring), the derivatives ``(n, 4)`` in ``(r, α, a, b)``."""
-    par = bg.params_
-    r, alpha, a, b = (float(par[k]) for k in ("r", "alpha", "a", "b"))
+    ``Q`` exactly as :func:`~.completion_retention._bgnbd_retention` sums it (before its
+    P(alive) factor; the same blocks, :func:`~.completion_retention._bgnbd_blocks`, so the same
+    bits), and ``dQ``, ``F``, ``dF`` (module docstring), the derivatives ``(n, 4)`` in
+    ``(r, α, a, b)``."""
     x, T, gap, R = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(x, T, gap, R))
-    k, be = r + x, alpha + T
-    z = (gap + R) / be
-    n_row = _node_buckets(np.maximum(n_nodes, 10 * np.sqrt(z) + 4 * np.sqrt(k * z)))
-    Q, F = np.empty(len(x)), np.empty(len(x))
+    k, be = float(bg.params_["r"]) + x, float(bg.params_["alpha"]) + T
+    Q = np.empty(len(x))
     # row sums: v·[dw_a, dw_b], y·[w, w dp_a, w dp_b], z·w, m·[w/p, …], c·w/p, f·[w, …]
     S = np.empty((len(x), 13))
-    for n in np.unique(n_row):
-        rows = np.flatnonzero(n_row == n)
-        ux, inv = np.unique(x[rows], return_inverse=True)
-        inv = inv.reshape(-1)
-        order = np.argsort(inv, kind="stable")
-        bounds = np.searchsorted(inv[order], np.arange(len(ux) + 1))
-        step = max(256, (1 << 16) // int(n))
-        for i, xv in enumerate(ux):
-            P, W, dP, dW = beta_rule_derivatives(a, float(b + xv), int(n))
+    rule = None
+    for rr, nodes, pg, L1, L2, e1, e2 in _bgnbd_blocks(bg, x, T, gap, R, n_nodes,
+                                                       beta_rule_derivatives):
+        if nodes is not rule:                     # a new rule: its matrices, once per x
+            rule = nodes
+            P, W, dP, dW = nodes
             wdp = W * dP
             mats = (np.column_stack([dW[0], dW[1]]),
                     np.column_stack([W, wdp[0], wdp[1]]),
@@ -141,31 +135,23 @@ def _bgnbd_terms(bg, x, T, gap, R, n_nodes: int = 24):
                     np.column_stack([W / P, (dW[0] - wdp[0] / P) / P, (dW[1] - wdp[1] / P) / P]),
                     W / P,
                     np.column_stack([W, wdp[0] / P, wdp[1] / P]))
-            grp = rows[order[bounds[i]:bounds[i + 1]]]
-            for lo in range(0, len(grp), step):
-                rr = grp[lo:lo + step]
-                kk, bb, Rr = k[rr, None], be[rr, None], R[rr, None]
-                pg = P * gap[rr, None]
-                # the sums of _bgnbd_retention, the same operations in the same order
-                L1 = np.log1p(pg / bb)
-                L2 = np.log1p((pg + Rr) / bb)
-                e1, e2 = np.exp(-kk * L1), np.exp(-kk * L2)
-                v = e1 - e2
-                Q[rr] = np.sum(W * v, axis=1)
-                S[rr, 0:2] = v @ mats[0]
-                pg += bb                                       # β + p g
-                y = np.divide(e1, pg, out=v)                   # f = e1/(β + p g)
-                S[rr, 10:13] = y @ mats[5]
-                pg += Rr
-                y -= np.divide(e2, pg, out=pg)
-                S[rr, 2:5] = y @ mats[1]
-                L1 *= e1
-                L2 *= e2
-                S[rr, 9] = L1 @ mats[4]
-                L2 -= L1
-                S[rr, 5] = L2 @ mats[2]
-                # 1 − e1: its rounding (1e-16 absolute) is below 1e-9 of F (module docstring)
-                S[rr, 6:9] = np.subtract(1.0, e1, out=e1) @ mats[3]
+        bb, Rr = be[rr, None], R[rr, None]
+        v = e1 - e2
+        Q[rr] = np.sum(W * v, axis=1)
+        S[rr, 0:2] = v @ mats[0]
+        pg += bb                                       # β + p g
+        y = np.divide(e1, pg, out=v)                   # f = e1/(β + p g)
+        S[rr, 10:13] = y @ mats[5]
+        pg += Rr
+        y -= np.divide(e2, pg, out=pg)
+        S[rr, 2:5] = y @ mats[1]
+        L1 *= e1
+        L2 *= e2
+        S[rr, 9] = L1 @ mats[4]
+        L2 -= L1
+        S[rr, 5] = L2 @ mats[2]
+        # 1 − e1: its rounding (1e-16 absolute) is below 1e-9 of F (module docstring)
+        S[rr, 6:9] = np.subtract(1.0, e1, out=e1) @ mats[3]
     kg = k * gap
     dQ = np.column_stack([S[:, 5], k / be * Q - k * S[:, 2], S[:, 0] - kg * S[:, 3],
                           S[:, 1] - kg * S[:, 4]])
@@ -185,29 +171,21 @@ def _bgnbd_alive_derivative(bg, x, alive):
 
 
 def _pnbd_terms(pn, x, T, gap, R, n_nodes: int = 24):
-    """For Pareto/NBD rows: ``Q`` exactly as :func:`~.gcomputation._pnbd_retention` sums it
-    (before its P(alive) factor, 1 at a purchase; the same operations, so the same bits) and
+    """For Pareto/NBD rows: ``Q`` exactly as :func:`~.completion_retention._pnbd_retention`
+    sums it (before its P(alive) factor, 1 at a purchase; the same blocks,
+    :func:`~.completion_retention._pnbd_blocks`, so the same bits) and
     ``dQ``, ``F`` (E[purchases in ``gap`` | alive], closed form: module docstring), ``dF`` in
     ``(r, α, s, β)``. With ``P = V Σ h f(v)``, ``v = c V``, ``V = log(1 + R/A)``,
     ``log f = log k − k v − s ℓ``, ``ℓ = log(1 + N/B)``, ``N = g + A(e^v − 1)``: the
     derivatives under the sum, ``V`` moving with ``A``."""
-    par = pn.params_
-    r, alpha, s_, beta = (float(par[k]) for k in ("r", "alpha", "s", "beta"))
     x, T, gap, R = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(x, T, gap, R))
-    k, A, B = r + x, alpha + T, beta + T
+    s_ = float(pn.params_["s"])
+    k, A, B = float(pn.params_["r"]) + x, float(pn.params_["alpha"]) + T, \
+        float(pn.params_["beta"]) + T
     V = np.log1p(R / A)
-    n_row = _node_buckets(np.maximum(n_nodes, 16 + k * V))
     Q = np.empty(len(x))
     S = np.empty((len(x), 5))          # Σ h f · [v, ℓ, N/(B+N), (e^v − 1)/(B+N), v e^v/(B+N)]
-    for n in np.unique(n_row):
-        rows = np.flatnonzero(n_row == n)
-        t, w = _leggauss(int(n))
-        Vr, kr, Ar, Br = V[rows, None], k[rows, None], A[rows, None], B[rows, None]
-        v = (t[None, :] + 1) / 2 * Vr
-        em = np.expm1(v)
-        N = gap[rows, None] + Ar * em
-        ell = np.log1p(N / Br)
-        f = kr * np.exp(-kr * v - s_ * ell)
+    for rows, w, Vr, Br, v, em, N, ell, f in _pnbd_blocks(pn, x, T, gap, R, n_nodes):
         Q[rows] = np.sum(w[None, :] / 2 * Vr * f, axis=1)
         hf = w / 2 * f
         iBN = 1 / (Br + N)

@@ -122,30 +122,44 @@ def _bgnbd_retention(bg, x, T, gap, R, n_nodes: int = 24):
     the error is below 1e-8 relative; the 32 Gamma midpoint quantiles used before (on λ, with
     1F1 over p) were off by up to 0.28 % relative, on average +0.00046 in probability, on the
     20k-customer flagship data of benchmarks/flagship_scale.py."""
-    par = bg.params_
-    r, alpha, a, b = (float(par[k]) for k in ("r", "alpha", "a", "b"))
     x, T, gap, R = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(x, T, gap, R))
     alive = bg.probability_alive(x, T, T)
+    out = np.empty(len(x))
+    for rr, (_, W), _, _, _, e1, e2 in _bgnbd_blocks(bg, x, T, gap, R, n_nodes, _beta_nodes):
+        out[rr] = np.sum(W * (e1 - e2), axis=1)
+    return alive * out
+
+
+def _bgnbd_blocks(bg, x, T, gap, R, n_nodes, rule):
+    """The integrand of :func:`_bgnbd_retention` at the Gauss–Jacobi nodes, block by block
+    (shared with its derivatives, :func:`~.completion_derivatives._bgnbd_terms`): rows by node
+    count (:func:`_node_buckets`), then by distinct ``x`` (one rule ``rule(a, b + x, n)``, the
+    same tuple for all the blocks of an ``x``, first two entries nodes ``p`` and weights), in
+    blocks of rows so that the temporaries stay in cache. Yields ``(rows, rule, p·gap, L1, L2,
+    e1, e2)``, ``L1 = log(1 + p gap/β)``, ``L2 = log(1 + (p gap + R)/β)``, ``e = exp(−k L)``
+    (rows × nodes; the caller may overwrite them)."""
+    par = bg.params_
+    r, alpha, a, b = (float(par[k]) for k in ("r", "alpha", "a", "b"))
     k, be = r + x, alpha + T
     z = (gap + R) / be
     n_row = _node_buckets(np.maximum(n_nodes, 10 * np.sqrt(z) + 4 * np.sqrt(k * z)))
-    out = np.empty(len(x))
     for n in np.unique(n_row):
         rows = np.flatnonzero(n_row == n)
         ux, inv = np.unique(x[rows], return_inverse=True)
-        P, W = np.empty((len(ux), n)), np.empty((len(ux), n))
-        for i, xv in enumerate(ux):
-            P[i], W[i] = _beta_nodes(a, float(b + xv), int(n))
         inv = inv.reshape(-1)
-        step = max(256, (1 << 16) // int(n))     # blocks of rows: temporaries stay in cache
-        for lo in range(0, len(rows), step):
-            rr, ii = rows[lo:lo + step], inv[lo:lo + step]
-            kk, bb = k[rr, None], be[rr, None]
-            pg = P[ii] * gap[rr, None]
-            v = (np.exp(-kk * np.log1p(pg / bb))
-                 - np.exp(-kk * np.log1p((pg + R[rr, None]) / bb)))
-            out[rr] = np.sum(W[ii] * v, axis=1)
-    return alive * out
+        order = np.argsort(inv, kind="stable")
+        bounds = np.searchsorted(inv[order], np.arange(len(ux) + 1))
+        step = max(256, (1 << 16) // int(n))
+        for i, xv in enumerate(ux):
+            nodes = rule(a, float(b + xv), int(n))
+            grp = rows[order[bounds[i]:bounds[i + 1]]]
+            for lo in range(0, len(grp), step):
+                rr = grp[lo:lo + step]
+                kk, bb = k[rr, None], be[rr, None]
+                pg = nodes[0] * gap[rr, None]
+                L1 = np.log1p(pg / bb)
+                L2 = np.log1p((pg + R[rr, None]) / bb)
+                yield rr, nodes, pg, L1, L2, np.exp(-kk * L1), np.exp(-kk * L2)
 
 
 def _pnbd_retention(pn, x, T, gap, R, n_nodes: int = 24):
@@ -165,20 +179,31 @@ def _pnbd_retention(pn, x, T, gap, R, n_nodes: int = 24):
     where the exponential is steep over the interval. Against adaptive quadrature
     (tests/impact/test_rolling_scale.py) the error is below 1e-8 relative; the 32 × 16 Gamma
     midpoint quantiles used before were off by up to 0.3 %."""
-    par = pn.params_
-    r, alpha, s_, beta = (float(par[k]) for k in ("r", "alpha", "s", "beta"))
     x, T, gap, R = (np.asarray(v, float).ravel() for v in np.broadcast_arrays(x, T, gap, R))
     alive = pn.probability_alive(x, T, T)
+    out = np.empty(len(x))
+    for rows, w, Vr, *_, f in _pnbd_blocks(pn, x, T, gap, R, n_nodes):
+        out[rows] = np.sum(w[None, :] / 2 * Vr * f, axis=1)
+    return alive * out
+
+
+def _pnbd_blocks(pn, x, T, gap, R, n_nodes):
+    """The integrand of :func:`_pnbd_retention` at the Gauss–Legendre nodes, by node count
+    (shared with its derivatives, :func:`~.completion_derivatives._pnbd_terms`). Yields
+    ``(rows, weights, V, B, v, e^v − 1, N, ℓ, f)``: ``v`` the nodes on ``[0, V]``,
+    ``N = gap + A(e^v − 1)``, ``ℓ = log(1 + N/B)``, ``f = k e^{−k v − s ℓ}`` (rows × nodes;
+    ``k = r + x``, ``A = α + T``; the rows' ``V`` and ``B = β + T`` as columns)."""
+    par = pn.params_
+    r, alpha, s_, beta = (float(par[k]) for k in ("r", "alpha", "s", "beta"))
     k, A, B = r + x, alpha + T, beta + T
     V = np.log1p(R / A)
     n_row = _node_buckets(np.maximum(n_nodes, 16 + k * V))
-    out = np.empty(len(x))
     for n in np.unique(n_row):
         rows = np.flatnonzero(n_row == n)
         t, w = _leggauss(int(n))
-        Vr, kr, Ar = V[rows, None], k[rows, None], A[rows, None]
+        Vr, kr, Ar, Br = V[rows, None], k[rows, None], A[rows, None], B[rows, None]
         v = (t[None, :] + 1) / 2 * Vr
-        f = kr * np.exp(-kr * v - s_ * np.log1p((gap[rows, None] + Ar * np.expm1(v))
-                                                / B[rows, None]))
-        out[rows] = np.sum(w[None, :] / 2 * Vr * f, axis=1)
-    return alive * out
+        em = np.expm1(v)
+        N = gap[rows, None] + Ar * em
+        ell = np.log1p(N / Br)
+        yield rows, w, Vr, Br, v, em, N, ell, kr * np.exp(-kr * v - s_ * ell)
