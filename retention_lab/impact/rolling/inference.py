@@ -12,6 +12,7 @@ import numpy as np
 
 from ..core.balance import METRICS
 from ..core.estimators import Means, effect_row
+from .jackknife import sorted_dr_means, sorted_rows
 
 #: the standard errors of the doubly robust means (:func:`_dr_means`): "jackknife" (CV3)
 SE_METHOD = "jackknife"
@@ -20,7 +21,7 @@ SE_METHODS = ("jackknife", "cv2", "influence", "none")
 
 def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster: np.ndarray,
               n_clusters: int, rows_ok: np.ndarray, m0: np.ndarray | None = None,
-              se: str | None = None, fit: dict | None = None) -> Means:
+              se: str | None = None, fit: dict | None = None, cols=None) -> Means:
     """Members' means (``y|t``) and their doubly robust counterfactual means (``y|c``), with
     one row of ``psi`` per customer code (cluster): ``se="influence"`` the influence functions
     summed within customer (CV0); ``se="jackknife"`` the delete-one-customer jackknife
@@ -28,10 +29,43 @@ def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster
     CV3); ``se="cv2"`` the Bell–McCaffrey rows of :func:`_cv2_psi` (CR2); ``se="none"`` the
     estimates only (``psi`` None); None: :data:`SE_METHOD`. The jackknife and CV2 fall back to
     the influence functions when a customer's leverage reaches :data:`MAX_JACKKNIFE_LEVERAGE`.
-    ``w``: comparison weights; ``rows_ok``: rows used (e.g. surveyed). ``fit``: a dict shared
-    by calls on the same rows (same ``member, w, X, cluster, rows_ok`` objects, e.g. the main
-    means and their model-uncertainty term): the rows and the factorised ``X'WX`` are computed
-    by the first call and reused by the others (issue 22)."""
+    ``w``: comparison weights; ``rows_ok``: rows used (e.g. surveyed); ``cols``: the columns
+    of ``X`` used (None: all; a segment's design without its constant columns). ``fit``: a
+    dict shared by calls on the same rows (same ``member, w, X, cluster, rows_ok, cols``
+    objects, e.g. the main means and their model-uncertainty term): the rows and the
+    factorised ``X'WX`` are computed by the first call and reused by the others (issue 22).
+
+    The jackknife and the estimates alone are computed by
+    :func:`~retention_lab.impact.rolling.jackknife.sorted_dr_means` over the comparison rows
+    gathered once by customer, in blocks (the same numbers to rounding, without the
+    whole-array temporaries); the other standard errors by :func:`_dr_means_rows`."""
+    se = SE_METHOD if se is None else se
+    if se not in SE_METHODS:
+        raise ValueError(f"se must be one of {SE_METHODS}, not {se!r}")
+    if m0 is None and se in ("jackknife", "none"):
+        source = (member, w, X, cluster, rows_ok, cols)
+        r = fit.get("sorted") if fit is not None else None
+        if r is None or not all(p is q for p, q in zip(r["source"], source)):
+            r = dict(sorted_rows(member, w, X, cluster, n_clusters, rows_ok, cols),
+                     source=source)
+            if fit is not None:
+                fit["sorted"] = r
+        m = sorted_dr_means(Y, r, n_clusters, se, MAX_JACKKNIFE_LEVERAGE, _max_leverage)
+        if m is not None:
+            return m
+        se = "influence"       # a customer's leverage reached the limit: as before
+    if cols is not None:
+        X = X[:, cols]
+        fit = None
+    return _dr_means_rows(Y, member, w, X, cluster, n_clusters, rows_ok, m0, se, fit)
+
+
+def _dr_means_rows(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray,
+                   cluster: np.ndarray, n_clusters: int, rows_ok: np.ndarray,
+                   m0: np.ndarray | None = None, se: str | None = None,
+                   fit: dict | None = None) -> Means:
+    """:func:`_dr_means` over whole arrays of rows (every ``se``; the path of all of them
+    before issue 22, kept for the influence functions, CV2 and a given ``m0``)."""
     if m0 is not None:
         fit = None
     if fit is None or not _same_rows(fit, member, w, X, cluster, rows_ok):
@@ -358,15 +392,16 @@ def _completion_uncertainty(bg, fit_codes, summary, fit_warnings, complete, base
 
 
 def _with_model_uncertainty(m: Means, unc: dict, member, w, X, code, n_cl, ok,
-                            fit: dict | None = None) -> Means:
+                            fit: dict | None = None, cols=None) -> Means:
     """``m`` with the BG/NBD parameter term of :func:`_completion_uncertainty` added to each
-    customer's influence row (unchanged when that term is not available); ``fit``: that of the
-    call that made ``m`` (:func:`_dr_means`), whose regression is reused."""
+    customer's influence row (unchanged when that term is not available); ``fit``, ``cols``:
+    those of the call that made ``m`` (:func:`_dr_means`), whose regression is reused."""
     if not unc["ok"]:
         return m
     # one weighted least squares for every (parameter, outcome) derivative at once
     stacked = {f"{k}#{i}": v for i, Dk in enumerate(unc["D"]) for k, v in Dk.items()}
-    gm = _dr_means(stacked, member, w, X, code, n_cl, ok, se="none", fit=fit)   # only gm.est used
+    gm = _dr_means(stacked, member, w, X, code, n_cl, ok, se="none", fit=fit,   # only gm.est
+                   cols=cols)
     G = np.zeros((len(unc["names"]), len(m.names)))
     for name, val in zip(gm.names, gm.est):
         k_i, g = name.split("|")

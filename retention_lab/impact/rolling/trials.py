@@ -210,6 +210,7 @@ from .inference import (  # noqa: F401
     _jackknife_psi,
     _with_model_uncertainty,
 )
+from .jackknife import varying_columns
 from .surveys import _survey_weights, _surveys  # noqa: F401
 
 #: default retention window after the outcome window (days); None = up to the observation end
@@ -247,17 +248,12 @@ class RollingResult:
         sub = p["ok"] & np.asarray(customer_mask, bool)[p["code"]]
         if (sub & p["member"]).sum() < 10 or (sub & ~p["member"] & (p["w"] > 0)).sum() < 10:
             raise ValueError("fewer than 10 members or comparison rows in the subset")
-        # the subset's rows only (in their order: the same numbers as masking the full rows)
-        r = np.flatnonzero(sub)
-        X = p["X"][r]
-        X = X[:, np.r_[True, _varies(X[:, 1:])]]
-        unc = p["unc"] if not p["unc"]["ok"] else dict(
-            p["unc"], D=[{k: v[r] for k, v in Dk.items()} for Dk in p["unc"]["D"]])
-        member, w, code, ok = p["member"][r], p["w"][r], p["code"][r], np.ones(len(r), bool)
+        # the subset's rows only, read from the full arrays (issue 22: no copies of them)
+        cols = varying_columns(p["X"], sub)
+        args = (p["member"], p["w"], p["X"], p["code"], p["n_cl"], sub)
         fit: dict = {}     # one regression for the means and their model-uncertainty term
-        m = _with_model_uncertainty(
-            _dr_means({k: v[r] for k, v in p["Y"].items()}, member, w, X, code, p["n_cl"], ok,
-                      fit=fit), unc, member, w, X, code, p["n_cl"], ok, fit=fit)
+        m = _with_model_uncertainty(_dr_means(p["Y"], *args, fit=fit, cols=cols), p["unc"],
+                                    *args, fit=fit, cols=cols)
         return pd.DataFrame([_effect(name, m, p["method"], int((sub & p["member"]).sum()),
                                      p["alpha"]) for name in metrics if name in ROLLING_METRICS])
 
