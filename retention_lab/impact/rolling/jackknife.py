@@ -1,17 +1,18 @@
 """The doubly robust means of the rolling design and their delete-one-customer jackknife
 (:func:`~retention_lab.impact.rolling.inference._jackknife_psi` gives the estimator and its
-references) computed over the comparison rows gathered once, ordered by (customer's number of
-comparison rows, customer, row), in blocks of rows (issue 22).
+references) over the comparison rows gathered once, in blocks of rows (issue 22).
 
 Why: the same numbers as the whole-array computation (to rounding: sums are taken in another
-order), without its temporaries. The customers with ``s`` comparison rows are one contiguous
-block, so the jackknife's batches of equal size are views instead of gathers; the weighted
-least squares and the jackknife pass over blocks of :data:`CHUNK` rows, so no (rows × columns)
-array besides the gathered design is made (at 1M customers each was 0.5 GB); a customer with
-one comparison row has the closed form ``(1 − h)⁻¹`` of the batched solve; the outcomes and
-the completion derivatives are read from the caller's arrays by row index, never stacked
-whole. The gathered rows are kept in ``fit`` for the next call on the same rows (the means and
-their model-uncertainty term).
+order and small systems solved by other means), at a fraction of its time and memory at 1M
+customers, where its (rows × columns) temporaries were 0.5 GB each and its gathers of rows by
+customer missed the cache on every row:
+- the comparison rows' design is gathered once, in row order, and kept in ``fit`` for the
+  next call on the same rows (the means and their model-uncertainty term);
+- the least squares pass over it in row order, block by block, reading the outcomes and the
+  completion derivatives from the caller's arrays by row index (never stacked whole);
+- the jackknife takes the customers by number of comparison rows, block by block: a customer
+  with one row has the closed form ``(1 − h)⁻¹``, two rows the 2 × 2 inverse, more a batched
+  elimination (:func:`_correction`) instead of one LAPACK call per customer.
 """
 from __future__ import annotations
 
@@ -24,27 +25,24 @@ from .hazard import _varies
 CHUNK = 1 << 14
 
 
-def _rows_of(X: np.ndarray, asc: np.ndarray, cols, order=None) -> np.ndarray:
-    """``X[asc[order]][:, cols]`` (``cols`` None: every column; ``order`` None: as they are)
-    as a C-ordered array. ``asc`` ascending: the rows are read in order (from a column-major
-    ``X`` at 200k customers 0.05 s instead of 0.15 s for rows in the customers' order) and
-    then permuted."""
+def _rows_of(X: np.ndarray, rows: np.ndarray, cols) -> np.ndarray:
+    """``X[rows][:, cols]`` (``cols`` None: every column) as one C-ordered array; ``rows``
+    ascending, so a column-major ``X`` is read in order (column by column when ``cols`` is
+    given: one copy instead of two)."""
     if cols is None:
-        out = X[asc]
-    else:
-        out = np.empty((len(asc), len(cols)), order="F")
-        for j, c in enumerate(cols):
-            np.take(X[:, c], asc, out=out[:, j])
-        out = np.ascontiguousarray(out)
-    return out if order is None else out.take(order, axis=0)
+        return np.ascontiguousarray(X[rows])
+    out = np.empty((len(cols), len(rows)))
+    for j, c in enumerate(cols):
+        np.take(X[:, c], rows, out=out[j])
+    return np.ascontiguousarray(out.T)
 
 
-def _gram(Xs: np.ndarray, ws: np.ndarray) -> np.ndarray:
-    """``Xs' diag(ws) Xs`` accumulated over blocks of :data:`CHUNK` rows."""
-    G = np.zeros((Xs.shape[1], Xs.shape[1]))
-    for lo in range(0, len(Xs), CHUNK):
-        Xc = Xs[lo:lo + CHUNK]
-        G += (Xc * ws[lo:lo + CHUNK, None]).T @ Xc
+def _gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``X' diag(w) X`` accumulated over blocks of :data:`CHUNK` rows."""
+    G = np.zeros((X.shape[1], X.shape[1]))
+    for lo in range(0, len(X), CHUNK):
+        Xc = X[lo:lo + CHUNK]
+        G += (Xc * w[lo:lo + CHUNK, None]).T @ Xc
     return G
 
 
@@ -83,26 +81,26 @@ def varying_columns(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def sorted_rows(member, w, X, cluster, n_clusters, rows_ok, cols) -> dict:
     """The rows of the doubly robust means: members ``t = member & rows_ok`` (indices ``it``,
     design ``Xt``, per-customer sums ``Sx`` of the customers ``gm`` with member rows) and
-    comparison rows ``c = ~member & rows_ok & (w > 0)`` in the order (customer's number of
-    comparison rows, customer, row) (indices ``ic``, design ``Xs``, weights ``ws``, customers
-    ``cc``, blocks ``(start, end, size)`` of customers of equal size); the weighted Gram matrix's
-    pseudo-inverse ``A_inv`` and whether it is well conditioned (cond < 1e8, as before)."""
+    comparison rows ``c = ~member & rows_ok & (w > 0)`` (indices ``ia``, design ``Xa`` and
+    weights ``wa``, in row order: the passes of the least squares read the caller's arrays in
+    order) with ``order``, their order by (customer's number of comparison rows, customer,
+    row), the customers ``cc`` in that order and its blocks ``(start, end, size)`` of customers
+    of equal size; the weighted Gram matrix's pseudo-inverse ``A_inv`` and whether it is well
+    conditioned (cond < 1e8, as before)."""
     if cols is not None and np.asarray(cols).dtype == bool:
         cols = np.flatnonzero(cols)
     t = member & rows_ok
     c = ~member & rows_ok & (w > 0)
-    it, ic = np.flatnonzero(t), np.flatnonzero(c)
-    cc = cluster[ic]
-    counts = np.bincount(cc, minlength=n_clusters)
+    it, ia = np.flatnonzero(t), np.flatnonzero(c)
+    ca = cluster[ia]
+    counts = np.bincount(ca, minlength=n_clusters)
+    order = np.argsort(counts[ca].astype(np.int64) * n_clusters + ca, kind="stable")
+    cc = ca[order]
     size = counts[cc]
-    order = np.argsort(size.astype(np.int64) * n_clusters + cc, kind="stable")
-    Xs = _rows_of(X, ic, cols, order)
-    ic, cc, size = ic[order], cc[order], size[order]
-    edges = np.flatnonzero(np.r_[True, size[1:] != size[:-1], True]) if len(ic) else [0]
-    blocks = [(a, b, int(size[a])) for a, b in zip(edges[:-1], edges[1:])]
-    ws = w[ic]
+    edges = np.flatnonzero(np.r_[True, size[1:] != size[:-1], True]) if len(ia) else [0]
+    Xa, wa = _rows_of(X, ia, cols), w[ia]
     Xt = _rows_of(X, it, cols)
-    G = _gram(Xs, ws)
+    G = _gram(Xa, wa)
     ev = np.linalg.eigvalsh(G)
     ct = cluster[it]
     mo = np.argsort(ct, kind="stable")          # as _cluster_sums: the same sums
@@ -111,31 +109,41 @@ def sorted_rows(member, w, X, cluster, n_clusters, rows_ok, cols) -> dict:
     gm = cts[ms]
     pos = np.full(n_clusters, -1, np.int64)
     pos[gm] = np.arange(len(gm))
-    return dict(it=it, ic=ic, cc=cc, blocks=blocks, counts=counts, Xs=Xs, ws=ws, Xt=Xt,
+    return dict(it=it, ia=ia, order=order, cc=cc, counts=counts, Xa=Xa, wa=wa, Xt=Xt,
+                blocks=[(a, b, int(size[a])) for a, b in zip(edges[:-1], edges[1:])],
                 A_inv=np.linalg.pinv(G), well=bool(ev.min() > 1e-8 * ev.max()),
                 mo=mo, ms=ms, gm=gm, pos=pos,
                 Sx=np.add.reduceat(Xt[mo], ms, axis=0) if len(ms) else np.zeros((0, Xt.shape[1])),
                 ntg=np.bincount(ct, minlength=n_clusters).astype(float))
 
 
-def _coef(r: dict, Y: list) -> tuple[np.ndarray, np.ndarray]:
+def _coef(r: dict, Y: list) -> np.ndarray:
     """The weighted least squares coefficients of the outcomes ``Y`` on the comparison rows
-    (normal equations when well conditioned, else the SVD least squares, as before) and the
-    weighted sums ``ws' Y`` of the outcomes over those rows."""
-    Xs, ws, ic = r["Xs"], r["ws"], r["ic"]
-    XtWY = np.zeros((Xs.shape[1], len(Y)))
-    wY = np.zeros(len(Y))
-    for lo in range(0, len(ic), CHUNK):
-        Yc = _outcomes(Y, ic[lo:lo + CHUNK]) * ws[lo:lo + CHUNK, None]
-        XtWY += Xs[lo:lo + CHUNK].T @ Yc
-        wY += Yc.sum(axis=0)
+    (normal equations when well conditioned, else the SVD least squares, as before)."""
+    Xa, wa, ia = r["Xa"], r["wa"], r["ia"]
+    XtWY = np.zeros((Xa.shape[1], len(Y)))
+    for lo in range(0, len(ia), CHUNK):
+        XtWY += Xa[lo:lo + CHUNK].T @ (_outcomes(Y, ia[lo:lo + CHUNK]) * wa[lo:lo + CHUNK, None])
     if r["well"]:
         # well conditioned: the normal equations agree with the SVD least squares to
         # ~cond(A)² ε (1e-14 on the flagship, cond 39) at 1/20 of its cost
-        return r["A_inv"] @ XtWY, wY
-    sq = np.sqrt(ws)
-    coef, *_ = np.linalg.lstsq(Xs * sq[:, None], _outcomes(Y, ic) * sq[:, None], rcond=None)
-    return coef, wY
+        return r["A_inv"] @ XtWY
+    sq = np.sqrt(wa)
+    coef, *_ = np.linalg.lstsq(Xa * sq[:, None], _outcomes(Y, ia) * sq[:, None], rcond=None)
+    return coef
+
+
+def _residuals(r: dict, Y: list, coef: np.ndarray, out: np.ndarray | None = None):
+    """The weighted sum ``Σ w (y − Xβ̂)`` over the comparison rows, block by block; the
+    residuals themselves (in row order) written to ``out`` when given."""
+    Xa, wa, ia = r["Xa"], r["wa"], r["ia"]
+    rsum = np.zeros(len(Y))
+    for lo in range(0, len(ia), CHUNK):
+        R = _outcomes(Y, ia[lo:lo + CHUNK]) - Xa[lo:lo + CHUNK] @ coef
+        rsum += wa[lo:lo + CHUNK] @ R
+        if out is not None:
+            out[lo:lo + CHUNK] = R
+    return rsum
 
 
 def sorted_dr_means(Y: dict, r: dict, n_clusters: int, se: str,
@@ -145,24 +153,25 @@ def sorted_dr_means(Y: dict, r: dict, n_clusters: int, se: str,
     reaches ``max_leverage`` (the caller then keeps the influence functions, as before)."""
     keys = list(Y)
     Yl = [Y[k] for k in keys]
-    coef, wY = _coef(r, Yl)
     Yt = _outcomes(Yl, r["it"])
-    Xt, ws = r["Xt"], r["ws"]
+    Xt, wa = r["Xt"], r["wa"]
     mu1 = Yt.mean(axis=0)
-    mbar = (Xt @ coef).mean(axis=0)
-    sw = ws.sum()
+    sw = wa.sum()
     names = [f"{name}|{suffix}" for name in keys for suffix in ("t", "c")]
-    if se == "none":
-        # the weighted mean residual of the comparison rows, Σw(y − Xβ̂)/Σw (0 up to rounding
-        # with the intercept), from sums: no residual array. Ill conditioned (large
-        # coefficients that cancel), from the residuals, block by block
-        if r["well"]:
-            rbar = (wY - (ws @ r["Xs"]) @ coef) / sw
-        else:
-            rbar = sum(ws[lo:lo + CHUNK] @ (_outcomes(Yl, r["ic"][lo:lo + CHUNK]) -
-                                            r["Xs"][lo:lo + CHUNK] @ coef)
-                       for lo in range(0, len(ws), CHUNK)) / sw
-        return Means(names, np.column_stack([mu1, mbar + rbar]).ravel(), None)
+    if se == "none" and r["well"]:
+        # mean_t(X)'β̂ + Σw(y − Xβ̂)/Σw is linear in y: Σ_i w_i c_i y_i with
+        # c_i = x_i'A⁻¹(mean_t X − Σ w x / Σw) + 1/Σw (ℓ_i of the influence functions when X
+        # has an intercept), one vector for all outcomes: no (rows × outcomes) products
+        if "cw" not in r:
+            v = r["A_inv"] @ (Xt.mean(axis=0) - (wa @ r["Xa"]) / sw)
+            r["cw"] = wa * (r["Xa"] @ v + 1 / sw)
+        mu0 = np.array([r["cw"] @ _outcomes([y], r["ia"])[:, 0] for y in Yl])
+        return Means(names, np.column_stack([mu1, mu0]).ravel(), None)
+    coef = _coef(r, Yl)
+    mbar = (Xt @ coef).mean(axis=0)
+    if se == "none":    # ill conditioned (large coefficients that cancel): from the residuals
+        return Means(names, np.column_stack([mu1, mbar + _residuals(r, Yl, coef) / sw]).ravel(),
+                     None)
     out = _jackknife(Yl, Yt, r, coef, n_clusters, max_leverage, max_leverage_fn)
     if out is None:
         return None
@@ -175,7 +184,7 @@ def _jackknife(Yl, Yt, r, coef, n_clusters, max_leverage, max_leverage_fn):
     (same formulas, ``β̂₍₋g₎ = β̂ − A⁻¹ X_g'W_g (I − H_gg)⁻¹ r_g``) and the weighted sum of the
     comparison rows' residuals; None when a customer's joint leverage reaches the limit."""
     K = len(Yl)
-    A_inv, Xs, ws, ic, cc = r["A_inv"], r["Xs"], r["ws"], r["ic"], r["cc"]
+    A_inv, Xa, wa, order, cc = r["A_inv"], r["Xa"], r["wa"], r["order"], r["cc"]
     Xt, gm, pos, Sx, ntg = r["Xt"], r["gm"], r["pos"], r["Sx"], r["ntg"]
     nt = len(r["it"])
     S1 = Yt.sum(axis=0)
@@ -189,14 +198,14 @@ def _jackknife(Yl, Yt, r, coef, n_clusters, max_leverage, max_leverage_fn):
     mu0_g = np.empty((n_clusters, K))
     mu0_g[:] = (xs_t[None, :] @ coef) / nt
     mu0_g[gm] = ((xs_t[None, :] - Sx) @ coef) / denom[gm, None]
-    rsum = np.zeros(K)
+    Ra = np.empty((len(wa), K))          # the residuals, in row order
+    rsum = _residuals(r, Yl, coef, Ra)
     for a, b, s in r["blocks"]:
         step = max(1, CHUNK // s) * s               # whole customers per block of rows
         for lo in range(a, b, step):
             hi = min(lo + step, b)
-            Xc, wc, g_row = Xs[lo:hi], ws[lo:hi], cc[lo:hi]
-            R = _outcomes(Yl, ic[lo:hi]) - Xc @ coef
-            rsum += wc @ R
+            o, g_row = order[lo:hi], cc[lo:hi]
+            Xc, wc, R = Xa.take(o, axis=0), wa[o], Ra.take(o, axis=0)
             Bg = Xc @ A_inv                                       # (rows, p)
             # v_g = Σ_t X − Σ_{t∈g} X enters through w x' A⁻¹ v_g (A⁻¹ symmetric)
             q = Bg @ xs_t
@@ -213,20 +222,11 @@ def _jackknife(Yl, Yt, r, coef, n_clusters, max_leverage, max_leverage_fn):
                 corr = aw[:, None] * (R / (1 - h)[:, None])      # (I − H_gg)⁻¹ r_g, 1 × 1
             else:
                 n_g = (hi - lo) // s
-                Xg = Xc.reshape(n_g, s, -1)
-                XAX = Bg.reshape(n_g, s, -1) @ Xg.transpose(0, 2, 1)
+                XAX = Bg.reshape(n_g, s, -1) @ Xc.reshape(n_g, s, -1).transpose(0, 2, 1)
                 wg = wc.reshape(n_g, s)
                 if max_leverage_fn(XAX, wg) >= max_leverage:
                     return None
-                M = np.eye(s)[None] - XAX * wg[:, None, :]
-                Rg, ag = R.reshape(n_g, s, K), aw.reshape(n_g, s)
-                if s == 2:      # the 2 × 2 inverse, a'(I − H)⁻¹ = a' adj(I − H) / det
-                    det = M[:, 0, 0] * M[:, 1, 1] - M[:, 0, 1] * M[:, 1, 0]
-                    l0 = (ag[:, 0] * M[:, 1, 1] - ag[:, 1] * M[:, 1, 0]) / det
-                    l1 = (ag[:, 1] * M[:, 0, 0] - ag[:, 0] * M[:, 0, 1]) / det
-                    corr = l0[:, None] * Rg[:, 0] + l1[:, None] * Rg[:, 1]
-                else:
-                    corr = (ag[:, None, :] @ np.linalg.solve(M, Rg))[:, 0, :]
+                corr = _correction(XAX, wg, aw.reshape(n_g, s), R.reshape(n_g, s, K))
             mu0_g[g] -= corr / denom[g, None]
     used = (ntg > 0) | (r["counts"] > 0)
     G = int(used.sum())
@@ -238,3 +238,30 @@ def _jackknife(Yl, Yt, r, coef, n_clusters, max_leverage, max_leverage_fn):
             psi[used] = np.sqrt((G - 1) / G) * (np.nanmean(v) - np.nan_to_num(v, nan=np.nanmean(v)))
             cols.append(psi)
     return np.column_stack(cols), rsum
+
+
+def _correction(XAX, wg, a, R) -> np.ndarray:
+    """``a_g' (I − H_gg)⁻¹ r_g`` for a batch of customers (``H_gg = X_g A⁻¹ X_g' W_g``,
+    ``XAX = X_g A⁻¹ X_g'``): for two rows by the 2 × 2 inverse; for more, as
+    ``(W^-½ a)' S⁻¹ (W½ r)`` with ``S = I − W½ X_g A⁻¹ X_g' W½`` (``I − H_gg = W^-½ S W½``),
+    symmetric with eigenvalues in (0.1, 1] below the leverage limit, so Gaussian elimination
+    without pivoting is stable: done for the whole batch at once, one pivot at a time
+    (issue 22: ``np.linalg.solve`` costs a LAPACK call per customer)."""
+    n_g, s = wg.shape
+    if s == 2:      # a'(I − H)⁻¹ = a' adj(I − H) / det
+        M = np.eye(2)[None] - XAX * wg[:, None, :]
+        det = M[:, 0, 0] * M[:, 1, 1] - M[:, 0, 1] * M[:, 1, 0]
+        l0 = (a[:, 0] * M[:, 1, 1] - a[:, 1] * M[:, 1, 0]) / det
+        l1 = (a[:, 1] * M[:, 0, 0] - a[:, 0] * M[:, 0, 1]) / det
+        return l0[:, None] * R[:, 0] + l1[:, None] * R[:, 1]
+    sq = np.sqrt(wg)
+    S = np.eye(s)[None] - XAX * sq[:, :, None] * sq[:, None, :]
+    u = a / sq
+    for k in range(s - 1):                  # forward elimination on [S | u]
+        f = S[:, k + 1:, k] / S[:, k, k, None]
+        S[:, k + 1:, k + 1:] -= f[:, :, None] * S[:, None, k, k + 1:]
+        u[:, k + 1:] -= f * u[:, k, None]
+    z = np.empty_like(u)                    # back substitution: z = S⁻¹ (W^-½ a)
+    for k in range(s - 1, -1, -1):
+        z[:, k] = (u[:, k] - np.einsum("ij,ij->i", S[:, k, k + 1:], z[:, k + 1:])) / S[:, k, k]
+    return np.einsum("gs,gsk->gk", z * sq, R)
