@@ -185,6 +185,12 @@ class _PerCustomer:
             self.pair_d += d0
         else:
             self.pair_code, self.pair_d = self.code, self.d
+            key, d0, span = np.zeros(0, np.int64), 0, 1
+        # the pairs are sorted by customer and day: a window's pairs of a customer are a run,
+        # found by searching the customer's window bounds in the keys (1M searches instead of
+        # masks and a ufunc.at over every pair at 1M customers; issue 22)
+        self.key, self.d0, self.span = key, d0, span
+        self.base = np.arange(self.n, dtype=np.int64) * span
 
     def _v(self, t) -> int:
         return int(pd.Timestamp(t).to_datetime64().astype(f"datetime64[{self.u}]").astype(np.int64))
@@ -197,10 +203,21 @@ class _PerCustomer:
             m &= (d <= self._v(hi)) if closed else (d < self._v(hi))
         return m
 
+    def _cut(self, t, after: bool, end: bool = False) -> np.ndarray:
+        """Per customer, the position among the sorted pairs of its first purchase day after
+        ``t`` (``after``) or on or after it (``t`` None: the customer's first pair, or with
+        ``end`` the next customer's)."""
+        if t is None:
+            k = self.span if end else 0
+        else:
+            num = self._v(t) - self.d0        # first day index i with d0 + i * unit (>, >=) t
+            k = num // self.unit + 1 if after else -(-num // self.unit)
+            k = min(max(k, 0), self.span)
+        return np.searchsorted(self.key, self.base + k, side="left")
+
     def days(self, lo, hi) -> np.ndarray:
         """Purchase days in the window (float)."""
-        m = self._mask(self.pair_d, lo, hi)
-        return np.bincount(self.pair_code[m], minlength=self.n).astype(float)
+        return (self._cut(hi, False, end=True) - self._cut(lo, False)).astype(float)
 
     def spend(self, lo, hi, since: pd.Series | None = None) -> np.ndarray:
         """Amounts in the window; ``since``: only from each customer's own day on (NaT: none)."""
@@ -209,20 +226,20 @@ class _PerCustomer:
             s = since.to_numpy().astype(self.dtype).view(np.int64)
             ok = ~since.isna().to_numpy()
             m &= ok[self.code] & (self.d >= s[self.code])
-        return np.bincount(self.code[m], weights=self.amount[m], minlength=self.n)
+        # the lines outside the window add +0.0: each customer's sum is the same float sum
+        # (it starts at +0.0, so never -0.0) without copying the window's ids and amounts
+        return np.bincount(self.code, weights=np.where(m, self.amount, 0.0), minlength=self.n)
 
     def any_in(self, lo, hi) -> np.ndarray:
         """1.0 for a customer with a purchase in ``(lo, hi]``, else 0.0."""
-        m = (self.pair_d > self._v(lo)) & (self.pair_d <= self._v(hi))
-        return (np.bincount(self.pair_code[m], minlength=self.n) > 0).astype(float)
+        return (self._cut(hi, True, end=True) > self._cut(lo, True)).astype(float)
 
     def day_stat(self, how: str, lo, hi, closed: bool = False) -> pd.Series:
         """First (``how="min"``) or last (``"max"``) purchase day in the window (NaT: none)."""
-        m = self._mask(self.pair_d, lo, hi, closed)
-        fill = np.iinfo(np.int64).max if how == "min" else np.iinfo(np.int64).min
-        res = np.full(self.n, fill, np.int64)
-        (np.minimum if how == "min" else np.maximum).at(res, self.pair_code[m], self.pair_d[m])
-        res[res == fill] = np.iinfo(np.int64).min   # NaT
+        a, b = self._cut(lo, False), self._cut(hi, closed, end=True)
+        res = np.full(self.n, np.iinfo(np.int64).min, np.int64)      # NaT
+        has = b > a
+        res[has] = self.pair_d[a[has] if how == "min" else b[has] - 1]
         return pd.Series(res.view(self.dtype), index=self.index)
 
 

@@ -20,23 +20,43 @@ _WARM_ROWS = 100_000
 _WARM_STRIDE = 8
 
 
-def _logit(X: np.ndarray, y: np.ndarray, ridge: float = 1e-4, max_iter: int = 50) -> np.ndarray:
+def _logit(X: np.ndarray, y: np.ndarray, ridge: float = 1e-4, max_iter: int = 50,
+           _curvature: list | None = None) -> np.ndarray:
     """Logistic regression by Newton–Raphson with a tiny ridge (not on the intercept, column 0)
-    so that trial indicators without members do not diverge. Returns the coefficients.
+    so that trial indicators without members do not diverge. Returns the coefficients; it stops
+    after a Newton step whose largest entry is below 1e-8.
 
-    On many rows Newton starts at the same fit on every ``_WARM_STRIDE``-th row (recursively):
-    from there the full-data iterations converge quadratically in three or four steps instead
-    of eight to ten from zero; the stopping rule (largest step below 1e-8) and so the maximum
-    reached are the same (issue 22: the enrolment hazard's rows are every purchase day at risk,
-    5M at 1M customers). Each iteration is one pass over ``X`` in blocks of rows (the linear
-    predictor, gradient and Hessian of a block while it is in cache)."""
-    beta = np.zeros(X.shape[1])
-    if len(y) >= _WARM_ROWS:
-        beta = _logit(X[::_WARM_STRIDE], y[::_WARM_STRIDE], ridge, max_iter)
-    pen = np.full(X.shape[1], ridge * len(y))
+    On many rows (issue 22: the enrolment hazard has a row per purchase day at risk, 5M at 1M
+    customers) the full-data Newton steps start close to the maximum: at the same fit on every
+    ``_WARM_STRIDE``-th row (recursively), refined by chord steps — Newton steps with that
+    fit's Hessian scaled to the full data, held fixed, so that a step costs a gradient pass
+    and no Hessian (they contract the error geometrically while the Hessian is close; they are
+    abandoned when a step does not halve). Then full Newton steps to the same stopping rule:
+    typically one or two instead of eight to ten from zero. Each pass over ``X`` is one pass in
+    blocks of rows (a block's linear predictor, gradient and Hessian while it is in cache)."""
+    k = X.shape[1]
+    beta = np.zeros(k)
+    pen = np.full(k, ridge * len(y))
     pen[0] = 0.0
+    if len(y) >= _WARM_ROWS:
+        sub: list = []
+        beta = _logit(X[::_WARM_STRIDE], y[::_WARM_STRIDE], ridge, max_iter, _curvature=sub)
+        chord = sub[0] * (len(y) / len(y[::_WARM_STRIDE])) + np.diag(pen)
+        last = np.inf
+        for _ in range(max_iter):
+            step = np.linalg.solve(chord, _logit_derivatives(X, y, beta, hessian=False)[0] -
+                                   pen * beta)
+            size = np.max(np.abs(step))
+            if not size < 0.5 * last:      # not contracting: leave the rest to Newton
+                break
+            beta += step
+            last = size
+            if size < 1e-9:
+                break
     for _ in range(max_iter):
         grad, H = _logit_derivatives(X, y, beta)
+        if _curvature is not None:
+            _curvature[:] = [H]
         step = np.linalg.solve(H + np.diag(pen), grad - pen * beta)
         beta += step
         if np.max(np.abs(step)) < 1e-8:
@@ -44,16 +64,18 @@ def _logit(X: np.ndarray, y: np.ndarray, ridge: float = 1e-4, max_iter: int = 50
     return beta
 
 
-def _logit_derivatives(X: np.ndarray, y: np.ndarray, beta: np.ndarray, chunk: int = 4096):
-    """Gradient ``Xᵀ(y − p)`` and Hessian ``Xᵀ diag(p(1 − p)) X`` of the log-likelihood at
-    ``beta`` (no penalty), accumulated over blocks of rows in one pass."""
+def _logit_derivatives(X: np.ndarray, y: np.ndarray, beta: np.ndarray, chunk: int = 4096,
+                       hessian: bool = True):
+    """Gradient ``Xᵀ(y − p)`` and (``hessian``) Hessian ``Xᵀ diag(p(1 − p)) X`` of the
+    log-likelihood at ``beta`` (no penalty), accumulated over blocks of rows in one pass."""
     k = X.shape[1]
-    grad, H = np.zeros(k), np.zeros((k, k))
+    grad, H = np.zeros(k), (np.zeros((k, k)) if hessian else None)
     for lo in range(0, X.shape[0], chunk):
         Xc = X[lo:lo + chunk]
         p = _sigmoid(Xc @ beta)
         grad += Xc.T @ (y[lo:lo + chunk] - p)
-        H += (Xc * (p * (1 - p))[:, None]).T @ Xc
+        if hessian:
+            H += (Xc * (p * (1 - p))[:, None]).T @ Xc
     return grad, H
 
 
@@ -80,6 +102,22 @@ def _standardize(F: pd.DataFrame, ref: np.ndarray | None = None):
     return (A - mu) / sd, (mu, sd)
 
 
+def _standardize_into(F: pd.DataFrame, columns, out: np.ndarray):
+    """:func:`_standardize` of ``F[columns]`` written into ``out`` column by column (no copy of
+    the columns and no whole-matrix temporaries; issue 22). Each column's mean and SD are the
+    same reductions over the same contiguous values as ``A.mean(axis=0)`` and ``A.std(axis=0)``
+    of the column-major ``A = F[columns].to_numpy()``, so the same numbers. Returns
+    ``(mu, sd)`` as :func:`_standardize`."""
+    mu, sd = np.empty(len(columns)), np.empty(len(columns))
+    for j, col in enumerate(columns):
+        a = np.ascontiguousarray(F[col].to_numpy(float))
+        mu[j], sd[j] = a.mean(), a.std()
+        sd[j] = sd[j] if sd[j] > 0 else 1.0
+        np.subtract(a, mu[j], out=out[:, j])
+        out[:, j] /= sd[j]
+    return mu, sd
+
+
 def _design_matrix(rows, frame):
     """The propensity's design matrix: intercept, standardized history, the customers'
     categorical covariates (dummies) and trial indicators, constant columns dropped. Returns
@@ -91,17 +129,15 @@ def _design_matrix(rows, frame):
     if cats:
         Xcat_c = pd.get_dummies(cust[cats].astype("string").fillna("missing"),
                                 drop_first=True, dtype=float).to_numpy(float)
-    Z, ref = _standardize(rows[HISTORY])
     trial = rows["trial"].to_numpy()
     levels = np.unique(trial)
     code = rows["code"].to_numpy(np.int64)
     # filled in place (np.c_ of the parts copied them twice; issue 22), the same numbers in
     # the same (column-major) layout as before, so that BLAS sums in the same order
-    n_z, n_c = Z.shape[1], Xcat_c.shape[1]
+    n_z, n_c = len(HISTORY), Xcat_c.shape[1]
     X = np.empty((len(rows), 1 + n_z + n_c + len(levels) - 1), order="F")
     X[:, 0] = 1.0
-    X[:, 1:1 + n_z] = Z
-    del Z
+    ref = _standardize_into(rows, HISTORY, X[:, 1:1 + n_z])
     X[:, 1 + n_z:1 + n_z + n_c] = Xcat_c[code]
     X[:, 1 + n_z + n_c:] = trial[:, None] == levels[None, 1:]
     keep_col = np.r_[True, _varies(X[:, 1:])]
