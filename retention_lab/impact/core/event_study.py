@@ -173,7 +173,8 @@ class _Cells:
         self.count = np.bincount(cls, minlength=len(first))
         self.starts = np.r_[0, np.cumsum(self.count)[:-1]]
         self.Gc, self.obs_c = G[first], obs[first]
-        self.Y = np.nan_to_num(p.y)[self.perm]              # zero where not observed
+        self.Y = p.y[self.perm]                             # zero where not observed
+        np.nan_to_num(self.Y, copy=False)   # (in place: one customers × months copy, not two)
         self.sums = np.add.reduceat(self.Y, self.starts, axis=0) if N else np.zeros((0, T))
         cohorts = np.unique(G[(G != _NEVER) & (G >= 1) & (G < T)])
         specs = []
@@ -268,8 +269,11 @@ def _aggregate(cells: _Cells, groups):
     """θ = Σ w_k ATT_k over the cells of each group (an array of rows of ``cells.table``) with
     w ∝ cohort share, and their influence functions (customers × groups) including the
     estimated weights (CS 2021, Appendix; ``did::wif``)."""
-    ests, parts, wif = [], [], np.zeros((cells.N, len(groups)))
-    G = np.where(cells.Gc[cells.cls] >= cells.T, _NEVER, cells.Gc[cells.cls])
+    ests, parts = [], []
+    # the weights' influence is a function of the cohort, so of the class: per class, then
+    # looked up per customer once (issue 22: a pass over every customer per event time)
+    wif = np.zeros((len(cells.count), len(groups)))
+    G = np.where(cells.Gc >= cells.T, _NEVER, cells.Gc)
     for j, idx in enumerate(groups):
         sub = cells.table.iloc[idx]
         pg = sub["pg"].to_numpy()
@@ -285,7 +289,7 @@ def _aggregate(cells: _Cells, groups):
         on_att = np.where(hit, att[np.minimum(codes, len(gs) - 1)], 0.0)
         wif[:, j] = ((on_att - pg @ att) / pg.sum()
                      - (hit.astype(float) - pg.sum()) * (pg @ att) / pg.sum() ** 2)
-    return np.array(ests), cells.influence(parts) + wif
+    return np.array(ests), cells.influence(parts) + wif[cells.cls]
 
 
 def event_study(data, *, outcome: str = "purchases", months_before: int = 6,
