@@ -174,15 +174,17 @@ FIT_BOUNDS = [(-15, 15), (-15, 25), (-25, 5), (U_MIN, 50.0)]
 _FIT_OPTIONS = {"ftol": 1e-14, "gtol": 1e-9, "maxiter": 500}
 
 
-def _working_nll(z, x, tx, T, w, seen: dict | None = None):
+def _working_nll(z, x, tx, T, w, seen: dict | None = None, loglik_grad=None):
     """The mean negative log-likelihood of the distinct rows ``(x, tx, T)`` with weights ``w``
     at the working parameters ``z`` and its gradient in them: the exact gradient of the
     quadrature (:func:`pnbd_loglik_grad`) by the chain rule, ``r = e^{z0}``, ``α = e^{z1}``,
     ``β = 1/(u m)`` with ``m = e^{z2}``, ``s = 1/u``, ``u = z3``; ``(1e10, 0)`` where not
     finite. ``seen`` (a dict) keeps the per-row log-likelihoods of the last evaluations by
-    ``z``, so that the fit's log-likelihood at its optimum is not computed again."""
+    ``z``, so that the fit's log-likelihood at its optimum is not computed again.
+    ``loglik_grad``: another per-row log-likelihood and gradient in ``(r, α, s, β)`` (the
+    Pareto/CNBD-k's, :func:`~.renewal.cnbd_loglik_grad`) in place of :func:`pnbd_loglik_grad`."""
     r, alpha, s, beta = p = natural_params(z)
-    ll, g = pnbd_loglik_grad(p, x, tx, T)
+    ll, g = (loglik_grad or pnbd_loglik_grad)(p, x, tx, T)
     if seen is not None:
         seen[np.asarray(z, float).tobytes()] = ll
         while len(seen) > 3:

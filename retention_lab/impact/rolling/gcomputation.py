@@ -128,10 +128,13 @@ def _regular_timing_pays(summary: pd.DataFrame, starts: dict | None = None,
         sub = sub.assign(log_gaps=log_gaps(idx))
     ll = {}
     for cls in (BetaGeoFitter, QuadratureParetoNBD, BGCNBD2, ParetoCNBD2):
+        # the Pareto/CNBD-2 with its exact gradient: a third of the CPU; only this decision
+        # reads the fit (renewal.ParetoCNBD.fit)
+        kw = {"gradient": "exact"} if cls is ParetoCNBD2 else {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                model = cls().fit(sub)
+                model = cls().fit(sub, **kw)
                 ll[_family(cls)[1], cls] = float(model.log_likelihood_)
             except (ConvergenceError, np.linalg.LinAlgError, FloatingPointError, ValueError):
                 continue

@@ -14,7 +14,14 @@ from scipy.special import gammaln
 
 from ...clv.base import hessian_from_function
 from ...clv.beta_geo import BetaGeoFitter
-from .renewal import _ErlangFit, _inverse_information, _roots, gauss_beta, gauss_gamma
+from .renewal import (
+    _ErlangFit,
+    _inverse_information,
+    _poly_grad,
+    _roots,
+    gauss_beta,
+    gauss_gamma,
+)
 
 
 def bgcnbd_loglik(params, x, tx, T, k: int, grad: bool = False):
@@ -52,19 +59,6 @@ def bgcnbd_loglik(params, x, tx, T, k: int, grad: bool = False):
     for j, v in enumerate((r, alpha, a, b)):
         g[:, j] = v * (d_base[j] + (1 - w) * d_alive[j] + w * d_left[j])
     return ll, g
-
-
-def _poly_grad(K, z, k: int):
-    """:func:`_poly` and its derivatives in ``K`` and ``z``."""
-    P, dK, dz = np.ones_like(z), np.zeros_like(z), np.zeros_like(z)
-    c, dc = np.ones_like(z), np.zeros_like(z)         # c_m = Π_{i<m} (K+i) / m!, dc_m/dK
-    for m in range(1, k):
-        dc = (dc * (K + m - 1) + c) / m
-        c = c * (K + m - 1) / m
-        P = P + c * z ** m
-        dK = dK + dc * z ** m
-        dz = dz + m * c * z ** (m - 1)
-    return P, dK, dz
 
 
 class BGCNBD(_ErlangFit, BetaGeoFitter):
