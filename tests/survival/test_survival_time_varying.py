@@ -402,3 +402,49 @@ def test_positions_are_pandas_get_indexer():
         np.testing.assert_array_equal(positions(idx, ids), pd.Index(idx).get_indexer(ids))
     with pytest.raises(InvalidIndexError):
         positions(np.r_[index, index[:3]], index)
+
+
+def test_history_splits_only_where_the_class_moves():
+    """With the purchase ages sorted by customer and age, the long format splits a follow-up
+    only at the purchases that change the purchase-history class (issue 22): the same model as
+    splitting at every purchase (the ages shuffled: every purchase splits) — coefficients to
+    1e-9 from our partial likelihood, and to lifelines' own precision (1e-6) from lifelines'
+    CoxTimeVaryingFitter on the every-purchase episodes; the class of every purchase day in
+    the filtered episodes is the count of purchase days so far, brute force."""
+    from retention_lab.survival.data import churn_frame
+    from retention_lab.survival.time_varying import (
+        HISTORY_BINS,
+        enrolment_long_format,
+        launch_of,
+        purchase_ages,
+        time_varying_enrolment,
+    )
+    from survival_sims import bgnbd_enrolment
+    data = bgnbd_enrolment(1500, theta=0.8, seed=5)
+    t = churn_frame(data, 90, columns=None)
+    t["entry_age"] = (launch_of(data) - t["first_purchase"]).dt.days.astype(float)
+    ages = purchase_ages(data, t, by_customer=True)
+    shuffled = ages.sample(frac=1.0, random_state=2)
+    kw = dict(entry_age="entry_age", calendar=("entry_age", 91.0))
+    few, _ = enrolment_long_format(t, "enrolment_age", collapse_rows=False, purchases=ages, **kw)
+    every, _ = enrolment_long_format(t, "enrolment_age", collapse_rows=False,
+                                     purchases=shuffled, **kw)
+    assert len(few) < 0.8 * len(every)
+    # brute force: at each purchase age inside the follow-up, the class indicator of the
+    # episode covering the age just after it is the count of purchase days up to it
+    cols = [c for c in few.columns if c.startswith("purchases=")]
+    a = ages.assign(n=ages.groupby("customer_id").cumcount() + 1)  # (days up to this one)
+    ep = few.merge(a, on="customer_id")
+    ep = ep.loc[(ep["start"] <= ep["age"]) & (ep["age"] < ep["stop"])]
+    assert len(ep) > 1000
+    cls = np.searchsorted(np.asarray(HISTORY_BINS), ep["n"].to_numpy(), side="right")
+    got = 1 + np.argmax(np.c_[np.zeros(len(ep)), ep[cols].to_numpy()], axis=1)
+    np.testing.assert_array_equal(got, cls)
+    fit = lambda p: time_varying_enrolment(t, "enrolment_age", purchases=p, **kw)  # noqa: E731
+    ours, ref_ours = fit(ages).model_summary, fit(shuffled).model_summary
+    np.testing.assert_allclose(ours["coef"], ref_ours["coef"], rtol=1e-9, atol=1e-12)
+    lif = CoxTimeVaryingFitter().fit(every.drop(columns=["customer_id"]), event_col="churned")
+    names = {"member (time-varying)": "member"}
+    for k in ours.index:
+        assert ours.loc[k, "coef"] == pytest.approx(lif.params_[names.get(k, k)], rel=1e-6,
+                                                    abs=1e-7), k
