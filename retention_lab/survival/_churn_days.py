@@ -106,10 +106,28 @@ def ages_from_days(cd: dict, table: pd.DataFrame) -> pd.DataFrame | None:
     n_days = np.diff(np.r_[at, len(cid)])
     ok = row >= 0
     keep = np.repeat(ok, n_days)
-    day = cd["day"][keep].astype("datetime64[D]")
-    first = np.repeat(table["first_purchase"].to_numpy()[row[ok]], n_days[ok])
+    first = table["first_purchase"].to_numpy()[row[ok]]
     return pd.DataFrame({"customer_id": np.repeat(cid[at][ok], n_days[ok]),
-                         "age": (day.astype("datetime64[ns]") - first) / np.timedelta64(1, "D")})
+                         "age": _ages(cd["day"][keep], first, n_days[ok])})
+
+
+def _ages(day, first, n_days):
+    """``(day − first) / 1 day`` as floats (``day``: day numbers; ``first``: each customer's
+    first purchase, repeated over their ``n_days`` days). When every ``first`` is a midnight
+    the differences are whole days ``k`` and the quotient is that of a table over the ``k``
+    spanned — the same timedelta division on the same values, so the same bits, without
+    converting millions of days to datetimes and back (issue 22); the datetimes otherwise."""
+    f = first.astype("datetime64[ns]").view(np.int64)
+    if len(f) and first.dtype == "datetime64[ns]" and np.all(f % NS_PER_DAY == 0):
+        k = day - np.repeat(f // NS_PER_DAY, n_days)
+        lo = int(k.min()) if len(k) else 0
+        span = (int(k.max()) - lo + 1) if len(k) else 0
+        if span <= 4 * len(k) + 1024:
+            table = (np.arange(lo, lo + span, dtype=np.int64) * NS_PER_DAY).astype(
+                "timedelta64[ns]") / np.timedelta64(1, "D")
+            return table[k - lo]
+    d = day.astype("datetime64[D]").astype("datetime64[ns]")
+    return (d - np.repeat(first, n_days)) / np.timedelta64(1, "D")
 
 
 def _ns(days: np.ndarray) -> np.ndarray:

@@ -104,3 +104,31 @@ def test_run_positions_equal_positions():
     for ids in (np.sort(rng.integers(0, 520, 3000)), rng.integers(0, 520, 3000),
                 np.array([7]), np.zeros(0, np.int64)):
         np.testing.assert_array_equal(run_positions(index, ids), positions(index, ids))
+
+
+def test_purchase_ages_from_a_table_of_whole_days():
+    """_ages (issue 22): ages from day numbers by a table over the whole days spanned — bit for
+    bit the datetime formula it replaces (``(day − first) / 1 day``) over 0 … 80,000 days and
+    negative ones, equal to Python's ``date`` arithmetic on a sample; a first purchase that is
+    not a midnight goes to the datetime formula."""
+    import datetime
+
+    from retention_lab.survival._churn_days import _ages
+    rng = np.random.default_rng(4)
+    first = pd.to_datetime(["1995-03-01", "2021-12-31", "1969-07-20"]).to_numpy()
+    k = np.r_[np.arange(0, 80_001), rng.integers(-500, 0, 1000)]
+    n_days = np.array([40_001, 40_000, 1000])
+    f_day = first.astype("datetime64[D]").astype(np.int64)
+    day = k + np.repeat(f_day, n_days)
+    got = _ages(day, first, n_days)
+    old = (day.astype("datetime64[D]").astype("datetime64[ns]") - np.repeat(first, n_days)) \
+        / np.timedelta64(1, "D")
+    np.testing.assert_array_equal(got.view(np.int64), old.view(np.int64))
+    for i in rng.integers(0, len(k), 200):
+        c = np.searchsorted(np.cumsum(n_days), i, side="right")
+        d0 = datetime.date(1970, 1, 1) + datetime.timedelta(days=int(day[i]))
+        f0 = pd.Timestamp(first[c]).date()
+        assert got[i] == float((d0 - f0).days)
+    noon = first + np.timedelta64(12, "h")
+    half = _ages(day, noon, n_days)
+    np.testing.assert_array_equal(half, old - 0.5)
