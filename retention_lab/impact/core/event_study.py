@@ -232,9 +232,11 @@ class _Cells:
                                                             starts, axis=0)
         return out
 
-    def influence(self, groups) -> np.ndarray:
+    def influence(self, groups, add=None) -> np.ndarray:
         """``(customers × len(groups))``: column ``j`` is ``Σ_k w_k ψ_k`` over the cells and
-        weights ``groups[j] = (cells, weights)``, customers in the panel's order.
+        weights ``groups[j] = (cells, weights)``, customers in the panel's order; plus
+        ``add[class, j]`` when given (added last, in each class block: no customers × groups
+        temporaries).
 
         ``ψ_k`` of a customer is ``Σ_t A[class, t] Y_t + B[class]``: the coefficients are
         accumulated per class and month, then applied class block by class block."""
@@ -256,10 +258,14 @@ class _Cells:
         if n_cls * 20 <= self.N:     # few classes: one small product per class block
             for c, (lo, n) in enumerate(zip(self.starts, self.count)):
                 out[lo:lo + n] = self.Y[lo:lo + n] @ A[c] + B[c]
+                if add is not None:
+                    out[lo:lo + n] += add[c]
         else:
             cs = self.cls[self.perm]
             for j in range(E):
                 out[:, j] = np.einsum("nt,nt->n", self.Y, A[cs, :, j]) + B[cs, j]
+                if add is not None:
+                    out[:, j] += add[cs, j]
         res = np.empty_like(out)
         res[self.perm] = out
         return res
@@ -289,7 +295,7 @@ def _aggregate(cells: _Cells, groups):
         on_att = np.where(hit, att[np.minimum(codes, len(gs) - 1)], 0.0)
         wif[:, j] = ((on_att - pg @ att) / pg.sum()
                      - (hit.astype(float) - pg.sum()) * (pg @ att) / pg.sum() ** 2)
-    return np.array(ests), cells.influence(parts) + wif[cells.cls]
+    return np.array(ests), cells.influence(parts, add=wif)
 
 
 def event_study(data, *, outcome: str = "purchases", months_before: int = 6,
