@@ -158,7 +158,9 @@ def _kernel():
     if _compiled is False:
         try:
             import numba  # heavy optional import, deferred to the first projection
-            _compiled = numba.njit(cache=True)(_kernel_py)
+            # error_model='numpy': no zero-division test per division (B, π, 1 − p > 0 at
+            # every node; a zero would give inf / NaN, a non-finite member, not raise)
+            _compiled = numba.njit(cache=True, error_model="numpy")(_kernel_py)
         except ImportError:  # pragma: no cover
             _compiled = None
     return _compiled
