@@ -136,11 +136,16 @@ def _daily_numpy(tx: pd.DataFrame) -> pd.DataFrame | None:
     key -= d0
     order, ks = _stable_order_inplace(key)
     at = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
-    first = order[at]
+    # each purchase day's customer and day from its key (customer · span + day − d0), read in
+    # order: not gathered from the rows by the sorting permutation (random reads of millions
+    # of rows, ~1 s each at a million customers, issue 22); the same integers
+    kd = ks[at]
+    cpos, day_u = np.divmod(kd, span)
+    day_u += d0
     # copy=False: fresh arrays, no consolidation copy of the int64 columns (0.4 s at 3.3M rows)
-    return pd.DataFrame({"customer_id": ids[first] if ids is not None
-                         else np.asarray(uniq)[codes[first]],
-                         "period": day[first].astype(np.int64),
+    return pd.DataFrame({"customer_id": (cpos + int(cid.min())).astype(cid.dtype, copy=False)
+                         if ids is not None else np.asarray(uniq)[cpos],
+                         "period": day_u,
                          "amount": np.add.reduceat(amt[order], at),
                          "n": np.diff(np.r_[at, len(ks)]).astype(np.int64)}, copy=False)
 
