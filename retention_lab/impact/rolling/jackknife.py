@@ -38,11 +38,14 @@ def _rows_of(X: np.ndarray, rows: np.ndarray, cols) -> np.ndarray:
 
 
 def _gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``X' diag(w) X`` accumulated over blocks of :data:`CHUNK` rows."""
+    """``X' diag(w) X`` accumulated over blocks of :data:`CHUNK` rows, as ``B'B`` with
+    ``B = W½ X`` (numpy's product of a matrix with its own transpose is a symmetric rank-k
+    update: half the work of a general product)."""
     G = np.zeros((X.shape[1], X.shape[1]))
+    sq = np.sqrt(w)
     for lo in range(0, len(X), CHUNK):
-        Xc = X[lo:lo + CHUNK]
-        G += (Xc * w[lo:lo + CHUNK, None]).T @ Xc
+        B = X[lo:lo + CHUNK] * sq[lo:lo + CHUNK, None]
+        G += B.T @ B
     return G
 
 
@@ -53,6 +56,14 @@ def _outcomes(Y: list, idx: np.ndarray) -> np.ndarray:
     for j, y in enumerate(Y):
         np.take(np.asarray(y, float), idx, out=out[:, j])
     return np.nan_to_num(out, copy=False)
+
+
+def _weighted_sum(c: np.ndarray, y, idx: np.ndarray) -> float:
+    """``c' y[idx]`` with non-finite outcomes as :func:`_outcomes` takes them (one pass less
+    when every outcome is finite, which a finite sum shows)."""
+    v = np.asarray(y, float).take(idx)
+    out = c @ v
+    return out if np.isfinite(out) else c @ np.nan_to_num(v, copy=False)
 
 
 def varying_columns(X: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -165,7 +176,7 @@ def sorted_dr_means(Y: dict, r: dict, n_clusters: int, se: str,
         if "cw" not in r:
             v = r["A_inv"] @ (Xt.mean(axis=0) - (wa @ r["Xa"]) / sw)
             r["cw"] = wa * (r["Xa"] @ v + 1 / sw)
-        mu0 = np.array([r["cw"] @ _outcomes([y], r["ia"])[:, 0] for y in Yl])
+        mu0 = np.array([_weighted_sum(r["cw"], y, r["ia"]) for y in Yl])
         return Means(names, np.column_stack([mu1, mu0]).ravel(), None)
     coef = _coef(r, Yl)
     mbar = (Xt @ coef).mean(axis=0)
@@ -228,16 +239,16 @@ def _jackknife(Yl, Yt, r, coef, n_clusters, max_leverage, max_leverage_fn):
                     return None
                 corr = _correction(XAX, wg, aw.reshape(n_g, s), R.reshape(n_g, s, K))
             mu0_g[g] -= corr / denom[g, None]
-    used = (ntg > 0) | (r["counts"] > 0)
-    G = int(used.sum())
-    cols = []
-    for k in range(K):
-        for theta in (mu1_g[:, k], mu0_g[:, k]):
-            psi = np.zeros(n_clusters)
-            v = theta[used]
-            psi[used] = np.sqrt((G - 1) / G) * (np.nanmean(v) - np.nan_to_num(v, nan=np.nanmean(v)))
-            cols.append(psi)
-    return np.column_stack(cols), rsum
+    used = np.flatnonzero((ntg > 0) | (r["counts"] > 0))
+    G = len(used)
+    # the columns in the order of _dr_means (y|t, y|c per outcome), all at once; column-major,
+    # so that each column's mean is summed pairwise along it (row-wise sums round worse)
+    V = np.empty((G, 2 * K), order="F")
+    V[:, 0::2], V[:, 1::2] = mu1_g[used], mu0_g[used]
+    mean = np.nanmean(V, axis=0)
+    psi = np.zeros((n_clusters, 2 * K))
+    psi[used] = np.sqrt((G - 1) / G) * (mean - np.where(np.isnan(V), mean, V))
+    return psi, rsum
 
 
 def _correction(XAX, wg, a, R) -> np.ndarray:
