@@ -59,8 +59,12 @@ def order_value_ratio(tx: pd.DataFrame, enrolled_at: pd.Series, index_date: pd.S
     is_m = ~pd.isna(i_u)                                 # members among the customers
     mem = is_m[codes]
     # every customer has an order: the members' ranks are np.unique's codes of codes[mem]
-    pos, ids_m = (np.cumsum(is_m) - 1)[codes[mem]], uniq[is_m]
-    post_o = t_o[mem] > _ns_or(i_u, 0)[codes[mem]]
+    c_mem = codes[mem]
+    pos, ids_m = (np.cumsum(is_m) - 1)[c_mem], uniq[is_m]
+    # each member order's index date from the members' own table (smaller than the customers'
+    # one: fewer cache misses over millions of orders, issue 22); the same values
+    post_o = t_o[mem] > _ns_or(i_u[is_m], 0)[pos]
+    del c_mem
     mi_m = mi[mem]
     y = amt[mem] / index_m[mi_m]                         # deflated amounts
     nmem = len(ids_m)
