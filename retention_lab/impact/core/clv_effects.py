@@ -45,6 +45,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from ... import clv as rlclv, ids
+from ..._arrays import positions
 from ...clv import GammaGammaFitter
 from ...clv.base import covariance_from_information, hessian_from_gradient
 from ...clv.covariates_tv import TimeVaryingParetoNBDFitter, _states, membership_covariates
@@ -302,14 +303,19 @@ def _pre_index_spend(mt: pd.DataFrame, members: pd.Series, ids: pd.Index, freq: 
     inputs (part of :func:`membership_clv_effect`)."""
     idx = pd.Series(members.reindex(ids).to_numpy(), index=ids)
     cp = mt if mt.attrs.get("customer_periods") == freq else customer_periods(mt, freq)
-    k_idx = pd.Series(period_index(idx.to_numpy(), freq), index=ids)
-    kc = k_idx.reindex(cp["customer_id"]).to_numpy()
-    pre = cp["period"].to_numpy() <= kc
-    first = ~cp.duplicated("customer_id").to_numpy()
-    rep_pre = cp.loc[pre & ~first]
-    f_pre = rep_pre.groupby("customer_id").size().reindex(ids, fill_value=0).to_numpy(float)
-    m_pre = rep_pre.groupby("customer_id")["amount"].mean().reindex(ids, fill_value=0.0) \
-        .to_numpy(float)
+    k_idx = period_index(idx.to_numpy(), freq)
+    # each row's customer by a lookup table, and their first rows from the runs of a daily
+    # table sorted by customer (hashing millions of rows twice was most of this, issue 22)
+    c = cp["customer_id"].to_numpy()
+    at = positions(ids, c)
+    pre = (at >= 0) & (cp["period"].to_numpy() <= k_idx[np.maximum(at, 0)])
+    if len(c) and c.dtype.kind in "iu" and np.all(c[1:] >= c[:-1]):
+        first = np.r_[True, c[1:] != c[:-1]]
+    else:
+        first = ~cp.duplicated("customer_id").to_numpy()
+    g = cp.loc[pre & ~first].groupby("customer_id")["amount"]      # (one grouping, two stats)
+    f_pre = g.size().reindex(ids, fill_value=0).to_numpy(float)
+    m_pre = g.mean().reindex(ids, fill_value=0.0).to_numpy(float)
     return idx, f_pre, m_pre
 
 
