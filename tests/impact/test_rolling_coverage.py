@@ -199,13 +199,13 @@ def _truth(data, res) -> dict:
                                retained(data.truth["untreated_transactions"]))}
 
 
-def _study(null: bool) -> pd.DataFrame:
+def _study(null: bool, seed0: int = 20_000, n_seeds: int = N_SEEDS) -> pd.DataFrame:
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for s in range(N_SEEDS):
+        for s in range(n_seeds):
             data = rl.datasets.simulate_loyalty_experiment(
-                n_customers=N_CUSTOMERS, design="rolling", seed=20_000 + s,
+                n_customers=N_CUSTOMERS, design="rolling", seed=seed0 + s,
                 **(NULL if null else {}))
             res = rolling_effects(data, horizon_days=data.truth["windows"]["horizon_days"])
             truth = _truth(data, res)
