@@ -152,7 +152,7 @@ def enrolment_long_format(table: pd.DataFrame, enrolment_age: str = "enrolment_a
         where = run_positions(ids, purchases["customer_id"].to_numpy())
         age = pd.to_numeric(purchases["age"], errors="coerce").to_numpy(float)
         ok = (where >= 0) & (age > 0)
-        ok[ok] &= age[ok] < d[where[ok]]
+        ok &= age < d[np.maximum(where, 0)]    # (a mask, not three compressed copies)
         wp, ap = where[ok], age[ok]
         steps = class_steps(wp, ap, HISTORY_BINS)
         if steps is not None:      # only the purchases that move the class split (below)
