@@ -26,9 +26,9 @@ CHUNK = 1 << 14
 
 
 def _rows_of(X: np.ndarray, rows: np.ndarray, cols) -> np.ndarray:
-    """``X[rows][:, cols]`` (``cols`` None: every column) as one C-ordered array; ``rows``
+    """``X[rows][:, cols]`` (``cols`` None: every column) as a C-ordered array; ``rows``
     ascending, so a column-major ``X`` is read in order (column by column when ``cols`` is
-    given: one copy instead of two)."""
+    given, then transposed: no copy of the dropped columns)."""
     if cols is None:
         return np.ascontiguousarray(X[rows])
     out = np.empty((len(cols), len(rows)))
