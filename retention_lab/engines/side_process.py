@@ -10,7 +10,9 @@ sees the parent's data without copying it (copy-on-write pages).
 The side process is forked with the data already in memory, runs the functions it was given in
 order and sends back each result (pickled) with the warnings it raised; a function may ask the
 parent for a small message first (:meth:`SideProcess.send`, e.g. the members the main line kept)
-through :func:`wait_for_parent`. The parent re-issues the warnings, in order, when it collects
+through :func:`wait_for_parent`. A task the side process has not started yet can be claimed by
+the parent instead (:meth:`SideProcess.claim`: a parent that has finished its own work runs
+the side's last tasks itself rather than wait for them). The parent re-issues the warnings, in order, when it collects
 a result (:meth:`SideProcess.result`), so a notebook shows what the serial run shows. Anything
 that goes wrong on the side (no ``fork`` on this platform, an exception, a result that cannot be
 pickled, the process killed) makes :meth:`SideProcess.result` return ``None`` with
@@ -87,9 +89,18 @@ def wait_for_parent():
     return _PARENT[0].recv()
 
 
-def _serve(conn, tasks) -> None:
+#: who runs a task (the shared array of :class:`SideProcess`): not started yet, the side
+#: process, the parent
+FREE, SIDE, PARENT = 0, 1, 2
+
+
+def _serve(conn, tasks, claims) -> None:
     _PARENT[0] = conn
-    for name, fn, args, kwargs in tasks:
+    for i, (name, fn, args, kwargs) in enumerate(tasks):
+        with claims.get_lock():
+            if claims[i] != FREE:   # the parent runs it
+                continue
+            claims[i] = SIDE
         c0, t0 = time.process_time(), time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -131,6 +142,7 @@ class SideProcess:
         self.cost_: dict = {}
         self.peak_rss_gib_ = 0.0
         self._names = [t[0] for t in tasks]
+        self._claimed: set = set()
         self._results: dict = {}
         self._done = threading.Condition()
         self._finished = False
@@ -140,7 +152,9 @@ class SideProcess:
         if run:
             ctx = mp.get_context("fork")
             parent, child = ctx.Pipe()
-            self._proc = ctx.Process(target=_serve, args=(child, tasks), daemon=True)
+            self._claims = ctx.Array("b", len(tasks))   # FREE each; shared memory, one lock
+            self._proc = ctx.Process(target=_serve, args=(child, tasks, self._claims),
+                                     daemon=True)
             # the objects alive at the fork move to the collector's permanent generation until
             # the side process ends: a collection in either process would otherwise write to
             # every page holding one and copy the page (the gc module's advice for fork). The
@@ -160,6 +174,19 @@ class SideProcess:
     @property
     def running(self) -> bool:
         return self._proc is not None
+
+    def claim(self, name: str) -> bool:
+        """Whether the parent now runs task ``name`` itself: True when the side process has not
+        started it (the side process then skips it), False when it has (or is not running)."""
+        if self._proc is None:
+            return False
+        i = self._names.index(name)
+        with self._claims.get_lock():
+            if self._claims[i] != FREE:
+                return False
+            self._claims[i] = PARENT
+        self._claimed.add(name)
+        return True
 
     def send(self, message) -> None:
         """Hand a small message to the side task waiting in :func:`wait_for_parent` (sent by a
@@ -194,7 +221,8 @@ class SideProcess:
                 self._done.notify_all()
         with self._done:
             for n in self._names:
-                if why and n not in self._results and n not in self.cost_:
+                if why and n not in self._results and n not in self.cost_ \
+                        and n not in self._claimed:
                     self.failed.setdefault(n, why)
             self._finished = True
             self._done.notify_all()
@@ -205,6 +233,8 @@ class SideProcess:
         ``time.monotonic()`` value): if the side process has not answered by then it is
         stopped and every pending task counts as failed — a side process stuck (e.g. on a lock
         a library held in another thread at the fork) must cost time, not the analysis."""
+        if name in self._claimed:   # the parent runs it
+            return None
         if self._proc is None and name not in self._results:
             self.failed.setdefault(name, "the side process did not run")
             return None
@@ -219,7 +249,7 @@ class SideProcess:
             got = self._results.pop(name, None)
         if late:
             for n in self._names:
-                if n not in self._results:
+                if n not in self._results and n not in self._claimed:
                     self.failed.setdefault(n, "the side process did not answer in time: stopped")
             self._close(stop=True)
         if got is None:

@@ -61,6 +61,39 @@ def test_results_errors_warnings_and_messages():
     assert side.peak_rss_gib_ > 0
 
 
+def _sleep_then(x):
+    time.sleep(0.5)
+    return x
+
+
+def _pid():
+    return os.getpid()
+
+
+def test_the_parent_claims_the_tasks_the_side_has_not_started():
+    """While the side process runs its first task, the parent claims the last two: the side
+    skips them (no result, no cost, no failure) and only the started task cannot be claimed."""
+    tasks = [("first", _sleep_then, (1,), {}), ("second", _pid, (), {}),
+             ("third", _ok, (5,), {})]
+    with sp.SideProcess(tasks) as side:
+        time.sleep(0.2)                       # the side process is inside "first"
+        assert side.claim("third") and side.claim("second")
+        assert not side.claim("first")
+        assert side.result("first") == 1
+        assert side.result("second") is None and side.result("third") is None
+    assert set(side.cost_) == {"first"} and side.failed == {}
+
+
+def test_a_task_the_side_has_started_stays_with_it():
+    tasks = [("pid", _pid, (), {}), ("slow", _sleep_then, (3,), {})]
+    with sp.SideProcess(tasks) as side:
+        pid = side.result("pid")
+        time.sleep(0.2)
+        assert not side.claim("slow")          # already started on the side
+        assert side.result("slow") == 3 and pid != os.getpid()
+    assert not sp.SideProcess([("x", _ok, (1,), {})], run=False).claim("x")
+
+
 def _big():
     return np.arange(4_000_000, dtype=float)   # 32 MB, far more than a pipe's buffer
 

@@ -73,7 +73,16 @@ def analyze_rolling(inp: DesignInput, *, period: str = "M") -> DesignResult:
             inp.out, inp.segment_column, seg_est, correction=inp.correction)
         # the side stages' rows (the Cox hazard ratio, the CLV effect) have no E-value here
         sens = rolling_sensitivity(res, res.effects) if inp.sensitivity else None
-        side_out = {task[0]: _side_result(side, task, inp, res, deadline) for task in tasks}
+        # the side process runs its tasks in order: the ones it has not started yet, the
+        # parent (done with its own work) runs itself, from the last one back
+        side_out = {}
+        for task in reversed(tasks):
+            if not side.claim(task[0]):
+                break
+            side_out[task[0]] = _run_here(task, inp, res)
+        for task in tasks:
+            if task[0] not in side_out:
+                side_out[task[0]] = _side_result(side, task, inp, res, deadline)
     if side.cost_ or side.failed:   # say where the stages ran and what the side cost
         res.info["side_process"] = dict(cost=side.cost_, failed=side.failed,
                                         peak_rss_gib=side.peak_rss_gib_)
@@ -120,25 +129,31 @@ def analyze_rolling(inp: DesignInput, *, period: str = "M") -> DesignResult:
 
 def _side_tasks(inp: DesignInput) -> list:
     """The stages that may run beside the trial emulation: ``(name, function, args, kwargs)``
-    in the order they run (the CLV effect last: it waits for the kept members)."""
+    in the order they run. The CLV effect waits for the kept members, so the Cox model comes
+    first; the event study, the cheapest, comes last: it is the one the parent most often
+    claims when it finishes first (measured at 1M customers: the side process was the critical
+    path by 12 s, its event study 5 s)."""
     tasks = []
-    if inp.event_study:
-        tasks.append((EVENT_STUDY, _event_study, (inp.data, inp.alpha), {}))
     if inp.survival:
         tasks.append((TV_COX, _tv_cox, (inp.data, inp.out, inp.alpha), {}))
     if inp.clv:
         tasks.append((CLV_EFFECT, _clv_after_trials, (inp,), {}))
+    if inp.event_study:
+        tasks.append((EVENT_STUDY, _event_study, (inp.data, inp.alpha), {}))
     return tasks
 
 
 def _side_result(side: SideProcess, task: tuple, inp: DesignInput, res, deadline=None):
-    """A side task's result from the side process, or computed here (side process not run,
-    failed or not done by ``deadline``): the task's own function on the same inputs — for the
-    CLV effect, on the trial emulation's result instead of the kept members it waited for."""
+    """A side task's result from the side process, or computed here by :func:`_run_here`
+    (side process not run, failed or not done by ``deadline``)."""
+    value = side.result(task[0], deadline) if side.running else None
+    return value if value is not None else _run_here(task, inp, res)
+
+
+def _run_here(task: tuple, inp: DesignInput, res):
+    """A side task computed in this process: its own function on the same inputs — for the
+    CLV effect, on the trial emulation's result instead of the kept members it waits for."""
     name, fn, args, kwargs = task
-    value = side.result(name, deadline) if side.running else None
-    if value is not None:
-        return value
     if name == CLV_EFFECT:
         return rolling_clv_rows(inp.data, res, alpha=inp.alpha, n_draws=inp.n_draws,
                                 seed=inp.seed)
