@@ -25,7 +25,7 @@ def _dr_means(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray, cluster
     """Members' means (``y|t``) and their doubly robust counterfactual means (``y|c``), with
     one row of ``psi`` per customer code (cluster): ``se="influence"`` the influence functions
     summed within customer (CV0); ``se="jackknife"`` the delete-one-customer jackknife
-    pseudo-values of :func:`_jackknife_psi` (their sum of squares is the jackknife variance,
+    pseudo-values of :func:`~.jackknife.sorted_dr_means` (their sum of squares is the jackknife variance,
     CV3); ``se="cv2"`` the Bell–McCaffrey rows of :func:`_cv2_psi` (CR2); ``se="none"`` the
     estimates only (``psi`` None); None: :data:`SE_METHOD`. The jackknife and CV2 fall back to
     the influence functions when a customer's leverage reaches :data:`MAX_JACKKNIFE_LEVERAGE`.
@@ -64,8 +64,8 @@ def _dr_means_rows(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray,
                    cluster: np.ndarray, n_clusters: int, rows_ok: np.ndarray,
                    m0: np.ndarray | None = None, se: str | None = None,
                    fit: dict | None = None) -> Means:
-    """:func:`_dr_means` over whole arrays of rows (every ``se``; the path of all of them
-    before issue 22, kept for the influence functions, CV2 and a given ``m0``)."""
+    """:func:`_dr_means` over whole arrays of rows, for the influence functions, CV2, the
+    estimates alone and a given ``m0`` (the jackknife is :mod:`.jackknife`'s)."""
     if m0 is not None:
         fit = None
     if fit is None or not _same_rows(fit, member, w, X, cluster, rows_ok):
@@ -106,9 +106,7 @@ def _dr_means_rows(Y: dict, member: np.ndarray, w: np.ndarray, X: np.ndarray,
     if se not in SE_METHODS:
         raise ValueError(f"se must be one of {SE_METHODS}, not {se!r}")
     jack = None
-    if lev is not None and se == "jackknife":
-        jack = _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv)
-    elif lev is not None and se == "cv2":
+    if lev is not None and se == "cv2":
         jack = _cv2_psi(Ym, R, m0, t, c, w, X, cluster, n_clusters, A_inv, lev)
     if jack is not None or se == "none":    # "none": the estimates only (psi None)
         return Means(names, est, jack)
@@ -161,75 +159,6 @@ def _dr_fit(member, w, X, cluster, rows_ok, regression: bool, fit: dict | None) 
 
 #: largest leverage of a row for which the delete-one-customer jackknife (or CV2) is used
 MAX_JACKKNIFE_LEVERAGE = 0.9
-
-
-def _jackknife_psi(Ym, t, c, w, X, cluster, n_clusters, coef, A_inv) -> np.ndarray:
-    """Delete-one-customer jackknife of the doubly robust means (Quenouille–Tukey; for
-    clustered regression MacKinnon & White 1985, *J. Econometrics* 29, and the CV3 estimator of
-    MacKinnon, Nielsen & Webb 2023, *J. Econometrics* 232), the weights held fixed.
-
-    Why: the sandwich of the influence functions treats each customer's pull on the outcome
-    regression as small. Customers with many trial rows and large odds weights are not, and
-    their leverage makes the sandwich short — on the foreign simulator under a null by 7–24 %
-    against a customer bootstrap (3 seeds; the jackknife was within 7 % of the bootstrap).
-
-    Without customer ``g`` the members' mean is ``(S − S_g) / (n_t − n_g)`` and the
-    counterfactual mean ``(Σ_t X − Σ_{t∈g} X) β̂₍₋g₎ / (n_t − n_g)``, with the exact
-    leave-one-cluster-out coefficients ``β̂₍₋g₎ = β̂ − A⁻¹ X_g'W_g (I − H_gg)⁻¹ r_g``
-    (``A = X'WX`` over the comparison rows, ``H_gg = X_g A⁻¹ X_g' W_g``; clusters of equal size
-    are solved as one batch). Returns pseudo-values ``√((G−1)/G) (θ̄₍.₎ − θ̂₍₋g₎)`` (``G``
-    customers with a row used; 0 for the others), in the column order of :func:`_dr_means`;
-    None when a customer's rows have a joint leverage (largest eigenvalue of their block of the
-    hat matrix) of :data:`MAX_JACKKNIFE_LEVERAGE` or more (then
-    the estimate without them is barely defined — e.g. the only comparison rows of a trial in a
-    small subset — and :func:`_dr_means` keeps the influence functions)."""
-    K = Ym.shape[1]
-    nt = t.sum()
-    S1 = Ym[t].sum(axis=0)
-    ct = cluster[t]
-    S1g, xs_tg = _cluster_sums(ct, n_clusters, Ym[t], X[t])
-    ntg = np.bincount(ct, minlength=n_clusters).astype(float)
-    xs_t = X[t].sum(axis=0)
-    denom = nt - ntg
-    denom = np.where(denom > 0, denom, np.nan)
-    mu1_g = (S1[None, :] - S1g) / denom[:, None]
-    mu0_g = ((xs_t[None, :] - xs_tg) @ coef) / denom[:, None]
-    ic = np.flatnonzero(c)
-    cc = cluster[ic]
-    order = np.argsort(cc, kind="stable")
-    ic, cc = ic[order], cc[order]
-    starts = np.flatnonzero(np.r_[True, cc[1:] != cc[:-1]])
-    sizes = np.diff(np.r_[starts, len(cc)])
-    Xs, ws = X[ic], w[ic]                 # the comparison rows gathered once, by customer
-    resid = Ym[ic] - Xs @ coef
-    for size in np.unique(sizes):
-        first = starts[sizes == size]
-        rows = first[:, None] + np.arange(size)[None, :]         # (clusters, size)
-        Xg, wg, Rg = Xs[rows], ws[rows], resid[rows]
-        # batched products by matmul (einsum loops over every index: issue 22), the rows of
-        # all clusters of this size as one (rows, p) @ (p, p) product
-        Bg = (Xg.reshape(-1, Xg.shape[2]) @ A_inv).reshape(Xg.shape)   # (clusters, size, p)
-        XAX = Bg @ Xg.transpose(0, 2, 1)
-        if _max_leverage(XAX, wg) >= MAX_JACKKNIFE_LEVERAGE:
-            return None
-        Hgg = XAX * wg[:, None, :]
-        U = np.linalg.solve(np.eye(size)[None] - Hgg, Rg)        # (I − H_gg)⁻¹ r_g
-        # the change of the counterfactual mean, v_g'(β̂₍₋g₎ − β̂) with v_g = Σ_t X − Σ_{t∈g} X,
-        # is −v_g' A⁻¹ X_g'W_g U = −((X_g W_g)(A⁻¹ v_g))' U: vectors only, no (clusters, p, K)
-        g = cc[first]
-        u = (xs_t[None, :] - xs_tg[g]) @ A_inv                   # (clusters, p); A⁻¹ symmetric
-        a = (Xg @ u[:, :, None])[:, :, 0] * wg                   # (clusters, size)
-        mu0_g[g] -= (a[:, None, :] @ U)[:, 0, :] / denom[g, None]
-    used = (ntg > 0) | (np.bincount(cc, minlength=n_clusters) > 0)
-    G = int(used.sum())
-    cols = []
-    for k in range(K):
-        for theta in (mu1_g[:, k], mu0_g[:, k]):
-            psi = np.zeros(n_clusters)
-            v = theta[used]
-            psi[used] = np.sqrt((G - 1) / G) * (np.nanmean(v) - np.nan_to_num(v, nan=np.nanmean(v)))
-            cols.append(psi)
-    return np.column_stack(cols)
 
 
 def _cv2_psi(Ym, R, m0, t, c, w, X, cluster, n_clusters, A_inv, lev) -> np.ndarray | None:

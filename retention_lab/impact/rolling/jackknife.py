@@ -1,11 +1,11 @@
 """The doubly robust means of the rolling design and their delete-one-customer jackknife
-(:func:`~retention_lab.impact.rolling.inference._jackknife_psi` gives the estimator and its
-references) over the comparison rows gathered once, in blocks of rows (issue 22).
+(:func:`_jackknife` states the estimator and its references) over the comparison rows
+gathered once, in blocks of rows (issue 22).
 
-Why: the same numbers as the whole-array computation (to rounding: sums are taken in another
-order and small systems solved by other means), at a fraction of its time and memory at 1M
-customers, where its (rows × columns) temporaries were 0.5 GB each and its gathers of rows by
-customer missed the cache on every row:
+Why: the same numbers as the whole-array computation it replaced (to rounding: sums are taken
+in another order and small systems solved by other means), at a fraction of its time and memory
+at 1M customers, where its (rows × columns) temporaries were 0.5 GB each and its gathers of rows
+by customer missed the cache on every row:
 - the comparison rows' design is gathered once, in row order, and kept in ``fit`` for the
   next call on the same rows (the means and their model-uncertainty term);
 - the least squares pass over it in row order, block by block, reading the outcomes and the
@@ -191,9 +191,27 @@ def sorted_dr_means(Y: dict, r: dict, n_clusters: int, se: str,
 
 
 def _jackknife(Yl, Yt, r, coef, n_clusters, max_leverage, max_leverage_fn):
-    """The pseudo-values of :func:`~retention_lab.impact.rolling.inference._jackknife_psi`
-    (same formulas, ``β̂₍₋g₎ = β̂ − A⁻¹ X_g'W_g (I − H_gg)⁻¹ r_g``) and the weighted sum of the
-    comparison rows' residuals; None when a customer's joint leverage reaches the limit."""
+    """Delete-one-customer jackknife of the doubly robust means (Quenouille–Tukey; for
+    clustered regression MacKinnon & White 1985, *J. Econometrics* 29, and the CV3 estimator of
+    MacKinnon, Nielsen & Webb 2023, *J. Econometrics* 232), the weights held fixed; with the
+    weighted sum of the comparison rows' residuals.
+
+    Why: the sandwich of the influence functions treats each customer's pull on the outcome
+    regression as small. Customers with many trial rows and large odds weights are not, and
+    their leverage makes the sandwich short — on the foreign simulator under a null by 7–24 %
+    against a customer bootstrap (3 seeds; the jackknife was within 7 % of the bootstrap).
+
+    Without customer ``g`` the members' mean is ``(S − S_g) / (n_t − n_g)`` and the
+    counterfactual mean ``(Σ_t X − Σ_{t∈g} X) β̂₍₋g₎ / (n_t − n_g)``, with the exact
+    leave-one-cluster-out coefficients ``β̂₍₋g₎ = β̂ − A⁻¹ X_g'W_g (I − H_gg)⁻¹ r_g``
+    (``A = X'WX`` over the comparison rows, ``H_gg = X_g A⁻¹ X_g' W_g``; customers taken by
+    their number of comparison rows, :func:`_correction`). Returns pseudo-values
+    ``√((G−1)/G) (θ̄₍.₎ − θ̂₍₋g₎)`` (``G`` customers with a row used; 0 for the others), in the
+    column order of :func:`~.inference._dr_means`; None when a customer's rows have a joint
+    leverage (largest eigenvalue of their block of the hat matrix) of ``max_leverage`` or more
+    (then the estimate without them is barely defined — e.g. the only comparison rows of a
+    trial in a small subset — and :func:`~.inference._dr_means` keeps the influence
+    functions)."""
     K = len(Yl)
     A_inv, Xa, wa, order, cc = r["A_inv"], r["Xa"], r["wa"], r["order"], r["cc"]
     Xt, gm, pos, Sx, ntg = r["Xt"], r["gm"], r["pos"], r["Sx"], r["ntg"]

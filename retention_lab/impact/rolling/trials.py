@@ -53,7 +53,7 @@ The design
   denominator. An order written as several lines on one day is one purchase, so the analysis
   does not depend on how a shop splits orders into lines (and matches the BG/NBD's unit).
 * **Standard errors**: delete-one-customer jackknife of both means (a customer who appears in
-  several trials is one cluster; :func:`_jackknife_psi`) — the cluster-robust sandwich of the
+  several trials is one cluster; :func:`.jackknife._jackknife`) — the cluster-robust sandwich of the
   influence functions, used until issue 19, was short where customers with many trial rows and
   large weights pull the outcome regression. The weighted least squares residuals of the
   comparison rows sum to zero, so the counterfactual mean is ``mean_members X β̂`` and a
@@ -215,7 +215,6 @@ from .inference import (  # noqa: F401
     _completion_uncertainty,
     _dr_means,
     _effect,
-    _jackknife_psi,
     _with_model_uncertainty,
 )
 from .jackknife import varying_columns
