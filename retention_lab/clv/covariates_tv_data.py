@@ -20,7 +20,6 @@ from .covariates_tv_keys import (  # noqa: F401  (_row_ids, _distinct_rows re-ex
     _isin,
     _row_ids,
     _stable_order,
-    _stable_order_inplace,
 )
 
 #: what a purchase event is (module docstring)
@@ -134,7 +133,7 @@ def _daily_numpy(tx: pd.DataFrame) -> pd.DataFrame | None:
     key *= span
     key += day
     key -= d0
-    order, ks = _stable_order_inplace(key)
+    order, ks = _stable_order(key, overwrite=True)
     at = np.flatnonzero(np.r_[True, ks[1:] != ks[:-1]])
     # each purchase day's customer and day from its key (customer · span + day − d0), read in
     # order: not gathered from the rows by the sorting permutation (random reads of millions

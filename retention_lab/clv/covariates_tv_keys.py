@@ -64,15 +64,3 @@ def _isin(values, index) -> np.ndarray:
     return pd.Series(v).isin(index).to_numpy()
 
 
-def _stable_order_inplace(key):
-    """:func:`retention_lab._arrays.stable_order` of non-negative int64 keys, overwriting
-    ``key`` (the packed ``key · n + row`` is formed and sorted in its buffer)."""
-    n = len(key)
-    if not n or key.min() < 0 or int(key.max()) >= (2 ** 63 - 1) // n - 1:
-        return _stable_order(key)
-    key *= n
-    key += np.arange(n)
-    key.sort()
-    order = key % n
-    key //= n
-    return order, key

@@ -128,15 +128,17 @@ def test_stable_order_is_numpys_stable_argsort():
 
 
 def test_stable_order_inplace_and_isin_against_numpy_and_pandas():
-    """The in-place packed sort equals numpy's stable argsort (and overwrites only its own
-    argument); the lookup-table isin equals pandas' isin for integer ids, unique or not."""
-    from retention_lab.clv.covariates_tv_keys import _isin, _stable_order_inplace
+    """The in-place packed sort (``stable_order(overwrite=True)``, the one the daily periods
+    use) equals numpy's stable argsort; the lookup-table isin equals pandas' isin for integer
+    ids, unique or not."""
+    from retention_lab._arrays import stable_order
+    from retention_lab.clv.covariates_tv_keys import _isin
     rng = np.random.default_rng(8)
     for key in (rng.integers(0, 50, 20_000), rng.integers(0, 2 ** 40, 5_000),
                 np.array([2 ** 62, 3, 2 ** 62, 0]), np.zeros(0, np.int64)):
         key = key.astype(np.int64)
         want = np.argsort(key, kind="stable")
-        order, ks = _stable_order_inplace(key.copy())
+        order, ks = stable_order(key.copy(), overwrite=True)
         np.testing.assert_array_equal(order, want)
         np.testing.assert_array_equal(ks, key[want])
     values = rng.integers(-5, 3000, 10_000)
