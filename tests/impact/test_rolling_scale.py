@@ -56,13 +56,14 @@ def test_weighted_gram_matches_the_sum_of_outer_products():
     np.testing.assert_allclose(tr._weighted_gram(X, w, chunk=64), ref, rtol=1e-12)
 
 
-def test_logit_matches_a_direct_maximisation_of_the_penalised_likelihood():
-    rng = np.random.default_rng(5)
-    n = 4000
+def penalised_logit_problem(seed: int, n: int, intercept: float, ridge: float = 1e-4):
+    """``(X, y, ridge, β̂)``: a simulated logit with an intercept, three normal and two binary
+    covariates, and the maximum of its ridge-penalised likelihood (intercept unpenalised) by
+    scipy's BFGS — the oracle of the propensity fits (``hazard._logit``)."""
+    rng = np.random.default_rng(seed)
     X = np.c_[np.ones(n), rng.normal(size=(n, 3)), (rng.random((n, 2)) < 0.3).astype(float)]
-    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ np.array([-1.5, 0.8, -0.4, 0.2, 0.6, 0.0])))))
-    y = y.astype(float)
-    ridge = 1e-4
+    b_true = np.array([intercept, 0.8, -0.4, 0.2, 0.6, 0.0])
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ b_true)))).astype(float)
     pen = np.full(X.shape[1], ridge * n)
     pen[0] = 0.0
 
@@ -74,6 +75,11 @@ def test_logit_matches_a_direct_maximisation_of_the_penalised_likelihood():
         return X.T @ (1 / (1 + np.exp(-(X @ b))) - y) + pen * b
     ref = optimize.minimize(nll, np.zeros(X.shape[1]), jac=grad, method="BFGS",
                             options={"gtol": 1e-10, "maxiter": 2000}).x
+    return X, y, ridge, ref
+
+
+def test_logit_matches_a_direct_maximisation_of_the_penalised_likelihood():
+    X, y, ridge, ref = penalised_logit_problem(5, 4000, -1.5)
     np.testing.assert_allclose(tr._logit(X, y, ridge=ridge), ref, rtol=1e-6, atol=1e-8)
 
 

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import optimize
+from test_rolling_scale import penalised_logit_problem
 
 from retention_lab._arrays import stable_order
 from retention_lab.experiment_data import ExperimentData
@@ -181,23 +181,7 @@ def test_logit_started_at_subsample_fits_reaches_the_penalised_maximum(monkeypat
     """Newton from a fit on every 8th row (two levels deep here), with chord steps, against
     scipy's BFGS on the same penalised likelihood, and against Newton from zero (the same
     stopping rule)."""
-    rng = np.random.default_rng(7)
-    n = 6000
-    X = np.c_[np.ones(n), rng.normal(size=(n, 3)), (rng.random((n, 2)) < 0.3).astype(float)]
-    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ np.array([-2.0, 0.8, -0.4, 0.2, 0.6, 0.0])))))
-    y = y.astype(float)
-    ridge = 1e-4
-    pen = np.full(X.shape[1], ridge * n)
-    pen[0] = 0.0
-
-    def nll(b):
-        eta = X @ b
-        return np.sum(np.logaddexp(0, eta) - y * eta) + 0.5 * np.sum(pen * b ** 2)
-
-    def grad(b):
-        return X.T @ (1 / (1 + np.exp(-(X @ b))) - y) + pen * b
-    ref = optimize.minimize(nll, np.zeros(X.shape[1]), jac=grad, method="BFGS",
-                            options={"gtol": 1e-10, "maxiter": 2000}).x
+    X, y, ridge, ref = penalised_logit_problem(7, 6000, -2.0)
     passes = []
     real = hazard._logit_derivatives
     monkeypatch.setattr(hazard, "_logit_derivatives", lambda X, y, b, hessian=True: passes.append(
