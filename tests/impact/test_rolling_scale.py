@@ -2,7 +2,7 @@
 
 * ``_history`` (purchase days by one sort of the keys) against a per-transaction loop into a
   dict of (customer, day) → spend;
-* ``_weighted_gram`` (blocks of rows) against the sum of per-row outer products;
+* ``jackknife._gram`` (blocks of rows) against the sum of per-row outer products;
 * ``_logit`` (Newton with the blocked Hessian) against a direct maximisation of the same
   penalised likelihood by scipy (BFGS on the negative log-likelihood, its own gradient);
 * the completion's retention probabilities (closed forms in the rates, one Gauss quadrature)
@@ -19,7 +19,13 @@ from scipy import integrate, optimize
 from scipy.special import betaln, gammaln, hyp1f1
 
 import retention_lab as rl
-from retention_lab.impact.rolling import completion, gcomputation as gc, inference, trials as tr
+from retention_lab.impact.rolling import (
+    completion,
+    gcomputation as gc,
+    inference,
+    jackknife,
+    trials as tr,
+)
 from retention_lab.impact.rolling.completion import QuadratureParetoNBD
 
 
@@ -48,12 +54,13 @@ def test_history_matches_a_per_transaction_loop():
             assert H.start[c] == keys.index((c, min(days)))
 
 
-def test_weighted_gram_matches_the_sum_of_outer_products():
+def test_weighted_gram_matches_the_sum_of_outer_products(monkeypatch):
     rng = np.random.default_rng(4)
     X = np.asfortranarray(rng.normal(size=(1000, 5)))
     w = rng.random(1000)
     ref = sum(w[i] * np.outer(X[i], X[i]) for i in range(len(X)))
-    np.testing.assert_allclose(tr._weighted_gram(X, w, chunk=64), ref, rtol=1e-12)
+    monkeypatch.setattr(jackknife, "CHUNK", 64)
+    np.testing.assert_allclose(jackknife._gram(X, w), ref, rtol=1e-12)
 
 
 def penalised_logit_problem(seed: int, n: int, intercept: float, ridge: float = 1e-4):

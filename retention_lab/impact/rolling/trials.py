@@ -200,7 +200,6 @@ from .hazard import (  # noqa: F401
     _sigmoid,
     _standardize,
     _varies,
-    _weighted_gram,
 )
 from .history import (  # noqa: F401
     HISTORY,
